@@ -1,0 +1,96 @@
+/**
+ * `buildApp(config, services)`: the one composition root of the HTTP server,
+ * used by `main.ts` and by the tests. Nothing runs at import time.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import view from '@fastify/view';
+import { Eta } from 'eta';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.js';
+import { jsonErrorHandler } from './http/errors.js';
+import { opsRoutes } from './http/ops.js';
+import type { Services } from './services.js';
+
+export const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
+
+export interface BuildOptions {
+  /** Fastify logger options (or false); default: JSON logs at `LOG_LEVEL` with credentials redacted. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Paths pino must never print. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+];
+
+/** Query parameters whose values never reach the log. */
+const SECRET_QUERY = /([?&](?:code|access_token|refresh_token|id_token|token|password|client_secret|state|nonce|code_verifier)=)[^&#]*/gi;
+
+export function defaultLogger(config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: {
+      req(req) {
+        return {
+          method: req.method,
+          url: typeof req.url === 'string' ? req.url.replace(SECRET_QUERY, '$1[redacted]') : req.url,
+          remoteAddress: req.ip,
+        };
+      },
+    },
+  };
+}
+
+export async function buildApp(config: Config, services: Services, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? defaultLogger(config),
+    bodyLimit: config.bodyLimitBytes,
+    // A slow client cannot hold a socket forever (slowloris).
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    },
+    requestIdHeader: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  app.addHook('onClose', async () => {
+    await services.close();
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
+  await app.register(cookie);
+  await app.register(view, {
+    engine: { eta: new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true }) },
+    templates: VIEWS_DIR,
+    viewExt: 'eta',
+  });
+
+  app.setErrorHandler(jsonErrorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).header('cache-control', 'no-store');
+    return { error: 'not_found', error_description: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };
+  });
+
+  await app.register(opsRoutes, { services });
+
+  return app;
+}

@@ -1,0 +1,130 @@
+/**
+ * RFC 7591 client metadata: validation and defaults. Shape (types, lengths)
+ * is checked by the route's JSON schema; this checks meaning, and throws
+ * `invalid_redirect_uri` / `invalid_client_metadata` (RFC 7591 §3.2.2).
+ */
+import { isLoopbackHost } from '../config.js';
+import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
+import type { GrantType, ResponseType, TokenEndpointAuthMethod } from '../storage/types.js';
+
+export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token'];
+export const RESPONSE_TYPES: readonly ResponseType[] = ['code', 'token'];
+export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
+
+export const MAX_REDIRECT_URIS = 20;
+export const MAX_REDIRECT_URI_LENGTH = 2000;
+
+/** Metadata as an admin sends it (RFC 7591 names); every field optional. */
+export interface ClientMetadataInput {
+  client_name?: string;
+  redirect_uris?: string[];
+  grant_types?: string[];
+  response_types?: string[];
+  token_endpoint_auth_method?: string;
+  scope?: string;
+}
+
+/** Metadata after defaults and validation. */
+export interface ClientMetadata {
+  clientName: string;
+  redirectUris: string[];
+  grantTypes: GrantType[];
+  responseTypes: ResponseType[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  scope: string;
+}
+
+const BLOCKED_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:', 'about:', 'filesystem:']);
+
+/**
+ * A redirect URI must be absolute and fragment-free (RFC 6749 §3.1.2); https,
+ * or http on a loopback host (RFC 8252 §7.3). Public clients may also use a
+ * private-use scheme in reverse-domain form (RFC 8252 §7.1, e.g.
+ * `com.example.app:/callback`).
+ */
+export function checkRedirectUri(raw: string, publicClient: boolean): void {
+  if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidRedirectUri(`redirect URI must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalidRedirectUri('redirect URI must not contain whitespace or control characters');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalidRedirectUri(`redirect URI "${raw}" is not an absolute URI`);
+  }
+  if (raw.includes('#')) throw invalidRedirectUri(`redirect URI "${raw}" must not contain a fragment (RFC 6749 §3.1.2)`);
+  if (url.username || url.password) throw invalidRedirectUri(`redirect URI "${raw}" must not contain credentials`);
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:') {
+    if (isLoopbackHost(url.hostname)) return;
+    throw invalidRedirectUri(`redirect URI "${raw}" must use https (http is allowed only for localhost and loopback addresses)`);
+  }
+  if (BLOCKED_SCHEMES.has(url.protocol)) throw invalidRedirectUri(`redirect URI scheme ${url.protocol} is not allowed`);
+  if (publicClient && /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/.test(url.protocol)) return;
+  throw invalidRedirectUri(
+    `redirect URI "${raw}" must use https, http on localhost, or (public clients only) a reverse-domain private-use scheme such as com.example.app:`,
+  );
+}
+
+/** Splits a space-separated scope string; duplicates removed, order kept. */
+export function parseScope(scope: string | undefined): string[] {
+  if (scope === undefined) return [];
+  return [...new Set(scope.split(' ').filter((s) => s.length > 0))];
+}
+
+/**
+ * Applies RFC 7591 §2 defaults and checks consistency. `knownScopes` are the
+ * scopes this server knows (config `SCOPES`).
+ */
+export function validateClientMetadata(input: ClientMetadataInput, knownScopes: readonly string[]): ClientMetadata {
+  const grantTypes = [...new Set(input.grant_types ?? ['authorization_code'])];
+  for (const g of grantTypes) {
+    if (!(GRANT_TYPES as readonly string[]).includes(g)) throw invalidClientMetadata(`unsupported grant type "${g}"; supported: ${GRANT_TYPES.join(', ')}`);
+  }
+  const grants = grantTypes as GrantType[];
+  if (grants.length === 0) throw invalidClientMetadata('grant_types must name at least one grant type');
+
+  // RFC 7591 §2.1: response types follow from grant types unless given, and must agree.
+  const impliedResponseTypes: ResponseType[] = [];
+  if (grants.includes('authorization_code')) impliedResponseTypes.push('code');
+  if (grants.includes('implicit')) impliedResponseTypes.push('token');
+  const responseTypes = [...new Set(input.response_types ?? impliedResponseTypes)];
+  for (const r of responseTypes) {
+    if (!(RESPONSE_TYPES as readonly string[]).includes(r)) throw invalidClientMetadata(`unsupported response type "${r}"; supported: code, token`);
+  }
+  const responses = responseTypes as ResponseType[];
+  if (responses.includes('code') !== grants.includes('authorization_code')) {
+    throw invalidClientMetadata('response type "code" and grant type "authorization_code" must be registered together');
+  }
+  if (responses.includes('token') !== grants.includes('implicit')) {
+    throw invalidClientMetadata('response type "token" and grant type "implicit" must be registered together');
+  }
+
+  const method = input.token_endpoint_auth_method ?? 'client_secret_basic';
+  if (!(AUTH_METHODS as readonly string[]).includes(method)) {
+    throw invalidClientMetadata(`unsupported token_endpoint_auth_method "${method}"; supported: ${AUTH_METHODS.join(', ')}`);
+  }
+  const authMethod = method as TokenEndpointAuthMethod;
+  const publicClient = authMethod === 'none';
+  if (publicClient && grants.includes('client_credentials')) {
+    throw invalidClientMetadata('client_credentials needs a confidential client (token_endpoint_auth_method other than "none")');
+  }
+  if (grants.includes('refresh_token') && !grants.includes('authorization_code') && !grants.includes('password')) {
+    throw invalidClientMetadata('refresh_token needs a grant that issues refresh tokens (authorization_code or password)');
+  }
+
+  const redirectUris = [...new Set(input.redirect_uris ?? [])];
+  if (redirectUris.length > MAX_REDIRECT_URIS) throw invalidRedirectUri(`at most ${MAX_REDIRECT_URIS} redirect URIs`);
+  for (const uri of redirectUris) checkRedirectUri(uri, publicClient);
+  if (responses.length > 0 && redirectUris.length === 0) {
+    throw invalidRedirectUri('redirect_uris is required for the authorization_code and implicit grants');
+  }
+
+  const scopes = input.scope === undefined ? [...knownScopes] : parseScope(input.scope);
+  const unknown = scopes.filter((s) => !knownScopes.includes(s));
+  if (unknown.length > 0) throw invalidClientMetadata(`unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; this server knows: ${knownScopes.join(' ')}`);
+
+  const clientName = (input.client_name ?? '').trim();
+  if (clientName.length === 0) throw invalidClientMetadata('client_name is required');
+
+  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' ') };
+}

@@ -1,0 +1,31 @@
+/**
+ * Client secrets. The server generates them (256 bits from the CSPRNG), shows
+ * them once and stores only a hash. Because a secret is high-entropy, a fast
+ * hash is sound (no dictionary to try) and keeps the token endpoint fast;
+ * users' low-entropy passwords get argon2id instead (`users/password.ts`).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const PREFIX = 'sha256$';
+
+/** 32 random bytes, base64url: 43 characters, 256 bits. */
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** 16 random bytes, base64url. Not a secret, but unguessable. */
+export function generateClientId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function hashClientSecret(secret: string): string {
+  return PREFIX + createHash('sha256').update(secret, 'utf8').digest('base64url');
+}
+
+/** Constant-time: compares fixed-length digests, never the secrets themselves. */
+export function verifyClientSecret(secret: string, storedHash: string): boolean {
+  if (!storedHash.startsWith(PREFIX)) return false;
+  const expected = Buffer.from(storedHash.slice(PREFIX.length), 'base64url');
+  const actual = createHash('sha256').update(secret, 'utf8').digest();
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}

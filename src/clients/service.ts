@@ -1,0 +1,138 @@
+/**
+ * Client registry: registration, changes and secret rotation (admin API and
+ * CLI), and the lookup the token endpoint makes on every request.
+ *
+ * That lookup is served from a short-lived in-memory cache so the hot path
+ * does not wait on PostgreSQL for every token. Every change drops the entry
+ * here at once and, through the TTL store's pub/sub, on every other instance;
+ * the short TTL bounds staleness if a message is ever lost.
+ */
+import type { Config } from '../config.js';
+import { conflict, notFound } from '../errors.js';
+import type { Client, ClientRepo, KvStore, Page } from '../storage/types.js';
+import { validateClientMetadata, type ClientMetadataInput } from './metadata.js';
+import { generateClientId, generateClientSecret, hashClientSecret } from './secret.js';
+
+export const CLIENTS_CHANNEL = 'clients';
+
+export interface ClientServiceDeps {
+  repo: ClientRepo;
+  kv: KvStore;
+  config: Pick<Config, 'scopes'>;
+  now?: () => number;
+  /** How long a cached client may be served, ms. */
+  cacheTtlMs?: number;
+}
+
+export interface RegisteredClient {
+  client: Client;
+  /** Plain secret: returned once, at registration or rotation; null for public clients. */
+  clientSecret: string | null;
+}
+
+export interface ClientService {
+  register(input: ClientMetadataInput): Promise<RegisteredClient>;
+  /** Uncached read (admin). */
+  get(clientId: string): Promise<Client>;
+  /** Cached read for the OAuth endpoints; null when unknown. */
+  find(clientId: string): Promise<Client | null>;
+  list(page: Page): Promise<{ clients: Client[]; total: number }>;
+  /** Merges `patch` into the current metadata and validates the result as a whole. */
+  update(clientId: string, patch: ClientMetadataInput): Promise<RegisteredClient>;
+  delete(clientId: string): Promise<void>;
+  rotateSecret(clientId: string): Promise<RegisteredClient>;
+  /** Subscribes to invalidations from other instances; returns the unsubscribe. */
+  start(): Promise<() => Promise<void>>;
+}
+
+export function createClientService(deps: ClientServiceDeps): ClientService {
+  const { repo, kv, config } = deps;
+  const now = deps.now ?? Date.now;
+  const ttl = deps.cacheTtlMs ?? 5_000;
+  const cache = new Map<string, { client: Client | null; until: number }>();
+
+  const invalidate = async (clientId: string) => {
+    cache.delete(clientId);
+    // Best effort: the cache TTL bounds staleness if Redis is down.
+    await kv.publish(CLIENTS_CHANNEL, clientId).catch(() => {});
+  };
+
+  const get = async (clientId: string) => {
+    const client = await repo.findById(clientId);
+    if (!client) throw notFound(`no client "${clientId}"`);
+    return client;
+  };
+
+  return {
+    async register(input) {
+      const meta = validateClientMetadata(input, config.scopes);
+      const clientSecret = meta.tokenEndpointAuthMethod === 'none' ? null : generateClientSecret();
+      const client = await repo.create({
+        clientId: generateClientId(),
+        clientSecretHash: clientSecret === null ? null : hashClientSecret(clientSecret),
+        ...meta,
+      });
+      return { client, clientSecret };
+    },
+    get,
+    async find(clientId) {
+      const hit = cache.get(clientId);
+      const t = now();
+      if (hit && hit.until > t) return hit.client;
+      const client = await repo.findById(clientId);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(clientId, { client, until: t + ttl });
+      return client;
+    },
+    async list(page) {
+      const [clients, total] = await Promise.all([repo.list(page), repo.count()]);
+      return { clients, total };
+    },
+    async update(clientId, patch) {
+      const current = await get(clientId);
+      const meta = validateClientMetadata(
+        {
+          client_name: patch.client_name ?? current.clientName,
+          redirect_uris: patch.redirect_uris ?? current.redirectUris,
+          grant_types: patch.grant_types ?? current.grantTypes,
+          // Response types follow the grant types unless the patch names them.
+          response_types: patch.response_types ?? (patch.grant_types ? undefined : current.responseTypes),
+          token_endpoint_auth_method: patch.token_endpoint_auth_method ?? current.tokenEndpointAuthMethod,
+          scope: patch.scope ?? current.scope,
+        },
+        config.scopes,
+      );
+      // Switching between public and confidential changes whether a secret exists.
+      let clientSecret: string | null = null;
+      let clientSecretHash = current.clientSecretHash;
+      const becomesPublic = meta.tokenEndpointAuthMethod === 'none';
+      if (becomesPublic) clientSecretHash = null;
+      else if (current.clientSecretHash === null) {
+        clientSecret = generateClientSecret();
+        clientSecretHash = hashClientSecret(clientSecret);
+      }
+      const client = await repo.update(clientId, { ...meta, clientSecretHash });
+      if (!client) throw notFound(`no client "${clientId}"`);
+      await invalidate(clientId);
+      return { client, clientSecret };
+    },
+    async delete(clientId) {
+      if (!(await repo.delete(clientId))) throw notFound(`no client "${clientId}"`);
+      await invalidate(clientId);
+    },
+    async rotateSecret(clientId) {
+      const current = await get(clientId);
+      if (current.tokenEndpointAuthMethod === 'none') {
+        throw conflict(`client "${clientId}" is public (token_endpoint_auth_method "none") and has no secret to rotate`);
+      }
+      const clientSecret = generateClientSecret();
+      const client = await repo.update(clientId, { clientSecretHash: hashClientSecret(clientSecret) });
+      if (!client) throw notFound(`no client "${clientId}"`);
+      await invalidate(clientId);
+      return { client, clientSecret };
+    },
+    async start() {
+      return kv.subscribe(CLIENTS_CHANNEL, (clientId) => cache.delete(clientId));
+    },
+  };
+}

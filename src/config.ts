@@ -1,0 +1,232 @@
+/**
+ * Configuration: the only place that reads environment variables.
+ *
+ * `loadConfig(env)` is pure. It applies the defaults from SPEC.md, derives
+ * `ISSUER`, and validates every value; a bad value throws a `ConfigError`
+ * naming the variable and the expected form, which `main.ts` prints before
+ * exiting.
+ */
+import { resolve } from 'node:path';
+
+export type AccessTokenAlg = 'ES256' | 'RS256' | 'EdDSA' | 'PS256';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** The issuer identifier, exactly as in metadata and tokens (no trailing slash). */
+  readonly issuer: string;
+  /** Whether the issuer is https: decides the `Secure` cookie flag. */
+  readonly secureCookies: boolean;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  /** `host:port` seed nodes of a Redis Cluster; takes precedence over `redisUrl`. */
+  readonly redisClusterNodes: readonly string[] | undefined;
+  readonly dataDir: string;
+  readonly adminUsername: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  readonly codeTtlSeconds: number;
+  /** Browser login session lifetime (idle timeout is the same: sessions are re-extended on use). */
+  readonly sessionTtlSeconds: number;
+  readonly registration: 'open' | 'closed';
+  /** The scopes this server knows; each client is registered for a subset. */
+  readonly scopes: readonly string[];
+  /** Seconds during which a just-rotated refresh token returns the same successor (0 = strict). */
+  readonly refreshReuseGraceSeconds: number;
+  readonly accessTokenAlg: AccessTokenAlg;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Largest accepted request body, bytes. */
+  readonly bodyLimitBytes: number;
+  readonly pgPoolMax: number;
+  /** Milliseconds a whole request may take before the socket is closed (slowloris guard). */
+  readonly requestTimeoutMs: number;
+  /** Browser origins allowed to call the token, JWKS, discovery and userinfo endpoints. */
+  readonly corsOrigins: readonly string[];
+  /** When set, `/metrics` is served on this port only (unauthenticated, bind it privately). */
+  readonly metricsPort: number | undefined;
+  /** Trust `X-Forwarded-*` from a reverse proxy (Fastify `trustProxy`). */
+  readonly trustProxy: boolean;
+  /** Failed attempts (per username, per IP, per client) before 429 is answered. */
+  readonly maxFailedAttempts: number;
+  /** Window in which failed attempts are counted, seconds. */
+  readonly failedAttemptWindowSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write'];
+
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(1|true|yes)$/i.test(raw)) return true;
+  if (/^(0|false|no)$/i.test(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `expected a URL (${protocols.map((p) => `${p}//…`).join(' or ')})`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }
+  return raw;
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    hostname === '[::1]' ||
+    hostname === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+function issuer(env: Env, port: number): string {
+  const raw = read(env, 'ISSUER') ?? `http://localhost:${port}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError('ISSUER', 'expected an absolute https URL (http only for localhost)');
+  }
+  // RFC 8414 §2: https, no query or fragment.
+  if (parsed.search || parsed.hash || raw.includes('#') || raw.includes('?')) {
+    throw new ConfigError('ISSUER', 'must not contain a query or fragment (RFC 8414 §2)');
+  }
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
+    throw new ConfigError('ISSUER', 'must use https (plain http is allowed only for localhost/loopback)');
+  }
+  if (parsed.username || parsed.password) throw new ConfigError('ISSUER', 'must not contain credentials');
+  return raw.replace(/\/+$/, '');
+}
+
+function scopes(env: Env): string[] {
+  const raw = read(env, 'SCOPES');
+  if (raw === undefined) return [...DEFAULT_SCOPES];
+  const list = [...new Set(raw.split(/\s+/))];
+  for (const scope of list) {
+    if (!SCOPE_TOKEN.test(scope)) throw new ConfigError('SCOPES', `"${scope}" is not a valid scope token (RFC 6749 §3.3)`);
+  }
+  return list;
+}
+
+function clusterNodes(env: Env): string[] | undefined {
+  const raw = read(env, 'REDIS_CLUSTER_NODES');
+  if (raw === undefined) return undefined;
+  const nodes = raw.split(',').map((n) => n.trim()).filter(Boolean);
+  for (const node of nodes) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(node)) throw new ConfigError('REDIS_CLUSTER_NODES', `expected host:port[,host:port…], got "${node}"`);
+  }
+  if (nodes.length === 0) throw new ConfigError('REDIS_CLUSTER_NODES', 'expected host:port[,host:port…]');
+  return nodes;
+}
+
+function origins(env: Env): string[] {
+  const raw = read(env, 'CORS_ORIGINS');
+  if (raw === undefined) return [];
+  if (raw === '*') return ['*'];
+  return raw.split(',').map((o) => {
+    const origin = o.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError('CORS_ORIGINS', `expected * or a comma-separated list of origins, got "${origin}"`);
+    }
+    if (parsed.origin !== origin) throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin (scheme://host[:port], no path)`);
+    return origin;
+  });
+}
+
+export function loadConfig(env: Env = {}): Config {
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const iss = issuer(env, port);
+  const adminUsername = read(env, 'ADMIN_USERNAME');
+  const adminPassword = env.ADMIN_PASSWORD === undefined || env.ADMIN_PASSWORD === '' ? undefined : env.ADMIN_PASSWORD;
+  if ((adminUsername === undefined) !== (adminPassword === undefined)) {
+    throw new ConfigError(adminUsername === undefined ? 'ADMIN_USERNAME' : 'ADMIN_PASSWORD', 'ADMIN_USERNAME and ADMIN_PASSWORD must be set together');
+  }
+  if (adminPassword !== undefined && adminPassword.length < 8) {
+    throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters');
+  }
+  const metricsPort = read(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 1, 65535);
+
+  const config: Config = {
+    port,
+    host: read(env, 'HOST') ?? '127.0.0.1',
+    issuer: iss,
+    secureCookies: iss.startsWith('https:'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisClusterNodes: clusterNodes(env),
+    dataDir: resolve(read(env, 'DATA_DIR') ?? './.data'),
+    adminUsername,
+    adminPassword,
+    accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL', 900, 10, 86_400),
+    refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL', 1_209_600, 60, 31_536_000),
+    codeTtlSeconds: integer(env, 'CODE_TTL', 60, 5, 600),
+    sessionTtlSeconds: integer(env, 'SESSION_TTL', 28_800, 60, 2_592_000),
+    registration: oneOf(env, 'REGISTRATION', ['open', 'closed'] as const, 'open'),
+    scopes: scopes(env),
+    refreshReuseGraceSeconds: integer(env, 'REFRESH_REUSE_GRACE', 0, 0, 300),
+    accessTokenAlg: oneOf(env, 'ACCESS_TOKEN_ALG', ['ES256', 'RS256', 'EdDSA', 'PS256'] as const, 'ES256'),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT', 65_536, 1_024, 10_485_760),
+    pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1_000),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    corsOrigins: origins(env),
+    metricsPort,
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+    maxFailedAttempts: integer(env, 'MAX_FAILED_ATTEMPTS', 10, 1, 10_000),
+    failedAttemptWindowSeconds: integer(env, 'FAILED_ATTEMPT_WINDOW', 300, 1, 86_400),
+  };
+  if (config.refreshReuseGraceSeconds >= config.refreshTokenTtlSeconds) {
+    throw new ConfigError('REFRESH_REUSE_GRACE', 'must be shorter than REFRESH_TOKEN_TTL');
+  }
+  return Object.freeze(config);
+}

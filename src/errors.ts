@@ -1,0 +1,117 @@
+/**
+ * Errors a caller may be told about.
+ *
+ * Domain code throws `OAuthError`; each HTTP scope renders it in its own
+ * dialect (RFC 6749 §5.2 JSON, an `/authorize` redirect, RFC 6750
+ * `WWW-Authenticate`, the admin API's JSON). `description` is safe to show:
+ * never a secret, a token value or a stack. `cause` is logged, never sent.
+ * Anything that is not an `OAuthError` is answered as a generic `server_error`.
+ */
+
+export type ErrorCode =
+  // RFC 6749 §4.1.2.1, §5.2
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  // RFC 6750 §3.1
+  | 'invalid_token'
+  | 'insufficient_scope'
+  // RFC 7009 §2.2.1
+  | 'unsupported_token_type'
+  // OpenID Connect Core §3.1.2.6
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
+  | 'registration_not_supported'
+  // RFC 7591 §3.2.2 (client registration through the admin API)
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  // admin API and pages
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_many_requests';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  invalid_client: 401,
+  invalid_token: 401,
+  unauthorized: 401,
+  insufficient_scope: 403,
+  forbidden: 403,
+  access_denied: 403,
+  not_found: 404,
+  conflict: 409,
+  too_many_requests: 429,
+  server_error: 500,
+  temporarily_unavailable: 503,
+};
+
+export function statusFor(code: ErrorCode): number {
+  return STATUS[code] ?? 400;
+}
+
+export interface OAuthErrorOptions {
+  status?: number;
+  cause?: unknown;
+  /** Seconds; sent as `Retry-After` (429 and 503). */
+  retryAfter?: number;
+}
+
+export class OAuthError extends Error {
+  readonly error: ErrorCode;
+  readonly description: string;
+  readonly status: number;
+  readonly retryAfter: number | undefined;
+
+  constructor(error: ErrorCode, description: string, options: OAuthErrorOptions = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OAuthError';
+    this.error = error;
+    this.description = description;
+    this.status = options.status ?? statusFor(error);
+    this.retryAfter = options.retryAfter;
+  }
+
+  toJSON(): { error: ErrorCode; error_description: string } {
+    return { error: this.error, error_description: this.description };
+  }
+}
+
+/** A store (PostgreSQL, PGlite, Redis) is unreachable: 503, `temporarily_unavailable`. */
+export class UnavailableError extends OAuthError {
+  constructor(what: 'database' | 'code store', cause?: unknown) {
+    super('temporarily_unavailable', `The ${what} is unavailable; try again shortly.`, { cause, retryAfter: 1 });
+    this.name = 'UnavailableError';
+  }
+}
+
+export function isOAuthError(err: unknown): err is OAuthError {
+  return err instanceof OAuthError;
+}
+
+export const invalidRequest = (description: string, cause?: unknown) => new OAuthError('invalid_request', description, { cause });
+export const invalidClient = (description = 'Client authentication failed.') => new OAuthError('invalid_client', description);
+export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);
+export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
+export const unsupportedGrantType = (description: string) => new OAuthError('unsupported_grant_type', description);
+export const unsupportedResponseType = (description: string) => new OAuthError('unsupported_response_type', description);
+export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
+export const accessDenied = (description: string) => new OAuthError('access_denied', description);
+export const invalidToken = (description: string, cause?: unknown) => new OAuthError('invalid_token', description, { cause });
+export const insufficientScope = (description: string) => new OAuthError('insufficient_scope', description);
+export const invalidClientMetadata = (description: string) => new OAuthError('invalid_client_metadata', description);
+export const invalidRedirectUri = (description: string) => new OAuthError('invalid_redirect_uri', description);
+export const notFound = (description: string) => new OAuthError('not_found', description);
+export const conflict = (description: string) => new OAuthError('conflict', description);
+export const tooManyRequests = (retryAfter: number, description = 'Too many failed attempts; try again later.') =>
+  new OAuthError('too_many_requests', description, { retryAfter });

@@ -1,0 +1,56 @@
+/**
+ * Liveness and readiness. `/healthz` answers while the process runs;
+ * `/readyz` answers 200 only when the database and the code store both
+ * answer, and says which one is down otherwise (503), so a load balancer
+ * stops sending traffic to an instance that cannot serve it.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Services } from '../services.js';
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+async function check(probe: () => Promise<void>): Promise<'ok' | 'unavailable'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+    return 'ok';
+  } catch {
+    return 'unavailable';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const checkSchema = { type: 'string', enum: ['ok', 'unavailable'] } as const;
+const readySchema = {
+  type: 'object',
+  properties: {
+    status: checkSchema,
+    checks: { type: 'object', properties: { database: checkSchema, code_store: checkSchema } },
+  },
+} as const;
+
+export const opsRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  app.get(
+    '/healthz',
+    { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    async (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return { status: 'ok' };
+    },
+  );
+
+  app.get(
+    '/readyz',
+    { schema: { tags: ['operations'], summary: 'Readiness: database and code store reachable', response: { 200: readySchema, 503: readySchema } } },
+    async (_request, reply) => {
+      const [database, codeStore] = await Promise.all([check(() => services.storage.db.ping()), check(() => services.storage.kv.ping())]);
+      const ready = database === 'ok' && codeStore === 'ok';
+      reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
+      return { status: ready ? 'ok' : 'unavailable', checks: { database, code_store: codeStore } };
+    },
+  );
+};

@@ -1,0 +1,51 @@
+/**
+ * The domain services, built once over the storage and shared by the HTTP
+ * scopes, the admin API and the CLI. This is the only place they are wired
+ * together; route scopes receive the finished object as plugin options.
+ */
+import type { Config } from './config.js';
+import { createClientService, type ClientService } from './clients/service.js';
+import type { Storage } from './storage/types.js';
+import { createUserService, type UserService } from './users/service.js';
+
+export interface Services {
+  readonly config: Config;
+  readonly storage: Storage;
+  readonly clients: ClientService;
+  readonly users: UserService;
+  /** Milliseconds since the epoch; injectable for tests. */
+  readonly now: () => number;
+  /** Starts background work (pub/sub subscriptions, caches). */
+  start(): Promise<void>;
+  /** Stops background work and closes the storage. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  now?: () => number;
+}
+
+export function createServices(config: Config, storage: Storage, options: ServiceOptions = {}): Services {
+  const now = options.now ?? Date.now;
+  const clients = createClientService({ repo: storage.clients, kv: storage.kv, config, now });
+  const users = createUserService({ repo: storage.users });
+  const stops: Array<() => Promise<void>> = [];
+  let closed = false;
+
+  return {
+    config,
+    storage,
+    clients,
+    users,
+    now,
+    async start() {
+      stops.push(await clients.start());
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.allSettled(stops.map((stop) => stop()));
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * `openDb`: a `pg` Pool when `DATABASE_URL` is set, else PGlite (PostgreSQL
+ * compiled to WebAssembly) with its files in `DATA_DIR`. Both speak the same
+ * SQL, so there is one implementation of every repository.
+ *
+ * Connection failures become `UnavailableError` (503); SQL errors keep their
+ * SQLSTATE `code` so repositories can translate the ones they understand.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import pg from 'pg';
+import { UnavailableError } from '../errors.js';
+import type { Db, Executor } from './types.js';
+
+/** An executor that can also run a multi-statement script (migrations only). */
+export interface ScriptExecutor extends Executor {
+  exec(script: string): Promise<void>;
+}
+
+export interface DbWithScripts extends Db {
+  transaction<T>(fn: (tx: ScriptExecutor) => Promise<T>): Promise<T>;
+}
+
+export interface PgOptions {
+  connectionString: string;
+  max: number;
+  /** Fail a checkout after this long instead of queueing forever. */
+  connectionTimeoutMs?: number;
+  /** Server-side statement timeout. */
+  statementTimeoutMs?: number;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH']);
+
+/**
+ * True when an error means "the database is not reachable" rather than "this
+ * statement is wrong". pg reports lost connections and checkout timeouts as
+ * errors without a SQLSTATE; the server reports shutdowns and overload with
+ * classes 08 (connection exception), 57P (operator intervention) and 53
+ * (insufficient resources).
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof UnavailableError) return true;
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (CONNECTION_CODES.has(code)) return true;
+    if (/^[0-9A-Z]{5}$/.test(code)) return code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
+  }
+  const message = (err as { message?: unknown }).message;
+  return typeof message === 'string' && /connect|terminat|timeout|closed|not queryable/i.test(message);
+}
+
+function translate(err: unknown): never {
+  if (isConnectionError(err)) throw new UnavailableError('database', err);
+  throw err;
+}
+
+export function pgDb(options: PgOptions): DbWithScripts {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 3_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: options.statementTimeoutMs ?? 10_000,
+    // Keep a dead server from holding a request forever.
+    query_timeout: (options.statementTimeoutMs ?? 10_000) + 2_000,
+    keepAlive: true,
+  });
+  // An idle client losing its connection emits here; without a listener the
+  // process would crash. The next checkout reconnects.
+  pool.on('error', () => {});
+
+  const executor = (client: pg.Pool | pg.PoolClient): ScriptExecutor => ({
+    async query<R>(text: string, params?: readonly unknown[]) {
+      try {
+        const result = await client.query(text, params as unknown[] | undefined);
+        return result.rows as R[];
+      } catch (err) {
+        return translate(err);
+      }
+    },
+    async exec(script: string) {
+      try {
+        await client.query(script);
+      } catch (err) {
+        translate(err);
+      }
+    },
+  });
+  const root = executor(pool);
+
+  return {
+    kind: 'postgres',
+    query: root.query,
+    async transaction(fn) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        return translate(err);
+      }
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(executor(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        return translate(err);
+      } finally {
+        client.release(broken);
+      }
+    },
+    async ping() {
+      await root.query('SELECT 1');
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+export function pgliteDb(instance: PGlite): DbWithScripts {
+  const executor = (target: PGlite | Transaction): ScriptExecutor => ({
+    async query<R>(text: string, params?: readonly unknown[]) {
+      try {
+        const result = await target.query<R>(text, params as unknown[] | undefined);
+        return result.rows;
+      } catch (err) {
+        return translate(err);
+      }
+    },
+    async exec(script: string) {
+      try {
+        await target.exec(script);
+      } catch (err) {
+        translate(err);
+      }
+    },
+  });
+  const root = executor(instance);
+  return {
+    kind: 'pglite',
+    query: root.query,
+    async transaction(fn) {
+      try {
+        return await instance.transaction((tx) => fn(executor(tx)));
+      } catch (err) {
+        return translate(err);
+      }
+    },
+    async ping() {
+      await root.query('SELECT 1');
+    },
+    async close() {
+      if (!instance.closed) await instance.close();
+    },
+  };
+}
+
+/** Opens PGlite with its files in `dataDir` (created if missing). */
+export async function openPglite(dataDir: string): Promise<PGlite> {
+  await mkdir(dataDir, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
+  return PGlite.create(dataDir);
+}

@@ -1,0 +1,81 @@
+/**
+ * `createStorage(config)`: opens the database (PostgreSQL or PGlite), applies
+ * migrations, opens the TTL store (Redis, Redis Cluster or in-process) and
+ * returns every repository over them.
+ */
+import type { Config } from '../config.js';
+import { openPglite, pgDb, pgliteDb, type DbWithScripts } from './db.js';
+import { createMemoryKv } from './kv/memory.js';
+import { createRedisKv } from './kv/redis.js';
+import { migrate } from './migrate.js';
+import { createClientRepo } from './sql/clients.js';
+import { createConsentRepo } from './sql/consents.js';
+import { createRefreshTokenRepo } from './sql/refresh-tokens.js';
+import { createRevocationRepo } from './sql/revocations.js';
+import { createSigningKeyRepo } from './sql/signing-keys.js';
+import { createUserRepo } from './sql/users.js';
+import type { KvStore, Storage } from './types.js';
+
+export type { Storage } from './types.js';
+export { isConnectionError } from './db.js';
+
+export interface StorageOverrides {
+  /** Use this database instead of opening one from config (tests). */
+  db?: DbWithScripts;
+  /** Use this TTL store instead of opening one from config (tests). */
+  kv?: KvStore;
+  /** Redis key prefix (tests give each run its own). Default `oauth:`. */
+  redisPrefix?: string;
+  onRedisError?: (err: Error) => void;
+  /** Skip migrations (the database is known to be migrated). */
+  skipMigrations?: boolean;
+}
+
+export async function openDatabase(config: Config): Promise<DbWithScripts> {
+  if (config.databaseUrl) return pgDb({ connectionString: config.databaseUrl, max: config.pgPoolMax });
+  return pgliteDb(await openPglite(config.dataDir));
+}
+
+export async function openKv(config: Config, overrides: StorageOverrides = {}): Promise<KvStore> {
+  if (config.redisClusterNodes || config.redisUrl) {
+    return createRedisKv({
+      url: config.redisUrl,
+      clusterNodes: config.redisClusterNodes,
+      prefix: overrides.redisPrefix ?? 'oauth:',
+      onError: overrides.onRedisError,
+    });
+  }
+  return createMemoryKv();
+}
+
+export async function createStorage(config: Config, overrides: StorageOverrides = {}): Promise<Storage> {
+  const db = overrides.db ?? (await openDatabase(config));
+  let kv: KvStore | undefined;
+  try {
+    if (!overrides.skipMigrations) await migrate(db);
+    kv = overrides.kv ?? (await openKv(config, overrides));
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+  const store = kv;
+  return {
+    db,
+    kv: store,
+    users: createUserRepo(db),
+    clients: createClientRepo(db),
+    consents: createConsentRepo(db),
+    refreshTokens: createRefreshTokenRepo(db),
+    signingKeys: createSigningKeyRepo(db),
+    revocations: createRevocationRepo(db),
+    describe() {
+      const database = db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL (PGlite in ${config.dataDir})`;
+      const codes =
+        store.kind === 'memory' ? 'in-process TTL store' : store.kind === 'redis-cluster' ? 'Redis Cluster (REDIS_CLUSTER_NODES)' : 'Redis (REDIS_URL)';
+      return `storage: ${database}; codes and sessions: ${codes}`;
+    },
+    async close() {
+      await Promise.allSettled([store.close(), db.close()]);
+    },
+  };
+}

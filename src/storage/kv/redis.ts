@@ -1,0 +1,135 @@
+/**
+ * Redis (or Redis Cluster) behind `KvStore`. Every operation touches one key,
+ * so nothing needs hash tags to run on a cluster. Commands fail fast while
+ * Redis is unreachable (no offline queue, a command timeout) and become
+ * `UnavailableError`; ioredis keeps reconnecting in the background, so the
+ * server recovers on its own when Redis returns.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { UnavailableError } from '../../errors.js';
+import type { KvStore } from '../types.js';
+
+export interface RedisKvOptions {
+  url?: string | undefined;
+  clusterNodes?: readonly string[] | undefined;
+  /** Prepended to every key and channel, e.g. `oauth:`. */
+  prefix: string;
+  /** Called on connection errors (rate-limited by the caller's logger if needed). */
+  onError?: (err: Error) => void;
+  commandTimeoutMs?: number;
+}
+
+// INCR, then set the expiry only when the key is new (or somehow has none),
+// so failures are counted in a fixed window. Returns {count, ttl}.
+const INCREMENT_SCRIPT = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`;
+
+type Client = Redis | Cluster;
+
+function wrap<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((err: unknown) => {
+    throw new UnavailableError('code store', err);
+  });
+}
+
+export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
+  const base: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs ?? 2_000,
+    connectTimeout: 3_000,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  };
+  const cluster = options.clusterNodes && options.clusterNodes.length > 0;
+  const make = (extra: RedisOptions): Client => {
+    if (cluster) {
+      const nodes = options.clusterNodes!.map((n) => {
+        const i = n.lastIndexOf(':');
+        return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
+      });
+      return new Cluster(nodes, {
+        lazyConnect: true,
+        enableOfflineQueue: extra.enableOfflineQueue ?? false,
+        clusterRetryStrategy: (times) => Math.min(times * 100, 1_000),
+        redisOptions: { ...base, ...extra, lazyConnect: false },
+      });
+    }
+    return new Redis(options.url!, { ...base, ...extra });
+  };
+
+  const client = make({});
+  // The subscriber queues its SUBSCRIBE until connected and resubscribes after
+  // every reconnect (ioredis autoResubscribe), so pub/sub survives outages.
+  const subscriber = make({ enableOfflineQueue: true, commandTimeout: undefined });
+  const onError = options.onError ?? (() => {});
+  client.on('error', onError);
+  subscriber.on('error', onError);
+
+  client.defineCommand('kvIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
+  const incr = (client as unknown as { kvIncrement(key: string, ttl: number): Promise<[number, number]> }).kvIncrement.bind(client);
+
+  // Start without waiting forever: if Redis is down at start, the server still
+  // starts, answers 503 where Redis is needed and recovers when it comes up.
+  await Promise.allSettled([client.connect(), subscriber.connect()]);
+
+  const p = options.prefix;
+  const handlers = new Map<string, Set<(message: string) => void>>();
+  subscriber.on('message', (channel: string, message: string) => {
+    for (const handler of handlers.get(channel) ?? []) handler(message);
+  });
+
+  return {
+    kind: cluster ? 'redis-cluster' : 'redis',
+    async set(key, value, ttlSeconds) {
+      await wrap(client.set(p + key, value, 'EX', ttlSeconds));
+    },
+    async setIfAbsent(key, value, ttlSeconds) {
+      return (await wrap(client.set(p + key, value, 'EX', ttlSeconds, 'NX'))) === 'OK';
+    },
+    get: (key) => wrap(client.get(p + key)),
+    take: (key) => wrap(client.getdel(p + key)),
+    async delete(key) {
+      await wrap(client.del(p + key));
+    },
+    async increment(key, ttlSeconds) {
+      const [count, ttl] = await wrap(incr(p + key, ttlSeconds));
+      return { count: Number(count), ttlSeconds: Number(ttl) };
+    },
+    async ping() {
+      await wrap(client.ping());
+    },
+    async publish(channel, message) {
+      await wrap(client.publish(p + channel, message));
+    },
+    async subscribe(channel, handler) {
+      const name = p + channel;
+      let set = handlers.get(name);
+      if (!set) {
+        set = new Set();
+        handlers.set(name, set);
+        // Queued until connected (see above); do not wait for it here.
+        subscriber.subscribe(name).catch(onError);
+      }
+      set.add(handler);
+      return async () => {
+        set.delete(handler);
+        if (set.size === 0) {
+          handlers.delete(name);
+          await subscriber.unsubscribe(name).catch(() => {});
+        }
+      };
+    },
+    async close() {
+      handlers.clear();
+      subscriber.disconnect();
+      client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { Consent, ConsentRepo, Db } from '../types.js';
+
+interface ConsentRow {
+  user_id: string;
+  client_id: string;
+  scopes: string[];
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'user_id, client_id, scopes, created_at, updated_at';
+
+function toConsent(row: ConsentRow): Consent {
+  return { userId: row.user_id, clientId: row.client_id, scopes: row.scopes, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+export function createConsentRepo(db: Db): ConsentRepo {
+  return {
+    async find(userId, clientId) {
+      const rows = await db.query<ConsentRow>(`SELECT ${COLUMNS} FROM consents WHERE user_id = $1 AND client_id = $2`, [userId, clientId]);
+      return rows[0] ? toConsent(rows[0]) : null;
+    },
+    async grant(userId, clientId, scopes) {
+      const rows = await db.query<ConsentRow>(
+        `INSERT INTO consents (user_id, client_id, scopes) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, client_id) DO UPDATE
+           SET scopes = ARRAY(SELECT DISTINCT s FROM unnest(consents.scopes || EXCLUDED.scopes) AS s ORDER BY s),
+               updated_at = now()
+         RETURNING ${COLUMNS}`,
+        [userId, clientId, [...new Set(scopes)].sort()],
+      );
+      return toConsent(rows[0]!);
+    },
+    async listForUser(userId) {
+      const rows = await db.query<ConsentRow>(`SELECT ${COLUMNS} FROM consents WHERE user_id = $1 ORDER BY client_id`, [userId]);
+      return rows.map(toConsent);
+    },
+    async revoke(userId, clientId) {
+      const rows = await db.query('DELETE FROM consents WHERE user_id = $1 AND client_id = $2 RETURNING user_id', [userId, clientId]);
+      return rows.length > 0;
+    },
+  };
+}

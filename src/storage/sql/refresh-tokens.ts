@@ -1,0 +1,96 @@
+import type { Db, Executor, NewRefreshToken, RefreshTokenRecord, RefreshTokenRepo } from '../types.js';
+
+interface RefreshTokenRow {
+  token_hash: string;
+  family_id: string;
+  client_id: string;
+  user_id: string;
+  scope: string;
+  auth_time: Date | null;
+  access_token_jti: string | null;
+  access_token_expires_at: Date | null;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const COLUMNS =
+  'token_hash, family_id, client_id, user_id, scope, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at';
+
+function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
+  return {
+    tokenHash: row.token_hash,
+    familyId: row.family_id,
+    clientId: row.client_id,
+    userId: row.user_id,
+    scope: row.scope,
+    authTime: row.auth_time,
+    accessTokenJti: row.access_token_jti,
+    accessTokenExpiresAt: row.access_token_expires_at,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    usedAt: row.used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+type JtiRow = { access_token_jti: string; access_token_expires_at: Date };
+const toJtis = (rows: JtiRow[]) => rows.map((r) => ({ jti: r.access_token_jti, expiresAt: r.access_token_expires_at }));
+
+export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
+  return {
+    async insert(t: NewRefreshToken, tx: Executor = db) {
+      await tx.query(
+        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, access_token_jti, access_token_expires_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt],
+      );
+    },
+    async findByHash(tokenHash, tx: Executor = db) {
+      const rows = await tx.query<RefreshTokenRow>(`SELECT ${COLUMNS} FROM refresh_tokens WHERE token_hash = $1`, [tokenHash]);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async markUsed(tokenHash, now, tx: Executor = db) {
+      // The WHERE clause is the whole single-use guarantee: PostgreSQL lets
+      // exactly one concurrent UPDATE see used_at IS NULL.
+      const rows = await tx.query<RefreshTokenRow>(
+        `UPDATE refresh_tokens SET used_at = $2
+         WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+         RETURNING ${COLUMNS}`,
+        [tokenHash, now],
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async revokeFamily(familyId, now, tx: Executor = db) {
+      const rows = await tx.query<JtiRow>(
+        `UPDATE refresh_tokens SET revoked_at = $2
+         WHERE family_id = $1 AND revoked_at IS NULL
+         RETURNING access_token_jti, access_token_expires_at`,
+        [familyId, now],
+      );
+      return toJtis(rows.filter((r) => r.access_token_jti !== null && r.access_token_expires_at !== null && r.access_token_expires_at > now));
+    },
+    async revokeForUser(userId, clientId, now) {
+      const rows = await db.query<JtiRow>(
+        `UPDATE refresh_tokens SET revoked_at = $3
+         WHERE family_id IN (SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND ($2::text IS NULL OR client_id = $2))
+           AND revoked_at IS NULL
+         RETURNING access_token_jti, access_token_expires_at`,
+        [userId, clientId, now],
+      );
+      return toJtis(rows.filter((r) => r.access_token_jti !== null && r.access_token_expires_at !== null && r.access_token_expires_at > now));
+    },
+    async findLatestInFamily(familyId, tx: Executor = db) {
+      const rows = await tx.query<RefreshTokenRow>(
+        `SELECT ${COLUMNS} FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at DESC, token_hash LIMIT 1`,
+        [familyId],
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async deleteExpired(now) {
+      const rows = await db.query('DELETE FROM refresh_tokens WHERE expires_at < $1 RETURNING 1', [now]);
+      return rows.length;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { Db, Executor, NewSigningKey, SigningKeyRecord, SigningKeyRepo } from '../types.js';
+
+interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  private_jwk: Record<string, unknown>;
+  public_jwk: Record<string, unknown>;
+  created_at: Date;
+  retired_at: Date | null;
+  expires_at: Date | null;
+}
+
+const COLUMNS = 'kid, alg, private_jwk, public_jwk, created_at, retired_at, expires_at';
+
+/** Arbitrary constant shared by every instance: "signing keys". */
+const LOCK_KEY = 7_461_023_119;
+
+function toRecord(row: SigningKeyRow): SigningKeyRecord {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    privateJwk: row.private_jwk,
+    publicJwk: row.public_jwk,
+    createdAt: row.created_at,
+    retiredAt: row.retired_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+export function createSigningKeyRepo(db: Db): SigningKeyRepo {
+  return {
+    async insert(key: NewSigningKey, tx: Executor = db) {
+      await tx.query('INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk) VALUES ($1, $2, $3, $4)', [
+        key.kid,
+        key.alg,
+        JSON.stringify(key.privateJwk),
+        JSON.stringify(key.publicJwk),
+      ]);
+    },
+    async listPublished(now, tx: Executor = db) {
+      const rows = await tx.query<SigningKeyRow>(
+        `SELECT ${COLUMNS} FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at DESC, kid`,
+        [now],
+      );
+      return rows.map(toRecord);
+    },
+    async retireOthers(alg, keepKid, now, expiresAt, tx: Executor = db) {
+      const rows = await tx.query(
+        `UPDATE signing_keys SET retired_at = $3, expires_at = $4
+         WHERE alg = $1 AND kid <> $2 AND retired_at IS NULL RETURNING kid`,
+        [alg, keepKid, now, expiresAt],
+      );
+      return rows.length;
+    },
+    async withLock(fn) {
+      return db.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+        return fn(tx);
+      });
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import type { Db, Executor, NewUser, Page, User, UserPatch, UserRepo } from '../types.js';
+import { isUniqueViolation } from './errors.js';
+
+interface UserRow {
+  id: string;
+  username: string;
+  email: string | null;
+  password_hash: string;
+  roles: string[];
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, username, email, password_hash, roles, disabled, created_at, updated_at';
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    passwordHash: row.password_hash,
+    roles: row.roles,
+    disabled: row.disabled,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function createUserRepo(db: Db): UserRepo {
+  return {
+    async create(user: NewUser, tx: Executor = db) {
+      try {
+        const rows = await tx.query<UserRow>(
+          `INSERT INTO users (id, username, email, password_hash, roles) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+          [user.id, user.username, user.email, user.passwordHash, user.roles],
+        );
+        return toUser(rows[0]!);
+      } catch (err) {
+        if (isUniqueViolation(err)) return null;
+        throw err;
+      }
+    },
+    async findById(id) {
+      const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+    async findByUsername(username) {
+      const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username]);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+    async list(page: Page) {
+      const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2`, [page.limit, page.offset]);
+      return rows.map(toUser);
+    },
+    async count() {
+      const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
+      return rows[0]!.n;
+    },
+    async update(id, patch: UserPatch) {
+      const sets: string[] = [];
+      const params: unknown[] = [id];
+      const add = (column: string, value: unknown) => {
+        params.push(value);
+        sets.push(`${column} = $${params.length}`);
+      };
+      if (patch.email !== undefined) add('email', patch.email);
+      if (patch.passwordHash !== undefined) add('password_hash', patch.passwordHash);
+      if (patch.roles !== undefined) add('roles', patch.roles);
+      if (patch.disabled !== undefined) add('disabled', patch.disabled);
+      const rows = await db.query<UserRow>(
+        `UPDATE users SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+        params,
+      );
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+    async delete(id) {
+      const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
+      return rows.length > 0;
+    },
+    async existsWithRole(role) {
+      const rows = await db.query('SELECT 1 FROM users WHERE $1 = ANY(roles) AND NOT disabled LIMIT 1', [role]);
+      return rows.length > 0;
+    },
+  };
+}

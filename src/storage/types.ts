@@ -1,0 +1,282 @@
+/**
+ * The storage contract. Domain code depends only on these interfaces; only
+ * `storage/` imports pg, PGlite or ioredis.
+ *
+ * SQL-backed (PostgreSQL or PGlite, one implementation): users, clients,
+ * consents, refresh tokens, signing keys, revoked access tokens.
+ * TTL-backed (Redis or an in-process map): authorization codes, login
+ * sessions, pending authorization requests, failed-attempt counters, and the
+ * event bus that tells other instances about revocations and new keys.
+ *
+ * Every method may throw `UnavailableError` when its store is unreachable.
+ */
+
+// ---------------------------------------------------------------- SQL access
+
+export interface Executor {
+  /** Runs one parameterised statement (`$1`, `$2`, …) and returns its rows. */
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+export interface Db extends Executor {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- records
+
+export type Role = string;
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  passwordHash: string;
+  roles: Role[];
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type GrantType = 'authorization_code' | 'implicit' | 'password' | 'client_credentials' | 'refresh_token';
+export type ResponseType = 'code' | 'token';
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface Client {
+  clientId: string;
+  /** Hash of the secret (see `clients/secret.ts`); null for public clients. */
+  clientSecretHash: string | null;
+  clientName: string;
+  redirectUris: string[];
+  grantTypes: GrantType[];
+  responseTypes: ResponseType[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Registered scopes, space-separated as in RFC 7591. */
+  scope: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Consent {
+  userId: string;
+  clientId: string;
+  scopes: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  familyId: string;
+  clientId: string;
+  userId: string;
+  scope: string;
+  authTime: Date | null;
+  accessTokenJti: string | null;
+  accessTokenExpiresAt: Date | null;
+  createdAt: Date;
+  expiresAt: Date;
+  usedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+  createdAt: Date;
+  retiredAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export interface RevokedJti {
+  jti: string;
+  expiresAt: Date;
+  revokedAt: Date;
+}
+
+// ---------------------------------------------------------------- repositories
+
+export interface NewUser {
+  id: string;
+  username: string;
+  email: string | null;
+  passwordHash: string;
+  roles: Role[];
+}
+
+export interface UserPatch {
+  email?: string | null;
+  passwordHash?: string;
+  roles?: Role[];
+  disabled?: boolean;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export interface UserRepo {
+  /** Returns null when the username is taken (case-insensitively). */
+  create(user: NewUser, tx?: Executor): Promise<User | null>;
+  findById(id: string): Promise<User | null>;
+  /** Case-insensitive. */
+  findByUsername(username: string): Promise<User | null>;
+  list(page: Page): Promise<User[]>;
+  count(): Promise<number>;
+  /** Null when no such user. */
+  update(id: string, patch: UserPatch): Promise<User | null>;
+  /** False when no such user. */
+  delete(id: string): Promise<boolean>;
+  /** Whether at least one enabled user has the role. */
+  existsWithRole(role: Role): Promise<boolean>;
+}
+
+export interface NewClient {
+  clientId: string;
+  clientSecretHash: string | null;
+  clientName: string;
+  redirectUris: string[];
+  grantTypes: GrantType[];
+  responseTypes: ResponseType[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  scope: string;
+}
+
+export type ClientPatch = Partial<Omit<NewClient, 'clientId'>>;
+
+export interface ClientRepo {
+  create(client: NewClient): Promise<Client>;
+  findById(clientId: string): Promise<Client | null>;
+  list(page: Page): Promise<Client[]>;
+  count(): Promise<number>;
+  update(clientId: string, patch: ClientPatch): Promise<Client | null>;
+  delete(clientId: string): Promise<boolean>;
+}
+
+export interface ConsentRepo {
+  find(userId: string, clientId: string): Promise<Consent | null>;
+  /** Upserts: the stored scopes become the union of the old and new ones. */
+  grant(userId: string, clientId: string, scopes: string[]): Promise<Consent>;
+  listForUser(userId: string): Promise<Consent[]>;
+  /** False when there was nothing to revoke. */
+  revoke(userId: string, clientId: string): Promise<boolean>;
+}
+
+export interface NewRefreshToken {
+  tokenHash: string;
+  familyId: string;
+  clientId: string;
+  userId: string;
+  scope: string;
+  authTime: Date | null;
+  accessTokenJti: string | null;
+  accessTokenExpiresAt: Date | null;
+  expiresAt: Date;
+}
+
+export interface RefreshTokenRepo {
+  insert(token: NewRefreshToken, tx?: Executor): Promise<void>;
+  findByHash(tokenHash: string, tx?: Executor): Promise<RefreshTokenRecord | null>;
+  /**
+   * Atomically marks the token used if it is unused, unrevoked and unexpired
+   * at `now` (`UPDATE … WHERE used_at IS NULL … RETURNING`). Returns the row
+   * when this call won, null otherwise: of two concurrent callers, exactly one
+   * gets the row.
+   */
+  markUsed(tokenHash: string, now: Date, tx?: Executor): Promise<RefreshTokenRecord | null>;
+  /**
+   * Revokes every token of the family not yet revoked; returns the access
+   * token jtis (with expiry) recorded on the family's rows, so they can be
+   * deny-listed.
+   */
+  revokeFamily(familyId: string, now: Date, tx?: Executor): Promise<Array<{ jti: string; expiresAt: Date }>>;
+  /** Revokes all of a user's (optionally one client's) families; same result as `revokeFamily`. */
+  revokeForUser(userId: string, clientId: string | null, now: Date): Promise<Array<{ jti: string; expiresAt: Date }>>;
+  /** The newest token of a family (the one a grace-window replay hands back). */
+  findLatestInFamily(familyId: string, tx?: Executor): Promise<RefreshTokenRecord | null>;
+  /** Deletes rows expired before `now`; returns how many. */
+  deleteExpired(now: Date): Promise<number>;
+}
+
+export interface NewSigningKey {
+  kid: string;
+  alg: string;
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+}
+
+export interface SigningKeyRepo {
+  insert(key: NewSigningKey, tx?: Executor): Promise<void>;
+  /** Keys still published (not past `expires_at`), newest first. */
+  listPublished(now: Date, tx?: Executor): Promise<SigningKeyRecord[]>;
+  /** Retires every active key of `alg` except `keepKid`; they stay published until `expiresAt`. */
+  retireOthers(alg: string, keepKid: string, now: Date, expiresAt: Date, tx?: Executor): Promise<number>;
+  /** Runs `fn` while holding a cluster-wide lock, so two instances never create first keys at once. */
+  withLock<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+}
+
+export interface RevocationRepo {
+  /** Idempotent. */
+  revoke(entries: ReadonlyArray<{ jti: string; expiresAt: Date }>, tx?: Executor): Promise<void>;
+  isRevoked(jti: string): Promise<boolean>;
+  /** Unexpired entries revoked at or after `since` (all unexpired when since is null). */
+  listSince(since: Date | null, now: Date): Promise<RevokedJti[]>;
+  deleteExpired(now: Date): Promise<number>;
+}
+
+// ---------------------------------------------------------------- TTL store
+
+/**
+ * A key-value store whose entries expire: Redis (or Redis Cluster) in
+ * production, an in-process map otherwise. Keys are namespaced by the
+ * implementation's prefix; every operation touches a single key, so the
+ * store works on Redis Cluster.
+ */
+export interface KvStore {
+  readonly kind: 'redis' | 'redis-cluster' | 'memory';
+  /** Stores `value` for `ttlSeconds` (overwrites). */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Stores only if absent (`SET NX EX`); true when stored. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  get(key: string): Promise<string | null>;
+  /**
+   * Atomic get-and-delete (`GETDEL`): of concurrent callers, exactly one
+   * receives the value; the others receive null.
+   */
+  take(key: string): Promise<string | null>;
+  delete(key: string): Promise<void>;
+  /**
+   * Increments a counter, creating it with `ttlSeconds` if absent (the expiry
+   * is not extended by later increments). Returns the new value and the
+   * seconds left before it expires.
+   */
+  increment(key: string, ttlSeconds: number): Promise<{ count: number; ttlSeconds: number }>;
+  /** Resolves when the store answers. */
+  ping(): Promise<void>;
+  /** Fire-and-forget broadcast to every instance (including this one). */
+  publish(channel: string, message: string): Promise<void>;
+  /** Returns an unsubscribe function. Handlers must not throw. */
+  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface Storage {
+  readonly db: Db;
+  readonly kv: KvStore;
+  readonly users: UserRepo;
+  readonly clients: ClientRepo;
+  readonly consents: ConsentRepo;
+  readonly refreshTokens: RefreshTokenRepo;
+  readonly signingKeys: SigningKeyRepo;
+  readonly revocations: RevocationRepo;
+  /** One line for the start-up log: which stores are in use. */
+  describe(): string;
+  close(): Promise<void>;
+}

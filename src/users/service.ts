@@ -1,0 +1,184 @@
+/**
+ * Users: self-registration, admin management, sign-in and the admin
+ * bootstrap. Passwords are hashed with argon2id (`password.ts`) and never
+ * returned or logged.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import { conflict, invalidRequest, notFound } from '../errors.js';
+import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
+import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$';
+export const ROLE_PATTERN = '^[a-z][a-z0-9_:.-]{0,63}$';
+export const MAX_ROLES = 32;
+const USERNAME = new RegExp(USERNAME_PATTERN);
+const ROLE = new RegExp(ROLE_PATTERN);
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
+
+export interface NewUserInput {
+  username: string;
+  password: string;
+  email?: string | null | undefined;
+  roles?: string[] | undefined;
+}
+
+export interface UserPatchInput {
+  email?: string | null | undefined;
+  password?: string | undefined;
+  roles?: string[] | undefined;
+  disabled?: boolean | undefined;
+}
+
+export interface UserServiceDeps {
+  repo: UserRepo;
+  /**
+   * Called after a user's password changes, or the user is disabled or
+   * deleted, so the token service can revoke what they hold.
+   */
+  onCredentialsChanged?: (userId: string) => Promise<void>;
+}
+
+export interface AdminBootstrap {
+  user: User;
+  /** Set only when this call created the admin with a random password. */
+  generatedPassword: string | null;
+}
+
+export interface UserService {
+  /** Creates a user; 409 `conflict` when the username is taken (case-insensitively). */
+  create(input: NewUserInput): Promise<User>;
+  get(id: string): Promise<User>;
+  findByUsername(username: string): Promise<User | null>;
+  list(page: Page): Promise<{ users: User[]; total: number }>;
+  update(id: string, patch: UserPatchInput): Promise<User>;
+  delete(id: string): Promise<void>;
+  /**
+   * The user when `password` is right and the account is enabled, else null.
+   * Costs one argon2 verification whether or not the user exists.
+   */
+  authenticate(username: string, password: string): Promise<User | null>;
+  /** Ensures an admin exists (SPEC: ADMIN_USERNAME / ADMIN_PASSWORD). */
+  ensureAdmin(config: Pick<Config, 'adminUsername' | 'adminPassword'>): Promise<AdminBootstrap | null>;
+}
+
+function checkUsername(username: string): void {
+  if (!USERNAME.test(username)) {
+    throw invalidRequest('username must be 1 to 64 characters: letters, digits and . _ @ -, starting with a letter or digit');
+  }
+}
+
+function checkPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
+    throw invalidRequest(`password must be ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`);
+  }
+}
+
+function checkEmail(email: string | null | undefined): string | null {
+  if (email === undefined || email === null || email === '') return null;
+  if (email.length > 254 || !EMAIL.test(email)) throw invalidRequest('email is not a valid address');
+  return email;
+}
+
+function checkRoles(roles: string[] | undefined): string[] {
+  const list = [...new Set(roles ?? [])];
+  if (list.length > MAX_ROLES) throw invalidRequest(`at most ${MAX_ROLES} roles`);
+  for (const role of list) {
+    if (!ROLE.test(role)) throw invalidRequest(`role "${role}" is invalid: lowercase letters, digits and _ : . -, starting with a letter`);
+  }
+  return list.sort();
+}
+
+export function createUserService(deps: UserServiceDeps): UserService {
+  const { repo } = deps;
+  const changed = deps.onCredentialsChanged ?? (async () => {});
+
+  const get = async (id: string) => {
+    const user = await repo.findById(id);
+    if (!user) throw notFound(`no user "${id}"`);
+    return user;
+  };
+
+  const create = async (input: NewUserInput) => {
+    checkUsername(input.username);
+    checkPassword(input.password);
+    const email = checkEmail(input.email);
+    const roles = checkRoles(input.roles);
+    const user = await repo.create({ id: randomUUID(), username: input.username, email, roles, passwordHash: await hashPassword(input.password) });
+    if (!user) throw conflict(`username "${input.username}" is taken`);
+    return user;
+  };
+
+  const update = async (id: string, input: UserPatchInput) => {
+    const patch: UserPatch = {};
+    if (input.email !== undefined) patch.email = checkEmail(input.email);
+    if (input.roles !== undefined) patch.roles = checkRoles(input.roles);
+    if (input.disabled !== undefined) patch.disabled = input.disabled;
+    if (input.password !== undefined) {
+      checkPassword(input.password);
+      patch.passwordHash = await hashPassword(input.password);
+    }
+    const user = await repo.update(id, patch);
+    if (!user) throw notFound(`no user "${id}"`);
+    if (patch.passwordHash !== undefined || patch.disabled === true) await changed(id);
+    return user;
+  };
+
+  return {
+    create,
+    get,
+    findByUsername: (username) => repo.findByUsername(username),
+    async list(page) {
+      const [users, total] = await Promise.all([repo.list(page), repo.count()]);
+      return { users, total };
+    },
+    update,
+    async delete(id) {
+      await changed(id);
+      if (!(await repo.delete(id))) throw notFound(`no user "${id}"`);
+    },
+    async authenticate(username, password) {
+      // Malformed input is simply "wrong credentials", at the same cost.
+      const user = USERNAME.test(username) && password.length <= MAX_PASSWORD_LENGTH ? await repo.findByUsername(username) : null;
+      const ok = await verifyPassword(user?.passwordHash ?? null, password.slice(0, MAX_PASSWORD_LENGTH));
+      if (!user || !ok || user.disabled) return null;
+      if (needsRehash(user.passwordHash)) {
+        await repo.update(user.id, { passwordHash: await hashPassword(password) }).catch(() => {});
+      }
+      return user;
+    },
+    async ensureAdmin(config) {
+      if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
+        const existing = await repo.findByUsername(config.adminUsername);
+        if (!existing) return { user: await createRacing(config.adminUsername, config.adminPassword), generatedPassword: null };
+        const patch: UserPatchInput = {};
+        if (!existing.roles.includes('admin')) patch.roles = [...existing.roles, 'admin'];
+        if (existing.disabled) patch.disabled = false;
+        if (!(await verifyPassword(existing.passwordHash, config.adminPassword))) patch.password = config.adminPassword;
+        const user = Object.keys(patch).length > 0 ? await update(existing.id, patch) : existing;
+        return { user, generatedPassword: null };
+      }
+      if (await repo.existsWithRole('admin')) return null;
+      const password = randomBytes(18).toString('base64url');
+      const taken = await repo.findByUsername('admin');
+      const username = taken ? `admin-${randomBytes(3).toString('hex')}` : 'admin';
+      try {
+        return { user: await create({ username, password, roles: ['admin'] }), generatedPassword: password };
+      } catch (err) {
+        // Another instance starting at the same moment created it first.
+        if (err instanceof Error && (err as { error?: string }).error === 'conflict') return null;
+        throw err;
+      }
+    },
+  };
+
+  async function createRacing(username: string, password: string): Promise<User> {
+    try {
+      return await create({ username, password, roles: ['admin'] });
+    } catch (err) {
+      const existing = (err as { error?: string }).error === 'conflict' ? await repo.findByUsername(username) : null;
+      if (existing) return existing;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Test backends. Real PostgreSQL and Redis when `DATABASE_URL` / `REDIS_URL`
+ * are set (each call gets its own fresh database and its own Redis key
+ * prefix, removed afterwards); otherwise embedded PGlite and the in-process
+ * TTL store.
+ *
+ * A new PGlite costs seconds to initialise, so the first caller builds a
+ * migrated template once per migration set and saves its dump in the OS temp
+ * dir; every later PGlite is loaded from that dump (under a second).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { pgDb, pgliteDb, type DbWithScripts } from '../../src/storage/db.js';
+import { createMemoryKv } from '../../src/storage/kv/memory.js';
+import { createRedisKv } from '../../src/storage/kv/redis.js';
+import { migrate, readMigrations } from '../../src/storage/migrate.js';
+import type { KvStore } from '../../src/storage/types.js';
+
+export const DATABASE_URL = process.env.DATABASE_URL || undefined;
+export const REDIS_URL = process.env.REDIS_URL || undefined;
+
+/** "postgres" or "pglite", "redis" or "memory": for test names. */
+export const backendName = `${DATABASE_URL ? 'postgres' : 'pglite'}+${REDIS_URL ? 'redis' : 'memory'}`;
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function pgliteTemplate(): Promise<Blob> {
+  const migrations = await readMigrations();
+  const key = createHash('sha256')
+    .update(migrations.map((m) => `${m.name}:${m.checksum}`).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+  const dir = join(tmpdir(), 'oauth-server-tests');
+  const file = join(dir, `pglite-${key}.tar`);
+  if (!(await exists(file))) {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const instance = await PGlite.create();
+    await migrate(pgliteDb(instance), migrations);
+    const dump = await instance.dumpDataDir('none');
+    await instance.close();
+    await mkdir(dir, { recursive: true });
+    // Write-then-rename so a parallel test file never reads half a dump.
+    const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+    await rename(partial, file);
+  }
+  return new Blob([await readFile(file)]);
+}
+
+/** A migrated, empty database of its own, dropped (or discarded) when closed. */
+export async function openTestDb(options: { migrated?: boolean } = {}): Promise<DbWithScripts> {
+  const migrated = options.migrated ?? true;
+  if (DATABASE_URL) {
+    const name = uniqueName('oauth_test');
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(DATABASE_URL);
+    url.pathname = `/${name}`;
+    const db = pgDb({ connectionString: url.toString(), max: 10 });
+    if (migrated) await migrate(db);
+    const close = db.close.bind(db);
+    return Object.assign(db, {
+      async close() {
+        await close();
+        const dropper = new pg.Client({ connectionString: DATABASE_URL });
+        await dropper.connect();
+        await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await dropper.end();
+      },
+      /** The connection string of this test's own database (for a second instance). */
+      url: url.toString(),
+    });
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const instance = migrated ? await PGlite.create({ loadDataDir: await pgliteTemplate() }) : await PGlite.create();
+  return pgliteDb(instance);
+}
+
+/** A TTL store of its own: a fresh key prefix on the real Redis, or a new in-process map. */
+export async function openTestKv(options: { prefix?: string } = {}): Promise<KvStore & { prefix: string }> {
+  const prefix = options.prefix ?? `${uniqueName('test')}:`;
+  if (!REDIS_URL) return Object.assign(createMemoryKv(), { prefix });
+  const kv = await createRedisKv({ url: REDIS_URL, prefix });
+  const close = kv.close.bind(kv);
+  return Object.assign(kv, {
+    prefix,
+    async close() {
+      await close();
+      await deleteRedisPrefix(prefix);
+    },
+  });
+}
+
+/** Removes every key under `prefix` from the test Redis. */
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
+  if (!REDIS_URL) return;
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Opens a test database and registers its closing with `t`. */
+export async function testDb(t: Teardown, options: { migrated?: boolean } = {}): Promise<DbWithScripts> {
+  const db = await openTestDb(options);
+  t.teardown(() => db.close());
+  return db;
+}
+
+/** Opens a test TTL store and registers its closing with `t`. */
+export async function testKv(t: Teardown): Promise<KvStore & { prefix: string }> {
+  const kv = await openTestKv();
+  t.teardown(() => kv.close());
+  return kv;
+}
