@@ -5,6 +5,8 @@
  */
 import type { Config } from './config.js';
 import { createClientService, type ClientService } from './clients/service.js';
+import { createThrottle, type Throttle } from './security/throttle.js';
+import { createSessionService, type SessionService } from './sessions/service.js';
 import type { Storage } from './storage/types.js';
 import { createUserService, type UserService } from './users/service.js';
 
@@ -13,6 +15,9 @@ export interface Services {
   readonly storage: Storage;
   readonly clients: ClientService;
   readonly users: UserService;
+  readonly sessions: SessionService;
+  /** Failed-attempt counters shared by every instance (passwords, client secrets). */
+  readonly throttle: Throttle;
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now: () => number;
   /** Starts background work (pub/sub subscriptions, caches). */
@@ -29,6 +34,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const now = options.now ?? Date.now;
   const clients = createClientService({ repo: storage.clients, kv: storage.kv, config, now });
   const users = createUserService({ repo: storage.users });
+  const sessions = createSessionService({ kv: storage.kv, config, now });
+  const throttle = createThrottle(storage.kv, config);
   const stops: Array<() => Promise<void>> = [];
   let closed = false;
 
@@ -37,6 +44,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
     storage,
     clients,
     users,
+    sessions,
+    throttle,
     now,
     async start() {
       stops.push(await clients.start());

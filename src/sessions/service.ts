@@ -1,0 +1,84 @@
+/**
+ * Browser sessions, kept server-side in the TTL store. The cookie holds only a
+ * random id (256 bits); the store is keyed by its SHA-256, so reading the
+ * store does not yield usable cookies. Each session carries its own CSRF
+ * token (synchronizer pattern) for every HTML form.
+ *
+ * A session exists before sign-in (so the login form has a CSRF token) and is
+ * replaced by a new id at sign-in (no session fixation).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { KvStore } from '../storage/types.js';
+
+export interface BrowserSession {
+  /** The raw id, as in the cookie. Never logged. */
+  readonly id: string;
+  userId: string | null;
+  /** Epoch seconds of the last sign-in with a password (OIDC `auth_time`). */
+  authTime: number | null;
+  readonly csrfToken: string;
+  /** Epoch seconds. */
+  readonly createdAt: number;
+  /** Free-form per-session data for the flows (e.g. pending authorization ids). */
+  data: Record<string, unknown>;
+}
+
+export interface SessionService {
+  create(): Promise<BrowserSession>;
+  /** Null when the id is unknown or expired. */
+  load(id: string | undefined): Promise<BrowserSession | null>;
+  /** Writes changes back and extends the lifetime (sliding expiry). */
+  save(session: BrowserSession): Promise<void>;
+  /** Marks the session signed in, under a new id; the old id stops working. */
+  signIn(session: BrowserSession, userId: string): Promise<BrowserSession>;
+  destroy(session: BrowserSession): Promise<void>;
+  /** Constant-time check of a submitted CSRF token against the session's. */
+  verifyCsrf(session: BrowserSession, submitted: unknown): boolean;
+}
+
+type Stored = Omit<BrowserSession, 'id'>;
+
+const key = (id: string) => `session:${createHash('sha256').update(id).digest('base64url')}`;
+const newId = () => randomBytes(32).toString('base64url');
+
+export function createSessionService(deps: { kv: KvStore; config: Pick<Config, 'sessionTtlSeconds'>; now?: () => number }): SessionService {
+  const { kv, config } = deps;
+  const now = deps.now ?? Date.now;
+  const seconds = () => Math.floor(now() / 1000);
+
+  const write = async (session: BrowserSession) => {
+    const { id, ...stored } = session;
+    await kv.set(key(id), JSON.stringify(stored), config.sessionTtlSeconds);
+  };
+
+  return {
+    async create() {
+      const session: BrowserSession = { id: newId(), userId: null, authTime: null, csrfToken: newId(), createdAt: seconds(), data: {} };
+      await write(session);
+      return session;
+    },
+    async load(id) {
+      if (typeof id !== 'string' || !/^[\w-]{43}$/.test(id)) return null;
+      const raw = await kv.get(key(id));
+      if (raw === null) return null;
+      return { id, ...(JSON.parse(raw) as Stored) };
+    },
+    save: write,
+    async signIn(session, userId) {
+      await kv.delete(key(session.id));
+      const next: BrowserSession = { ...session, id: newId(), userId, authTime: seconds(), csrfToken: newId() };
+      await write(next);
+      return next;
+    },
+    async destroy(session) {
+      await kv.delete(key(session.id));
+    },
+    verifyCsrf(session, submitted) {
+      if (typeof submitted !== 'string') return false;
+      const a = Buffer.from(submitted);
+      const b = Buffer.from(session.csrfToken);
+      return a.length === b.length && timingSafeEqual(a, b);
+    },
+  };
+}
