@@ -2,7 +2,8 @@
  * `buildApp(config, services)`: the one composition root of the HTTP server,
  * used by `main.ts` and by the tests. Nothing runs at import time.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
@@ -15,6 +16,7 @@ import { opsRoutes } from './http/ops.js';
 import type { Services } from './services.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
+export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
 
 export interface BuildOptions {
   /** Fastify logger options (or false); default: JSON logs at `LOG_LEVEL` with credentials redacted. */
@@ -88,6 +90,15 @@ export async function buildApp(config: Config, services: Services, options: Buil
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).header('cache-control', 'no-store');
     return { error: 'not_found', error_description: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };
+  });
+
+  // The one stylesheet of the HTML pages, read once; a strict CSP allows only 'self' styles.
+  const css = await readFile(`${PUBLIC_DIR}app.css`);
+  const cssEtag = `"${createHash('sha256').update(css).digest('base64url').slice(0, 16)}"`;
+  app.get('/assets/app.css', { schema: { hide: true } }, async (request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600').header('etag', cssEtag);
+    if (request.headers['if-none-match'] === cssEtag) return reply.code(304).send();
+    return reply.type('text/css; charset=utf-8').send(css);
   });
 
   await app.register(opsRoutes, { services });
