@@ -95,7 +95,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   // The one stylesheet of the HTML pages, read once; a strict CSP allows only 'self' styles.
   const css = await readFile(`${PUBLIC_DIR}app.css`);
   const cssEtag = `"${createHash('sha256').update(css).digest('base64url').slice(0, 16)}"`;
-  app.get('/assets/app.css', { schema: { hide: true } }, async (request, reply) => {
+  app.get('/assets/app.css', async (request, reply) => {
     reply.header('cache-control', 'public, max-age=3600').header('etag', cssEtag);
     if (request.headers['if-none-match'] === cssEtag) return reply.code(304).send();
     return reply.type('text/css; charset=utf-8').send(css);
