@@ -1,0 +1,7 @@
+/**
+ * The token endpoint's grant registry: `grant_type` → handler. Each grant
+ * lives in its own file in this folder and is added here with one line.
+ */
+import type { GrantHandlers } from './types.js';
+
+export const grantHandlers: GrantHandlers = {};
