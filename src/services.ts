@@ -5,6 +5,7 @@
  */
 import type { Config } from './config.js';
 import { createClientService, type ClientService } from './clients/service.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { createThrottle, type Throttle } from './security/throttle.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
 import type { Storage } from './storage/types.js';
@@ -18,6 +19,8 @@ export interface Services {
   readonly sessions: SessionService;
   /** Failed-attempt counters shared by every instance (passwords, client secrets). */
   readonly throttle: Throttle;
+  /** Prometheus counters of this instance (own registry); the flows report tokens issued, login failures, refresh reuse. */
+  readonly metrics: Metrics;
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now: () => number;
   /** Starts background work (pub/sub subscriptions, caches). */
@@ -36,6 +39,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const users = createUserService({ repo: storage.users });
   const sessions = createSessionService({ kv: storage.kv, config, now });
   const throttle = createThrottle(storage.kv, config);
+  const metrics = createMetrics();
   const stops: Array<() => Promise<void>> = [];
   let closed = false;
 
@@ -46,6 +50,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     users,
     sessions,
     throttle,
+    metrics,
     now,
     async start() {
       stops.push(await clients.start());

@@ -1,0 +1,99 @@
+/**
+ * Prometheus metrics (prom-client). Each app instance gets its own Registry,
+ * never prom-client's global one, so two apps in one process (tests, or a
+ * second instance in a benchmark) never share or clash on counters.
+ *
+ * The flows report through this small interface (`services.metrics`); every
+ * method is a constant-time counter update, cheap enough for the hot path.
+ * Label values come from closed sets (route patterns, known grant types, a
+ * few sources), so the number of series cannot grow with traffic.
+ */
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/** Where a failed sign-in happened. */
+export type LoginFailureSource = 'login_form' | 'password_grant' | 'client_auth' | 'admin_api' | 'admin_console';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /**
+   * One HTTP request answered. `route` is the route pattern
+   * (`/admin/clients/:client_id`), never the raw URL; unmatched requests
+   * are reported as route `unmatched`.
+   */
+  observeRequest(method: string, route: string | undefined, statusCode: number, seconds: number): void;
+  /** One token response issued, by grant type (`implicit` for the authorization endpoint's token response). */
+  tokenIssued(grantType: string): void;
+  /** One wrong password or client secret (not counted: throttled requests that were never checked). */
+  loginFailed(source: LoginFailureSource): void;
+  /** A used refresh token was presented again and its family revoked (RFC 9700 §4.14.2). */
+  refreshReuseDetected(): void;
+  /** The exposition text and its content type. */
+  render(): Promise<{ contentType: string; body: string }>;
+  /** Adds process metrics (CPU, memory, event-loop lag, GC). Once per process: `main.ts` only. */
+  collectProcessMetrics(): void;
+}
+
+const GRANT_TYPES = new Set(['authorization_code', 'password', 'client_credentials', 'refresh_token', 'implicit']);
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status code.',
+    labelNames: ['route', 'method', 'status_code'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from request received to response sent, by route pattern, method and status code.',
+    labelNames: ['route', 'method', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const tokens = new Counter({
+    name: 'oauth_tokens_issued_total',
+    help: 'Token responses issued, by grant type.',
+    labelNames: ['grant_type'] as const,
+    registers: [registry],
+  });
+  const loginFailures = new Counter({
+    name: 'oauth_login_failures_total',
+    help: 'Failed sign-ins (wrong password or client secret), by where they happened.',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
+  const refreshReuse = new Counter({
+    name: 'oauth_refresh_token_reuse_total',
+    help: 'Refresh tokens presented again after use; each revoked its whole family.',
+    registers: [registry],
+  });
+  let processMetrics = false;
+
+  return {
+    registry,
+    observeRequest(method, route, statusCode, seconds) {
+      const labels = { route: route ?? 'unmatched', method: METHODS.has(method) ? method : 'other', status_code: String(statusCode) };
+      requests.inc(labels);
+      duration.observe(labels, seconds);
+    },
+    tokenIssued(grantType) {
+      tokens.inc({ grant_type: GRANT_TYPES.has(grantType) ? grantType : 'other' });
+    },
+    loginFailed(source) {
+      loginFailures.inc({ source });
+    },
+    refreshReuseDetected() {
+      refreshReuse.inc();
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+    collectProcessMetrics() {
+      if (processMetrics) return;
+      processMetrics = true;
+      collectDefaultMetrics({ register: registry });
+    },
+  };
+}
