@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
 import { UnavailableError } from '../errors.js';
+import { acquireDataDirLock } from './lock.js';
 import type { Db, Executor } from './types.js';
 
 /** An executor that can also run a multi-statement script (migrations only). */
@@ -164,9 +165,29 @@ export function pgliteDb(instance: PGlite): DbWithScripts {
   };
 }
 
-/** Opens PGlite with its files in `dataDir` (created if missing). */
-export async function openPglite(dataDir: string): Promise<PGlite> {
-  await mkdir(dataDir, { recursive: true });
-  const { PGlite } = await import('@electric-sql/pglite');
-  return PGlite.create(dataDir);
+/**
+ * Opens PGlite with its files in `dataDir` (created if missing, owner-only),
+ * holding the data-dir lock until closed: a second process opening the same
+ * directory gets `DataDirLockedError` instead of corrupting it (`lock.ts`).
+ */
+export async function openPglite(dataDir: string): Promise<DbWithScripts> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const lock = await acquireDataDirLock(dataDir);
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const db = pgliteDb(await PGlite.create(dataDir));
+    return {
+      ...db,
+      async close() {
+        try {
+          await db.close();
+        } finally {
+          await lock.release();
+        }
+      },
+    };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 }

@@ -4,7 +4,7 @@
  * returns every repository over them.
  */
 import type { Config } from '../config.js';
-import { openPglite, pgDb, pgliteDb, type DbWithScripts } from './db.js';
+import { openPglite, pgDb, type DbWithScripts } from './db.js';
 import { createMemoryKv } from './kv/memory.js';
 import { createRedisKv } from './kv/redis.js';
 import { migrate } from './migrate.js';
@@ -18,6 +18,7 @@ import type { KvStore, Storage } from './types.js';
 
 export type { Storage } from './types.js';
 export { isConnectionError } from './db.js';
+export { DataDirLockedError } from './lock.js';
 
 export interface StorageOverrides {
   /** Use this database instead of opening one from config (tests). */
@@ -33,7 +34,7 @@ export interface StorageOverrides {
 
 export async function openDatabase(config: Config): Promise<DbWithScripts> {
   if (config.databaseUrl) return pgDb({ connectionString: config.databaseUrl, max: config.pgPoolMax });
-  return pgliteDb(await openPglite(config.dataDir));
+  return openPglite(config.dataDir);
 }
 
 export async function openKv(config: Config, overrides: StorageOverrides = {}): Promise<KvStore> {
