@@ -5,6 +5,7 @@
  */
 import type { Config } from './config.js';
 import { createClientService, type ClientService } from './clients/service.js';
+import { createConsentService, type ConsentService } from './consents/service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createThrottle, type Throttle } from './security/throttle.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
@@ -16,6 +17,8 @@ export interface Services {
   readonly storage: Storage;
   readonly clients: ClientService;
   readonly users: UserService;
+  /** Remembered consent (consent page; admin revocation). */
+  readonly consents: ConsentService;
   readonly sessions: SessionService;
   /** Failed-attempt counters shared by every instance (passwords, client secrets). */
   readonly throttle: Throttle;
@@ -37,6 +40,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const now = options.now ?? Date.now;
   const clients = createClientService({ repo: storage.clients, kv: storage.kv, config, now });
   const users = createUserService({ repo: storage.users });
+  const consents = createConsentService({ repo: storage.consents, refreshTokens: storage.refreshTokens, revocations: storage.revocations, now });
   const sessions = createSessionService({ kv: storage.kv, config, now });
   const throttle = createThrottle(storage.kv, config);
   const metrics = createMetrics();
@@ -48,6 +52,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     storage,
     clients,
     users,
+    consents,
     sessions,
     throttle,
     metrics,

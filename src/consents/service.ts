@@ -1,0 +1,53 @@
+/**
+ * Remembered consent: which scopes a user has allowed a client. The consent
+ * page (browser flows) reads and records it; an admin can list and revoke it.
+ *
+ * Revoking consent also ends what that consent produced: every refresh-token
+ * family of the user at that client is revoked and the access tokens issued
+ * with them are deny-listed (RFC 7009 §2.1 asks the same of revoking a grant),
+ * so the client has to ask the person again.
+ */
+import { notFound } from '../errors.js';
+import type { Consent, ConsentRepo, RefreshTokenRepo, RevocationRepo } from '../storage/types.js';
+
+export interface ConsentServiceDeps {
+  repo: ConsentRepo;
+  refreshTokens: RefreshTokenRepo;
+  revocations: RevocationRepo;
+  now?: () => number;
+  /**
+   * Called with the access tokens just deny-listed, so the token service can
+   * tell every instance's in-memory deny list at once.
+   */
+  onAccessTokensRevoked?: (entries: Array<{ jti: string; expiresAt: Date }>) => Promise<void>;
+}
+
+export interface ConsentService {
+  /** The remembered consent, or null. */
+  find(userId: string, clientId: string): Promise<Consent | null>;
+  /** Remembers `scopes` (added to any already granted). */
+  grant(userId: string, clientId: string, scopes: string[]): Promise<Consent>;
+  listForUser(userId: string): Promise<Consent[]>;
+  /** Forgets the consent and revokes the tokens issued under it; 404 `not_found` when there was none. */
+  revoke(userId: string, clientId: string): Promise<void>;
+}
+
+export function createConsentService(deps: ConsentServiceDeps): ConsentService {
+  const { repo, refreshTokens, revocations } = deps;
+  const now = deps.now ?? Date.now;
+  return {
+    find: (userId, clientId) => repo.find(userId, clientId),
+    grant: (userId, clientId, scopes) => repo.grant(userId, clientId, scopes),
+    listForUser: (userId) => repo.listForUser(userId),
+    async revoke(userId, clientId) {
+      const existed = await repo.revoke(userId, clientId);
+      const at = new Date(now());
+      const jtis = await refreshTokens.revokeForUser(userId, clientId, at);
+      if (jtis.length > 0) {
+        await revocations.revoke(jtis);
+        await deps.onAccessTokensRevoked?.(jtis);
+      }
+      if (!existed) throw notFound(`user "${userId}" has no remembered consent for client "${clientId}"`);
+    },
+  };
+}
