@@ -58,6 +58,12 @@ export interface UserService {
    * Costs one argon2 verification whether or not the user exists.
    */
   authenticate(username: string, password: string): Promise<User | null>;
+  /**
+   * Like `authenticate`, but also returns a disabled user whose password is
+   * right, so a caller can answer "account disabled" (403) to someone who
+   * proved they own it, instead of "wrong password".
+   */
+  verifyCredentials(username: string, password: string): Promise<User | null>;
   /** Ensures an admin exists (SPEC: ADMIN_USERNAME / ADMIN_PASSWORD). */
   ensureAdmin(config: Pick<Config, 'adminUsername' | 'adminPassword'>): Promise<AdminBootstrap | null>;
 }
@@ -138,15 +144,10 @@ export function createUserService(deps: UserServiceDeps): UserService {
       if (!(await repo.delete(id))) throw notFound(`no user "${id}"`);
     },
     async authenticate(username, password) {
-      // Malformed input is simply "wrong credentials", at the same cost.
-      const user = USERNAME.test(username) && password.length <= MAX_PASSWORD_LENGTH ? await repo.findByUsername(username) : null;
-      const ok = await verifyPassword(user?.passwordHash ?? null, password.slice(0, MAX_PASSWORD_LENGTH));
-      if (!user || !ok || user.disabled) return null;
-      if (needsRehash(user.passwordHash)) {
-        await repo.update(user.id, { passwordHash: await hashPassword(password) }).catch(() => {});
-      }
-      return user;
+      const user = await verifyCredentials(username, password);
+      return user && !user.disabled ? user : null;
     },
+    verifyCredentials,
     async ensureAdmin(config) {
       if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
         const existing = await repo.findByUsername(config.adminUsername);
@@ -171,6 +172,17 @@ export function createUserService(deps: UserServiceDeps): UserService {
       }
     },
   };
+
+  async function verifyCredentials(username: string, password: string): Promise<User | null> {
+    // Malformed input is simply "wrong credentials", at the same cost.
+    const user = USERNAME.test(username) && password.length <= MAX_PASSWORD_LENGTH ? await repo.findByUsername(username) : null;
+    const ok = await verifyPassword(user?.passwordHash ?? null, password.slice(0, MAX_PASSWORD_LENGTH));
+    if (!user || !ok) return null;
+    if (!user.disabled && needsRehash(user.passwordHash)) {
+      await repo.update(user.id, { passwordHash: await hashPassword(password) }).catch(() => {});
+    }
+    return user;
+  }
 
   async function createRacing(username: string, password: string): Promise<User> {
     try {
