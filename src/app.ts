@@ -11,8 +11,12 @@ import view from '@fastify/view';
 import { Eta } from 'eta';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
+import { registerCors } from './http/cors.js';
+import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
+import { registerRequestMetrics } from './http/metrics.js';
 import { opsRoutes } from './http/ops.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import type { Services } from './services.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
@@ -77,7 +81,10 @@ export async function buildApp(config: Config, services: Services, options: Buil
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  registerRequestMetrics(app, services.metrics);
 
+  // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
+  await registerSecurityHeaders(app, config);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
   await app.register(cookie);
   await app.register(view, {
@@ -85,6 +92,9 @@ export async function buildApp(config: Config, services: Services, options: Buil
     templates: VIEWS_DIR,
     viewExt: 'eta',
   });
+  await registerCors(app, config);
+  // Before every route: the OpenAPI generator only sees routes added after it.
+  await registerDocs(app, config);
 
   app.setErrorHandler(jsonErrorHandler);
   app.setNotFoundHandler((request, reply) => {

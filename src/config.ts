@@ -45,6 +45,11 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** When set, `/metrics` is served on this port only (unauthenticated, bind it privately). */
   readonly metricsPort: number | undefined;
+  /**
+   * Ensure at start a public client `swagger-ui` (PKCE, redirect URI the docs page's
+   * `${ISSUER}/docs/static/oauth2-redirect.html`) so Swagger UI's "Authorize" works.
+   */
+  readonly swaggerUiClient: boolean;
   /** Trust `X-Forwarded-*` from a reverse proxy (Fastify `trustProxy`). */
   readonly trustProxy: boolean;
   /** Failed attempts (per username, per IP, per client) before 429 is answered. */
@@ -221,6 +226,7 @@ export function loadConfig(env: Env = {}): Config {
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     corsOrigins: origins(env),
     metricsPort,
+    swaggerUiClient: bool(env, 'SWAGGER_UI_CLIENT', false),
     trustProxy: bool(env, 'TRUST_PROXY', false),
     maxFailedAttempts: integer(env, 'MAX_FAILED_ATTEMPTS', 10, 1, 10_000),
     failedAttemptWindowSeconds: integer(env, 'FAILED_ATTEMPT_WINDOW', 300, 1, 86_400),

@@ -1,0 +1,74 @@
+/**
+ * CORS (`@fastify/cors`) for the endpoints a browser-based app calls directly
+ * (OAuth 2.0 for Browser-Based Apps; RFC 8414 §3; OIDC Discovery §4):
+ *
+ * - discovery documents and JWKS: public, no credentials, the same for
+ *   everyone, so any origin may read them (`*`);
+ * - token, revocation, UserInfo and the sample resource routes: only the
+ *   origins in `CORS_ORIGINS` (none by default). These carry their own
+ *   credentials (PKCE verifier, bearer header), never cookies, so
+ *   `Access-Control-Allow-Credentials` is never sent;
+ * - introspection: none. RFC 7662 is for resource servers, which are
+ *   confidential clients and do not run in a browser;
+ * - admin API, admin console, login/consent pages: none. They rely on
+ *   HTTP Basic or the session cookie and must stay same-origin.
+ *
+ * A preflight (`OPTIONS`) is matched by the wildcard route, so the decision
+ * is made from the request path, not from per-route config; only exact paths
+ * listed here get CORS headers.
+ */
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+
+/** Readable from any origin. */
+export const PUBLIC_CORS_PATHS: ReadonlySet<string> = new Set([
+  '/.well-known/oauth-authorization-server',
+  '/.well-known/openid-configuration',
+  '/jwks.json',
+]);
+
+/** Readable from the origins in `CORS_ORIGINS`. */
+export const APP_CORS_PATHS: ReadonlySet<string> = new Set(['/token', '/revoke', '/userinfo', '/api/hello', '/api/admin/hello']);
+
+type Options = Omit<FastifyCorsOptions, 'delegator' | 'hook'>;
+
+const NO_CORS: Options = { origin: false };
+
+function pathOf(request: FastifyRequest): string {
+  const url = request.url;
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export async function registerCors(app: FastifyInstance, config: Pick<Config, 'corsOrigins'>): Promise<void> {
+  const common: Options = {
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    // The headers an app needs to read on errors and rate limits.
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+    credentials: false,
+    maxAge: 600,
+    strictPreflight: true,
+  };
+  const publicOptions: Options = { ...common, origin: '*' };
+  const anyOrigin = config.corsOrigins.includes('*');
+  const allowed = new Set(config.corsOrigins);
+  const appAny: Options = { ...common, origin: '*' };
+
+  await app.register(cors, {
+    hideOptionsRoute: true,
+    delegator(request: FastifyRequest, callback: (err: Error | null, options: Options) => void) {
+      const origin = request.headers.origin;
+      if (origin === undefined) return callback(null, NO_CORS);
+      const path = pathOf(request);
+      if (PUBLIC_CORS_PATHS.has(path)) return callback(null, publicOptions);
+      if (APP_CORS_PATHS.has(path)) {
+        if (anyOrigin) return callback(null, appAny);
+        // An origin not on the list gets no CORS headers at all (and its preflight a 404).
+        if (allowed.has(origin)) return callback(null, { ...common, origin });
+      }
+      return callback(null, NO_CORS);
+    },
+  } as FastifyCorsOptions);
+}
