@@ -17,6 +17,7 @@ import { jsonErrorHandler } from './http/errors.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { opsRoutes } from './http/ops.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import type { Services } from './services.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
@@ -83,6 +84,8 @@ export async function buildApp(config: Config, services: Services, options: Buil
   });
   registerRequestMetrics(app, services.metrics);
 
+  // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
+  await registerSecurityHeaders(app, config);
   // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
   await registerSecurityHeaders(app, config);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
