@@ -1,0 +1,48 @@
+import t from 'tap';
+import { buildRedirect, formActionSource, matchRedirectUri } from '../../src/oauth/redirect-uri.js';
+
+const registered = ['https://app.example.com/cb', 'http://127.0.0.1:8080/callback?x=1'];
+
+t.test('only an exact string match is accepted', async (t) => {
+  t.equal(matchRedirectUri(registered, 'https://app.example.com/cb'), 'https://app.example.com/cb');
+  t.equal(matchRedirectUri(registered, 'http://127.0.0.1:8080/callback?x=1'), 'http://127.0.0.1:8080/callback?x=1');
+  for (const variant of [
+    'https://app.example.com/cb/',
+    'https://app.example.com/c',
+    'https://app.example.com/cb/evil',
+    'https://app.example.com/cb?x=1',
+    'https://APP.example.com/cb',
+    'https://app.example.com/CB',
+    'https://app.example.com:443/cb',
+    'https://app.example.com.evil.com/cb',
+    'https://app.example.com/%63b',
+    'http://app.example.com/cb',
+    'http://127.0.0.1:8080/callback',
+    'http://127.0.0.1:8081/callback?x=1',
+    '',
+  ]) {
+    t.equal(matchRedirectUri(registered, variant), null, variant);
+  }
+});
+
+t.test('an omitted redirect_uri is allowed only with exactly one registered', async (t) => {
+  t.equal(matchRedirectUri(['https://a.example/cb'], undefined), 'https://a.example/cb');
+  t.equal(matchRedirectUri(registered, undefined), null);
+  t.equal(matchRedirectUri([], undefined), null);
+});
+
+t.test('response parameters keep the registered query and are encoded', async (t) => {
+  t.equal(buildRedirect('https://a.example/cb', { code: 'abc', state: 'x y&z', iss: 'http://localhost:3000' }, 'query'),
+    'https://a.example/cb?code=abc&state=x+y%26z&iss=http%3A%2F%2Flocalhost%3A3000');
+  t.equal(buildRedirect('https://a.example/cb?app=1', { code: 'abc' }, 'query'), 'https://a.example/cb?app=1&code=abc');
+  t.equal(buildRedirect('https://a.example/cb?', { code: 'abc' }, 'query'), 'https://a.example/cb?code=abc');
+  t.equal(buildRedirect('https://a.example/cb', { code: 'abc', state: undefined }, 'query'), 'https://a.example/cb?code=abc', 'undefined values are left out');
+  t.equal(buildRedirect('https://a.example/cb?q=1', { access_token: 't', state: 's' }, 'fragment'), 'https://a.example/cb?q=1#access_token=t&state=s');
+});
+
+t.test('form-action source of a redirect URI', async (t) => {
+  t.equal(formActionSource('https://app.example.com:8443/cb?x=1'), 'https://app.example.com:8443');
+  t.equal(formActionSource('http://127.0.0.1:9000/cb'), 'http://127.0.0.1:9000');
+  t.equal(formActionSource('com.example.app:/oauth'), 'com.example.app:');
+  t.equal(formActionSource('not a uri'), null);
+});
