@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { createClientService, type ClientService } from './clients/service.js';
 import { createConsentService, type ConsentService } from './consents/service.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createCodeStore, type CodeStore } from './oauth/codes.js';
 import { createThrottle, type Throttle } from './security/throttle.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
 import type { Storage } from './storage/types.js';
@@ -20,6 +21,8 @@ export interface Services {
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
   readonly sessions: SessionService;
+  /** Authorization codes in the TTL store: single use across instances, replay detection. */
+  readonly codes: CodeStore;
   /** Failed-attempt counters shared by every instance (passwords, client secrets). */
   readonly throttle: Throttle;
   /** Prometheus counters of this instance (own registry); the flows report tokens issued, login failures, refresh reuse. */
@@ -42,6 +45,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const users = createUserService({ repo: storage.users });
   const consents = createConsentService({ repo: storage.consents, refreshTokens: storage.refreshTokens, revocations: storage.revocations, now });
   const sessions = createSessionService({ kv: storage.kv, config, now });
+  const codes = createCodeStore({ kv: storage.kv, config });
   const throttle = createThrottle(storage.kv, config);
   const metrics = createMetrics();
   const stops: Array<() => Promise<void>> = [];
@@ -54,6 +58,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     users,
     consents,
     sessions,
+    codes,
     throttle,
     metrics,
     now,

@@ -1,0 +1,102 @@
+/**
+ * Authorization codes (RFC 6749 §4.1.2), kept in the TTL store.
+ *
+ * - A code is 256 bits from the CSPRNG (RFC 6749 §10.10 asks for ≥128); the
+ *   store is keyed by its SHA-256, so reading Redis yields no usable code.
+ * - Redemption takes the entry with an atomic get-and-delete (`GETDEL`): of
+ *   any number of concurrent redemptions, on any number of instances, exactly
+ *   one gets the grant.
+ * - RFC 6749 §4.1.2 / RFC 9700 §4.5: a code presented again must fail and
+ *   what it issued should be revoked. The winner leaves a "redeemed" marker
+ *   naming what it issued; a replay sets a "replayed" flag and revokes what
+ *   the marker names. The winner writes its marker and then checks the flag;
+ *   the replay sets the flag and then reads the marker, so whichever order
+ *   the two interleave in, at least one side sees the other and the tokens
+ *   are revoked, even when the replay arrives while the winner is still
+ *   issuing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { KvStore } from '../storage/types.js';
+
+/** What a code stands for. */
+export interface CodeGrant {
+  clientId: string;
+  redirectUri: string;
+  /** Whether `redirect_uri` was in the authorization request (RFC 6749 §4.1.3). */
+  redirectUriSent: boolean;
+  /** S256 challenge (RFC 7636). */
+  codeChallenge: string;
+  userId: string;
+  scopes: string[];
+  nonce: string | undefined;
+  /** Epoch seconds of the user's sign-in (OIDC `auth_time`). */
+  authTime: number | null;
+}
+
+/** What a redeemed code issued, so a replay can revoke it. */
+export interface IssuedByCode {
+  familyId: string | null;
+  accessTokenJti: string;
+  /** Epoch ms. */
+  accessTokenExpiresAt: number;
+}
+
+export interface CodeStore {
+  /** Stores the grant for `CODE_TTL` seconds; returns the code to send. */
+  issue(grant: CodeGrant): Promise<string>;
+  /** Atomically takes the grant: null when unknown, expired or already taken. */
+  take(code: string): Promise<CodeGrant | null>;
+  /**
+   * Records what the code issued. Returns true when a replay of the code was
+   * already seen, in which case the caller must revoke what it just issued.
+   */
+  recordRedemption(code: string, issued: IssuedByCode): Promise<boolean>;
+  /**
+   * Records a replay (an attempt to take a code that is gone) and returns
+   * what the first redemption issued, if it is known yet, for revocation.
+   */
+  recordReplay(code: string): Promise<IssuedByCode | null>;
+}
+
+/** 32 random bytes, base64url: 43 characters, 256 bits. */
+export function generateCode(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+const digest = (code: string) => createHash('sha256').update(code).digest('base64url');
+
+export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeTtlSeconds' | 'accessTokenTtlSeconds'> }): CodeStore {
+  const { kv, config } = deps;
+  // A code is at most 43 characters; anything else cannot be one of ours
+  // (and is not worth hashing or a round trip).
+  const plausible = (code: string) => /^[\w-]{43}$/.test(code);
+  // The markers outlive the code: a replay is most likely within seconds,
+  // but revoking is useful for as long as the access token is valid.
+  const markerTtl = Math.max(config.codeTtlSeconds, config.accessTokenTtlSeconds);
+
+  return {
+    async issue(grant) {
+      const code = generateCode();
+      await kv.set(`code:${digest(code)}`, JSON.stringify(grant), config.codeTtlSeconds);
+      return code;
+    },
+    async take(code) {
+      if (!plausible(code)) return null;
+      const raw = await kv.take(`code:${digest(code)}`);
+      return raw === null ? null : (JSON.parse(raw) as CodeGrant);
+    },
+    async recordRedemption(code, issued) {
+      const d = digest(code);
+      await kv.set(`code-redeemed:${d}`, JSON.stringify(issued), markerTtl);
+      return (await kv.get(`code-replayed:${d}`)) !== null;
+    },
+    async recordReplay(code) {
+      if (!plausible(code)) return null;
+      const d = digest(code);
+      await kv.set(`code-replayed:${d}`, '1', markerTtl);
+      const raw = await kv.get(`code-redeemed:${d}`);
+      return raw === null ? null : (JSON.parse(raw) as IssuedByCode);
+    },
+  };
+}
