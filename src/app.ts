@@ -10,6 +10,7 @@ import formbody from '@fastify/formbody';
 import view from '@fastify/view';
 import { Eta } from 'eta';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { adminRoutes } from './admin/routes.js';
 import type { Config } from './config.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
@@ -17,6 +18,7 @@ import { jsonErrorHandler } from './http/errors.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { opsRoutes } from './http/ops.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { registerRoutes } from './http/register.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import type { Services } from './services.js';
 
@@ -115,6 +117,8 @@ export async function buildApp(config: Config, services: Services, options: Buil
   });
 
   await app.register(opsRoutes, { services });
+  await app.register(adminRoutes, { services });
+  await app.register(registerRoutes, { services });
 
   return app;
 }

@@ -1,0 +1,254 @@
+/**
+ * The admin JSON API (SPEC "Admin API"): clients (RFC 7591 field names),
+ * users, and users' remembered consents. A plain encapsulated plugin: its
+ * authentication hook and content-type rules apply to these routes only.
+ *
+ * Conventions: 201 + the resource on create, 204 on delete, 404 for an
+ * unknown id, 409 for a taken username; lists are `{items, total, limit,
+ * offset}`; errors are `{error, error_description}`.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { ClientMetadataInput } from '../clients/metadata.js';
+import { createAdminAuth, type BearerVerifier } from '../http/admin-auth.js';
+import type { Services } from '../services.js';
+import type { Client, Consent, Page, User } from '../storage/types.js';
+import {
+  ADMIN_SECURITY,
+  ADMIN_TAG,
+  clientCreateBody,
+  clientIdParams,
+  clientListResponse,
+  clientPatchBody,
+  clientResponse,
+  consentListResponse,
+  errorResponses,
+  pageQuery,
+  userConsentParams,
+  userCreateBody,
+  userIdParams,
+  userListResponse,
+  userPatchBody,
+  userResponse,
+} from './schemas.js';
+
+export interface AdminRoutesOptions {
+  services: Services;
+  /** Set by the token service so admins may use bearer access tokens. */
+  verifyBearer?: BearerVerifier;
+}
+
+/** Wire form of a client (RFC 7591 §3.2.1 names). The secret appears only when just created. */
+export function clientToWire(client: Client, clientSecret: string | null = null): Record<string, unknown> {
+  return {
+    client_id: client.clientId,
+    ...(clientSecret === null ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
+    client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
+    client_name: client.clientName,
+    redirect_uris: client.redirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.responseTypes,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    scope: client.scope,
+    created_at: client.createdAt.toISOString(),
+    updated_at: client.updatedAt.toISOString(),
+  };
+}
+
+/** Wire form of a user: never the password hash. */
+export function userToWire(user: User): Record<string, unknown> {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    roles: user.roles,
+    disabled: user.disabled,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+function consentToWire(consent: Consent, clientName: string | null): Record<string, unknown> {
+  return {
+    client_id: consent.clientId,
+    client_name: clientName,
+    scopes: consent.scopes,
+    created_at: consent.createdAt.toISOString(),
+    updated_at: consent.updatedAt.toISOString(),
+  };
+}
+
+interface IdParams {
+  id: string;
+}
+interface ClientIdParams {
+  client_id: string;
+}
+interface NewUserBody {
+  username: string;
+  password: string;
+  email?: string | null;
+  roles?: string[];
+}
+interface UserPatchBody {
+  password?: string;
+  email?: string | null;
+  roles?: string[];
+  disabled?: boolean;
+}
+
+const doc = (summary: string, extra: Record<string, unknown> = {}) => ({ tags: [ADMIN_TAG], summary, security: ADMIN_SECURITY, ...extra });
+
+export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { services, verifyBearer }) => {
+  app.decorateRequest('adminPrincipal', null);
+  app.addHook('onRequest', createAdminAuth({ services, verifyBearer }));
+  app.addHook('onSend', async (_request, reply) => {
+    // Admin answers carry secrets (client_secret) and personal data.
+    reply.header('cache-control', 'no-store');
+  });
+  // JSON only. A form or text/plain body could be sent cross-site by a
+  // browser that remembers Basic credentials (CSRF); JSON needs a CORS
+  // preflight, which this API never grants. Anything else is 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes }, app.getDefaultJsonParser('error', 'error'));
+
+  // ------------------------------------------------------------ clients
+
+  app.post<{ Body: ClientMetadataInput }>(
+    '/admin/clients',
+    { schema: doc('Register a client', { body: clientCreateBody, response: { 201: clientResponse, ...errorResponses(400, 413, 415) } }) },
+    async (request, reply) => {
+      const { client, clientSecret } = await services.clients.register(request.body);
+      return reply.code(201).header('location', `/admin/clients/${encodeURIComponent(client.clientId)}`).send(clientToWire(client, clientSecret));
+    },
+  );
+
+  app.get<{ Querystring: Page }>(
+    '/admin/clients',
+    { schema: doc('List clients', { querystring: pageQuery, response: { 200: clientListResponse, ...errorResponses(400) } }) },
+    async (request) => {
+      const { clients, total } = await services.clients.list(request.query);
+      return { items: clients.map((c) => clientToWire(c)), total, limit: request.query.limit, offset: request.query.offset };
+    },
+  );
+
+  app.get<{ Params: ClientIdParams }>(
+    '/admin/clients/:client_id',
+    { schema: doc('Read a client', { params: clientIdParams, response: { 200: clientResponse, ...errorResponses(404) } }) },
+    async (request) => clientToWire(await services.clients.get(request.params.client_id)),
+  );
+
+  app.patch<{ Params: ClientIdParams; Body: ClientMetadataInput }>(
+    '/admin/clients/:client_id',
+    {
+      schema: doc('Change a client', {
+        description: 'Changing token_endpoint_auth_method from none to a secret method issues a client_secret (in this answer only); to none removes it.',
+        params: clientIdParams,
+        body: clientPatchBody,
+        response: { 200: clientResponse, ...errorResponses(400, 404, 413, 415) },
+      }),
+    },
+    async (request) => {
+      const { client, clientSecret } = await services.clients.update(request.params.client_id, request.body);
+      return clientToWire(client, clientSecret);
+    },
+  );
+
+  app.delete<{ Params: ClientIdParams }>(
+    '/admin/clients/:client_id',
+    { schema: doc('Delete a client (its tokens and consents go with it)', { params: clientIdParams, response: { 204: { type: 'null' }, ...errorResponses(404) } }) },
+    async (request, reply) => {
+      await services.clients.delete(request.params.client_id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Params: ClientIdParams }>(
+    '/admin/clients/:client_id/secret',
+    {
+      schema: doc('Rotate a client secret', {
+        description: 'Issues a new client_secret (shown only in this answer); the old one stops working at once. 409 for public clients.',
+        params: clientIdParams,
+        response: { 200: clientResponse, ...errorResponses(404, 409) },
+      }),
+    },
+    async (request) => {
+      const { client, clientSecret } = await services.clients.rotateSecret(request.params.client_id);
+      return clientToWire(client, clientSecret);
+    },
+  );
+
+  // ------------------------------------------------------------ users
+
+  app.post<{ Body: NewUserBody }>(
+    '/admin/users',
+    { schema: doc('Create a user', { body: userCreateBody, response: { 201: userResponse, ...errorResponses(400, 409, 413, 415) } }) },
+    async (request, reply) => {
+      const user = await services.users.create(request.body);
+      return reply.code(201).header('location', `/admin/users/${encodeURIComponent(user.id)}`).send(userToWire(user));
+    },
+  );
+
+  app.get<{ Querystring: Page }>(
+    '/admin/users',
+    { schema: doc('List users', { querystring: pageQuery, response: { 200: userListResponse, ...errorResponses(400) } }) },
+    async (request) => {
+      const { users, total } = await services.users.list(request.query);
+      return { items: users.map(userToWire), total, limit: request.query.limit, offset: request.query.offset };
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/admin/users/:id',
+    { schema: doc('Read a user', { params: userIdParams, response: { 200: userResponse, ...errorResponses(404) } }) },
+    async (request) => userToWire(await services.users.get(request.params.id)),
+  );
+
+  app.patch<{ Params: IdParams; Body: UserPatchBody }>(
+    '/admin/users/:id',
+    {
+      schema: doc('Change a user (roles, password, email, disabled)', {
+        description: 'A new password or disabling the user revokes the tokens they hold.',
+        params: userIdParams,
+        body: userPatchBody,
+        response: { 200: userResponse, ...errorResponses(400, 404, 413, 415) },
+      }),
+    },
+    async (request) => userToWire(await services.users.update(request.params.id, request.body)),
+  );
+
+  app.delete<{ Params: IdParams }>(
+    '/admin/users/:id',
+    { schema: doc('Delete a user (their tokens and consents go with them)', { params: userIdParams, response: { 204: { type: 'null' }, ...errorResponses(404) } }) },
+    async (request, reply) => {
+      await services.users.delete(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/admin/users/:id/consents',
+    { schema: doc("List a user's remembered consents", { params: userIdParams, response: { 200: consentListResponse, ...errorResponses(404) } }) },
+    async (request) => {
+      const user = await services.users.get(request.params.id);
+      const consents = await services.consents.listForUser(user.id);
+      const items = await Promise.all(consents.map(async (c) => consentToWire(c, (await services.clients.find(c.clientId))?.clientName ?? null)));
+      return { items, total: items.length };
+    },
+  );
+
+  app.delete<{ Params: IdParams & ClientIdParams }>(
+    '/admin/users/:id/consents/:client_id',
+    {
+      schema: doc("Revoke a user's remembered consent for a client", {
+        description: 'The next authorization asks the user again; refresh tokens the user holds for that client are revoked.',
+        params: userConsentParams,
+        response: { 204: { type: 'null' }, ...errorResponses(404) },
+      }),
+    },
+    async (request, reply) => {
+      const user = await services.users.get(request.params.id);
+      await services.consents.revoke(user.id, request.params.client_id);
+      return reply.code(204).send();
+    },
+  );
+};

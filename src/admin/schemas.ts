@@ -1,0 +1,200 @@
+/**
+ * JSON schemas of the admin API: validation, serialisation and (through
+ * @fastify/swagger) the OpenAPI document, in one place. Response schemas are
+ * also the leak guard: only listed properties are serialised, and no hash is
+ * ever listed. Request bodies refuse unknown properties, so a typo such as
+ * `redirect_uri` is a clear 400 rather than a silently ignored field.
+ *
+ * Semantic rules (known grant types, redirect URI form, known scopes) are
+ * checked by `clients/metadata.ts` so they answer the RFC 7591 §3.2.2 error
+ * codes; the schemas check shape and size.
+ */
+import { AUTH_METHODS, GRANT_TYPES, MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS, RESPONSE_TYPES } from '../clients/metadata.js';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
+import { MAX_ROLES } from '../users/service.js';
+
+export const ADMIN_TAG = 'admin';
+/** Names of the security schemes in the OpenAPI document (see `http/docs.ts`). */
+export const ADMIN_SECURITY: Array<Record<string, string[]>> = [{ adminBasic: [] }, { bearerAuth: [] }];
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 200;
+
+export const errorBody = {
+  type: 'object',
+  description: 'Error: `error` code and a human-readable `error_description`.',
+  required: ['error'],
+  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+} as const;
+
+const idString = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const timestamp = { type: 'string', format: 'date-time' } as const;
+
+export const pageQuery = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: `Page size (1–${MAX_PAGE_SIZE})` },
+    offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Items to skip' },
+  },
+} as const;
+
+export const clientIdParams = {
+  type: 'object',
+  required: ['client_id'],
+  properties: { client_id: idString },
+} as const;
+
+export const userIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: idString },
+} as const;
+
+export const userConsentParams = {
+  type: 'object',
+  required: ['id', 'client_id'],
+  properties: { id: idString, client_id: idString },
+} as const;
+
+// ---------------------------------------------------------------- clients
+
+const metadataProperties = {
+  client_name: { type: 'string', minLength: 1, maxLength: 200, description: 'Shown to people on the consent page' },
+  redirect_uris: {
+    type: 'array',
+    maxItems: MAX_REDIRECT_URIS,
+    items: { type: 'string', minLength: 1, maxLength: MAX_REDIRECT_URI_LENGTH },
+    description: 'Absolute URIs, no fragment; https, or http on localhost/loopback. Matched exactly.',
+  },
+  grant_types: {
+    type: 'array',
+    maxItems: GRANT_TYPES.length,
+    items: { type: 'string', maxLength: 100 },
+    description: `Any of: ${GRANT_TYPES.join(', ')}. Default: authorization_code.`,
+  },
+  response_types: {
+    type: 'array',
+    maxItems: RESPONSE_TYPES.length,
+    items: { type: 'string', maxLength: 100 },
+    description: 'code (with authorization_code) and/or token (with implicit). Default: derived from grant_types.',
+  },
+  token_endpoint_auth_method: {
+    type: 'string',
+    maxLength: 100,
+    description: `One of: ${AUTH_METHODS.join(', ')} (none = public client, no secret). Default: client_secret_basic.`,
+  },
+  scope: { type: 'string', maxLength: 2000, description: 'Space-separated scopes this client may get. Default: every scope the server knows.' },
+} as const;
+
+export const clientCreateBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['client_name'],
+  properties: metadataProperties,
+} as const;
+
+export const clientPatchBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: metadataProperties,
+  description: 'Fields to change; the result is validated as a whole. Lists replace the old lists.',
+} as const;
+
+export const clientResponse = {
+  type: 'object',
+  required: ['client_id', 'client_name', 'redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope'],
+  properties: {
+    client_id: { type: 'string' },
+    client_secret: { type: 'string', description: 'Only in the answer that creates it (registration, rotation, becoming confidential); stored hashed.' },
+    client_secret_expires_at: { type: 'integer', description: 'RFC 7591: 0 = does not expire. Present with client_secret.' },
+    client_id_issued_at: { type: 'integer', description: 'Epoch seconds' },
+    client_name: { type: 'string' },
+    redirect_uris: { type: 'array', items: { type: 'string' } },
+    grant_types: { type: 'array', items: { type: 'string' } },
+    response_types: { type: 'array', items: { type: 'string' } },
+    token_endpoint_auth_method: { type: 'string' },
+    scope: { type: 'string' },
+    created_at: timestamp,
+    updated_at: timestamp,
+  },
+} as const;
+
+export const clientListResponse = {
+  type: 'object',
+  required: ['items', 'total', 'limit', 'offset'],
+  properties: { items: { type: 'array', items: clientResponse }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
+} as const;
+
+// ---------------------------------------------------------------- users
+
+const roles = {
+  type: 'array',
+  maxItems: MAX_ROLES,
+  items: { type: 'string', minLength: 1, maxLength: 64 },
+  description: 'e.g. ["admin"]; lowercase letters, digits and _ : . -',
+} as const;
+const password = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_LENGTH } as const;
+const email = { type: ['string', 'null'], maxLength: 254, description: 'Empty or null clears it' } as const;
+
+export const userCreateBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['username', 'password'],
+  properties: {
+    username: { type: 'string', minLength: 1, maxLength: 64, description: 'Unique, case-insensitively; letters, digits and . _ @ -' },
+    password,
+    email,
+    roles,
+  },
+} as const;
+
+export const userPatchBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: { password, email, roles: { ...roles, description: 'Replaces the roles' }, disabled: { type: 'boolean' } },
+} as const;
+
+export const userResponse = {
+  type: 'object',
+  required: ['id', 'username', 'email', 'roles', 'disabled'],
+  properties: {
+    id: { type: 'string' },
+    username: { type: 'string' },
+    email: { type: ['string', 'null'] },
+    roles: { type: 'array', items: { type: 'string' } },
+    disabled: { type: 'boolean' },
+    created_at: timestamp,
+    updated_at: timestamp,
+  },
+} as const;
+
+export const userListResponse = {
+  type: 'object',
+  required: ['items', 'total', 'limit', 'offset'],
+  properties: { items: { type: 'array', items: userResponse }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
+} as const;
+
+export const consentResponse = {
+  type: 'object',
+  required: ['client_id', 'scopes'],
+  properties: {
+    client_id: { type: 'string' },
+    client_name: { type: ['string', 'null'] },
+    scopes: { type: 'array', items: { type: 'string' } },
+    created_at: timestamp,
+    updated_at: timestamp,
+  },
+} as const;
+
+export const consentListResponse = {
+  type: 'object',
+  required: ['items', 'total'],
+  properties: { items: { type: 'array', items: consentResponse }, total: { type: 'integer' } },
+} as const;
+
+/** The error answers every admin route may give, for the docs. */
+export function errorResponses(...codes: number[]): Record<number, typeof errorBody> {
+  return Object.fromEntries([401, 403, 429, ...codes].map((code) => [code, errorBody]));
+}

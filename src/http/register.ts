@@ -1,0 +1,194 @@
+/**
+ * Self-registration (SPEC `GET,POST /register`), while `REGISTRATION=open`.
+ *
+ * Two dialects on one URL, chosen by the request's Content-Type:
+ * - JSON (`application/json`): 201 `{id, username, email}`; errors as
+ *   `{error, error_description}` (400, 403 closed, 409 taken, 429).
+ * - The HTML form (`application/x-www-form-urlencoded`): 201 page, or the
+ *   form again with the message next to the field and what was typed kept
+ *   (never the password). The form carries the browser session's CSRF token
+ *   (synchronizer pattern) and a POST without the right one is refused.
+ *   A JSON POST needs no token: browsers cannot send `application/json`
+ *   cross-site without a CORS preflight, which is never granted here.
+ *
+ * Every POST counts against the caller's IP in the shared failed-attempt
+ * store (`services.throttle`: MAX_FAILED_ATTEMPTS per FAILED_ATTEMPT_WINDOW),
+ * so one address cannot mass-create accounts or burn CPU on password hashes;
+ * the count is shared by every instance.
+ */
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../errors.js';
+import type { Services } from '../services.js';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
+import { USERNAME_PATTERN } from '../users/service.js';
+import { logError, sendJsonError, toOAuthError } from './errors.js';
+import { ensureSession, readSession } from './session-cookie.js';
+
+interface RegisterBody {
+  username?: string;
+  password?: string;
+  email?: string | null;
+  csrf_token?: string;
+}
+
+type Field = 'username' | 'password' | 'email' | 'form';
+
+interface FormModel {
+  title: string;
+  csrfToken: string;
+  values: { username: string; email: string };
+  errors: Partial<Record<Field, string>>;
+  closed: boolean;
+  created: { username: string } | null;
+  minPasswordLength: number;
+}
+
+const bodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    username: { type: 'string', maxLength: 200 },
+    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
+    email: { type: ['string', 'null'], maxLength: 254 },
+    csrf_token: { type: 'string', maxLength: 200 },
+  },
+} as const;
+
+const createdSchema = {
+  type: 'object',
+  required: ['id', 'username', 'email'],
+  properties: { id: { type: 'string' }, username: { type: 'string' }, email: { type: ['string', 'null'] } },
+} as const;
+
+const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+} as const;
+
+const USERNAME = new RegExp(USERNAME_PATTERN);
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
+
+const CLOSED = 'Self-registration is closed on this server; ask an administrator for an account.';
+
+/** Field-by-field check, so the form can show each message next to its input. */
+function checkFields(body: RegisterBody): Partial<Record<Field, string>> {
+  const errors: Partial<Record<Field, string>> = {};
+  const username = body.username ?? '';
+  if (username === '') errors.username = 'Enter a username.';
+  else if (!USERNAME.test(username)) errors.username = 'Use 1 to 64 letters, digits and . _ @ -, starting with a letter or digit.';
+  const password = body.password ?? '';
+  if (password === '') errors.password = 'Enter a password.';
+  else if (password.length < MIN_PASSWORD_LENGTH) errors.password = `Use at least ${MIN_PASSWORD_LENGTH} characters.`;
+  const email = body.email ?? '';
+  if (email !== '' && !EMAIL.test(email)) errors.email = 'Enter a valid email address, or leave it empty.';
+  return errors;
+}
+
+function wantsJson(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
+}
+
+export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  const { config } = services;
+  const throttleKey = (ip: string) => `register-ip:${ip}`;
+
+  // A JSON body only as application/json (see above); text/plain is refused (415).
+  app.removeContentTypeParser('text/plain');
+
+  const model = (csrfToken: string, extra: Partial<FormModel> = {}): FormModel => ({
+    title: 'Create an account',
+    csrfToken,
+    values: { username: '', email: '' },
+    errors: {},
+    closed: false,
+    created: null,
+    minPasswordLength: MIN_PASSWORD_LENGTH,
+    ...extra,
+  });
+
+  const page = (reply: FastifyReply, status: number, data: FormModel) =>
+    reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').view('register', data);
+
+  /** The form again, with a fresh session if needed, the typed values and a message. */
+  async function formAgain(request: FastifyRequest, reply: FastifyReply, status: number, body: RegisterBody, errors: FormModel['errors']) {
+    const session = await ensureSession(request, reply, services.sessions, config);
+    return page(reply, status, model(session.csrfToken, { values: { username: body.username ?? '', email: body.email ?? '' }, errors }));
+  }
+
+  // Errors of this scope (schema validation, 429, 503) in the caller's dialect.
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const err = toOAuthError(error);
+    logError(request, err);
+    if (wantsJson(request) || request.method !== 'POST') return sendJsonError(reply, err);
+    if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+    try {
+      const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as RegisterBody;
+      const safe = { username: typeof body.username === 'string' ? body.username : '', email: typeof body.email === 'string' ? body.email : '' };
+      return await formAgain(request, reply, err.status, safe, { form: err.description });
+    } catch {
+      return sendJsonError(reply, err);
+    }
+  });
+
+  app.get(
+    '/register',
+    { schema: { tags: ['browser'], summary: 'Self-registration form (HTML)', produces: ['text/html'] } },
+    async (request, reply) => {
+      if (config.registration === 'closed') return page(reply, 403, model('', { closed: true, title: 'Registration is closed' }));
+      const session = await ensureSession(request, reply, services.sessions, config);
+      return page(reply, 200, model(session.csrfToken));
+    },
+  );
+
+  app.post<{ Body: RegisterBody }>(
+    '/register',
+    {
+      schema: {
+        tags: ['browser'],
+        summary: 'Register a user (JSON, or the HTML form with its CSRF token)',
+        description: `JSON: {"username", "password", "email"?} → 201 {"id", "username", "email"}. Form fields: username, password, email, csrf_token. 403 when REGISTRATION=closed.`,
+        consumes: ['application/json', 'application/x-www-form-urlencoded'],
+        body: bodySchema,
+        response: { 201: createdSchema, 400: errorSchema, 403: errorSchema, 409: errorSchema, 415: errorSchema, 429: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const json = wantsJson(request);
+      const body = request.body ?? {};
+      if (config.registration === 'closed') {
+        if (json) return sendJsonError(reply, new OAuthError('forbidden', CLOSED));
+        return page(reply, 403, model('', { closed: true, title: 'Registration is closed' }));
+      }
+
+      // Counted before anything else, so even malformed attempts use up the allowance.
+      await services.throttle.check(throttleKey(request.ip));
+      await services.throttle.fail(throttleKey(request.ip));
+
+      if (!json) {
+        const session = await readSession(request, services.sessions, config);
+        if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) {
+          // No session (expired, cookies blocked) or a forged post: show the form again with a fresh token.
+          return formAgain(request, reply, 403, body, { form: 'This form has expired. Check your details and submit it again.' });
+        }
+      }
+
+      const errors = checkFields(body);
+      if (Object.keys(errors).length > 0) {
+        if (json) return sendJsonError(reply, new OAuthError('invalid_request', Object.values(errors).join(' ')));
+        return formAgain(request, reply, 400, body, errors);
+      }
+
+      try {
+        const user = await services.users.create({ username: body.username!, password: body.password!, email: body.email || null });
+        if (json) return reply.code(201).header('cache-control', 'no-store').send({ id: user.id, username: user.username, email: user.email });
+        return page(reply, 201, model('', { created: { username: user.username }, title: 'Account created' }));
+      } catch (err) {
+        if (!(err instanceof OAuthError) || json) throw err;
+        if (err.error === 'conflict') return formAgain(request, reply, 409, body, { username: 'This username is taken. Choose another one.' });
+        if (err.error === 'invalid_request') return formAgain(request, reply, 400, body, { form: err.description });
+        throw err;
+      }
+    },
+  );
+};
