@@ -2,10 +2,16 @@
  * Entry point: loadConfig → storage → services → buildApp → listen; prints
  * where to go and how to log in; closes gracefully on SIGTERM/SIGINT.
  */
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { ensureSwaggerUiClient, SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { startMetricsServer } from './http/metrics.js';
 import { createServices } from './services.js';
 import { createStorage } from './storage/index.js';
+
+/** How long in-flight requests may take to finish after SIGTERM/SIGINT before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
   let config: Config;
@@ -22,19 +28,42 @@ async function main(): Promise<void> {
   const storage = await createStorage(config);
   const services = createServices(config, storage);
   const app = await buildApp(config, services);
+  const closers: Array<() => Promise<void>> = [];
+  // From here on a signal closes everything that is open, even mid-start.
+  handleSignals(app, closers);
   app.log.info(storage.describe());
+  services.metrics.collectProcessMetrics();
   await services.start();
   const admin = await services.users.ensureAdmin(config);
+  if (config.swaggerUiClient) await ensureSwaggerUiClient({ repo: storage.clients, clients: services.clients }, config);
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+    if (config.metricsPort !== undefined) {
+      const metricsServer = await startMetricsServer(services.metrics, config.metricsPort, config.host);
+      closers.push(metricsServer.close);
+    }
+  } catch (err) {
+    // Release the database (and the embedded database's lock) before giving up.
+    await Promise.allSettled(closers.map((close) => close()));
+    await app.close().catch(() => {});
+    throw err;
+  }
 
   const lines = [
     '',
     `  OAuth 2.0 authorization server listening at ${config.issuer}`,
     `    API docs (Swagger UI):  ${config.issuer}/docs`,
+    `    admin console:          ${config.issuer}/admin`,
     `    discovery:              ${config.issuer}/.well-known/oauth-authorization-server`,
     `    health / readiness:     ${config.issuer}/healthz  ${config.issuer}/readyz`,
+    config.metricsPort !== undefined
+      ? `    metrics:                http://${config.host}:${config.metricsPort}/metrics`
+      : `    metrics (admin only):   ${config.issuer}/metrics`,
   ];
+  if (config.swaggerUiClient) {
+    lines.push(`    Swagger UI "Authorize": client_id ${SWAGGER_UI_CLIENT_ID} (redirect ${swaggerUiRedirectUri(config)})`);
+  }
   if (admin?.generatedPassword) {
     lines.push(
       '',
@@ -43,27 +72,43 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
+}
 
+/**
+ * SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish
+ * (new requests on kept-alive sockets get 503, idle sockets are closed),
+ * close the database and Redis (the app's onClose hook), exit 0. Exits 1 if
+ * that takes longer than SHUTDOWN_GRACE_MS; a second signal exits at once.
+ */
+function handleSignals(app: FastifyInstance, closers: Array<() => Promise<void>>): void {
   let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) {
+      app.log.warn({ signal }, 'second signal: exiting without waiting for in-flight requests');
+      process.exit(1);
+    }
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     const force = setTimeout(() => {
-      app.log.error('shutdown took too long; exiting');
+      app.log.error(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting`);
       process.exit(1);
-    }, 10_000);
+    }, SHUTDOWN_GRACE_MS);
     force.unref();
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        app.log.error({ err }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
+    Promise.allSettled(closers.map((close) => close()))
+      .then(() => app.close())
+      .then(
+        () => {
+          app.log.info('shut down cleanly');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          app.log.error({ err }, 'error while shutting down');
+          process.exit(1);
+        },
+      );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
 
 main().catch((err: unknown) => {

@@ -19,6 +19,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { DOCS_PREFIX, SWAGGER_UI_CLIENT_ID } from '../clients/swagger-ui-client.js';
 import type { Config } from '../config.js';
+import { contentSecurityPolicy } from './security-headers.js';
 
 /** Shared schema of every JSON error body (RFC 6749 §5.2 shape); routes may `$ref: 'OAuthError#'`. */
 export const ERROR_SCHEMA_ID = 'OAuthError';
@@ -184,7 +185,7 @@ export async function registerDocs(app: FastifyInstance, config: Config): Promis
       defaultModelsExpandDepth: 0,
     },
     theme: { title: 'API docs · OAuth 2.0 authorization server' },
-    transformStaticCSP: docsCsp,
+    staticCSP: docsCsp(config),
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) => {
@@ -196,20 +197,17 @@ export async function registerDocs(app: FastifyInstance, config: Config): Promis
 }
 
 /**
- * The docs pages' Content-Security-Policy: the site-wide one, with the one
- * relaxation Swagger UI needs (its React components set inline `style`
- * attributes). Scripts stay `'self'` only: the plugin serves its initializer
- * as a file, not inline.
+ * The docs pages' Content-Security-Policy: the site-wide strict policy plus
+ * what Swagger UI needs: its scripts (served as files from 'self', none
+ * inline), fetching the document and "Try it out" calls from the page
+ * ('self' and the issuer), and inline `style` attributes, which its React
+ * components set. Still no frames, no other origins' scripts.
  */
-export function docsCsp(header: string): string {
-  const directives = header
-    .split(';')
-    .map((d) => d.trim())
-    .filter(Boolean);
-  const out = directives.map((d) => {
-    const [name, ...values] = d.split(/\s+/);
-    if (name === 'style-src' && !values.includes("'unsafe-inline'")) return [name, ...values, "'unsafe-inline'"].join(' ');
-    return d;
+export function docsCsp(config: Pick<Config, 'issuer' | 'secureCookies'>): string {
+  const issuerOrigin = new URL(config.issuer).origin;
+  return contentSecurityPolicy(config, {
+    'script-src': ["'self'"],
+    'connect-src': ["'self'", issuerOrigin],
+    'style-src': ["'self'", "'unsafe-inline'"],
   });
-  return out.join('; ');
 }
