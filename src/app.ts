@@ -17,7 +17,6 @@ import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { opsRoutes } from './http/ops.js';
-import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerRoutes } from './http/register.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import type { Services } from './services.js';
@@ -86,8 +85,6 @@ export async function buildApp(config: Config, services: Services, options: Buil
   });
   registerRequestMetrics(app, services.metrics);
 
-  // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
-  await registerSecurityHeaders(app, config);
   // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
   await registerSecurityHeaders(app, config);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
