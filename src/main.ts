@@ -3,6 +3,7 @@
  * where to go and how to log in; closes gracefully on SIGTERM/SIGINT.
  */
 import type { FastifyInstance } from 'fastify';
+import { startControlServer } from './admin/control.js';
 import { buildApp } from './app.js';
 import { ensureSwaggerUiClient, SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -42,6 +43,11 @@ async function main(): Promise<void> {
     if (config.metricsPort !== undefined) {
       const metricsServer = await startMetricsServer(services.metrics, config.metricsPort, config.host);
       closers.push(metricsServer.close);
+    }
+    if (storage.db.kind === 'pglite') {
+      // This process holds the embedded database; `npm run cli` sends its commands here (admin/control.ts).
+      const control = await startControlServer(services, config.dataDir, app.log);
+      closers.push(control.close);
     }
   } catch (err) {
     // Release the database (and the embedded database's lock) before giving up.

@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ClientMetadataInput } from '../clients/metadata.js';
 import { createAdminAuth, type BearerVerifier } from '../http/admin-auth.js';
 import type { Services } from '../services.js';
-import type { Client, Consent, Page, User } from '../storage/types.js';
+import type { Page } from '../storage/types.js';
 import {
   ADMIN_SECURITY,
   ADMIN_TAG,
@@ -30,51 +30,12 @@ import {
   userPatchBody,
   userResponse,
 } from './schemas.js';
+import { clientToWire, consentToWire, userToWire } from './wire.js';
 
 export interface AdminRoutesOptions {
   services: Services;
   /** Set by the token service so admins may use bearer access tokens. */
   verifyBearer?: BearerVerifier;
-}
-
-/** Wire form of a client (RFC 7591 §3.2.1 names). The secret appears only when just created. */
-export function clientToWire(client: Client, clientSecret: string | null = null): Record<string, unknown> {
-  return {
-    client_id: client.clientId,
-    ...(clientSecret === null ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
-    client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
-    client_name: client.clientName,
-    redirect_uris: client.redirectUris,
-    grant_types: client.grantTypes,
-    response_types: client.responseTypes,
-    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
-    scope: client.scope,
-    created_at: client.createdAt.toISOString(),
-    updated_at: client.updatedAt.toISOString(),
-  };
-}
-
-/** Wire form of a user: never the password hash. */
-export function userToWire(user: User): Record<string, unknown> {
-  return {
-    id: user.id,
-    username: user.username,
-    email: user.email,
-    roles: user.roles,
-    disabled: user.disabled,
-    created_at: user.createdAt.toISOString(),
-    updated_at: user.updatedAt.toISOString(),
-  };
-}
-
-function consentToWire(consent: Consent, clientName: string | null): Record<string, unknown> {
-  return {
-    client_id: consent.clientId,
-    client_name: clientName,
-    scopes: consent.scopes,
-    created_at: consent.createdAt.toISOString(),
-    updated_at: consent.updatedAt.toISOString(),
-  };
 }
 
 interface IdParams {

@@ -1,0 +1,132 @@
+/** `clients …`: register, list, show, update, delete OAuth clients and rotate their secrets. */
+import type { ClientMetadataInput } from '../../clients/metadata.js';
+import { AUTH_METHODS, GRANT_TYPES } from '../../clients/metadata.js';
+import type { Client } from '../../storage/types.js';
+import { clientToWire } from '../wire.js';
+import { describe, listValue, pageArgs, pageOptions, requireString, stringValue, table } from './format.js';
+import { UsageError, type Command, type CommandGroup, type CommandResult, type OptionSpec, type ParsedArgs } from './types.js';
+
+const metadataOptions: Record<string, OptionSpec> = {
+  name: { type: 'string', valueName: 'NAME', description: 'client_name, shown on the consent page' },
+  'redirect-uri': { type: 'string', multiple: true, valueName: 'URL', description: 'A redirect URI (repeat for several; replaces the list)' },
+  grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${GRANT_TYPES.join(', ')}` },
+  'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: 'A response type (repeat): code, token (default: from the grants)' },
+  'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHODS.join(', ')}` },
+  scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows)' },
+};
+
+function metadataFrom(args: ParsedArgs): ClientMetadataInput {
+  const input: ClientMetadataInput = {};
+  const name = stringValue(args, 'name');
+  if (name !== undefined) input.client_name = name;
+  const redirectUris = listValue(args, 'redirect-uri');
+  if (redirectUris !== undefined) input.redirect_uris = redirectUris;
+  const grants = listValue(args, 'grant');
+  if (grants !== undefined) input.grant_types = grants;
+  const responseTypes = listValue(args, 'response-type');
+  if (responseTypes !== undefined) input.response_types = responseTypes;
+  const method = stringValue(args, 'auth-method');
+  if (method !== undefined) input.token_endpoint_auth_method = method;
+  const scope = stringValue(args, 'scope');
+  if (scope !== undefined) input.scope = scope;
+  return input;
+}
+
+function show(client: Client, secret: string | null = null): CommandResult {
+  const lines: Array<[string, unknown]> = [
+    ['client_id', client.clientId],
+    ['client_name', client.clientName],
+    ['redirect_uris', client.redirectUris],
+    ['grant_types', client.grantTypes],
+    ['response_types', client.responseTypes],
+    ['token_endpoint_auth_method', client.tokenEndpointAuthMethod],
+    ['scope', client.scope],
+    ['created_at', client.createdAt.toISOString()],
+    ['updated_at', client.updatedAt.toISOString()],
+  ];
+  let text = describe(lines);
+  if (secret !== null) text += `\n\nclient_secret: ${secret}\n(shown once: it is stored only as a hash; keep it now)`;
+  return { data: clientToWire(client, secret), text };
+}
+
+const create: Command = {
+  name: 'create',
+  summary: 'Register a client; prints its client_id and (for confidential clients) its secret, once',
+  options: metadataOptions,
+  examples: [
+    'clients create --name Demo --redirect-uri http://localhost:8080/cb --grant authorization_code --grant refresh_token --auth-method client_secret_basic --scope "openid profile api:read"',
+    'clients create --name "Batch job" --grant client_credentials --scope api:read',
+    'clients create --name SPA --redirect-uri https://app.example.com/cb --auth-method none',
+  ],
+  async run(services, args) {
+    requireString(args, 'name');
+    const { client, clientSecret } = await services.clients.register(metadataFrom(args));
+    return show(client, clientSecret);
+  },
+};
+
+const list: Command = {
+  name: 'list',
+  summary: 'List clients',
+  options: pageOptions,
+  async run(services, args) {
+    const page = pageArgs(args);
+    const { clients, total } = await services.clients.list(page);
+    const rows = clients.map((c) => [c.clientId, c.tokenEndpointAuthMethod, c.grantTypes.join(','), c.clientName]);
+    const footer = `${clients.length} of ${total} client(s)${page.offset > 0 ? ` from offset ${page.offset}` : ''}`;
+    return {
+      data: { items: clients.map((c) => clientToWire(c)), total, ...page },
+      text: clients.length === 0 ? `No clients (${total} in total).` : `${table(['CLIENT_ID', 'AUTH_METHOD', 'GRANTS', 'NAME'], rows)}\n\n${footer}`,
+    };
+  },
+};
+
+const showCommand: Command = {
+  name: 'show',
+  summary: 'Show one client',
+  positionals: ['CLIENT_ID'],
+  async run(services, args) {
+    return show(await services.clients.get(args.positionals[0]!));
+  },
+};
+
+const update: Command = {
+  name: 'update',
+  summary: 'Change a client (given options only; lists replace the old lists)',
+  positionals: ['CLIENT_ID'],
+  options: metadataOptions,
+  examples: ['clients update CLIENT_ID --redirect-uri https://app.example.com/cb --redirect-uri http://localhost:8080/cb', 'clients update CLIENT_ID --scope "openid api:read"'],
+  async run(services, args) {
+    const patch = metadataFrom(args);
+    if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give at least one option');
+    const { client, clientSecret } = await services.clients.update(args.positionals[0]!, patch);
+    return show(client, clientSecret);
+  },
+};
+
+const remove: Command = {
+  name: 'delete',
+  summary: 'Delete a client (its refresh tokens and consents go with it)',
+  positionals: ['CLIENT_ID'],
+  async run(services, args) {
+    const clientId = args.positionals[0]!;
+    await services.clients.delete(clientId);
+    return { data: { deleted: true, client_id: clientId }, text: `Deleted client ${clientId}.` };
+  },
+};
+
+const rotateSecret: Command = {
+  name: 'rotate-secret',
+  summary: 'Issue a new client secret; the old one stops working at once',
+  positionals: ['CLIENT_ID'],
+  async run(services, args) {
+    const { client, clientSecret } = await services.clients.rotateSecret(args.positionals[0]!);
+    return show(client, clientSecret);
+  },
+};
+
+export const clientCommands: CommandGroup = {
+  name: 'clients',
+  summary: 'OAuth clients (RFC 7591 metadata)',
+  commands: [create, list, showCommand, update, remove, rotateSecret],
+};

@@ -1,0 +1,47 @@
+/**
+ * The admin API's wire forms (RFC 7591 names, snake_case, ISO timestamps),
+ * shared by the HTTP routes and the CLI's `--json` output. Hashes never
+ * appear here.
+ */
+import type { Client, Consent, User } from '../storage/types.js';
+
+/** Wire form of a client (RFC 7591 §3.2.1 names). The secret appears only when just created. */
+export function clientToWire(client: Client, clientSecret: string | null = null): Record<string, unknown> {
+  return {
+    client_id: client.clientId,
+    ...(clientSecret === null ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
+    client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
+    client_name: client.clientName,
+    redirect_uris: client.redirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.responseTypes,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    scope: client.scope,
+    created_at: client.createdAt.toISOString(),
+    updated_at: client.updatedAt.toISOString(),
+  };
+}
+
+/** Wire form of a user: never the password hash. */
+export function userToWire(user: User): Record<string, unknown> {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    roles: user.roles,
+    disabled: user.disabled,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+export function consentToWire(consent: Consent, clientName: string | null): Record<string, unknown> {
+  return {
+    client_id: consent.clientId,
+    client_name: clientName,
+    scopes: consent.scopes,
+    created_at: consent.createdAt.toISOString(),
+    updated_at: consent.updatedAt.toISOString(),
+  };
+}
+
