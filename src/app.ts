@@ -12,6 +12,7 @@ import { Eta } from 'eta';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './admin/routes.js';
 import type { Config } from './config.js';
+import { authorizeRoutes } from './http/authorize.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
@@ -114,6 +115,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   });
 
   await app.register(opsRoutes, { services });
+  await app.register(authorizeRoutes, { services });
   await app.register(adminRoutes, { services });
   await app.register(registerRoutes, { services });
 

@@ -2,6 +2,9 @@
  * The token endpoint's grant registry: `grant_type` → handler. Each grant
  * lives in its own file in this folder and is added here with one line.
  */
+import { authorizationCodeGrant } from './authorization-code.js';
 import type { GrantHandlers } from './types.js';
 
-export const grantHandlers: GrantHandlers = {};
+export const grantHandlers: GrantHandlers = {
+  authorization_code: authorizationCodeGrant,
+};

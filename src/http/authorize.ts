@@ -1,0 +1,172 @@
+/**
+ * The browser side of the authorization server: `GET/POST /authorize`
+ * (RFC 6749 §4.1.1 / §4.2.1; OIDC Core §3.1.2.1 asks for GET and POST),
+ * `GET/POST /consent`, and the sign-in routes (`login.ts`).
+ *
+ * Errors before `client_id` and `redirect_uri` are known to belong together
+ * are shown on the error page and never redirected (RFC 6749 §4.1.2.1,
+ * RFC 9700 §4.1.1); later ones go back to the client with `error`, `state`
+ * and `iss`. Every other failure in this scope is the HTML error page.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { createAuthorizationFlow } from '../oauth/authorization.js';
+import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authorize-request.js';
+import { describeScopes } from '../oauth/scope-descriptions.js';
+import type { Services } from '../services.js';
+import { createPendingAuthorizationStore } from '../sessions/pending-authorization.js';
+import { EXPIRED_REQUEST, FORGED_FORM, registerLoginRoutes, type BrowserFlowContext } from './login.js';
+import { pageErrorHandler, renderErrorPage, renderPage, sendStep } from './pages.js';
+import { ensureSession, readSession } from './session-cookie.js';
+
+const str = (description: string) => ({ type: 'string', description }) as const;
+
+/** Documentation of the parameters; validation is done by `parseAuthorizationRequest` (errors must redirect). */
+const authorizeParamsSchema = {
+  type: 'object',
+  properties: {
+    response_type: str('code, or token (implicit) for clients registered for it'),
+    client_id: str('The client identifier'),
+    redirect_uri: str('Exactly one of the registered redirect URIs; optional when exactly one is registered and scope has no openid'),
+    scope: str('Space-separated; default: every scope the client is registered for'),
+    state: str('Opaque value returned unchanged'),
+    code_challenge: str('PKCE: BASE64URL(SHA-256(code_verifier)); required for response_type=code'),
+    code_challenge_method: str('PKCE: must be S256'),
+    nonce: str('OIDC: copied into the ID token; required for response_type=token with openid'),
+    prompt: str('OIDC: none, login, consent or select_account'),
+    max_age: str('OIDC: seconds since the last sign-in after which the user must sign in again'),
+    login_hint: str('OIDC: prefills the username'),
+  },
+} as const;
+
+const consentQuerySchema = { type: 'object', properties: { rid: { type: 'string', maxLength: 100 } } } as const;
+const consentBodySchema = {
+  type: 'object',
+  properties: {
+    decision: { type: 'string', enum: ['allow', 'deny'] },
+    csrf_token: { type: 'string', maxLength: 200 },
+    rid: { type: 'string', maxLength: 100 },
+    ticket: { type: 'string', maxLength: 100 },
+  },
+} as const;
+
+function hostOf(uri: string): string {
+  try {
+    const url = new URL(uri);
+    return url.host || url.protocol;
+  } catch {
+    return uri;
+  }
+}
+
+export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  const { config } = services;
+  const pending = createPendingAuthorizationStore({ kv: services.storage.kv, now: services.now });
+  const flow = createAuthorizationFlow({
+    config,
+    consents: services.consents,
+    users: services.storage.users,
+    findClient: (clientId) => services.clients.find(clientId),
+    codes: services.codes,
+    pending,
+    sessions: services.sessions,
+    issueTokens: async (request) => {
+      const issued = await services.tokens.issue(request);
+      services.metrics.tokenIssued('implicit');
+      return issued;
+    },
+    now: services.now,
+  });
+  const ctx: BrowserFlowContext = { services, flow, pending };
+
+  app.setErrorHandler(pageErrorHandler(config));
+
+  async function authorize(request: FastifyRequest, reply: FastifyReply, params: unknown): Promise<FastifyReply> {
+    const query = (typeof params === 'object' && params !== null ? params : {}) as AuthorizeQuery;
+    const result = await parseAuthorizationRequest(query, { findClient: (clientId) => services.clients.find(clientId), knownScopes: config.scopes });
+    if (!result.ok) {
+      if (result.target === null) {
+        request.log.debug({ error: result.error.error, description: result.error.description }, 'authorization request refused (not redirected)');
+        return renderErrorPage(reply, config, 400, result.error.description, { title: 'This sign-in link is not valid' });
+      }
+      return sendStep(reply, flow.errorRedirect(result.target, result.error));
+    }
+    const session = await ensureSession(request, reply, services.sessions, config);
+    return sendStep(reply, await flow.begin(result.client, result.request, session));
+  }
+
+  // attachValidation: a malformed value is for parseAuthorizationRequest to
+  // judge, so that errors after the redirect URI is known are redirected.
+  app.get(
+    '/authorize',
+    { attachValidation: true, schema: { tags: ['browser'], summary: 'Authorization endpoint (RFC 6749 §3.1)', querystring: authorizeParamsSchema } },
+    (request, reply) => authorize(request, reply, request.query),
+  );
+  app.post(
+    '/authorize',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['browser'],
+        summary: 'Authorization endpoint, form-encoded (OIDC Core §3.1.2.1)',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: authorizeParamsSchema,
+      },
+    },
+    (request, reply) => authorize(request, reply, request.body),
+  );
+
+  app.get<{ Querystring: { rid?: string } }>(
+    '/consent',
+    { schema: { tags: ['browser'], summary: 'Consent page (HTML)', produces: ['text/html'], querystring: consentQuerySchema } },
+    async (request, reply) => {
+      const session = await readSession(request, services.sessions, config);
+      const found = session ? await pending.load(request.query.rid, session) : null;
+      if (!session || !found) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
+      const step = await flow.proceed(found, session);
+      if (step.kind !== 'consent') return sendStep(reply, step);
+      const ticket = await flow.showConsent(found, step.user);
+      return renderPage(
+        reply,
+        config,
+        'consent',
+        {
+          title: `Allow ${step.client.clientName}?`,
+          clientName: step.client.clientName,
+          username: step.user.username,
+          scopes: describeScopes(found.request.scopes),
+          redirectHost: hostOf(found.request.redirectUri),
+          remembered: true,
+          csrfToken: session.csrfToken,
+          rid: found.id,
+          ticket,
+        },
+        // Both buttons end in a 303 to the client's redirect URI.
+        { formTargets: [found.request.redirectUri] },
+      );
+    },
+  );
+
+  app.post<{ Body: { decision?: 'allow' | 'deny'; csrf_token?: string; rid?: string; ticket?: string } }>(
+    '/consent',
+    {
+      schema: {
+        tags: ['browser'],
+        summary: 'Consent decision (HTML form post)',
+        description: 'Form fields: decision (allow or deny), csrf_token, rid, ticket. Answers 303 to the client.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: consentBodySchema,
+      },
+    },
+    async (request, reply) => {
+      const body = request.body ?? {};
+      const session = await readSession(request, services.sessions, config);
+      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (body.decision === undefined) return renderErrorPage(reply, config, 400, 'Choose Allow or Deny.');
+      const found = await pending.load(body.rid, session);
+      if (!found) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
+      return sendStep(reply, await flow.decide(found, session, body.ticket, body.decision === 'allow'));
+    },
+  );
+
+  registerLoginRoutes(app, ctx);
+};

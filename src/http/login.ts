@@ -1,0 +1,190 @@
+/**
+ * `GET/POST /login` and `POST /logout`: the sign-in form of the browser flows.
+ *
+ * - Every form carries the session's CSRF token (synchronizer pattern); a
+ *   POST without the right one is refused with 403 and changes nothing.
+ * - Wrong credentials get one generic message whether or not the user exists
+ *   (and cost the same argon2 time: `users.authenticate`).
+ * - Failures are counted per username and per IP in the shared TTL store, so
+ *   the limit holds across instances; over the limit: 429 with Retry-After.
+ * - Signing in replaces the session id (no session fixation) and answers 303,
+ *   so the browser follows with GET and never re-posts the password.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { OAuthError } from '../errors.js';
+import type { Services } from '../services.js';
+import type { PendingAuthorization, PendingAuthorizationStore } from '../sessions/pending-authorization.js';
+import type { BrowserSession } from '../sessions/service.js';
+import { MAX_PASSWORD_LENGTH } from '../users/password.js';
+import type { AuthorizationFlow } from '../oauth/authorization.js';
+import { renderErrorPage, renderPage, sendStep } from './pages.js';
+import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
+
+export interface BrowserFlowContext {
+  services: Services;
+  flow: AuthorizationFlow;
+  pending: PendingAuthorizationStore;
+}
+
+/**
+ * Failed-attempt keys: the same counters as the admin API's Basic auth and
+ * the password grant, so switching between them gains a guesser nothing.
+ */
+const throttleKeys = {
+  user: (username: string) => `user:${username.toLowerCase()}`,
+  ip: (ip: string) => `ip:${ip}`,
+};
+
+export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
+export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
+const WRONG_CREDENTIALS = 'Incorrect username or password.';
+
+const loginQuerySchema = {
+  type: 'object',
+  properties: {
+    rid: { type: 'string', maxLength: 100, description: 'The pending authorization request (set by /authorize).' },
+    signed_out: { type: 'string', maxLength: 1 },
+  },
+} as const;
+
+const loginBodySchema = {
+  type: 'object',
+  properties: {
+    username: { type: 'string', maxLength: 200 },
+    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH + 1 },
+    csrf_token: { type: 'string', maxLength: 200 },
+    rid: { type: 'string', maxLength: 100 },
+  },
+} as const;
+
+const logoutBodySchema = { type: 'object', properties: { csrf_token: { type: 'string', maxLength: 200 } } } as const;
+
+interface LoginView {
+  pending?: PendingAuthorization | null;
+  username?: string | undefined;
+  error?: string;
+  notice?: string;
+  status?: number;
+}
+
+export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContext): void {
+  const { services, flow, pending: store } = ctx;
+  const { config } = services;
+
+  async function loginPage(reply: FastifyReply, session: BrowserSession, view: LoginView): Promise<FastifyReply> {
+    const pending = view.pending ?? null;
+    const client = pending ? await services.clients.find(pending.request.clientId) : null;
+    return renderPage(
+      reply,
+      config,
+      'login',
+      {
+        title: 'Sign in',
+        csrfToken: session.csrfToken,
+        rid: pending?.id ?? null,
+        clientName: client?.clientName ?? null,
+        username: view.username ?? '',
+        error: view.error ?? null,
+        notice: view.notice ?? null,
+        registrationOpen: config.registration === 'open',
+      },
+      // A sign-in may end in a redirect straight to the client (remembered consent).
+      { status: view.status ?? 200, formTargets: pending ? [pending.request.redirectUri] : [] },
+    );
+  }
+
+  app.get<{ Querystring: { rid?: string; signed_out?: string } }>(
+    '/login',
+    { schema: { tags: ['browser'], summary: 'Sign-in form (HTML)', produces: ['text/html'], querystring: loginQuerySchema } },
+    async (request, reply) => {
+      const session = await ensureSession(request, reply, services.sessions, config);
+      const { rid } = request.query;
+      if (rid !== undefined) {
+        const pending = await store.load(rid, session);
+        if (!pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
+        return loginPage(reply, session, { pending, username: pending.request.loginHint });
+      }
+      const user = session.userId === null ? null : await services.storage.users.findById(session.userId);
+      if (user && !user.disabled) {
+        return renderPage(reply, config, 'account', { title: 'Signed in', username: user.username, csrfToken: session.csrfToken });
+      }
+      return loginPage(reply, session, request.query.signed_out === '1' ? { notice: 'You have signed out.' } : {});
+    },
+  );
+
+  app.post<{ Body: { username?: string; password?: string; csrf_token?: string; rid?: string } }>(
+    '/login',
+    {
+      schema: {
+        tags: ['browser'],
+        summary: 'Sign in (HTML form post)',
+        description: 'Form fields: username, password, csrf_token, rid. Answers 303 to the next step, or the form again with a message.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: loginBodySchema,
+      },
+    },
+    async (request, reply) => {
+      const body = request.body ?? {};
+      const session = await readSession(request, services.sessions, config);
+      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+
+      const pending = body.rid === undefined || body.rid === '' ? null : await store.load(body.rid, session);
+      if (body.rid && !pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
+
+      const username = (body.username ?? '').trim();
+      const password = body.password ?? '';
+      if (username === '' || password === '') {
+        return loginPage(reply, session, { pending, username, error: 'Enter your username and password.', status: 400 });
+      }
+
+      const keys = [throttleKeys.user(username), throttleKeys.ip(request.ip)];
+      try {
+        for (const key of keys) await services.throttle.check(key);
+      } catch (err) {
+        if (!(err instanceof OAuthError) || err.retryAfter === undefined) throw err;
+        reply.header('retry-after', String(err.retryAfter));
+        const minutes = Math.max(1, Math.ceil(err.retryAfter / 60));
+        const error = `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+        return loginPage(reply, session, { pending, username, error, status: 429 });
+      }
+
+      const user = await services.users.authenticate(username, password);
+      if (!user) {
+        await services.throttle.fail(...keys);
+        services.metrics.loginFailed('login_form');
+        return loginPage(reply, session, { pending, username, error: WRONG_CREDENTIALS, status: 400 });
+      }
+      await services.throttle.reset(keys[0]!);
+
+      // A new session id at sign-in: an id planted before sign-in is worthless.
+      const signedIn = await services.sessions.signIn(session, user.id);
+      setSessionCookie(reply, signedIn, config);
+      if (!pending) return reply.header('cache-control', 'no-store').redirect('/login', 303);
+      pending.loginDone = true;
+      await store.save(pending);
+      return sendStep(reply, await flow.proceed(pending, signedIn));
+    },
+  );
+
+  app.post<{ Body: { csrf_token?: string } }>(
+    '/logout',
+    {
+      schema: {
+        tags: ['browser'],
+        summary: 'Sign out (HTML form post)',
+        description: 'Form field: csrf_token. Ends the browser session; 303 to the sign-in page.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: logoutBodySchema,
+      },
+    },
+    async (request, reply) => {
+      const session = await readSession(request, services.sessions, config);
+      if (session) {
+        if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+        await services.sessions.destroy(session);
+      }
+      clearSessionCookie(reply, config);
+      return reply.header('cache-control', 'no-store').redirect('/login?signed_out=1', 303);
+    },
+  );
+}

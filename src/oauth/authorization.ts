@@ -1,0 +1,212 @@
+/**
+ * The authorization flow behind `/authorize`, `/login` and `/consent`:
+ * decides whether the person must sign in or consent (OIDC `prompt`,
+ * `max_age`, remembered consent), and completes a request by issuing a code
+ * (RFC 6749 §4.1.2) or, for the implicit grant, an access token in the
+ * fragment (RFC 6749 §4.2.2). Every response carries `iss` (RFC 9207).
+ *
+ * It never touches HTTP: it answers with a step for the route to render.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.js';
+import { OAuthError, accessDenied, invalidRequest } from '../errors.js';
+import type { BrowserSession, SessionService } from '../sessions/service.js';
+import { flowKeyOf, newConsentTicket, type PendingAuthorization, type PendingAuthorizationStore } from '../sessions/pending-authorization.js';
+import type { Client, ConsentRepo, User, UserRepo } from '../storage/types.js';
+import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
+import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
+import type { CodeStore } from './codes.js';
+import { buildRedirect } from './redirect-uri.js';
+
+export type FlowStep =
+  /** Send the browser to the client (a response or an error). `formAction` is the CSP source of that target. */
+  | { kind: 'redirect'; location: string; redirectUri: string }
+  | { kind: 'login'; pending: PendingAuthorization; client: Client }
+  | { kind: 'consent'; pending: PendingAuthorization; client: Client; user: User };
+
+export interface AuthorizationFlowDeps {
+  config: Pick<Config, 'issuer'>;
+  consents: Pick<ConsentRepo, 'find' | 'grant'>;
+  users: Pick<UserRepo, 'findById'>;
+  findClient: (clientId: string) => Promise<Client | null>;
+  codes: CodeStore;
+  pending: PendingAuthorizationStore;
+  sessions: SessionService;
+  /** The token service's `issue` (implicit grant). */
+  issueTokens: (request: IssueRequest) => Promise<IssuedTokens>;
+  now?: () => number;
+}
+
+export interface AuthorizationFlow {
+  /** After `/authorize` validated the request: sign in, consent, or answer at once. */
+  begin(client: Client, request: AuthorizationRequest, session: BrowserSession): Promise<FlowStep>;
+  /** After sign-in, or when the consent page is asked for: the next step for a pending request. */
+  proceed(pending: PendingAuthorization, session: BrowserSession): Promise<FlowStep>;
+  /** Mints the ticket the consent decision must carry, bound to the signed-in user. */
+  showConsent(pending: PendingAuthorization, user: User): Promise<string>;
+  /**
+   * The consent decision. The ticket must be the one minted when this
+   * request's consent page was shown to the signed-in user; the request is
+   * then taken from the store, so it is answered once.
+   */
+  decide(pending: PendingAuthorization, session: BrowserSession, ticket: unknown, allow: boolean): Promise<FlowStep>;
+  /** The error redirect (RFC 6749 §4.1.2.1 / §4.2.2.1 with RFC 9207 `iss`). */
+  errorRedirect(target: RedirectTarget, error: OAuthError): FlowStep;
+}
+
+/** Raised when a pending request can no longer be answered at its redirect URI (client changed or deleted). */
+export class StaleRequestError extends OAuthError {
+  constructor() {
+    super('invalid_request', 'The application changed while you were signing in. Return to the application and start again.');
+  }
+}
+
+function sameSecret(submitted: unknown, expected: string): boolean {
+  if (typeof submitted !== 'string') return false;
+  const a = Buffer.from(submitted);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createAuthorizationFlow(deps: AuthorizationFlowDeps): AuthorizationFlow {
+  const { config, consents, users, codes, pending: store, sessions } = deps;
+  const now = deps.now ?? Date.now;
+  const seconds = () => Math.floor(now() / 1000);
+
+  const errorRedirect = (target: RedirectTarget, error: OAuthError): FlowStep => ({
+    kind: 'redirect',
+    redirectUri: target.redirectUri,
+    location: buildRedirect(
+      target.redirectUri,
+      { error: error.error, error_description: error.description, state: target.state, iss: config.issuer },
+      target.responseMode,
+    ),
+  });
+
+  const targetOf = (request: AuthorizationRequest): RedirectTarget => ({
+    redirectUri: request.redirectUri,
+    responseMode: request.responseMode,
+    state: request.state,
+  });
+
+  /** The signed-in, enabled user of the session, or null. */
+  const sessionUser = async (session: BrowserSession): Promise<User | null> => {
+    if (session.userId === null) return null;
+    const user = await users.findById(session.userId);
+    return user && !user.disabled ? user : null;
+  };
+
+  /** OIDC Core §3.1.2.1: prompt=login / select_account and max_age force a fresh sign-in, once per request. */
+  const mustSignIn = (request: AuthorizationRequest, session: BrowserSession, loginDone: boolean): boolean => {
+    if (loginDone) return false;
+    if (request.prompt.includes('login') || request.prompt.includes('select_account')) return true;
+    if (request.maxAge !== undefined) return session.authTime === null || seconds() - session.authTime > request.maxAge;
+    return false;
+  };
+
+  /** Consent is remembered per user and client (PostgreSQL); prompt=consent asks again. */
+  const mustConsent = async (request: AuthorizationRequest, user: User): Promise<boolean> => {
+    if (request.prompt.includes('consent')) return true;
+    const remembered = await consents.find(user.id, request.clientId);
+    return !remembered || !request.scopes.every((s) => remembered.scopes.includes(s));
+  };
+
+  /** The client as registered now: it may have changed since the request was made. */
+  const currentClient = async (request: AuthorizationRequest): Promise<Client> => {
+    const client = await deps.findClient(request.clientId);
+    if (!client || !client.redirectUris.includes(request.redirectUri) || !client.responseTypes.includes(request.responseType)) {
+      throw new StaleRequestError();
+    }
+    return client;
+  };
+
+  const complete = async (client: Client, request: AuthorizationRequest, user: User, session: BrowserSession): Promise<FlowStep> => {
+    const base = { state: request.state, iss: config.issuer };
+    if (request.responseType === 'code') {
+      const code = await codes.issue({
+        clientId: client.clientId,
+        redirectUri: request.redirectUri,
+        redirectUriSent: request.redirectUriSent,
+        codeChallenge: request.codeChallenge!,
+        userId: user.id,
+        scopes: request.scopes,
+        nonce: request.nonce,
+        authTime: session.authTime,
+      });
+      return { kind: 'redirect', redirectUri: request.redirectUri, location: buildRedirect(request.redirectUri, { code, ...base }, 'query') };
+    }
+    // RFC 6749 §4.2.2: implicit never gets a refresh token.
+    const issued = await deps.issueTokens({ client, user, scopes: request.scopes, refreshToken: false, authTime: session.authTime });
+    const { access_token, token_type, expires_in, scope } = issued.response;
+    return {
+      kind: 'redirect',
+      redirectUri: request.redirectUri,
+      location: buildRedirect(request.redirectUri, { access_token, token_type, expires_in: String(expires_in), scope, ...base }, 'fragment'),
+    };
+  };
+
+  const park = async (request: AuthorizationRequest, session: BrowserSession): Promise<PendingAuthorization> => {
+    const created = flowKeyOf(session).created;
+    const pending = await store.create(request, session);
+    if (created) await sessions.save(session);
+    return pending;
+  };
+
+  return {
+    errorRedirect,
+
+    async begin(client, request, session) {
+      const user = await sessionUser(session);
+      const signIn = user === null || mustSignIn(request, session, false);
+      if (request.prompt.includes('none')) {
+        // OIDC Core §3.1.2.6: no UI may be shown.
+        if (signIn) return errorRedirect(targetOf(request), new OAuthError('login_required', 'The user is not signed in.'));
+        if (await mustConsent(request, user!)) {
+          return errorRedirect(targetOf(request), new OAuthError('consent_required', 'The user has not consented to this client and scope.'));
+        }
+        return complete(client, request, user!, session);
+      }
+      if (signIn) return { kind: 'login', pending: await park(request, session), client };
+      if (await mustConsent(request, user!)) return { kind: 'consent', pending: await park(request, session), client, user: user! };
+      return complete(client, request, user!, session);
+    },
+
+    async proceed(pending, session) {
+      const { request } = pending;
+      const client = await currentClient(request);
+      const user = await sessionUser(session);
+      if (user === null || mustSignIn(request, session, pending.loginDone)) return { kind: 'login', pending, client };
+      // A consent page already shown to this user keeps being the one to answer.
+      if (pending.consentTicket !== null && pending.consentUserId === user.id) return { kind: 'consent', pending, client, user };
+      if (await mustConsent(request, user)) return { kind: 'consent', pending, client, user };
+      // Nothing left to ask: answer now, once.
+      const taken = await store.take(pending.id, session);
+      if (!taken) throw invalidRequest('This sign-in request was already answered or has expired. Return to the application and start again.');
+      return complete(client, request, user, session);
+    },
+
+    async showConsent(pending, user) {
+      const ticket = newConsentTicket();
+      pending.consentTicket = ticket;
+      pending.consentUserId = user.id;
+      await store.save(pending);
+      return ticket;
+    },
+
+    async decide(pending, session, ticket, allow) {
+      const { request } = pending;
+      // The decision answers the exact page that was shown, to the user it was shown to.
+      const user = await sessionUser(session);
+      if (user === null || pending.consentTicket === null || !sameSecret(ticket, pending.consentTicket) || pending.consentUserId !== user.id) {
+        throw invalidRequest('This consent form is no longer valid. Return to the application and start again.');
+      }
+      const client = await currentClient(request);
+      if (!(await store.take(pending.id, session))) {
+        throw invalidRequest('This sign-in request was already answered or has expired. Return to the application and start again.');
+      }
+      if (!allow) return errorRedirect(targetOf(request), accessDenied('The user denied the request.'));
+      await consents.grant(user.id, client.clientId, request.scopes);
+      return complete(client, request, user, session);
+    },
+  };
+}
