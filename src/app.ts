@@ -12,11 +12,13 @@ import { Eta } from 'eta';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './admin/routes.js';
 import type { Config } from './config.js';
+import { createAdminAuth } from './http/admin-auth.js';
+import { adminPages } from './http/admin-pages.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
-import { registerRequestMetrics } from './http/metrics.js';
+import { metricsRoutes, registerRequestMetrics } from './http/metrics.js';
 import { opsRoutes } from './http/ops.js';
 import { registerRoutes } from './http/register.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -117,6 +119,8 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(opsRoutes, { services });
   await app.register(authorizeRoutes, { services });
   await app.register(adminRoutes, { services });
+  await app.register(adminPages, { services });
+  await app.register(metricsRoutes, { metrics: services.metrics, config, authenticate: createAdminAuth({ services }) });
   await app.register(registerRoutes, { services });
 
   return app;

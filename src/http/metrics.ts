@@ -9,7 +9,7 @@
  * at all on the main port.
  */
 import { createServer, type Server } from 'node:http';
-import type { FastifyInstance, FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 
@@ -24,8 +24,8 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): 
 export interface MetricsRouteOptions {
   metrics: Metrics;
   config: Pick<Config, 'metricsPort'>;
-  /** Admin authentication (HTTP Basic or an admin bearer token), run before the handler. */
-  authenticate: preHandlerHookHandler;
+  /** Admin authentication (HTTP Basic or an admin bearer token), run before anything else of the request. */
+  authenticate: onRequestAsyncHookHandler;
 }
 
 /** `GET /metrics` on the main port, for admins; absent when `METRICS_PORT` is set. */
@@ -34,7 +34,7 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRouteOptions> = async (app
   app.get(
     '/metrics',
     {
-      preHandler: authenticate,
+      onRequest: authenticate,
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics (admin only; on METRICS_PORT instead when that is set)',
