@@ -1,0 +1,246 @@
+/**
+ * The admin console in a real browser (headless Chromium through
+ * playwright-core): sign in, register a client and see its secret once,
+ * rotate it, edit it, delete it, change a user's roles and disable them.
+ * Security properties (CSRF, role check, throttling, escaping) are checked
+ * at the HTTP level on the same app.
+ */
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import t from 'tap';
+import { verifyClientSecret } from '../../src/clients/secret.js';
+import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
+import { backendName } from '../helpers/backend.js';
+import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const PASSWORD = 'correct horse battery staple';
+
+const { app, services } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: '3' } });
+await app.listen({ port: 0, host: '127.0.0.1' });
+const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const root = await seedUser(services, { username: 'root', password: PASSWORD, roles: ['admin'] });
+const bob = await seedUser(services, { username: 'bob', password: PASSWORD, email: 'bob@example.com' });
+
+t.test(`admin console in Chromium (${backendName})`, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    if (process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}`);
+    else t.skip(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+    return;
+  }
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  t.teardown(() => browser.close());
+  const context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
+  const page: Page = await context.newPage();
+  const cspViolations: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+
+  await t.test('an anonymous visit is sent to sign-in; a wrong password keeps the username', async (t) => {
+    await page.goto(`${origin}/admin`);
+    t.match(page.url(), /\/admin\/console\/sign-in\?next=%2Fadmin$/);
+    await page.fill('#username', 'root');
+    await page.fill('#password', 'not the password');
+    await page.click('button:has-text("Sign in")');
+    t.equal(await page.textContent('.error'), 'Wrong username or password.');
+    t.equal(await page.inputValue('#username'), 'root', 'username kept');
+    t.equal(await page.inputValue('#password'), '', 'password not echoed');
+  });
+
+  await t.test('an admin signs in and lands on the dashboard', async (t) => {
+    await page.fill('#password', PASSWORD);
+    await Promise.all([page.waitForURL(`${origin}/admin`), page.click('button:has-text("Sign in")')]);
+    t.equal(await page.textContent('h1'), 'Dashboard');
+    t.match(await page.textContent('.admin-nav'), /Signed in as root/);
+  });
+
+  let clientId = '';
+  let firstSecret = '';
+  await t.test('register a client: bad redirect URI is shown next to the field, input kept', async (t) => {
+    await page.click('a:has-text("Register a client")');
+    await page.fill('#client_name', 'Billing app');
+    await page.fill('#redirect_uris', 'http://billing.example/callback');
+    await page.click('button:has-text("Register client")');
+    t.match(await page.textContent('#redirect_uris-error'), /https/);
+    t.equal(await page.inputValue('#client_name'), 'Billing app');
+    t.equal(await page.inputValue('#redirect_uris'), 'http://billing.example/callback');
+    await page.fill('#redirect_uris', 'https://billing.example/callback');
+    await page.click('button:has-text("Register client")');
+    t.equal(await page.textContent('h1'), 'Client registered');
+    clientId = (await page.textContent('#client-id'))!.trim();
+    firstSecret = (await page.textContent('#client-secret'))!.trim();
+    const stored = await services.clients.get(clientId);
+    t.equal(stored.clientName, 'Billing app');
+    t.same(stored.redirectUris, ['https://billing.example/callback']);
+    t.ok(verifyClientSecret(firstSecret, stored.clientSecretHash!), 'the secret shown is the one stored (hashed)');
+  });
+
+  await t.test('the copy button puts the secret on the clipboard', async (t) => {
+    await page.click('button[data-copy="client-secret"]');
+    await page.waitForSelector('.copy-status:has-text("Copied")');
+    t.equal(await page.evaluate(() => navigator.clipboard.readText()), firstSecret);
+  });
+
+  await t.test('the secret is shown only once', async (t) => {
+    await page.click('a:has-text("Client settings")');
+    t.equal(await page.textContent('h1'), 'Client Billing app');
+    t.notOk((await page.content()).includes(firstSecret), 'the settings page does not contain the secret');
+  });
+
+  await t.test('rotate the secret: a new one is shown, the old one stops working', async (t) => {
+    await page.click('button:has-text("Rotate secret")');
+    t.equal(await page.textContent('h1'), 'New client secret');
+    const secret = (await page.textContent('#client-secret'))!.trim();
+    t.not(secret, firstSecret);
+    const stored = await services.clients.get(clientId);
+    t.ok(verifyClientSecret(secret, stored.clientSecretHash!));
+    t.notOk(verifyClientSecret(firstSecret, stored.clientSecretHash!));
+  });
+
+  await t.test('edit redirect URIs and grants', async (t) => {
+    await page.goto(`${origin}/admin/console/clients/${clientId}`);
+    await page.fill('#redirect_uris', 'https://billing.example/callback\nhttps://billing.example/other');
+    await page.check('input[name="grant_types"][value="client_credentials"]');
+    await page.uncheck('input[name="grant_types"][value="refresh_token"]');
+    await page.click('button:has-text("Save changes")');
+    t.equal(await page.textContent('.notice'), 'Changes saved.');
+    const stored = await services.clients.get(clientId);
+    t.same(stored.redirectUris, ['https://billing.example/callback', 'https://billing.example/other']);
+    t.same([...stored.grantTypes].sort(), ['authorization_code', 'client_credentials']);
+  });
+
+  await t.test('delete asks first, then deletes', async (t) => {
+    await page.click('a:has-text("Delete client")');
+    t.match(await page.textContent('h1'), /Delete “Billing app”\?/);
+    t.ok(await services.clients.get(clientId), 'nothing deleted by the confirmation page');
+    await page.click('button:has-text("Delete client")');
+    t.match(page.url(), /\/admin\/console\/clients$/);
+    t.match(await page.textContent('.notice'), /was deleted/);
+    await t.rejects(services.clients.get(clientId), { error: 'not_found' });
+  });
+
+  await t.test("change a user's roles; a bad role is shown next to the field, input kept", async (t) => {
+    await page.click('.admin-nav a:has-text("Users")');
+    await page.click('a:has-text("bob")');
+    await page.fill('#roles', 'support Bad!Role');
+    await page.click('button:has-text("Save roles")');
+    t.match(await page.textContent('#roles-error'), /Bad!Role/);
+    t.equal(await page.inputValue('#roles'), 'support Bad!Role');
+    await page.fill('#roles', 'support admin');
+    await page.click('button:has-text("Save roles")');
+    t.equal(await page.textContent('.notice'), 'Roles saved.');
+    t.same((await services.users.get(bob.id)).roles, ['admin', 'support']);
+  });
+
+  await t.test('disable and enable a user', async (t) => {
+    await page.click('button:has-text("Disable account")');
+    t.match(await page.textContent('.notice'), /disabled/);
+    t.equal((await services.users.get(bob.id)).disabled, true);
+    await page.click('button:has-text("Enable account")');
+    t.equal((await services.users.get(bob.id)).disabled, false);
+  });
+
+  await t.test('sign out ends the session', async (t) => {
+    await page.click('button:has-text("Sign out")');
+    t.match(page.url(), /\/admin\/console\/sign-in$/);
+    await page.goto(`${origin}/admin/console/clients`);
+    t.match(page.url(), /\/admin\/console\/sign-in\?next=/);
+  });
+
+  t.same(cspViolations, [], 'no Content-Security-Policy violations on any page');
+});
+
+/** Signs `username` in through the HTTP form; returns the browser and the sign-in response. */
+async function signIn(username: string, password: string, remoteAddress = '127.0.0.1') {
+  const browser = new InjectBrowser(app, remoteAddress);
+  const form = await browser.get('/admin/console/sign-in');
+  const res = await browser.post('/admin/console/sign-in', { ...hiddenFields(form.body), username, password });
+  return { browser, res };
+}
+
+t.test('HTTP level: CSRF, roles, escaping, throttling, headers', async (t) => {
+  await t.test('a POST without the CSRF token changes nothing', async (t) => {
+    const { browser, res } = await signIn('root', PASSWORD);
+    t.equal(res.statusCode, 303);
+    const victim = await seedClient(services, { client_name: 'Victim', grant_types: ['client_credentials'] });
+    const forged = await browser.post(`/admin/console/clients/${victim.clientId}/delete`, {});
+    t.equal(forged.statusCode, 403);
+    const wrong = await browser.post(`/admin/console/clients/${victim.clientId}/delete`, { csrf_token: 'x'.repeat(43) });
+    t.equal(wrong.statusCode, 403);
+    t.ok(await services.clients.get(victim.clientId), 'client still there');
+    const rotated = await browser.post(`/admin/console/clients/${victim.clientId}/secret`, {});
+    t.equal(rotated.statusCode, 403);
+    t.ok(verifyClientSecret(victim.clientSecret!, (await services.clients.get(victim.clientId)).clientSecretHash!), 'secret unchanged');
+  });
+
+  await t.test('a sign-in POST without the form token is refused (login CSRF)', async (t) => {
+    const browser = new InjectBrowser(app);
+    const res = await browser.post('/admin/console/sign-in', { username: 'root', password: PASSWORD });
+    t.equal(res.statusCode, 403);
+    t.notOk(res.headers.location);
+  });
+
+  await t.test('a user without role admin cannot sign in, nor use a session from the login page', async (t) => {
+    const carol = await seedUser(services, { username: 'carol', password: PASSWORD });
+    const { browser, res } = await signIn(carol.username, PASSWORD);
+    t.equal(res.statusCode, 403);
+    t.match(res.body, /Only administrators/);
+    // Even a session signed in as carol (as /login would make) is not let in.
+    const session = await services.sessions.signIn(await services.sessions.create(), carol.id);
+    browser.cookies.set('sid', session.id);
+    const page = await browser.get('/admin/console/users');
+    t.equal(page.statusCode, 303);
+    t.match(page.headers.location, /^\/admin\/console\/sign-in/);
+  });
+
+  await t.test('taking the admin role away locks the console at once', async (t) => {
+    const dave = await seedUser(services, { username: 'dave', password: PASSWORD, roles: ['admin'] });
+    const { browser } = await signIn(dave.username, PASSWORD);
+    t.equal((await browser.get('/admin/console/users')).statusCode, 200);
+    await services.users.update(dave.id, { roles: [] });
+    t.equal((await browser.get('/admin/console/users')).statusCode, 303);
+  });
+
+  await t.test('an admin cannot lock themselves out', async (t) => {
+    const { browser } = await signIn('root', PASSWORD);
+    const page = await browser.get(`/admin/console/users/${root.id}`);
+    const fields = hiddenFields(page.body, `/admin/console/users/${root.id}/roles`);
+    const res = await browser.post(`/admin/console/users/${root.id}/roles`, { ...fields, roles: 'support' });
+    t.equal(res.statusCode, 400);
+    t.same((await services.users.get(root.id)).roles, ['admin']);
+  });
+
+  await t.test('client-supplied text is escaped', async (t) => {
+    await seedClient(services, { client_name: '<img src=x onerror=alert(1)>', grant_types: ['client_credentials'] });
+    const { browser } = await signIn('root', PASSWORD);
+    const list = await browser.get('/admin/console/clients');
+    t.equal(list.statusCode, 200);
+    t.notOk(list.body.includes('<img src=x'), 'no raw markup');
+    t.ok(list.body.includes('&lt;img src=x onerror=alert(1)&gt;'));
+  });
+
+  await t.test('pages are no-store and framed by nobody', async (t) => {
+    const { browser } = await signIn('root', PASSWORD);
+    const res = await browser.get('/admin/console/clients');
+    t.equal(res.headers['cache-control'], 'no-store');
+    t.equal(res.headers['x-frame-options'], 'DENY');
+    t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/);
+  });
+
+  await t.test('repeated wrong passwords are throttled (429 with Retry-After)', async (t) => {
+    const ip = '10.9.8.7';
+    for (let i = 0; i < 3; i++) {
+      const { res } = await signIn('root', `wrong ${i}`, ip);
+      t.equal(res.statusCode, 401);
+    }
+    const { res } = await signIn('root', PASSWORD, ip);
+    t.equal(res.statusCode, 429, 'even the right password waits');
+    t.ok(Number(res.headers['retry-after']) > 0);
+  });
+});
