@@ -35,6 +35,8 @@ export interface Config {
   /** Seconds during which a just-rotated refresh token returns the same successor (0 = strict). */
   readonly refreshReuseGraceSeconds: number;
   readonly accessTokenAlg: AccessTokenAlg;
+  /** `aud` of access tokens (RFC 9068 §3): the resource this server's tokens are for. Default `${ISSUER}/api`. */
+  readonly accessTokenAudience: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest accepted request body, bytes. */
   readonly bodyLimitBytes: number;
@@ -188,6 +190,14 @@ function origins(env: Env): string[] {
   });
 }
 
+/** RFC 7519 §4.1.3 StringOrURI: a URI, or any string without whitespace. */
+function audience(env: Env, iss: string): string {
+  const raw = read(env, 'ACCESS_TOKEN_AUDIENCE');
+  if (raw === undefined) return `${iss}/api`;
+  if (/\s/.test(raw) || raw.length > 1000) throw new ConfigError('ACCESS_TOKEN_AUDIENCE', 'expected a URI or an identifier without whitespace');
+  return raw;
+}
+
 export function loadConfig(env: Env = {}): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const iss = issuer(env, port);
@@ -220,6 +230,7 @@ export function loadConfig(env: Env = {}): Config {
     scopes: scopes(env),
     refreshReuseGraceSeconds: integer(env, 'REFRESH_REUSE_GRACE', 0, 0, 300),
     accessTokenAlg: oneOf(env, 'ACCESS_TOKEN_ALG', ['ES256', 'RS256', 'EdDSA', 'PS256'] as const, 'ES256'),
+    accessTokenAudience: audience(env, iss),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 65_536, 1_024, 10_485_760),
     pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1_000),

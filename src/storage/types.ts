@@ -222,13 +222,27 @@ export interface SigningKeyRepo {
   withLock<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
 }
 
+export interface RevokedSubject {
+  sub: string;
+  /** Access tokens of `sub` issued (iat) before this instant are refused. */
+  notBefore: Date;
+  expiresAt: Date;
+}
+
 export interface RevocationRepo {
   /** Idempotent. */
   revoke(entries: ReadonlyArray<{ jti: string; expiresAt: Date }>, tx?: Executor): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
   /** Unexpired entries revoked at or after `since` (all unexpired when since is null). */
   listSince(since: Date | null, now: Date): Promise<RevokedJti[]>;
+  /** Deletes expired jtis and subject revocations; returns how many. */
   deleteExpired(now: Date): Promise<number>;
+  /** Refuses every access token of `sub` issued before `notBefore` (upsert; the later instants win). */
+  revokeSubject(entry: RevokedSubject, tx?: Executor): Promise<void>;
+  /** The subject's cut-off, or null when none is in force at `now`. */
+  findSubject(sub: string, now: Date): Promise<RevokedSubject | null>;
+  /** Unexpired subject revocations with `notBefore` at or after `since` (all when null). */
+  listSubjectsSince(since: Date | null, now: Date): Promise<RevokedSubject[]>;
 }
 
 // ---------------------------------------------------------------- TTL store

@@ -2,6 +2,7 @@
  * The token service's contract, shared by every grant (token endpoint) and by
  * the browser flows (implicit response, authorization-code redemption).
  */
+import type { AccessTokenAlg } from '../config.js';
 import type { Client, User } from '../storage/types.js';
 
 /** RFC 6749 §5.1 (plus OIDC `id_token`). Sent with `Cache-Control: no-store`. */
@@ -51,4 +52,132 @@ export interface AccessTokenClaims {
   roles?: string[];
   auth_time?: number;
   [claim: string]: unknown;
+}
+
+/** What `refresh()` needs: the authenticated client and the form parameters of RFC 6749 §6. */
+export interface RefreshRequest {
+  client: Client;
+  /** The `refresh_token` parameter, as sent. */
+  refreshToken: string;
+  /** The `scope` parameter: must not widen the original grant (RFC 6749 §6). */
+  scope?: string | undefined;
+}
+
+/**
+ * RFC 7662 §2.2 response. Inactive tokens answer exactly `{ active: false }`.
+ * `token_type` is `Bearer` for access tokens and `refresh_token` for refresh
+ * tokens.
+ */
+export interface IntrospectionResponse {
+  active: boolean;
+  token_type?: 'Bearer' | 'refresh_token';
+  scope?: string;
+  client_id?: string;
+  username?: string;
+  sub?: string;
+  aud?: string | string[];
+  iss?: string;
+  exp?: number;
+  iat?: number;
+  jti?: string;
+  auth_time?: number;
+  roles?: string[];
+}
+
+/** `token_type_hint` of RFC 7009 §2.1 / RFC 7662 §2.1 (unknown hints are ignored). */
+export type TokenTypeHint = 'access_token' | 'refresh_token';
+
+/**
+ * What a grant issued, as returned by `issue()` (`IssuedTokens` fits): enough
+ * to revoke it all later (a replayed authorization code, RFC 6749 §4.1.2).
+ */
+export interface IssuedGrant {
+  familyId?: string | null | undefined;
+  accessTokenJti?: string | null | undefined;
+  /** When the access token expires; unknown → the longest possible (`ACCESS_TOKEN_TTL` from now). */
+  accessTokenExpiresAt?: Date | null | undefined;
+}
+
+/** A signing key as listed by `keys list` (never the private part). */
+export interface SigningKeyInfo {
+  kid: string;
+  alg: string;
+  /** `active`: signs new tokens; `retired`: only published for verification until `expiresAt`. */
+  status: 'active' | 'retired';
+  createdAt: Date;
+  retiredAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export interface KeyManager {
+  /**
+   * Adds a new key for `alg` (default: the access-token algorithm), signs
+   * with it from now on and retires the previous key(s) of that algorithm,
+   * which stay published in JWKS until every token they signed has expired.
+   * Every instance learns of it at once (pub/sub) or at the next periodic reload.
+   */
+  rotate(alg?: AccessTokenAlg): Promise<SigningKeyInfo>;
+  /** The keys currently published, newest first. */
+  list(): Promise<SigningKeyInfo[]>;
+  /** The JWKS document (RFC 7517 §5), serialised once per key-set change. */
+  jwksJson(): string;
+}
+
+/**
+ * The token service (`services.tokens`). Verification of access tokens is
+ * local (cached keys, in-memory deny list): no database or TTL-store round
+ * trip per request.
+ */
+export interface TokenService {
+  /**
+   * Mints an access token (RFC 9068 JWT), a refresh token when
+   * `request.refreshToken` (needs a user) and an ID token when
+   * `request.idToken` is given and `openid` is among the scopes.
+   */
+  issue(request: IssueRequest): Promise<IssuedTokens>;
+  /**
+   * `grant_type=refresh_token` (RFC 6749 §6) with rotation: the presented
+   * token is used up atomically and a new one returned. A used token
+   * presented again revokes its whole family (RFC 9700 §4.14.2), except
+   * within `REFRESH_REUSE_GRACE` seconds, when the same successor is
+   * returned. Throws `invalid_grant` / `invalid_scope`.
+   */
+  refresh(request: RefreshRequest): Promise<TokenResponse>;
+  /**
+   * Verifies a bearer access token locally (signature, `typ: at+jwt`, `iss`,
+   * `aud`, expiry, deny list). Throws `invalid_token` with a safe description.
+   */
+  verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+  /**
+   * RFC 7662 for an authenticated client. Access tokens: any confidential
+   * client may ask (resource servers are clients); refresh tokens: only the
+   * client they were issued to. Anything else is `{ active: false }`.
+   */
+  introspect(token: string, hint: string | undefined, caller: Client): Promise<IntrospectionResponse>;
+  /**
+   * RFC 7009: revokes a refresh token (its whole family and the access tokens
+   * issued with it) or an access token (deny list until it expires), when
+   * issued to `caller`; unknown, already revoked or other clients' tokens are
+   * left alone without error. Throws `unsupported_token_type` for a token of
+   * ours that cannot be revoked (an ID token).
+   */
+  revoke(token: string, hint: string | undefined, caller: Client): Promise<void>;
+  /**
+   * Revokes what one grant issued: the refresh-token family `familyId` (with
+   * the access tokens recorded on it) and/or the access token
+   * `accessTokenJti`. For a replayed authorization code (RFC 6749 §4.1.2):
+   * pass what `issue()` returned for the first redemption. Idempotent.
+   */
+  revokeIssued(grant: IssuedGrant): Promise<void>;
+  /**
+   * Revokes everything a user holds: all refresh-token families, the access
+   * tokens recorded on them, and every access token of the user issued
+   * before now (password change, disable, delete).
+   */
+  revokeUser(userId: string): Promise<void>;
+  /** Deny-lists access tokens that were revoked elsewhere (e.g. consent revocation), on every instance. */
+  denyAccessTokens(entries: ReadonlyArray<{ jti: string; expiresAt: Date }>): Promise<void>;
+  readonly keys: KeyManager;
+  /** Loads keys (creating the first ones), the deny list; subscribes; starts timers. Returns the stop. */
+  start(): Promise<() => Promise<void>>;
 }

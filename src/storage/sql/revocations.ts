@@ -1,4 +1,12 @@
-import type { Db, Executor, RevocationRepo, RevokedJti } from '../types.js';
+import type { Db, Executor, RevocationRepo, RevokedJti, RevokedSubject } from '../types.js';
+
+interface SubjectRow {
+  sub: string;
+  not_before: Date;
+  expires_at: Date;
+}
+
+const toSubject = (r: SubjectRow): RevokedSubject => ({ sub: r.sub, notBefore: r.not_before, expiresAt: r.expires_at });
 
 interface RevokedRow {
   jti: string;
@@ -32,7 +40,30 @@ export function createRevocationRepo(db: Db): RevocationRepo {
     },
     async deleteExpired(now) {
       const rows = await db.query('DELETE FROM revoked_access_tokens WHERE expires_at < $1 RETURNING 1', [now]);
-      return rows.length;
+      const subjects = await db.query('DELETE FROM revoked_subjects WHERE expires_at < $1 RETURNING 1', [now]);
+      return rows.length + subjects.length;
+    },
+    async revokeSubject(entry, tx: Executor = db) {
+      await tx.query(
+        `INSERT INTO revoked_subjects (sub, not_before, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (sub) DO UPDATE
+           SET not_before = GREATEST(revoked_subjects.not_before, EXCLUDED.not_before),
+               expires_at = GREATEST(revoked_subjects.expires_at, EXCLUDED.expires_at)`,
+        [entry.sub, entry.notBefore, entry.expiresAt],
+      );
+    },
+    async findSubject(sub, now) {
+      const rows = await db.query<SubjectRow>('SELECT sub, not_before, expires_at FROM revoked_subjects WHERE sub = $1 AND expires_at > $2', [sub, now]);
+      return rows[0] ? toSubject(rows[0]) : null;
+    },
+    async listSubjectsSince(since, now) {
+      const rows = await db.query<SubjectRow>(
+        `SELECT sub, not_before, expires_at FROM revoked_subjects
+         WHERE expires_at > $1 AND ($2::timestamptz IS NULL OR not_before >= $2)
+         ORDER BY not_before`,
+        [now, since],
+      );
+      return rows.map(toSubject);
     },
   };
 }

@@ -1,0 +1,185 @@
+/**
+ * Client authentication at the token, revocation and introspection
+ * endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
+ * and `none` (a public client identifies itself by `client_id`, §2.1).
+ *
+ * Rules enforced here:
+ * - exactly one method per request (§2.3: "MUST NOT use more than one"), else
+ *   `invalid_request`;
+ * - the method used must be the one the client registered
+ *   (`token_endpoint_auth_method`), else `invalid_client`;
+ * - Basic credentials are form-urlencoded before base64 (§2.3.1), so secrets
+ *   with `:`, `%` or `+` work;
+ * - secrets are compared in constant time (`verifyClientSecret`);
+ * - bad secrets are counted per client in the shared failed-attempt store; at
+ *   the limit the client is locked out (429 with `Retry-After`).
+ *
+ * The success path costs no I/O beyond the cached client lookup: a lockout
+ * is mirrored into each instance's memory when it starts (the instance that
+ * sees the limit reached publishes it on the `client-lockouts` channel), so
+ * a correct secret is checked against memory, never the TTL store.
+ */
+import type { Metrics } from '../metrics.js';
+import type { ClientService } from '../clients/service.js';
+import { verifyClientSecret } from '../clients/secret.js';
+import { invalidClient, invalidRequest, isOAuthError, tooManyRequests } from '../errors.js';
+import type { Throttle } from '../security/throttle.js';
+import type { Client, KvStore, TokenEndpointAuthMethod } from '../storage/types.js';
+
+export const LOCKOUTS_CHANNEL = 'client-lockouts';
+
+/** The challenge sent with every `invalid_client` 401 (RFC 6749 §5.2, RFC 9110 §11.6.1). */
+export const CLIENT_CHALLENGE = 'Basic realm="oauth", charset="UTF-8"';
+
+export interface ClientCredentials {
+  method: TokenEndpointAuthMethod;
+  clientId: string;
+  /** Null for `none`. */
+  secret: string | null;
+}
+
+type Params = Readonly<Record<string, string | undefined>>;
+
+/** application/x-www-form-urlencoded decoding of one Basic component (RFC 6749 §2.3.1, Appendix B). */
+function formDecode(value: string): string | null {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return null;
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Parses `Authorization: Basic …` for a client (RFC 6749 §2.3.1): base64 of
+ * `urlencode(client_id) ":" urlencode(client_secret)`. Null when the header
+ * is not Basic; throws `invalid_client` when it is Basic but malformed.
+ */
+export function parseClientBasic(header: string): { clientId: string; secret: string } | null {
+  const match = /^Basic(?: +(\S*))? *$/i.exec(header);
+  if (!match) return null;
+  const encoded = match[1] ?? '';
+  if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) throw invalidClient('Malformed Basic credentials.');
+  let decoded: string;
+  try {
+    decoded = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(encoded, 'base64'));
+  } catch {
+    throw invalidClient('Malformed Basic credentials.');
+  }
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw invalidClient('Malformed Basic credentials.');
+  const clientId = formDecode(decoded.slice(0, colon));
+  const secret = formDecode(decoded.slice(colon + 1));
+  if (!clientId || secret === null) throw invalidClient('Malformed Basic credentials (RFC 6749 §2.3.1: form-urlencode client_id and secret).');
+  return { clientId, secret };
+}
+
+/**
+ * Which method the request uses and with which credentials. Throws
+ * `invalid_request` for more than one method, `invalid_client` for none or
+ * an unsupported one.
+ */
+export function extractClientCredentials(authorization: string | undefined, params: Params): ClientCredentials {
+  let basic: { clientId: string; secret: string } | null = null;
+  if (authorization !== undefined) {
+    basic = parseClientBasic(authorization);
+    if (!basic) throw invalidClient('Unsupported Authorization scheme: use HTTP Basic (client_secret_basic) or client_secret_post.');
+  }
+  if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
+    if (basic || params.client_secret !== undefined) throw invalidRequest('Use exactly one client authentication method per request (RFC 6749 §2.3).');
+    throw invalidClient('Client assertions (private_key_jwt, client_secret_jwt) are not supported.');
+  }
+  if (basic) {
+    if (params.client_secret !== undefined) throw invalidRequest('Use exactly one client authentication method per request (RFC 6749 §2.3).');
+    if (params.client_id !== undefined && params.client_id !== basic.clientId) {
+      throw invalidRequest('client_id in the body differs from the one in the Authorization header.');
+    }
+    return { method: 'client_secret_basic', clientId: basic.clientId, secret: basic.secret };
+  }
+  if (params.client_secret !== undefined) {
+    if (params.client_id === undefined) throw invalidRequest('client_secret needs client_id (RFC 6749 §2.3.1).');
+    return { method: 'client_secret_post', clientId: params.client_id, secret: params.client_secret };
+  }
+  if (params.client_id !== undefined) return { method: 'none', clientId: params.client_id, secret: null };
+  throw invalidClient('Client authentication is required (HTTP Basic, client_secret_post, or client_id for a public client).');
+}
+
+export interface ClientAuthenticatorDeps {
+  clients: Pick<ClientService, 'find'>;
+  throttle: Throttle;
+  kv: KvStore;
+  now: () => number;
+  metrics?: Pick<Metrics, 'loginFailed'>;
+}
+
+export interface ClientAuthenticator {
+  /** The authenticated (or, for `none`, identified) client; throws `invalid_client`, `invalid_request` or 429. */
+  authenticate(authorization: string | undefined, params: Params): Promise<Client>;
+  /** Subscribes to lockouts announced by other instances; returns the unsubscribe. */
+  start(): Promise<() => Promise<void>>;
+}
+
+export function createClientAuthenticator(deps: ClientAuthenticatorDeps): ClientAuthenticator {
+  const { clients, throttle, kv, now } = deps;
+  /** client_id → locked until (ms). */
+  const lockouts = new Map<string, number>();
+  const throttleKey = (clientId: string) => `client:${clientId}`;
+
+  const lock = (clientId: string, untilMs: number) => {
+    if (lockouts.size > 10_000) {
+      const t = now();
+      for (const [id, until] of lockouts) if (until <= t) lockouts.delete(id);
+    }
+    lockouts.set(clientId, untilMs);
+  };
+
+  const onFailure = async (clientId: string) => {
+    deps.metrics?.loginFailed('client_auth');
+    const key = throttleKey(clientId);
+    await throttle.fail(key);
+    try {
+      await throttle.check(key);
+    } catch (err) {
+      if (isOAuthError(err) && err.retryAfter !== undefined) {
+        const until = now() + err.retryAfter * 1000;
+        lock(clientId, until);
+        await kv.publish(LOCKOUTS_CHANNEL, JSON.stringify({ c: clientId, u: until })).catch(() => {});
+      }
+      throw err;
+    }
+  };
+
+  return {
+    async authenticate(authorization, params) {
+      const credentials = extractClientCredentials(authorization, params);
+      const client = await clients.find(credentials.clientId);
+      if (!client) throw invalidClient();
+      if (client.tokenEndpointAuthMethod !== credentials.method) {
+        throw invalidClient(`This client is registered for token_endpoint_auth_method "${client.tokenEndpointAuthMethod}", not "${credentials.method}".`);
+      }
+      if (credentials.secret === null) return client;
+      const until = lockouts.get(client.clientId);
+      if (until !== undefined) {
+        const left = until - now();
+        if (left > 0) throw tooManyRequests(Math.ceil(left / 1000));
+        lockouts.delete(client.clientId);
+      }
+      if (client.clientSecretHash === null || !verifyClientSecret(credentials.secret, client.clientSecretHash)) {
+        await onFailure(client.clientId);
+        throw invalidClient();
+      }
+      return client;
+    },
+    async start() {
+      return kv.subscribe(LOCKOUTS_CHANNEL, (raw) => {
+        try {
+          const message = JSON.parse(raw) as { c?: unknown; u?: unknown };
+          if (typeof message.c === 'string' && typeof message.u === 'number') lock(message.c, message.u);
+        } catch {
+          // A malformed message is ignored.
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Scope handling (RFC 6749 §3.3): parsing the `scope` parameter and deciding
+ * what is granted.
+ */
+import { SCOPE_TOKEN } from '../config.js';
+import { invalidScope } from '../errors.js';
+
+/**
+ * Scopes that only make sense for a person (OIDC Core §5.4, §11): never
+ * granted to a client acting on its own behalf (client credentials).
+ */
+export const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/**
+ * Parses a `scope` parameter: scope-tokens separated by spaces (RFC 6749
+ * §3.3). Undefined or blank → undefined ("not requested"); duplicates are
+ * dropped, order kept. Throws `invalid_scope` on a malformed token.
+ */
+export function parseScopeParameter(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const tokens = raw.split(' ').filter((s) => s.length > 0);
+  if (tokens.length === 0) return undefined;
+  for (const token of tokens) {
+    if (!SCOPE_TOKEN.test(token)) throw invalidScope('The scope parameter is malformed (RFC 6749 §3.3: space-separated scope tokens).');
+  }
+  return [...new Set(tokens)];
+}
+
+/**
+ * The scopes to grant: the requested ones the client is registered for
+ * (RFC 6749 §3.3: the server may grant less than requested, and says so in
+ * the response's `scope`), or, when none were requested, all of the client's
+ * registered scopes (the documented default). Scopes this server does not
+ * know are an error (`invalid_scope`), and so is an empty result.
+ *
+ * @param requested parsed `scope` parameter (undefined: not sent)
+ * @param registered the client's registered scopes
+ * @param known the scopes this server knows (config `SCOPES`)
+ * @param allowed optional further filter (e.g. no user-only scopes for client credentials)
+ */
+export function grantScopes(
+  requested: readonly string[] | undefined,
+  registered: readonly string[],
+  known: readonly string[],
+  allowed: (scope: string) => boolean = () => true,
+): string[] {
+  if (requested !== undefined) {
+    const unknown = requested.filter((s) => !known.includes(s));
+    if (unknown.length > 0) throw invalidScope(`Unknown scope: ${unknown.join(' ')}.`);
+  }
+  const base = requested ?? registered;
+  const granted = base.filter((s) => registered.includes(s) && known.includes(s) && allowed(s));
+  if (granted.length === 0) {
+    throw invalidScope(requested === undefined ? 'The client is not registered for any scope usable with this grant.' : 'None of the requested scopes is allowed for this client.');
+  }
+  return granted;
+}
+
+/**
+ * Scope of a refreshed access token (RFC 6749 §6): the requested scopes,
+ * which must all have been granted originally (else `invalid_scope`), or the
+ * original scope; in both cases only what the client is still registered for.
+ */
+export function narrowScopes(requested: readonly string[] | undefined, original: readonly string[], registered: readonly string[]): string[] {
+  if (requested !== undefined) {
+    const wider = requested.filter((s) => !original.includes(s));
+    if (wider.length > 0) throw invalidScope(`A refresh cannot add scopes that were not granted originally: ${wider.join(' ')}.`);
+  }
+  const granted = (requested ?? original).filter((s) => registered.includes(s));
+  if (granted.length === 0) throw invalidScope('None of the scopes of this grant is still allowed for this client.');
+  return granted;
+}

@@ -1,0 +1,147 @@
+/**
+ * The access-token deny list, held in memory by every instance so the
+ * resource routes check revocation without any I/O per request.
+ *
+ * The database is the truth (`revoked_access_tokens`, `revoked_subjects`):
+ * introspection reads it and sees a revocation at once. Each instance keeps
+ * a copy that is
+ * - loaded whole at start,
+ * - updated at once over the TTL store's `revocations` channel (pub/sub;
+ *   the revoking instance also adds the entries to its own copy before it
+ *   answers),
+ * - and re-synchronised every `pollIntervalMs` (5 s) from the database, in
+ *   case a message was lost (Redis down or restarting).
+ *
+ * Entries are dropped once the token they name would have expired anyway, so
+ * memory is bounded by the revocations of one access-token lifetime.
+ */
+import type { KvStore, RevocationRepo, RevokedSubject } from '../storage/types.js';
+
+export const REVOCATIONS_CHANNEL = 'revocations';
+
+/** Re-read this much before the newest entry seen, for transactions that committed late. */
+const POLL_OVERLAP_MS = 60_000;
+
+export interface DenyListDeps {
+  repo: RevocationRepo;
+  kv: KvStore;
+  now: () => number;
+  pollIntervalMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export interface RevokedJtiEntry {
+  jti: string;
+  expiresAt: Date;
+}
+
+export interface DenyList {
+  /**
+   * Whether an access token is refused: its `jti` is deny-listed, or its
+   * subject was revoked after it was issued (`iat` in epoch seconds). Pure
+   * memory lookups.
+   */
+  isDenied(jti: string, sub: string, iat: number): boolean;
+  /** Adds entries already persisted to this instance's copy and tells every other instance. */
+  announce(jtis: readonly RevokedJtiEntry[], subjects?: readonly RevokedSubject[]): Promise<void>;
+  start(): Promise<() => Promise<void>>;
+}
+
+interface Message {
+  j?: Array<[string, number]>;
+  s?: Array<[string, number, number]>;
+}
+
+export function createDenyList(deps: DenyListDeps): DenyList {
+  const { repo, kv, now } = deps;
+  const pollIntervalMs = deps.pollIntervalMs ?? 5_000;
+  const onError = deps.onError ?? (() => {});
+  /** jti → expiry (ms). */
+  const jtis = new Map<string, number>();
+  /** sub → tokens issued before `notBeforeMs` are refused, until `expiresMs`. */
+  const subjects = new Map<string, { notBeforeMs: number; expiresMs: number }>();
+  let jtiCursor: Date | null = null;
+  let subjectCursor: Date | null = null;
+
+  const addJti = (jti: string, expiresMs: number) => {
+    if (expiresMs > now()) jtis.set(jti, expiresMs);
+  };
+  const addSubject = (sub: string, notBeforeMs: number, expiresMs: number) => {
+    if (expiresMs <= now()) return;
+    const old = subjects.get(sub);
+    subjects.set(sub, { notBeforeMs: Math.max(notBeforeMs, old?.notBeforeMs ?? 0), expiresMs: Math.max(expiresMs, old?.expiresMs ?? 0) });
+  };
+
+  const sweep = () => {
+    const t = now();
+    for (const [jti, expiresMs] of jtis) if (expiresMs <= t) jtis.delete(jti);
+    for (const [sub, entry] of subjects) if (entry.expiresMs <= t) subjects.delete(sub);
+  };
+
+  const back = (cursor: Date | null) => (cursor === null ? null : new Date(cursor.getTime() - POLL_OVERLAP_MS));
+
+  const sync = async () => {
+    const at = new Date(now());
+    const [revoked, revokedSubjects] = await Promise.all([repo.listSince(back(jtiCursor), at), repo.listSubjectsSince(back(subjectCursor), at)]);
+    for (const entry of revoked) {
+      addJti(entry.jti, entry.expiresAt.getTime());
+      if (jtiCursor === null || entry.revokedAt > jtiCursor) jtiCursor = entry.revokedAt;
+    }
+    for (const entry of revokedSubjects) {
+      addSubject(entry.sub, entry.notBefore.getTime(), entry.expiresAt.getTime());
+      if (subjectCursor === null || entry.notBefore > subjectCursor) subjectCursor = entry.notBefore;
+    }
+    // Nothing seen yet: later polls need not re-read from the beginning of time.
+    jtiCursor ??= at;
+    subjectCursor ??= at;
+    sweep();
+  };
+
+  const onMessage = (raw: string) => {
+    try {
+      const message = JSON.parse(raw) as Message;
+      for (const entry of Array.isArray(message.j) ? message.j : []) {
+        if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number') addJti(entry[0], entry[1]);
+      }
+      for (const entry of Array.isArray(message.s) ? message.s : []) {
+        if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number' && typeof entry[2] === 'number') {
+          addSubject(entry[0], entry[1], entry[2]);
+        }
+      }
+    } catch (err) {
+      onError(err);
+    }
+  };
+
+  return {
+    isDenied(jti, sub, iat) {
+      if (jtis.has(jti)) return true;
+      if (subjects.size === 0) return false;
+      const subject = subjects.get(sub);
+      return subject !== undefined && iat * 1000 < subject.notBeforeMs;
+    },
+    async announce(entries, revokedSubjects = []) {
+      if (entries.length === 0 && revokedSubjects.length === 0) return;
+      for (const e of entries) addJti(e.jti, e.expiresAt.getTime());
+      for (const s of revokedSubjects) addSubject(s.sub, s.notBefore.getTime(), s.expiresAt.getTime());
+      const message: Message = {
+        j: entries.map((e) => [e.jti, e.expiresAt.getTime()]),
+        s: revokedSubjects.map((s) => [s.sub, s.notBefore.getTime(), s.expiresAt.getTime()]),
+      };
+      // Best effort: the database poll delivers it if the TTL store is down.
+      await kv.publish(REVOCATIONS_CHANNEL, JSON.stringify(message)).catch(onError);
+    },
+    async start() {
+      const unsubscribe = await kv.subscribe(REVOCATIONS_CHANNEL, onMessage);
+      await sync();
+      const timer = setInterval(() => {
+        sync().catch(onError);
+      }, pollIntervalMs);
+      timer.unref();
+      return async () => {
+        clearInterval(timer);
+        await unsubscribe();
+      };
+    },
+  };
+}
