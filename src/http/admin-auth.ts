@@ -135,6 +135,7 @@ export function createAdminAuth(options: AdminAuthOptions): onRequestAsyncHookHa
     const user = await services.users.verifyCredentials(credentials.username, credentials.password);
     if (!user) {
       await services.throttle.fail(...keys);
+      services.metrics.loginFailed('admin_api');
       return refuse(reply, request, new OAuthError('unauthorized', 'Invalid username or password.'), challenges(options));
     }
     await services.throttle.reset(keys[0]!);
