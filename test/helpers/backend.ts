@@ -41,18 +41,24 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function pgliteTemplate(): Promise<Blob> {
-  const migrations = await readMigrations();
-  const key = createHash('sha256')
-    .update(migrations.map((m) => `${m.name}:${m.checksum}`).join('\n'))
-    .digest('hex')
-    .slice(0, 16);
+/**
+ * A dump of a fresh PGlite database, migrated (default; built once per
+ * migration set) or empty, cached in the temp dir.
+ */
+export async function pgliteTemplate(migrated = true): Promise<Blob> {
+  const migrations = migrated ? await readMigrations() : [];
+  const key = migrated
+    ? createHash('sha256')
+        .update(migrations.map((m) => `${m.name}:${m.checksum}`).join('\n'))
+        .digest('hex')
+        .slice(0, 16)
+    : 'empty';
   const dir = join(tmpdir(), 'oauth-server-tests');
   const file = join(dir, `pglite-${key}.tar`);
   if (!(await exists(file))) {
     const { PGlite } = await import('@electric-sql/pglite');
     const instance = await PGlite.create();
-    await migrate(pgliteDb(instance), migrations);
+    if (migrated) await migrate(pgliteDb(instance), migrations);
     const dump = await instance.dumpDataDir('none');
     await instance.close();
     await mkdir(dir, { recursive: true });
@@ -64,10 +70,32 @@ async function pgliteTemplate(): Promise<Blob> {
   return new Blob([await readFile(file)]);
 }
 
+/**
+ * Fills `dataDir` with a migrated, empty embedded database (from the template,
+ * much faster than a first `PGlite.create`), as a server would leave it.
+ */
+export async function seedDataDir(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
+  const instance = await PGlite.create(dataDir, { loadDataDir: await pgliteTemplate() });
+  await instance.close();
+}
+
+export interface TestDbOptions {
+  migrated?: boolean;
+  /** Which backend; default: PostgreSQL when DATABASE_URL is set, else PGlite. */
+  kind?: 'postgres' | 'pglite';
+}
+
+/** The database backends available here: PGlite always, PostgreSQL when DATABASE_URL is set. */
+export const dbKinds: Array<'postgres' | 'pglite'> = DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+
 /** A migrated, empty database of its own, dropped (or discarded) when closed. */
-export async function openTestDb(options: { migrated?: boolean } = {}): Promise<DbWithScripts> {
+export async function openTestDb(options: TestDbOptions = {}): Promise<DbWithScripts & { url?: string }> {
   const migrated = options.migrated ?? true;
-  if (DATABASE_URL) {
+  const kind = options.kind ?? (DATABASE_URL ? 'postgres' : 'pglite');
+  if (kind === 'postgres') {
+    if (!DATABASE_URL) throw new Error('openTestDb: kind "postgres" needs DATABASE_URL');
     const name = uniqueName('oauth_test');
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
@@ -91,7 +119,7 @@ export async function openTestDb(options: { migrated?: boolean } = {}): Promise<
     });
   }
   const { PGlite } = await import('@electric-sql/pglite');
-  const instance = migrated ? await PGlite.create({ loadDataDir: await pgliteTemplate() }) : await PGlite.create();
+  const instance = await PGlite.create({ loadDataDir: await pgliteTemplate(migrated) });
   return pgliteDb(instance);
 }
 
@@ -128,7 +156,7 @@ export async function deleteRedisPrefix(prefix: string): Promise<void> {
 }
 
 /** Opens a test database and registers its closing with `t`. */
-export async function testDb(t: Teardown, options: { migrated?: boolean } = {}): Promise<DbWithScripts> {
+export async function testDb(t: Teardown, options: TestDbOptions = {}): Promise<DbWithScripts & { url?: string }> {
   const db = await openTestDb(options);
   t.teardown(() => db.close());
   return db;

@@ -1,0 +1,140 @@
+/**
+ * The TTL store's contract (`KvStore`), written once and run against the
+ * in-process store always (with an injected clock, so expiry is checked to
+ * the millisecond without sleeping) and against Redis when REDIS_URL is set.
+ */
+import t from 'tap';
+import { createMemoryKv } from '../../src/storage/kv/memory.js';
+import type { KvStore } from '../../src/storage/types.js';
+import { openTestKv, REDIS_URL } from '../helpers/backend.js';
+
+interface Backend {
+  name: string;
+  open(): Promise<{ kv: KvStore; clock?: { advance(ms: number): void } }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'memory',
+    async open() {
+      let now = 1_700_000_000_000;
+      const kv = createMemoryKv({ now: () => now });
+      return { kv, clock: { advance: (ms) => (now += ms) } };
+    },
+  },
+];
+if (REDIS_URL) backends.push({ name: 'redis', open: async () => ({ kv: await openTestKv() }) });
+
+/** Resolves with the first message on `channel`, or null after `ms`. */
+function nextMessage(kv: KvStore, channel: string, ms = 2_000): Promise<{ message: string | null; unsubscribe: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    let unsubscribe: () => Promise<void> = async () => {};
+    const timer = setTimeout(() => resolve({ message: null, unsubscribe }), ms);
+    kv.subscribe(channel, (message) => {
+      clearTimeout(timer);
+      resolve({ message, unsubscribe });
+    }).then((u) => {
+      unsubscribe = u;
+    }, reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const backend of backends) {
+  t.test(`KvStore contract on ${backend.name}`, async (t) => {
+    const { kv, clock } = await backend.open();
+    t.teardown(() => kv.close());
+
+    t.test('set, get, overwrite, delete', async (t) => {
+      t.equal(await kv.get('a'), null);
+      await kv.set('a', 'one', 60);
+      t.equal(await kv.get('a'), 'one');
+      await kv.set('a', 'two', 60);
+      t.equal(await kv.get('a'), 'two');
+      await kv.delete('a');
+      t.equal(await kv.get('a'), null);
+      await kv.delete('never-set');
+      await kv.ping();
+    });
+
+    t.test('expiry is honoured exactly', async (t) => {
+      await kv.set('ttl', 'v', 10);
+      if (clock) {
+        clock.advance(9_999);
+        t.equal(await kv.get('ttl'), 'v', 'alive 1 ms before expiry');
+        clock.advance(1);
+        t.equal(await kv.get('ttl'), null, 'gone at expiry, before any sweep');
+        t.equal(await kv.take('ttl'), null);
+        t.equal(await kv.setIfAbsent('ttl', 'new', 10), true, 'an expired key is absent');
+      } else {
+        await kv.set('short', 'v', 1);
+        t.equal(await kv.get('short'), 'v');
+        let gone = false;
+        for (let i = 0; i < 30 && !gone; i++) {
+          await sleep(100);
+          gone = (await kv.get('short')) === null;
+        }
+        t.ok(gone, 'gone after its second');
+        t.equal(await kv.get('ttl'), 'v', 'a longer one is still there');
+      }
+    });
+
+    t.test('take is atomic: of 50 concurrent callers exactly one gets the value', async (t) => {
+      await kv.set('code', 'the-code', 60);
+      const results = await Promise.all(Array.from({ length: 50 }, () => kv.take('code')));
+      t.same(
+        results.filter((r) => r !== null),
+        ['the-code'],
+      );
+      t.equal(await kv.get('code'), null, 'deleted');
+      t.equal(await kv.take('code'), null);
+    });
+
+    t.test('setIfAbsent stores only once', async (t) => {
+      t.equal(await kv.setIfAbsent('once', 'first', 60), true);
+      t.equal(await kv.setIfAbsent('once', 'second', 60), false);
+      t.equal(await kv.get('once'), 'first');
+      const racers = await Promise.all(Array.from({ length: 20 }, (_, i) => kv.setIfAbsent('race', String(i), 60)));
+      t.equal(racers.filter(Boolean).length, 1, 'one of 20 concurrent callers wins');
+    });
+
+    t.test('increment counts in a fixed window', async (t) => {
+      t.same(await kv.increment('count', 30), { count: 1, ttlSeconds: 30 });
+      if (clock) clock.advance(10_000);
+      const second = await kv.increment('count', 30);
+      t.equal(second.count, 2);
+      if (clock) t.equal(second.ttlSeconds, 20, 'the window is not extended by later increments');
+      else t.ok(second.ttlSeconds <= 30 && second.ttlSeconds > 0);
+      const many = await Promise.all(Array.from({ length: 10 }, () => kv.increment('count', 30)));
+      t.same(
+        many.map((m) => m.count).sort((a, b) => a - b),
+        [3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        'concurrent increments are not lost',
+      );
+      if (clock) {
+        clock.advance(20_000);
+        t.same(await kv.increment('count', 30), { count: 1, ttlSeconds: 30 }, 'a new window after expiry');
+      }
+    });
+
+    t.test('publish reaches subscribers; unsubscribe stops it', async (t) => {
+      const received = nextMessage(kv, 'events');
+      await sleep(REDIS_URL ? 100 : 0); // let the SUBSCRIBE reach Redis
+      await kv.publish('events', 'hello');
+      const { message, unsubscribe } = await received;
+      t.equal(message, 'hello');
+      await unsubscribe();
+      const after = nextMessage(kv, 'other-events', 300);
+      await kv.publish('events', 'nobody listens');
+      t.equal((await after).message, null, 'no cross-channel delivery');
+      await (await after).unsubscribe();
+    });
+  });
+}
+
+t.test('the memory store refuses after close', async (t) => {
+  const kv = createMemoryKv();
+  await kv.close();
+  await t.rejects(kv.ping());
+});

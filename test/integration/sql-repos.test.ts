@@ -1,0 +1,244 @@
+/**
+ * The SQL repositories' contract (storage/types.ts), written once and run
+ * against every database available: PGlite always, PostgreSQL too when
+ * DATABASE_URL is set. One database per backend, distinct rows per subtest.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import t from 'tap';
+import { createClientRepo } from '../../src/storage/sql/clients.js';
+import { createConsentRepo } from '../../src/storage/sql/consents.js';
+import { createRefreshTokenRepo } from '../../src/storage/sql/refresh-tokens.js';
+import { createRevocationRepo } from '../../src/storage/sql/revocations.js';
+import { createSigningKeyRepo } from '../../src/storage/sql/signing-keys.js';
+import { createUserRepo } from '../../src/storage/sql/users.js';
+import type { Db, NewClient, NewRefreshToken } from '../../src/storage/types.js';
+import { dbKinds, testDb } from '../helpers/backend.js';
+
+const id = () => randomBytes(8).toString('hex');
+const HOUR = 3_600_000;
+
+function newUser(username = `user_${id()}`) {
+  return { id: randomUUID(), username, email: null, passwordHash: 'argon2-hash-placeholder', roles: [] as string[] };
+}
+
+function newClient(overrides: Partial<NewClient> = {}): NewClient {
+  return {
+    clientId: `client_${id()}`,
+    clientSecretHash: 'sha256$x',
+    clientName: 'Contract client',
+    redirectUris: ['https://app.example.com/cb'],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    responseTypes: ['code'],
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    scope: 'openid api:read',
+    ...overrides,
+  };
+}
+
+for (const kind of dbKinds) {
+  t.test(`SQL repositories on ${kind}`, async (t) => {
+    const db: Db = await testDb(t, { kind });
+    const users = createUserRepo(db);
+    const clients = createClientRepo(db);
+    const consents = createConsentRepo(db);
+    const refreshTokens = createRefreshTokenRepo(db);
+    const keys = createSigningKeyRepo(db);
+    const revocations = createRevocationRepo(db);
+
+    // Rows other subtests hang off.
+    const owner = (await users.create(newUser()))!;
+    const client = await clients.create(newClient());
+
+    t.test('users: usernames are unique case-insensitively', async (t) => {
+      const name = `Alice_${id()}`;
+      const alice = await users.create(newUser(name));
+      t.ok(alice);
+      t.equal(alice!.username, name, 'spelling kept as given');
+      t.equal(await users.create(newUser(name.toLowerCase())), null, 'same name in other case refused');
+      t.equal(await users.create(newUser(name.toUpperCase())), null);
+      t.equal((await users.findByUsername(name.toUpperCase()))?.id, alice!.id, 'lookup ignores case');
+      t.equal(await users.findById(randomUUID()), null);
+      t.equal(await users.findByUsername(`nobody_${id()}`), null);
+    });
+
+    t.test('users: update, roles, disabled, delete', async (t) => {
+      const user = (await users.create(newUser()))!;
+      const role = `role_${id()}`;
+      t.notOk(await users.existsWithRole(role));
+      const updated = await users.update(user.id, { email: 'u@example.com', roles: [role], passwordHash: 'new-hash' });
+      t.same(updated && { email: updated.email, roles: updated.roles, hash: updated.passwordHash }, { email: 'u@example.com', roles: [role], hash: 'new-hash' });
+      t.ok(updated!.updatedAt.getTime() >= user.updatedAt.getTime());
+      t.ok(await users.existsWithRole(role));
+      await users.update(user.id, { disabled: true });
+      t.notOk(await users.existsWithRole(role), 'a disabled user does not count');
+      t.equal((await users.update(user.id, { email: null }))!.email, null, 'email cleared');
+      t.equal(await users.update(randomUUID(), { disabled: true }), null, 'unknown id');
+      t.equal(await users.delete(user.id), true);
+      t.equal(await users.delete(user.id), false);
+      t.equal(await users.findById(user.id), null);
+    });
+
+    t.test('users: list pages in creation order, count', async (t) => {
+      const before = await users.count();
+      const made = [];
+      for (let i = 0; i < 3; i++) made.push((await users.create(newUser()))!);
+      t.equal(await users.count(), before + 3);
+      const all = await users.list({ limit: 1000, offset: 0 });
+      t.equal(all.length, before + 3);
+      const page = await users.list({ limit: 2, offset: before + 1 });
+      t.same(page.map((u) => u.id), [made[1]!.id, made[2]!.id]);
+    });
+
+    t.test('clients: create, find, update, list, delete', async (t) => {
+      const c = await clients.create(newClient({ scope: 'openid' }));
+      t.same((await clients.findById(c.clientId))?.redirectUris, ['https://app.example.com/cb']);
+      const updated = await clients.update(c.clientId, { clientName: 'Renamed', redirectUris: ['https://a.example/cb', 'https://b.example/cb'] });
+      t.equal(updated!.clientName, 'Renamed');
+      t.same(updated!.redirectUris, ['https://a.example/cb', 'https://b.example/cb'], 'order kept');
+      t.equal(updated!.scope, 'openid', 'fields not in the patch unchanged');
+      t.equal(await clients.update(`nope_${id()}`, { clientName: 'x' }), null);
+      t.ok((await clients.list({ limit: 1000, offset: 0 })).some((x) => x.clientId === c.clientId));
+      t.ok((await clients.count()) >= 2);
+      t.equal(await clients.delete(c.clientId), true);
+      t.equal(await clients.delete(c.clientId), false);
+      t.equal(await clients.findById(c.clientId), null);
+    });
+
+    t.test('clients: the schema ties a secret to the auth method', async (t) => {
+      await t.rejects(clients.create(newClient({ tokenEndpointAuthMethod: 'none' })), 'a public client with a secret hash');
+      await t.rejects(clients.create(newClient({ clientSecretHash: null })), 'a confidential client without one');
+      const pub = await clients.create(newClient({ tokenEndpointAuthMethod: 'none', clientSecretHash: null }));
+      t.equal(pub.clientSecretHash, null);
+    });
+
+    t.test('consents: grant unions scopes, revoke, cascade', async (t) => {
+      const user = (await users.create(newUser()))!;
+      t.equal(await consents.find(user.id, client.clientId), null);
+      await consents.grant(user.id, client.clientId, ['openid', 'api:read']);
+      const merged = await consents.grant(user.id, client.clientId, ['api:read', 'profile']);
+      t.same(merged.scopes, ['api:read', 'openid', 'profile']);
+      t.same((await consents.listForUser(user.id)).map((c) => c.clientId), [client.clientId]);
+      t.equal(await consents.revoke(user.id, client.clientId), true);
+      t.equal(await consents.revoke(user.id, client.clientId), false);
+      await consents.grant(user.id, client.clientId, ['openid']);
+      await users.delete(user.id);
+      t.same(await consents.listForUser(user.id), [], "deleting the user removes the user's consents");
+    });
+
+    const token = (familyId: string, overrides: Partial<NewRefreshToken> = {}): NewRefreshToken => ({
+      tokenHash: `hash_${id()}`,
+      familyId,
+      clientId: client.clientId,
+      userId: owner.id,
+      scope: 'openid',
+      authTime: null,
+      accessTokenJti: `jti_${id()}`,
+      accessTokenExpiresAt: new Date(Date.now() + HOUR),
+      expiresAt: new Date(Date.now() + 24 * HOUR),
+      ...overrides,
+    });
+
+    t.test('refresh tokens: markUsed has exactly one winner among 20 concurrent callers', async (t) => {
+      const rt = token(`fam_${id()}`);
+      await refreshTokens.insert(rt);
+      const now = new Date();
+      const results = await Promise.all(Array.from({ length: 20 }, () => refreshTokens.markUsed(rt.tokenHash, now)));
+      const winners = results.filter((r) => r !== null);
+      t.equal(winners.length, 1);
+      t.equal(winners[0]!.tokenHash, rt.tokenHash);
+      t.ok((await refreshTokens.findByHash(rt.tokenHash))!.usedAt, 'recorded as used');
+      t.equal(await refreshTokens.markUsed(rt.tokenHash, new Date()), null, 'and stays used');
+    });
+
+    t.test('refresh tokens: expired or revoked tokens cannot be used', async (t) => {
+      const expired = token(`fam_${id()}`, { expiresAt: new Date(Date.now() - 1000) });
+      await refreshTokens.insert(expired);
+      t.equal(await refreshTokens.markUsed(expired.tokenHash, new Date()), null);
+      const family = `fam_${id()}`;
+      const revoked = token(family);
+      await refreshTokens.insert(revoked);
+      await refreshTokens.revokeFamily(family, new Date());
+      t.equal(await refreshTokens.markUsed(revoked.tokenHash, new Date()), null);
+      t.equal(await refreshTokens.markUsed(`hash_${id()}`, new Date()), null, 'unknown hash');
+    });
+
+    t.test('refresh tokens: family revocation, latest in family, per-user revocation', async (t) => {
+      const family = `fam_${id()}`;
+      const first = token(family);
+      const stale = token(family, { accessTokenExpiresAt: new Date(Date.now() - 1000) });
+      await refreshTokens.insert(first);
+      await refreshTokens.insert(stale);
+      const second = token(family);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // distinct created_at
+      await refreshTokens.insert(second);
+      t.equal((await refreshTokens.findLatestInFamily(family))!.tokenHash, second.tokenHash);
+      const other = token(`fam_${id()}`);
+      await refreshTokens.insert(other);
+
+      const jtis = await refreshTokens.revokeFamily(family, new Date());
+      t.same(new Set(jtis.map((j) => j.jti)), new Set([first.accessTokenJti, second.accessTokenJti]), 'unexpired access tokens of the family');
+      for (const rt of [first, second, stale]) t.ok((await refreshTokens.findByHash(rt.tokenHash))!.revokedAt);
+      t.equal((await refreshTokens.findByHash(other.tokenHash))!.revokedAt, null, 'other families untouched');
+      t.same(await refreshTokens.revokeFamily(family, new Date()), [], 'revoking again changes nothing');
+
+      const user = (await users.create(newUser()))!;
+      const mine = token(`fam_${id()}`, { userId: user.id });
+      await refreshTokens.insert(mine);
+      const byUser = await refreshTokens.revokeForUser(user.id, client.clientId, new Date());
+      t.same(byUser.map((j) => j.jti), [mine.accessTokenJti]);
+      t.equal((await refreshTokens.findByHash(other.tokenHash))!.revokedAt, null);
+    });
+
+    t.test('refresh tokens: deleteExpired', async (t) => {
+      const old = token(`fam_${id()}`, { expiresAt: new Date(Date.now() - HOUR) });
+      await refreshTokens.insert(old);
+      t.ok((await refreshTokens.deleteExpired(new Date())) >= 1);
+      t.equal(await refreshTokens.findByHash(old.tokenHash), null);
+    });
+
+    t.test('signing keys: published newest first, retired keys stay until expiry', async (t) => {
+      const alg = `TEST${id()}`;
+      const a = { kid: `a_${id()}`, alg, privateJwk: { d: 'secret' }, publicJwk: { kty: 'EC', x: '1' } };
+      const b = { kid: `b_${id()}`, alg, privateJwk: { d: 'secret2' }, publicJwk: { kty: 'EC', x: '2' } };
+      await keys.insert(a);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await keys.insert(b);
+      const now = new Date();
+      const mine = (list: Awaited<ReturnType<typeof keys.listPublished>>) => list.filter((k) => k.alg === alg);
+      t.same(mine(await keys.listPublished(now)).map((k) => k.kid), [b.kid, a.kid]);
+      t.same(mine(await keys.listPublished(now))[0]!.publicJwk, b.publicJwk, 'JSON round trip');
+      t.equal(await keys.retireOthers(alg, b.kid, now, new Date(now.getTime() + HOUR)), 1);
+      const retired = mine(await keys.listPublished(now)).find((k) => k.kid === a.kid)!;
+      t.ok(retired.retiredAt, 'still published while its tokens may live');
+      t.same(mine(await keys.listPublished(new Date(now.getTime() + 2 * HOUR))).map((k) => k.kid), [b.kid], 'gone after expiry');
+    });
+
+    t.test('signing keys: withLock serialises critical sections', async (t) => {
+      const order: string[] = [];
+      const section = (name: string) =>
+        keys.withLock(async (tx) => {
+          order.push(`${name}:in`);
+          await tx.query('SELECT pg_sleep(0.05)');
+          order.push(`${name}:out`);
+        });
+      await Promise.all([section('a'), section('b')]);
+      t.ok(order[1]!.endsWith(':out') && order[0]!.split(':')[0] === order[1]!.split(':')[0], `no interleaving: ${order.join(' ')}`);
+    });
+
+    t.test('revocations: idempotent deny list with expiry', async (t) => {
+      const now = new Date();
+      const live = { jti: `jti_${id()}`, expiresAt: new Date(now.getTime() + HOUR) };
+      const dead = { jti: `jti_${id()}`, expiresAt: new Date(now.getTime() - HOUR) };
+      await revocations.revoke([live, dead]);
+      await revocations.revoke([live]);
+      await revocations.revoke([]);
+      t.ok(await revocations.isRevoked(live.jti));
+      t.notOk(await revocations.isRevoked(`jti_${id()}`));
+      const listed = (await revocations.listSince(null, now)).map((r) => r.jti);
+      t.ok(listed.includes(live.jti) && !listed.includes(dead.jti), 'only unexpired entries listed');
+      t.same((await revocations.listSince(new Date(now.getTime() + HOUR), now)).filter((r) => r.jti === live.jti), [], 'since filters');
+      t.ok((await revocations.deleteExpired(now)) >= 1);
+      t.ok(await revocations.isRevoked(live.jti));
+    });
+  });
+}
