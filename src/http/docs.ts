@@ -87,7 +87,7 @@ function isHidden(url: string): boolean {
  * and serialisation keep using the route's own schema): a tag, the security
  * requirement, and the error body for 4xx answers.
  */
-function transform({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
+function transform({ schema, url, route }: { schema: FastifySchema; url: string; route: { method: string | string[] } }): { schema: FastifySchema; url: string } {
   const s = { ...(schema as Record<string, unknown>) };
   if (isHidden(url)) return { schema: { ...s, hide: true } as FastifySchema, url };
   const defaults = defaultsFor(url);
@@ -96,12 +96,35 @@ function transform({ schema, url }: { schema: FastifySchema; url: string }): { s
     if (s.security === undefined && defaults.security) s.security = defaults.security;
   }
   const response = { ...((s.response as Record<string, unknown> | undefined) ?? {}) };
+  if (defaults?.tag === 'browser' && !Object.keys(response).some((code) => /^[23]/.test(code))) Object.assign(response, pageResponses(url, route.method));
   const documentsErrors = Object.keys(response).some((code) => /^4/.test(code) || code === 'default');
   if (!documentsErrors && url !== '/healthz') {
     response['4xx'] = { description: 'Error', $ref: `${ERROR_SCHEMA_ID}#` };
   }
   s.response = response;
   return { schema: s as FastifySchema, url };
+}
+
+const HTML = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
+const REDIRECT = (description: string) => ({ description, type: 'null' });
+
+/**
+ * What the browser pages answer, for the document: they render HTML or
+ * redirect, so their routes declare no JSON response schema.
+ */
+function pageResponses(url: string, method: string | string[]): Record<string, unknown> {
+  const post = (Array.isArray(method) ? method : [method]).includes('POST');
+  if (url === '/authorize') {
+    return {
+      '302': REDIRECT(
+        'To the sign-in or consent page, or back to the registered redirect_uri with code, state and iss (RFC 9207), or with error, state and iss. Implicit: access_token in the fragment.',
+      ),
+      '400': HTML('Error page, shown (never redirected) when client_id or redirect_uri is unknown or they do not belong together.'),
+    };
+  }
+  if (url === '/logout') return { '303': REDIRECT('Signed out; to the sign-in page.') };
+  if (post) return { '303': REDIRECT('To the next step of the flow (consent, or the client with a code).'), '200': HTML('The form again, with a message.') };
+  return { '200': HTML('HTML page.') };
 }
 
 async function packageVersion(): Promise<string> {

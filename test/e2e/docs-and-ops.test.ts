@@ -1,0 +1,221 @@
+/**
+ * Operations surface over one app: the OpenAPI document and Swagger UI,
+ * security headers on every kind of response, CORS per endpoint, and the
+ * Prometheus metrics (admin-only on the main port, or alone on METRICS_PORT).
+ */
+import Fastify from 'fastify';
+import t from 'tap';
+import { metricsRoutes, startMetricsServer } from '../../src/http/metrics.js';
+import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
+import { backendName } from '../helpers/backend.js';
+
+const SPA = 'https://spa.example';
+const { app, services, config } = await buildTestApp(t, { env: { CORS_ORIGINS: `${SPA},https://other.example`, SWAGGER_UI_CLIENT: 'true' } });
+const admin = await seedUser(services, { roles: ['admin'] });
+const plain = await seedUser(services);
+const basic = (u: { username: string; password: string }) => `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}`;
+
+interface Operation {
+  tags?: string[];
+  summary?: string;
+  security?: Array<Record<string, string[]>>;
+  responses?: Record<string, unknown>;
+}
+
+t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
+  const res = await app.inject({ url: '/openapi.json' });
+  t.equal(res.statusCode, 200);
+  const doc = res.json();
+  t.equal(doc.openapi, '3.1.0');
+  t.same(doc.servers, [{ url: config.issuer }]);
+
+  await t.test("security schemes describe this server's own flows", async (t) => {
+    const schemes = doc.components.securitySchemes;
+    t.equal(schemes.oauth2.flows.clientCredentials.tokenUrl, `${config.issuer}/token`);
+    t.equal(schemes.oauth2.flows.authorizationCode.authorizationUrl, `${config.issuer}/authorize`);
+    t.equal(schemes.oauth2.flows.authorizationCode.tokenUrl, `${config.issuer}/token`);
+    t.same(Object.keys(schemes.oauth2.flows.authorizationCode.scopes), config.scopes);
+    t.match(schemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    t.match(schemes.adminBasic, { type: 'http', scheme: 'basic' });
+  });
+
+  await t.test('every documented operation has a tag, a summary and a success response', async (t) => {
+    const paths = doc.paths as Record<string, Record<string, Operation>>;
+    t.ok(Object.keys(paths).length > 5, 'routes were captured');
+    for (const [path, ops] of Object.entries(paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const name = `${method.toUpperCase()} ${path}`;
+        t.ok(op.tags && op.tags.length > 0, `${name} has a tag`);
+        t.ok(op.summary, `${name} has a summary`);
+        t.ok(Object.keys(op.responses ?? {}).some((code) => /^[23]/.test(code)), `${name} documents its success response`);
+      }
+    }
+  });
+
+  await t.test('admin routes need Basic (or an admin bearer token); pages and assets are not in the API', async (t) => {
+    const paths = doc.paths as Record<string, Record<string, Operation>>;
+    for (const [path, ops] of Object.entries(paths)) {
+      if (!path.startsWith('/admin/')) continue;
+      for (const op of Object.values(ops)) t.ok(op.security?.some((s) => 'adminBasic' in s), `${path} declares adminBasic`);
+    }
+    t.ok(paths['/admin/clients'], 'the admin JSON API is documented');
+    t.notOk(Object.keys(paths).some((p) => p.startsWith('/admin/console') || p.startsWith('/assets/') || p.startsWith('/docs')));
+    t.ok(paths['/metrics']?.get?.security?.some((s) => 'adminBasic' in s));
+    t.same(doc.components.schemas.OAuthError.required, ['error']);
+  });
+
+  await t.test('Swagger UI at /docs, the old address redirects there', async (t) => {
+    const ui = await app.inject({ url: '/docs' });
+    t.equal(ui.statusCode, 200);
+    t.match(ui.headers['content-type'], /text\/html/);
+    const csp = String(ui.headers['content-security-policy']);
+    t.match(csp, /script-src 'self'(;|$)/, 'scripts only from this server');
+    t.match(csp, /frame-ancestors 'none'/);
+    t.notMatch(csp, /script-src[^;]*unsafe/, 'no inline or eval scripts');
+    const old = await app.inject({ url: '/swagger-ui.html' });
+    t.equal(old.statusCode, 301);
+    t.equal(old.headers.location, '/docs');
+    const init = await app.inject({ url: '/docs/static/swagger-initializer.js' });
+    t.match(init.body, /"clientId":"swagger-ui"/);
+    t.match(init.body, /"usePkceWithAuthorizationCodeGrant":true/);
+    t.match(init.body, /persistAuthorization":false/);
+    const redirectPage = await app.inject({ url: '/docs/static/oauth2-redirect.html' });
+    t.equal(redirectPage.statusCode, 200, 'the OAuth redirect page Swagger UI uses exists');
+  });
+});
+
+t.test('security headers on every kind of response', async (t) => {
+  const requests = [
+    { url: '/healthz' },
+    { url: '/no-such-route' },
+    { url: '/openapi.json' },
+    { url: '/docs' },
+    { url: '/assets/app.css' },
+    { url: '/admin/clients' },
+    { url: '/admin/console/sign-in' },
+    { url: '/metrics' },
+    { url: '/register' },
+    { url: '/docs/static/swagger-ui.css' },
+  ];
+  for (const r of requests) {
+    const res = await app.inject(r);
+    t.equal(res.headers['x-frame-options'], 'DENY', `${r.url}: X-Frame-Options`);
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${r.url}: nosniff`);
+    t.equal(res.headers['referrer-policy'], 'no-referrer', `${r.url}: Referrer-Policy`);
+    t.match(String(res.headers['content-security-policy']), /frame-ancestors 'none'/, `${r.url}: CSP`);
+  }
+});
+
+t.test('CORS', async (t) => {
+  const preflight = (url: string, origin: string, method = 'POST') =>
+    app.inject({
+      method: 'OPTIONS',
+      url,
+      headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization, content-type' },
+    });
+
+  await t.test('token endpoint: preflight and request from an allowed origin', async (t) => {
+    const pre = await preflight('/token', SPA);
+    t.equal(pre.statusCode, 204);
+    t.equal(pre.headers['access-control-allow-origin'], SPA);
+    t.match(pre.headers['access-control-allow-methods'], /POST/);
+    t.match(String(pre.headers['access-control-allow-headers']).toLowerCase(), /authorization/);
+    t.notOk(pre.headers['access-control-allow-credentials'], 'never with credentials');
+    t.match(String(pre.headers.vary), /Origin/);
+    const client = await seedClient(services, { grant_types: ['client_credentials'] });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `grant_type=client_credentials&client_id=${client.clientId}&client_secret=${client.clientSecret}`,
+    });
+    t.equal(res.headers['access-control-allow-origin'], SPA);
+    t.match(String(res.headers['access-control-expose-headers']), /WWW-Authenticate/);
+  });
+
+  await t.test('an origin not on the list gets nothing', async (t) => {
+    const pre = await preflight('/token', 'https://evil.example');
+    t.not(pre.statusCode, 204);
+    t.notOk(pre.headers['access-control-allow-origin']);
+    const res = await app.inject({ method: 'POST', url: '/token', headers: { origin: 'https://evil.example' }, payload: {} });
+    t.notOk(res.headers['access-control-allow-origin']);
+  });
+
+  await t.test('discovery and JWKS are public: any origin', async (t) => {
+    for (const url of ['/jwks.json', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+      const res = await app.inject({ url, headers: { origin: 'https://anyone.example' } });
+      t.equal(res.headers['access-control-allow-origin'], '*', url);
+      t.notOk(res.headers['access-control-allow-credentials']);
+    }
+  });
+
+  await t.test('userinfo, revocation and the sample API: allowed origins only', async (t) => {
+    for (const url of ['/userinfo', '/revoke', '/api/hello']) {
+      const pre = await preflight(url, 'https://other.example', url === '/revoke' ? 'POST' : 'GET');
+      t.equal(pre.statusCode, 204, url);
+      t.equal(pre.headers['access-control-allow-origin'], 'https://other.example', url);
+    }
+  });
+
+  await t.test('no CORS on introspection, the admin API, the admin console or the login pages', async (t) => {
+    for (const url of ['/introspect', '/admin/clients', '/admin/users', '/admin/console/sign-in', '/login', '/authorize', '/register']) {
+      const pre = await preflight(url, SPA);
+      t.notOk(pre.headers['access-control-allow-origin'], `${url}: no preflight grant`);
+      const res = await app.inject({ url, headers: { origin: SPA, authorization: basic(admin) } });
+      t.notOk(res.headers['access-control-allow-origin'], `${url}: no CORS on the response`);
+    }
+  });
+
+  await t.test('no Origin header: no CORS headers', async (t) => {
+    const res = await app.inject({ url: '/jwks.json' });
+    t.notOk(res.headers['access-control-allow-origin']);
+  });
+});
+
+t.test('metrics', async (t) => {
+  await t.test('/metrics needs an admin', async (t) => {
+    const anonymous = await app.inject({ url: '/metrics' });
+    t.equal(anonymous.statusCode, 401);
+    t.match(String(anonymous.headers['www-authenticate']), /^Basic/);
+    const user = await app.inject({ url: '/metrics', headers: { authorization: basic(plain) } });
+    t.equal(user.statusCode, 403);
+  });
+
+  await t.test('requests are counted by route pattern and status, never by raw URL', async (t) => {
+    await app.inject({ url: '/healthz' });
+    await app.inject({ url: '/admin/clients/some-secret-looking-id', headers: { authorization: basic(admin) } });
+    await app.inject({ url: '/no-such-page-4242' });
+    const res = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
+    t.equal(res.statusCode, 200);
+    t.match(res.headers['content-type'], /^text\/plain/);
+    t.equal(res.headers['cache-control'], 'no-store');
+    const text = res.body;
+    t.match(text, /http_requests_total\{route="\/healthz",method="GET",status_code="200"\} [1-9]/);
+    t.match(text, /http_requests_total\{route="\/admin\/clients\/:client_id",method="GET",status_code="404"\} 1/);
+    t.match(text, /http_request_duration_seconds_bucket\{le="[\d.]+",route="\/healthz",method="GET",status_code="200"\}/);
+    t.match(text, /route="unmatched"/);
+    t.notMatch(text, /some-secret-looking-id|no-such-page-4242/, 'raw URLs never become labels');
+  });
+
+  await t.test('login failures are counted', async (t) => {
+    const before = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
+    const count = (text: string) => Number(/oauth_login_failures_total\{source="admin_api"\} (\d+)/.exec(text)?.[1] ?? 0);
+    await app.inject({ url: '/admin/clients', headers: { authorization: basic({ username: admin.username, password: 'wrong password!' }) } });
+    const after = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
+    t.equal(count(after.body), count(before.body) + 1);
+  });
+
+  await t.test('with METRICS_PORT, /metrics is not on the main port but alone on its own', async (t) => {
+    const bare = Fastify();
+    t.teardown(() => bare.close());
+    await bare.register(metricsRoutes, { metrics: services.metrics, config: { metricsPort: 9464 }, authenticate: async () => {} });
+    t.equal((await bare.inject({ url: '/metrics' })).statusCode, 404);
+
+    const server = await startMetricsServer(services.metrics, 0, '127.0.0.1');
+    t.teardown(() => server.close());
+    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    t.equal(res.status, 200);
+    t.match(await res.text(), /http_requests_total/);
+    t.equal((await fetch(`http://127.0.0.1:${server.port}/admin`)).status, 404);
+  });
+});
