@@ -133,7 +133,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         nonce: request.nonce,
         authTime: session.authTime,
       });
-      return { kind: 'redirect', redirectUri: request.redirectUri, location: buildRedirect(request.redirectUri, { code, ...base }, 'query') };
+      return { kind: 'redirect', redirectUri: request.redirectUri, location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }
     // RFC 6749 §4.2.2: implicit never gets a refresh token.
     const issued = await deps.issueTokens({ client, user, scopes: request.scopes, refreshToken: false, authTime: session.authTime });

@@ -136,10 +136,15 @@ export async function parseAuthorizationRequest(
     );
   }
 
-  // From here on errors go back to the client. The response mode follows the
-  // requested response_type, so a `token` request gets its error in the fragment.
+  // From here on errors go back to the client, in the response mode of the
+  // request: the query for `code`, the fragment for `token` (so a `token`
+  // request gets its error in the fragment), unless `response_mode` asks for
+  // the fragment (OAuth 2.0 Multiple Response Type Encoding Practices §2.1;
+  // never the query for tokens, §3.0).
   const rawResponseType = single(query, 'response_type');
-  const responseMode: ResponseMode = rawResponseType === 'token' ? 'fragment' : 'query';
+  const rawResponseMode = single(query, 'response_mode');
+  const defaultMode: ResponseMode = rawResponseType === 'token' ? 'fragment' : 'query';
+  const responseMode: ResponseMode = rawResponseMode === 'fragment' ? 'fragment' : defaultMode;
   const rawState = single(query, 'state');
   const state = rawState === 'repeated' || (rawState !== undefined && rawState.length > MAX_STATE_LENGTH) ? undefined : rawState;
   const target: RedirectTarget = { redirectUri, responseMode, state };
@@ -166,10 +171,10 @@ export async function parseAuthorizationRequest(
     if (!client.responseTypes.includes(responseType)) {
       throw unauthorizedClient(`This client is not registered for response_type ${responseType}.`);
     }
-    const responseModeParam = get('response_mode');
-    if (responseModeParam !== undefined && responseModeParam !== responseMode) {
-      throw invalidRequest(`response_mode "${responseModeParam.slice(0, 40)}" is not supported for response_type ${responseType}.`);
+    if (rawResponseMode !== undefined && rawResponseMode !== 'query' && rawResponseMode !== 'fragment') {
+      throw invalidRequest(`response_mode "${rawResponseMode.slice(0, 40)}" is not supported; use query or fragment.`);
     }
+    if (responseType === 'token' && rawResponseMode === 'query') throw invalidRequest('response_mode=query is not allowed for response_type=token.');
 
     // As at the token endpoint: requested ∩ registered, all registered when absent (RFC 6749 §3.3).
     const scopes = grantScopes(parseScopeParameter(get('scope')), client.scope.split(' ').filter(Boolean), deps.knownScopes);

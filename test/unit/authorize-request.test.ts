@@ -119,6 +119,10 @@ t.test('response_type', async (t) => {
   if (!r.ok) t.equal(r.target?.responseMode, 'fragment', 'a token request gets its error in the fragment');
   await expectRedirect(t, { ...base, response_mode: 'form_post' }, 'invalid_request', 'unsupported response_mode');
   t.ok((await parse({ ...base, response_mode: 'query' })).ok, 'the default response_mode may be named');
+  const fragment = await parse({ ...base, response_mode: 'fragment' });
+  t.equal(fragment.ok && fragment.request.responseMode, 'fragment', 'a code may be returned in the fragment');
+  const tokenInQuery = await expectRedirect(t, { ...base, response_type: 'token', nonce: 'n', response_mode: 'query' }, 'invalid_request', 'token in the query');
+  if (!tokenInQuery.ok) t.equal(tokenInQuery.target?.responseMode, 'fragment', 'and that error is itself sent in the fragment');
 });
 
 t.test('PKCE: S256 required for every code request; plain refused', async (t) => {
