@@ -15,12 +15,15 @@ import type { Config } from './config.js';
 import { createAdminAuth } from './http/admin-auth.js';
 import { adminPages } from './http/admin-pages.js';
 import { authorizeRoutes } from './http/authorize.js';
+import { discoveryRoutes } from './http/discovery.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
 import { metricsRoutes, registerRequestMetrics } from './http/metrics.js';
+import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { opsRoutes } from './http/ops.js';
 import { registerRoutes } from './http/register.js';
+import { resourceRoutes } from './http/resource.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import type { Services } from './services.js';
 
@@ -118,6 +121,9 @@ export async function buildApp(config: Config, services: Services, options: Buil
 
   await app.register(opsRoutes, { services });
   await app.register(authorizeRoutes, { services });
+  await app.register(oauthEndpoints, { services });
+  await app.register(discoveryRoutes, { services });
+  await app.register(resourceRoutes, { services });
   await app.register(adminRoutes, { services });
   await app.register(adminPages, { services });
   await app.register(metricsRoutes, { metrics: services.metrics, config, authenticate: createAdminAuth({ services }) });

@@ -1,0 +1,64 @@
+/**
+ * `GET /.well-known/oauth-authorization-server` (RFC 8414),
+ * `GET /.well-known/openid-configuration` (OIDC Discovery) and
+ * `GET /jwks.json` (RFC 7517). The metadata is serialised once at start;
+ * the JWKS once per key-set change (by the key store).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { buildServerMetadata } from '../oauth/metadata.js';
+import type { Services } from '../services.js';
+
+const metadataSchema = {
+  type: 'object',
+  description: 'RFC 8414 §2 / OpenID Connect Discovery §3 metadata.',
+  additionalProperties: true,
+} as const;
+
+const jwksSchema = {
+  type: 'object',
+  description: 'JSON Web Key Set (RFC 7517 §5): the public keys of the active and still-published retired signing keys.',
+  properties: {
+    keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kty: { type: 'string' },
+          kid: { type: 'string' },
+          alg: { type: 'string' },
+          use: { type: 'string' },
+          crv: { type: 'string' },
+          x: { type: 'string' },
+          y: { type: 'string' },
+          n: { type: 'string' },
+          e: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+export const discoveryRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  const metadata = JSON.stringify(buildServerMetadata(services.config));
+
+  for (const [url, summary] of [
+    ['/.well-known/oauth-authorization-server', 'Authorization server metadata (RFC 8414)'],
+    ['/.well-known/openid-configuration', 'OpenID Provider configuration (OIDC Discovery 1.0)'],
+  ] as const) {
+    app.get(url, { schema: { tags: ['discovery'], summary, response: { 200: metadataSchema } } }, async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300').type('application/json; charset=utf-8');
+      // Pre-serialised: sent as is, not through the response schema.
+      return reply.send(metadata);
+    });
+  }
+
+  app.get(
+    '/jwks.json',
+    { schema: { tags: ['discovery'], summary: 'Public signing keys (JWKS)', response: { 200: jwksSchema } } },
+    async (_request, reply) => {
+      // Short: after a rotation, relying parties refetch on an unknown kid anyway.
+      reply.header('cache-control', 'public, max-age=60').type('application/jwk-set+json; charset=utf-8');
+      return reply.send(services.tokens.keys.jwksJson());
+    },
+  );
+};

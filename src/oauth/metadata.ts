@@ -1,0 +1,57 @@
+/**
+ * Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata
+ * (OIDC Discovery §3): everything this server actually supports, no more.
+ * Built once from the config; the HTTP scope serves the serialised result.
+ */
+import type { Config } from '../config.js';
+import { AUTH_METHODS } from '../clients/metadata.js';
+import { ID_TOKEN_ALG } from '../tokens/keys.js';
+
+/** The claims this server can put in ID tokens, UserInfo and access tokens. */
+export const CLAIMS_SUPPORTED = [
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'auth_time',
+  'nonce',
+  'at_hash',
+  'azp',
+  'preferred_username',
+  'name',
+  'updated_at',
+  'email',
+  'email_verified',
+] as const;
+
+export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes'>): Record<string, unknown> {
+  const base = config.issuer;
+  return {
+    issuer: base,
+    authorization_endpoint: `${base}/authorize`,
+    token_endpoint: `${base}/token`,
+    jwks_uri: `${base}/jwks.json`,
+    userinfo_endpoint: `${base}/userinfo`,
+    revocation_endpoint: `${base}/revoke`,
+    introspection_endpoint: `${base}/introspect`,
+    scopes_supported: [...config.scopes],
+    response_types_supported: ['code', 'token'],
+    response_modes_supported: ['query', 'fragment'],
+    grant_types_supported: ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token'],
+    token_endpoint_auth_methods_supported: [...AUTH_METHODS],
+    // RFC 7009 §2.1: public clients may revoke their own tokens by client_id.
+    revocation_endpoint_auth_methods_supported: [...AUTH_METHODS],
+    // RFC 7662 §2.1: the caller must authenticate, so no "none".
+    introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter((m) => m !== 'none'),
+    code_challenge_methods_supported: ['S256'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: [ID_TOKEN_ALG],
+    claims_supported: [...CLAIMS_SUPPORTED],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
+    // OIDC Discovery §3 defaults this one to true: say it is not supported.
+    request_uri_parameter_supported: false,
+    authorization_response_iss_parameter_supported: true,
+  };
+}
