@@ -1,0 +1,361 @@
+/**
+ * The admin JSON API end to end (SPEC "Admin API", issue 2): authentication
+ * (401 + WWW-Authenticate, 403, throttling), every client and user
+ * operation, and every bad-input path answering the right 4xx in the
+ * `{error, error_description}` shape. One app for the file; subtests use
+ * their own clients, users and (where they fail on purpose) their own IPs.
+ */
+import t, { type Test } from 'tap';
+import { verifyClientSecret } from '../../src/clients/secret.js';
+import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
+import { backendName } from '../helpers/backend.js';
+
+const MAX_FAILED = 5;
+
+t.test(`admin API (${backendName})`, async (t) => {
+  const { app, services, config } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: String(MAX_FAILED) } });
+  const admin = await seedUser(services, { username: 'root-admin', password: 'root: pässword 1', roles: ['admin'] });
+  const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+  const auth = basic(admin.username, admin.password);
+  let ipCounter = 0;
+  const freshIp = () => `198.51.100.${++ipCounter}`;
+
+  /** Every answer of `call`, checked at the end: never a hash, never cacheable. */
+  const answers: Array<{ what: string; status: number; body: string; cacheControl: unknown }> = [];
+  const call = async (method: string, url: string, options: { payload?: unknown; headers?: Record<string, string>; remoteAddress?: string } = {}) => {
+    const res = await app.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: auth, ...options.headers },
+      ...(options.payload === undefined ? {} : { payload: options.payload as string }),
+      ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}),
+    });
+    answers.push({ what: `${method} ${url}`, status: res.statusCode, body: res.body, cacheControl: res.headers['cache-control'] });
+    return res;
+  };
+  const expectError = (t: Test, res: { statusCode: number; json(): unknown }, status: number, error?: string) => {
+    t.equal(res.statusCode, status);
+    const body = res.json() as { error: string; error_description: string };
+    t.type(body.error, 'string');
+    t.type(body.error_description, 'string');
+    if (error) t.equal(body.error, error);
+    return body;
+  };
+
+  t.test('authentication', async (t) => {
+    t.test('no credentials: 401 with a Basic challenge', async (t) => {
+      const res = await app.inject({ method: 'GET', url: '/admin/clients' });
+      expectError(t, res, 401, 'unauthorized');
+      t.equal(res.headers['www-authenticate'], 'Basic realm="admin", charset="UTF-8"');
+      const post = await app.inject({ method: 'POST', url: '/admin/users', payload: { username: 'x', password: 'y' } });
+      t.equal(post.statusCode, 401, 'nothing is read before authentication');
+    });
+
+    t.test('malformed Authorization headers are 401, never 500', async (t) => {
+      const headers = [
+        'Basic',
+        'Basic !!!!',
+        'Basic abc', // not a multiple of 4
+        `Basic ${Buffer.from('no-colon-here').toString('base64')}`,
+        `Basic ${Buffer.from(':password-without-user').toString('base64')}`,
+        `Basic ${Buffer.from([0xff, 0xfe, 0x3a, 0x41]).toString('base64')}`, // not UTF-8
+        `Basic ${Buffer.from('root-admin:with\u0000nul').toString('base64')}`,
+        'Digest username="root-admin"',
+        'Bearer',
+        'Bearer not-a-token',
+        '',
+      ];
+      for (const header of headers) {
+        const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: header }, remoteAddress: freshIp() });
+        t.equal(res.statusCode, 401, JSON.stringify(header));
+        t.match(String(res.headers['www-authenticate']), /Basic realm="admin"/);
+      }
+    });
+
+    t.test('wrong password or unknown user: 401', async (t) => {
+      const ip = freshIp();
+      const wrong = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(admin.username, 'nope') }, remoteAddress: ip });
+      const body = expectError(t, wrong, 401, 'unauthorized');
+      t.equal(wrong.headers['www-authenticate'], 'Basic realm="admin", charset="UTF-8"');
+      const unknown = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic('ghost', 'whatever1') }, remoteAddress: ip });
+      t.same(expectError(t, unknown, 401, 'unauthorized'), body, 'same answer: no hint whether the user exists');
+    });
+
+    t.test('a password with a colon and non-ASCII characters works (split at the first colon, UTF-8)', async (t) => {
+      t.equal((await call('GET', '/admin/users')).statusCode, 200);
+    });
+
+    t.test('an authenticated non-admin or a disabled admin: 403', async (t) => {
+      const user = await seedUser(services, { roles: ['auditor'] });
+      expectError(t, await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: basic(user.username, user.password) } }), 403, 'forbidden');
+      const off = await seedUser(services, { roles: ['admin'] });
+      await services.users.update(off.id, { disabled: true });
+      const res = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: basic(off.username, off.password) } });
+      t.match(expectError(t, res, 403, 'forbidden').error_description, /disabled/);
+    });
+
+    t.test('repeated failures for one username: 429 with Retry-After, even with the right password', async (t) => {
+      const victim = await seedUser(services, { roles: ['admin'] });
+      for (let i = 0; i < MAX_FAILED; i++) {
+        const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(victim.username, `guess${i}`) }, remoteAddress: freshIp() });
+        t.equal(res.statusCode, 401);
+      }
+      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(victim.username, victim.password) }, remoteAddress: freshIp() });
+      expectError(t, res, 429, 'too_many_requests');
+      t.equal(res.headers['retry-after'], String(config.failedAttemptWindowSeconds));
+    });
+
+    t.test('repeated failures from one IP: 429 for every username from it', async (t) => {
+      const ip = freshIp();
+      for (let i = 0; i < MAX_FAILED; i++) {
+        await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(`nobody${i}`, 'guess1234') }, remoteAddress: ip });
+      }
+      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: auth }, remoteAddress: ip });
+      expectError(t, res, 429, 'too_many_requests');
+      t.equal((await call('GET', '/admin/users', { remoteAddress: freshIp() })).statusCode, 200, 'other addresses unaffected');
+    });
+  });
+
+  t.test('clients', async (t) => {
+    t.test('register a confidential client: 201, secret shown once, stored hashed', async (t) => {
+      const res = await call('POST', '/admin/clients', {
+        payload: {
+          client_name: 'Demo',
+          redirect_uris: ['http://localhost:8080/cb'],
+          grant_types: ['authorization_code', 'refresh_token'],
+          token_endpoint_auth_method: 'client_secret_basic',
+          scope: 'openid profile api:read',
+        },
+      });
+      t.equal(res.statusCode, 201);
+      const body = res.json();
+      t.match(body, {
+        client_id: String,
+        client_secret: String,
+        client_secret_expires_at: 0,
+        client_id_issued_at: Number,
+        client_name: 'Demo',
+        redirect_uris: ['http://localhost:8080/cb'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'openid profile api:read',
+      });
+      t.ok(body.client_secret.length >= 43, '≥ 256 bits');
+      t.equal(res.headers.location, `/admin/clients/${body.client_id}`);
+      const stored = await services.storage.clients.findById(body.client_id);
+      t.not(stored!.clientSecretHash, body.client_secret, 'not stored in the clear');
+      t.ok(verifyClientSecret(body.client_secret, stored!.clientSecretHash!));
+
+      const read = await call('GET', `/admin/clients/${body.client_id}`);
+      t.equal(read.statusCode, 200);
+      t.notOk('client_secret' in read.json(), 'never shown again');
+      t.equal(read.json().client_name, 'Demo');
+    });
+
+    t.test('defaults (RFC 7591 §2) and public clients', async (t) => {
+      const res = await call('POST', '/admin/clients', { payload: { client_name: 'Defaults', redirect_uris: ['https://app.example.com/cb'] } });
+      t.equal(res.statusCode, 201);
+      t.match(res.json(), { grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', scope: config.scopes.join(' ') });
+      const pub = await call('POST', '/admin/clients', {
+        payload: { client_name: 'SPA', redirect_uris: ['https://spa.example.com/cb'], token_endpoint_auth_method: 'none' },
+      });
+      t.equal(pub.statusCode, 201);
+      t.notOk('client_secret' in pub.json(), 'a public client has no secret');
+      const machine = await call('POST', '/admin/clients', { payload: { client_name: 'Batch', grant_types: ['client_credentials'], scope: 'api:read' } });
+      t.equal(machine.statusCode, 201);
+      t.same(machine.json().redirect_uris, []);
+    });
+
+    t.test('bad metadata: 400 with the RFC 7591 error codes', async (t) => {
+      const cases: Array<[string, Record<string, unknown>, string, RegExp?]> = [
+        ['relative redirect URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri', /absolute/],
+        ['fragment', { redirect_uris: ['https://app.example.com/cb#frag'] }, 'invalid_redirect_uri', /fragment/],
+        ['http on a public host', { redirect_uris: ['http://app.example.com/cb'] }, 'invalid_redirect_uri', /https/],
+        ['javascript: scheme', { redirect_uris: ['javascript:alert(1)'] }, 'invalid_redirect_uri'],
+        ['no redirect URI for the code grant', { redirect_uris: [] }, 'invalid_redirect_uri'],
+        ['implicit without response type token', { grant_types: ['implicit'], response_types: [] }, 'invalid_client_metadata', /token/],
+        ['response type token without implicit', { response_types: ['code', 'token'] }, 'invalid_client_metadata', /implicit/],
+        ['unknown grant type', { grant_types: ['magic'] }, 'invalid_client_metadata', /magic/],
+        ['unknown response type', { response_types: ['id_token'] }, 'invalid_client_metadata'],
+        ['unknown scope', { scope: 'openid root' }, 'invalid_client_metadata', /root/],
+        ['unknown auth method', { token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata', /private_key_jwt/],
+        ['client credentials for a public client', { grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }, 'invalid_client_metadata'],
+        ['an unknown property (typo)', { redirect_uri: 'https://app.example.com/cb' }, 'invalid_request', /redirect_uri/],
+        ['a wrongly typed property', { redirect_uris: { a: 1 } }, 'invalid_request'],
+        ['an empty name', { client_name: '' }, 'invalid_request'],
+      ];
+      for (const [name, patch, error, description] of cases) {
+        const res = await call('POST', '/admin/clients', { payload: { client_name: 'Bad', redirect_uris: ['https://app.example.com/cb'], ...patch } });
+        const body = expectError(t, res, 400, error);
+        if (description) t.match(body.error_description, description, name);
+      }
+      expectError(t, await call('POST', '/admin/clients', { payload: { redirect_uris: ['https://app.example.com/cb'] } }), 400, 'invalid_request');
+    });
+
+    t.test('malformed bodies: 400, 413, 415', async (t) => {
+      const json = { 'content-type': 'application/json' };
+      expectError(t, await call('POST', '/admin/clients', { payload: '{"client_name": "x",', headers: json }), 400, 'invalid_request');
+      expectError(t, await call('POST', '/admin/clients', { payload: '', headers: json }), 400);
+      expectError(t, await call('POST', '/admin/clients', { payload: '[1, 2]', headers: json }), 400);
+      expectError(t, await call('POST', '/admin/clients', { payload: '{"__proto__": {"x": 1}, "client_name": "p"}', headers: json }), 400);
+      const huge = JSON.stringify({ client_name: 'x'.repeat(config.bodyLimitBytes + 10) });
+      expectError(t, await call('POST', '/admin/clients', { payload: huge, headers: json }), 413);
+      // Forms and text/plain could be posted cross-site with remembered Basic credentials: refused.
+      expectError(t, await call('POST', '/admin/clients', { payload: 'client_name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415);
+      expectError(t, await call('POST', '/admin/clients', { payload: '{"client_name":"x"}', headers: { 'content-type': 'text/plain' } }), 415);
+    });
+
+    t.test('list with pagination', async (t) => {
+      for (let i = 0; i < 3; i++) await seedClient(services, { client_name: `Paged ${i}`, redirect_uris: ['https://app.example.com/cb'] });
+      const all = await call('GET', '/admin/clients?limit=200');
+      t.equal(all.statusCode, 200);
+      const { items, total, limit, offset } = all.json();
+      t.equal(items.length, total);
+      t.same([limit, offset], [200, 0]);
+      const page = await call('GET', '/admin/clients?limit=2&offset=1');
+      t.same(
+        page.json().items.map((c: { client_id: string }) => c.client_id),
+        items.slice(1, 3).map((c: { client_id: string }) => c.client_id),
+      );
+      t.equal(page.json().total, total);
+      t.equal((await call('GET', '/admin/clients')).json().limit, 50, 'default page size');
+      for (const query of ['limit=0', 'limit=201', 'limit=ten', 'offset=-1']) expectError(t, await call('GET', `/admin/clients?${query}`), 400, 'invalid_request');
+    });
+
+    t.test('read, change, delete; 404 for unknown ids', async (t) => {
+      const { clientId } = await seedClient(services, { client_name: 'Mutable', redirect_uris: ['https://app.example.com/cb'], scope: 'openid' });
+      const patched = await call('PATCH', `/admin/clients/${clientId}`, { payload: { redirect_uris: ['https://a.example.com/cb', 'http://127.0.0.1:9000/cb'], client_name: 'Changed' } });
+      t.equal(patched.statusCode, 200);
+      t.match(patched.json(), { client_name: 'Changed', redirect_uris: ['https://a.example.com/cb', 'http://127.0.0.1:9000/cb'], scope: 'openid' });
+      t.notOk('client_secret' in patched.json());
+      expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: { redirect_uris: ['http://evil.example.com/cb'] } }), 400, 'invalid_redirect_uri');
+      t.equal((await call('GET', `/admin/clients/${clientId}`)).json().client_name, 'Changed', 'a refused patch changes nothing');
+      expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: {} }), 400, 'invalid_request');
+      expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: { client_secret: 'mine' } }), 400, 'invalid_request');
+
+      // Public ↔ confidential: the secret appears once, or goes away.
+      const toPublic = await call('PATCH', `/admin/clients/${clientId}`, { payload: { token_endpoint_auth_method: 'none' } });
+      t.notOk('client_secret' in toPublic.json());
+      t.equal((await services.storage.clients.findById(clientId))!.clientSecretHash, null);
+      const toConfidential = await call('PATCH', `/admin/clients/${clientId}`, { payload: { token_endpoint_auth_method: 'client_secret_post' } });
+      t.type(toConfidential.json().client_secret, 'string', 'a new secret, shown in this answer');
+
+      t.equal((await call('DELETE', `/admin/clients/${clientId}`)).statusCode, 204);
+      expectError(t, await call('GET', `/admin/clients/${clientId}`), 404, 'not_found');
+      expectError(t, await call('DELETE', `/admin/clients/${clientId}`), 404, 'not_found');
+      expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: { client_name: 'x' } }), 404, 'not_found');
+      expectError(t, await call('POST', `/admin/clients/${clientId}/secret`), 404, 'not_found');
+      expectError(t, await call('GET', `/admin/clients/${'x'.repeat(150)}`), 404, 'not_found');
+    });
+
+    t.test('rotating the secret: the old one stops working at once', async (t) => {
+      const created = await call('POST', '/admin/clients', { payload: { client_name: 'Rotating', grant_types: ['client_credentials'], scope: 'api:read' } });
+      const { client_id: clientId, client_secret: oldSecret } = created.json();
+      const rotated = await call('POST', `/admin/clients/${clientId}/secret`);
+      t.equal(rotated.statusCode, 200);
+      const newSecret = rotated.json().client_secret as string;
+      t.type(newSecret, 'string');
+      t.not(newSecret, oldSecret);
+      const stored = (await services.storage.clients.findById(clientId))!.clientSecretHash!;
+      t.notOk(verifyClientSecret(oldSecret, stored), 'old secret no longer matches');
+      t.ok(verifyClientSecret(newSecret, stored), 'new secret matches');
+
+      if (app.hasRoute({ method: 'POST', url: '/token' })) {
+        const token = (secret: string) =>
+          app.inject({
+            method: 'POST',
+            url: '/token',
+            headers: { authorization: basic(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
+            payload: 'grant_type=client_credentials&scope=api%3Aread',
+            remoteAddress: freshIp(),
+          });
+        t.equal((await token(oldSecret)).statusCode, 401, 'the token endpoint refuses the old secret');
+        t.equal((await token(newSecret)).statusCode, 200, 'and accepts the new one');
+      }
+
+      const pub = await seedClient(services, { client_name: 'Public', redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'none' });
+      expectError(t, await call('POST', `/admin/clients/${pub.clientId}/secret`), 409, 'conflict');
+    });
+  });
+
+  t.test('users', async (t) => {
+    t.test('create: 201 with id; never the password or its hash', async (t) => {
+      const res = await call('POST', '/admin/users', { payload: { username: 'Carol', password: 'carol password', email: 'carol@example.com', roles: ['admin', 'auditor'] } });
+      t.equal(res.statusCode, 201);
+      const body = res.json();
+      t.match(body, { id: String, username: 'Carol', email: 'carol@example.com', roles: ['admin', 'auditor'], disabled: false, created_at: String });
+      t.notOk('password' in body);
+      t.equal(res.headers.location, `/admin/users/${body.id}`);
+      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: basic('carol', 'carol password') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
+    });
+
+    t.test('duplicate username, in any case: 409', async (t) => {
+      await seedUser(services, { username: 'dupe-user' });
+      const res = await call('POST', '/admin/users', { payload: { username: 'DUPE-USER', password: 'another password' } });
+      expectError(t, res, 409, 'conflict');
+    });
+
+    t.test('bad input: 400', async (t) => {
+      const cases: Array<Record<string, unknown>> = [
+        { username: 'has space', password: 'long enough' },
+        { username: '', password: 'long enough' },
+        { username: 'short-pw', password: 'short' },
+        { username: 'no-password' },
+        { password: 'no username' },
+        { username: 'bad-role', password: 'long enough', roles: ['Admin!'] },
+        { username: 'bad-email', password: 'long enough', email: 'not-an-email' },
+        { username: 'extra', password: 'long enough', is_admin: true },
+        { username: 'x'.repeat(65), password: 'long enough' },
+      ];
+      for (const payload of cases) expectError(t, await call('POST', '/admin/users', { payload }), 400, 'invalid_request');
+    });
+
+    t.test('list, read, change, delete', async (t) => {
+      const dave = await seedUser(services, { username: 'dave-admin-api', email: 'dave@example.com' });
+      const list = await call('GET', '/admin/users?limit=200');
+      t.ok(list.json().items.some((u: { id: string }) => u.id === dave.id));
+      t.equal(list.json().total, list.json().items.length);
+      t.equal((await call('GET', `/admin/users/${dave.id}`)).json().username, 'dave-admin-api');
+
+      const patched = await call('PATCH', `/admin/users/${dave.id}`, { payload: { roles: ['admin'], email: null } });
+      t.match(patched.json(), { roles: ['admin'], email: null, disabled: false });
+      const newPassword = 'a brand new password';
+      t.equal((await call('PATCH', `/admin/users/${dave.id}`, { payload: { password: newPassword } })).statusCode, 200);
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(dave.username, newPassword) } })).statusCode, 200, 'new password works');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(dave.username, dave.password) }, remoteAddress: freshIp() })).statusCode, 401, 'old one does not');
+      t.equal((await call('PATCH', `/admin/users/${dave.id}`, { payload: { disabled: true } })).json().disabled, true);
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(dave.username, newPassword) } })).statusCode, 403, 'disabled');
+
+      expectError(t, await call('PATCH', `/admin/users/${dave.id}`, { payload: {} }), 400, 'invalid_request');
+      expectError(t, await call('PATCH', `/admin/users/${dave.id}`, { payload: { username: 'rename' } }), 400, 'invalid_request');
+      expectError(t, await call('PATCH', `/admin/users/${dave.id}`, { payload: { password: 'short' } }), 400, 'invalid_request');
+
+      t.equal((await call('DELETE', `/admin/users/${dave.id}`)).statusCode, 204);
+      expectError(t, await call('GET', `/admin/users/${dave.id}`), 404, 'not_found');
+      expectError(t, await call('DELETE', `/admin/users/${dave.id}`), 404, 'not_found');
+      expectError(t, await call('PATCH', `/admin/users/${dave.id}`, { payload: { disabled: false } }), 404, 'not_found');
+    });
+
+    t.test("a user's remembered consents: list and revoke", async (t) => {
+      const erin = await seedUser(services);
+      const { clientId } = await seedClient(services, { client_name: 'Consented', redirect_uris: ['https://app.example.com/cb'] });
+      await services.consents.grant(erin.id, clientId, ['openid', 'api:read']);
+      const list = await call('GET', `/admin/users/${erin.id}/consents`);
+      t.equal(list.statusCode, 200);
+      t.match(list.json(), { items: [{ client_id: clientId, client_name: 'Consented', scopes: ['api:read', 'openid'] }], total: 1 });
+      t.equal((await call('DELETE', `/admin/users/${erin.id}/consents/${clientId}`)).statusCode, 204);
+      t.equal(await services.consents.find(erin.id, clientId), null);
+      expectError(t, await call('DELETE', `/admin/users/${erin.id}/consents/${clientId}`), 404, 'not_found');
+      expectError(t, await call('GET', '/admin/users/no-such-user/consents'), 404, 'not_found');
+    });
+  });
+
+  t.test('no admin answer shows a hash; every one is no-store', async (t) => {
+    t.ok(answers.length > 50);
+    for (const a of answers) {
+      t.notMatch(a.body, /hash|argon2|sha256\$/i, `${a.what}: no hash`);
+      if (a.status !== 204) t.equal(a.cacheControl, 'no-store', `${a.what}: no-store`);
+    }
+  });
+});
