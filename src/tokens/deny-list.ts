@@ -42,6 +42,12 @@ export interface DenyList {
    * memory lookups.
    */
   isDenied(jti: string, sub: string, iat: number): boolean;
+  /**
+   * The earliest `iat` (epoch seconds) a new token of `sub` may carry so it
+   * is not refused by a subject revocation made in the current second; 0
+   * when none is in force.
+   */
+  earliestIat(sub: string): number;
   /** Adds entries already persisted to this instance's copy and tells every other instance. */
   announce(jtis: readonly RevokedJtiEntry[], subjects?: readonly RevokedSubject[]): Promise<void>;
   start(): Promise<() => Promise<void>>;
@@ -119,6 +125,10 @@ export function createDenyList(deps: DenyListDeps): DenyList {
       if (subjects.size === 0) return false;
       const subject = subjects.get(sub);
       return subject !== undefined && iat * 1000 < subject.notBeforeMs;
+    },
+    earliestIat(sub) {
+      const subject = subjects.size === 0 ? undefined : subjects.get(sub);
+      return subject === undefined ? 0 : Math.ceil(subject.notBeforeMs / 1000);
     },
     async announce(entries, revokedSubjects = []) {
       if (entries.length === 0 && revokedSubjects.length === 0) return;

@@ -83,7 +83,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   // ------------------------------------------------------------ issuing
 
   function prepare(request: IssueRequest, refreshScope?: string): Prepared {
-    const iat = seconds();
+    // A token minted in the same second as a revocation of its user must
+    // not fall under it (iat has one-second granularity): it is dated to the
+    // next second instead (see revokeUser).
+    const iat = request.user ? Math.max(seconds(), denyList.earliestIat(request.user.id)) : seconds();
     const authTime = request.authTime ?? request.idToken?.authTime ?? null;
     const claims = accessTokenClaims(
       { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: config.accessTokenAudience, jti: randomId() },
@@ -397,8 +400,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const at = now();
       const subject: RevokedSubject = {
         sub: userId,
-        // Second granularity, like iat: tokens issued in an earlier second are refused.
-        notBefore: new Date(Math.floor(at / 1000) * 1000),
+        // iat has one-second granularity, so every token of the current second
+        // is refused too (rounding up); tokens minted afterwards in this second
+        // are dated to the next one (see prepare), so they stay valid.
+        notBefore: new Date(Math.ceil((at + 1) / 1000) * 1000),
         expiresAt: new Date(at + (config.accessTokenTtlSeconds + SKEW_SECONDS) * 1000),
       };
       const jtis = await refreshTokens.revokeForUser(userId, null, new Date(at));

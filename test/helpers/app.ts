@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { createServices, type Services } from '../../src/services.js';
+import { createServices, type ServiceOptions, type Services } from '../../src/services.js';
 import type { DbWithScripts } from '../../src/storage/db.js';
 import { createStorage } from '../../src/storage/index.js';
 import type { KvStore } from '../../src/storage/types.js';
@@ -20,6 +20,8 @@ export interface TestAppOptions {
   /** Share a database / TTL store with another test app (two instances). */
   db?: DbWithScripts;
   kv?: KvStore;
+  /** Further options for `createServices` (e.g. the token service's background intervals). */
+  serviceOptions?: Omit<ServiceOptions, 'now'>;
 }
 
 export interface TestApp {
@@ -43,7 +45,7 @@ export async function buildTestApp(t: Tap, options: TestAppOptions = {}): Promis
     kv: shared.kv ? { ...kv, close: async () => {} } : kv,
     skipMigrations: true,
   });
-  const services = createServices(config, storage, options.now ? { now: options.now } : {});
+  const services = createServices(config, storage, { ...options.serviceOptions, ...(options.now ? { now: options.now } : {}) });
   const app = await buildApp(config, services, { logger: options.logger ?? false });
   await services.start();
   t.teardown(() => app.close());
