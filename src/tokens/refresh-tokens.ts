@@ -14,9 +14,11 @@
  *
  * Trade-off: within the window, whoever holds the old token (the client, or
  * a thief who stole it) gets the successor instead of triggering family
- * revocation. A window of a few seconds absorbs races and retries while
- * leaving a stolen token almost no time; 0 (the default) is strict RFC 9700
- * §4.14.2 behaviour.
+ * revocation. The grace holds only while the successor is itself unused, so
+ * an old token never leads to a newer live one, and a window of a few
+ * seconds absorbs races and retries while leaving a stolen token almost no
+ * time; 0 (the default) is strict RFC 9700 §4.14.2 behaviour, where a retry
+ * after a lost response ends the session.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 

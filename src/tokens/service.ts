@@ -189,7 +189,12 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     }
     if (graceMs > 0 && record.revokedAt === null && now() - record.usedAt.getTime() <= graceMs) {
       const successor = await waitForSuccessor(token, hash);
-      if (successor) return successor;
+      // Only while the successor itself is unused: an old token must not
+      // walk the chain to the live one, so a second rotation ends the grace.
+      if (successor?.refresh_token !== undefined) {
+        const next = await refreshTokens.findByHash(hashRefreshToken(successor.refresh_token));
+        if (next && next.usedAt === null && next.revokedAt === null) return successor;
+      }
     }
     deps.metrics?.refreshReuseDetected();
     await revokeFamily(record.familyId);
