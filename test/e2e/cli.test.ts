@@ -1,0 +1,262 @@
+/**
+ * The admin CLI (`npm run cli -- …`): every command through `runCli` over the
+ * test backend (fast, in-process), then the real entry point as a child
+ * process: help and usage exit codes, a command against its own database, and
+ * a command while another process holds the embedded database (carried out
+ * by that process over its control socket).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import { startControlServer } from '../../src/admin/control.js';
+import { runCli } from '../../src/admin/cli/run.js';
+import { loadConfig } from '../../src/config.js';
+import { createServices, type Services } from '../../src/services.js';
+import { createStorage } from '../../src/storage/index.js';
+import { buildTestApp } from '../helpers/app.js';
+import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process against `services`. */
+async function cli(services: Services, argv: string[], stdin = ''): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), readStdin: async () => stdin }, { services });
+  return { code, stdout, stderr };
+}
+
+/** Runs the real entry point (`src/admin/cli.ts` through tsx) as a child process. */
+function spawnCli(argv: string[], env: Record<string, string>, stdin = ''): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...argv], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+const json = <T = Record<string, unknown>>(run: Run): T => JSON.parse(run.stdout) as T;
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'oauth-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test(`CLI commands (${backendName})`, async (t) => {
+  const { services } = await buildTestApp(t);
+
+  t.test('clients: create, list, show, update, rotate-secret, delete', async (t) => {
+    const created = await cli(services, [
+      'clients', 'create', '--name', 'CLI Demo',
+      '--redirect-uri', 'http://localhost:8080/cb', '--redirect-uri', 'https://app.example.com/cb',
+      '--grant', 'authorization_code', '--grant', 'refresh_token',
+      '--auth-method', 'client_secret_basic', '--scope', 'openid profile api:read', '--json',
+    ]);
+    t.equal(created.code, 0, created.stderr);
+    const client = json<{ client_id: string; client_secret: string; redirect_uris: string[]; scope: string }>(created);
+    t.same(client.redirect_uris, ['http://localhost:8080/cb', 'https://app.example.com/cb']);
+    t.equal(client.scope, 'openid profile api:read');
+    t.type(client.client_secret, 'string');
+
+    const text = await cli(services, ['clients', 'create', '--name', 'Machine', '--grant', 'client_credentials', '--scope', 'api:read']);
+    t.equal(text.code, 0);
+    t.match(text.stdout, /client_secret: \S{43}/);
+    t.match(text.stdout, /shown once/);
+
+    const list = await cli(services, ['clients', 'list']);
+    t.equal(list.code, 0);
+    t.match(list.stdout, /CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+NAME/);
+    t.match(list.stdout, new RegExp(client.client_id));
+    const listed = json<{ items: Array<{ client_id: string }>; total: number }>(await cli(services, ['clients', 'list', '--json', '--limit', '1']));
+    t.equal(listed.items.length, 1);
+    t.ok(listed.total >= 2);
+
+    const shown = await cli(services, ['clients', 'show', client.client_id]);
+    t.match(shown.stdout, /client_name:\s+CLI Demo/);
+    t.notMatch(shown.stdout, /client_secret:/, 'the secret is never shown again');
+
+    const updated = json(await cli(services, ['clients', 'update', client.client_id, '--name', 'Renamed', '--redirect-uri', 'https://new.example.com/cb', '--json']));
+    t.match(updated, { client_name: 'Renamed', redirect_uris: ['https://new.example.com/cb'], scope: 'openid profile api:read' });
+
+    const rotated = json<{ client_secret: string }>(await cli(services, ['clients', 'rotate-secret', client.client_id, '--json']));
+    t.not(rotated.client_secret, client.client_secret);
+
+    t.equal((await cli(services, ['clients', 'delete', client.client_id])).code, 0);
+    const gone = await cli(services, ['clients', 'show', client.client_id]);
+    t.equal(gone.code, 1);
+    t.match(gone.stderr, /no client/);
+  });
+
+  t.test('users: create (given, stdin or generated password), list, show, update, delete', async (t) => {
+    const alice = await cli(services, ['users', 'create', '--username', 'cli-alice', '--role', 'admin', '--email', 'alice@example.com', '--json']);
+    t.equal(alice.code, 0, alice.stderr);
+    const created = json<{ id: string; roles: string[]; generated_password: string }>(alice);
+    t.same(created.roles, ['admin']);
+    t.type(created.generated_password, 'string', 'no password given: one is generated and printed once');
+    t.ok(await services.users.authenticate('cli-alice', created.generated_password));
+
+    const fromStdin = await cli(services, ['users', 'create', '--username', 'cli-bob', '--password-stdin'], 'stdin password 1\n');
+    t.equal(fromStdin.code, 0, fromStdin.stderr);
+    t.notMatch(fromStdin.stdout, /password:/, 'a given password is not echoed');
+    t.ok(await services.users.authenticate('cli-bob', 'stdin password 1'), 'the first line of stdin, without its newline');
+
+    t.equal((await cli(services, ['users', 'create', '--username', 'cli-carol', '--password', 'given password 1'])).code, 0);
+    t.ok(await services.users.authenticate('cli-carol', 'given password 1'));
+
+    const dupe = await cli(services, ['users', 'create', '--username', 'CLI-ALICE', '--password', 'whatever123']);
+    t.equal(dupe.code, 1);
+    t.match(dupe.stderr, /taken/);
+
+    const list = await cli(services, ['users', 'list']);
+    t.match(list.stdout, /cli-alice\s+admin\s+enabled\s+alice@example.com/);
+
+    t.match((await cli(services, ['users', 'show', 'cli-alice'])).stdout, new RegExp(`id:\\s+${created.id}`), 'by username');
+    t.match((await cli(services, ['users', 'show', created.id])).stdout, /username:\s+cli-alice/, 'by id');
+
+    const changed = json(await cli(services, ['users', 'update', 'cli-alice', '--role', 'auditor', '--role', 'admin', '--email', '', '--disable', '--json']));
+    t.match(changed, { roles: ['admin', 'auditor'], email: null, disabled: true });
+    t.equal((await cli(services, ['users', 'update', 'cli-alice', '--no-roles', '--enable', '--password-stdin'], 'new password 12\n')).code, 0);
+    const after = await services.users.authenticate('cli-alice', 'new password 12');
+    t.same(after?.roles, []);
+
+    t.equal((await cli(services, ['users', 'delete', 'cli-alice'])).code, 0);
+    t.equal(await services.users.findByUsername('cli-alice'), null);
+    t.equal((await cli(services, ['users', 'show', 'cli-alice'])).code, 1);
+  });
+
+  t.test('bad values are failures (exit 1) with the reason', async (t) => {
+    const run = await cli(services, ['clients', 'create', '--name', 'Bad', '--redirect-uri', 'http://evil.example.com/cb']);
+    t.equal(run.code, 1);
+    t.match(run.stderr, /must use https/);
+    t.equal(run.stdout, '');
+    const jsonErr = await cli(services, ['users', 'create', '--username', 'x y', '--password', 'long enough', '--json']);
+    t.equal(jsonErr.code, 1);
+    t.match(JSON.parse(jsonErr.stderr), { error: 'invalid_request' });
+  });
+
+  t.test('usage errors exit 2 and point to --help', async (t) => {
+    const cases: string[][] = [
+      [],
+      ['nope'],
+      ['clients'],
+      ['clients', 'explode'],
+      ['clients', 'create', '--nmae', 'typo'],
+      ['clients', 'create'],
+      ['clients', 'show'],
+      ['clients', 'show', 'a', 'b'],
+      ['clients', 'update', 'some-id'],
+      ['clients', 'list', '--limit', 'many'],
+      ['users', 'create', '--password', 'x'],
+      ['users', 'create', '--username', 'u', '--password', 'p', '--password-stdin'],
+      ['users', 'update', 'someone', '--enable', '--disable'],
+      ['users', 'create', '--username', 'u', '--password'],
+    ];
+    for (const argv of cases) {
+      const run = await cli(services, argv);
+      t.equal(run.code, 2, argv.join(' ') || '(no arguments)');
+      t.not(run.stderr, '', 'explains on stderr');
+    }
+    t.equal(await services.users.findByUsername('u'), null);
+  });
+
+  t.test('a bad configuration is a usage error naming the variable', async (t) => {
+    let stderr = '';
+    const code = await runCli(['users', 'list'], { stdout: () => {}, stderr: (s) => (stderr += s), readStdin: async () => '' }, { env: { PORT: 'eighty' } });
+    t.equal(code, 2);
+    t.match(stderr, /PORT/);
+  });
+
+  t.test('--help on every level exits 0', async (t) => {
+    const top = await cli(services, ['--help']);
+    t.equal(top.code, 0);
+    t.match(top.stdout, /clients/);
+    t.match(top.stdout, /users/);
+    for (const group of ['clients', 'users']) {
+      const help = await cli(services, [group, '--help']);
+      t.equal(help.code, 0);
+      t.match(help.stdout, /Commands:/);
+    }
+    const create = await cli(services, ['clients', 'create', '--help']);
+    t.equal(create.code, 0);
+    t.match(create.stdout, /--redirect-uri URL/);
+    t.match(create.stdout, /repeatable/);
+    t.match((await cli(services, ['users', 'update', '-h'])).stdout, /--password-stdin/);
+  });
+});
+
+t.test('the real entry point', async (t) => {
+  t.test('help and usage exit codes', async (t) => {
+    const help = await spawnCli(['--help'], {});
+    t.equal(help.code, 0);
+    t.match(help.stdout, /Usage: npm run cli --/);
+    const bad = await spawnCli(['users', 'create'], {});
+    t.equal(bad.code, 2);
+    t.match(bad.stderr, /--username is required/);
+  });
+
+  t.test(`against its own database (${DATABASE_URL ? 'DATABASE_URL' : 'DATA_DIR'})`, async (t) => {
+    let env: Record<string, string>;
+    if (DATABASE_URL) {
+      const db = await openTestDb({ kind: 'postgres' });
+      t.teardown(() => db.close());
+      env = { DATABASE_URL: db.url! };
+    } else {
+      const dir = await tempDir(t);
+      await seedDataDir(dir);
+      env = { DATA_DIR: dir };
+    }
+    const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'spawned password\n');
+    t.equal(created.code, 0, created.stderr);
+    const user = json<{ id: string; username: string }>(created);
+    t.equal(user.username, 'spawned');
+    const list = await spawnCli(['users', 'list', '--json'], env);
+    t.same(
+      json<{ items: Array<{ id: string }> }>(list).items.map((u) => u.id),
+      [user.id],
+      'a second run sees what the first stored',
+    );
+  });
+
+  t.test('while another process holds the embedded database, the command runs there', async (t) => {
+    const dir = await tempDir(t);
+    await seedDataDir(dir);
+    // This test process plays the server: it holds the database and listens for CLI commands.
+    const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' });
+    const storage = await createStorage(config);
+    const services = createServices(config, storage);
+    const control = await startControlServer(services, dir);
+    t.teardown(async () => {
+      await control.close();
+      await services.close();
+    });
+
+    const created = await spawnCli(['clients', 'create', '--name', 'Via socket', '--grant', 'client_credentials', '--json'], { DATA_DIR: dir });
+    t.equal(created.code, 0, created.stderr);
+    const { client_id: clientId } = json<{ client_id: string }>(created);
+    t.equal((await services.clients.get(clientId)).clientName, 'Via socket', 'stored by the holder, through its own services');
+
+    const failed = await spawnCli(['clients', 'show', 'no-such-client'], { DATA_DIR: dir });
+    t.equal(failed.code, 1, 'failures come back as failures');
+    t.match(failed.stderr, /no client/);
+    const usage = await spawnCli(['clients', 'update', clientId], { DATA_DIR: dir });
+    t.equal(usage.code, 2, 'usage errors found by the holder are still usage errors');
+  });
+});
