@@ -215,6 +215,9 @@ t.test(`login and consent (${backendName})`, async (t) => {
     const stolen = await stranger.post('/consent', { ...strangerFields, rid: a.fields.rid, ticket: a.fields.ticket, decision: 'allow' });
     t.equal(stolen.statusCode, 400);
     t.equal(stolen.headers.location, undefined);
+    // The pending request belongs to the browser session that started it: another one cannot even see it.
+    t.equal((await stranger.get(`/consent?rid=${a.fields.rid}`)).statusCode, 400, 'consent page of another session');
+    t.equal((await stranger.get(`/login?rid=${a.fields.rid}`)).statusCode, 400, 'login page of another session');
 
     const res = await browser.post('/consent', { ...a.fields, decision: 'allow' });
     t.equal(res.statusCode, 303);
