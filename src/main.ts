@@ -100,6 +100,10 @@ function handleSignals(app: FastifyInstance, closers: Array<() => Promise<void>>
       process.exit(1);
     }, SHUTDOWN_GRACE_MS);
     force.unref();
+    // server.close() drops idle keep-alive sockets once; a socket whose request
+    // finishes later would idle until keepAliveTimeout. Reap those as they free up.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+    reaper.unref();
     Promise.allSettled(closers.map((close) => close()))
       .then(() => app.close())
       .then(

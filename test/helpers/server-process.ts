@@ -1,0 +1,113 @@
+/**
+ * The real server as a child process (`node --import tsx src/main.ts`, the
+ * same code `npm start` runs after `tsc`), on a free port, with its own
+ * embedded database in a temp DATA_DIR, or, when `DATABASE_URL` is set, its
+ * own empty PostgreSQL database (and the test Redis when `REDIS_URL` is).
+ * Stopped and cleaned up in `t.teardown`, even when the test fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openTestDb, REDIS_URL } from './backend.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Everything written to stdout / stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout matches `pattern` (checked on every chunk). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code (or the signal's name) when the process ends. */
+  exited: Promise<number | string>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Port to listen on; default: a free one picked by the OS (PORT=0). */
+  port?: number;
+}
+
+/** Starts the server and waits until it listens. */
+export async function startServer(t: Tap, options: StartOptions = {}): Promise<ServerProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'oauth-server-proc-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|ADMIN_USERNAME|ADMIN_PASSWORD|ISSUER|PORT|HOST|TAP.*|NODE_OPTIONS)$/.test(k)) env[k] = v;
+  }
+  if (process.env.DATABASE_URL) {
+    const db = await openTestDb({ migrated: false });
+    t.teardown(() => db.close());
+    // The server opens its own pool; ours only exists to drop the database afterwards.
+    env.DATABASE_URL = db.url!;
+  }
+  if (REDIS_URL) env.REDIS_URL = REDIS_URL;
+  Object.assign(env, { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(options.port ?? 0), LOG_LEVEL: 'info' }, options.env);
+
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    for (const w of waiters) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      resolve(code ?? signal ?? 'unknown');
+      for (const w of waiters) w();
+    });
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+  t.teardown(async () => {
+    if (!done) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  const waitForOutput = (pattern: RegExp, timeoutMs = 60_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const m = pattern.exec(out);
+        if (m) {
+          cleanup();
+          resolve(m);
+        } else if (done) {
+          cleanup();
+          reject(new Error(`server exited before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for ${pattern}\nstdout:\n${out}\nstderr:\n${err}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+
+  const listening = await waitForOutput(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/);
+  const port = Number(listening[1]);
+  // The banner comes after listen(); wait for it so its content can be read.
+  await waitForOutput(/OAuth 2\.0 authorization server listening at/);
+  return { child, url: `http://127.0.0.1:${port}`, port, stdout: () => out, stderr: () => err, waitForOutput, exited };
+}
