@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { createAdminAuth } from './http/admin-auth.js';
 import { adminPages } from './http/admin-pages.js';
 import { authorizeRoutes } from './http/authorize.js';
+import { adminBearerVerifier } from './http/bearer.js';
 import { discoveryRoutes } from './http/discovery.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
@@ -124,9 +125,9 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(oauthEndpoints, { services });
   await app.register(discoveryRoutes, { services });
   await app.register(resourceRoutes, { services });
-  await app.register(adminRoutes, { services });
+  await app.register(adminRoutes, { services, verifyBearer: adminBearerVerifier(services) });
   await app.register(adminPages, { services });
-  await app.register(metricsRoutes, { metrics: services.metrics, config, authenticate: createAdminAuth({ services }) });
+  await app.register(metricsRoutes, { metrics: services.metrics, config, authenticate: createAdminAuth({ services, verifyBearer: adminBearerVerifier(services) }) });
   await app.register(registerRoutes, { services });
 
   return app;

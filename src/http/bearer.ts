@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'f
 import { invalidRequest, invalidToken, OAuthError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
+import type { BearerVerifier } from './admin-auth.js';
 import { logError, toOAuthError } from './errors.js';
 
 declare module 'fastify' {
@@ -95,5 +96,27 @@ export function bearerErrorHandler(realm: string) {
       reply.header('www-authenticate', bearerChallenge(realm, err, err instanceof InsufficientScopeError ? err.scope : undefined));
     }
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toJSON()));
+  };
+}
+
+/**
+ * Bearer access tokens for the admin API (`http/admin-auth.ts`): verified
+ * locally like any resource request, then the user's CURRENT roles are read
+ * (the admin API is not a hot path, and a role removed a minute ago must not
+ * linger for the token's lifetime). A client's own token (client
+ * credentials) has no user and no roles: 403, not 401.
+ */
+export function adminBearerVerifier(services: Services): BearerVerifier {
+  return async (token) => {
+    let claims: AccessTokenClaims;
+    try {
+      claims = await services.tokens.verifyAccessToken(token);
+    } catch {
+      return null;
+    }
+    if (claims.roles === undefined) return { sub: claims.sub, roles: [], username: null };
+    const user = await services.storage.users.findById(claims.sub);
+    if (!user || user.disabled) return null;
+    return { sub: user.id, roles: user.roles, username: user.username };
   };
 }

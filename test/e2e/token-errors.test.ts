@@ -321,6 +321,21 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     t.match(inQuery.headers['www-authenticate'], /error="invalid_request"/);
   });
 
+  t.test('admin API with a bearer access token', async (t) => {
+    const root = await seedUser(services, { username: 'root', roles: ['admin'] });
+    const adminToken = (await token({ grant_type: 'password', username: 'root', password: root.password }, { authorization: legacyAuth })).json().access_token as string;
+    const userToken = (await passwordTokens(legacyAuth, 'api:read')).access_token;
+    const list = (bearer: string) => app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: `Bearer ${bearer}` } });
+    t.equal((await list(adminToken)).statusCode, 200, 'a user with role admin');
+    t.equal((await list(userToken)).statusCode, 403, 'a user without it');
+    t.equal((await list(await machineToken())).statusCode, 403, 'a client acting for itself');
+    const bad = await list('not-a-token');
+    t.equal(bad.statusCode, 401);
+    // Roles are read at request time: removing the role takes effect before the token expires.
+    await services.users.update(root.id, { roles: [] });
+    t.equal((await list(adminToken)).statusCode, 403);
+  });
+
   t.test('resource routes: 403 insufficient_scope', async (t) => {
     const user = await passwordTokens(legacyAuth, 'api:read');
     const admin = await getWithToken(app, '/api/admin/hello', user.access_token);
