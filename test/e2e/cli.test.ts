@@ -212,28 +212,24 @@ t.test('the real entry point', async (t) => {
     t.match(bad.stderr, /--username is required/);
   });
 
-  t.test(`against its own database (${DATABASE_URL ? 'DATABASE_URL' : 'DATA_DIR'})`, async (t) => {
-    let env: Record<string, string>;
-    if (DATABASE_URL) {
+  // On the embedded database, "the CLI opens it itself" is the last step of the `npm start` subtest below.
+  if (DATABASE_URL) {
+    t.test('against its own PostgreSQL database (DATABASE_URL)', async (t) => {
       const db = await openTestDb({ kind: 'postgres' });
       t.teardown(() => db.close());
-      env = { DATABASE_URL: db.url! };
-    } else {
-      const dir = await tempDir(t);
-      await seedDataDir(dir);
-      env = { DATA_DIR: dir };
-    }
-    const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'spawned password\n');
-    t.equal(created.code, 0, created.stderr);
-    const user = json<{ id: string; username: string }>(created);
-    t.equal(user.username, 'spawned');
-    const list = await spawnCli(['users', 'list', '--json'], env);
-    t.same(
-      json<{ items: Array<{ id: string }> }>(list).items.map((u) => u.id),
-      [user.id],
-      'a second run sees what the first stored',
-    );
-  });
+      const env = { DATABASE_URL: db.url! };
+      const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'spawned password\n');
+      t.equal(created.code, 0, created.stderr);
+      const user = json<{ id: string; username: string }>(created);
+      t.equal(user.username, 'spawned');
+      const list = await spawnCli(['users', 'list', '--json'], env);
+      t.same(
+        json<{ items: Array<{ id: string }> }>(list).items.map((u) => u.id),
+        [user.id],
+        'a second run sees what the first stored',
+      );
+    });
+  }
 
   t.test('while another process holds the embedded database, the command runs there', async (t) => {
     const dir = await tempDir(t);
@@ -258,5 +254,47 @@ t.test('the real entry point', async (t) => {
     t.match(failed.stderr, /no client/);
     const usage = await spawnCli(['clients', 'update', clientId], { DATA_DIR: dir });
     t.equal(usage.code, 2, 'usage errors found by the holder are still usage errors');
+  });
+
+  t.test('while `npm start` (src/main.ts) runs on the embedded database', async (t) => {
+    const dir = await tempDir(t);
+    await seedDataDir(dir);
+    const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'main admin password' };
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (server.exitCode === null) server.kill('SIGKILL');
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000);
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        if (/listening at/.test(output)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', onData);
+      server.on('exit', () => reject(new Error(`server exited: ${output}`)));
+    });
+
+    const list = await spawnCli(['users', 'list', '--json'], { DATA_DIR: dir });
+    t.equal(list.code, 0, list.stderr);
+    t.same(
+      json<{ items: Array<{ username: string; roles: string[] }> }>(list).items.map((u) => [u.username, u.roles]),
+      [['main-admin', ['admin']]],
+      "the server's admin, read through the server",
+    );
+
+    server.kill('SIGTERM');
+    t.equal(await exited, 0, 'the server stops cleanly');
+    const after = await spawnCli(['users', 'show', 'main-admin', '--json'], { DATA_DIR: dir });
+    t.equal(after.code, 0, 'after it stopped, the CLI opens the database itself');
   });
 });
