@@ -6,6 +6,7 @@
  * cannot arrive.
  */
 import t from 'tap';
+import { runCli } from '../../src/admin/cli/run.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName, testDb, testKv } from '../helpers/backend.js';
 import { basic, getWithToken, postForm } from '../helpers/tokens.js';
@@ -81,6 +82,30 @@ t.test(`keys and revocation across instances (${backendName})`, async (t) => {
     t.equal(old.status, 'retired');
     t.ok(old.expiresAt!.getTime() > Date.now() + 900_000, 'published at least as long as its tokens live');
     t.equal(listed.filter((k) => k.alg === 'ES256' && k.status === 'active').length, 1);
+  });
+
+  t.test('CLI: keys list and keys rotate --alg RS256 (the ID-token key)', async (t) => {
+    const run = async (argv: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), readStdin: async () => '' }, { services: a.services });
+      return { code, stdout, stderr };
+    };
+    const listed = await run(['keys', 'list', '--json']);
+    t.equal(listed.code, 0);
+    const before = JSON.parse(listed.stdout) as Array<{ kid: string; alg: string; status: string }>;
+    const oldRs = before.find((k) => k.alg === 'RS256' && k.status === 'active')!;
+    const rotated = await run(['keys', 'rotate', '--alg', 'RS256', '--json']);
+    t.equal(rotated.code, 0, rotated.stderr);
+    const key = JSON.parse(rotated.stdout) as { kid: string; alg: string; status: string };
+    t.equal(key.alg, 'RS256');
+    t.not(key.kid, oldRs.kid);
+    const after = JSON.parse((await run(['keys', 'list', '--json'])).stdout) as Array<{ kid: string; status: string }>;
+    t.equal(after.find((k) => k.kid === oldRs.kid)?.status, 'retired');
+    t.equal(after.find((k) => k.kid === key.kid)?.status, 'active');
+    t.equal((await run(['keys', 'rotate', '--alg', 'HS256'])).code, 2, 'an unknown algorithm is a usage error');
+    const human = await run(['keys', 'list']);
+    t.match(human.stdout, /KID\s+ALG\s+STATUS/);
   });
 
   t.test('a restarted instance (new process, same database) accepts earlier tokens', async (t) => {

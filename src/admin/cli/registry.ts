@@ -4,12 +4,14 @@
  * a running server's control socket.
  */
 import { clientCommands } from './clients.js';
+import { keyCommands } from './keys.js';
 import type { Command, CommandGroup } from './types.js';
 import { userCommands } from './users.js';
 
 export const commandGroups: readonly CommandGroup[] = [
   clientCommands,
   userCommands,
+  keyCommands,
 ];
 
 export function findGroup(name: string): CommandGroup | undefined {
