@@ -20,6 +20,7 @@ import { discoveryRoutes } from './http/discovery.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
+import { redactUrl, serializeError } from './http/log-redaction.js';
 import { metricsRoutes, registerRequestMetrics } from './http/metrics.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { opsRoutes } from './http/ops.js';
@@ -46,9 +47,6 @@ export const REDACT_PATHS = [
   'headers.cookie',
 ];
 
-/** Query parameters whose values never reach the log. */
-const SECRET_QUERY = /([?&](?:code|access_token|refresh_token|id_token|token|password|client_secret|state|nonce|code_verifier)=)[^&#]*/gi;
-
 export function defaultLogger(config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
@@ -57,10 +55,12 @@ export function defaultLogger(config: Config): FastifyServerOptions['logger'] {
       req(req) {
         return {
           method: req.method,
-          url: typeof req.url === 'string' ? req.url.replace(SECRET_QUERY, '$1[redacted]') : req.url,
+          // Query values only of harmless parameters (http/log-redaction.ts).
+          url: typeof req.url === 'string' ? redactUrl(req.url) : req.url,
           remoteAddress: req.ip,
         };
       },
+      err: serializeError,
     },
   };
 }

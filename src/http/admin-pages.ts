@@ -574,7 +574,7 @@ export const adminPages: FastifyPluginAsync<AdminPagesOptions> = async (app, { s
       if (disabled && user.id === a.user.id) return userPage(reply, 400, a, user, { statusError: 'You cannot disable your own account.' });
       await services.users.update(user.id, { disabled });
       request.log.info({ userId: user.id, by: a.user.id, disabled }, 'user status changed in the admin console');
-      await setNotice(a, disabled ? 'Account disabled: the user can no longer sign in.' : 'Account enabled.');
+      await setNotice(a, disabled ? 'Account disabled: the user can no longer sign in, and every token they held was revoked.' : 'Account enabled.');
       return reply.code(303).redirect(`${CONSOLE}/users/${encodeURIComponent(user.id)}`);
     },
   );

@@ -1,0 +1,37 @@
+import t from 'tap';
+import { createMetrics } from '../../src/metrics.js';
+
+t.test('each instance has its own registry', async (t) => {
+  const a = createMetrics();
+  const b = createMetrics();
+  a.tokenIssued('client_credentials');
+  a.tokenIssued('client_credentials');
+  b.tokenIssued('client_credentials');
+  t.match((await a.render()).body, /oauth_tokens_issued_total\{grant_type="client_credentials"\} 2/);
+  t.match((await b.render()).body, /oauth_tokens_issued_total\{grant_type="client_credentials"\} 1/);
+});
+
+t.test('label values come from closed sets', async (t) => {
+  const m = createMetrics();
+  m.tokenIssued('urn:ietf:params:oauth:grant-type:jwt-bearer');
+  m.observeRequest('PROPFIND', undefined, 404, 0.002);
+  m.observeRequest('GET', '/admin/clients/:client_id', 200, 0.01);
+  m.loginFailed('login_form');
+  m.refreshReuseDetected();
+  const { body, contentType } = await m.render();
+  t.match(contentType, /^text\/plain/);
+  t.match(body, /oauth_tokens_issued_total\{grant_type="other"\} 1/);
+  t.match(body, /http_requests_total\{route="unmatched",method="other",status_code="404"\} 1/);
+  t.match(body, /http_request_duration_seconds_count\{route="\/admin\/clients\/:client_id",method="GET",status_code="200"\} 1/);
+  t.match(body, /oauth_login_failures_total\{source="login_form"\} 1/);
+  t.match(body, /oauth_refresh_token_reuse_total 1/);
+  t.notMatch(body, /jwt-bearer|PROPFIND/);
+});
+
+t.test('process metrics are opt-in, once', async (t) => {
+  const m = createMetrics();
+  t.notMatch((await m.render()).body, /process_cpu_user_seconds_total/);
+  m.collectProcessMetrics();
+  m.collectProcessMetrics();
+  t.match((await m.render()).body, /process_cpu_user_seconds_total/);
+});
