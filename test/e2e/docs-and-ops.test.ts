@@ -126,9 +126,10 @@ t.test('CORS', async (t) => {
     const res = await app.inject({
       method: 'POST',
       url: '/token',
-      headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded' },
-      payload: `grant_type=client_credentials&client_id=${client.clientId}&client_secret=${client.clientSecret}`,
+      headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded', authorization: basic({ username: client.clientId, password: client.clientSecret! }) },
+      payload: 'grant_type=client_credentials',
     });
+    t.equal(res.statusCode, 200);
     t.equal(res.headers['access-control-allow-origin'], SPA);
     t.match(String(res.headers['access-control-expose-headers']), /WWW-Authenticate/);
   });
@@ -203,6 +204,40 @@ t.test('metrics', async (t) => {
     await app.inject({ url: '/admin/clients', headers: { authorization: basic({ username: admin.username, password: 'wrong password!' }) } });
     const after = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
     t.equal(count(after.body), count(before.body) + 1);
+  });
+
+  await t.test('tokens issued by grant type, and refresh-token reuse, are counted', async (t) => {
+    const scrape = async () => (await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } })).body;
+    const value = (text: string, series: RegExp) => Number(series.exec(text)?.[1] ?? 0);
+    const CC = /oauth_tokens_issued_total\{grant_type="client_credentials"\} (\d+)/;
+    const PASSWORD = /oauth_tokens_issued_total\{grant_type="password"\} (\d+)/;
+    const REFRESH = /oauth_tokens_issued_total\{grant_type="refresh_token"\} (\d+)/;
+    const REUSE = /oauth_refresh_token_reuse_total (\d+)/;
+    const before = await scrape();
+
+    const machine = await seedClient(services, { grant_types: ['client_credentials'] });
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const cc = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { ...form, authorization: basic({ username: machine.clientId, password: machine.clientSecret! }) },
+      payload: 'grant_type=client_credentials',
+    });
+    t.equal(cc.statusCode, 200);
+
+    const legacy = await seedClient(services, { grant_types: ['password', 'refresh_token'], token_endpoint_auth_method: 'client_secret_post' });
+    const auth = `client_id=${legacy.clientId}&client_secret=${legacy.clientSecret}`;
+    const pw = await app.inject({ method: 'POST', url: '/token', headers: form, payload: `grant_type=password&username=${plain.username}&password=${encodeURIComponent(plain.password)}&${auth}` });
+    t.equal(pw.statusCode, 200);
+    const first = pw.json().refresh_token as string;
+    t.equal((await app.inject({ method: 'POST', url: '/token', headers: form, payload: `grant_type=refresh_token&refresh_token=${first}&${auth}` })).statusCode, 200);
+    t.equal((await app.inject({ method: 'POST', url: '/token', headers: form, payload: `grant_type=refresh_token&refresh_token=${first}&${auth}` })).statusCode, 400);
+
+    const after = await scrape();
+    t.equal(value(after, CC), value(before, CC) + 1);
+    t.equal(value(after, PASSWORD), value(before, PASSWORD) + 1);
+    t.equal(value(after, REFRESH), value(before, REFRESH) + 1, 'the replay issued nothing');
+    t.equal(value(after, REUSE), value(before, REUSE) + 1);
   });
 
   await t.test('with METRICS_PORT, /metrics is not on the main port but alone on its own', async (t) => {
