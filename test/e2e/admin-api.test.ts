@@ -17,6 +17,12 @@ t.test(`admin API (${backendName})`, async (t) => {
   const admin = await seedUser(services, { username: 'root-admin', password: 'root: pässword 1', roles: ['admin'] });
   const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
   const auth = basic(admin.username, admin.password);
+  /** The WWW-Authenticate challenges of an answer (Basic always; Bearer once the token service accepts admin tokens). */
+  const challenges = (res: { headers: Record<string, unknown> }) => {
+    const value = res.headers['www-authenticate'];
+    return Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
+  };
+  const BASIC = 'Basic realm="admin", charset="UTF-8"';
   let ipCounter = 0;
   const freshIp = () => `198.51.100.${++ipCounter}`;
 
@@ -46,7 +52,7 @@ t.test(`admin API (${backendName})`, async (t) => {
     t.test('no credentials: 401 with a Basic challenge', async (t) => {
       const res = await app.inject({ method: 'GET', url: '/admin/clients' });
       expectError(t, res, 401, 'unauthorized');
-      t.equal(res.headers['www-authenticate'], 'Basic realm="admin", charset="UTF-8"');
+      t.equal(challenges(res)[0], BASIC, 'Basic first (RFC 7617 §2), with its realm and charset');
       const post = await app.inject({ method: 'POST', url: '/admin/users', payload: { username: 'x', password: 'y' } });
       t.equal(post.statusCode, 401, 'nothing is read before authentication');
     });
@@ -68,7 +74,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       for (const header of headers) {
         const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: header }, remoteAddress: freshIp() });
         t.equal(res.statusCode, 401, JSON.stringify(header));
-        t.match(String(res.headers['www-authenticate']), /Basic realm="admin"/);
+        t.ok(challenges(res).includes(BASIC), 'with the Basic challenge');
       }
     });
 
@@ -76,7 +82,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       const ip = freshIp();
       const wrong = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(admin.username, 'nope') }, remoteAddress: ip });
       const body = expectError(t, wrong, 401, 'unauthorized');
-      t.equal(wrong.headers['www-authenticate'], 'Basic realm="admin", charset="UTF-8"');
+      t.ok(challenges(wrong).includes(BASIC));
       const unknown = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic('ghost', 'whatever1') }, remoteAddress: ip });
       t.same(expectError(t, unknown, 401, 'unauthorized'), body, 'same answer: no hint whether the user exists');
     });
