@@ -170,13 +170,20 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
     return key.kid;
   };
 
+  /** What the snapshot was built from: an unchanged key set is not imported again. */
+  let fingerprint = '';
+
   const readSnapshot = async (): Promise<KeySnapshot> => {
     lastLoadMs = now();
-    const snapshot = await buildSnapshot(await repo.listPublished(new Date(now())));
+    const records = await repo.listPublished(new Date(now()));
+    const print = records.map((r) => `${r.kid}:${r.retiredAt?.getTime() ?? '-'}:${r.expiresAt?.getTime() ?? '-'}`).join(',');
+    if (current && print === fingerprint) return current;
+    const snapshot = await buildSnapshot(records);
     // A key set without an active key for a needed algorithm (never
     // expected: start() creates them) keeps the old snapshot signing.
     if (current && needed.some((alg) => !snapshot.signing.has(alg))) return current;
     current = snapshot;
+    fingerprint = print;
     return snapshot;
   };
 
