@@ -23,6 +23,8 @@ export interface ServerProcess {
   /** `http://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** The environment the server runs with (DATA_DIR, DATABASE_URL, … as given to it). */
+  env: Record<string, string>;
   /** Everything written to stdout / stderr so far. */
   stdout(): string;
   stderr(): string;
@@ -109,5 +111,5 @@ export async function startServer(t: Tap, options: StartOptions = {}): Promise<S
   const port = Number(listening[1]);
   // The banner comes after listen(); wait for it so its content can be read.
   await waitForOutput(/OAuth 2\.0 authorization server listening at/);
-  return { child, url: `http://127.0.0.1:${port}`, port, stdout: () => out, stderr: () => err, waitForOutput, exited };
+  return { child, url: `http://127.0.0.1:${port}`, port, env, stdout: () => out, stderr: () => err, waitForOutput, exited };
 }
