@@ -32,13 +32,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { backendName } from '../helpers/backend.js';
-import { ROOT, startServer } from '../helpers/server-process.js';
+import { freePort, ROOT, startServer } from '../helpers/server-process.js';
 
 /** The Markdown file whose walkthrough is run; becomes 'README.md' once the walkthrough moves there. */
 export const WALKTHROUGH_FILE = 'docs/walkthrough.md';
@@ -98,14 +97,6 @@ export function expectation(text: string): RegExp {
 const PLACEHOLDER = /^(\s*)([A-Z_][A-Z0-9_]*)='<[^>']*>'\s*$/;
 
 const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const markdown = await readFile(join(ROOT, WALKTHROUGH_FILE), 'utf8');
 const steps = parseWalkthrough(markdown);

@@ -7,12 +7,22 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openTestDb, REDIS_URL } from './backend.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A TCP port free right now on 127.0.0.1 (for a server whose ISSUER must name its port up front). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 interface Tap {
   teardown(fn: () => unknown): void;
