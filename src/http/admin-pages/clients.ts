@@ -1,0 +1,259 @@
+/**
+ * The admin console's client pages: list, register (the secret is shown
+ * once, in the response to the POST that created it), edit redirect URIs,
+ * grants, authentication and scopes, rotate the secret, delete after a
+ * confirmation page.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { AUTH_METHODS, GRANT_TYPES } from '../../clients/metadata.js';
+import { OAuthError } from '../../errors.js';
+import type { Client } from '../../storage/types.js';
+import { contentSecurityPolicy } from '../security-headers.js';
+import { CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './console.js';
+
+const stringList = { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 200 } } as const;
+const clientBody = {
+  type: 'object',
+  properties: {
+    client_name: { type: 'string', maxLength: 200 },
+    redirect_uris: { type: 'string', maxLength: 50_000 },
+    grant_types: stringList,
+    token_endpoint_auth_method: { type: 'string', maxLength: 50 },
+    scope: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 200 } },
+    csrf_token: csrf,
+  },
+} as const;
+
+const clientParams = { type: 'object', required: ['client_id'], properties: { client_id: { type: 'string', minLength: 1, maxLength: 200 } } } as const;
+
+interface ClientBody {
+  client_name?: string;
+  redirect_uris?: string;
+  grant_types?: string[];
+  token_endpoint_auth_method?: string;
+  scope?: string[];
+  csrf_token?: string;
+}
+
+type ClientField = 'client_name' | 'redirect_uris' | 'grant_types' | 'token_endpoint_auth_method' | 'scope' | 'form';
+
+interface ClientFormValues {
+  client_name: string;
+  redirect_uris: string;
+  grant_types: string[];
+  token_endpoint_auth_method: string;
+  scope: string[];
+}
+
+const GRANT_LABELS: Record<string, string> = {
+  authorization_code: 'Authorization code (with PKCE)',
+  refresh_token: 'Refresh token',
+  client_credentials: 'Client credentials (machine to machine)',
+  password: 'Password (legacy)',
+  implicit: 'Implicit (legacy)',
+};
+
+const AUTH_LABELS: Record<string, string> = {
+  client_secret_basic: 'Confidential: secret in HTTP Basic (client_secret_basic)',
+  client_secret_post: 'Confidential: secret in the form body (client_secret_post)',
+  none: 'Public: no secret, PKCE required (none)',
+};
+
+function valuesOf(client: Client): ClientFormValues {
+  return {
+    client_name: client.clientName,
+    redirect_uris: client.redirectUris.join('\n'),
+    grant_types: [...client.grantTypes],
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    scope: client.scope.split(' ').filter(Boolean),
+  };
+}
+
+function valuesFromBody(body: ClientBody): ClientFormValues {
+  return {
+    client_name: body.client_name ?? '',
+    redirect_uris: body.redirect_uris ?? '',
+    grant_types: body.grant_types ?? [],
+    token_endpoint_auth_method: body.token_endpoint_auth_method ?? '',
+    scope: body.scope ?? [],
+  };
+}
+
+function clientRow(client: Client) {
+  return {
+    clientId: client.clientId,
+    clientName: client.clientName,
+    type: client.tokenEndpointAuthMethod === 'none' ? 'public' : 'confidential',
+    grantTypes: client.grantTypes.join(', '),
+    redirectUris: client.redirectUris,
+    createdAt: client.createdAt.toISOString().slice(0, 10),
+  };
+}
+
+/** Checks each field on its own, so each message can stand next to its input. */
+function checkClientFields(values: ClientFormValues, knownScopes: readonly string[]): Partial<Record<ClientField, string>> {
+  const errors: Partial<Record<ClientField, string>> = {};
+  if (values.client_name.trim() === '') errors.client_name = 'Enter a name people will recognise on the consent page.';
+  if (values.grant_types.length === 0) errors.grant_types = 'Choose at least one grant type.';
+  else if (values.grant_types.some((g) => !(GRANT_TYPES as readonly string[]).includes(g))) errors.grant_types = 'Unknown grant type.';
+  if (!(AUTH_METHODS as readonly string[]).includes(values.token_endpoint_auth_method)) errors.token_endpoint_auth_method = 'Choose how the client authenticates.';
+  if (values.scope.length === 0) errors.scope = 'Choose at least one scope.';
+  else if (values.scope.some((s) => !knownScopes.includes(s))) errors.scope = 'Unknown scope.';
+  return errors;
+}
+
+/** Which field an error from client metadata validation (RFC 7591 §3.2.2) belongs to. */
+function fieldOf(err: OAuthError): ClientField {
+  if (err.error === 'invalid_redirect_uri') return 'redirect_uris';
+  const text = err.description;
+  if (/client_name/.test(text)) return 'client_name';
+  if (/scope/.test(text) && !/grant/.test(text)) return 'scope';
+  if (/token_endpoint_auth_method|confidential client/.test(text)) return 'token_endpoint_auth_method';
+  if (/grant|response type/.test(text)) return 'grant_types';
+  return 'form';
+}
+
+function splitLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+}
+
+
+/** Registers the client pages on the console's scope. */
+export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): void {
+  const { services, render, navModel, takeNotice, setNotice, guarded, admin } = ctx;
+  const { config } = services;
+  const scopes = config.scopes;
+
+  app.get<{ Querystring: { page?: number } }>(`${CONSOLE}/clients`, { ...guarded, schema: { querystring: pageQuery } }, async (request, reply) => {
+    const a = admin(request);
+    const page = request.query.page ?? 1;
+    const { clients, total } = await services.clients.list({ limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE });
+    return render(reply, 200, 'clients', {
+      title: 'Clients',
+      admin: navModel(a),
+      notice: await takeNotice(a),
+      clients: clients.map(clientRow),
+      pager: pager(`${CONSOLE}/clients`, page, total),
+    });
+  });
+
+  const clientForm = (
+    reply: FastifyReply,
+    status: number,
+    a: ConsoleAdmin,
+    data: { client: Client | null; values: ClientFormValues; errors?: Partial<Record<ClientField, string>>; notice?: string | null },
+  ) =>
+    render(reply, status, 'client-form', {
+      title: data.client ? `Client ${data.client.clientName}` : 'Register a client',
+      admin: navModel(a),
+      client: data.client ? clientRow(data.client) : null,
+      values: data.values,
+      errors: data.errors ?? {},
+      notice: data.notice ?? null,
+      grantOptions: GRANT_TYPES.map((g) => ({ value: g, label: GRANT_LABELS[g] ?? g })),
+      authOptions: AUTH_METHODS.map((m) => ({ value: m, label: AUTH_LABELS[m] ?? m })),
+      scopeOptions: scopes,
+    });
+
+  const secretPage = (reply: FastifyReply, status: number, a: ConsoleAdmin, client: Client, clientSecret: string | null, heading: string) => {
+    // The copy button's script is the only script in the console, and only here.
+    reply.header('content-security-policy', contentSecurityPolicy(config, { 'script-src': ["'self'"] }));
+    return render(reply, status, 'client-secret', { title: heading, admin: navModel(a), client: clientRow(client), clientSecret });
+  };
+
+  app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
+    clientForm(reply, 200, admin(request), {
+      client: null,
+      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', scope: [...scopes] },
+    }),
+  );
+
+  app.post<{ Body: ClientBody }>(`${CONSOLE}/clients`, { ...guarded, schema: { body: clientBody } }, async (request, reply) => {
+    const a = admin(request);
+    const values = valuesFromBody(request.body ?? {});
+    const errors = checkClientFields(values, scopes);
+    if (Object.keys(errors).length > 0) return clientForm(reply, 400, a, { client: null, values, errors });
+    try {
+      const { client, clientSecret } = await services.clients.register({
+        client_name: values.client_name.trim(),
+        redirect_uris: splitLines(values.redirect_uris),
+        grant_types: values.grant_types,
+        token_endpoint_auth_method: values.token_endpoint_auth_method,
+        scope: values.scope.join(' '),
+      });
+      request.log.info({ clientId: client.clientId, by: a.user.id }, 'client registered in the admin console');
+      return secretPage(reply, 201, a, client, clientSecret, 'Client registered');
+    } catch (err) {
+      if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client: null, values, errors: { [fieldOf(err)]: err.description } });
+      throw err;
+    }
+  });
+
+  app.get<{ Params: { client_id: string } }>(`${CONSOLE}/clients/:client_id`, { ...guarded, schema: { params: clientParams } }, async (request, reply) => {
+    const a = admin(request);
+    const client = await services.clients.get(request.params.client_id);
+    return clientForm(reply, 200, a, { client, values: valuesOf(client), notice: await takeNotice(a) });
+  });
+
+  app.post<{ Params: { client_id: string }; Body: ClientBody }>(
+    `${CONSOLE}/clients/:client_id`,
+    { ...guarded, schema: { params: clientParams, body: clientBody } },
+    async (request, reply) => {
+      const a = admin(request);
+      const client = await services.clients.get(request.params.client_id);
+      const values = valuesFromBody(request.body ?? {});
+      const errors = checkClientFields(values, scopes);
+      if (Object.keys(errors).length > 0) return clientForm(reply, 400, a, { client, values, errors });
+      try {
+        const updated = await services.clients.update(client.clientId, {
+          client_name: values.client_name.trim(),
+          redirect_uris: splitLines(values.redirect_uris),
+          grant_types: values.grant_types,
+          token_endpoint_auth_method: values.token_endpoint_auth_method,
+          scope: values.scope.join(' '),
+        });
+        request.log.info({ clientId: client.clientId, by: a.user.id }, 'client changed in the admin console');
+        // Turning a public client confidential creates its first secret: show it now, once.
+        if (updated.clientSecret) return secretPage(reply, 200, a, updated.client, updated.clientSecret, 'Client is now confidential');
+        await setNotice(a, 'Changes saved.');
+        return reply.code(303).redirect(`${CONSOLE}/clients/${encodeURIComponent(client.clientId)}`);
+      } catch (err) {
+        if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client, values, errors: { [fieldOf(err)]: err.description } });
+        throw err;
+      }
+    },
+  );
+
+  app.post<{ Params: { client_id: string } }>(
+    `${CONSOLE}/clients/:client_id/secret`,
+    { ...guarded, schema: { params: clientParams, body: csrfOnly } },
+    async (request, reply) => {
+      const a = admin(request);
+      const { client, clientSecret } = await services.clients.rotateSecret(request.params.client_id);
+      request.log.info({ clientId: client.clientId, by: a.user.id }, 'client secret rotated in the admin console');
+      return secretPage(reply, 200, a, client, clientSecret, 'New client secret');
+    },
+  );
+
+  app.get<{ Params: { client_id: string } }>(`${CONSOLE}/clients/:client_id/delete`, { ...guarded, schema: { params: clientParams } }, async (request, reply) => {
+    const client = await services.clients.get(request.params.client_id);
+    return render(reply, 200, 'client-delete', { title: `Delete ${client.clientName}?`, admin: navModel(admin(request)), client: clientRow(client) });
+  });
+
+  app.post<{ Params: { client_id: string } }>(
+    `${CONSOLE}/clients/:client_id/delete`,
+    { ...guarded, schema: { params: clientParams, body: csrfOnly } },
+    async (request, reply) => {
+      const a = admin(request);
+      const client = await services.clients.get(request.params.client_id);
+      await services.clients.delete(client.clientId);
+      request.log.info({ clientId: client.clientId, by: a.user.id }, 'client deleted in the admin console');
+      await setNotice(a, `Client "${client.clientName}" (${client.clientId}) was deleted.`);
+      return reply.code(303).redirect(`${CONSOLE}/clients`);
+    },
+  );
+
+}
