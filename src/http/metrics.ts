@@ -31,6 +31,8 @@ export interface MetricsRouteOptions {
 /** `GET /metrics` on the main port, for admins; absent when `METRICS_PORT` is set. */
 export const metricsRoutes: FastifyPluginAsync<MetricsRouteOptions> = async (app, { metrics, config, authenticate }) => {
   if (config.metricsPort !== undefined) return;
+  // Set by the admin authentication hook (admin-auth.ts) in this scope too.
+  app.decorateRequest('adminPrincipal', null);
   app.get(
     '/metrics',
     {
@@ -58,12 +60,12 @@ export async function startMetricsServer(metrics: Metrics, port: number, host: s
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found\n');
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' }).end('Not found\n');
       return;
     }
     metrics.render().then(
       ({ contentType, body }) => {
-        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       () => {
