@@ -51,7 +51,7 @@ const loginBodySchema = {
   type: 'object',
   properties: {
     username: { type: 'string', maxLength: 200 },
-    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH + 1 },
+    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
     csrf_token: { type: 'string', maxLength: 200 },
     rid: { type: 'string', maxLength: 100 },
   },

@@ -19,8 +19,8 @@ import type { CodeStore } from './codes.js';
 import { buildRedirect } from './redirect-uri.js';
 
 export type FlowStep =
-  /** Send the browser to the client (a response or an error). `formAction` is the CSP source of that target. */
-  | { kind: 'redirect'; location: string; redirectUri: string }
+  /** Send the browser to the client's redirect URI, with the response or an error. */
+  | { kind: 'redirect'; location: string }
   | { kind: 'login'; pending: PendingAuthorization; client: Client }
   | { kind: 'consent'; pending: PendingAuthorization; client: Client; user: User };
 
@@ -75,7 +75,6 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
 
   const errorRedirect = (target: RedirectTarget, error: OAuthError): FlowStep => ({
     kind: 'redirect',
-    redirectUri: target.redirectUri,
     location: buildRedirect(
       target.redirectUri,
       { error: error.error, error_description: error.description, state: target.state, iss: config.issuer },
@@ -133,14 +132,13 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         nonce: request.nonce,
         authTime: session.authTime,
       });
-      return { kind: 'redirect', redirectUri: request.redirectUri, location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
+      return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }
     // RFC 6749 §4.2.2: implicit never gets a refresh token.
     const issued = await deps.issueTokens({ client, user, scopes: request.scopes, refreshToken: false, authTime: session.authTime });
     const { access_token, token_type, expires_in, scope } = issued.response;
     return {
       kind: 'redirect',
-      redirectUri: request.redirectUri,
       location: buildRedirect(request.redirectUri, { access_token, token_type, expires_in: String(expires_in), scope, ...base }, 'fragment'),
     };
   };
