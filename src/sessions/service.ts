@@ -39,6 +39,13 @@ export interface SessionService {
 
 type Stored = Omit<BrowserSession, 'id'>;
 
+/**
+ * Anonymous sessions (created by any visit to /authorize or /login) live
+ * only long enough to finish signing in, so unauthenticated traffic cannot
+ * fill the store with day-long entries.
+ */
+export const ANONYMOUS_SESSION_TTL_SECONDS = 1_800;
+
 const key = (id: string) => `session:${createHash('sha256').update(id).digest('base64url')}`;
 const newId = () => randomBytes(32).toString('base64url');
 
@@ -49,7 +56,8 @@ export function createSessionService(deps: { kv: KvStore; config: Pick<Config, '
 
   const write = async (session: BrowserSession) => {
     const { id, ...stored } = session;
-    await kv.set(key(id), JSON.stringify(stored), config.sessionTtlSeconds);
+    const ttl = stored.userId === null ? Math.min(ANONYMOUS_SESSION_TTL_SECONDS, config.sessionTtlSeconds) : config.sessionTtlSeconds;
+    await kv.set(key(id), JSON.stringify(stored), ttl);
   };
 
   return {
