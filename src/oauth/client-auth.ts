@@ -50,6 +50,7 @@ function formDecode(value: string): string | null {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Parses `Authorization: Basic …` for a client (RFC 6749 §2.3.1): base64 of
@@ -63,7 +64,7 @@ export function parseClientBasic(header: string): { clientId: string; secret: st
   if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) throw invalidClient('Malformed Basic credentials.');
   let decoded: string;
   try {
-    decoded = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(encoded, 'base64'));
+    decoded = utf8.decode(Buffer.from(encoded, 'base64'));
   } catch {
     throw invalidClient('Malformed Basic credentials.');
   }
