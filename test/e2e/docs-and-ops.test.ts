@@ -52,6 +52,20 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
     }
   });
 
+  await t.test('every $ref resolves, and every SPEC endpoint is documented', async (t) => {
+    const refs = new Set<string>();
+    JSON.stringify(doc, (key, value: unknown) => {
+      if (key === '$ref') refs.add(String(value));
+      return value;
+    });
+    for (const ref of refs) {
+      const target = ref.replace(/^#\//, '').split('/').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], doc);
+      t.ok(target, `${ref} resolves`);
+    }
+    const spec = ['/authorize', '/token', '/revoke', '/introspect', '/jwks.json', '/userinfo', '/login', '/logout', '/consent', '/register', '/api/hello', '/api/admin/hello', '/admin/clients', '/admin/clients/{client_id}', '/admin/clients/{client_id}/secret', '/admin/users', '/admin/users/{id}', '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/healthz', '/readyz'];
+    for (const path of spec) t.ok(doc.paths[path], `${path} is documented`);
+  });
+
   await t.test('admin routes need Basic (or an admin bearer token); pages and assets are not in the API', async (t) => {
     const paths = doc.paths as Record<string, Record<string, Operation>>;
     for (const [path, ops] of Object.entries(paths)) {
