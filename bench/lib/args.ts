@@ -1,0 +1,152 @@
+/**
+ * Command-line flags of `npm run bench -- …` (see `bench/README.md`).
+ */
+export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
+export type CaseId = (typeof CASE_IDS)[number];
+
+export interface BenchArgs {
+  /** Seconds measured per case. */
+  duration: number;
+  /** Seconds of unmeasured load before each case. */
+  warmup: number;
+  connections: number;
+  /** Embedded PGlite + in-process TTL store instead of PostgreSQL + Redis. */
+  embedded: boolean;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  only: ReadonlySet<CaseId>;
+  /** Seconds of the mixed soak; undefined runs the side-by-side cases instead. */
+  soak: number | undefined;
+  /** Distinct access tokens in the /api/hello pool. */
+  pool: number;
+  /** Signing algorithm of access tokens, ours and the peer's. */
+  alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
+  /** Write a V8 CPU profile of our server (`node --cpu-prof`) to this directory. */
+  cpuProf: string | undefined;
+  /** Extra environment for our server (`--env LOG_LEVEL=warn`). */
+  env: Record<string, string>;
+  /** Where the JSON results go (default bench/results/<time>.json). */
+  json: string | undefined;
+  /** Entry point of our server (default dist/main.js): an A/B comparison runs a saved build. */
+  server: string;
+  help: boolean;
+}
+
+export const USAGE = `npm run bench -- [flags]
+
+  --duration N        seconds measured per case (default 10)
+  --warmup N          seconds of unmeasured load before each case (default 3)
+  --connections N     concurrent connections (default 50)
+  --only a,b,...      run only these cases (a peer, b /token cc, c /api/hello,
+                      d jwtVerify floor, e refresh rotation, f password grant)
+  --embedded          embedded PGlite + in-process store instead of PostgreSQL + Redis
+  --database-url URL  PostgreSQL to use (default $DATABASE_URL); a fresh database is
+                      created on it for the run and dropped afterwards
+  --redis-url URL     Redis to use (default $REDIS_URL)
+  --soak N            run the mixed workload for N seconds instead of the cases
+  --pool N            distinct access tokens for /api/hello (default 1000)
+  --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
+  --cpu-prof DIR      write a CPU profile of our server into DIR
+  --env KEY=VALUE     extra environment for our server (repeatable)
+  --json FILE         write the results as JSON (default bench/results/<time>.json)
+  --server FILE       our server's entry point (default dist/main.js); for A/B runs copy a
+                      build next to dist/ (e.g. cp -r dist dist-before) and pass dist-before/main.js
+`;
+
+function positive(name: string, raw: string | undefined): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}: expected a positive number, got "${raw ?? ''}"`);
+  return value;
+}
+
+/** Parses `argv` (without node and the script); throws on unknown or malformed flags. */
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): BenchArgs {
+  const args: BenchArgs = {
+    duration: 10,
+    warmup: 3,
+    connections: 50,
+    embedded: false,
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    only: new Set(CASE_IDS),
+    soak: undefined,
+    pool: 1000,
+    alg: 'ES256',
+    cpuProf: undefined,
+    env: {},
+    json: undefined,
+    server: 'dist/main.js',
+    help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const [name, inline] = flag.startsWith('--') && flag.includes('=') ? flag.split(/=(.*)/s, 2) : [flag, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${name} needs a value`);
+      return v;
+    };
+    switch (name) {
+      case '--duration':
+        args.duration = positive(name, value());
+        break;
+      case '--warmup':
+        args.warmup = Number(value());
+        if (!(args.warmup >= 0)) throw new Error('--warmup: expected 0 or more seconds');
+        break;
+      case '--connections':
+        args.connections = Math.round(positive(name, value()));
+        break;
+      case '--embedded':
+        args.embedded = true;
+        break;
+      case '--database-url':
+        args.databaseUrl = value();
+        break;
+      case '--redis-url':
+        args.redisUrl = value();
+        break;
+      case '--only': {
+        const ids = value().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+        for (const id of ids) if (!(CASE_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown case "${id}" (cases: ${CASE_IDS.join(', ')})`);
+        args.only = new Set(ids as CaseId[]);
+        break;
+      }
+      case '--soak':
+        args.soak = positive(name, value());
+        break;
+      case '--pool':
+        args.pool = Math.round(positive(name, value()));
+        break;
+      case '--alg': {
+        const alg = value();
+        if (alg !== 'ES256' && alg !== 'RS256' && alg !== 'PS256' && alg !== 'EdDSA') throw new Error(`--alg: expected ES256, RS256, PS256 or EdDSA, got "${alg}"`);
+        args.alg = alg;
+        break;
+      }
+      case '--cpu-prof':
+        args.cpuProf = value();
+        break;
+      case '--env': {
+        const pair = value();
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new Error(`--env: expected KEY=VALUE, got "${pair}"`);
+        args.env[pair.slice(0, eq)] = pair.slice(eq + 1);
+        break;
+      }
+      case '--json':
+        args.json = value();
+        break;
+      case '--server':
+        args.server = value();
+        break;
+      case '--help':
+      case '-h':
+        args.help = true;
+        break;
+      default:
+        throw new Error(`unknown flag "${flag}"\n\n${USAGE}`);
+    }
+  }
+  return args;
+}

@@ -1,0 +1,405 @@
+/**
+ * `npm run bench`: our server (the built `dist/main.js`, as `npm start` runs
+ * it) next to node-oidc-provider and a bare jose route, measured with
+ * autocannon on this machine. See `bench/README.md` for what each case
+ * measures, the flags and the latest results.
+ *
+ *   (a) oidc-provider v9, JWT client credentials (the peer)
+ *   (b) our POST /token, client credentials
+ *   (c) our GET /api/hello over a pool of distinct access tokens
+ *   (d) a bare Fastify route that only runs jose.jwtVerify on the same tokens
+ *   (e) our refresh-token rotation, each request a fresh refresh token
+ *   (f) our password grant (argon2id-bound)
+ *
+ * `--soak N` runs the mixed workload of `lib/soak.ts` for N seconds instead.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { parseArgs, USAGE, type BenchArgs, type CaseId } from './lib/args.js';
+import { prepareBackend, type Backend } from './lib/backend.js';
+import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
+import { freePort, startServer, type ServerChild } from './lib/processes.js';
+import { basicAuth, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type Seed } from './lib/seed.js';
+import { mixedWorkload, percentile } from './lib/soak.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const FORM = 'application/x-www-form-urlencoded';
+
+const TITLES: Record<CaseId, string> = {
+  a: 'oidc-provider v9: POST /token client_credentials (JWT)',
+  b: 'ours: POST /token client_credentials',
+  c: 'ours: GET /api/hello (token pool)',
+  d: 'floor: bare Fastify + jose.jwtVerify (same pool)',
+  e: 'ours: POST /token refresh_token (rotation)',
+  f: 'ours: POST /token password (argon2id)',
+};
+
+interface CaseResult extends LoadResult {
+  id: CaseId;
+  title: string;
+  /** Machine CPU busy (%) in the second before the case, while the benchmark was idle. */
+  foreignCpu: number | null;
+}
+
+const log = (line = '') => process.stdout.write(`${line}\n`);
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const cpuCell = (r: LoadResult) => (r.cpuUsPerRequest === null ? 'n/a' : fmt(r.cpuUsPerRequest));
+const mib = (bytes: number | null) => (bytes === null ? 'n/a' : `${fmt(bytes / 1048576, 1)} MiB`);
+
+function versionOf(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+function machine(): Record<string, string> {
+  const cpu = cpus();
+  return {
+    date: new Date().toISOString(),
+    cpus: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown'}`,
+    memory: `${fmt(totalmem() / 1024 ** 3, 1)} GiB`,
+    node: process.version,
+    os: `${process.platform} ${release()}`,
+    loadavg: loadavg().map((l) => l.toFixed(2)).join(' '),
+    versions: `fastify ${versionOf('fastify')}, jose ${versionOf('jose')}, oidc-provider ${versionOf('oidc-provider')}, autocannon ${versionOf('autocannon')}`,
+  };
+}
+
+function serverEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    // The server gets exactly the configuration the benchmark means to give it.
+    if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|DATA_DIR|PORT|HOST|ISSUER|ADMIN_USERNAME|ADMIN_PASSWORD|LOG_LEVEL|ACCESS_TOKEN_ALG|NODE_OPTIONS|PEER_.*|FLOOR_.*)$/.test(k)) {
+      env[k] = v;
+    }
+  }
+  return { ...env, ...extra };
+}
+
+/** The `kid` of a JWT's protected header. */
+function kidOf(jwt: string): string {
+  return (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as { kid: string }).kid;
+}
+
+async function expectOk(url: string, init: RequestInit, what: string): Promise<void> {
+  const res = await fetch(url, init);
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`pre-flight ${what}: expected 200, got ${res.status}: ${body.slice(0, 300)}`);
+}
+
+async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string): Promise<CaseResult[]> {
+  const results: CaseResult[] = [];
+  const pool = seed.accessTokens;
+  let poolIndex = 0;
+  const rotatingBearer = (): autocannon.Request => ({
+    method: 'GET',
+    path: '/api/hello',
+    setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${pool[poolIndex++ % pool.length]!}` } }),
+  });
+  const ccRequest = (auth: string): autocannon.Request => ({
+    method: 'POST',
+    path: '/token',
+    headers: { authorization: auth, 'content-type': FORM },
+    body: form({ grant_type: 'client_credentials', scope: MACHINE_SCOPE }),
+  });
+
+  const run = async (id: CaseId, server: ServerChild, requests: autocannon.Request[]) => {
+    const foreignCpu = await foreignCpuPercent();
+    if (foreignCpu !== null && foreignCpu > 15) log(`   ! the machine was ${fmt(foreignCpu)} % busy before this case without us: numbers may be low`);
+    log(`-> (${id}) ${TITLES[id]}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections`);
+    const result = await measure({ url: server.url, connections: args.connections, requests }, args.duration, args.warmup, server.cpuSeconds);
+    results.push({ id, title: TITLES[id], foreignCpu, ...result });
+    log(`   ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 1)} ms, p99 ${fmt(result.p99, 1)} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${cpuCell(result)} µs/req`);
+    // Let the servers settle (GC, pending writes) before the next case.
+    await new Promise((r) => setTimeout(r, 1000));
+  };
+
+  if (args.only.has('a')) {
+    const port = await freePort();
+    const peerClient = { clientId: 'bench-peer', secret: randomBytes(32).toString('base64url') };
+    const peer = await startServer({
+      name: 'oidc-provider',
+      args: ['--import', 'tsx', 'bench/peer-oidc-provider.ts'],
+      env: serverEnv({ PORT: String(port), PEER_ALG: args.alg, PEER_CLIENT_ID: peerClient.clientId, PEER_CLIENT_SECRET: peerClient.secret }),
+      port,
+      readyPath: '/.well-known/openid-configuration',
+      logFile: join(logDir, 'peer.log'),
+      cwd: ROOT,
+    });
+    try {
+      const token = await postToken(peer.url, peerClient, { grant_type: 'client_credentials', scope: MACHINE_SCOPE });
+      const header = JSON.parse(Buffer.from(token.access_token.split('.')[0]!, 'base64url').toString('utf8')) as { alg: string; typ: string };
+      if (header.alg !== args.alg || header.typ !== 'at+jwt') throw new Error(`the peer issued ${JSON.stringify(header)}, not an ${args.alg} at+jwt`);
+      await run('a', peer, [ccRequest(basicAuth(peerClient))]);
+    } finally {
+      await peer.stop();
+    }
+  }
+
+  if (args.only.has('b')) {
+    await postToken(ours.url, seed.machine, { grant_type: 'client_credentials', scope: MACHINE_SCOPE });
+    await run('b', ours, [ccRequest(basicAuth(seed.machine))]);
+  }
+
+  if (args.only.has('c')) {
+    await expectOk(`${ours.url}/api/hello`, { headers: { authorization: `Bearer ${pool[0]!}` } }, 'GET /api/hello');
+    await run('c', ours, [rotatingBearer()]);
+  }
+
+  if (args.only.has('d')) {
+    const jwks = (await (await fetch(`${ours.url}/jwks.json`)).json()) as { keys: Array<{ kid: string; alg: string }> };
+    const jwk = jwks.keys.find((k) => k.kid === kidOf(pool[0]!));
+    if (!jwk) throw new Error('the key of the pool tokens is not in /jwks.json');
+    const issuer = (await (await fetch(`${ours.url}/.well-known/oauth-authorization-server`)).json()) as { issuer: string };
+    const port = await freePort();
+    const floor = await startServer({
+      name: 'jwtVerify floor',
+      args: ['--import', 'tsx', 'bench/floor-verify.ts'],
+      env: serverEnv({ PORT: String(port), FLOOR_JWK: JSON.stringify(jwk), FLOOR_ISSUER: issuer.issuer, FLOOR_AUDIENCE: `${issuer.issuer}/api` }),
+      port,
+      readyPath: '/healthz',
+      logFile: join(logDir, 'floor.log'),
+      cwd: ROOT,
+    });
+    try {
+      await expectOk(`${floor.url}/api/hello`, { headers: { authorization: `Bearer ${pool[0]!}` } }, 'floor GET /api/hello');
+      await run('d', floor, [rotatingBearer()]);
+    } finally {
+      await floor.stop();
+    }
+  }
+
+  if (args.only.has('e')) {
+    // Rotation consumes each token: requests take from the queue and put the successor back.
+    const queue = [...seed.refreshTokens];
+    const appAuth = basicAuth(seed.app);
+    await run('e', ours, [
+      {
+        method: 'POST',
+        path: '/token',
+        setupRequest: (request) => ({
+          ...request,
+          headers: { ...request.headers, authorization: appAuth, 'content-type': FORM },
+          // Never empty while every answer is 200 (the queue holds more families than connections); a
+          // shortfall would reuse a spent token, whose 400 then shows up in non-2xx.
+          body: form({ grant_type: 'refresh_token', refresh_token: queue.shift() ?? seed.refreshTokens[0]! }),
+        }),
+        onResponse: (status, body) => {
+          if (status === 200) queue.push((JSON.parse(body) as { refresh_token: string }).refresh_token);
+        },
+      },
+    ]);
+    seed.refreshTokens = queue;
+  }
+
+  if (args.only.has('f')) {
+    let userIndex = 0;
+    const appAuth = basicAuth(seed.app);
+    await run('f', ours, [
+      {
+        method: 'POST',
+        path: '/token',
+        setupRequest: (request) => {
+          const user = seed.users[userIndex++ % seed.users.length]!;
+          return {
+            ...request,
+            headers: { ...request.headers, authorization: appAuth, 'content-type': FORM },
+            body: form({ grant_type: 'password', username: user.username, password: user.password, scope: 'api:read' }),
+          };
+        },
+      },
+    ]);
+  }
+  return results;
+}
+
+interface Verdict {
+  target: string;
+  value: string;
+  pass: boolean;
+}
+
+function verdicts(results: readonly CaseResult[]): Verdict[] {
+  const by = new Map(results.map((r) => [r.id, r]));
+  const out: Verdict[] = [];
+  const a = by.get('a');
+  const b = by.get('b');
+  const c = by.get('c');
+  const d = by.get('d');
+  const f = by.get('f');
+  if (a && b) out.push({ target: '(b)/(a) ≥ 2', value: `${(b.rps / a.rps).toFixed(2)}×`, pass: b.rps >= 2 * a.rps });
+  if (c && d) out.push({ target: '(c)/(d) ≥ 80 %', value: `${fmt((100 * c.rps) / d.rps)} %`, pass: c.rps >= 0.8 * d.rps });
+  for (const r of results) {
+    if (r.id === 'a' || r.id === 'd' || r.id === 'f') continue;
+    out.push({ target: `(${r.id}) p99 < 50 ms`, value: `${fmt(r.p99, 1)} ms`, pass: r.p99 < 50 });
+  }
+  if (f) out.push({ target: '(f) password grant ≥ 70 req/s', value: `${fmt(f.rps)} req/s`, pass: f.rps >= 70 });
+  const ours = results.filter((r) => r.id !== 'a' && r.id !== 'd');
+  const bad = ours.reduce((n, r) => n + r.non2xx + r.errors, 0);
+  if (ours.length > 0) out.push({ target: 'our cases: zero non-2xx and errors', value: String(bad), pass: bad === 0 });
+  return out;
+}
+
+function printCases(results: readonly CaseResult[], checks: readonly Verdict[]): void {
+  log();
+  log('| case | what | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU µs/req |');
+  log('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) log(`| (${r.id}) | ${r.title} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.non2xx} | ${r.errors} | ${cpuCell(r)} |`);
+  if (checks.length > 0) {
+    log();
+    log('| target | measured | |');
+    log('|---|---:|---|');
+    for (const v of checks) log(`| ${v.target} | ${v.value} | ${v.pass ? 'met' : 'MISSED'} |`);
+  }
+}
+
+async function runSoak(args: BenchArgs, ours: ServerChild, seed: Seed): Promise<Record<string, unknown>> {
+  const seconds = args.soak!;
+  const sessions = await mapLimit(
+    Array.from({ length: Math.min(args.connections, 50) }),
+    4,
+    (_, i) => signIn(ours.url, seed.users[i % seed.users.length]!, seed.app),
+  );
+  const workload = mixedWorkload(seed, sessions);
+  const options = { url: ours.url, connections: args.connections, pipelining: 1, timeout: 10, requests: workload.requests };
+  const warmup = Math.max(args.warmup, 10);
+  log(`-> soak: ${warmup}s warm-up, then ${seconds}s of the mixed workload at ${args.connections} connections`);
+  await autocannon({ ...options, duration: warmup });
+  workload.reset();
+  await new Promise((r) => setTimeout(r, 1000));
+  const foreignCpu = await foreignCpuPercent();
+  const rssStart = ours.rssBytes();
+  const rssSamples: number[] = [];
+  const sampler = setInterval(() => {
+    const rss = ours.rssBytes();
+    if (rss !== null) rssSamples.push(rss);
+  }, 5000);
+  const raw = await autocannon({ ...options, duration: seconds });
+  clearInterval(sampler);
+  const rssEnd = ours.rssBytes();
+  const overall = summarize(raw);
+  const failures = workload.steps.reduce((n, s) => n + s.unexpected, 0) + overall.errors + raw.resets;
+  const growth = rssStart !== null && rssEnd !== null ? (100 * (rssEnd - rssStart)) / rssStart : null;
+
+  log();
+  log(`mixed workload, ${seconds}s at ${args.connections} connections: ${fmt(overall.rps)} req/s overall, p50 ${fmt(overall.p50, 1)} ms, p99 ${fmt(overall.p99, 1)} ms`);
+  log();
+  log('| step | expects | answers | p50 ms | p99 ms | unexpected |');
+  log('|---|---:|---:|---:|---:|---:|');
+  const steps = workload.steps.map((s) => {
+    const sorted = [...s.latencies].sort((x, y) => x - y);
+    const row = { name: s.name, expected: s.expected, answers: s.ok + s.unexpected, p50: percentile(sorted, 50), p99: percentile(sorted, 99), unexpected: s.unexpected, statusCodes: s.statusCodes, samples: s.samples };
+    log(`| ${row.name} | ${row.expected} | ${fmt(row.answers)} | ${fmt(row.p50, 1)} | ${fmt(row.p99, 1)} | ${row.unexpected} |`);
+    return row;
+  });
+  log();
+  log(`status codes: ${JSON.stringify(overall.statusCodes)}; socket errors + timeouts ${overall.errors}; sequence resets ${raw.resets}`);
+  log(`failures (unexpected status, errors, timeouts, resets): ${failures}`);
+  log(`non-2xx answers: ${overall.non2xx}, of which expected 303 redirects of the browser steps: ${overall.statusCodes['303'] ?? 0}`);
+  log(`server RSS after warm-up ${mib(rssStart)}, at the end ${mib(rssEnd)} (${growth === null ? 'n/a' : `${growth >= 0 ? '+' : ''}${growth.toFixed(1)} %`}), max ${mib(rssSamples.length ? Math.max(...rssSamples) : null)}`);
+  for (const s of steps) for (const sample of s.samples) log(`   sample of ${s.name}: ${sample}`);
+  return { seconds, connections: args.connections, foreignCpu, overall, steps, failures, resets: raw.resets, rss: { start: rssStart, end: rssEnd, max: rssSamples.length ? Math.max(...rssSamples) : null, samples: rssSamples, growthPercent: growth } };
+}
+
+async function main(): Promise<void> {
+  let args: BenchArgs;
+  try {
+    args = parseArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (args.help) {
+    log(USAGE);
+    return;
+  }
+  if (!existsSync(resolve(ROOT, args.server))) throw new Error(`${args.server} is missing: run \`npm run build\` (npm run bench does)`);
+  if (!args.embedded && (!args.databaseUrl || !args.redisUrl)) {
+    log('! no DATABASE_URL / REDIS_URL (nor --database-url / --redis-url): running on the embedded defaults (--embedded)');
+    args.embedded = true;
+  }
+
+  const info = machine();
+  log(`# oauth-server benchmark, ${info.date}`);
+  for (const [k, v] of Object.entries(info)) if (k !== 'date') log(`${k.padEnd(9)} ${v}`);
+  if (loadavg()[0]! >= 1.5) log(`! load average ${loadavg()[0]!.toFixed(2)} ≥ 1.5: something else is running; numbers taken now are not comparable`);
+
+  const stamp = info.date!.replace(/[:.]/g, '-');
+  const logDir = resolve(ROOT, 'bench/results', `logs-${stamp}`);
+  mkdirSync(logDir, { recursive: true });
+  let backend: Backend | null = null;
+  let ours: ServerChild | null = null;
+  const json: Record<string, unknown> = { machine: info, args: { ...args, only: [...args.only] } };
+  try {
+    backend = await prepareBackend(args);
+    log(`backend   ${backend.describe}`);
+    json.backend = backend.describe;
+    const port = await freePort();
+    const adminUser = { username: 'bench-admin', password: randomBytes(18).toString('base64url') };
+    const nodeArgs: string[] = [];
+    if (args.cpuProf) {
+      mkdirSync(resolve(args.cpuProf), { recursive: true });
+      nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(args.cpuProf)}`);
+    }
+    ours = await startServer({
+      name: 'our server',
+      args: [...nodeArgs, args.server],
+      env: serverEnv({
+        ...backend.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        ADMIN_USERNAME: adminUser.username,
+        ADMIN_PASSWORD: adminUser.password,
+        ACCESS_TOKEN_ALG: args.alg,
+        ...args.env,
+      }),
+      port,
+      readyPath: '/readyz',
+      logFile: join(logDir, 'server.log'),
+      cwd: ROOT,
+    });
+    log(`server    node ${args.server} (pid ${ours.pid}) at ${ours.url}, log ${ours.logFile}, env ${JSON.stringify({ LOG_LEVEL: 'info', ACCESS_TOKEN_ALG: args.alg, ...args.env })}`);
+
+    const t0 = Date.now();
+    const seed = await seedServer({
+      baseUrl: ours.url,
+      adminUser,
+      pool: args.pool,
+      families: Math.max(2 * args.connections + 20, 64),
+      userCount: 10,
+    });
+    log(`seeded    2 clients, ${seed.users.length} users, ${new Set(seed.accessTokens).size} distinct access tokens, ${seed.refreshTokens.length} refresh-token families (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    log(`RSS       our server after seeding: ${mib(ours.rssBytes())}`);
+    log();
+
+    if (args.soak !== undefined) {
+      json.soak = await runSoak(args, ours, seed);
+    } else {
+      const results = await runCases(args, ours, seed, logDir);
+      const checks = verdicts(results);
+      printCases(results, checks);
+      json.cases = results;
+      json.targets = checks;
+      log();
+      log(`RSS       our server at the end: ${mib(ours.rssBytes())}`);
+    }
+  } finally {
+    await ours?.stop().catch(() => {});
+    await backend?.cleanup().catch((err: unknown) => log(`! cleanup failed: ${(err as Error).message}`));
+  }
+  const out = args.json ?? join(ROOT, 'bench/results', `${args.soak !== undefined ? 'soak' : 'bench'}-${stamp}.json`);
+  mkdirSync(dirname(resolve(out)), { recursive: true });
+  writeFileSync(resolve(out), `${JSON.stringify(json, null, 2)}\n`);
+  log(`results   ${out}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
