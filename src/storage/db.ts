@@ -46,13 +46,16 @@ export function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (CONNECTION_CODES.has(code)) return true;
-    if (/^[0-9A-Z]{5}$/.test(code)) return code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
+    // 57014: the statement ran past statement_timeout (an overloaded or locked-up database).
+    if (/^[0-9A-Z]{5}$/.test(code)) return code.startsWith('08') || code.startsWith('57P') || code.startsWith('53') || code === '57014';
   }
   const message = (err as { message?: unknown }).message;
   return typeof message === 'string' && /connect|terminat|timeout|closed|not queryable/i.test(message);
 }
 
 function translate(err: unknown): never {
+  // Already translated (e.g. the TTL store failed inside a transaction): keep its label.
+  if (err instanceof UnavailableError) throw err;
   if (isConnectionError(err)) throw new UnavailableError('database', err);
   throw err;
 }
@@ -102,19 +105,35 @@ export function pgDb(options: PgOptions): DbWithScripts {
         return translate(err);
       }
       let broken = false;
+      // pg-pool removes its own 'error' listener from a checked-out client:
+      // a connection lost between two statements of this transaction (the
+      // database restarting) would be an unhandled 'error' event and crash
+      // the process. The loss still surfaces as the next statement's error.
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(executor(client));
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
+        if (broken || isConnectionError(err)) {
+          // A lost or hung connection cannot roll back (the server aborts the
+          // transaction of a dead session itself), and waiting for ROLLBACK
+          // would double the time a request hangs on an unresponsive server.
           broken = true;
+        } else {
+          try {
+            await client.query('ROLLBACK');
+          } catch {
+            broken = true;
+          }
         }
         return translate(err);
       } finally {
+        client.removeListener('error', onError);
         client.release(broken);
       }
     },

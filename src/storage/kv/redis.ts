@@ -67,7 +67,12 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
   const client = make({});
   // The subscriber queues its SUBSCRIBE until connected and resubscribes after
   // every reconnect (ioredis autoResubscribe), so pub/sub survives outages.
-  const subscriber = make({ enableOfflineQueue: true, commandTimeout: undefined });
+  // `maxRetriesPerRequest: null` keeps a queued SUBSCRIBE through any number
+  // of failed connection attempts: with a number, ioredis flushes its offline
+  // queue with an error after that many, so an instance started while Redis
+  // was down never subscribed and heard no revocation or key rotation until
+  // restarted (autoResubscribe only repeats subscriptions that succeeded).
+  const subscriber = make({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
   const onError = options.onError ?? (() => {});
   client.on('error', onError);
   subscriber.on('error', onError);
@@ -122,7 +127,10 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
         set.delete(handler);
         if (set.size === 0) {
           handlers.delete(name);
-          await subscriber.unsubscribe(name).catch(() => {});
+          // Not awaited: while Redis is down the UNSUBSCRIBE waits in the
+          // offline queue (see above) and would hold up a shutdown. Nothing
+          // is delivered to the channel any more either way (no handlers).
+          subscriber.unsubscribe(name).catch(() => {});
         }
       };
     },
