@@ -69,10 +69,16 @@ export async function buildApp(config: Config, services: Services, options: Buil
   const app = Fastify({
     logger: options.logger ?? defaultLogger(config),
     bodyLimit: config.bodyLimitBytes,
-    // A slow client cannot hold a socket forever (slowloris).
+    // A slow client cannot hold a socket forever (slowloris): its headers must
+    // arrive within HEADERS_TIMEOUT_MS and the whole request within
+    // REQUEST_TIMEOUT_MS, else Node answers 408 and closes the connection;
+    // a socket idle that long is closed too. Node checks these deadlines
+    // every `connectionsCheckingInterval` (30 s by default, which would let a
+    // slow client overstay by up to 30 s): every second instead.
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
-    keepAliveTimeout: 5_000,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 },
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     genReqId: (req) => {

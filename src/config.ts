@@ -41,8 +41,20 @@ export interface Config {
   /** Largest accepted request body, bytes. */
   readonly bodyLimitBytes: number;
   readonly pgPoolMax: number;
+  /** Milliseconds to wait for a PostgreSQL connection (pool checkout or connect) before answering 503. */
+  readonly pgConnectTimeoutMs: number;
+  /** Milliseconds a PostgreSQL statement may run (server-side `statement_timeout`; the client gives up 2 s later). */
+  readonly pgStatementTimeoutMs: number;
+  /** Milliseconds a Redis command may take before it fails (503). */
+  readonly redisCommandTimeoutMs: number;
+  /** Prefix of every Redis key and pub/sub channel: lets deployments share one Redis. */
+  readonly redisKeyPrefix: string;
   /** Milliseconds a whole request may take before the socket is closed (slowloris guard). */
   readonly requestTimeoutMs: number;
+  /** Milliseconds to receive a request's headers (slowloris guard); at most `requestTimeoutMs`. */
+  readonly headersTimeoutMs: number;
+  /** Milliseconds an idle keep-alive connection stays open; above a load balancer's idle timeout. */
+  readonly keepAliveTimeoutMs: number;
   /** Browser origins allowed to call the token, JWKS, discovery and userinfo endpoints. */
   readonly corsOrigins: readonly string[];
   /** When set, `/metrics` is served on this port only (unauthenticated, bind it privately). */
@@ -190,6 +202,13 @@ function origins(env: Env): string[] {
   });
 }
 
+function redisKeyPrefix(env: Env): string {
+  const raw = read(env, 'REDIS_KEY_PREFIX');
+  if (raw === undefined) return 'oauth:';
+  if (!/^[\x21-\x7E]{1,64}$/.test(raw)) throw new ConfigError('REDIS_KEY_PREFIX', 'expected 1 to 64 printable ASCII characters without spaces, e.g. "oauth:"');
+  return raw;
+}
+
 /** RFC 7519 §4.1.3 StringOrURI: a URI, or any string without whitespace. */
 function audience(env: Env, iss: string): string {
   const raw = read(env, 'ACCESS_TOKEN_AUDIENCE');
@@ -210,6 +229,7 @@ export function loadConfig(env: Env = {}): Config {
     throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters');
   }
   const metricsPort = read(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 1, 65535);
+  const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000);
 
   const config: Config = {
     port,
@@ -234,7 +254,13 @@ export function loadConfig(env: Env = {}): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 65_536, 1_024, 10_485_760),
     pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1_000),
-    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    pgConnectTimeoutMs: integer(env, 'PG_CONNECT_TIMEOUT_MS', 3_000, 100, 600_000),
+    pgStatementTimeoutMs: integer(env, 'PG_STATEMENT_TIMEOUT_MS', 10_000, 100, 600_000),
+    redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 2_000, 100, 600_000),
+    redisKeyPrefix: redisKeyPrefix(env),
+    requestTimeoutMs,
+    headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', Math.min(10_000, requestTimeoutMs), 1_000, 600_000),
+    keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 1_000, 600_000),
     corsOrigins: origins(env),
     metricsPort,
     swaggerUiClient: bool(env, 'SWAGGER_UI_CLIENT', false),
@@ -242,6 +268,10 @@ export function loadConfig(env: Env = {}): Config {
     maxFailedAttempts: integer(env, 'MAX_FAILED_ATTEMPTS', 10, 1, 10_000),
     failedAttemptWindowSeconds: integer(env, 'FAILED_ATTEMPT_WINDOW', 300, 1, 86_400),
   };
+  // Node refuses a headers timeout longer than the request timeout.
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError('HEADERS_TIMEOUT_MS', `must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
   if (config.refreshReuseGraceSeconds >= config.refreshTokenTtlSeconds) {
     throw new ConfigError('REFRESH_REUSE_GRACE', 'must be shorter than REFRESH_TOKEN_TTL');
   }

@@ -25,7 +25,7 @@ export interface StorageOverrides {
   db?: DbWithScripts;
   /** Use this TTL store instead of opening one from config (tests). */
   kv?: KvStore;
-  /** Redis key prefix (tests give each run its own). Default `oauth:`. */
+  /** Redis key prefix (tests give each run its own). Default `REDIS_KEY_PREFIX` (`oauth:`). */
   redisPrefix?: string;
   onRedisError?: (err: Error) => void;
   /** Skip migrations (the database is known to be migrated). */
@@ -33,7 +33,14 @@ export interface StorageOverrides {
 }
 
 export async function openDatabase(config: Config): Promise<DbWithScripts> {
-  if (config.databaseUrl) return pgDb({ connectionString: config.databaseUrl, max: config.pgPoolMax });
+  if (config.databaseUrl) {
+    return pgDb({
+      connectionString: config.databaseUrl,
+      max: config.pgPoolMax,
+      connectionTimeoutMs: config.pgConnectTimeoutMs,
+      statementTimeoutMs: config.pgStatementTimeoutMs,
+    });
+  }
   return openPglite(config.dataDir);
 }
 
@@ -42,8 +49,9 @@ export async function openKv(config: Config, overrides: StorageOverrides = {}): 
     return createRedisKv({
       url: config.redisUrl,
       clusterNodes: config.redisClusterNodes,
-      prefix: overrides.redisPrefix ?? 'oauth:',
+      prefix: overrides.redisPrefix ?? config.redisKeyPrefix,
       onError: overrides.onRedisError,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
     });
   }
   return createMemoryKv();
