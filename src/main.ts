@@ -27,8 +27,11 @@ async function main(): Promise<void> {
   }
 
   const storage = await createStorage(config);
-  const services = createServices(config, storage);
+  // Background work (key reloads, deny-list polls, revocation broadcasts) retries on its own; say when it fails.
+  let logBackground = (_err: unknown) => {};
+  const services = createServices(config, storage, { onBackgroundError: (err) => logBackground(err) });
   const app = await buildApp(config, services);
+  logBackground = (err) => app.log.warn({ err }, 'background task failed; it will retry');
   const closers: Array<() => Promise<void>> = [];
   // From here on a signal closes everything that is open, even mid-start.
   handleSignals(app, closers);
