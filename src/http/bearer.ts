@@ -37,7 +37,9 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 export function extractBearerToken(request: FastifyRequest, allowBody: boolean): string {
   const header = request.headers.authorization;
   const body = request.body as Record<string, unknown> | undefined;
-  const fromBody = allowBody && body && typeof body === 'object' ? body.access_token : undefined;
+  // §2.2: only from a form-encoded body.
+  const isForm = /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '');
+  const fromBody = allowBody && isForm && body && typeof body === 'object' ? body.access_token : undefined;
   if (request.query && typeof request.query === 'object' && 'access_token' in request.query) {
     // §2.3 allows it but RFC 9700 §2.3 says never: tokens in URLs leak.
     throw invalidRequest('Send the access token in the Authorization header, not in the URL.');
