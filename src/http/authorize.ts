@@ -9,6 +9,7 @@
  * and `iss`. Every other failure in this scope is the HTML error page.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { UnavailableError } from '../errors.js';
 import { createAuthorizationFlow } from '../oauth/authorization.js';
 import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authorize-request.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
@@ -90,8 +91,19 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async
       }
       return sendStep(reply, flow.errorRedirect(result.target, result.error));
     }
-    const session = await ensureSession(request, reply, services.sessions, config);
-    return sendStep(reply, await flow.begin(result.client, result.request, session));
+    try {
+      const session = await ensureSession(request, reply, services.sessions, config);
+      return sendStep(reply, await flow.begin(result.client, result.request, session));
+    } catch (err) {
+      // RFC 6749 §4.1.2.1 / §4.2.2.1: `temporarily_unavailable` exists because
+      // a 503 cannot travel in a redirect. The client and redirect URI are
+      // verified by now, so a store outage (sessions, consents) goes back to
+      // the client like any other error instead of stranding the user here.
+      if (!(err instanceof UnavailableError)) throw err;
+      request.log.warn({ err: err.cause ?? err }, err.description);
+      const { redirectUri, responseMode, state } = result.request;
+      return sendStep(reply, flow.errorRedirect({ redirectUri, responseMode, state }, err));
+    }
   }
 
   // attachValidation: a malformed value is for parseAuthorizationRequest to
