@@ -44,7 +44,8 @@ async function refusedAfterClose(port: number): Promise<boolean> {
 }
 
 // Both servers start together: a first start of the embedded database takes seconds.
-const [first, second] = await Promise.all([startServer(t), startServer(t)]);
+// debug: the "incoming request" line is the sign a request is in flight, whatever level routes log it at.
+const [first, second] = await Promise.all([startServer(t, { env: { LOG_LEVEL: 'debug' } }), startServer(t, { env: { LOG_LEVEL: 'debug' } })]);
 
 t.test(`SIGTERM finishes the request in flight, then exits 0 (${backendName})`, async (t) => {
   const server = first;
