@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { createAdminAuth } from './http/admin-auth.js';
 import { adminPages } from './http/admin-pages.js';
 import { authorizeRoutes } from './http/authorize.js';
+import { AccessLogController } from './http/access-log.js';
 import { adminBearerVerifier } from './http/bearer.js';
 import { discoveryRoutes } from './http/discovery.js';
 import { registerCors } from './http/cors.js';
@@ -68,6 +69,8 @@ export function defaultLogger(config: Config): FastifyServerOptions['logger'] {
 export async function buildApp(config: Config, services: Services, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? defaultLogger(config),
+    // Hot machine-facing routes log their two request lines at debug (http/access-log.ts).
+    logController: new AccessLogController(),
     bodyLimit: config.bodyLimitBytes,
     // A slow client cannot hold a socket forever (slowloris): its headers must
     // arrive within HEADERS_TIMEOUT_MS and the whole request within

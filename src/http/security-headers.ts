@@ -17,11 +17,14 @@
  *
  * To adjust the policy for a route (e.g. Swagger UI), build it with
  * `contentSecurityPolicy(config, { 'script-src': ["'self'"] })` and set it
- * with `reply.header('content-security-policy', …)`, or pass helmet route
- * options (`{ helmet: { contentSecurityPolicy: { directives } } }`) starting
- * from `cspDirectives(config)`.
+ * with `reply.header('content-security-policy', …)`.
+ *
+ * The headers depend only on the configuration, so helmet computes them once
+ * at start and each request only copies them. (@fastify/helmet, used before,
+ * rebuilt helmet's whole middleware on every request in two onRequest hooks:
+ * measured in bench/README.md, "Hot-path changes".)
  */
-import helmet from '@fastify/helmet';
+import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 
@@ -60,14 +63,50 @@ export function allowFormTargets(reply: FastifyReply, config: Pick<Config, 'secu
   reply.header('content-security-policy', contentSecurityPolicy(config, { 'form-action': ["'self'", ...extra] }));
 }
 
-/** Registers helmet on the whole app (call on the root instance, before the routes). */
-export async function registerSecurityHeaders(app: FastifyInstance, config: Pick<Config, 'secureCookies'>): Promise<void> {
+type HeaderValue = string | number | readonly string[];
+type HelmetMiddleware = (req: unknown, res: { setHeader(name: string, value: HeaderValue): void; removeHeader(name: string): void }, next: (err?: unknown) => void) => void;
+
+/**
+ * helmet is @fastify/helmet's own dependency: resolved from there, so these
+ * are the headers of the helmet version the plugin ships with.
+ */
+function loadHelmet(): (options: Record<string, unknown>) => HelmetMiddleware {
+  const fromPlugin = createRequire(createRequire(import.meta.url).resolve('@fastify/helmet'));
+  const mod = fromPlugin('helmet') as { default?: unknown };
+  return (typeof mod === 'function' ? mod : mod.default) as (options: Record<string, unknown>) => HelmetMiddleware;
+}
+
+/** The response headers helmet sets for this configuration (lower-case names). None depends on the request. */
+export function securityHeaders(config: Pick<Config, 'secureCookies'>): ReadonlyMap<string, string> {
   const directives: Record<string, string[]> = {};
   for (const [name, values] of Object.entries(cspDirectives(config))) directives[name] = [...values];
-  await app.register(helmet, {
+  const middleware = loadHelmet()({
     contentSecurityPolicy: { useDefaults: false, directives },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: config.secureCookies ? { maxAge: 31_536_000, includeSubDomains: false } : false,
+  });
+  const headers = new Map<string, string>();
+  let failure: unknown;
+  middleware(
+    {},
+    {
+      setHeader: (name, value) => void headers.set(name.toLowerCase(), Array.isArray(value) ? value.join(', ') : String(value)),
+      removeHeader: (name) => void headers.delete(name.toLowerCase()),
+    },
+    (err) => (failure = err),
+  );
+  if (failure) throw failure;
+  return headers;
+}
+
+/** Sets helmet's headers on every response (call on the root instance, before the routes). */
+export async function registerSecurityHeaders(app: FastifyInstance, config: Pick<Config, 'secureCookies'>): Promise<void> {
+  const headers = [...securityHeaders(config)];
+  // On the raw response, as helmet's middleware did: a route's own reply.header()
+  // (a page's widened CSP) still takes precedence when the response is written.
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    done();
   });
 }
