@@ -32,6 +32,29 @@ return {n, ttl}`;
 
 type Client = Redis | Cluster;
 
+/** Upper bound on waiting for a first connection at start (connectTimeout is 3 s). */
+const START_WAIT_MS = 5_000;
+
+/**
+ * Resolves when `client` is ready or its first connection attempt failed
+ * (ioredis keeps reconnecting either way), and after START_WAIT_MS at the
+ * latest. Not just `connect()`: a Cluster whose ready check fails on the
+ * first try reconnects by itself and becomes ready, but never settles the
+ * promise of that first `connect()`, which hung about one start in ten.
+ */
+function started(client: Client): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, START_WAIT_MS);
+    client.once('ready', done);
+    client.connect().then(done, done);
+  });
+}
+
 function wrap<T>(promise: Promise<T>): Promise<T> {
   return promise.catch((err: unknown) => {
     throw new UnavailableError('code store', err);
@@ -82,7 +105,7 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
 
   // Start without waiting forever: if Redis is down at start, the server still
   // starts, answers 503 where Redis is needed and recovers when it comes up.
-  await Promise.allSettled([client.connect(), subscriber.connect()]);
+  await Promise.all([started(client), started(subscriber)]);
 
   const p = options.prefix;
   const handlers = new Map<string, Set<(message: string) => void>>();
