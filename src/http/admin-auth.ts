@@ -17,6 +17,7 @@
  */
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { OAuthError } from '../errors.js';
+import { throttleKeys } from '../security/throttle.js';
 import type { Services } from '../services.js';
 import type { User } from '../storage/types.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
@@ -59,11 +60,6 @@ export interface AdminAuthOptions {
 export const ADMIN_ROLE = 'admin';
 export const BASIC_CHALLENGE = 'Basic realm="admin", charset="UTF-8"';
 
-/** Throttle keys shared with every other password check of the same account or IP. */
-export const throttleKeys = {
-  user: (username: string) => `user:${username.toLowerCase()}`,
-  ip: (ip: string) => `ip:${ip}`,
-};
 
 export interface BasicCredentials {
   username: string;

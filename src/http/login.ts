@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../errors.js';
+import { throttleKeys } from '../security/throttle.js';
 import type { Services } from '../services.js';
 import type { PendingAuthorization, PendingAuthorizationStore } from '../sessions/pending-authorization.js';
 import type { BrowserSession } from '../sessions/service.js';
@@ -26,14 +27,6 @@ export interface BrowserFlowContext {
   pending: PendingAuthorizationStore;
 }
 
-/**
- * Failed-attempt keys: the same counters as the admin API's Basic auth and
- * the password grant, so switching between them gains a guesser nothing.
- */
-const throttleKeys = {
-  user: (username: string) => `user:${username.toLowerCase()}`,
-  ip: (ip: string) => `ip:${ip}`,
-};
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';

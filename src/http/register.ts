@@ -18,6 +18,7 @@
  */
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
+import { throttleKeys } from '../security/throttle.js';
 import type { Services } from '../services.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
 import { USERNAME_PATTERN } from '../users/service.js';
@@ -91,7 +92,6 @@ function wantsJson(request: FastifyRequest): boolean {
 
 export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   const { config } = services;
-  const throttleKey = (ip: string) => `register-ip:${ip}`;
 
   // A JSON body only as application/json (see above); text/plain is refused (415).
   app.removeContentTypeParser('text/plain');
@@ -162,8 +162,8 @@ export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async 
       }
 
       // Counted before anything else, so even malformed attempts use up the allowance.
-      await services.throttle.check(throttleKey(request.ip));
-      await services.throttle.fail(throttleKey(request.ip));
+      await services.throttle.check(throttleKeys.registration(request.ip));
+      await services.throttle.fail(throttleKeys.registration(request.ip));
 
       if (!json) {
         const session = await readSession(request, services.sessions, config);

@@ -11,8 +11,9 @@
  * - Basic credentials are form-urlencoded before base64 (§2.3.1), so secrets
  *   with `:`, `%` or `+` work;
  * - secrets are compared in constant time (`verifyClientSecret`);
- * - bad secrets are counted per client in the shared failed-attempt store; at
- *   the limit the client is locked out (429 with `Retry-After`).
+ * - bad secrets are counted per client and IP in the shared failed-attempt
+ *   store; at the limit that client is locked out for that IP (429 with
+ *   `Retry-After`). Per IP, so nobody can lock a client out by knowing its id.
  *
  * The success path costs no I/O beyond the cached client lookup: a lockout
  * is mirrored into each instance's memory when it starts (the instance that
@@ -23,7 +24,7 @@ import type { Metrics } from '../metrics.js';
 import type { ClientService } from '../clients/service.js';
 import { verifyClientSecret } from '../clients/secret.js';
 import { invalidClient, invalidRequest, isOAuthError, tooManyRequests } from '../errors.js';
-import type { Throttle } from '../security/throttle.js';
+import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client, KvStore, TokenEndpointAuthMethod } from '../storage/types.js';
 
 export const LOCKOUTS_CHANNEL = 'client-lockouts';
@@ -116,43 +117,41 @@ export interface ClientAuthenticatorDeps {
 
 export interface ClientAuthenticator {
   /** The authenticated (or, for `none`, identified) client; throws `invalid_client`, `invalid_request` or 429. */
-  authenticate(authorization: string | undefined, params: Params): Promise<Client>;
+  authenticate(authorization: string | undefined, params: Params, ip: string): Promise<Client>;
   /** Subscribes to lockouts announced by other instances; returns the unsubscribe. */
   start(): Promise<() => Promise<void>>;
 }
 
 export function createClientAuthenticator(deps: ClientAuthenticatorDeps): ClientAuthenticator {
   const { clients, throttle, kv, now } = deps;
-  /** client_id → locked until (ms). */
+  /** throttle key (client and IP) → locked until (ms). */
   const lockouts = new Map<string, number>();
-  const throttleKey = (clientId: string) => `client:${clientId}`;
 
-  const lock = (clientId: string, untilMs: number) => {
+  const lock = (key: string, untilMs: number) => {
     if (lockouts.size > 10_000) {
       const t = now();
       for (const [id, until] of lockouts) if (until <= t) lockouts.delete(id);
     }
-    lockouts.set(clientId, untilMs);
+    lockouts.set(key, untilMs);
   };
 
-  const onFailure = async (clientId: string) => {
+  const onFailure = async (key: string) => {
     deps.metrics?.loginFailed('client_auth');
-    const key = throttleKey(clientId);
     await throttle.fail(key);
     try {
       await throttle.check(key);
     } catch (err) {
       if (isOAuthError(err) && err.retryAfter !== undefined) {
         const until = now() + err.retryAfter * 1000;
-        lock(clientId, until);
-        await kv.publish(LOCKOUTS_CHANNEL, JSON.stringify({ c: clientId, u: until })).catch(() => {});
+        lock(key, until);
+        await kv.publish(LOCKOUTS_CHANNEL, JSON.stringify({ k: key, u: until })).catch(() => {});
       }
       throw err;
     }
   };
 
   return {
-    async authenticate(authorization, params) {
+    async authenticate(authorization, params, ip) {
       const credentials = extractClientCredentials(authorization, params);
       const client = await clients.find(credentials.clientId);
       if (!client) throw invalidClient();
@@ -160,14 +159,15 @@ export function createClientAuthenticator(deps: ClientAuthenticatorDeps): Client
         throw invalidClient(`This client is registered for token_endpoint_auth_method "${client.tokenEndpointAuthMethod}", not "${credentials.method}".`);
       }
       if (credentials.secret === null) return client;
-      const until = lockouts.get(client.clientId);
+      const key = throttleKeys.client(client.clientId, ip);
+      const until = lockouts.get(key);
       if (until !== undefined) {
         const left = until - now();
         if (left > 0) throw tooManyRequests(Math.ceil(left / 1000));
-        lockouts.delete(client.clientId);
+        lockouts.delete(key);
       }
       if (client.clientSecretHash === null || !verifyClientSecret(credentials.secret, client.clientSecretHash)) {
-        await onFailure(client.clientId);
+        await onFailure(key);
         throw invalidClient();
       }
       return client;
@@ -175,8 +175,8 @@ export function createClientAuthenticator(deps: ClientAuthenticatorDeps): Client
     async start() {
       return kv.subscribe(LOCKOUTS_CHANNEL, (raw) => {
         try {
-          const message = JSON.parse(raw) as { c?: unknown; u?: unknown };
-          if (typeof message.c === 'string' && typeof message.u === 'number') lock(message.c, message.u);
+          const message = JSON.parse(raw) as { k?: unknown; u?: unknown };
+          if (typeof message.k === 'string' && typeof message.u === 'number') lock(message.k, message.u);
         } catch {
           // A malformed message is ignored.
         }

@@ -83,7 +83,7 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
   [
     'client authenticated with exactly one method, its registered one',
     async (state, services) => {
-      state.client = await services.clientAuth.authenticate(state.request.authorization, state.params);
+      state.client = await services.clientAuth.authenticate(state.request.authorization, state.params, state.request.ip);
     },
   ],
   [
@@ -122,7 +122,7 @@ export async function authenticateEndpointClient(
   services: Services,
   options: { allowPublic: boolean },
 ): Promise<Client> {
-  const client = await services.clientAuth.authenticate(request.authorization, params);
+  const client = await services.clientAuth.authenticate(request.authorization, params, request.ip);
   if (!options.allowPublic && client.tokenEndpointAuthMethod === 'none') {
     throw new OAuthError('invalid_client', 'Introspection needs an authenticated (confidential) client.');
   }

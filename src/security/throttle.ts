@@ -9,6 +9,21 @@ import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
 import type { KvStore } from '../storage/types.js';
 
+/**
+ * The counters, named in one place. Every password check of an account (login
+ * page, password grant, admin Basic auth, admin console) shares the same
+ * `user:` and `ip:` counters, so switching between them gains a guesser
+ * nothing. Client secrets are counted per client and IP: a 256-bit secret
+ * cannot be guessed anyway, and a per-client-only lockout would let anyone who
+ * knows a client_id lock that client out.
+ */
+export const throttleKeys = {
+  user: (username: string) => `user:${username.toLowerCase()}`,
+  ip: (ip: string) => `ip:${ip}`,
+  client: (clientId: string, ip: string) => `client:${clientId}:${ip}`,
+  registration: (ip: string) => `register-ip:${ip}`,
+} as const;
+
 export interface Throttle {
   /** Throws 429 `too_many_requests` when `key` has used up its failures. */
   check(key: string): Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * Failed-attempt throttling at the token endpoint (MAX_FAILED_ATTEMPTS=3):
- * bad client secrets per client, bad passwords per username and per IP,
+ * bad client secrets per client and IP, bad passwords per username and per IP,
  * shared by instances over the TTL store; 429 with Retry-After.
  */
 import t from 'tap';
@@ -15,7 +15,7 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
   const a = await buildTestApp(t, { env, db, kv });
   const b = await buildTestApp(t, { env, db, kv });
 
-  t.test('bad client secrets lock the client out, on every instance', async (t) => {
+  t.test('bad client secrets lock the client out from that IP, on every instance', async (t) => {
     const machine = await seedClient(a.services, { grant_types: ['client_credentials'], scope: 'api:read' });
     const other = await seedClient(a.services, { grant_types: ['client_credentials'], scope: 'api:read' });
     const attempt = (app: typeof a.app, secret: string, clientId = machine.clientId) =>
@@ -35,6 +35,13 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
       t.ok(Number(right.headers['retry-after']) > 0);
     }
     t.equal((await attempt(a.app, other.clientSecret!, other.clientId)).statusCode, 200, 'other clients are not affected');
+    const elsewhere = await postForm(
+      b.app,
+      '/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic(machine.clientId, machine.clientSecret!), remoteAddress: '10.9.9.9' },
+    );
+    t.equal(elsewhere.statusCode, 200, 'the lockout is per IP: knowing a client_id is not enough to lock the client out');
   });
 
   t.test('bad passwords are limited per username and per IP', async (t) => {

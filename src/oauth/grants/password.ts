@@ -9,12 +9,11 @@
  * any password.
  */
 import { invalidGrant, invalidRequest } from '../../errors.js';
+import { throttleKeys } from '../../security/throttle.js';
 import { grantScopes, parseScopeParameter } from '../scope.js';
 import type { GrantHandler } from './types.js';
 
 /** The failed-attempt keys shared with every other password check (see `http/admin-auth.ts`). */
-const userKey = (username: string) => `user:${username.toLowerCase()}`;
-const ipKey = (ip: string) => `ip:${ip}`;
 
 export const passwordGrant: GrantHandler = async ({ client, params, services, ip }) => {
   const { username, password } = params;
@@ -23,7 +22,7 @@ export const passwordGrant: GrantHandler = async ({ client, params, services, ip
   // Scope errors first: they need no password check (and cost no attempt).
   const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), services.config.scopes);
 
-  const keys = [userKey(username), ipKey(ip)];
+  const keys = [throttleKeys.user(username), throttleKeys.ip(ip)];
   for (const key of keys) await services.throttle.check(key);
   const user = await services.users.authenticate(username, password);
   if (!user) {
