@@ -25,7 +25,7 @@ export const CLAIMS_SUPPORTED = [
   'email_verified',
 ] as const;
 
-export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes'>): Record<string, unknown> {
+export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg'>): Record<string, unknown> {
   const base = config.issuer;
   return {
     issuer: base,
@@ -47,11 +47,17 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes'>): 
     code_challenge_methods_supported: ['S256'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [ID_TOKEN_ALG],
+    // Not registered by RFC 8414/9068 (§2 allows extensions): tells resource
+    // servers which algorithm to expect on RFC 9068 access tokens. Each JWK in
+    // jwks_uri also carries its "alg".
+    access_token_signing_alg_values_supported: [config.accessTokenAlg],
+    prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     claims_supported: [...CLAIMS_SUPPORTED],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     // OIDC Discovery §3 defaults this one to true: say it is not supported.
     request_uri_parameter_supported: false,
     authorization_response_iss_parameter_supported: true,
+    service_documentation: `${base}/docs`,
   };
 }

@@ -39,6 +39,8 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
     t.same(as.id_token_signing_alg_values_supported, ['RS256']);
     t.same(as.scopes_supported, services.config.scopes);
     t.equal(as.authorization_response_iss_parameter_supported, true);
+    t.same(as.access_token_signing_alg_values_supported, [services.config.accessTokenAlg], 'the access-token algorithm is published');
+    t.same(as.prompt_values_supported, ['none', 'login', 'consent', 'select_account']);
     const oidc = await (await fetch(`${baseUrl}/.well-known/openid-configuration`)).json();
     t.same(oidc, as, 'both discovery documents are the same');
     const jwks = (await (await fetch(`${baseUrl}/jwks.json`)).json()) as { keys: Array<Record<string, unknown>> };
