@@ -74,6 +74,10 @@ export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeT
   // The markers outlive the code: a replay is most likely within seconds,
   // but revoking is useful for as long as the access token is valid.
   const markerTtl = Math.max(config.codeTtlSeconds, config.accessTokenTtlSeconds);
+  // The "replayed" flag only has to outlive a redemption still in flight
+  // (take → issue → marker), which is bounded by the storage timeouts. Kept
+  // short because any caller can send made-up codes: they must not pile up.
+  const replayFlagTtl = Math.min(markerTtl, 60);
 
   return {
     async issue(grant) {
@@ -94,9 +98,13 @@ export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeT
     async recordReplay(code) {
       if (!plausible(code)) return null;
       const d = digest(code);
-      await kv.set(`code-replayed:${d}`, '1', markerTtl);
-      const raw = await kv.get(`code-redeemed:${d}`);
-      return raw === null ? null : (JSON.parse(raw) as IssuedByCode);
+      const parse = (raw: string | null) => (raw === null ? null : (JSON.parse(raw) as IssuedByCode));
+      // The usual replay comes after the redemption finished: its marker is there.
+      const finished = parse(await kv.get(`code-redeemed:${d}`));
+      if (finished) return finished;
+      // Otherwise flag it first, then look again (see the race note above).
+      await kv.set(`code-replayed:${d}`, '1', replayFlagTtl);
+      return parse(await kv.get(`code-redeemed:${d}`));
     },
   };
 }
