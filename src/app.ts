@@ -21,6 +21,7 @@ import { discoveryRoutes } from './http/discovery.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
+import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
 import { redactUrl, serializeError } from './http/log-redaction.js';
 import { metricsRoutes, registerRequestMetrics } from './http/metrics.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
@@ -115,6 +116,8 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await registerDocs(app, config);
 
   app.setErrorHandler(jsonErrorHandler);
+  // After validation, before every handler: ajv's coercion lets ±Infinity past numeric bounds (see the file).
+  app.addHook('preHandler', rejectNonFiniteNumbers);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).header('cache-control', 'no-store');
     return { error: 'not_found', error_description: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };

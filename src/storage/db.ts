@@ -9,7 +9,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
-import { UnavailableError } from '../errors.js';
+import { OAuthError, UnavailableError } from '../errors.js';
 import { acquireDataDirLock } from './lock.js';
 import type { Db, Executor } from './types.js';
 
@@ -53,10 +53,19 @@ export function isConnectionError(err: unknown): boolean {
   return typeof message === 'string' && /connect|terminat|timeout|closed|not queryable/i.test(message);
 }
 
+/** SQLSTATEs of a text value PostgreSQL cannot hold: a NUL character (text is NUL-free) or one with no UTF-8 form. */
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+
 function translate(err: unknown): never {
   // Already translated (e.g. the TTL store failed inside a transaction): keep its label.
   if (err instanceof UnavailableError) throw err;
   if (isConnectionError(err)) throw new UnavailableError('database', err);
+  // A request value with a NUL (`client_id=%00`) can match no row and cannot be
+  // stored: the caller's mistake, answered 400 by every route instead of a 500.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNSTORABLE_TEXT.has(code)) {
+    throw new OAuthError('invalid_request', 'A parameter contains a character that is not allowed (NUL).', { cause: err });
+  }
   throw err;
 }
 
