@@ -1,0 +1,143 @@
+/**
+ * A slow or idle client cannot hold a connection forever, and cannot starve
+ * others: over a real socket, with short limits (HEADERS_TIMEOUT_MS=1000,
+ * REQUEST_TIMEOUT_MS=2000, KEEP_ALIVE_TIMEOUT_MS=1000, BODY_LIMIT=4096),
+ * headers trickled byte by byte, a body trickled after complete headers, a
+ * connection that sends nothing, and an idle keep-alive connection are each
+ * closed by the server (408 where a request was started) within a bound;
+ * meanwhile other clients are served; a body over the limit is refused with
+ * 413 without being read to the end.
+ */
+import { connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { buildTestApp } from '../helpers/app.js';
+import { backendName } from '../helpers/backend.js';
+
+const HEADERS_TIMEOUT_MS = 1_000;
+const REQUEST_TIMEOUT_MS = 2_000;
+const KEEP_ALIVE_TIMEOUT_MS = 1_000;
+/** Node checks the deadlines once a second (see app.ts); allow that plus generous slack on a loaded machine. */
+const SLACK_MS = 1_000 + 2_500;
+
+interface Outcome {
+  /** What the server sent before closing. */
+  received: string;
+  /** Milliseconds from connecting until the server closed the connection. */
+  closedAfterMs: number;
+}
+
+/**
+ * Connects, runs `drive` (which writes slowly), and resolves when the server
+ * closes the connection; rejects if it is still open after `giveUpMs`.
+ */
+function holdOpen(port: number, drive: (socket: Socket) => () => void, giveUpMs: number): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    let stop: () => void = () => {};
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => {});
+    socket.once('connect', () => {
+      stop = drive(socket);
+    });
+    const timer = setTimeout(() => {
+      stop();
+      socket.destroy();
+      reject(new Error(`the server kept the connection open for ${giveUpMs} ms; received: ${received.slice(0, 200)}`));
+    }, giveUpMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      stop();
+      resolve({ received, closedAfterMs: Date.now() - started });
+    });
+  });
+}
+
+/** Writes `first`, then `drip` every `everyMs` until stopped (or the socket is gone). */
+const trickle = (first: string, drip: string, everyMs = 150) => (socket: Socket) => {
+  socket.write(first);
+  const interval = setInterval(() => {
+    if (!socket.destroyed && drip) socket.write(drip);
+  }, everyMs);
+  return () => clearInterval(interval);
+};
+
+t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
+  const { app } = await buildTestApp(t, {
+    env: {
+      HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
+      BODY_LIMIT: '4096',
+    },
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+
+  t.test('headers trickled forever (slowloris): 408 and closed after the headers timeout', async (t) => {
+    const outcome = await holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n'), HEADERS_TIMEOUT_MS + SLACK_MS);
+    t.match(outcome.received, /^HTTP\/1\.1 408 /, '408 Request Timeout');
+    t.notMatch(outcome.received, /"statusCode":\s*5\d\d/);
+    t.comment(`closed after ${outcome.closedAfterMs} ms`);
+  });
+
+  t.test('a body trickled after complete headers: 408 and closed after the request timeout', async (t) => {
+    const head = 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n';
+    const outcome = await holdOpen(port, trickle(head, 'a'), REQUEST_TIMEOUT_MS + SLACK_MS);
+    t.match(outcome.received, /^HTTP\/1\.1 408 /);
+    t.comment(`closed after ${outcome.closedAfterMs} ms`);
+  });
+
+  t.test('a connection that never sends a byte is closed', async (t) => {
+    const outcome = await holdOpen(port, () => () => {}, REQUEST_TIMEOUT_MS + SLACK_MS);
+    t.comment(`closed after ${outcome.closedAfterMs} ms; received ${JSON.stringify(outcome.received.slice(0, 40))}`);
+    t.notMatch(outcome.received, /^HTTP\/1\.1 5/);
+  });
+
+  t.test('an idle keep-alive connection is closed after the keep-alive timeout', async (t) => {
+    const outcome = await holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', ''), KEEP_ALIVE_TIMEOUT_MS + SLACK_MS);
+    t.match(outcome.received, /^HTTP\/1\.1 200 /, 'the request was answered');
+    t.match(outcome.received, /keep-alive/i, 'and the connection kept alive at first');
+    t.comment(`closed after ${outcome.closedAfterMs} ms`);
+  });
+
+  t.test('while 30 slow clients hold connections, others are served', async (t) => {
+    const slow = Array.from({ length: 30 }, () => holdOpen(port, trickle('POST /token HTTP/1.1\r\nHost: x\r\n', 'X: y\r\n'), HEADERS_TIMEOUT_MS + SLACK_MS));
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    t.equal(res.status, 200, 'a normal request is answered meanwhile');
+    const outcomes = await Promise.all(slow);
+    t.ok(outcomes.every((o) => /^HTTP\/1\.1 408 /.test(o.received)), 'every slow client got 408 and was closed');
+  });
+
+  t.test('a body over BODY_LIMIT is refused with 413 without reading it', async (t) => {
+    // Announced length over the limit: refused at once, though the body never comes.
+    const announced = await holdOpen(
+      port,
+      trickle('POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n', ''),
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    );
+    t.match(announced.received, /^HTTP\/1\.1 413 /);
+    t.ok(announced.closedAfterMs < REQUEST_TIMEOUT_MS, 'answered before any timeout');
+    // Chunked, no length announced: refused once the limit is passed.
+    const chunk = 'a'.repeat(1_000);
+    const chunked = await holdOpen(
+      port,
+      trickle(
+        'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+        `${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+        20,
+      ),
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    );
+    t.match(chunked.received, /^HTTP\/1\.1 413 /);
+    t.match(chunked.received, /"error":"invalid_request"/);
+  });
+
+  t.test('the server answers normally afterwards', async (t) => {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    t.equal(res.status, 200);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * The connection and store limits of the configuration: defaults, the
+ * bounds each variable accepts, and the one relation between them (a
+ * headers timeout no longer than the request timeout, which Node enforces).
+ */
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+
+t.test('defaults', async (t) => {
+  const config = loadConfig({});
+  t.equal(config.bodyLimitBytes, 65_536);
+  t.equal(config.pgPoolMax, 10);
+  t.equal(config.pgConnectTimeoutMs, 3_000);
+  t.equal(config.pgStatementTimeoutMs, 10_000);
+  t.equal(config.redisCommandTimeoutMs, 2_000);
+  t.equal(config.redisKeyPrefix, 'oauth:');
+  t.equal(config.requestTimeoutMs, 30_000);
+  t.equal(config.headersTimeoutMs, 10_000);
+  t.equal(config.keepAliveTimeoutMs, 5_000);
+});
+
+t.test('each limit is read and bounded; a bad value names the variable', async (t) => {
+  const config = loadConfig({
+    PG_CONNECT_TIMEOUT_MS: '500',
+    PG_STATEMENT_TIMEOUT_MS: '2500',
+    REDIS_COMMAND_TIMEOUT_MS: '750',
+    REDIS_KEY_PREFIX: 'tenant-a:',
+    REQUEST_TIMEOUT_MS: '20000',
+    HEADERS_TIMEOUT_MS: '4000',
+    KEEP_ALIVE_TIMEOUT_MS: '65000',
+  });
+  t.equal(config.pgConnectTimeoutMs, 500);
+  t.equal(config.pgStatementTimeoutMs, 2_500);
+  t.equal(config.redisCommandTimeoutMs, 750);
+  t.equal(config.redisKeyPrefix, 'tenant-a:');
+  t.equal(config.requestTimeoutMs, 20_000);
+  t.equal(config.headersTimeoutMs, 4_000);
+  t.equal(config.keepAliveTimeoutMs, 65_000);
+
+  const bad: Array<[string, string]> = [
+    ['PG_CONNECT_TIMEOUT_MS', '0'],
+    ['PG_STATEMENT_TIMEOUT_MS', '3s'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '-1'],
+    ['REDIS_KEY_PREFIX', 'has space'],
+    ['REDIS_KEY_PREFIX', 'x'.repeat(65)],
+    ['HEADERS_TIMEOUT_MS', '999'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '700000'],
+    ['BODY_LIMIT', '100'],
+    ['PG_POOL_MAX', '0'],
+  ];
+  for (const [name, raw] of bad) {
+    t.throws(() => loadConfig({ [name]: raw }), { name: 'ConfigError', variable: name }, `${name}=${raw} is refused`);
+  }
+});
+
+t.test('the headers timeout never exceeds the request timeout', async (t) => {
+  // Default: 10 s, or the request timeout when that is shorter.
+  t.equal(loadConfig({ REQUEST_TIMEOUT_MS: '4000' }).headersTimeoutMs, 4_000);
+  t.throws(() => loadConfig({ REQUEST_TIMEOUT_MS: '4000', HEADERS_TIMEOUT_MS: '5000' }), {
+    name: 'ConfigError',
+    variable: 'HEADERS_TIMEOUT_MS',
+    message: /REQUEST_TIMEOUT_MS/,
+  });
+});
