@@ -14,6 +14,8 @@ import { validateClientMetadata, type ClientMetadataInput } from './metadata.js'
 import { generateClientId, generateClientSecret, hashClientSecret } from './secret.js';
 
 export const CLIENTS_CHANNEL = 'clients';
+/** Longest client id looked up (the admin API's limit for path ids). */
+export const MAX_CLIENT_ID_LENGTH = 200;
 
 export interface ClientServiceDeps {
   repo: ClientRepo;
@@ -76,6 +78,10 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
     },
     get,
     async find(clientId) {
+      // Ids are generated (22 characters; the admin API accepts at most 200):
+      // a longer one is unknown without a lookup, and is never cached, else
+      // anyone could fill the cache with 10,000 ids of a request body's size.
+      if (clientId.length > MAX_CLIENT_ID_LENGTH) return null;
       const hit = cache.get(clientId);
       const t = now();
       if (hit && hit.until > t) return hit.client;

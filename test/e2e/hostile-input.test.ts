@@ -17,6 +17,8 @@
  * with fast-check's counterexample and replay path.
  */
 import { connect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -86,6 +88,9 @@ const LEAKS = [
   /\b(?:TypeError|ReferenceError|RangeError|AggregateError)\b/,
   /Cannot read propert|is not a function|is not defined|Unexpected token .* in JSON at position/,
 ];
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 /** Characters HTTP header values cannot carry are replaced (a socket could not send them either). */
 const headerSafe = (value: string) => value.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?');
@@ -575,6 +580,32 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       t.equal(res.statusCode, status, `${what}: ${status}`);
       for (const leak of LEAKS) t.notMatch(res.body, leak, `${what}: nothing internal`);
     }
+  });
+
+  t.test('unknown client ids, however long, are not kept in memory', async (t) => {
+    // The client lookup cache once kept every id it was asked about, found or
+    // not: 10,000 ids of up to a body's size each (hundreds of MB) on request.
+    const heap = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return process.memoryUsage().heapUsed;
+    };
+    const before = await heap();
+    for (let i = 0; i < 800; i++) {
+      const clientId = `${i}-${'k'.repeat(12_000)}`;
+      const res = await app.inject({
+        method: 'POST',
+        url: '/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `grant_type=client_credentials&client_id=${clientId}&client_secret=x`,
+      });
+      if (res.statusCode !== 401) t.fail(`${res.statusCode}: ${res.body.slice(0, 200)}`);
+    }
+    const growth = (await heap()) - before;
+    t.comment(`heap growth after 800 distinct 12 kB client ids: ${(growth / 1024 / 1024).toFixed(1)} MiB`);
+    t.ok(growth < 4 * 1024 * 1024, 'less than 4 MiB (about 10 MiB when they were kept)');
   });
 
   for (const name of ['token', 'authorize', 'introspectRevoke', 'register', 'adminApi', 'adminConsole', 'pages', 'resources'] as const) {
