@@ -40,7 +40,7 @@ import { backendName } from '../helpers/backend.js';
 import { freePort, ROOT, startServer } from '../helpers/server-process.js';
 
 /** The Markdown file whose walkthrough is run; becomes 'README.md' once the walkthrough moves there. */
-export const WALKTHROUGH_FILE = 'docs/walkthrough.md';
+export const WALKTHROUGH_FILE = 'README.md';
 
 const DOC_BASE = 'http://localhost:3000';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
