@@ -97,8 +97,10 @@ export async function buildApp(config: Config, services: Services, options: Buil
   app.addHook('onClose', async () => {
     await services.close();
   });
-  app.addHook('onSend', async (request, reply) => {
+  // Callback style, not async: this runs on every response, and an async hook costs a promise each time.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   registerRequestMetrics(app, services.metrics);
 
