@@ -77,28 +77,44 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
 
+  // The slow clients all start together (each subtest then waits for its own), so the file
+  // waits for the longest deadline once instead of for each in turn.
+  const later = <T>(promise: Promise<T>) => {
+    promise.catch(() => {}); // awaited (and reported) by its subtest
+    return promise;
+  };
+  const slowloris = later(holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n'), HEADERS_TIMEOUT_MS + SLACK_MS));
+  const slowBody = later(
+    holdOpen(
+      port,
+      trickle('POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n', 'a'),
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    ),
+  );
+  const silent = later(holdOpen(port, () => () => {}, REQUEST_TIMEOUT_MS + SLACK_MS));
+  const idle = later(holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', ''), KEEP_ALIVE_TIMEOUT_MS + SLACK_MS));
+
   t.test('headers trickled forever (slowloris): 408 and closed after the headers timeout', async (t) => {
-    const outcome = await holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n'), HEADERS_TIMEOUT_MS + SLACK_MS);
+    const outcome = await slowloris;
     t.match(outcome.received, /^HTTP\/1\.1 408 /, '408 Request Timeout');
     t.notMatch(outcome.received, /"statusCode":\s*5\d\d/);
     t.comment(`closed after ${outcome.closedAfterMs} ms`);
   });
 
   t.test('a body trickled after complete headers: 408 and closed after the request timeout', async (t) => {
-    const head = 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n';
-    const outcome = await holdOpen(port, trickle(head, 'a'), REQUEST_TIMEOUT_MS + SLACK_MS);
+    const outcome = await slowBody;
     t.match(outcome.received, /^HTTP\/1\.1 408 /);
     t.comment(`closed after ${outcome.closedAfterMs} ms`);
   });
 
   t.test('a connection that never sends a byte is closed', async (t) => {
-    const outcome = await holdOpen(port, () => () => {}, REQUEST_TIMEOUT_MS + SLACK_MS);
+    const outcome = await silent;
     t.comment(`closed after ${outcome.closedAfterMs} ms; received ${JSON.stringify(outcome.received.slice(0, 40))}`);
     t.notMatch(outcome.received, /^HTTP\/1\.1 5/);
   });
 
   t.test('an idle keep-alive connection is closed after the keep-alive timeout', async (t) => {
-    const outcome = await holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', ''), KEEP_ALIVE_TIMEOUT_MS + SLACK_MS);
+    const outcome = await idle;
     t.match(outcome.received, /^HTTP\/1\.1 200 /, 'the request was answered');
     t.match(outcome.received, /keep-alive/i, 'and the connection kept alive at first');
     t.comment(`closed after ${outcome.closedAfterMs} ms`);

@@ -30,7 +30,7 @@ import { basic, postForm } from '../helpers/tokens.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0a17_2026);
 /** Runs per endpoint group; modest so the file stays well under a minute. */
-const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 const REQUEST_BOUND_MS = 5_000;
 const BODY_LIMIT = 16_384;
 
