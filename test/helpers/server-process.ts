@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openTestDb, REDIS_URL } from './backend.js';
+import { deleteRedisPrefix, openTestDb, REDIS_URL, uniqueName } from './backend.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -64,7 +64,14 @@ export async function startServer(t: Tap, options: StartOptions = {}): Promise<S
     // The server opens its own pool; ours only exists to drop the database afterwards.
     env.DATABASE_URL = db.url!;
   }
-  if (REDIS_URL) env.REDIS_URL = REDIS_URL;
+  if (REDIS_URL) {
+    // A key prefix of its own, so servers of different test files never share
+    // throttle counters or pub/sub channels (a test may still pass one to share).
+    env.REDIS_URL = REDIS_URL;
+    const prefix = `${uniqueName('proc')}:`;
+    env.REDIS_KEY_PREFIX = prefix;
+    t.teardown(() => deleteRedisPrefix(prefix));
+  }
   Object.assign(env, { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(options.port ?? 0), LOG_LEVEL: 'info' }, options.env);
 
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
