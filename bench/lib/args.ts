@@ -21,7 +21,7 @@ export interface BenchArgs {
   pool: number;
   /** Signing algorithm of access tokens, ours and the peer's. */
   alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
-  /** Write a V8 CPU profile of our server (`node --cpu-prof`) to this directory. */
+  /** Write V8 CPU profiles of the servers (`node --cpu-prof`) under this directory. */
   cpuProf: string | undefined;
   /** Extra environment for our server (`--env LOG_LEVEL=warn`). */
   env: Record<string, string>;
@@ -46,7 +46,8 @@ export const USAGE = `npm run bench -- [flags]
   --soak N            run the mixed workload for N seconds instead of the cases
   --pool N            distinct access tokens for /api/hello (default 1000)
   --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
-  --cpu-prof DIR      write a CPU profile of our server into DIR
+  --cpu-prof DIR      write CPU profiles of the servers into DIR/{ours,peer,floor}
+                      (summarise with bench/profile-summary.ts)
   --env KEY=VALUE     extra environment for our server (repeatable)
   --json FILE         write the results as JSON (default bench/results/<time>.json)
   --server FILE       our server's entry point (default dist/main.js); for A/B runs copy a
