@@ -192,6 +192,12 @@ export interface RefreshTokenRepo {
    */
   markUsed(tokenHash: string, now: Date, tx?: Executor): Promise<RefreshTokenRecord | null>;
   /**
+   * `markUsed` and the insert of `successor` as one atomic statement: the
+   * successor exists if and only if this call marked the token used. True
+   * when this call won; of concurrent callers exactly one does.
+   */
+  rotate(tokenHash: string, now: Date, successor: NewRefreshToken): Promise<boolean>;
+  /**
    * Revokes every token of the family not yet revoked; returns the access
    * token jtis (with expiry) recorded on the family's rows, so they can be
    * deny-listed.

@@ -230,15 +230,11 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       },
       record.scope,
     );
-    // Used-marking and the successor's insert commit together: a concurrent
-    // request that loses the race blocks on the row until then, and a reuse
-    // that revokes the family afterwards always sees the successor.
-    const won = await db.transaction(async (tx) => {
-      const row = await refreshTokens.markUsed(hash, new Date(now()), tx);
-      if (!row) return false;
-      await refreshTokens.insert(prepared.refresh!.record, tx);
-      return true;
-    });
+    // Used-marking and the successor's insert commit together (one
+    // statement): a concurrent request that loses the race blocks on the row
+    // until then, and a reuse that revokes the family afterwards always sees
+    // the successor.
+    const won = await refreshTokens.rotate(hash, new Date(now()), prepared.refresh!.record);
     if (!won) return replayed((await refreshTokens.findByHash(hash)) ?? record, token, hash);
 
     const { response, accessTokenExpiresAt } = await sign(prepared);

@@ -150,6 +150,39 @@ for (const kind of dbKinds) {
       t.equal(await refreshTokens.markUsed(rt.tokenHash, new Date()), null, 'and stays used');
     });
 
+    t.test('refresh tokens: rotate marks used and inserts the successor in one step, one winner among 20', async (t) => {
+      const family = `fam_${id()}`;
+      const rt = token(family);
+      await refreshTokens.insert(rt);
+      const now = new Date();
+      const successors = Array.from({ length: 20 }, () => token(family));
+      const results = await Promise.all(successors.map((s) => refreshTokens.rotate(rt.tokenHash, now, s)));
+      t.equal(results.filter(Boolean).length, 1, 'exactly one rotation won');
+      const winner = successors[results.indexOf(true)]!;
+      const stored = await refreshTokens.findByHash(winner.tokenHash);
+      t.equal(stored?.familyId, family, 'the winner’s successor is stored, in the family');
+      t.equal(stored?.usedAt, null, 'unused');
+      t.same(stored?.accessTokenExpiresAt, winner.accessTokenExpiresAt, 'with its timestamps');
+      for (const [i, s] of successors.entries()) {
+        if (results[i]) continue;
+        t.equal(await refreshTokens.findByHash(s.tokenHash), null, 'a losing rotation inserted nothing');
+      }
+      t.ok((await refreshTokens.findByHash(rt.tokenHash))!.usedAt, 'the old token is used');
+      t.equal(await refreshTokens.rotate(rt.tokenHash, new Date(), token(family)), false, 'and cannot be rotated again');
+
+      const expired = token(`fam_${id()}`, { expiresAt: new Date(Date.now() - 1000) });
+      await refreshTokens.insert(expired);
+      const revokedFamily = `fam_${id()}`;
+      const revoked = token(revokedFamily);
+      await refreshTokens.insert(revoked);
+      await refreshTokens.revokeFamily(revokedFamily, new Date());
+      for (const [label, hash] of [['expired', expired.tokenHash], ['revoked', revoked.tokenHash], ['unknown', `hash_${id()}`]] as const) {
+        const successor = token(`fam_${id()}`);
+        t.equal(await refreshTokens.rotate(hash, new Date(), successor), false, `${label}: not rotated`);
+        t.equal(await refreshTokens.findByHash(successor.tokenHash), null, `${label}: no successor`);
+      }
+    });
+
     t.test('refresh tokens: expired or revoked tokens cannot be used', async (t) => {
       const expired = token(`fam_${id()}`, { expiresAt: new Date(Date.now() - 1000) });
       await refreshTokens.insert(expired);
