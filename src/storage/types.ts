@@ -184,6 +184,8 @@ export interface NewRefreshToken {
 export interface RefreshTokenRepo {
   insert(token: NewRefreshToken, tx?: Executor): Promise<void>;
   findByHash(tokenHash: string, tx?: Executor): Promise<RefreshTokenRecord | null>;
+  /** `findByHash` and the token's user in one query (a refresh needs both): `user` is null when it no longer exists. */
+  findByHashWithUser(tokenHash: string): Promise<{ record: RefreshTokenRecord; user: User | null } | null>;
   /**
    * Atomically marks the token used if it is unused, unrevoked and unexpired
    * at `now` (`UPDATE … WHERE used_at IS NULL … RETURNING`). Returns the row

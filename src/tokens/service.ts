@@ -205,7 +205,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     const requested = parseScopeParameter(scope);
     if (!isRefreshTokenShape(token)) throw invalidGrant('The refresh token is invalid, expired or revoked.');
     const hash = hashRefreshToken(token);
-    const record = await refreshTokens.findByHash(hash);
+    const found = await refreshTokens.findByHashWithUser(hash);
+    const record = found?.record;
     // RFC 6749 §6: bound to the client it was issued to. Another client's
     // token is refused without touching it.
     if (!record || record.clientId !== client.clientId) throw invalidGrant('The refresh token is invalid, expired or revoked.');
@@ -213,7 +214,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     if (record.usedAt !== null) return replayed(record, token, hash);
 
     const scopes = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
-    const user = await users.findById(record.userId);
+    const user = found.user;
     if (!user || user.disabled) throw invalidGrant('The user of this grant no longer exists or is disabled.');
 
     const authTime = record.authTime === null ? null : Math.floor(record.authTime.getTime() / 1000);

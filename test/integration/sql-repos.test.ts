@@ -85,8 +85,10 @@ for (const kind of dbKinds) {
       t.equal(await users.count(), before + 3);
       const all = await users.list({ limit: 1000, offset: 0 });
       t.equal(all.length, before + 3);
+      // Creation order; PGlite's clock can give two rows the same created_at, and then the id orders them.
+      t.same(new Set(all.slice(before).map((u) => u.id)), new Set(made.map((u) => u.id)), 'the newest last');
       const page = await users.list({ limit: 2, offset: before + 1 });
-      t.same(page.map((u) => u.id), [made[1]!.id, made[2]!.id]);
+      t.same(page.map((u) => u.id), all.slice(before + 1, before + 3).map((u) => u.id), 'a page is a slice of the whole list');
     });
 
     t.test('clients: create, find, update, list, delete', async (t) => {
@@ -148,6 +150,15 @@ for (const kind of dbKinds) {
       t.equal(winners[0]!.tokenHash, rt.tokenHash);
       t.ok((await refreshTokens.findByHash(rt.tokenHash))!.usedAt, 'recorded as used');
       t.equal(await refreshTokens.markUsed(rt.tokenHash, new Date()), null, 'and stays used');
+    });
+
+    t.test('refresh tokens: findByHashWithUser returns the record and its user in one query', async (t) => {
+      const rt = token(`fam_${id()}`, { scope: 'openid api:read' });
+      await refreshTokens.insert(rt);
+      const found = await refreshTokens.findByHashWithUser(rt.tokenHash);
+      t.same(found?.record, await refreshTokens.findByHash(rt.tokenHash), 'the same record findByHash reads');
+      t.same(found?.user, await users.findById(owner.id), 'the owner, every column mapped');
+      t.equal(await refreshTokens.findByHashWithUser(`hash_${id()}`), null, 'unknown hash');
     });
 
     t.test('refresh tokens: rotate marks used and inserts the successor in one step, one winner among 20', async (t) => {

@@ -1,4 +1,5 @@
 import type { Db, Executor, NewRefreshToken, RefreshTokenRecord, RefreshTokenRepo } from '../types.js';
+import { toUser, type UserRow } from './users.js';
 
 interface RefreshTokenRow {
   token_hash: string;
@@ -50,6 +51,33 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
     async findByHash(tokenHash, tx: Executor = db) {
       const rows = await tx.query<RefreshTokenRow>(`SELECT ${COLUMNS} FROM refresh_tokens WHERE token_hash = $1`, [tokenHash]);
       return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async findByHashWithUser(tokenHash) {
+      // The user's columns under a prefix, so they cannot collide with the token's.
+      const rows = await db.query<RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null }>(
+        `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
+                u.id AS u_id, u.username AS u_username, u.email AS u_email, u.password_hash AS u_password_hash,
+                u.roles AS u_roles, u.disabled AS u_disabled, u.created_at AS u_created_at, u.updated_at AS u_updated_at
+         FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1`,
+        [tokenHash],
+      );
+      const row = rows[0];
+      if (!row) return null;
+      const user =
+        row.u_id === null
+          ? null
+          : toUser({
+              id: row.u_id,
+              username: row.u_username!,
+              email: row.u_email,
+              password_hash: row.u_password_hash!,
+              roles: row.u_roles!,
+              disabled: row.u_disabled!,
+              created_at: row.u_created_at!,
+              updated_at: row.u_updated_at!,
+            });
+      return { record: toRecord(row), user };
     },
     async markUsed(tokenHash, now, tx: Executor = db) {
       // The WHERE clause is the whole single-use guarantee: PostgreSQL lets

@@ -1,7 +1,7 @@
 import type { Db, Executor, NewUser, Page, User, UserPatch, UserRepo } from '../types.js';
 import { isUniqueViolation } from './errors.js';
 
-interface UserRow {
+export interface UserRow {
   id: string;
   username: string;
   email: string | null;
@@ -14,7 +14,7 @@ interface UserRow {
 
 const COLUMNS = 'id, username, email, password_hash, roles, disabled, created_at, updated_at';
 
-function toUser(row: UserRow): User {
+export function toUser(row: UserRow): User {
   return {
     id: row.id,
     username: row.username,
