@@ -45,6 +45,8 @@ export interface Config {
   readonly pgConnectTimeoutMs: number;
   /** Milliseconds a PostgreSQL statement may run (server-side `statement_timeout`; the client gives up 2 s later). */
   readonly pgStatementTimeoutMs: number;
+  /** Prepare each statement once per connection (off behind PgBouncer < 1.21 in transaction mode). */
+  readonly pgPreparedStatements: boolean;
   /** Milliseconds a Redis command may take before it fails (503). */
   readonly redisCommandTimeoutMs: number;
   /** Prefix of every Redis key and pub/sub channel: lets deployments share one Redis. */
@@ -256,6 +258,7 @@ export function loadConfig(env: Env = {}): Config {
     pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1_000),
     pgConnectTimeoutMs: integer(env, 'PG_CONNECT_TIMEOUT_MS', 3_000, 100, 600_000),
     pgStatementTimeoutMs: integer(env, 'PG_STATEMENT_TIMEOUT_MS', 10_000, 100, 600_000),
+    pgPreparedStatements: oneOf(env, 'PG_PREPARED_STATEMENTS', ['on', 'off'] as const, 'on') === 'on',
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 2_000, 100, 600_000),
     redisKeyPrefix: redisKeyPrefix(env),
     requestTimeoutMs,

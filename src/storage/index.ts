@@ -39,6 +39,7 @@ export async function openDatabase(config: Config): Promise<DbWithScripts> {
       max: config.pgPoolMax,
       connectionTimeoutMs: config.pgConnectTimeoutMs,
       statementTimeoutMs: config.pgStatementTimeoutMs,
+      preparedStatements: config.pgPreparedStatements,
     });
   }
   return openPglite(config.dataDir);

@@ -17,6 +17,7 @@ t.test('defaults', async (t) => {
   t.equal(config.requestTimeoutMs, 30_000);
   t.equal(config.headersTimeoutMs, 10_000);
   t.equal(config.keepAliveTimeoutMs, 5_000);
+  t.equal(config.pgPreparedStatements, true);
 });
 
 t.test('each limit is read and bounded; a bad value names the variable', async (t) => {
@@ -28,6 +29,7 @@ t.test('each limit is read and bounded; a bad value names the variable', async (
     REQUEST_TIMEOUT_MS: '20000',
     HEADERS_TIMEOUT_MS: '4000',
     KEEP_ALIVE_TIMEOUT_MS: '65000',
+    PG_PREPARED_STATEMENTS: 'off',
   });
   t.equal(config.pgConnectTimeoutMs, 500);
   t.equal(config.pgStatementTimeoutMs, 2_500);
@@ -36,6 +38,7 @@ t.test('each limit is read and bounded; a bad value names the variable', async (
   t.equal(config.requestTimeoutMs, 20_000);
   t.equal(config.headersTimeoutMs, 4_000);
   t.equal(config.keepAliveTimeoutMs, 65_000);
+  t.equal(config.pgPreparedStatements, false);
 
   const bad: Array<[string, string]> = [
     ['PG_CONNECT_TIMEOUT_MS', '0'],
@@ -47,6 +50,7 @@ t.test('each limit is read and bounded; a bad value names the variable', async (
     ['KEEP_ALIVE_TIMEOUT_MS', '700000'],
     ['BODY_LIMIT', '100'],
     ['PG_POOL_MAX', '0'],
+    ['PG_PREPARED_STATEMENTS', 'yes'],
   ];
   for (const [name, raw] of bad) {
     t.throws(() => loadConfig({ [name]: raw }), { name: 'ConfigError', variable: name }, `${name}=${raw} is refused`);
