@@ -1,10 +1,9 @@
 /**
  * JWTs this server signs: RFC 9068 access tokens and OIDC ID tokens (claims
- * built by pure functions; signed with node:crypto on keys imported by jose,
- * see `signJwt`), and local verification of access tokens with jose, its
- * errors translated by `err.code`.
+ * built by pure functions, signed with jose), and local verification of
+ * access tokens with jose, its errors translated by `err.code`.
  */
-import { constants, createHash, KeyObject, sign as signAsync, type SignKeyObjectInput } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { CompactSign, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { invalidToken, isOAuthError, type OAuthError } from '../errors.js';
 import type { Client, User } from '../storage/types.js';
@@ -89,55 +88,11 @@ export function idTokenClaims(
 }
 
 /**
- * How node:crypto computes each JWS algorithm (RFC 7518 §3): the digest, and
- * the signature options. ES256 signatures are R || S (§3.4, IEEE P1363, not
- * DER); PS256 uses a salt as long as the hash (§3.5).
- */
-const NODE_SIGNERS: Readonly<Record<string, { digest: string | null; options: Omit<SignKeyObjectInput, 'key'> }>> = {
-  ES256: { digest: 'sha256', options: { dsaEncoding: 'ieee-p1363' } },
-  RS256: { digest: 'sha256', options: { padding: constants.RSA_PKCS1_PADDING } },
-  PS256: { digest: 'sha256', options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } },
-  EdDSA: { digest: null, options: {} },
-};
-
-/** Per imported key: its KeyObject; per prebuilt header: its base64url encoding. Both made once. */
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
-const encodedHeaders = new WeakMap<object, string>();
-
-/**
- * Signs `payload` as a compact JWS (RFC 7515 §7.1) with a key imported once
- * (`keys.ts`) and its prebuilt header.
- *
- * The signature comes from node:crypto's asynchronous `sign` (OpenSSL on
- * libuv's thread pool, like WebCrypto) on the KeyObject of the imported key,
- * rather than from jose's `CompactSign`, which goes through WebCrypto: the
- * same primitive, but WebCrypto's per-call argument handling cost about 50 µs
- * of main-thread time per signature, a fifth of a client-credentials request
- * (bench/README.md, "Hot-path changes"). Keys are still imported, and every
- * token still verified, with jose; `test/unit/jwt-sign.test.ts` checks that
- * jose verifies what this produces, for every algorithm, and that header and
- * payload are encoded exactly as `CompactSign` would encode them.
+ * Signs `payload` as a compact JWS (RFC 7515 §7.1) with jose, on a key
+ * imported once (`keys.ts`) and a header built once per key.
  */
 export function signJwt(payload: object, key: CryptoKey, header: { alg: string; typ: string; kid: string }): Promise<string> {
-  const signer = NODE_SIGNERS[header.alg];
-  if (!signer) return new CompactSign(encoder.encode(JSON.stringify(payload))).setProtectedHeader(header).sign(key);
-  let keyObject = keyObjects.get(key);
-  if (!keyObject) {
-    keyObject = KeyObject.from(key);
-    keyObjects.set(key, keyObject);
-  }
-  let encodedHeader = encodedHeaders.get(header);
-  if (encodedHeader === undefined) {
-    encodedHeader = Buffer.from(JSON.stringify(header), 'utf8').toString('base64url');
-    encodedHeaders.set(header, encodedHeader);
-  }
-  const signingInput = `${encodedHeader}.${Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url')}`;
-  return new Promise((resolve, reject) => {
-    signAsync(signer.digest, Buffer.from(signingInput, 'ascii'), { ...signer.options, key: keyObject }, (err, signature) => {
-      if (err) reject(err);
-      else resolve(`${signingInput}.${signature.toString('base64url')}`);
-    });
-  });
+  return new CompactSign(encoder.encode(JSON.stringify(payload))).setProtectedHeader(header).sign(key);
 }
 
 /** Translates a jose error (by `err.code`, never the message) into a safe `invalid_token`. */

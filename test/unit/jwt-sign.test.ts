@@ -1,12 +1,11 @@
 /**
- * `signJwt` computes signatures with node:crypto instead of jose's
- * CompactSign (for speed, see src/tokens/jwt.ts). For every algorithm a key
- * can have: jose verifies what it produces with the public key as published
- * in the JWKS, header and payload are encoded byte for byte as CompactSign
- * encodes them, a token signed by another key of the same algorithm is
- * refused, and ES256 signatures are the 64-byte R || S form (RFC 7518 §3.4).
+ * `signJwt` on the keys `keys.ts` generates and imports, for every algorithm
+ * a key can have: the token verifies with the public key as published in the
+ * JWKS, header and payload come back as given (non-ASCII included), a token
+ * signed by another key of the same algorithm is refused, and signatures have
+ * the length of their algorithm (ES256: the 64-byte R || S form, RFC 7518 §3.4).
  */
-import { CompactSign, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
+import { compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
 import t from 'tap';
 import { signJwt } from '../../src/tokens/jwt.js';
 import { generateSigningKey } from '../../src/tokens/keys.js';
@@ -25,7 +24,7 @@ async function keyPair(alg: string) {
 const payload = { iss: 'https://issuer.example', sub: 'user-1', aud: 'https://issuer.example/api', scope: 'api:read', name: 'Zoë ✓', iat: 1_700_000_000, exp: 1_700_000_900, jti: 'abc' };
 
 for (const alg of ALGS) {
-  t.test(`${alg}: jose verifies it; header and payload encoded as CompactSign encodes them`, async (t) => {
+  t.test(`${alg}: verifies with the published key, and only with it`, async (t) => {
     const { kid, privateKey, publicKey } = await keyPair(alg);
     const header = { alg, typ: 'at+jwt', kid };
     const token = await signJwt(payload, privateKey, header);
@@ -34,15 +33,13 @@ for (const alg of ALGS) {
     t.same(verified.protectedHeader, header, 'protected header');
     t.same(JSON.parse(new TextDecoder().decode(verified.payload)), payload, 'payload, non-ASCII included');
 
-    const reference = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader(header).sign(privateKey);
-    t.equal(token.split('.').slice(0, 2).join('.'), reference.split('.').slice(0, 2).join('.'), 'same signing input as jose');
     t.equal(Buffer.from(token.split('.')[2]!, 'base64url').length, SIGNATURE_BYTES[alg], 'signature length of the algorithm');
 
     const other = await keyPair(alg);
     await t.rejects(compactVerify(token, other.publicKey, { algorithms: [alg] }), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }, 'another key does not verify it');
 
     const again = await signJwt({ ...payload, jti: 'def' }, privateKey, header);
-    t.not(again, token, 'a second token from the cached key and header differs');
+    t.not(again, token, 'a second token from the same key and header differs');
     await compactVerify(again, publicKey, { algorithms: [alg] });
   });
 }
