@@ -168,10 +168,10 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
     '/admin/users/:id',
     {
       schema: doc('Change a user (roles, password, email, disabled)', {
-        description: 'A new password or disabling the user revokes the tokens they hold.',
+        description: 'A new password or disabling the user revokes the tokens they hold. The last enabled admin cannot be disabled or lose the admin role (409).',
         params: userIdParams,
         body: userPatchBody,
-        response: { 200: userResponse, ...errorResponses(400, 404, 413, 415) },
+        response: { 200: userResponse, ...errorResponses(400, 404, 409, 413, 415) },
       }),
     },
     async (request) => userToWire(await services.users.update(request.params.id, request.body)),
@@ -179,7 +179,13 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.delete<{ Params: IdParams }>(
     '/admin/users/:id',
-    { schema: doc('Delete a user (their tokens and consents go with them)', { params: userIdParams, response: { 204: { type: 'null' }, ...errorResponses(404) } }) },
+    {
+      schema: doc('Delete a user (their tokens and consents go with them)', {
+        description: 'The last enabled admin cannot be deleted (409).',
+        params: userIdParams,
+        response: { 204: { type: 'null' }, ...errorResponses(404, 409) },
+      }),
+    },
     async (request, reply) => {
       await services.users.delete(request.params.id);
       return reply.code(204).send();

@@ -134,8 +134,8 @@ export interface UserRepo {
   update(id: string, patch: UserPatch): Promise<User | null>;
   /** False when no such user. */
   delete(id: string): Promise<boolean>;
-  /** Whether at least one enabled user has the role. */
-  existsWithRole(role: Role): Promise<boolean>;
+  /** Whether at least one enabled user (other than `exceptId`) has the role. */
+  existsWithRole(role: Role, exceptId?: string): Promise<boolean>;
 }
 
 export interface NewClient {

@@ -115,11 +115,26 @@ export function createUserService(deps: UserServiceDeps): UserService {
     return user;
   };
 
+  /**
+   * Refuses to delete, disable or demote the last enabled admin: nobody could
+   * use the admin API or console afterwards. (Two admins removing each other
+   * at the same instant can still both succeed; ADMIN_USERNAME/ADMIN_PASSWORD
+   * or the next start's bootstrap admin is the way back.)
+   */
+  const keepAnAdmin = async (id: string) => {
+    const user = await repo.findById(id);
+    if (!user || user.disabled || !user.roles.includes('admin')) return;
+    if (!(await repo.existsWithRole('admin', id))) {
+      throw conflict('This is the last enabled admin: make another user an admin first.');
+    }
+  };
+
   const update = async (id: string, input: UserPatchInput) => {
     const patch: UserPatch = {};
     if (input.email !== undefined) patch.email = checkEmail(input.email);
     if (input.roles !== undefined) patch.roles = checkRoles(input.roles);
     if (input.disabled !== undefined) patch.disabled = input.disabled;
+    if (patch.disabled === true || (patch.roles !== undefined && !patch.roles.includes('admin'))) await keepAnAdmin(id);
     if (input.password !== undefined) {
       checkPassword(input.password);
       patch.passwordHash = await hashPassword(input.password);
@@ -140,6 +155,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
     },
     update,
     async delete(id) {
+      await keepAnAdmin(id);
       await changed(id);
       if (!(await repo.delete(id))) throw notFound(`no user "${id}"`);
     },

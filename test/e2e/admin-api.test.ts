@@ -355,6 +355,29 @@ t.test(`admin API (${backendName})`, async (t) => {
       expectError(t, await call('DELETE', `/admin/users/${erin.id}/consents/${clientId}`), 404, 'not_found');
       expectError(t, await call('GET', '/admin/users/no-such-user/consents'), 404, 'not_found');
     });
+
+    t.test('the last enabled admin cannot be deleted, disabled or demoted: 409', async (t) => {
+      // Leave root-admin as the only enabled admin.
+      const all = (await call('GET', '/admin/users?limit=200')).json().items as Array<{ id: string; username: string; roles: string[]; disabled: boolean }>;
+      for (const u of all) {
+        if (u.id !== admin.id && u.roles.includes('admin') && !u.disabled) {
+          t.equal((await call('PATCH', `/admin/users/${u.id}`, { payload: { disabled: true } })).statusCode, 200, `${u.username} disabled while root-admin remains`);
+        }
+      }
+      expectError(t, await call('DELETE', `/admin/users/${admin.id}`), 409, 'conflict');
+      expectError(t, await call('PATCH', `/admin/users/${admin.id}`, { payload: { disabled: true } }), 409, 'conflict');
+      expectError(t, await call('PATCH', `/admin/users/${admin.id}`, { payload: { roles: ['user'] } }), 409, 'conflict');
+      t.equal((await call('PATCH', `/admin/users/${admin.id}`, { payload: { roles: ['admin', 'ops'] } })).statusCode, 200, 'a change that keeps the role is fine');
+      t.equal((await call('GET', '/admin/users')).statusCode, 200, 'root-admin still signs in');
+
+      // With a second enabled admin, either one may go.
+      const second = await seedUser(services, { username: 'second-admin', roles: ['admin'] });
+      t.equal((await call('PATCH', `/admin/users/${admin.id}`, { payload: { roles: ['ops'] } })).statusCode, 200, 'demoted while another admin exists');
+      const asSecond = { authorization: basic(second.username, second.password) };
+      expectError(t, await call('DELETE', `/admin/users/${second.id}`, { headers: asSecond }), 409, 'conflict');
+      t.equal((await call('PATCH', `/admin/users/${admin.id}`, { payload: { roles: ['admin'] }, headers: asSecond })).statusCode, 200, 'promoted again');
+      t.equal((await call('DELETE', `/admin/users/${second.id}`)).statusCode, 204, 'and then the other admin may go');
+    });
   });
 
   t.test('no admin answer shows a hash; every one is no-store', async (t) => {

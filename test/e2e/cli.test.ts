@@ -131,6 +131,11 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     t.match((await cli(services, ['users', 'show', 'cli-alice'])).stdout, new RegExp(`id:\\s+${created.id}`), 'by username');
     t.match((await cli(services, ['users', 'show', created.id])).stdout, /username:\s+cli-alice/, 'by id');
 
+    const lastAdmin = await cli(services, ['users', 'update', 'cli-alice', '--disable']);
+    t.equal(lastAdmin.code, 1, 'the only admin cannot be disabled');
+    t.match(lastAdmin.stderr, /last enabled admin/);
+    t.equal((await cli(services, ['users', 'create', '--username', 'cli-dora', '--role', 'admin', '--password', 'given password 2'])).code, 0, 'a second admin');
+
     const changed = json(await cli(services, ['users', 'update', 'cli-alice', '--role', 'auditor', '--role', 'admin', '--email', '', '--disable', '--json']));
     t.match(changed, { roles: ['admin', 'auditor'], email: null, disabled: true });
     t.equal((await cli(services, ['users', 'update', 'cli-alice', '--no-roles', '--enable', '--password-stdin'], 'new password 12\n')).code, 0);

@@ -78,8 +78,8 @@ export function createUserRepo(db: Db): UserRepo {
       const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
       return rows.length > 0;
     },
-    async existsWithRole(role) {
-      const rows = await db.query('SELECT 1 FROM users WHERE $1 = ANY(roles) AND NOT disabled LIMIT 1', [role]);
+    async existsWithRole(role, exceptId) {
+      const rows = await db.query('SELECT 1 FROM users WHERE $1 = ANY(roles) AND NOT disabled AND id IS DISTINCT FROM $2 LIMIT 1', [role, exceptId ?? null]);
       return rows.length > 0;
     },
   };
