@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import autocannon from 'autocannon';
 import { ARGON2_OPTIONS } from '../src/users/password.js';
-import { parseArgs, USAGE, type BenchArgs, type CaseId } from './lib/args.js';
+import { CASE_IDS, parseArgs, USAGE, type BenchArgs, type CaseId } from './lib/args.js';
 import { prepareBackend, type Backend } from './lib/backend.js';
 import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
 import { freePort, startServer, type ServerChild } from './lib/processes.js';
@@ -43,6 +43,8 @@ const TITLES: Record<CaseId, string> = {
 interface CaseResult extends LoadResult {
   id: CaseId;
   title: string;
+  /** Round of `--repeat` (1-based). */
+  round: number;
   /** Machine CPU busy (%) in the second before the case, while the benchmark was idle. */
   foreignCpu: number | null;
 }
@@ -122,7 +124,16 @@ async function argon2Rate(): Promise<number> {
 
 let argon2Ceiling: number | null = null;
 
-async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string): Promise<CaseResult[]> {
+/**
+ * Refresh-token families case (e) needs per round: more than twice the
+ * connections, so the queue never runs dry even after a whole set of
+ * in-flight tokens is lost when the warm-up stops.
+ */
+function familiesPerRound(args: BenchArgs): number {
+  return Math.max(2 * args.connections + 20, 64);
+}
+
+async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string, round: number): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   const pool = seed.accessTokens;
   let poolIndex = 0;
@@ -141,9 +152,9 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
   const run = async (id: CaseId, server: ServerChild, requests: autocannon.Request[]) => {
     const foreignCpu = await foreignCpuPercent();
     if (foreignCpu !== null && foreignCpu > 15) log(`   ! the machine was ${fmt(foreignCpu)} % busy before this case without us: numbers may be low`);
-    log(`-> (${id}) ${TITLES[id]}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections`);
+    log(`-> (${id})${args.repeat > 1 ? ` round ${round}/${args.repeat}` : ''} ${TITLES[id]}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections`);
     const result = await measure({ url: server.url, connections: args.connections, requests }, args.duration, args.warmup, server.cpuSeconds);
-    results.push({ id, title: TITLES[id], foreignCpu, ...result });
+    results.push({ id, title: TITLES[id], round, foreignCpu, ...result });
     log(`   ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 1)} ms, p99 ${fmt(result.p99, 1)} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${cpuCell(result)} µs/req`);
     // Let the servers settle (GC, pending writes) before the next case.
     await new Promise((r) => setTimeout(r, 1000));
@@ -206,7 +217,10 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
 
   if (args.only.has('e')) {
     // Rotation consumes each token: requests take from the queue and put the successor back.
-    const queue = [...seed.refreshTokens];
+    // Each round gets families of its own: the tokens of requests still in flight when
+    // autocannon stops are spent without their successor reaching the queue.
+    const queue = seed.refreshTokens.splice(0, familiesPerRound(args));
+    const spent = queue[0]!;
     const appAuth = basicAuth(seed.app);
     await run('e', ours, [
       {
@@ -217,14 +231,13 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
           headers: { ...request.headers, authorization: appAuth, 'content-type': FORM },
           // Never empty while every answer is 200 (the queue holds more families than connections); a
           // shortfall would reuse a spent token, whose 400 then shows up in non-2xx.
-          body: form({ grant_type: 'refresh_token', refresh_token: queue.shift() ?? seed.refreshTokens[0]! }),
+          body: form({ grant_type: 'refresh_token', refresh_token: queue.shift() ?? spent }),
         }),
         onResponse: (status, body) => {
           if (status === 200) queue.push((JSON.parse(body) as { refresh_token: string }).refresh_token);
         },
       },
     ]);
-    seed.refreshTokens = queue;
   }
 
   if (args.only.has('f')) {
@@ -249,6 +262,20 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
     ]);
   }
   return results;
+}
+
+/**
+ * Each case's median round by req/s (the upper middle one of an even count),
+ * with the spread of req/s over all rounds. With one round, the round itself.
+ */
+function medianRounds(results: readonly CaseResult[]): Array<CaseResult & { rpsMin: number; rpsMax: number; rounds: number }> {
+  const out: Array<CaseResult & { rpsMin: number; rpsMax: number; rounds: number }> = [];
+  for (const id of CASE_IDS) {
+    const rounds = results.filter((r) => r.id === id).sort((x, y) => x.rps - y.rps);
+    if (rounds.length === 0) continue;
+    out.push({ ...rounds[Math.floor(rounds.length / 2)]!, rpsMin: rounds[0]!.rps, rpsMax: rounds[rounds.length - 1]!.rps, rounds: rounds.length });
+  }
+  return out;
 }
 
 interface Verdict {
@@ -283,11 +310,11 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
   return out;
 }
 
-function printCases(results: readonly CaseResult[], checks: readonly Verdict[]): void {
+function printCases(results: readonly CaseResult[], checks: readonly Verdict[], showRound = false): void {
   log();
   log('| case | what | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU µs/req |');
   log('|---|---|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) log(`| (${r.id}) | ${r.title} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.non2xx} | ${r.errors} | ${cpuCell(r)} |`);
+  for (const r of results) log(`| (${r.id})${showRound ? ` #${r.round}` : ''} | ${r.title} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.non2xx} | ${r.errors} | ${cpuCell(r)} |`);
   if (checks.length > 0) {
     log();
     log('| target | measured | |');
@@ -404,7 +431,7 @@ async function main(): Promise<void> {
       baseUrl: ours.url,
       adminUser,
       pool: args.pool,
-      families: Math.max(2 * args.connections + 20, 64),
+      families: familiesPerRound(args) * (args.only.has('e') ? args.repeat : 1),
       userCount: 10,
     });
     log(`seeded    2 clients, ${seed.users.length} users, ${new Set(seed.accessTokens).size} distinct access tokens, ${seed.refreshTokens.length} refresh-token families (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -414,10 +441,24 @@ async function main(): Promise<void> {
     if (args.soak !== undefined) {
       json.soak = await runSoak(args, ours, seed);
     } else {
-      const results = await runCases(args, ours, seed, logDir);
-      const checks = verdicts(results);
-      printCases(results, checks);
+      const results: CaseResult[] = [];
+      for (let round = 1; round <= args.repeat; round++) results.push(...(await runCases(args, ours, seed, logDir, round)));
+      const medians = medianRounds(results);
+      const checks = verdicts(medians);
+      if (args.repeat > 1) {
+        log();
+        log(`every round (${args.repeat}):`);
+        printCases(results, [], true);
+        log();
+        log('median round of each case, req/s range over the rounds:');
+        log();
+        log('| case | req/s (min–max) |');
+        log('|---|---:|');
+        for (const m of medians) log(`| (${m.id}) | ${fmt(m.rps)} (${fmt(m.rpsMin)}–${fmt(m.rpsMax)}) |`);
+      }
+      printCases(medians, checks);
       json.cases = results;
+      json.medians = medians;
       json.targets = checks;
       json.argon2VerifiesPerSecond = argon2Ceiling;
       log();
