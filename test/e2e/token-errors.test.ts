@@ -332,6 +332,8 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     const bad = await list('not-a-token');
     t.equal(bad.statusCode, 401);
     // Roles are read at request time: removing the role takes effect before the token expires.
+    // (Another admin first: the last enabled admin cannot lose the role.)
+    await seedUser(services, { username: 'root-2', roles: ['admin'] });
     await services.users.update(root.id, { roles: [] });
     t.equal((await list(adminToken)).statusCode, 403);
   });
