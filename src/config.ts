@@ -51,6 +51,8 @@ export interface Config {
   readonly redisCommandTimeoutMs: number;
   /** Prefix of every Redis key and pub/sub channel: lets deployments share one Redis. */
   readonly redisKeyPrefix: string;
+  /** 32 bytes that encrypt private signing keys at rest (`SIGNING_KEY_ENCRYPTION_KEY`); undefined stores them plainly. */
+  readonly signingKeyEncryptionKey: Uint8Array | undefined;
   /** Milliseconds a whole request may take before the socket is closed (slowloris guard). */
   readonly requestTimeoutMs: number;
   /** Milliseconds to receive a request's headers (slowloris guard); at most `requestTimeoutMs`. */
@@ -211,6 +213,17 @@ function redisKeyPrefix(env: Env): string {
   return raw;
 }
 
+/** 32 random bytes as base64url (43 characters). */
+function signingKeyEncryptionKey(env: Env): Uint8Array | undefined {
+  const raw = read(env, 'SIGNING_KEY_ENCRYPTION_KEY');
+  if (raw === undefined) return undefined;
+  const bytes = /^[A-Za-z0-9_-]{43}$/.test(raw) ? Buffer.from(raw, 'base64url') : null;
+  if (!bytes || bytes.length !== 32) {
+    throw new ConfigError('SIGNING_KEY_ENCRYPTION_KEY', 'expected 32 random bytes as base64url (43 characters), e.g. node -e "console.log(crypto.randomBytes(32).toString(\'base64url\'))"');
+  }
+  return new Uint8Array(bytes);
+}
+
 /** RFC 7519 §4.1.3 StringOrURI: a URI, or any string without whitespace. */
 function audience(env: Env, iss: string): string {
   const raw = read(env, 'ACCESS_TOKEN_AUDIENCE');
@@ -261,6 +274,7 @@ export function loadConfig(env: Env = {}): Config {
     pgPreparedStatements: oneOf(env, 'PG_PREPARED_STATEMENTS', ['on', 'off'] as const, 'on') === 'on',
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 2_000, 100, 600_000),
     redisKeyPrefix: redisKeyPrefix(env),
+    signingKeyEncryptionKey: signingKeyEncryptionKey(env),
     requestTimeoutMs,
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', Math.min(10_000, requestTimeoutMs), 1_000, 600_000),
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 1_000, 600_000),

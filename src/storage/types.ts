@@ -228,6 +228,8 @@ export interface SigningKeyRepo {
   retireOthers(alg: string, keepKid: string, now: Date, expiresAt: Date, tx?: Executor): Promise<number>;
   /** Runs `fn` while holding a cluster-wide lock, so two instances never create first keys at once. */
   withLock<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /** Replaces the stored private JWK of `kid` (its encrypted form); false when no such key. */
+  replacePrivateJwk(kid: string, privateJwk: Record<string, unknown>, tx?: Executor): Promise<boolean>;
 }
 
 export interface RevokedSubject {

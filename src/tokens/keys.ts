@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { AccessTokenAlg, Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
+import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
 import type { KeyManager, SigningKeyInfo } from './types.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
@@ -60,7 +61,7 @@ export interface KeySnapshot {
 export interface KeyStoreDeps {
   repo: SigningKeyRepo;
   kv: KvStore;
-  config: Pick<Config, 'accessTokenAlg' | 'accessTokenTtlSeconds'>;
+  config: Pick<Config, 'accessTokenAlg' | 'accessTokenTtlSeconds'> & Partial<Pick<Config, 'signingKeyEncryptionKey'>>;
   now: () => number;
   reloadIntervalMs?: number;
   unknownKidReloadMs?: number;
@@ -122,7 +123,7 @@ function publicOnly(jwk: Record<string, unknown>, kid: string, alg: string): Rec
   return { ...out, kid, alg, use: 'sig' };
 }
 
-async function buildSnapshot(records: readonly SigningKeyRecord[]): Promise<KeySnapshot> {
+async function buildSnapshot(records: readonly SigningKeyRecord[], protector: KeyProtector): Promise<KeySnapshot> {
   const signing = new Map<string, SigningKey>();
   const verifying = new Map<string, { alg: string; key: CryptoKey }>();
   const published: Array<Record<string, unknown>> = [];
@@ -132,7 +133,8 @@ async function buildSnapshot(records: readonly SigningKeyRecord[]): Promise<KeyS
     verifying.set(record.kid, { alg: record.alg, key: (await importJWK(jwk as JWK, record.alg)) as CryptoKey });
     published.push(jwk);
     if (record.retiredAt === null && !signing.has(record.alg)) {
-      const key = (await importJWK({ ...record.privateJwk, alg: record.alg } as JWK, record.alg)) as CryptoKey;
+      const privateJwk = await protector.open(record.kid, record.privateJwk);
+      const key = (await importJWK({ ...privateJwk, alg: record.alg } as JWK, record.alg)) as CryptoKey;
       signing.set(record.alg, {
         kid: record.kid,
         alg: record.alg,
@@ -155,6 +157,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
   const reloadIntervalMs = deps.reloadIntervalMs ?? 60_000;
   const unknownKidReloadMs = deps.unknownKidReloadMs ?? 5_000;
   const onError = deps.onError ?? (() => {});
+  const protector = createKeyProtector(config.signingKeyEncryptionKey);
   const needed = [...new Set([config.accessTokenAlg, ID_TOKEN_ALG])];
   /** How long a retired key stays published. */
   const retiredLifetimeMs = (config.accessTokenTtlSeconds + SKEW_SECONDS) * 1000 + reloadIntervalMs;
@@ -166,8 +169,25 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
 
   const insertNew = async (alg: string, tx: Executor) => {
     const key = await generateSigningKey(alg);
-    await repo.insert({ kid: key.kid, alg, privateJwk: key.privateJwk as Record<string, unknown>, publicJwk: key.publicJwk as Record<string, unknown> }, tx);
+    const privateJwk = await protector.seal(key.kid, key.privateJwk);
+    await repo.insert({ kid: key.kid, alg, privateJwk, publicJwk: key.publicJwk as Record<string, unknown> }, tx);
     return key.kid;
+  };
+
+  /**
+   * With encryption on, keys stored plainly (before it was switched on, or
+   * rotated by a CLI run without the variable) are encrypted in place.
+   */
+  const sealPlainKeys = async (records: SigningKeyRecord[]): Promise<SigningKeyRecord[]> => {
+    if (!protector.enabled) return records;
+    return Promise.all(
+      records.map(async (record) => {
+        if (isSealed(record.privateJwk)) return record;
+        const privateJwk = await protector.seal(record.kid, record.privateJwk as JWK);
+        await repo.replacePrivateJwk(record.kid, privateJwk);
+        return { ...record, privateJwk };
+      }),
+    );
   };
 
   /** What the snapshot was built from: an unchanged key set is not imported again. */
@@ -175,10 +195,10 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
 
   const readSnapshot = async (): Promise<KeySnapshot> => {
     lastLoadMs = now();
-    const records = await repo.listPublished(new Date(now()));
+    const records = await sealPlainKeys(await repo.listPublished(new Date(now())));
     const print = records.map((r) => `${r.kid}:${r.retiredAt?.getTime() ?? '-'}:${r.expiresAt?.getTime() ?? '-'}`).join(',');
     if (current && print === fingerprint) return current;
-    const snapshot = await buildSnapshot(records);
+    const snapshot = await buildSnapshot(records, protector);
     // A key set without an active key for a needed algorithm (never
     // expected: start() creates them) keeps the old snapshot signing.
     if (current && needed.some((alg) => !snapshot.signing.has(alg))) return current;

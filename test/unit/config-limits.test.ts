@@ -18,6 +18,7 @@ t.test('defaults', async (t) => {
   t.equal(config.headersTimeoutMs, 10_000);
   t.equal(config.keepAliveTimeoutMs, 5_000);
   t.equal(config.pgPreparedStatements, true);
+  t.equal(config.signingKeyEncryptionKey, undefined);
 });
 
 t.test('each limit is read and bounded; a bad value names the variable', async (t) => {
@@ -30,6 +31,7 @@ t.test('each limit is read and bounded; a bad value names the variable', async (
     HEADERS_TIMEOUT_MS: '4000',
     KEEP_ALIVE_TIMEOUT_MS: '65000',
     PG_PREPARED_STATEMENTS: 'off',
+    SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64url'),
   });
   t.equal(config.pgConnectTimeoutMs, 500);
   t.equal(config.pgStatementTimeoutMs, 2_500);
@@ -39,6 +41,7 @@ t.test('each limit is read and bounded; a bad value names the variable', async (
   t.equal(config.headersTimeoutMs, 4_000);
   t.equal(config.keepAliveTimeoutMs, 65_000);
   t.equal(config.pgPreparedStatements, false);
+  t.same(config.signingKeyEncryptionKey, new Uint8Array(32).fill(7));
 
   const bad: Array<[string, string]> = [
     ['PG_CONNECT_TIMEOUT_MS', '0'],
@@ -51,6 +54,9 @@ t.test('each limit is read and bounded; a bad value names the variable', async (
     ['BODY_LIMIT', '100'],
     ['PG_POOL_MAX', '0'],
     ['PG_PREPARED_STATEMENTS', 'yes'],
+    ['SIGNING_KEY_ENCRYPTION_KEY', 'too-short'],
+    ['SIGNING_KEY_ENCRYPTION_KEY', Buffer.alloc(31).toString('base64url')],
+    ['SIGNING_KEY_ENCRYPTION_KEY', Buffer.alloc(32).toString('base64')],
   ];
   for (const [name, raw] of bad) {
     t.throws(() => loadConfig({ [name]: raw }), { name: 'ConfigError', variable: name }, `${name}=${raw} is refused`);

@@ -52,6 +52,10 @@ export function createSigningKeyRepo(db: Db): SigningKeyRepo {
       );
       return rows.length;
     },
+    async replacePrivateJwk(kid, privateJwk, tx: Executor = db) {
+      const rows = await tx.query('UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1 RETURNING kid', [kid, JSON.stringify(privateJwk)]);
+      return rows.length > 0;
+    },
     async withLock(fn) {
       return db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
