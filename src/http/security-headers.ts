@@ -1,5 +1,5 @@
 /**
- * Security headers on every response, through @fastify/helmet:
+ * Security headers on every response, computed by helmet:
  *
  * - `Content-Security-Policy`: nothing but our own stylesheet; no scripts,
  *   no frames, `frame-ancestors 'none'` (clickjacking, RFC 9700 §4.16),
@@ -21,10 +21,10 @@
  *
  * The headers depend only on the configuration, so helmet computes them once
  * at start and each request only copies them. (@fastify/helmet, used before,
- * rebuilt helmet's whole middleware on every request in two onRequest hooks:
- * measured in bench/README.md, "Hot-path changes".)
+ * ran helmet's whole middleware on every request in two onRequest hooks:
+ * bench/README.md, "Hot-path changes".)
  */
-import { createRequire } from 'node:module';
+import helmet from 'helmet';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 
@@ -63,24 +63,11 @@ export function allowFormTargets(reply: FastifyReply, config: Pick<Config, 'secu
   reply.header('content-security-policy', contentSecurityPolicy(config, { 'form-action': ["'self'", ...extra] }));
 }
 
-type HeaderValue = string | number | readonly string[];
-type HelmetMiddleware = (req: unknown, res: { setHeader(name: string, value: HeaderValue): void; removeHeader(name: string): void }, next: (err?: unknown) => void) => void;
-
-/**
- * helmet is @fastify/helmet's own dependency: resolved from there, so these
- * are the headers of the helmet version the plugin ships with.
- */
-function loadHelmet(): (options: Record<string, unknown>) => HelmetMiddleware {
-  const fromPlugin = createRequire(createRequire(import.meta.url).resolve('@fastify/helmet'));
-  const mod = fromPlugin('helmet') as { default?: unknown };
-  return (typeof mod === 'function' ? mod : mod.default) as (options: Record<string, unknown>) => HelmetMiddleware;
-}
-
 /** The response headers helmet sets for this configuration (lower-case names). None depends on the request. */
 export function securityHeaders(config: Pick<Config, 'secureCookies'>): ReadonlyMap<string, string> {
   const directives: Record<string, string[]> = {};
   for (const [name, values] of Object.entries(cspDirectives(config))) directives[name] = [...values];
-  const middleware = loadHelmet()({
+  const middleware = helmet({
     contentSecurityPolicy: { useDefaults: false, directives },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
@@ -88,14 +75,12 @@ export function securityHeaders(config: Pick<Config, 'secureCookies'>): Readonly
   });
   const headers = new Map<string, string>();
   let failure: unknown;
-  middleware(
-    {},
-    {
-      setHeader: (name, value) => void headers.set(name.toLowerCase(), Array.isArray(value) ? value.join(', ') : String(value)),
-      removeHeader: (name) => void headers.delete(name.toLowerCase()),
-    },
-    (err) => (failure = err),
-  );
+  // helmet only calls setHeader/removeHeader on the response; it reads nothing from the request.
+  const response = {
+    setHeader: (name: string, value: string | number | readonly string[]) => void headers.set(name.toLowerCase(), Array.isArray(value) ? value.join(', ') : String(value)),
+    removeHeader: (name: string) => void headers.delete(name.toLowerCase()),
+  };
+  middleware({} as Parameters<typeof middleware>[0], response as unknown as Parameters<typeof middleware>[1], (err?: unknown) => (failure = err));
   if (failure) throw failure;
   return headers;
 }
