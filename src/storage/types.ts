@@ -187,16 +187,10 @@ export interface RefreshTokenRepo {
   /** `findByHash` and the token's user in one query (a refresh needs both): `user` is null when it no longer exists. */
   findByHashWithUser(tokenHash: string): Promise<{ record: RefreshTokenRecord; user: User | null } | null>;
   /**
-   * Atomically marks the token used if it is unused, unrevoked and unexpired
-   * at `now` (`UPDATE … WHERE used_at IS NULL … RETURNING`). Returns the row
-   * when this call won, null otherwise: of two concurrent callers, exactly one
-   * gets the row.
-   */
-  markUsed(tokenHash: string, now: Date, tx?: Executor): Promise<RefreshTokenRecord | null>;
-  /**
-   * `markUsed` and the insert of `successor` as one atomic statement: the
-   * successor exists if and only if this call marked the token used. True
-   * when this call won; of concurrent callers exactly one does.
+   * Marks the token used, if it is unused, unrevoked and unexpired at `now`,
+   * and inserts `successor`, as one atomic statement: the successor exists if
+   * and only if this call marked the token used. True when this call won; of
+   * concurrent callers exactly one does (`UPDATE … WHERE used_at IS NULL`).
    */
   rotate(tokenHash: string, now: Date, successor: NewRefreshToken): Promise<boolean>;
   /**

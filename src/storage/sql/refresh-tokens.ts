@@ -79,17 +79,6 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
             });
       return { record: toRecord(row), user };
     },
-    async markUsed(tokenHash, now, tx: Executor = db) {
-      // The WHERE clause is the whole single-use guarantee: PostgreSQL lets
-      // exactly one concurrent UPDATE see used_at IS NULL.
-      const rows = await tx.query<RefreshTokenRow>(
-        `UPDATE refresh_tokens SET used_at = $2
-         WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-         RETURNING ${COLUMNS}`,
-        [tokenHash, now],
-      );
-      return rows[0] ? toRecord(rows[0]) : null;
-    },
     async rotate(tokenHash, now, t) {
       // One statement instead of BEGIN, UPDATE, INSERT, COMMIT: a refresh
       // costs three round trips to PostgreSQL fewer, which was most of its
