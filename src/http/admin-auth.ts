@@ -60,7 +60,6 @@ export interface AdminAuthOptions {
 export const ADMIN_ROLE = 'admin';
 export const BASIC_CHALLENGE = 'Basic realm="admin", charset="UTF-8"';
 
-
 export interface BasicCredentials {
   username: string;
   password: string;

@@ -27,7 +27,6 @@ export interface BrowserFlowContext {
   pending: PendingAuthorizationStore;
 }
 
-
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
 const WRONG_CREDENTIALS = 'Incorrect username or password.';

@@ -22,29 +22,9 @@
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
-/**
- * CSPRNG bytes handed out from a 4 KiB buffer refilled by `randomBytes`, each
- * byte once (the same batching Node's own `randomUUID` does). One
- * `randomBytes(16)` call per token cost about 5 % of a client-credentials
- * request (bench/README.md, "Hot-path changes"); this is one call per 256 ids.
- */
-const POOL_BYTES = 4096;
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-
-function pooledRandomBytes(length: number): Buffer {
-  if (poolOffset + length > pool.length) {
-    pool = randomBytes(POOL_BYTES);
-    poolOffset = 0;
-  }
-  const bytes = pool.subarray(poolOffset, poolOffset + length);
-  poolOffset += length;
-  return bytes;
-}
-
 /** 32 random bytes, base64url: 43 characters. */
 export function generateRefreshToken(): string {
-  return pooledRandomBytes(32).toString('base64url');
+  return randomBytes(32).toString('base64url');
 }
 
 /** Anything else is not one of ours and is refused without a database query. */
@@ -58,7 +38,7 @@ export function hashRefreshToken(token: string): string {
 
 /** 16 random bytes, base64url: ids that must not be guessable (jti, family id). */
 export function randomId(): string {
-  return pooledRandomBytes(16).toString('base64url');
+  return randomBytes(16).toString('base64url');
 }
 
 const SALT = Buffer.from('oauth-server refresh-token grace successor', 'utf8');

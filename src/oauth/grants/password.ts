@@ -13,8 +13,6 @@ import { throttleKeys } from '../../security/throttle.js';
 import { grantScopes, parseScopeParameter } from '../scope.js';
 import type { GrantHandler } from './types.js';
 
-/** The failed-attempt keys shared with every other password check (see `http/admin-auth.ts`). */
-
 export const passwordGrant: GrantHandler = async ({ client, params, services, ip }) => {
   const { username, password } = params;
   if (username === undefined) throw invalidRequest('username is required.');
