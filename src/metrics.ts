@@ -9,6 +9,7 @@
  * few sources), so the number of series cannot grow with traffic.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { isGrantType } from './oauth/protocol.js';
 
 /** Where a failed sign-in happened. */
 export type LoginFailureSource = 'login_form' | 'password_grant' | 'client_auth' | 'admin_api' | 'admin_console';
@@ -33,7 +34,6 @@ export interface Metrics {
   collectProcessMetrics(): void;
 }
 
-const GRANT_TYPES = new Set(['authorization_code', 'password', 'client_credentials', 'refresh_token', 'implicit']);
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 export function createMetrics(): Metrics {
@@ -79,7 +79,7 @@ export function createMetrics(): Metrics {
       duration.observe(labels, seconds);
     },
     tokenIssued(grantType) {
-      tokens.inc({ grant_type: GRANT_TYPES.has(grantType) ? grantType : 'other' });
+      tokens.inc({ grant_type: isGrantType(grantType) ? grantType : 'other' });
     },
     loginFailed(source) {
       loginFailures.inc({ source });

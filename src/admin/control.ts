@@ -15,10 +15,10 @@
  * who may read `DATA_DIR` (and could therefore open the database themselves)
  * can see. One JSON line in, one JSON line out, then the connection closes.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { chmod, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { OAuthError } from '../errors.js';
+import { constantTimeEqual } from '../security/constant-time.js';
 import type { Services } from '../services.js';
 import { controlSocketPath, readLockOwner, type LockOwner } from '../storage/lock.js';
 import { findCommand } from './cli/registry.js';
@@ -45,12 +45,6 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-function sameToken(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 function isParsedArgs(value: unknown): value is ParsedArgs {
   if (typeof value !== 'object' || value === null) return false;
   const { values, positionals } = value as Partial<ParsedArgs>;
@@ -65,7 +59,7 @@ export async function handleControlRequest(services: Services, token: string, ra
   } catch {
     return { ok: false, usage: false, error: 'invalid_request', error_description: 'malformed control request' };
   }
-  if (typeof request.token !== 'string' || !sameToken(request.token, token)) {
+  if (!constantTimeEqual(request.token, token)) {
     return { ok: false, usage: false, error: 'unauthorized', error_description: 'wrong control token (is DATA_DIR shared by two servers?)' };
   }
   const command = typeof request.group === 'string' && typeof request.command === 'string' ? findCommand(request.group, request.command) : undefined;

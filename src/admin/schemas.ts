@@ -9,7 +9,8 @@
  * checked by `clients/metadata.ts` so they answer the RFC 7591 §3.2.2 error
  * codes; the schemas check shape and size.
  */
-import { AUTH_METHODS, GRANT_TYPES, MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS, RESPONSE_TYPES } from '../clients/metadata.js';
+import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../clients/metadata.js';
+import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from '../oauth/protocol.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
 import { MAX_ROLES } from '../users/service.js';
 
@@ -68,20 +69,20 @@ const metadataProperties = {
   },
   grant_types: {
     type: 'array',
-    maxItems: GRANT_TYPES.length,
+    maxItems: REGISTRABLE_GRANT_TYPES.length,
     items: { type: 'string', maxLength: 100 },
-    description: `Any of: ${GRANT_TYPES.join(', ')}. Default: authorization_code.`,
+    description: `Any of: ${REGISTRABLE_GRANT_TYPES.join(', ')}. Default: authorization_code.`,
   },
   response_types: {
     type: 'array',
-    maxItems: RESPONSE_TYPES.length,
+    maxItems: RESPONSE_TYPE_NAMES.length,
     items: { type: 'string', maxLength: 100 },
-    description: 'code (with authorization_code) and/or token (with implicit). Default: derived from grant_types.',
+    description: `${RESPONSE_TYPE_NAMES.map((r) => `${r} (with ${RESPONSE_TYPES[r].grantType})`).join(', ')}. Default: derived from grant_types.`,
   },
   token_endpoint_auth_method: {
     type: 'string',
     maxLength: 100,
-    description: `One of: ${AUTH_METHODS.join(', ')} (none = public client, no secret). Default: client_secret_basic.`,
+    description: `One of: ${AUTH_METHOD_NAMES.join(', ')} (none = public client, no secret). Default: client_secret_basic.`,
   },
   scope: { type: 'string', maxLength: 2000, description: 'Space-separated scopes this client may get. Default: every scope the server knows.' },
 } as const;

@@ -5,11 +5,21 @@
  */
 import { isLoopbackHost } from '../config.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
-import type { GrantType, ResponseType, TokenEndpointAuthMethod } from '../storage/types.js';
-
-export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token'];
-export const RESPONSE_TYPES: readonly ResponseType[] = ['code', 'token'];
-export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
+import {
+  AUTH_METHOD_NAMES,
+  GRANT_TYPES,
+  isAuthMethod,
+  isGrantType,
+  isResponseType,
+  REGISTRABLE_GRANT_TYPES,
+  RESPONSE_TYPE_NAMES,
+  RESPONSE_TYPES,
+  responseTypesFor,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+  type GrantType,
+  type ResponseType,
+  type TokenEndpointAuthMethod,
+} from '../oauth/protocol.js';
 
 export const MAX_REDIRECT_URIS = 20;
 export const MAX_REDIRECT_URI_LENGTH = 2000;
@@ -33,6 +43,8 @@ export interface ClientMetadata {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scope: string;
 }
+
+const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
 
 const BLOCKED_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:', 'about:', 'filesystem:']);
 
@@ -76,40 +88,42 @@ export function parseScope(scope: string | undefined): string[] {
  * scopes this server knows (config `SCOPES`).
  */
 export function validateClientMetadata(input: ClientMetadataInput, knownScopes: readonly string[]): ClientMetadata {
-  const grantTypes = [...new Set(input.grant_types ?? ['authorization_code'])];
-  for (const g of grantTypes) {
-    if (!(GRANT_TYPES as readonly string[]).includes(g)) throw invalidClientMetadata(`unsupported grant type "${g}"; supported: ${GRANT_TYPES.join(', ')}`);
+  const grants: GrantType[] = [];
+  for (const g of new Set(input.grant_types ?? ['authorization_code'])) {
+    if (!isGrantType(g) || !GRANT_TYPES[g].registrable) {
+      throw invalidClientMetadata(`unsupported grant type "${g}"; supported: ${REGISTRABLE_GRANT_TYPES.join(', ')}`);
+    }
+    grants.push(g);
   }
-  const grants = grantTypes as GrantType[];
   if (grants.length === 0) throw invalidClientMetadata('grant_types must name at least one grant type');
 
   // RFC 7591 §2.1: response types follow from grant types unless given, and must agree.
-  const impliedResponseTypes: ResponseType[] = [];
-  if (grants.includes('authorization_code')) impliedResponseTypes.push('code');
-  if (grants.includes('implicit')) impliedResponseTypes.push('token');
-  const responseTypes = [...new Set(input.response_types ?? impliedResponseTypes)];
-  for (const r of responseTypes) {
-    if (!(RESPONSE_TYPES as readonly string[]).includes(r)) throw invalidClientMetadata(`unsupported response type "${r}"; supported: code, token`);
+  const responses: ResponseType[] = [];
+  for (const r of new Set(input.response_types ?? responseTypesFor(grants))) {
+    if (!isResponseType(r)) throw invalidClientMetadata(`unsupported response type "${r}"; supported: ${RESPONSE_TYPE_NAMES.join(', ')}`);
+    responses.push(r);
   }
-  const responses = responseTypes as ResponseType[];
-  if (responses.includes('code') !== grants.includes('authorization_code')) {
-    throw invalidClientMetadata('response type "code" and grant type "authorization_code" must be registered together');
-  }
-  if (responses.includes('token') !== grants.includes('implicit')) {
-    throw invalidClientMetadata('response type "token" and grant type "implicit" must be registered together');
+  for (const r of RESPONSE_TYPE_NAMES) {
+    const grant = RESPONSE_TYPES[r].grantType;
+    if (responses.includes(r) !== grants.includes(grant)) {
+      throw invalidClientMetadata(`response type "${r}" and grant type "${grant}" must be registered together`);
+    }
   }
 
   const method = input.token_endpoint_auth_method ?? 'client_secret_basic';
-  if (!(AUTH_METHODS as readonly string[]).includes(method)) {
-    throw invalidClientMetadata(`unsupported token_endpoint_auth_method "${method}"; supported: ${AUTH_METHODS.join(', ')}`);
+  if (!isAuthMethod(method)) {
+    throw invalidClientMetadata(`unsupported token_endpoint_auth_method "${method}"; supported: ${AUTH_METHOD_NAMES.join(', ')}`);
   }
-  const authMethod = method as TokenEndpointAuthMethod;
-  const publicClient = authMethod === 'none';
-  if (publicClient && grants.includes('client_credentials')) {
-    throw invalidClientMetadata('client_credentials needs a confidential client (token_endpoint_auth_method other than "none")');
+  const authMethod: TokenEndpointAuthMethod = method;
+  const publicClient = !TOKEN_ENDPOINT_AUTH_METHODS[authMethod].confidential;
+  for (const g of grants) {
+    if (publicClient && GRANT_TYPES[g].confidentialOnly) {
+      throw invalidClientMetadata(`${g} needs a confidential client (token_endpoint_auth_method other than "none")`);
+    }
   }
-  if (grants.includes('refresh_token') && !grants.includes('authorization_code') && !grants.includes('password')) {
-    throw invalidClientMetadata('refresh_token needs a grant that issues refresh tokens (authorization_code or password)');
+  if (grants.includes('refresh_token') && !grants.some((g) => GRANT_TYPES[g].issuesRefreshTokens)) {
+    const issuers = GRANT_TYPE_NAMES_ISSUING_REFRESH.join(' or ');
+    throw invalidClientMetadata(`refresh_token needs a grant that issues refresh tokens (${issuers})`);
   }
 
   const redirectUris = [...new Set(input.redirect_uris ?? [])];

@@ -4,7 +4,8 @@
  * hash is sound (no dictionary to try) and keeps the token endpoint fast;
  * users' low-entropy passwords get argon2id instead (`users/password.ts`).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { constantTimeEqual } from '../security/constant-time.js';
 
 const PREFIX = 'sha256$';
 
@@ -27,5 +28,5 @@ export function verifyClientSecret(secret: string, storedHash: string): boolean 
   if (!storedHash.startsWith(PREFIX)) return false;
   const expected = Buffer.from(storedHash.slice(PREFIX.length), 'base64url');
   const actual = createHash('sha256').update(secret, 'utf8').digest();
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  return constantTimeEqual(actual, expected);
 }

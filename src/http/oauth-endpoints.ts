@@ -15,6 +15,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
+import { TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
 import { authenticateEndpointClient, handleTokenRequest, readForm, type EndpointRequest, type RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
@@ -34,7 +35,7 @@ const clientAuthProperties = {
 const tokenBody = {
   type: 'object',
   properties: {
-    grant_type: { type: 'string', enum: ['authorization_code', 'password', 'client_credentials', 'refresh_token'] },
+    grant_type: { type: 'string', enum: [...TOKEN_GRANT_TYPES] },
     scope: { type: 'string', description: 'Space-separated scopes; default: all of the client’s registered scopes.' },
     code: { type: 'string', description: 'authorization_code' },
     redirect_uri: { type: 'string', description: 'authorization_code' },
@@ -145,7 +146,7 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Services }> = async 
       attachValidation: true,
       schema: {
         tags: ['oauth'],
-        summary: 'Token endpoint (RFC 6749 §3.2): authorization_code, password, client_credentials, refresh_token',
+        summary: `Token endpoint (RFC 6749 §3.2): ${TOKEN_GRANT_TYPES.join(', ')}`,
         consumes: ['application/x-www-form-urlencoded'],
         body: tokenBody,
         response: { 200: tokenResponse, ...errorResponses },

@@ -7,9 +7,9 @@
  *
  * It never touches HTTP: it answers with a step for the route to render.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import { OAuthError, accessDenied, invalidRequest } from '../errors.js';
+import { constantTimeEqual } from '../security/constant-time.js';
 import type { BrowserSession, SessionService } from '../sessions/service.js';
 import { flowKeyOf, newConsentTicket, type PendingAuthorization, type PendingAuthorizationStore } from '../sessions/pending-authorization.js';
 import type { Client, ConsentRepo, User, UserRepo } from '../storage/types.js';
@@ -59,13 +59,6 @@ export class StaleRequestError extends OAuthError {
   constructor() {
     super('invalid_request', 'The application changed while you were signing in. Return to the application and start again.');
   }
-}
-
-function sameSecret(submitted: unknown, expected: string): boolean {
-  if (typeof submitted !== 'string') return false;
-  const a = Buffer.from(submitted);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function createAuthorizationFlow(deps: AuthorizationFlowDeps): AuthorizationFlow {
@@ -195,7 +188,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       const { request } = pending;
       // The decision answers the exact page that was shown, to the user it was shown to.
       const user = await sessionUser(session);
-      if (user === null || pending.consentTicket === null || !sameSecret(ticket, pending.consentTicket) || pending.consentUserId !== user.id) {
+      if (user === null || pending.consentTicket === null || !constantTimeEqual(ticket, pending.consentTicket) || pending.consentUserId !== user.id) {
         throw invalidRequest('This consent form is no longer valid. Return to the application and start again.');
       }
       const client = await currentClient(request);

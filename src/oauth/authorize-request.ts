@@ -11,7 +11,8 @@
  * Pure apart from the client lookup it is given, so it is tested without an app.
  */
 import { OAuthError, invalidRequest, unauthorizedClient, unsupportedResponseType } from '../errors.js';
-import type { Client, ResponseType } from '../storage/types.js';
+import type { Client } from '../storage/types.js';
+import type { ResponseType } from './protocol.js';
 import { isS256Challenge } from './pkce.js';
 import { matchRedirectUri, type ResponseMode } from './redirect-uri.js';
 import { grantScopes, parseScopeParameter } from './scope.js';

@@ -25,7 +25,8 @@ import type { ClientService } from '../clients/service.js';
 import { verifyClientSecret } from '../clients/secret.js';
 import { invalidClient, invalidRequest, isOAuthError, tooManyRequests } from '../errors.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
-import type { Client, KvStore, TokenEndpointAuthMethod } from '../storage/types.js';
+import type { Client, KvStore } from '../storage/types.js';
+import type { TokenEndpointAuthMethod } from './protocol.js';
 
 export const LOCKOUTS_CHANNEL = 'client-lockouts';
 

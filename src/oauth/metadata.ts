@@ -4,8 +4,8 @@
  * Built once from the config; the HTTP scope serves the serialised result.
  */
 import type { Config } from '../config.js';
-import { AUTH_METHODS } from '../clients/metadata.js';
 import { ID_TOKEN_ALG } from '../tokens/keys.js';
+import { AUTH_METHOD_NAMES, CONFIDENTIAL_AUTH_METHODS, GRANT_TYPE_NAMES, PKCE_METHODS, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from './protocol.js';
 
 /** The claims this server can put in ID tokens, UserInfo and access tokens. */
 export const CLAIMS_SUPPORTED = [
@@ -36,15 +36,15 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
     scopes_supported: [...config.scopes],
-    response_types_supported: ['code', 'token'],
-    response_modes_supported: ['query', 'fragment'],
-    grant_types_supported: ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token'],
-    token_endpoint_auth_methods_supported: [...AUTH_METHODS],
+    response_types_supported: [...RESPONSE_TYPE_NAMES],
+    response_modes_supported: [...new Set(RESPONSE_TYPE_NAMES.flatMap((r) => RESPONSE_TYPES[r].responseModes))],
+    grant_types_supported: [...GRANT_TYPE_NAMES],
+    token_endpoint_auth_methods_supported: [...AUTH_METHOD_NAMES],
     // RFC 7009 §2.1: public clients may revoke their own tokens by client_id.
-    revocation_endpoint_auth_methods_supported: [...AUTH_METHODS],
+    revocation_endpoint_auth_methods_supported: [...AUTH_METHOD_NAMES],
     // RFC 7662 §2.1: the caller must authenticate, so no "none".
-    introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter((m) => m !== 'none'),
-    code_challenge_methods_supported: ['S256'],
+    introspection_endpoint_auth_methods_supported: [...CONFIDENTIAL_AUTH_METHODS],
+    code_challenge_methods_supported: [...PKCE_METHODS],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [ID_TOKEN_ALG],
     // Not registered by RFC 8414/9068 (§2 allows extensions): tells resource

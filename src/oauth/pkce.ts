@@ -3,10 +3,8 @@
  * it protects nothing once the authorization request leaks), so the only
  * challenge this server stores is BASE64URL(SHA-256(ASCII(code_verifier))).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-
-/** The one method this server accepts (advertised as `code_challenge_methods_supported`). */
-export const PKCE_METHODS = ['S256'] as const;
+import { createHash } from 'node:crypto';
+import { constantTimeEqual } from '../security/constant-time.js';
 
 /** RFC 7636 §4.1: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~". */
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -39,5 +37,5 @@ export function verifyS256(verifier: unknown, challenge: string): boolean {
   if (!isCodeVerifier(verifier) || !isS256Challenge(challenge)) return false;
   const expected = Buffer.from(challenge, 'base64url');
   const actual = createHash('sha256').update(verifier, 'ascii').digest();
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  return constantTimeEqual(actual, expected);
 }

@@ -6,10 +6,11 @@
  */
 import { invalidRequest, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
 import type { Services } from '../services.js';
-import type { Client, GrantType } from '../storage/types.js';
+import type { Client } from '../storage/types.js';
 import type { TokenResponse } from '../tokens/types.js';
 import { grantHandlers as defaultHandlers } from './grants/index.js';
 import type { GrantHandler, GrantHandlers } from './grants/types.js';
+import type { TokenGrantType } from './protocol.js';
 
 /** A parsed `application/x-www-form-urlencoded` body: each value a string, or a list when repeated. */
 export type RawForm = Readonly<Record<string, string | readonly string[]>>;
@@ -54,7 +55,7 @@ export function readForm(request: EndpointRequest): FormParams {
 interface TokenRequestState {
   readonly request: EndpointRequest;
   params: FormParams;
-  grantType: GrantType;
+  grantType: TokenGrantType;
   handler: GrantHandler;
   client: Client;
 }
@@ -74,9 +75,9 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
     (state, _services, handlers) => {
       const grantType = state.params.grant_type;
       if (grantType === undefined) throw invalidRequest('grant_type is required.');
-      const handler = Object.hasOwn(handlers, grantType) ? handlers[grantType as GrantType] : undefined;
+      const handler = Object.hasOwn(handlers, grantType) ? handlers[grantType as TokenGrantType] : undefined;
       if (!handler) throw unsupportedGrantType(`Unsupported grant_type "${grantType.slice(0, 100)}".`);
-      state.grantType = grantType as GrantType;
+      state.grantType = grantType as TokenGrantType;
       state.handler = handler;
     },
   ],
@@ -98,7 +99,7 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
 ];
 
 export interface TokenResult {
-  grantType: GrantType;
+  grantType: TokenGrantType;
   response: TokenResponse;
 }
 

@@ -11,8 +11,9 @@
  * it. Completing the request takes it out of the store atomically, so one
  * request yields at most one response.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { AuthorizationRequest } from '../oauth/authorize-request.js';
+import { constantTimeEqual } from '../security/constant-time.js';
 import type { KvStore } from '../storage/types.js';
 import type { BrowserSession } from './service.js';
 
@@ -59,10 +60,7 @@ export function flowKeyOf(session: BrowserSession): { key: string; created: bool
 
 function sameBinding(pending: PendingAuthorization, session: BrowserSession): boolean {
   const mine = session.data[FLOW_KEY];
-  if (typeof mine !== 'string') return false;
-  const a = Buffer.from(mine);
-  const b = Buffer.from(pending.binding);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return constantTimeEqual(mine, pending.binding);
 }
 
 export function createPendingAuthorizationStore(deps: { kv: KvStore; now?: () => number }): PendingAuthorizationStore {

@@ -7,8 +7,9 @@
  * A session exists before sign-in (so the login form has a CSRF token) and is
  * replaced by a new id at sign-in (no session fixation).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
+import { constantTimeEqual } from '../security/constant-time.js';
 import type { KvStore } from '../storage/types.js';
 
 export interface BrowserSession {
@@ -83,10 +84,7 @@ export function createSessionService(deps: { kv: KvStore; config: Pick<Config, '
       await kv.delete(key(session.id));
     },
     verifyCsrf(session, submitted) {
-      if (typeof submitted !== 'string') return false;
-      const a = Buffer.from(submitted);
-      const b = Buffer.from(session.csrfToken);
-      return a.length === b.length && timingSafeEqual(a, b);
+      return constantTimeEqual(submitted, session.csrfToken);
     },
   };
 }

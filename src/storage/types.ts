@@ -11,6 +11,8 @@
  * Every method may throw `UnavailableError` when its store is unreachable.
  */
 
+import type { GrantType, ResponseType, TokenEndpointAuthMethod } from '../oauth/protocol.js';
+
 // ---------------------------------------------------------------- SQL access
 
 export interface Executor {
@@ -42,9 +44,6 @@ export interface User {
   updatedAt: Date;
 }
 
-export type GrantType = 'authorization_code' | 'implicit' | 'password' | 'client_credentials' | 'refresh_token';
-export type ResponseType = 'code' | 'token';
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
 
 export interface Client {
   clientId: string;

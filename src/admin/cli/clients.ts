@@ -1,6 +1,6 @@
 /** `clients …`: register, list, show, update, delete OAuth clients and rotate their secrets. */
 import type { ClientMetadataInput } from '../../clients/metadata.js';
-import { AUTH_METHODS, GRANT_TYPES } from '../../clients/metadata.js';
+import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES } from '../../oauth/protocol.js';
 import type { Client } from '../../storage/types.js';
 import { clientToWire } from '../wire.js';
 import { describe, listValue, pageArgs, pageOptions, requireString, stringValue, table } from './format.js';
@@ -9,9 +9,9 @@ import { UsageError, type Command, type CommandGroup, type CommandResult, type O
 const metadataOptions: Record<string, OptionSpec> = {
   name: { type: 'string', valueName: 'NAME', description: 'client_name, shown on the consent page' },
   'redirect-uri': { type: 'string', multiple: true, valueName: 'URL', description: 'A redirect URI (repeat for several; replaces the list)' },
-  grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${GRANT_TYPES.join(', ')}` },
-  'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: 'A response type (repeat): code, token (default: from the grants)' },
-  'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHODS.join(', ')}` },
+  grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${REGISTRABLE_GRANT_TYPES.join(', ')}` },
+  'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: `A response type (repeat): ${RESPONSE_TYPE_NAMES.join(', ')} (default: from the grants)` },
+  'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHOD_NAMES.join(', ')}` },
   scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows)' },
 };
 

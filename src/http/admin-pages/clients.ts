@@ -5,7 +5,7 @@
  * confirmation page.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { AUTH_METHODS, GRANT_TYPES } from '../../clients/metadata.js';
+import { AUTH_METHOD_NAMES, GRANT_TYPES, isAuthMethod, isGrantType, REGISTRABLE_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS } from '../../oauth/protocol.js';
 import { OAuthError } from '../../errors.js';
 import type { Client } from '../../storage/types.js';
 import { contentSecurityPolicy } from '../security-headers.js';
@@ -45,20 +45,6 @@ interface ClientFormValues {
   scope: string[];
 }
 
-const GRANT_LABELS: Record<string, string> = {
-  authorization_code: 'Authorization code (with PKCE)',
-  refresh_token: 'Refresh token',
-  client_credentials: 'Client credentials (machine to machine)',
-  password: 'Password (legacy)',
-  implicit: 'Implicit (legacy)',
-};
-
-const AUTH_LABELS: Record<string, string> = {
-  client_secret_basic: 'Confidential: secret in HTTP Basic (client_secret_basic)',
-  client_secret_post: 'Confidential: secret in the form body (client_secret_post)',
-  none: 'Public: no secret, PKCE required (none)',
-};
-
 function valuesOf(client: Client): ClientFormValues {
   return {
     client_name: client.clientName,
@@ -95,8 +81,8 @@ function checkClientFields(values: ClientFormValues, knownScopes: readonly strin
   const errors: Partial<Record<ClientField, string>> = {};
   if (values.client_name.trim() === '') errors.client_name = 'Enter a name people will recognise on the consent page.';
   if (values.grant_types.length === 0) errors.grant_types = 'Choose at least one grant type.';
-  else if (values.grant_types.some((g) => !(GRANT_TYPES as readonly string[]).includes(g))) errors.grant_types = 'Unknown grant type.';
-  if (!(AUTH_METHODS as readonly string[]).includes(values.token_endpoint_auth_method)) errors.token_endpoint_auth_method = 'Choose how the client authenticates.';
+  else if (values.grant_types.some((g) => !isGrantType(g) || !GRANT_TYPES[g].registrable)) errors.grant_types = 'Unknown grant type.';
+  if (!isAuthMethod(values.token_endpoint_auth_method)) errors.token_endpoint_auth_method = 'Choose how the client authenticates.';
   if (values.scope.length === 0) errors.scope = 'Choose at least one scope.';
   else if (values.scope.some((s) => !knownScopes.includes(s))) errors.scope = 'Unknown scope.';
   return errors;
@@ -153,8 +139,8 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
       values: data.values,
       errors: data.errors ?? {},
       notice: data.notice ?? null,
-      grantOptions: GRANT_TYPES.map((g) => ({ value: g, label: GRANT_LABELS[g] ?? g })),
-      authOptions: AUTH_METHODS.map((m) => ({ value: m, label: AUTH_LABELS[m] ?? m })),
+      grantOptions: REGISTRABLE_GRANT_TYPES.map((g) => ({ value: g, label: GRANT_TYPES[g].label })),
+      authOptions: AUTH_METHOD_NAMES.map((m) => ({ value: m, label: TOKEN_ENDPOINT_AUTH_METHODS[m].label })),
       scopeOptions: scopes,
     });
 

@@ -5,7 +5,8 @@
  * grant. Handlers validate their own parameters and throw `OAuthError`.
  */
 import type { Services } from '../../services.js';
-import type { Client, GrantType } from '../../storage/types.js';
+import type { Client } from '../../storage/types.js';
+import type { TokenGrantType } from '../protocol.js';
 import type { TokenResponse } from '../../tokens/types.js';
 
 export interface GrantContext {
@@ -19,4 +20,5 @@ export interface GrantContext {
 
 export type GrantHandler = (ctx: GrantContext) => Promise<TokenResponse>;
 
-export type GrantHandlers = Partial<Record<GrantType, GrantHandler>>;
+/** One handler for every grant type the token endpoint serves (`protocol.ts`). */
+export type GrantHandlers = Readonly<Record<TokenGrantType, GrantHandler>>;

@@ -1,4 +1,5 @@
-import type { Client, ClientPatch, ClientRepo, Db, GrantType, NewClient, Page, ResponseType, TokenEndpointAuthMethod } from '../types.js';
+import type { GrantType, ResponseType, TokenEndpointAuthMethod } from '../../oauth/protocol.js';
+import type { Client, ClientPatch, ClientRepo, Db, NewClient, Page } from '../types.js';
 
 interface ClientRow {
   client_id: string;
