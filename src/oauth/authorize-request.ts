@@ -1,18 +1,23 @@
 /**
- * Validation of an authorization request (`GET /authorize`), as a list of
- * named checks in the order the RFCs require:
+ * Validation of an authorization request, as a list of named checks in the
+ * order the RFCs require:
  *
  * 1. `client_id` and `redirect_uri` first. Until both are known to belong
  *    together, nothing may be sent to the redirect URI (RFC 6749 §4.1.2.1,
  *    RFC 9700 §4.1.1): these errors are shown to the user, never redirected.
- * 2. Everything else is answered at the redirect URI with `error`, `state`
- *    and `iss` (RFC 6749 §4.1.2.1, RFC 9207).
+ * 2. Everything else may be answered at the redirect URI with `error`,
+ *    `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207).
+ *
+ * The checks only judge; where an error goes is the caller's choice. `GET
+ * /authorize` (`parseAuthorizationRequest`) redirects the errors whose check
+ * allows it. A pushed authorization request (RFC 9126 §2.3) answers every
+ * error as JSON (`validateAuthorizationRequest`), never at the redirect URI.
  *
  * Pure apart from the client lookup it is given, so it is tested without an app.
  */
-import { OAuthError, invalidRequest, unauthorizedClient, unsupportedResponseType } from '../errors.js';
+import { OAuthError, UnavailableError, invalidRequest, unauthorizedClient, unsupportedResponseType } from '../errors.js';
 import type { Client } from '../storage/types.js';
-import type { ResponseType } from './protocol.js';
+import { PKCE_METHODS, RESPONSE_TYPES, RESPONSE_TYPE_NAMES, isResponseType, type ResponseType } from './protocol.js';
 import { isS256Challenge } from './pkce.js';
 import { matchRedirectUri, type ResponseMode } from './redirect-uri.js';
 import { grantScopes, parseScopeParameter } from './scope.js';
@@ -53,8 +58,14 @@ export type AuthorizationRequestResult =
   /** `target` null: show the error page; never redirect. */
   | { ok: false; error: OAuthError; target: RedirectTarget | null; client: Client | null };
 
-/** Raw query: Fastify gives an array for a repeated parameter. */
-export type AuthorizeQuery = Readonly<Record<string, string | string[] | undefined>>;
+/** Raw parameters (a query, or a form body): Fastify gives an array for a repeated parameter. */
+export type AuthorizeQuery = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+export interface AuthorizationRequestDeps {
+  /** The registered client, or null when unknown. Throws only when the store fails (`UnavailableError`). */
+  findClient: (clientId: string) => Promise<Client | null>;
+  knownScopes: readonly string[];
+}
 
 /** The parameters this endpoint understands; a repeat of any of them is refused (RFC 6749 §3.1). Others are ignored. */
 const KNOWN = [
@@ -75,6 +86,8 @@ const KNOWN = [
   'registration',
 ] as const;
 
+type KnownParameter = (typeof KNOWN)[number];
+
 const MAX_NONCE_LENGTH = 512;
 const MAX_LOGIN_HINT_LENGTH = 256;
 /** Bounded so a client cannot park large values in the code store. */
@@ -84,10 +97,33 @@ const MAX_MAX_AGE = 31_536_000;
 
 const PROMPTS: readonly PromptValue[] = ['none', 'login', 'consent', 'select_account'];
 
+/** Every response mode some response type allows, in table order. */
+const RESPONSE_MODES: readonly ResponseMode[] = [...new Set(RESPONSE_TYPE_NAMES.flatMap((r) => RESPONSE_TYPES[r].responseModes))];
+
+/**
+ * An unrecognised (missing, repeated, unsupported) `response_type` has no
+ * response mode of its own: its error goes in the query, as RFC 6749
+ * §4.1.2.1 sends `unsupported_response_type`, unless `response_mode` names
+ * another supported mode.
+ */
+const UNRECOGNISED_RESPONSE_TYPE_MODE: ResponseMode = 'query';
+
+/**
+ * How each PKCE method's challenge must look. Keyed by the methods of the
+ * protocol table, so a new method does not compile until its shape is known.
+ */
+const CHALLENGE_SHAPES: Record<(typeof PKCE_METHODS)[number], (challenge: string) => boolean> = {
+  S256: isS256Challenge, // RFC 7636 §4.2
+};
+
+const isResponseMode = (value: string): value is ResponseMode => (RESPONSE_MODES as readonly string[]).includes(value);
+const isPkceMethod = (value: string | undefined): value is (typeof PKCE_METHODS)[number] =>
+  value !== undefined && (PKCE_METHODS as readonly string[]).includes(value);
+
 function single(query: AuthorizeQuery, name: string): string | undefined | 'repeated' {
   const value = query[name];
-  if (Array.isArray(value)) return value.length === 1 ? value[0] : 'repeated';
-  return value;
+  if (Array.isArray(value)) return value.length === 1 ? (value[0] as string) : 'repeated';
+  return value as string | undefined;
 }
 
 function parsePrompt(raw: string | undefined): PromptValue[] {
@@ -107,130 +143,321 @@ function parseMaxAge(raw: string | undefined): number | undefined {
 }
 
 /**
- * Validates an authorization request. Never throws for bad input: the result
- * says whether to proceed, redirect an error, or show the error page.
+ * The response mode of a request, from its raw parameters: the requested
+ * one when the response type allows it, else the type's default (OAuth 2.0
+ * Multiple Response Type Encoding Practices §2.1; never the query for
+ * tokens, ibid. §3.0). Read from the raw values because an error about
+ * `response_type` or `response_mode` must itself go somewhere: a `token`
+ * request gets its error in the fragment.
  */
-export async function parseAuthorizationRequest(
-  query: AuthorizeQuery,
-  deps: { findClient: (clientId: string) => Promise<Client | null>; knownScopes: readonly string[] },
-): Promise<AuthorizationRequestResult> {
-  // 1. client_id (RFC 6749 §4.1.2.1: never redirect to an unverified URI).
-  const clientId = single(query, 'client_id');
-  if (clientId === undefined || clientId === '') return page(invalidRequest('The request has no client_id.'));
-  if (clientId === 'repeated') return page(invalidRequest('client_id must not be repeated.'));
-  // Client ids are short; anything longer cannot be registered (and is not worth a lookup).
-  const client = clientId.length <= 200 ? await deps.findClient(clientId) : null;
-  if (!client) return page(new OAuthError('invalid_client', 'The application that sent you here is not registered.', { status: 400 }));
-
-  // 2. redirect_uri: exact match (RFC 9700 §4.1.3).
-  const sent = single(query, 'redirect_uri');
-  if (sent === 'repeated') return page(invalidRequest('redirect_uri must not be repeated.'), client);
-  const redirectUri = matchRedirectUri(client.redirectUris, sent);
-  if (redirectUri === null) {
-    return page(
-      invalidRequest(
-        sent === undefined
-          ? 'The request has no redirect_uri, and the application has more than one registered.'
-          : 'The redirect_uri does not match any URI registered for this application.',
-      ),
-      client,
-    );
-  }
-
-  // From here on errors go back to the client, in the response mode of the
-  // request: the query for `code`, the fragment for `token` (so a `token`
-  // request gets its error in the fragment), unless `response_mode` asks for
-  // the fragment (OAuth 2.0 Multiple Response Type Encoding Practices §2.1;
-  // never the query for tokens, §3.0).
-  const rawResponseType = single(query, 'response_type');
-  const rawResponseMode = single(query, 'response_mode');
-  const defaultMode: ResponseMode = rawResponseType === 'token' ? 'fragment' : 'query';
-  const responseMode: ResponseMode = rawResponseMode === 'fragment' ? 'fragment' : defaultMode;
-  const rawState = single(query, 'state');
-  const state = rawState === 'repeated' || (rawState !== undefined && rawState.length > MAX_STATE_LENGTH) ? undefined : rawState;
-  const target: RedirectTarget = { redirectUri, responseMode, state };
-  const fail = (error: OAuthError): AuthorizationRequestResult => ({ ok: false, error, target, client });
-
-  try {
-    // RFC 6749 §3.1: parameters must not be included more than once.
-    const repeated = KNOWN.filter((name) => single(query, name) === 'repeated');
-    if (repeated.length > 0) throw invalidRequest(`Parameter ${repeated[0]} must not be repeated.`);
-    const get = (name: (typeof KNOWN)[number]) => single(query, name) as string | undefined;
-
-    if (rawState !== undefined && state === undefined) throw invalidRequest(`state must be at most ${MAX_STATE_LENGTH} characters.`);
-    // OIDC Core §6: request objects are not supported.
-    if (get('request') !== undefined) throw new OAuthError('request_not_supported', 'Request objects are not supported.');
-    if (get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported.');
-    if (get('registration') !== undefined) throw new OAuthError('registration_not_supported', 'The registration parameter is not supported.');
-
-    // response_type (RFC 6749 §3.1.1, §4.1.2.1).
-    const responseType = get('response_type');
-    if (responseType === undefined || responseType === '') throw invalidRequest('response_type is required.');
-    if (responseType !== 'code' && responseType !== 'token') {
-      throw unsupportedResponseType(`response_type "${responseType.slice(0, 40)}" is not supported; use code (or token for legacy clients).`);
-    }
-    if (!client.responseTypes.includes(responseType)) {
-      throw unauthorizedClient(`This client is not registered for response_type ${responseType}.`);
-    }
-    if (rawResponseMode !== undefined && rawResponseMode !== 'query' && rawResponseMode !== 'fragment') {
-      throw invalidRequest(`response_mode "${rawResponseMode.slice(0, 40)}" is not supported; use query or fragment.`);
-    }
-    if (responseType === 'token' && rawResponseMode === 'query') throw invalidRequest('response_mode=query is not allowed for response_type=token.');
-
-    // As at the token endpoint: requested ∩ registered, all registered when absent (RFC 6749 §3.3).
-    const scopes = grantScopes(parseScopeParameter(get('scope')), client.scope.split(' ').filter(Boolean), deps.knownScopes);
-    const openid = scopes.includes('openid');
-    // OIDC Core §3.1.2.1: redirect_uri is required for OpenID requests. It is
-    // safe to answer at the only registered URI.
-    if (openid && sent === undefined) throw invalidRequest('redirect_uri is required when scope includes openid.');
-
-    const nonce = get('nonce');
-    if (nonce !== undefined && (nonce.length === 0 || nonce.length > MAX_NONCE_LENGTH)) {
-      throw invalidRequest(`nonce must be 1 to ${MAX_NONCE_LENGTH} characters.`);
-    }
-    // OIDC Core §3.2.2.1: the implicit flow requires a nonce.
-    if (responseType === 'token' && openid && nonce === undefined) throw invalidRequest('nonce is required for response_type=token with scope openid.');
-
-    // PKCE (RFC 7636 §4.3, RFC 9700 §2.1.1): S256, required for every code request.
-    let codeChallenge: string | undefined;
-    if (responseType === 'code') {
-      const challenge = get('code_challenge');
-      const method = get('code_challenge_method');
-      if (challenge === undefined) throw invalidRequest('code_challenge is required (PKCE with S256).');
-      // RFC 7636 §4.3: a missing method means "plain", which is refused.
-      if (method !== 'S256') throw invalidRequest('code_challenge_method must be S256; plain is not allowed.');
-      if (!isS256Challenge(challenge)) throw invalidRequest('code_challenge must be the 43-character base64url SHA-256 of the code verifier.');
-      codeChallenge = challenge;
-    }
-
-    const prompt = parsePrompt(get('prompt'));
-    const maxAge = parseMaxAge(get('max_age'));
-    const loginHint = get('login_hint');
-
-    return {
-      ok: true,
-      client,
-      request: {
-        clientId: client.clientId,
-        redirectUri,
-        redirectUriSent: sent !== undefined,
-        responseType,
-        responseMode,
-        scopes,
-        state,
-        nonce,
-        codeChallenge,
-        prompt,
-        maxAge,
-        loginHint: loginHint === undefined || loginHint.length > MAX_LOGIN_HINT_LENGTH ? undefined : loginHint,
-      },
-    };
-  } catch (err) {
-    if (err instanceof OAuthError) return fail(err);
-    throw err;
-  }
+function responseModeOf(responseType: string | undefined, responseMode: string | undefined): ResponseMode {
+  const known = responseType !== undefined && isResponseType(responseType) ? RESPONSE_TYPES[responseType] : undefined;
+  const allowed: readonly ResponseMode[] = known?.responseModes ?? RESPONSE_MODES;
+  const requested = allowed.find((mode) => mode === responseMode);
+  return requested ?? known?.defaultResponseMode ?? UNRECOGNISED_RESPONSE_TYPE_MODE;
 }
 
-function page(error: OAuthError, client: Client | null = null): AuthorizationRequestResult {
-  return { ok: false, error, target: null, client };
+/**
+ * Where a redirectable error goes. `state` is echoed unless it is ambiguous
+ * (repeated) or oversized, which are themselves the errors then sent.
+ */
+function redirectTargetOf(params: AuthorizeQuery, redirectUri: string): RedirectTarget {
+  const rawState = single(params, 'state');
+  const state = rawState === 'repeated' || (rawState !== undefined && rawState.length > MAX_STATE_LENGTH) ? undefined : rawState;
+  return { redirectUri, responseMode: responseModeOf(single(params, 'response_type'), single(params, 'response_mode')), state };
+}
+
+/**
+ * What the checks learn, filled in as they pass (not called "state", which
+ * is an OAuth parameter here). A field is set once the check that owns it
+ * has passed.
+ */
+interface AuthorizationDraft {
+  readonly params: AuthorizeQuery;
+  client: Client;
+  redirectUri: string;
+  redirectUriSent: boolean;
+  /** The known parameters, each known to be sent at most once. */
+  values: Readonly<Partial<Record<KnownParameter, string>>>;
+  state: string | undefined;
+  responseType: ResponseType;
+  responseMode: ResponseMode;
+  scopes: string[];
+  nonce: string | undefined;
+  codeChallenge: string | undefined;
+  prompt: PromptValue[];
+  maxAge: number | undefined;
+  loginHint: string | undefined;
+}
+
+type AuthorizationCheck = (draft: AuthorizationDraft, deps: AuthorizationRequestDeps) => void | Promise<void>;
+
+interface AuthorizationCheckOptions {
+  /**
+   * Whether this check's error may be sent to the client's redirect URI.
+   * Only once `client_id` and `redirect_uri` are known to belong together
+   * (RFC 6749 §4.1.2.1, RFC 9700 §4.1.1): else the error page.
+   */
+  readonly redirectable: boolean;
+}
+
+const shown: AuthorizationCheckOptions = { redirectable: false };
+const redirected: AuthorizationCheckOptions = { redirectable: true };
+
+/** Run in order; each either passes (possibly filling in the draft) or throws the `OAuthError` to answer. */
+export const authorizationChecks: ReadonlyArray<readonly [name: string, check: AuthorizationCheck, options: AuthorizationCheckOptions]> = [
+  [
+    'client_id is present, sent once and registered',
+    async (draft, deps) => {
+      const clientId = single(draft.params, 'client_id');
+      if (clientId === undefined || clientId === '') throw invalidRequest('The request has no client_id.');
+      if (clientId === 'repeated') throw invalidRequest('client_id must not be repeated.');
+      // Client ids are short; anything longer cannot be registered (and is not worth a lookup).
+      const client = clientId.length <= 200 ? await deps.findClient(clientId) : null;
+      if (!client) throw new OAuthError('invalid_client', 'The application that sent you here is not registered.', { status: 400 });
+      draft.client = client;
+    },
+    shown,
+  ],
+  [
+    'redirect_uri is sent once and registered for the client, exactly',
+    (draft) => {
+      // RFC 9700 §4.1.3: exact match.
+      const sent = single(draft.params, 'redirect_uri');
+      if (sent === 'repeated') throw invalidRequest('redirect_uri must not be repeated.');
+      const redirectUri = matchRedirectUri(draft.client.redirectUris, sent);
+      if (redirectUri === null) {
+        throw invalidRequest(
+          sent === undefined
+            ? 'The request has no redirect_uri, and the application has more than one registered.'
+            : 'The redirect_uri does not match any URI registered for this application.',
+        );
+      }
+      draft.redirectUri = redirectUri;
+      draft.redirectUriSent = sent !== undefined;
+    },
+    shown,
+  ],
+  [
+    'each known parameter is sent at most once',
+    (draft) => {
+      // RFC 6749 §3.1: parameters must not be included more than once.
+      const values: Partial<Record<KnownParameter, string>> = {};
+      for (const name of KNOWN) {
+        const value = single(draft.params, name);
+        if (value === 'repeated') throw invalidRequest(`Parameter ${name} must not be repeated.`);
+        if (value !== undefined) values[name] = value;
+      }
+      draft.values = values;
+    },
+    redirected,
+  ],
+  [
+    'state is bounded',
+    (draft) => {
+      const { state } = draft.values;
+      if (state !== undefined && state.length > MAX_STATE_LENGTH) throw invalidRequest(`state must be at most ${MAX_STATE_LENGTH} characters.`);
+      draft.state = state;
+    },
+    redirected,
+  ],
+  [
+    'no request object, request_uri or registration',
+    (draft) => {
+      // OIDC Core §6: request objects are not supported.
+      if (draft.values.request !== undefined) throw new OAuthError('request_not_supported', 'Request objects are not supported.');
+      if (draft.values.request_uri !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported.');
+      if (draft.values.registration !== undefined) throw new OAuthError('registration_not_supported', 'The registration parameter is not supported.');
+    },
+    redirected,
+  ],
+  [
+    'response_type is present, supported and registered for the client',
+    (draft) => {
+      // RFC 6749 §3.1.1, §4.1.2.1.
+      const responseType = draft.values.response_type;
+      if (responseType === undefined || responseType === '') throw invalidRequest('response_type is required.');
+      if (!isResponseType(responseType)) {
+        throw unsupportedResponseType(`response_type "${responseType.slice(0, 40)}" is not supported; use code (or token for legacy clients).`);
+      }
+      if (!draft.client.responseTypes.includes(responseType)) {
+        throw unauthorizedClient(`This client is not registered for response_type ${responseType}.`);
+      }
+      draft.responseType = responseType;
+    },
+    redirected,
+  ],
+  [
+    'response_mode is supported and allowed for the response type',
+    (draft) => {
+      const responseMode = draft.values.response_mode;
+      if (responseMode !== undefined && !isResponseMode(responseMode)) {
+        throw invalidRequest(`response_mode "${responseMode.slice(0, 40)}" is not supported; use ${RESPONSE_MODES.join(' or ')}.`);
+      }
+      // Never tokens in the query (Multiple Response Type Encoding Practices §3.0).
+      const { responseModes, defaultResponseMode } = RESPONSE_TYPES[draft.responseType];
+      if (responseMode !== undefined && !(responseModes as readonly string[]).includes(responseMode)) {
+        throw invalidRequest(`response_mode=${responseMode} is not allowed for response_type=${draft.responseType}.`);
+      }
+      draft.responseMode = responseMode ?? defaultResponseMode;
+    },
+    redirected,
+  ],
+  [
+    'scope is known and registered for the client',
+    (draft, deps) => {
+      // As at the token endpoint: requested ∩ registered, all registered when absent (RFC 6749 §3.3).
+      draft.scopes = grantScopes(parseScopeParameter(draft.values.scope), draft.client.scope.split(' ').filter(Boolean), deps.knownScopes);
+    },
+    redirected,
+  ],
+  [
+    'redirect_uri is sent for an OpenID request',
+    (draft) => {
+      // OIDC Core §3.1.2.1: redirect_uri is required for OpenID requests. It is
+      // safe to answer at the only registered URI.
+      if (draft.scopes.includes('openid') && !draft.redirectUriSent) throw invalidRequest('redirect_uri is required when scope includes openid.');
+    },
+    redirected,
+  ],
+  [
+    'nonce is bounded',
+    (draft) => {
+      const { nonce } = draft.values;
+      if (nonce !== undefined && (nonce.length === 0 || nonce.length > MAX_NONCE_LENGTH)) {
+        throw invalidRequest(`nonce must be 1 to ${MAX_NONCE_LENGTH} characters.`);
+      }
+      draft.nonce = nonce;
+    },
+    redirected,
+  ],
+  [
+    'nonce is sent for an implicit OpenID request',
+    (draft) => {
+      // OIDC Core §3.2.2.1: the implicit flow requires a nonce.
+      const implicit = RESPONSE_TYPES[draft.responseType].grantType === 'implicit';
+      if (implicit && draft.scopes.includes('openid') && draft.nonce === undefined) {
+        throw invalidRequest(`nonce is required for response_type=${draft.responseType} with scope openid.`);
+      }
+    },
+    redirected,
+  ],
+  [
+    'PKCE code challenge for a code request',
+    (draft) => {
+      // RFC 7636 §4.3, RFC 9700 §2.1.1: required for every request that issues a code.
+      draft.codeChallenge = undefined;
+      if (RESPONSE_TYPES[draft.responseType].grantType !== 'authorization_code') return;
+      const challenge = draft.values.code_challenge;
+      const method = draft.values.code_challenge_method;
+      const methods = PKCE_METHODS.join(' or ');
+      if (challenge === undefined) throw invalidRequest(`code_challenge is required (PKCE with ${methods}).`);
+      // RFC 7636 §4.3: a missing method means "plain", which is refused.
+      if (!isPkceMethod(method)) throw invalidRequest(`code_challenge_method must be ${methods}; plain is not allowed.`);
+      if (!CHALLENGE_SHAPES[method](challenge)) throw invalidRequest('code_challenge must be the 43-character base64url SHA-256 of the code verifier.');
+      draft.codeChallenge = challenge;
+    },
+    redirected,
+  ],
+  [
+    'prompt values are understood and consistent',
+    (draft) => {
+      draft.prompt = parsePrompt(draft.values.prompt);
+    },
+    redirected,
+  ],
+  [
+    'max_age is whole seconds',
+    (draft) => {
+      draft.maxAge = parseMaxAge(draft.values.max_age);
+    },
+    redirected,
+  ],
+  [
+    'login_hint is kept only when short',
+    (draft) => {
+      // A hint only prefills the form: an oversized one is dropped, not refused.
+      const loginHint = draft.values.login_hint;
+      draft.loginHint = loginHint === undefined || loginHint.length > MAX_LOGIN_HINT_LENGTH ? undefined : loginHint;
+    },
+    redirected,
+  ],
+];
+
+/** The validated request, or the failed check's name, its error and where that error may go. */
+export type AuthorizationCheckResult =
+  | { ok: true; client: Client; request: AuthorizationRequest }
+  | { ok: false; check: string; error: OAuthError; redirectable: false; target: null; client: Client | null }
+  | { ok: false; check: string; error: OAuthError; redirectable: true; target: RedirectTarget; client: Client };
+
+/**
+ * Runs the checks in order and stops at the first error. Never throws for
+ * bad input; rethrows a store outage (`UnavailableError`), which says
+ * nothing about the request, and anything that is not an `OAuthError`.
+ *
+ * An error is redirectable only when its check says so and the redirect URI
+ * is verified by then: a check misplaced before that one still cannot send
+ * anything to an unverified URI. `checks` is for tests and for endpoints that
+ * add checks of their own; the request is complete only after every default
+ * check has passed.
+ */
+export async function runAuthorizationChecks(
+  params: AuthorizeQuery,
+  deps: AuthorizationRequestDeps,
+  checks: typeof authorizationChecks = authorizationChecks,
+): Promise<AuthorizationCheckResult> {
+  const draft = { params } as AuthorizationDraft;
+  for (const [name, check, { redirectable }] of checks) {
+    try {
+      await check(draft, deps);
+    } catch (err) {
+      if (!(err instanceof OAuthError) || err instanceof UnavailableError) throw err;
+      if (redirectable && draft.redirectUri !== undefined) {
+        return { ok: false, check: name, error: err, redirectable: true, target: redirectTargetOf(params, draft.redirectUri), client: draft.client };
+      }
+      return { ok: false, check: name, error: err, redirectable: false, target: null, client: draft.client ?? null };
+    }
+  }
+  return {
+    ok: true,
+    client: draft.client,
+    request: {
+      clientId: draft.client.clientId,
+      redirectUri: draft.redirectUri,
+      redirectUriSent: draft.redirectUriSent,
+      responseType: draft.responseType,
+      responseMode: draft.responseMode,
+      scopes: draft.scopes,
+      state: draft.state,
+      nonce: draft.nonce,
+      codeChallenge: draft.codeChallenge,
+      prompt: draft.prompt,
+      maxAge: draft.maxAge,
+      loginHint: draft.loginHint,
+    },
+  };
+}
+
+/**
+ * Validates an authorization request sent to `/authorize`. Never throws for
+ * bad input: the result says whether to proceed, redirect an error
+ * (`target`), or show the error page (`target` null).
+ */
+export async function parseAuthorizationRequest(query: AuthorizeQuery, deps: AuthorizationRequestDeps): Promise<AuthorizationRequestResult> {
+  const result = await runAuthorizationChecks(query, deps);
+  if (result.ok) return result;
+  return { ok: false, error: result.error, target: result.target, client: result.client };
+}
+
+/**
+ * The same checks for a request that is answered directly, never at the
+ * redirect URI: a pushed authorization request (RFC 9126 §2.3 answers every
+ * error as JSON, as RFC 6749 §5.2).
+ */
+export async function validateAuthorizationRequest(
+  params: AuthorizeQuery,
+  deps: AuthorizationRequestDeps,
+): Promise<{ ok: true; client: Client; request: AuthorizationRequest } | { ok: false; error: OAuthError }> {
+  const result = await runAuthorizationChecks(params, deps);
+  return result.ok ? result : { ok: false, error: result.error };
 }
