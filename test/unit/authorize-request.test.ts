@@ -1,6 +1,14 @@
 import t, { type Test } from 'tap';
-import { parseAuthorizationRequest, type AuthorizeQuery } from '../../src/oauth/authorize-request.js';
+import { UnavailableError, invalidRequest } from '../../src/errors.js';
+import {
+  authorizationChecks,
+  parseAuthorizationRequest,
+  runAuthorizationChecks,
+  validateAuthorizationRequest,
+  type AuthorizeQuery,
+} from '../../src/oauth/authorize-request.js';
 import { s256Challenge } from '../../src/oauth/pkce.js';
+import { RESPONSE_TYPES, RESPONSE_TYPE_NAMES } from '../../src/oauth/protocol.js';
 import type { Client } from '../../src/storage/types.js';
 
 const KNOWN = ['openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write'];
@@ -25,6 +33,8 @@ function client(overrides: Partial<Client> = {}): Client {
 const clients = new Map<string, Client>([
   ['web', client()],
   ['single', client({ clientId: 'single', redirectUris: ['https://one.example/cb'], responseTypes: ['code'], grantTypes: ['authorization_code'] })],
+  // One redirect URI (so it may be omitted) and both response types.
+  ['solo', client({ clientId: 'solo', redirectUris: ['https://solo.example/cb'] })],
 ]);
 const deps = { findClient: async (id: string) => clients.get(id) ?? null, knownScopes: KNOWN };
 
@@ -177,4 +187,214 @@ t.test('request objects are not supported (OIDC Core §6)', async (t) => {
   await expectRedirect(t, { ...base, request: 'eyJ…' }, 'request_not_supported');
   await expectRedirect(t, { ...base, request_uri: 'https://x' }, 'request_uri_not_supported');
   await expectRedirect(t, { ...base, registration: '{}' }, 'registration_not_supported');
+});
+
+t.test('a state over 4096 characters is refused and not echoed', async (t) => {
+  const r = await expectRedirect(t, { ...base, state: 's'.repeat(4097) }, 'invalid_request');
+  if (!r.ok) {
+    t.equal(r.error.description, 'state must be at most 4096 characters.');
+    t.equal(r.target?.state, undefined);
+  }
+  const longest = await parse({ ...base, state: 's'.repeat(4096) });
+  t.equal(longest.ok && longest.request.state, 's'.repeat(4096));
+});
+
+t.test('an oversized login_hint is dropped, not refused', async (t) => {
+  const kept = await parse({ ...base, login_hint: 'a'.repeat(256) });
+  t.equal(kept.ok && kept.request.loginHint, 'a'.repeat(256));
+  const dropped = await parse({ ...base, login_hint: 'a'.repeat(257) });
+  t.ok(dropped.ok);
+  if (dropped.ok) t.equal(dropped.request.loginHint, undefined);
+});
+
+t.test('the error of an unrecognised response_type goes in the query unless response_mode names the fragment', async (t) => {
+  const cases: ReadonlyArray<readonly [AuthorizeQuery, string]> = [
+    [{ ...base, response_type: 'id_token' }, 'query'],
+    [{ ...base, response_type: 'id_token', response_mode: 'fragment' }, 'fragment'],
+    [{ ...base, response_type: undefined }, 'query'],
+    [{ ...base, response_type: undefined, response_mode: 'fragment' }, 'fragment'],
+    [{ ...base, response_type: ['token', 'token'], response_mode: 'fragment' }, 'fragment'],
+    [{ ...base, response_type: ['token', 'token'] }, 'query'],
+  ];
+  for (const [query, mode] of cases) {
+    const r = await parse(query);
+    t.equal(!r.ok && r.target?.responseMode, mode, `${JSON.stringify(query.response_type)} with response_mode ${String(query.response_mode)}`);
+  }
+});
+
+t.test('response modes follow the protocol table: its default, the modes it allows, never another', async (t) => {
+  const allModes = [...new Set(RESPONSE_TYPE_NAMES.flatMap((r) => RESPONSE_TYPES[r].responseModes))];
+  t.same(allModes.sort(), ['fragment', 'query'], 'both modes are in the table, so the loop below tries both');
+  for (const responseType of RESPONSE_TYPE_NAMES) {
+    const { defaultResponseMode, responseModes } = RESPONSE_TYPES[responseType];
+    const query = { ...base, response_type: responseType, scope: 'profile' };
+    const plain = await parse(query);
+    t.equal(plain.ok && plain.request.responseMode, defaultResponseMode, `${responseType}: default`);
+    for (const mode of allModes) {
+      const r = await parse({ ...query, response_mode: mode });
+      if ((responseModes as readonly string[]).includes(mode)) {
+        t.equal(r.ok && r.request.responseMode, mode, `${responseType} in the ${mode}`);
+      } else {
+        t.equal(r.ok, false, `${responseType} never in the ${mode}`);
+        if (!r.ok) {
+          t.equal(r.error.description, `response_mode=${mode} is not allowed for response_type=${responseType}.`);
+          t.equal(r.target?.responseMode, defaultResponseMode, 'the error itself goes where the response would');
+        }
+      }
+    }
+  }
+});
+
+t.test('error texts computed from the protocol table read as before', async (t) => {
+  const description = async (query: AuthorizeQuery) => {
+    const r = await parse(query);
+    return r.ok ? null : r.error.description;
+  };
+  t.equal(await description({ ...base, response_mode: 'form_post' }), 'response_mode "form_post" is not supported; use query or fragment.');
+  t.equal(await description({ ...base, response_type: 'token', nonce: 'n', response_mode: 'query' }), 'response_mode=query is not allowed for response_type=token.');
+  t.equal(await description({ ...base, response_type: 'token' }), 'nonce is required for response_type=token with scope openid.');
+  t.equal(await description({ ...base, code_challenge: undefined }), 'code_challenge is required (PKCE with S256).');
+  t.equal(await description({ ...base, code_challenge_method: 'plain' }), 'code_challenge_method must be S256; plain is not allowed.');
+  t.equal(await description({ ...base, code_challenge_method: 's256' }), 'code_challenge_method must be S256; plain is not allowed.', 'method names are case-sensitive');
+  t.equal(
+    await description({ ...base, response_type: 'id_token' }),
+    'response_type "id_token" is not supported; use code (or token for legacy clients).',
+  );
+  t.equal(await description({ ...base, response_type: 'constructor' }), 'response_type "constructor" is not supported; use code (or token for legacy clients).');
+});
+
+const SOLO = 'https://solo.example/cb';
+const solo = {
+  response_type: 'code',
+  client_id: 'solo',
+  redirect_uri: SOLO,
+  scope: 'openid profile',
+  state: 'st',
+  code_challenge: CHALLENGE,
+  code_challenge_method: 'S256',
+};
+
+/**
+ * Each check, in the order it must run, with a change to a valid request
+ * that fails it. A change only touches what the checks after it need, so
+ * applying the changes of a check and of every later one fails that check
+ * and no earlier one.
+ */
+const failing: ReadonlyArray<readonly [check: string, change: AuthorizeQuery]> = [
+  ['client_id is present, sent once and registered', { client_id: 'nobody' }],
+  ['redirect_uri is sent once and registered for the client, exactly', { redirect_uri: 'https://evil.example/cb' }],
+  ['each known parameter is sent at most once', { login_hint: ['a', 'b'] }],
+  ['state is bounded', { state: 's'.repeat(4097) }],
+  ['no request object, request_uri or registration', { request: 'eyJ' }],
+  ['response_type is present, supported and registered for the client', { response_type: 'id_token' }],
+  ['response_mode is supported and allowed for the response type', { response_mode: 'form_post' }],
+  ['scope is known and registered for the client', { scope: 'nonsense' }],
+  ['redirect_uri is sent for an OpenID request', { redirect_uri: undefined }],
+  ['nonce is bounded', { nonce: '' }],
+  ['nonce is sent for an implicit OpenID request', { response_type: 'token' }],
+  ['PKCE code challenge for a code request', { code_challenge: 'short' }],
+  ['prompt values are understood and consistent', { prompt: 'bogus' }],
+  ['max_age is whole seconds', { max_age: 'soon' }],
+];
+/** The one check that cannot fail (an oversized hint is dropped). */
+const NEVER_FAILS = 'login_hint is kept only when short';
+
+/** The changes of check `index` and every later one, the earlier change winning. */
+function failingAt(index: number): AuthorizeQuery {
+  let query: AuthorizeQuery = solo;
+  for (let i = failing.length - 1; i >= index; i--) query = { ...query, ...failing[i]![1] };
+  return query;
+}
+
+/** Independent of the checks: do client_id and redirect_uri belong together (RFC 6749 §3.1.2.3)? */
+function verifiedRedirect(query: AuthorizeQuery): string | null {
+  const { client_id: id, redirect_uri: uri } = query;
+  const registered = typeof id === 'string' ? clients.get(id)?.redirectUris : undefined;
+  if (!registered || Array.isArray(uri)) return null;
+  if (uri === undefined) return registered.length === 1 ? registered[0]! : null;
+  return registered.includes(uri as string) ? (uri as string) : null;
+}
+
+t.test('the checks run in RFC order: client_id, redirect_uri, then the rest', async (t) => {
+  t.same(
+    authorizationChecks.map(([name]) => name),
+    [...failing.map(([name]) => name), NEVER_FAILS],
+  );
+  t.ok((await runAuthorizationChecks(solo, deps)).ok, 'the unchanged request is valid');
+  for (const [index, [name]] of failing.entries()) {
+    const r = await runAuthorizationChecks(failingAt(index), deps);
+    t.equal(!r.ok && r.check, name, `fails at "${name}", no earlier check`);
+  }
+});
+
+t.test('an error is redirected exactly when client_id and redirect_uri are verified together (RFC 6749 §4.1.2.1, RFC 9700 §4.1.1)', async (t) => {
+  const redirectUriCheck = authorizationChecks.findIndex(([name]) => name.startsWith('redirect_uri is sent once'));
+  t.equal(redirectUriCheck, 1, 'the redirect URI is verified second, right after the client');
+  for (const [index, [name, , { redirectable }]] of authorizationChecks.entries()) {
+    t.equal(redirectable, index > redirectUriCheck, `"${name}" declares ${index > redirectUriCheck ? 'redirectable' : 'never redirected'}`);
+  }
+  for (const [index, [name]] of failing.entries()) {
+    const query = failingAt(index);
+    const expected = verifiedRedirect(query);
+    const r = await runAuthorizationChecks(query, deps);
+    if (r.ok) {
+      t.fail(`${name}: passed`);
+      continue;
+    }
+    t.equal(r.redirectable, expected !== null, `${name}: ${expected === null ? 'shown' : 'redirected'}`);
+    t.equal(r.target?.redirectUri ?? null, expected, `${name}: to the verified URI only`);
+    const declared = authorizationChecks.find(([n]) => n === r.check)![2].redirectable;
+    t.equal(r.redirectable, declared, `${name}: as the check declares`);
+    const viaParse = await parse(query);
+    t.same(viaParse, { ok: false, error: r.error, target: r.target, client: r.client }, `${name}: /authorize gets the same answer`);
+  }
+});
+
+t.test('a redirectable check placed before the redirect URI is verified still never redirects', async (t) => {
+  const early: typeof authorizationChecks = [
+    [
+      'misplaced',
+      () => {
+        throw invalidRequest('too early');
+      },
+      { redirectable: true },
+    ],
+    ...authorizationChecks,
+  ];
+  t.match(await runAuthorizationChecks(base, deps, early), { ok: false, check: 'misplaced', redirectable: false, target: null, client: null });
+  const late: typeof authorizationChecks = [
+    ...authorizationChecks.slice(0, 2),
+    [
+      'shown after all',
+      () => {
+        throw invalidRequest('not for the client');
+      },
+      { redirectable: false },
+    ],
+  ];
+  const r = await runAuthorizationChecks(base, deps, late);
+  t.match(r, { ok: false, check: 'shown after all', redirectable: false, target: null }, 'a check that says "never" is never redirected');
+  t.equal(!r.ok && r.client?.clientId, 'web', 'the verified client is still reported');
+});
+
+t.test('validateAuthorizationRequest (for pushed requests, RFC 9126 §2.3) returns every error, redirects none', async (t) => {
+  for (const [index, [name]] of failing.entries()) {
+    const query = failingAt(index);
+    const v = await validateAuthorizationRequest(query, deps);
+    t.same(Object.keys(v).sort(), ['error', 'ok'], `${name}: only the error, no redirect target`);
+    const r = await runAuthorizationChecks(query, deps);
+    t.match(!v.ok && v.error, !r.ok && { error: r.error.error, description: r.error.description }, `${name}: the same error as /authorize`);
+  }
+  const v = await validateAuthorizationRequest(solo, deps);
+  const p = await parse(solo);
+  t.ok(v.ok);
+  t.same(v, p, 'a valid request is the same request either way');
+});
+
+t.test('a store outage during the client lookup is thrown, not answered as a bad request', async (t) => {
+  const down = { ...deps, findClient: async () => Promise.reject(new UnavailableError('database')) };
+  await t.rejects(parseAuthorizationRequest(base, down), UnavailableError);
+  await t.rejects(validateAuthorizationRequest(base, down), UnavailableError);
+  const broken = { ...deps, findClient: async () => Promise.reject(new Error('bug')) };
+  await t.rejects(parseAuthorizationRequest(base, broken), { message: 'bug' });
 });
