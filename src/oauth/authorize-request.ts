@@ -120,9 +120,12 @@ const isResponseMode = (value: string): value is ResponseMode => (RESPONSE_MODES
 const isPkceMethod = (value: string | undefined): value is (typeof PKCE_METHODS)[number] =>
   value !== undefined && (PKCE_METHODS as readonly string[]).includes(value);
 
-function single(query: AuthorizeQuery, name: string): string | undefined | 'repeated' {
+/** A parameter sent more than once: a symbol, so no value a client sends can be mistaken for it. */
+const REPEATED: unique symbol = Symbol('repeated');
+
+function single(query: AuthorizeQuery, name: string): string | undefined | typeof REPEATED {
   const value = query[name];
-  if (Array.isArray(value)) return value.length === 1 ? (value[0] as string) : 'repeated';
+  if (Array.isArray(value)) return value.length === 1 ? (value[0] as string) : REPEATED;
   return value as string | undefined;
 }
 
@@ -150,8 +153,8 @@ function parseMaxAge(raw: string | undefined): number | undefined {
  * `response_type` or `response_mode` must itself go somewhere: a `token`
  * request gets its error in the fragment.
  */
-function responseModeOf(responseType: string | undefined, responseMode: string | undefined): ResponseMode {
-  const known = responseType !== undefined && isResponseType(responseType) ? RESPONSE_TYPES[responseType] : undefined;
+function responseModeOf(responseType: string | undefined | typeof REPEATED, responseMode: string | undefined | typeof REPEATED): ResponseMode {
+  const known = typeof responseType === 'string' && isResponseType(responseType) ? RESPONSE_TYPES[responseType] : undefined;
   const allowed: readonly ResponseMode[] = known?.responseModes ?? RESPONSE_MODES;
   const requested = allowed.find((mode) => mode === responseMode);
   return requested ?? known?.defaultResponseMode ?? UNRECOGNISED_RESPONSE_TYPE_MODE;
@@ -163,7 +166,7 @@ function responseModeOf(responseType: string | undefined, responseMode: string |
  */
 function redirectTargetOf(params: AuthorizeQuery, redirectUri: string): RedirectTarget {
   const rawState = single(params, 'state');
-  const state = rawState === 'repeated' || (rawState !== undefined && rawState.length > MAX_STATE_LENGTH) ? undefined : rawState;
+  const state = rawState === REPEATED || (rawState !== undefined && rawState.length > MAX_STATE_LENGTH) ? undefined : rawState;
   return { redirectUri, responseMode: responseModeOf(single(params, 'response_type'), single(params, 'response_mode')), state };
 }
 
@@ -211,7 +214,7 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     async (draft, deps) => {
       const clientId = single(draft.params, 'client_id');
       if (clientId === undefined || clientId === '') throw invalidRequest('The request has no client_id.');
-      if (clientId === 'repeated') throw invalidRequest('client_id must not be repeated.');
+      if (clientId === REPEATED) throw invalidRequest('client_id must not be repeated.');
       // Client ids are short; anything longer cannot be registered (and is not worth a lookup).
       const client = clientId.length <= 200 ? await deps.findClient(clientId) : null;
       if (!client) throw new OAuthError('invalid_client', 'The application that sent you here is not registered.', { status: 400 });
@@ -224,7 +227,7 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     (draft) => {
       // RFC 9700 §4.1.3: exact match.
       const sent = single(draft.params, 'redirect_uri');
-      if (sent === 'repeated') throw invalidRequest('redirect_uri must not be repeated.');
+      if (sent === REPEATED) throw invalidRequest('redirect_uri must not be repeated.');
       const redirectUri = matchRedirectUri(draft.client.redirectUris, sent);
       if (redirectUri === null) {
         throw invalidRequest(
@@ -245,7 +248,7 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
       const values: Partial<Record<KnownParameter, string>> = {};
       for (const name of KNOWN) {
         const value = single(draft.params, name);
-        if (value === 'repeated') throw invalidRequest(`Parameter ${name} must not be repeated.`);
+        if (value === REPEATED) throw invalidRequest(`Parameter ${name} must not be repeated.`);
         if (value !== undefined) values[name] = value;
       }
       draft.values = values;

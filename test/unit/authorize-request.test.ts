@@ -183,6 +183,14 @@ t.test('repeated parameters are refused; unknown ones ignored', async (t) => {
   t.ok((await parse({ ...base, ui_locales: 'de', foo: ['1', '2'] })).ok, 'unknown parameters, even repeated, are ignored');
 });
 
+t.test('the word "repeated" is an ordinary value, not a repeat', async (t) => {
+  const withWord = new Map(clients);
+  withWord.set('repeated', client({ clientId: 'repeated' }));
+  const r = await parseAuthorizationRequest({ ...base, client_id: 'repeated', state: 'repeated', nonce: 'repeated' }, { ...deps, findClient: async (id) => withWord.get(id) ?? null });
+  t.ok(r.ok, 'accepted');
+  if (r.ok) t.match(r.request, { clientId: 'repeated', state: 'repeated', nonce: 'repeated' });
+});
+
 t.test('request objects are not supported (OIDC Core §6)', async (t) => {
   await expectRedirect(t, { ...base, request: 'eyJ…' }, 'request_not_supported');
   await expectRedirect(t, { ...base, request_uri: 'https://x' }, 'request_uri_not_supported');
