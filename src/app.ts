@@ -1,70 +1,41 @@
 /**
- * `buildApp(config, services)`: the one composition root of the HTTP server,
- * used by `main.ts` and by the tests. Nothing runs at import time.
+ * `buildApp(config, services)`: the HTTP server over the finished domain
+ * services (`services.ts` builds those, once). Registers the shared plugins
+ * and then each route scope, giving each the services it declares it uses.
+ * Used by `main.ts` and by the tests. Nothing runs at import time.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import view from '@fastify/view';
 import { Eta } from 'eta';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { adminRoutes } from './admin/routes.js';
+import { adminApi } from './admin/api.js';
+import { adminConsole } from './admin/console/routes.js';
 import type { Config } from './config.js';
-import { createAdminAuth } from './http/admin-auth.js';
-import { adminPages } from './http/admin-pages.js';
+import { assetRoutes } from './http/assets.js';
 import { authorizeRoutes } from './http/authorize.js';
-import { AccessLogController } from './http/access-log.js';
-import { adminBearerVerifier } from './http/bearer.js';
-import { discoveryRoutes } from './http/discovery.js';
 import { registerCors } from './http/cors.js';
+import { discoveryRoutes } from './http/discovery.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
 import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
-import { redactUrl, serializeError } from './http/log-redaction.js';
-import { metricsRoutes, registerRequestMetrics } from './http/metrics.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
-import { opsRoutes } from './http/ops.js';
-import { registerRoutes } from './http/register.js';
 import { resourceRoutes } from './http/resource.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { signUpRoutes } from './http/sign-up.js';
+import { AccessLogController } from './observability/access-log.js';
+import { healthRoutes } from './observability/health.js';
+import { defaultLogger } from './observability/logger.js';
+import { registerRequestMetrics } from './observability/metrics-http.js';
 import type { Services } from './services.js';
 
-export const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
-export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
+const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
 
 export interface BuildOptions {
-  /** Fastify logger options (or false); default: JSON logs at `LOG_LEVEL` with credentials redacted. */
+  /** Fastify logger options (or false); default: JSON logs at `LOG_LEVEL` with credentials redacted (`observability/logger.ts`). */
   logger?: FastifyServerOptions['logger'];
-}
-
-/** Paths pino must never print. */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["proxy-authorization"]',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-];
-
-export function defaultLogger(config: Config): FastifyServerOptions['logger'] {
-  return {
-    level: config.logLevel,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    serializers: {
-      req(req) {
-        return {
-          method: req.method,
-          // Query values only of harmless parameters (http/log-redaction.ts).
-          url: typeof req.url === 'string' ? redactUrl(req.url) : req.url,
-          remoteAddress: req.ip,
-        };
-      },
-      err: serializeError,
-    },
-  };
 }
 
 export async function buildApp(config: Config, services: Services, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -125,24 +96,15 @@ export async function buildApp(config: Config, services: Services, options: Buil
     return { error: 'not_found', error_description: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };
   });
 
-  // The one stylesheet of the HTML pages, read once; a strict CSP allows only 'self' styles.
-  const css = await readFile(`${PUBLIC_DIR}app.css`);
-  const cssEtag = `"${createHash('sha256').update(css).digest('base64url').slice(0, 16)}"`;
-  app.get('/assets/app.css', async (request, reply) => {
-    reply.header('cache-control', 'public, max-age=3600').header('etag', cssEtag);
-    if (request.headers['if-none-match'] === cssEtag) return reply.code(304).send();
-    return reply.type('text/css; charset=utf-8').send(css);
-  });
-
-  await app.register(opsRoutes, { services });
+  await app.register(assetRoutes);
+  await app.register(healthRoutes, { services });
   await app.register(authorizeRoutes, { services });
   await app.register(oauthEndpoints, { services });
   await app.register(discoveryRoutes, { services });
   await app.register(resourceRoutes, { services });
-  await app.register(adminRoutes, { services, verifyBearer: adminBearerVerifier(services) });
-  await app.register(adminPages, { services });
-  await app.register(metricsRoutes, { metrics: services.metrics, config, authenticate: createAdminAuth({ services, verifyBearer: adminBearerVerifier(services) }) });
-  await app.register(registerRoutes, { services });
+  await app.register(adminApi, { services });
+  await app.register(adminConsole, { services });
+  await app.register(signUpRoutes, { services });
 
   return app;
 }

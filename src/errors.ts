@@ -95,6 +95,21 @@ export class UnavailableError extends OAuthError {
   }
 }
 
+/** The RFC 7591 field a client-metadata error is about. */
+export type ClientMetadataField = 'client_name' | 'redirect_uris' | 'grant_types' | 'response_types' | 'token_endpoint_auth_method' | 'scope';
+
+/** RFC 7591 §3.2.2 errors, naming the field at fault so a form can show the message next to it. */
+export class ClientMetadataError extends OAuthError {
+  constructor(
+    error: 'invalid_client_metadata' | 'invalid_redirect_uri',
+    readonly field: ClientMetadataField,
+    description: string,
+  ) {
+    super(error, description);
+    this.name = 'ClientMetadataError';
+  }
+}
+
 export function isOAuthError(err: unknown): err is OAuthError {
   return err instanceof OAuthError;
 }
@@ -108,9 +123,8 @@ export const unsupportedResponseType = (description: string) => new OAuthError('
 export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
 export const accessDenied = (description: string) => new OAuthError('access_denied', description);
 export const invalidToken = (description: string, cause?: unknown) => new OAuthError('invalid_token', description, { cause });
-export const insufficientScope = (description: string) => new OAuthError('insufficient_scope', description);
-export const invalidClientMetadata = (description: string) => new OAuthError('invalid_client_metadata', description);
-export const invalidRedirectUri = (description: string) => new OAuthError('invalid_redirect_uri', description);
+export const invalidClientMetadata = (field: ClientMetadataField, description: string) => new ClientMetadataError('invalid_client_metadata', field, description);
+export const invalidRedirectUri = (description: string) => new ClientMetadataError('invalid_redirect_uri', 'redirect_uris', description);
 export const notFound = (description: string) => new OAuthError('not_found', description);
 export const conflict = (description: string) => new OAuthError('conflict', description);
 export const tooManyRequests = (retryAfter: number, description = 'Too many failed attempts; try again later.') =>

@@ -5,9 +5,9 @@
 import type { FastifyInstance } from 'fastify';
 import { startControlServer } from './admin/control.js';
 import { buildApp } from './app.js';
-import { ensureSwaggerUiClient, SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
+import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { startMetricsServer } from './http/metrics.js';
+import { startMetricsServer } from './observability/metrics-http.js';
 import { createServices } from './services.js';
 import { createStorage } from './storage/index.js';
 
@@ -38,8 +38,7 @@ async function main(): Promise<void> {
   app.log.info(storage.describe());
   services.metrics.collectProcessMetrics();
   await services.start();
-  const admin = await services.users.ensureAdmin(config);
-  if (config.swaggerUiClient) await ensureSwaggerUiClient({ repo: storage.clients, clients: services.clients }, config);
+  const admin = await services.bootstrap();
 
   try {
     await app.listen({ port: config.port, host: config.host });

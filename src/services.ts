@@ -1,43 +1,66 @@
 /**
- * The domain services, built once over the storage and shared by the HTTP
- * scopes, the admin API and the CLI. This is the only place they are wired
- * together; route scopes receive the finished object as plugin options.
+ * The composition root of the domain: every service, flow and endpoint
+ * object is built here, once, over the storage, and nowhere else. The HTTP
+ * app (`app.ts`), the CLI and the control socket receive the finished object;
+ * each route scope declares the part it uses (`Pick<Services, …>`), and no
+ * layer above this file sees the storage.
  */
-import type { Config } from './config.js';
 import { createClientService, type ClientService } from './clients/service.js';
+import { ensureSwaggerUiClient } from './clients/swagger-ui-client.js';
+import type { Config } from './config.js';
 import { createConsentService, type ConsentService } from './consents/service.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { createClientAuthenticator, type ClientAuthenticator } from './oauth/client-auth.js';
-import { createCodeStore, type CodeStore } from './oauth/codes.js';
-import { createThrottle, type Throttle } from './security/throttle.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authorization.js';
+import { createClientAuthenticator } from './oauth/client-auth.js';
+import { createCodeStore } from './oauth/codes.js';
+import { createGrantHandlers } from './oauth/grants/index.js';
+import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
+import { createThrottle } from './security/throttle.js';
+import { createPendingAuthorizationStore, type PendingAuthorizationStore } from './sessions/pending-authorization.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
-import { createUserService, type UserService } from './users/service.js';
+import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
+
+/** Readiness of the stores (`/readyz`). */
+export interface Health {
+  /** Resolves when the database answers. */
+  database(): Promise<void>;
+  /** Resolves when the TTL store (codes, sessions) answers. */
+  codeStore(): Promise<void>;
+}
 
 export interface Services {
   readonly config: Config;
-  readonly storage: Storage;
+  /** Milliseconds since the epoch; injectable for tests. */
+  readonly now: () => number;
+  /** Prometheus counters of this instance (own registry). */
+  readonly metrics: Metrics;
   readonly clients: ClientService;
+  /** Accounts, and the one sign-in path (`users.signIn`). */
   readonly users: UserService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
+  /** Browser sessions (login pages, admin console). */
   readonly sessions: SessionService;
-  /** Authorization codes in the TTL store: single use across instances, replay detection. */
-  readonly codes: CodeStore;
-  /** Failed-attempt counters shared by every instance (passwords, client secrets). */
-  readonly throttle: Throttle;
-  /** Access, refresh and ID tokens; signing keys; revocation and introspection. */
+  /** Authorization requests waiting for sign-in and consent. */
+  readonly pendingAuthorizations: PendingAuthorizationStore;
+  /** The flow behind `/authorize`, `/login` and `/consent`. */
+  readonly authorization: AuthorizationFlow;
+  /** `/token`, `/revoke` and `/introspect`: client authentication, then the grant or token operation. */
+  readonly tokenEndpoints: TokenEndpoints;
+  /** Access, refresh and ID tokens; signing keys; revocation, introspection, verification. */
   readonly tokens: TokenService;
-  /** Client authentication at the token, revocation and introspection endpoints. */
-  readonly clientAuth: ClientAuthenticator;
-  /** Prometheus counters of this instance (own registry); the flows report tokens issued, login failures, refresh reuse. */
-  readonly metrics: Metrics;
-  /** Milliseconds since the epoch; injectable for tests. */
-  readonly now: () => number;
-  /** Starts background work (pub/sub subscriptions, caches). */
+  readonly health: Health;
+  /** Starts background work (pub/sub subscriptions, caches, timers). */
   start(): Promise<void>;
+  /**
+   * First-start work, idempotent and safe on several instances at once: the
+   * admin of `ADMIN_USERNAME` / `ADMIN_PASSWORD` (or a generated one when no
+   * admin exists), and the Swagger UI client when `SWAGGER_UI_CLIENT=true`.
+   */
+  bootstrap(): Promise<AdminBootstrap | null>;
   /** Stops background work and closes the storage. */
   close(): Promise<void>;
 }
@@ -52,8 +75,10 @@ export interface ServiceOptions {
 
 export function createServices(config: Config, storage: Storage, options: ServiceOptions = {}): Services {
   const now = options.now ?? Date.now;
-  const clients = createClientService({ repo: storage.clients, kv: storage.kv, config, now });
+  const { kv } = storage;
   const metrics = createMetrics();
+  const throttle = createThrottle(kv, config);
+  const clients = createClientService({ repo: storage.clients, kv, config, now });
   const tokens = createTokenService({
     storage,
     config,
@@ -63,7 +88,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
   // A password change, disabling or deleting a user ends every token they hold.
-  const users = createUserService({ repo: storage.users, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
+  const users = createUserService({ repo: storage.users, throttle, metrics, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
   const consents = createConsentService({
     repo: storage.consents,
     refreshTokens: storage.refreshTokens,
@@ -71,30 +96,39 @@ export function createServices(config: Config, storage: Storage, options: Servic
     now,
     onAccessTokensRevoked: (entries) => tokens.denyAccessTokens(entries),
   });
-  const sessions = createSessionService({ kv: storage.kv, config, now });
-  const codes = createCodeStore({ kv: storage.kv, config });
-  const throttle = createThrottle(storage.kv, config);
-  const clientAuth = createClientAuthenticator({ clients, throttle, kv: storage.kv, now, metrics });
+  const sessions = createSessionService({ kv, config, now });
+  const codes = createCodeStore({ kv, config });
+  const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics });
+  const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
+  const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, metrics, now });
+  const grants = createGrantHandlers({ config, now, codes, tokens, users });
+  const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens });
+
   const stops: Array<() => Promise<void>> = [];
   let closed = false;
 
   return {
     config,
-    storage,
+    now,
+    metrics,
     clients,
     users,
     consents,
     sessions,
-    codes,
-    throttle,
+    pendingAuthorizations,
+    authorization,
+    tokenEndpoints,
     tokens,
-    clientAuth,
-    metrics,
-    now,
+    health: { database: () => storage.db.ping(), codeStore: () => kv.ping() },
     async start() {
       stops.push(await clients.start());
       stops.push(await tokens.start());
       stops.push(await clientAuth.start());
+    },
+    async bootstrap() {
+      const admin = await users.ensureAdmin(config);
+      if (config.swaggerUiClient) await ensureSwaggerUiClient(clients, config);
+      return admin;
     },
     async close() {
       if (closed) return;

@@ -91,39 +91,39 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
   const grants: GrantType[] = [];
   for (const g of new Set(input.grant_types ?? ['authorization_code'])) {
     if (!isGrantType(g) || !GRANT_TYPES[g].registrable) {
-      throw invalidClientMetadata(`unsupported grant type "${g}"; supported: ${REGISTRABLE_GRANT_TYPES.join(', ')}`);
+      throw invalidClientMetadata('grant_types', `unsupported grant type "${g}"; supported: ${REGISTRABLE_GRANT_TYPES.join(', ')}`);
     }
     grants.push(g);
   }
-  if (grants.length === 0) throw invalidClientMetadata('grant_types must name at least one grant type');
+  if (grants.length === 0) throw invalidClientMetadata('grant_types', 'grant_types must name at least one grant type');
 
   // RFC 7591 §2.1: response types follow from grant types unless given, and must agree.
   const responses: ResponseType[] = [];
   for (const r of new Set(input.response_types ?? responseTypesFor(grants))) {
-    if (!isResponseType(r)) throw invalidClientMetadata(`unsupported response type "${r}"; supported: ${RESPONSE_TYPE_NAMES.join(', ')}`);
+    if (!isResponseType(r)) throw invalidClientMetadata('response_types', `unsupported response type "${r}"; supported: ${RESPONSE_TYPE_NAMES.join(', ')}`);
     responses.push(r);
   }
   for (const r of RESPONSE_TYPE_NAMES) {
     const grant = RESPONSE_TYPES[r].grantType;
     if (responses.includes(r) !== grants.includes(grant)) {
-      throw invalidClientMetadata(`response type "${r}" and grant type "${grant}" must be registered together`);
+      throw invalidClientMetadata('response_types', `response type "${r}" and grant type "${grant}" must be registered together`);
     }
   }
 
   const method = input.token_endpoint_auth_method ?? 'client_secret_basic';
   if (!isAuthMethod(method)) {
-    throw invalidClientMetadata(`unsupported token_endpoint_auth_method "${method}"; supported: ${AUTH_METHOD_NAMES.join(', ')}`);
+    throw invalidClientMetadata('token_endpoint_auth_method', `unsupported token_endpoint_auth_method "${method}"; supported: ${AUTH_METHOD_NAMES.join(', ')}`);
   }
   const authMethod: TokenEndpointAuthMethod = method;
   const publicClient = !TOKEN_ENDPOINT_AUTH_METHODS[authMethod].confidential;
   for (const g of grants) {
     if (publicClient && GRANT_TYPES[g].confidentialOnly) {
-      throw invalidClientMetadata(`${g} needs a confidential client (token_endpoint_auth_method other than "none")`);
+      throw invalidClientMetadata('token_endpoint_auth_method', `${g} needs a confidential client (token_endpoint_auth_method other than "none")`);
     }
   }
   if (grants.includes('refresh_token') && !grants.some((g) => GRANT_TYPES[g].issuesRefreshTokens)) {
     const issuers = GRANT_TYPE_NAMES_ISSUING_REFRESH.join(' or ');
-    throw invalidClientMetadata(`refresh_token needs a grant that issues refresh tokens (${issuers})`);
+    throw invalidClientMetadata('grant_types', `refresh_token needs a grant that issues refresh tokens (${issuers})`);
   }
 
   const redirectUris = [...new Set(input.redirect_uris ?? [])];
@@ -135,10 +135,10 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
 
   const scopes = input.scope === undefined ? [...knownScopes] : parseScope(input.scope);
   const unknown = scopes.filter((s) => !knownScopes.includes(s));
-  if (unknown.length > 0) throw invalidClientMetadata(`unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; this server knows: ${knownScopes.join(' ')}`);
+  if (unknown.length > 0) throw invalidClientMetadata('scope', `unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; this server knows: ${knownScopes.join(' ')}`);
 
   const clientName = (input.client_name ?? '').trim();
-  if (clientName.length === 0) throw invalidClientMetadata('client_name is required');
+  if (clientName.length === 0) throw invalidClientMetadata('client_name', 'client_name is required');
 
   return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' ') };
 }

@@ -43,6 +43,14 @@ export interface ClientService {
   update(clientId: string, patch: ClientMetadataInput): Promise<RegisteredClient>;
   delete(clientId: string): Promise<void>;
   rotateSecret(clientId: string): Promise<RegisteredClient>;
+  /**
+   * A first-party public client under a fixed, well-known id (e.g. Swagger
+   * UI's): created when missing, brought in line with `input` when its
+   * redirect URIs, grants, scope or authentication method differ. Idempotent;
+   * safe when several instances start at once. Public only: a secret could
+   * not be shown to anyone.
+   */
+  ensurePublic(clientId: string, input: ClientMetadataInput): Promise<Client>;
   /** Subscribes to invalidations from other instances; returns the unsubscribe. */
   start(): Promise<() => Promise<void>>;
 }
@@ -136,6 +144,30 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       if (!client) throw notFound(`no client "${clientId}"`);
       await invalidate(clientId);
       return { client, clientSecret };
+    },
+    async ensurePublic(clientId, input) {
+      const wanted = validateClientMetadata({ ...input, token_endpoint_auth_method: 'none' }, config.scopes);
+      const existing = await repo.findById(clientId);
+      if (existing) {
+        const same =
+          existing.redirectUris.join(' ') === wanted.redirectUris.join(' ') &&
+          existing.scope === wanted.scope &&
+          existing.tokenEndpointAuthMethod === wanted.tokenEndpointAuthMethod &&
+          existing.grantTypes.join(' ') === wanted.grantTypes.join(' ');
+        if (same) return existing;
+        const client = await repo.update(clientId, { ...wanted, clientSecretHash: null });
+        if (!client) throw notFound(`no client "${clientId}"`);
+        await invalidate(clientId);
+        return client;
+      }
+      try {
+        return await repo.create({ clientId, clientSecretHash: null, ...wanted });
+      } catch (err) {
+        // Another instance starting at the same moment created it first.
+        const raced = await repo.findById(clientId);
+        if (raced) return raced;
+        throw err;
+      }
     },
     async start() {
       return kv.subscribe(CLIENTS_CHANNEL, (clientId) => cache.delete(clientId));

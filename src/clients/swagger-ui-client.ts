@@ -11,8 +11,7 @@
  * client cannot be used to carry codes to another site.
  */
 import type { Config } from '../config.js';
-import type { Client, ClientRepo } from '../storage/types.js';
-import { validateClientMetadata } from './metadata.js';
+import type { Client } from '../storage/types.js';
 import type { ClientService } from './service.js';
 
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui';
@@ -24,53 +23,16 @@ export function swaggerUiRedirectUri(config: Pick<Config, 'issuer'>): string {
   return `${config.issuer}${DOCS_PREFIX}/static/oauth2-redirect.html`;
 }
 
-/** The scopes Swagger UI may ask for: everything but `offline_access` (no refresh tokens in a docs page). */
-function swaggerUiScopes(config: Pick<Config, 'scopes'>): string {
-  return config.scopes.filter((s) => s !== 'offline_access').join(' ');
-}
-
 /**
  * Creates the `swagger-ui` client if it is missing, and brings its redirect
- * URI and scopes in line with the current `ISSUER` / `SCOPES` if they
- * changed. Idempotent; safe when several instances start at once.
+ * URI and scopes in line with the current `ISSUER` / `SCOPES` (everything
+ * but `offline_access`: no refresh tokens in a docs page) if they changed.
  */
-export async function ensureSwaggerUiClient(
-  deps: { repo: ClientRepo; clients: ClientService },
-  config: Pick<Config, 'issuer' | 'scopes'>,
-): Promise<Client> {
-  const wanted = validateClientMetadata(
-    {
-      client_name: 'Swagger UI (API docs)',
-      redirect_uris: [swaggerUiRedirectUri(config)],
-      grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'none',
-      scope: swaggerUiScopes(config),
-    },
-    config.scopes,
-  );
-  const existing = await deps.repo.findById(SWAGGER_UI_CLIENT_ID);
-  if (existing) {
-    const same =
-      existing.redirectUris.join(' ') === wanted.redirectUris.join(' ') &&
-      existing.scope === wanted.scope &&
-      existing.tokenEndpointAuthMethod === 'none' &&
-      existing.grantTypes.join(' ') === wanted.grantTypes.join(' ');
-    if (same) return existing;
-    const { client } = await deps.clients.update(SWAGGER_UI_CLIENT_ID, {
-      redirect_uris: wanted.redirectUris,
-      scope: wanted.scope,
-      grant_types: wanted.grantTypes,
-      response_types: wanted.responseTypes,
-      token_endpoint_auth_method: 'none',
-    });
-    return client;
-  }
-  try {
-    return await deps.repo.create({ clientId: SWAGGER_UI_CLIENT_ID, clientSecretHash: null, ...wanted });
-  } catch (err) {
-    // Another instance starting at the same moment created it first.
-    const raced = await deps.repo.findById(SWAGGER_UI_CLIENT_ID);
-    if (raced) return raced;
-    throw err;
-  }
+export function ensureSwaggerUiClient(clients: Pick<ClientService, 'ensurePublic'>, config: Pick<Config, 'issuer' | 'scopes'>): Promise<Client> {
+  return clients.ensurePublic(SWAGGER_UI_CLIENT_ID, {
+    client_name: 'Swagger UI (API docs)',
+    redirect_uris: [swaggerUiRedirectUri(config)],
+    grant_types: ['authorization_code'],
+    scope: config.scopes.filter((s) => s !== 'offline_access').join(' '),
+  });
 }

@@ -10,13 +10,11 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { UnavailableError } from '../errors.js';
-import { createAuthorizationFlow } from '../oauth/authorization.js';
 import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authorize-request.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
-import type { Services } from '../services.js';
-import { createPendingAuthorizationStore } from '../sessions/pending-authorization.js';
-import { EXPIRED_REQUEST, FORGED_FORM, registerLoginRoutes, type BrowserFlowContext } from './login.js';
+import { EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, registerLoginRoutes, type BrowserFlowServices } from './login.js';
 import { pageErrorHandler, renderErrorPage, renderPage, sendStep } from './pages.js';
+import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
 
 const str = (description: string) => ({ type: 'string', description }) as const;
@@ -39,6 +37,14 @@ const authorizeParamsSchema = {
   },
 } as const;
 
+/** What `/authorize` answers (documented; pages render HTML or redirect). */
+const authorizeResponses = {
+  303: redirect(
+    'To the sign-in or consent page, or back to the registered redirect_uri with code, state and iss (RFC 9207), or with error, state and iss. Implicit: access_token in the fragment.',
+  ),
+  400: htmlPage('Error page, shown (never redirected) when client_id or redirect_uri is unknown or they do not belong together.'),
+};
+
 const consentQuerySchema = { type: 'object', properties: { rid: { type: 'string', maxLength: 100 } } } as const;
 const consentBodySchema = {
   type: 'object',
@@ -59,25 +65,8 @@ function hostOf(uri: string): string {
   }
 }
 
-export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
-  const { config } = services;
-  const pending = createPendingAuthorizationStore({ kv: services.storage.kv, now: services.now });
-  const flow = createAuthorizationFlow({
-    config,
-    consents: services.consents,
-    users: services.storage.users,
-    findClient: (clientId) => services.clients.find(clientId),
-    codes: services.codes,
-    pending,
-    sessions: services.sessions,
-    issueTokens: async (request) => {
-      const issued = await services.tokens.issue(request);
-      services.metrics.tokenIssued('implicit');
-      return issued;
-    },
-    now: services.now,
-  });
-  const ctx: BrowserFlowContext = { services, flow, pending };
+export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices }> = async (app, { services }) => {
+  const { config, authorization: flow, pendingAuthorizations: pending } = services;
 
   app.setErrorHandler(pageErrorHandler(config));
 
@@ -110,7 +99,10 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async
   // judge, so that errors after the redirect URI is known are redirected.
   app.get(
     '/authorize',
-    { attachValidation: true, schema: { tags: ['browser'], summary: 'Authorization endpoint (RFC 6749 §3.1)', querystring: authorizeParamsSchema } },
+    {
+      attachValidation: true,
+      schema: { tags: ['browser'], summary: 'Authorization endpoint (RFC 6749 §3.1)', querystring: authorizeParamsSchema, response: authorizeResponses },
+    },
     (request, reply) => authorize(request, reply, request.query),
   );
   app.post(
@@ -122,6 +114,7 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async
         summary: 'Authorization endpoint, form-encoded (OIDC Core §3.1.2.1)',
         consumes: ['application/x-www-form-urlencoded'],
         body: authorizeParamsSchema,
+        response: authorizeResponses,
       },
     },
     (request, reply) => authorize(request, reply, request.body),
@@ -129,7 +122,7 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async
 
   app.get<{ Querystring: { rid?: string } }>(
     '/consent',
-    { schema: { tags: ['browser'], summary: 'Consent page (HTML)', produces: ['text/html'], querystring: consentQuerySchema } },
+    { schema: { tags: ['browser'], summary: 'Consent page (HTML)', produces: ['text/html'], querystring: consentQuerySchema, response: { 200: htmlPage('HTML page.') } } },
     async (request, reply) => {
       const session = await readSession(request, services.sessions, config);
       const found = session ? await pending.load(request.query.rid, session) : null;
@@ -167,6 +160,7 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async
         description: 'Form fields: decision (allow or deny), csrf_token, rid, ticket. Answers 303 to the client.',
         consumes: ['application/x-www-form-urlencoded'],
         body: consentBodySchema,
+        response: FORM_POST_RESPONSES,
       },
     },
     async (request, reply) => {
@@ -180,5 +174,5 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: Services }> = async
     },
   );
 
-  registerLoginRoutes(app, ctx);
+  registerLoginRoutes(app, services);
 };

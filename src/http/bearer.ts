@@ -7,9 +7,8 @@
  */
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { invalidRequest, invalidToken, OAuthError } from '../errors.js';
-import type { Services } from '../services.js';
-import type { AccessTokenClaims } from '../tokens/types.js';
-import type { BearerVerifier } from './admin-auth.js';
+import { B64TOKEN, parseBearer } from '../security/authorization-header.js';
+import type { AccessTokenClaims, TokenService } from '../tokens/types.js';
 import { logError, toOAuthError } from './errors.js';
 
 declare module 'fastify' {
@@ -25,9 +24,6 @@ export class MissingTokenError extends OAuthError {
     super('invalid_token', 'An access token is required (Authorization: Bearer <token>).', { status: 401 });
   }
 }
-
-/** RFC 6750 §2.1: `Bearer` then a b64token. */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /**
  * The bearer token of a request: the Authorization header (§2.1) or, when
@@ -46,20 +42,20 @@ export function extractBearerToken(request: FastifyRequest, allowBody: boolean):
   }
   if (header !== undefined && fromBody !== undefined) throw invalidRequest('Send the access token in one place only (RFC 6750 §3.1).');
   if (fromBody !== undefined) {
-    if (typeof fromBody !== 'string' || !/^[A-Za-z0-9\-._~+/]+=*$/.test(fromBody)) throw invalidToken('The access token is malformed.');
+    if (typeof fromBody !== 'string' || !B64TOKEN.test(fromBody)) throw invalidToken('The access token is malformed.');
     return fromBody;
   }
-  if (header === undefined || !/^Bearer(\s|$)/i.test(header)) throw new MissingTokenError();
-  const match = BEARER.exec(header);
-  if (!match) throw invalidToken('The Authorization header is not "Bearer <token>".');
-  return match[1]!;
+  const token = header === undefined ? null : parseBearer(header);
+  if (token === null) throw new MissingTokenError();
+  if (token === 'malformed') throw invalidToken('The Authorization header is not "Bearer <token>".');
+  return token;
 }
 
 /** preHandler that verifies the bearer token and sets `request.accessToken`. */
-export function requireBearer(services: Services, options: { allowBody?: boolean } = {}): preHandlerAsyncHookHandler {
+export function requireBearer(tokens: Pick<TokenService, 'verifyAccessToken'>, options: { allowBody?: boolean } = {}): preHandlerAsyncHookHandler {
   return async function bearerAuthentication(request) {
     const token = extractBearerToken(request, options.allowBody ?? false);
-    request.accessToken = await services.tokens.verifyAccessToken(token);
+    request.accessToken = await tokens.verifyAccessToken(token);
   };
 }
 
@@ -98,27 +94,5 @@ export function bearerErrorHandler(realm: string) {
       reply.header('www-authenticate', bearerChallenge(realm, err, err instanceof InsufficientScopeError ? err.scope : undefined));
     }
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toJSON()));
-  };
-}
-
-/**
- * Bearer access tokens for the admin API (`http/admin-auth.ts`): verified
- * locally like any resource request, then the user's CURRENT roles are read
- * (the admin API is not a hot path, and a role removed a minute ago must not
- * linger for the token's lifetime). A client's own token (client
- * credentials) has no user and no roles: 403, not 401.
- */
-export function adminBearerVerifier(services: Services): BearerVerifier {
-  return async (token) => {
-    let claims: AccessTokenClaims;
-    try {
-      claims = await services.tokens.verifyAccessToken(token);
-    } catch {
-      return null;
-    }
-    if (claims.roles === undefined) return { sub: claims.sub, roles: [], username: null };
-    const user = await services.storage.users.findById(claims.sub);
-    if (!user || user.disabled) return null;
-    return { sub: user.id, roles: user.roles, username: user.username };
   };
 }

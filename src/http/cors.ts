@@ -13,23 +13,24 @@
  * - admin API, admin console, login/consent pages: none. They rely on
  *   HTTP Basic or the session cookie and must stay same-origin.
  *
- * A preflight (`OPTIONS`) is matched by the wildcard route, so the decision
- * is made from the request path, not from per-route config; only exact paths
- * listed here get CORS headers.
+ * Each route declares its policy itself, `config: { cors: 'public' | 'app' }`;
+ * a route without it is same-origin only. A preflight (`OPTIONS`) is matched
+ * by the wildcard route, so the policies of the routes with a static path
+ * are also collected as they are added (`onRoute`) and looked up by path.
  */
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Config } from '../config.js';
 
-/** Readable from any origin. */
-export const PUBLIC_CORS_PATHS: ReadonlySet<string> = new Set([
-  '/.well-known/oauth-authorization-server',
-  '/.well-known/openid-configuration',
-  '/jwks.json',
-]);
+/** A route's CORS policy: readable from any origin, or from the origins in `CORS_ORIGINS`. */
+export type CorsPolicy = 'public' | 'app';
 
-/** Readable from the origins in `CORS_ORIGINS`. */
-export const APP_CORS_PATHS: ReadonlySet<string> = new Set(['/token', '/revoke', '/userinfo', '/api/hello', '/api/admin/hello']);
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may read this route's answers cross-origin (`http/cors.ts`); absent: nobody. */
+    cors?: CorsPolicy;
+  }
+}
 
 type Options = Omit<FastifyCorsOptions, 'delegator' | 'hook'>;
 
@@ -57,37 +58,44 @@ export async function registerCors(app: FastifyInstance, config: Pick<Config, 'c
   const appAny: Options = { ...common, origin: '*' };
   const exposed = (common.exposedHeaders as string[]).join(', ');
 
-  /** The CORS policy for a request's path and Origin. */
-  const optionsFor = (request: FastifyRequest): Options => {
-    const origin = request.headers.origin;
-    if (origin === undefined) return NO_CORS;
-    const path = pathOf(request);
-    if (PUBLIC_CORS_PATHS.has(path)) return publicOptions;
-    if (APP_CORS_PATHS.has(path)) {
-      if (anyOrigin) return appAny;
-      // An origin not on the list gets no CORS headers at all (and its preflight a 404).
-      if (allowed.has(origin)) return { ...common, origin };
-    }
-    return NO_CORS;
+  /** The CORS options for a policy and the request's Origin. */
+  const optionsFor = (policy: CorsPolicy | undefined, origin: string | undefined): Options => {
+    if (origin === undefined || policy === undefined) return NO_CORS;
+    if (policy === 'public') return publicOptions;
+    if (anyOrigin) return appAny;
+    // An origin not on the list gets no CORS headers at all (and its preflight a 404).
+    return allowed.has(origin) ? { ...common, origin } : NO_CORS;
   };
 
-  // Actual (non-preflight) requests: the headers @fastify/cors would add for
-  // the same policy (Access-Control-Allow-Origin and -Expose-Headers, and
-  // `Vary: Origin` on every response since the answer depends on Origin),
-  // set directly. The plugin re-normalised its options on every request,
-  // with or without an Origin header: a measurable share of a token request
-  // (bench/README.md, "Hot-path changes").
-  app.addHook('onRequest', (request, reply, done) => {
-    if (request.method === 'OPTIONS') return done();
-    const vary = reply.getHeader('vary');
-    if (vary === undefined) reply.header('vary', 'Origin');
-    else if (!/(^|,)\s*origin\s*(,|$)/i.test(String(vary))) reply.header('vary', `${String(vary)}, Origin`);
-    const options = optionsFor(request);
-    if (options.origin !== false) {
-      reply.header('access-control-allow-origin', options.origin === '*' ? '*' : request.headers.origin!);
-      reply.header('access-control-expose-headers', exposed);
-    }
-    done();
+  // Actual (non-preflight) requests to a route with a policy: the headers
+  // @fastify/cors would add for it (Access-Control-Allow-Origin and
+  // -Expose-Headers, and `Vary: Origin` since the answer depends on Origin),
+  // set directly by a hook added to that route alone. The plugin
+  // re-normalised its options on every request, with or without an Origin
+  // header: a measurable share of a token request (bench/README.md,
+  // "Hot-path changes"). Routes without a policy answer the same to every
+  // Origin and get nothing.
+  const corsHeaders = (policy: CorsPolicy): onRequestHookHandler =>
+    function setCorsHeaders(request, reply, done) {
+      const vary = reply.getHeader('vary');
+      if (vary === undefined) reply.header('vary', 'Origin');
+      else if (!/(^|,)\s*origin\s*(,|$)/i.test(String(vary))) reply.header('vary', `${String(vary)}, Origin`);
+      const options = optionsFor(policy, request.headers.origin);
+      if (options.origin !== false) {
+        reply.header('access-control-allow-origin', options.origin === '*' ? '*' : request.headers.origin!);
+        reply.header('access-control-expose-headers', exposed);
+      }
+      done();
+    };
+
+  /** Policies of the routes with a static path, for preflights (which match the `OPTIONS *` route). */
+  const byPath = new Map<string, CorsPolicy>();
+  app.addHook('onRoute', (route) => {
+    const policy = route.config?.cors;
+    if (policy === undefined) return;
+    if (!route.url.includes(':') && !route.url.includes('*')) byPath.set(route.url, policy);
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [corsHeaders(policy), ...own];
   });
 
   // Preflights (OPTIONS) stay with @fastify/cors, registered in a scope of
@@ -96,7 +104,7 @@ export async function registerCors(app: FastifyInstance, config: Pick<Config, 'c
     await preflights.register(cors, {
       hideOptionsRoute: true,
       delegator(request: FastifyRequest, callback: (err: Error | null, options: Options) => void) {
-        callback(null, optionsFor(request));
+        callback(null, optionsFor(byPath.get(pathOf(request)), request.headers.origin));
       },
     } as FastifyCorsOptions);
   });

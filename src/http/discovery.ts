@@ -38,14 +38,17 @@ const jwksSchema = {
   },
 } as const;
 
-export const discoveryRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+/** Read by any origin (RFC 8414 §3, OIDC Discovery §4); fetched by machines, so their request lines log at debug. */
+const MACHINE_PUBLIC = { cors: 'public', accessLog: 'debug' } as const;
+
+export const discoveryRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens'> }> = async (app, { services }) => {
   const metadata = JSON.stringify(buildServerMetadata(services.config));
 
   for (const [url, summary] of [
     ['/.well-known/oauth-authorization-server', 'Authorization server metadata (RFC 8414)'],
     ['/.well-known/openid-configuration', 'OpenID Provider configuration (OIDC Discovery 1.0)'],
   ] as const) {
-    app.get(url, { schema: { tags: ['discovery'], summary, response: { 200: metadataSchema } } }, async (_request, reply) => {
+    app.get(url, { config: MACHINE_PUBLIC, schema: { tags: ['discovery'], summary, response: { 200: metadataSchema } } }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300').type('application/json; charset=utf-8');
       // Pre-serialised: sent as is, not through the response schema.
       return reply.send(metadata);
@@ -54,7 +57,7 @@ export const discoveryRoutes: FastifyPluginAsync<{ services: Services }> = async
 
   app.get(
     '/jwks.json',
-    { schema: { tags: ['discovery'], summary: 'Public signing keys (JWKS)', response: { 200: jwksSchema } } },
+    { config: MACHINE_PUBLIC, schema: { tags: ['discovery'], summary: 'Public signing keys (JWKS)', response: { 200: jwksSchema } } },
     async (_request, reply) => {
       // Short: after a rotation, relying parties refetch on an unknown kid anyway.
       reply.header('cache-control', 'public, max-age=60').type('application/jwk-set+json; charset=utf-8');

@@ -19,21 +19,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { DOCS_PREFIX, SWAGGER_UI_CLIENT_ID } from '../clients/swagger-ui-client.js';
 import type { Config } from '../config.js';
+import { ERROR_SCHEMA, ERROR_SCHEMA_ID } from './schemas.js';
 import { contentSecurityPolicy } from './security-headers.js';
-
-/** Shared schema of every JSON error body (RFC 6749 §5.2 shape); routes may `$ref: 'OAuthError#'`. */
-export const ERROR_SCHEMA_ID = 'OAuthError';
-
-const errorSchema = {
-  $id: ERROR_SCHEMA_ID,
-  type: 'object',
-  description: 'Error (RFC 6749 §5.2 shape; also used by the admin API and RFC 6750 resource errors).',
-  required: ['error'],
-  properties: {
-    error: { type: 'string', description: 'Error code, e.g. invalid_request, invalid_client, invalid_grant, invalid_token.' },
-    error_description: { type: 'string', description: 'Human-readable explanation, safe to show.' },
-  },
-} as const;
 
 const SCOPE_WORDS: Record<string, string> = {
   openid: 'Sign you in (OpenID Connect: ID token and UserInfo)',
@@ -55,76 +42,21 @@ const TAGS = [
   { name: 'operations', description: 'Health, readiness and metrics' },
 ];
 
-/** Which tag and which security a route gets in the docs when its schema does not say. */
-interface DocDefaults {
-  tag: string;
-  security?: Security;
-}
-
-type Security = Array<Record<string, string[]>>;
-const BEARER: Security = [{ oauth2: [] }, { bearerAuth: [] }];
-// Public clients authenticate with no header at all (client_id in the body).
-const CLIENT_AUTH: Security = [{ clientBasic: [] }, {}];
-
-function defaultsFor(url: string): DocDefaults | null {
-  if (url.startsWith('/admin/')) return { tag: 'admin', security: [{ adminBasic: [] }, { bearerAuth: [] }] };
-  if (url.startsWith('/api/')) return { tag: 'resource', security: BEARER };
-  if (url === '/userinfo') return { tag: 'oidc', security: BEARER };
-  if (url === '/token' || url === '/revoke' || url === '/introspect') return { tag: 'oauth', security: CLIENT_AUTH };
-  if (url.startsWith('/.well-known/') || url === '/jwks.json') return { tag: 'discovery' };
-  if (['/authorize', '/login', '/consent', '/logout', '/register'].includes(url)) return { tag: 'browser' };
-  if (url === '/healthz' || url === '/readyz' || url === '/metrics') return { tag: 'operations' };
-  return null;
-}
-
-/** Routes that are not part of the API: static assets and the HTML admin console. */
-function isHidden(url: string): boolean {
-  return url.startsWith('/assets/') || url === '/admin' || url.startsWith('/admin/console') || url.startsWith(DOCS_PREFIX);
-}
-
 /**
- * Fills what a route's schema leaves out, for the document only (validation
- * and serialisation keep using the route's own schema): a tag, the security
- * requirement, and the error body for 4xx answers.
+ * Fills in, for the document only (validation and serialisation keep using
+ * the route's own schema), the error body for 4xx answers of a route that
+ * documents none. Tags, security and the other answers are declared on each
+ * route; routes outside the API (pages of the admin console, assets) declare
+ * `hide`.
  */
-function transform({ schema, url, route }: { schema: FastifySchema; url: string; route: { method: string | string[] } }): { schema: FastifySchema; url: string } {
+function transform({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
   const s = { ...(schema as Record<string, unknown>) };
-  if (isHidden(url)) return { schema: { ...s, hide: true } as FastifySchema, url };
-  const defaults = defaultsFor(url);
-  if (defaults) {
-    if (!Array.isArray(s.tags) || s.tags.length === 0) s.tags = [defaults.tag];
-    if (s.security === undefined && defaults.security) s.security = defaults.security;
-  }
   const response = { ...((s.response as Record<string, unknown> | undefined) ?? {}) };
-  if (defaults?.tag === 'browser' && !Object.keys(response).some((code) => /^[23]/.test(code))) Object.assign(response, pageResponses(url, route.method));
-  const documentsErrors = Object.keys(response).some((code) => /^4/.test(code) || code === 'default');
-  if (!documentsErrors && url !== '/healthz') {
+  if (!Object.keys(response).some((code) => /^4/.test(code) || code === 'default')) {
     response['4xx'] = { description: 'Error', $ref: `${ERROR_SCHEMA_ID}#` };
   }
   s.response = response;
   return { schema: s as FastifySchema, url };
-}
-
-const HTML = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
-const REDIRECT = (description: string) => ({ description, type: 'null' });
-
-/**
- * What the browser pages answer, for the document: they render HTML or
- * redirect, so their routes declare no JSON response schema.
- */
-function pageResponses(url: string, method: string | string[]): Record<string, unknown> {
-  const post = (Array.isArray(method) ? method : [method]).includes('POST');
-  if (url === '/authorize') {
-    return {
-      '302': REDIRECT(
-        'To the sign-in or consent page, or back to the registered redirect_uri with code, state and iss (RFC 9207), or with error, state and iss. Implicit: access_token in the fragment.',
-      ),
-      '400': HTML('Error page, shown (never redirected) when client_id or redirect_uri is unknown or they do not belong together.'),
-    };
-  }
-  if (url === '/logout') return { '303': REDIRECT('Signed out; to the sign-in page.') };
-  if (post) return { '303': REDIRECT('To the next step of the flow (consent, or the client with a code).'), '200': HTML('The form again, with a message.') };
-  return { '200': HTML('HTML page.') };
 }
 
 async function packageVersion(): Promise<string> {
@@ -189,7 +121,7 @@ export async function openApiOptions(config: Config): Promise<FastifyDynamicSwag
  * scope so every route is captured.
  */
 export async function registerDocs(app: FastifyInstance, config: Config): Promise<void> {
-  app.addSchema(errorSchema);
+  app.addSchema(ERROR_SCHEMA);
   await app.register(swagger, await openApiOptions(config));
   await app.register(swaggerUi, {
     routePrefix: DOCS_PREFIX,

@@ -3,33 +3,36 @@
  *
  * - Every form carries the session's CSRF token (synchronizer pattern); a
  *   POST without the right one is refused with 403 and changes nothing.
- * - Wrong credentials get one generic message whether or not the user exists
- *   (and cost the same argon2 time: `users.authenticate`).
- * - Failures are counted per username and per IP in the shared TTL store, so
- *   the limit holds across instances; over the limit: 429 with Retry-After.
+ * - The password is checked by the server's one sign-in path
+ *   (`users.signIn`): wrong credentials get one generic message whether or
+ *   not the user exists (at the same argon2 cost), failures are counted per
+ *   username and per IP in the shared TTL store so the limit holds across
+ *   instances, and over the limit the form answers 429 with Retry-After.
  * - Signing in replaces the session id (no session fixation) and answers 303,
  *   so the browser follows with GET and never re-posts the password.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../errors.js';
-import { throttleKeys } from '../security/throttle.js';
 import type { Services } from '../services.js';
-import type { PendingAuthorization, PendingAuthorizationStore } from '../sessions/pending-authorization.js';
+import type { PendingAuthorization } from '../sessions/pending-authorization.js';
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH } from '../users/password.js';
-import type { AuthorizationFlow } from '../oauth/authorization.js';
 import { renderErrorPage, renderPage, sendStep } from './pages.js';
+import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
-export interface BrowserFlowContext {
-  services: Services;
-  flow: AuthorizationFlow;
-  pending: PendingAuthorizationStore;
-}
+/** What the browser flow's routes use. */
+export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users'>;
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
 const WRONG_CREDENTIALS = 'Incorrect username or password.';
+
+/** What a form post of the flow answers (documented; the pages render HTML or redirect). */
+export const FORM_POST_RESPONSES = {
+  303: redirect('To the next step of the flow (consent, or the client with a code).'),
+  200: htmlPage('The form again, with a message.'),
+};
 
 const loginQuerySchema = {
   type: 'object',
@@ -59,9 +62,8 @@ interface LoginView {
   status?: number;
 }
 
-export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContext): void {
-  const { services, flow, pending: store } = ctx;
-  const { config } = services;
+export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowServices): void {
+  const { config, authorization: flow, pendingAuthorizations: store } = services;
 
   async function loginPage(reply: FastifyReply, session: BrowserSession, view: LoginView): Promise<FastifyReply> {
     const pending = view.pending ?? null;
@@ -87,7 +89,7 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContex
 
   app.get<{ Querystring: { rid?: string; signed_out?: string } }>(
     '/login',
-    { schema: { tags: ['browser'], summary: 'Sign-in form (HTML)', produces: ['text/html'], querystring: loginQuerySchema } },
+    { schema: { tags: ['browser'], summary: 'Sign-in form (HTML)', produces: ['text/html'], querystring: loginQuerySchema, response: { 200: htmlPage('HTML page.') } } },
     async (request, reply) => {
       const session = await ensureSession(request, reply, services.sessions, config);
       const { rid } = request.query;
@@ -96,8 +98,8 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContex
         if (!pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
         return loginPage(reply, session, { pending, username: pending.request.loginHint });
       }
-      const user = session.userId === null ? null : await services.storage.users.findById(session.userId);
-      if (user && !user.disabled) {
+      const user = session.userId === null ? null : await services.users.findEnabled(session.userId);
+      if (user) {
         return renderPage(reply, config, 'account', { title: 'Signed in', username: user.username, csrfToken: session.csrfToken });
       }
       return loginPage(reply, session, request.query.signed_out === '1' ? { notice: 'You have signed out.' } : {});
@@ -113,6 +115,7 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContex
         description: 'Form fields: username, password, csrf_token, rid. Answers 303 to the next step, or the form again with a message.',
         consumes: ['application/x-www-form-urlencoded'],
         body: loginBodySchema,
+        response: FORM_POST_RESPONSES,
       },
     },
     async (request, reply) => {
@@ -129,9 +132,9 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContex
         return loginPage(reply, session, { pending, username, error: 'Enter your username and password.', status: 400 });
       }
 
-      const keys = [throttleKeys.user(username), throttleKeys.ip(request.ip)];
+      let result;
       try {
-        for (const key of keys) await services.throttle.check(key);
+        result = await services.users.signIn(username, password, { ip: request.ip, source: 'login_form' });
       } catch (err) {
         if (!(err instanceof OAuthError) || err.retryAfter === undefined) throw err;
         reply.header('retry-after', String(err.retryAfter));
@@ -139,17 +142,10 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContex
         const error = `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
         return loginPage(reply, session, { pending, username, error, status: 429 });
       }
-
-      const user = await services.users.authenticate(username, password);
-      if (!user) {
-        await services.throttle.fail(...keys);
-        services.metrics.loginFailed('login_form');
-        return loginPage(reply, session, { pending, username, error: WRONG_CREDENTIALS, status: 400 });
-      }
-      await services.throttle.reset(keys[0]!);
+      if (!result.ok) return loginPage(reply, session, { pending, username, error: WRONG_CREDENTIALS, status: 400 });
 
       // A new session id at sign-in: an id planted before sign-in is worthless.
-      const signedIn = await services.sessions.signIn(session, user.id);
+      const signedIn = await services.sessions.signIn(session, result.user.id);
       setSessionCookie(reply, signedIn, config);
       if (!pending) return reply.header('cache-control', 'no-store').redirect('/login', 303);
       pending.loginDone = true;
@@ -167,6 +163,7 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: BrowserFlowContex
         description: 'Form field: csrf_token. Ends the browser session; 303 to the sign-in page.',
         consumes: ['application/x-www-form-urlencoded'],
         body: logoutBodySchema,
+        response: { 303: redirect('Signed out; to the sign-in page.') },
       },
     },
     async (request, reply) => {

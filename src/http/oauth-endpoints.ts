@@ -16,16 +16,20 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
 import { TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
-import { authenticateEndpointClient, handleTokenRequest, readForm, type EndpointRequest, type RawForm } from '../oauth/token-endpoint.js';
+import type { EndpointRequest, RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
+import { errorResponses, SECURITY } from './schemas.js';
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
-} as const;
+const errors = errorResponses(400, 401, 429, 503);
 
-const errorResponses = { 400: errorSchema, 401: errorSchema, 429: errorSchema, 503: errorSchema } as const;
+/**
+ * Route policy of these endpoints: called by machines at high rates (their
+ * request lines log at debug); token and revocation also by browser-based
+ * apps from `CORS_ORIGINS` (introspection is for resource servers only).
+ */
+const FOR_APPS = { cors: 'app', accessLog: 'debug' } as const;
+const FOR_SERVERS = { accessLog: 'debug' } as const;
 
 const clientAuthProperties = {
   client_id: { type: 'string', description: 'For client_secret_post and public clients (`none`).' },
@@ -127,7 +131,8 @@ function oauthErrorHandler(error: unknown, request: FastifyRequest, reply: Fasti
   return sendJsonError(reply, err, err.error === 'invalid_client' ? { 'www-authenticate': CLIENT_CHALLENGE } : {});
 }
 
-export const oauthEndpoints: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'tokenEndpoints' | 'metrics'> }> = async (app, { services }) => {
+  const endpoints = services.tokenEndpoints;
   // Only forms are parsed; anything else is handed on unread and refused by the first check.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -144,16 +149,18 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Services }> = async 
     '/token',
     {
       attachValidation: true,
+      config: FOR_APPS,
       schema: {
         tags: ['oauth'],
+        security: SECURITY.client,
         summary: `Token endpoint (RFC 6749 §3.2): ${TOKEN_GRANT_TYPES.join(', ')}`,
         consumes: ['application/x-www-form-urlencoded'],
         body: tokenBody,
-        response: { 200: tokenResponse, ...errorResponses },
+        response: { 200: tokenResponse, ...errors },
       },
     },
     async (request, reply) => {
-      const { grantType, response } = await handleTokenRequest(endpointRequest(request), services);
+      const { grantType, response } = await endpoints.token(endpointRequest(request));
       services.metrics.tokenIssued(grantType);
       noStore(reply);
       return response;
@@ -164,20 +171,18 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Services }> = async 
     '/revoke',
     {
       attachValidation: true,
+      config: FOR_APPS,
       schema: {
         tags: ['oauth'],
+        security: SECURITY.client,
         summary: 'Token revocation (RFC 7009): refresh tokens revoke their whole grant; access tokens are deny-listed',
         consumes: ['application/x-www-form-urlencoded'],
         body: tokenParamBody,
-        response: { 200: { type: 'null', description: 'Revoked, or nothing to revoke (unknown, expired or another client’s token).' }, ...errorResponses },
+        response: { 200: { type: 'null', description: 'Revoked, or nothing to revoke (unknown, expired or another client’s token).' }, ...errors },
       },
     },
     async (request, reply) => {
-      const input = endpointRequest(request);
-      const params = readForm(input);
-      const client = await authenticateEndpointClient(params, input, services, { allowPublic: true });
-      if (params.token === undefined) throw new OAuthError('invalid_request', 'token is required (RFC 7009 §2.1).');
-      await services.tokens.revoke(params.token, params.token_type_hint, client);
+      await endpoints.revoke(endpointRequest(request));
       noStore(reply);
       return reply.code(200).send();
     },
@@ -187,34 +192,30 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Services }> = async 
     '/introspect',
     {
       attachValidation: true,
+      config: FOR_SERVERS,
       schema: {
         tags: ['oauth'],
+        security: SECURITY.client,
         summary: 'Token introspection (RFC 7662), for authenticated clients',
         consumes: ['application/x-www-form-urlencoded'],
         body: tokenParamBody,
-        response: { 200: introspectionResponse, ...errorResponses },
+        response: { 200: introspectionResponse, ...errors },
       },
     },
     async (request, reply) => {
-      const input = endpointRequest(request);
-      const params = readForm(input);
-      const client = await authenticateEndpointClient(params, input, services, { allowPublic: false });
-      if (params.token === undefined) throw new OAuthError('invalid_request', 'token is required (RFC 7662 §2.1).');
-      const result = await services.tokens.introspect(params.token, params.token_type_hint, client);
+      const result = await endpoints.introspect(endpointRequest(request));
       noStore(reply);
       return result;
     },
   );
 
   // RFC 6749 §3.2: POST only. Hidden from the docs.
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/token',
-    schema: { hide: true },
-    handler: methodNotAllowed,
-  });
-  for (const url of ['/revoke', '/introspect']) {
-    app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, schema: { hide: true }, handler: methodNotAllowed });
+  for (const [url, config] of [
+    ['/token', FOR_APPS],
+    ['/revoke', FOR_APPS],
+    ['/introspect', FOR_SERVERS],
+  ] as const) {
+    app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, config, schema: { hide: true }, handler: methodNotAllowed });
   }
 };
 

@@ -8,13 +8,18 @@ import type { FastifyPluginAsync } from 'fastify';
 import { OAuthError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
+import { ADMIN_ROLE } from '../users/account.js';
 import { bearerErrorHandler, InsufficientScopeError, requireBearer } from './bearer.js';
+import { errorResponses, SECURITY } from './schemas.js';
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
-} as const;
-const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema } as const;
+const errors = errorResponses(400, 401, 403);
+
+/**
+ * Route policy: readable by browser-based apps from `CORS_ORIGINS` (they
+ * send their own bearer header, never cookies), and called at high rates,
+ * so their request lines log at debug.
+ */
+const RESOURCE = { cors: 'app', accessLog: 'debug' } as const;
 
 const helloSchema = {
   type: 'object',
@@ -50,14 +55,18 @@ function hello(claims: AccessTokenClaims, message: string) {
   return { message, sub: claims.sub, client_id: claims.client_id, scope: claims.scope };
 }
 
-export const resourceRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'users'> }> = async (app, { services }) => {
   app.decorateRequest('accessToken', null);
   app.setErrorHandler(bearerErrorHandler(services.config.issuer));
-  const bearer = requireBearer(services);
+  const bearer = requireBearer(services.tokens);
 
   app.get(
     '/api/hello',
-    { preHandler: bearer, schema: { tags: ['resource'], summary: 'Sample protected resource: any valid access token', response: { 200: helloSchema, ...errorResponses } } },
+    {
+      preHandler: bearer,
+      config: RESOURCE,
+      schema: { tags: ['resource'], security: SECURITY.bearer, summary: 'Sample protected resource: any valid access token', response: { 200: helloSchema, ...errors } },
+    },
     async (request) => {
       const claims = request.accessToken!;
       return hello(claims, `Hello, ${displayName(claims)}!`);
@@ -66,11 +75,20 @@ export const resourceRoutes: FastifyPluginAsync<{ services: Services }> = async 
 
   app.get(
     '/api/admin/hello',
-    { preHandler: bearer, schema: { tags: ['resource'], summary: 'Sample protected resource: needs a user with role admin', response: { 200: helloSchema, ...errorResponses } } },
+    {
+      preHandler: bearer,
+      config: RESOURCE,
+      schema: {
+        tags: ['resource'],
+        security: SECURITY.bearer,
+        summary: 'Sample protected resource: needs a user with role admin',
+        response: { 200: helloSchema, ...errors },
+      },
+    },
     async (request) => {
       const claims = request.accessToken!;
       // RFC 6750 §3.1: a valid token without the needed privilege is 403 insufficient_scope.
-      if (!claims.roles?.includes('admin')) throw new InsufficientScopeError('This resource needs a user with role admin.');
+      if (!claims.roles?.includes(ADMIN_ROLE)) throw new InsufficientScopeError('This resource needs a user with role admin.');
       return hello(claims, `Hello, admin ${displayName(claims)}!`);
     },
   );
@@ -81,8 +99,8 @@ export const resourceRoutes: FastifyPluginAsync<{ services: Services }> = async 
     if (!scopes.includes('openid')) throw new InsufficientScopeError('UserInfo needs an access token with scope openid.', 'openid');
     // A client's own token (client credentials) has no user behind it.
     if (claims.roles === undefined) throw new OAuthError('invalid_token', 'This access token was not issued for a user.');
-    const user = await services.storage.users.findById(claims.sub);
-    if (!user || user.disabled) throw new OAuthError('invalid_token', 'The user of this access token no longer exists or is disabled.');
+    const user = await services.users.findEnabled(claims.sub);
+    if (!user) throw new OAuthError('invalid_token', 'The user of this access token no longer exists or is disabled.');
     const out: Record<string, unknown> = { sub: user.id };
     if (scopes.includes('profile')) {
       out.preferred_username = user.username;
@@ -99,16 +117,17 @@ export const resourceRoutes: FastifyPluginAsync<{ services: Services }> = async 
 
   const userinfoDoc = (method: string) => ({
     tags: ['oidc'],
+    security: SECURITY.bearer,
     summary: `OpenID Connect UserInfo (${method})`,
-    response: { 200: userinfoSchema, ...errorResponses },
+    response: { 200: userinfoSchema, ...errors },
   });
-  app.get('/userinfo', { preHandler: bearer, schema: userinfoDoc('GET') }, async (request, reply) => {
+  app.get('/userinfo', { preHandler: bearer, config: RESOURCE, schema: userinfoDoc('GET') }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     return userinfo(request.accessToken!);
   });
   app.post(
     '/userinfo',
-    { preHandler: requireBearer(services, { allowBody: true }), schema: userinfoDoc('POST') },
+    { preHandler: requireBearer(services.tokens, { allowBody: true }), config: RESOURCE, schema: userinfoDoc('POST') },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
       return userinfo(request.accessToken!);

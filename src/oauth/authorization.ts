@@ -12,7 +12,11 @@ import { OAuthError, accessDenied, invalidRequest } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import type { BrowserSession, SessionService } from '../sessions/service.js';
 import { flowKeyOf, newConsentTicket, type PendingAuthorization, type PendingAuthorizationStore } from '../sessions/pending-authorization.js';
-import type { Client, ConsentRepo, User, UserRepo } from '../storage/types.js';
+import type { ClientService } from '../clients/service.js';
+import type { ConsentService } from '../consents/service.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Client, User } from '../storage/types.js';
+import type { UserService } from '../users/service.js';
 import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
@@ -26,14 +30,15 @@ export type FlowStep =
 
 export interface AuthorizationFlowDeps {
   config: Pick<Config, 'issuer'>;
-  consents: Pick<ConsentRepo, 'find' | 'grant'>;
-  users: Pick<UserRepo, 'findById'>;
-  findClient: (clientId: string) => Promise<Client | null>;
-  codes: CodeStore;
+  consents: Pick<ConsentService, 'find' | 'grant'>;
+  users: Pick<UserService, 'findEnabled'>;
+  clients: Pick<ClientService, 'find'>;
+  codes: Pick<CodeStore, 'issue'>;
   pending: PendingAuthorizationStore;
-  sessions: SessionService;
-  /** The token service's `issue` (implicit grant). */
-  issueTokens: (request: IssueRequest) => Promise<IssuedTokens>;
+  sessions: Pick<SessionService, 'save'>;
+  /** The token service (implicit grant). */
+  tokens: { issue(request: IssueRequest): Promise<IssuedTokens> };
+  metrics?: Pick<Metrics, 'tokenIssued'>;
   now?: () => number;
 }
 
@@ -83,9 +88,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
 
   /** The signed-in, enabled user of the session, or null. */
   const sessionUser = async (session: BrowserSession): Promise<User | null> => {
-    if (session.userId === null) return null;
-    const user = await users.findById(session.userId);
-    return user && !user.disabled ? user : null;
+    return session.userId === null ? null : users.findEnabled(session.userId);
   };
 
   /** OIDC Core §3.1.2.1: prompt=login / select_account and max_age force a fresh sign-in, once per request. */
@@ -105,7 +108,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
 
   /** The client as registered now: it may have changed since the request was made. */
   const currentClient = async (request: AuthorizationRequest): Promise<Client> => {
-    const client = await deps.findClient(request.clientId);
+    const client = await deps.clients.find(request.clientId);
     if (!client || !client.redirectUris.includes(request.redirectUri) || !client.responseTypes.includes(request.responseType)) {
       throw new StaleRequestError();
     }
@@ -128,7 +131,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }
     // RFC 6749 §4.2.2: implicit never gets a refresh token.
-    const issued = await deps.issueTokens({ client, user, scopes: request.scopes, refreshToken: false, authTime: session.authTime });
+    const issued = await deps.tokens.issue({ client, user, scopes: request.scopes, refreshToken: false, authTime: session.authTime });
+    deps.metrics?.tokenIssued('implicit');
     const { access_token, token_type, expires_in, scope } = issued.response;
     return {
       kind: 'redirect',

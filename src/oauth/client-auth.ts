@@ -20,10 +20,11 @@
  * sees the limit reached publishes it on the `client-lockouts` channel), so
  * a correct secret is checked against memory, never the TTL store.
  */
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { ClientService } from '../clients/service.js';
 import { verifyClientSecret } from '../clients/secret.js';
 import { invalidClient, invalidRequest, isOAuthError, tooManyRequests } from '../errors.js';
+import { parseBasic } from '../security/authorization-header.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client, KvStore } from '../storage/types.js';
 import type { TokenEndpointAuthMethod } from './protocol.js';
@@ -51,29 +52,17 @@ function formDecode(value: string): string | null {
   }
 }
 
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * Parses `Authorization: Basic …` for a client (RFC 6749 §2.3.1): base64 of
  * `urlencode(client_id) ":" urlencode(client_secret)`. Null when the header
  * is not Basic; throws `invalid_client` when it is Basic but malformed.
  */
 export function parseClientBasic(header: string): { clientId: string; secret: string } | null {
-  const match = /^Basic(?: +(\S*))? *$/i.exec(header);
-  if (!match) return null;
-  const encoded = match[1] ?? '';
-  if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) throw invalidClient('Malformed Basic credentials.');
-  let decoded: string;
-  try {
-    decoded = utf8.decode(Buffer.from(encoded, 'base64'));
-  } catch {
-    throw invalidClient('Malformed Basic credentials.');
-  }
-  const colon = decoded.indexOf(':');
-  if (colon < 0) throw invalidClient('Malformed Basic credentials.');
-  const clientId = formDecode(decoded.slice(0, colon));
-  const secret = formDecode(decoded.slice(colon + 1));
+  const basic = parseBasic(header);
+  if (basic === null) return null;
+  if (basic === 'malformed') throw invalidClient('Malformed Basic credentials.');
+  const clientId = formDecode(basic.user);
+  const secret = formDecode(basic.password);
   if (!clientId || secret === null) throw invalidClient('Malformed Basic credentials (RFC 6749 §2.3.1: form-urlencode client_id and secret).');
   return { clientId, secret };
 }

@@ -1,14 +1,15 @@
 /**
- * The token endpoint (RFC 6749 §3.2) as a list of named checks, then one
- * handler per `grant_type` (`grants/`). Also the form checks shared with the
- * revocation and introspection endpoints. Transport-neutral: the HTTP scope
- * passes the header values and the parsed form.
+ * The endpoints where a client authenticates with a form post: the token
+ * endpoint (RFC 6749 §3.2) as a list of named checks, then one handler per
+ * `grant_type` (`grants/`); revocation (RFC 7009) and introspection
+ * (RFC 7662), which share its form and client-authentication checks.
+ * Transport-neutral: the HTTP scope passes the header values and the parsed
+ * form.
  */
 import { invalidRequest, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
-import type { Services } from '../services.js';
 import type { Client } from '../storage/types.js';
-import type { TokenResponse } from '../tokens/types.js';
-import { grantHandlers as defaultHandlers } from './grants/index.js';
+import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
+import type { ClientAuthenticator } from './client-auth.js';
 import type { GrantHandler, GrantHandlers } from './grants/types.js';
 import type { TokenGrantType } from './protocol.js';
 
@@ -60,7 +61,13 @@ interface TokenRequestState {
   client: Client;
 }
 
-type Check = (state: TokenRequestState, services: Services, handlers: GrantHandlers) => void | Promise<void>;
+export interface TokenEndpointDeps {
+  clientAuth: Pick<ClientAuthenticator, 'authenticate'>;
+  grants: GrantHandlers;
+  tokens: Pick<TokenService, 'revoke' | 'introspect'>;
+}
+
+type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants'>) => void | Promise<void>;
 
 /** Run in order; each either passes (possibly filling in the state) or throws the RFC 6749 §5.2 error. */
 export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> = [
@@ -72,10 +79,10 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
   ],
   [
     'grant_type is present and supported',
-    (state, _services, handlers) => {
+    (state, { grants }) => {
       const grantType = state.params.grant_type;
       if (grantType === undefined) throw invalidRequest('grant_type is required.');
-      const handler = Object.hasOwn(handlers, grantType) ? handlers[grantType as TokenGrantType] : undefined;
+      const handler = Object.hasOwn(grants, grantType) ? grants[grantType as TokenGrantType] : undefined;
       if (!handler) throw unsupportedGrantType(`Unsupported grant_type "${grantType.slice(0, 100)}".`);
       state.grantType = grantType as TokenGrantType;
       state.handler = handler;
@@ -83,8 +90,8 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
   ],
   [
     'client authenticated with exactly one method, its registered one',
-    async (state, services) => {
-      state.client = await services.clientAuth.authenticate(state.request.authorization, state.params, state.request.ip);
+    async (state, { clientAuth }) => {
+      state.client = await clientAuth.authenticate(state.request.authorization, state.params, state.request.ip);
     },
   ],
   [
@@ -103,29 +110,46 @@ export interface TokenResult {
   response: TokenResponse;
 }
 
-/** Runs the checks, then the grant's handler. Throws `OAuthError`. */
-export async function handleTokenRequest(request: EndpointRequest, services: Services, handlers: GrantHandlers = defaultHandlers): Promise<TokenResult> {
-  const state = { request } as TokenRequestState;
-  for (const [, check] of tokenChecks) await check(state, services, handlers);
-  const response = await state.handler({ client: state.client, params: state.params, services, ip: state.request.ip });
-  return { grantType: state.grantType, response };
+export interface TokenEndpoints {
+  /** `POST /token`: runs `tokenChecks`, then the grant's handler. Throws `OAuthError`. */
+  token(request: EndpointRequest): Promise<TokenResult>;
+  /**
+   * `POST /revoke` (RFC 7009): a confidential client, or a public one
+   * identified by `client_id` (§5: it can then revoke only its own tokens).
+   */
+  revoke(request: EndpointRequest): Promise<void>;
+  /** `POST /introspect` (RFC 7662): only an authenticated (confidential) client may ask (§2.1). */
+  introspect(request: EndpointRequest): Promise<IntrospectionResponse>;
 }
 
-/**
- * The client of a revocation or introspection request. Introspection needs
- * a confidential client (RFC 7662 §2.1: the caller must be authorized);
- * revocation also accepts a public client identified by `client_id`
- * (RFC 7009 §5: it can then revoke only its own tokens).
- */
-export async function authenticateEndpointClient(
-  params: FormParams,
-  request: EndpointRequest,
-  services: Services,
-  options: { allowPublic: boolean },
-): Promise<Client> {
-  const client = await services.clientAuth.authenticate(request.authorization, params, request.ip);
-  if (!options.allowPublic && client.tokenEndpointAuthMethod === 'none') {
-    throw new OAuthError('invalid_client', 'Introspection needs an authenticated (confidential) client.');
+export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
+  const { clientAuth, tokens } = deps;
+
+  /** The form and client of a revocation or introspection request, and its required `token`. */
+  async function tokenRequest(request: EndpointRequest, options: { allowPublic: boolean; rfc: string }) {
+    const params = readForm(request);
+    const client = await clientAuth.authenticate(request.authorization, params, request.ip);
+    if (!options.allowPublic && client.tokenEndpointAuthMethod === 'none') {
+      throw new OAuthError('invalid_client', 'Introspection needs an authenticated (confidential) client.');
+    }
+    if (params.token === undefined) throw new OAuthError('invalid_request', `token is required (${options.rfc} §2.1).`);
+    return { client, token: params.token, hint: params.token_type_hint };
   }
-  return client;
+
+  return {
+    async token(request) {
+      const state = { request } as TokenRequestState;
+      for (const [, check] of tokenChecks) await check(state, deps);
+      const response = await state.handler({ client: state.client, params: state.params, ip: state.request.ip });
+      return { grantType: state.grantType, response };
+    },
+    async revoke(request) {
+      const { client, token, hint } = await tokenRequest(request, { allowPublic: true, rfc: 'RFC 7009' });
+      await tokens.revoke(token, hint, client);
+    },
+    async introspect(request) {
+      const { client, token, hint } = await tokenRequest(request, { allowPublic: false, rfc: 'RFC 7662' });
+      return tokens.introspect(token, hint, client);
+    },
+  };
 }

@@ -9,7 +9,7 @@
  */
 import type { Config } from '../config.js';
 import { invalidGrant, OAuthError } from '../errors.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import { narrowScopes, parseScopeParameter } from '../oauth/scope.js';
 import type { Client, NewRefreshToken, RefreshTokenRecord, RevokedSubject, Storage, User } from '../storage/types.js';
 import { createDenyList, type RevokedJtiEntry } from './deny-list.js';

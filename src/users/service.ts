@@ -1,13 +1,17 @@
 /**
- * Users: self-registration, admin management, sign-in and the admin
- * bootstrap. Passwords are hashed with argon2id (`password.ts`) and never
- * returned or logged.
+ * Users: self-registration, admin management, sign-in (`sign-in.ts`) and
+ * the admin bootstrap. Passwords are hashed with argon2id (`password.ts`)
+ * and never returned or logged.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { conflict, invalidRequest, notFound } from '../errors.js';
+import type { LoginFailureSource } from '../observability/metrics.js';
+import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
+import { ADMIN_ROLE, isEnabled } from './account.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
+import { createSignIn, type SignIn } from './sign-in.js';
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$';
 export const ROLE_PATTERN = '^[a-z][a-z0-9_:.-]{0,63}$';
@@ -32,6 +36,9 @@ export interface UserPatchInput {
 
 export interface UserServiceDeps {
   repo: UserRepo;
+  /** Failed-attempt counters shared by every instance (sign-in, self-registration). */
+  throttle: Throttle;
+  metrics?: { loginFailed(source: LoginFailureSource): void };
   /**
    * Called after a user's password changes, or the user is disabled or
    * deleted, so the token service can revoke what they hold.
@@ -53,17 +60,21 @@ export interface UserService {
   list(page: Page): Promise<{ users: User[]; total: number }>;
   update(id: string, patch: UserPatchInput): Promise<User>;
   delete(id: string): Promise<void>;
+  /** The user when it exists and is enabled, else null (sessions, grants, tokens: `account.ts`). */
+  findEnabled(id: string): Promise<User | null>;
   /**
-   * The user when `password` is right and the account is enabled, else null.
-   * Costs one argon2 verification whether or not the user exists.
+   * Checks a password, throttled: every password check of the server goes
+   * through here (`sign-in.ts`). Throws 429 `too_many_requests` past the
+   * failed-attempt limit. Costs one argon2 verification whether or not the
+   * user exists.
    */
-  authenticate(username: string, password: string): Promise<User | null>;
+  signIn: SignIn;
   /**
-   * Like `authenticate`, but also returns a disabled user whose password is
-   * right, so a caller can answer "account disabled" (403) to someone who
-   * proved they own it, instead of "wrong password".
+   * Counts one self-registration attempt from `ip` (each costs a password
+   * hash); throws 429 `too_many_requests` once the address has used up
+   * `MAX_FAILED_ATTEMPTS` in the window.
    */
-  verifyCredentials(username: string, password: string): Promise<User | null>;
+  countRegistrationAttempt(ip: string): Promise<void>;
   /** Ensures an admin exists (SPEC: ADMIN_USERNAME / ADMIN_PASSWORD). */
   ensureAdmin(config: Pick<Config, 'adminUsername' | 'adminPassword'>): Promise<AdminBootstrap | null>;
 }
@@ -96,7 +107,7 @@ function checkRoles(roles: string[] | undefined): string[] {
 }
 
 export function createUserService(deps: UserServiceDeps): UserService {
-  const { repo } = deps;
+  const { repo, throttle } = deps;
   const changed = deps.onCredentialsChanged ?? (async () => {});
 
   const get = async (id: string) => {
@@ -123,8 +134,8 @@ export function createUserService(deps: UserServiceDeps): UserService {
    */
   const keepAnAdmin = async (id: string) => {
     const user = await repo.findById(id);
-    if (!user || user.disabled || !user.roles.includes('admin')) return;
-    if (!(await repo.existsWithRole('admin', id))) {
+    if (!user || user.disabled || !user.roles.includes(ADMIN_ROLE)) return;
+    if (!(await repo.existsWithRole(ADMIN_ROLE, id))) {
       throw conflict('This is the last enabled admin: make another user an admin first.');
     }
   };
@@ -134,7 +145,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
     if (input.email !== undefined) patch.email = checkEmail(input.email);
     if (input.roles !== undefined) patch.roles = checkRoles(input.roles);
     if (input.disabled !== undefined) patch.disabled = input.disabled;
-    if (patch.disabled === true || (patch.roles !== undefined && !patch.roles.includes('admin'))) await keepAnAdmin(id);
+    if (patch.disabled === true || (patch.roles !== undefined && !patch.roles.includes(ADMIN_ROLE))) await keepAnAdmin(id);
     if (input.password !== undefined) {
       checkPassword(input.password);
       patch.passwordHash = await hashPassword(input.password);
@@ -159,28 +170,34 @@ export function createUserService(deps: UserServiceDeps): UserService {
       await changed(id);
       if (!(await repo.delete(id))) throw notFound(`no user "${id}"`);
     },
-    async authenticate(username, password) {
-      const user = await verifyCredentials(username, password);
-      return user && !user.disabled ? user : null;
+    async findEnabled(id) {
+      const user = await repo.findById(id);
+      return isEnabled(user) ? user : null;
     },
-    verifyCredentials,
+    signIn: createSignIn({ verifyCredentials, throttle, ...(deps.metrics ? { metrics: deps.metrics } : {}) }),
+    async countRegistrationAttempt(ip) {
+      // Counted before anything else, so even malformed attempts use up the allowance.
+      const key = throttleKeys.registration(ip);
+      await throttle.check(key);
+      await throttle.fail(key);
+    },
     async ensureAdmin(config) {
       if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
         const existing = await repo.findByUsername(config.adminUsername);
         if (!existing) return { user: await createRacing(config.adminUsername, config.adminPassword), generatedPassword: null };
         const patch: UserPatchInput = {};
-        if (!existing.roles.includes('admin')) patch.roles = [...existing.roles, 'admin'];
+        if (!existing.roles.includes(ADMIN_ROLE)) patch.roles = [...existing.roles, ADMIN_ROLE];
         if (existing.disabled) patch.disabled = false;
         if (!(await verifyPassword(existing.passwordHash, config.adminPassword))) patch.password = config.adminPassword;
         const user = Object.keys(patch).length > 0 ? await update(existing.id, patch) : existing;
         return { user, generatedPassword: null };
       }
-      if (await repo.existsWithRole('admin')) return null;
+      if (await repo.existsWithRole(ADMIN_ROLE)) return null;
       const password = randomBytes(18).toString('base64url');
       const taken = await repo.findByUsername('admin');
       const username = taken ? `admin-${randomBytes(3).toString('hex')}` : 'admin';
       try {
-        return { user: await create({ username, password, roles: ['admin'] }), generatedPassword: password };
+        return { user: await create({ username, password, roles: [ADMIN_ROLE] }), generatedPassword: password };
       } catch (err) {
         // Another instance starting at the same moment created it first.
         if (err instanceof Error && (err as { error?: string }).error === 'conflict') return null;
@@ -202,7 +219,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
 
   async function createRacing(username: string, password: string): Promise<User> {
     try {
-      return await create({ username, password, roles: ['admin'] });
+      return await create({ username, password, roles: [ADMIN_ROLE] });
     } catch (err) {
       const existing = (err as { error?: string }).error === 'conflict' ? await repo.findByUsername(username) : null;
       if (existing) return existing;

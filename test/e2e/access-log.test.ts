@@ -8,7 +8,7 @@
  */
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { defaultLogger } from '../../src/app.js';
+import { defaultLogger } from '../../src/observability/logger.js';
 import { loadConfig } from '../../src/config.js';
 import { buildTestApp } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';

@@ -13,7 +13,7 @@ import { backendName } from '../helpers/backend.js';
 const MAX_FAILED = 5;
 
 t.test(`admin API (${backendName})`, async (t) => {
-  const { app, services, config } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: String(MAX_FAILED) } });
+  const { app, services, storage, config } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: String(MAX_FAILED) } });
   const admin = await seedUser(services, { username: 'root-admin', password: 'root: pässword 1', roles: ['admin'] });
   const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
   const auth = basic(admin.username, admin.password);
@@ -149,7 +149,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       });
       t.ok(body.client_secret.length >= 43, '≥ 256 bits');
       t.equal(res.headers.location, `/admin/clients/${body.client_id}`);
-      const stored = await services.storage.clients.findById(body.client_id);
+      const stored = await storage.clients.findById(body.client_id);
       t.not(stored!.clientSecretHash, body.client_secret, 'not stored in the clear');
       t.ok(verifyClientSecret(body.client_secret, stored!.clientSecretHash!));
 
@@ -243,7 +243,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       // Public ↔ confidential: the secret appears once, or goes away.
       const toPublic = await call('PATCH', `/admin/clients/${clientId}`, { payload: { token_endpoint_auth_method: 'none' } });
       t.notOk('client_secret' in toPublic.json());
-      t.equal((await services.storage.clients.findById(clientId))!.clientSecretHash, null);
+      t.equal((await storage.clients.findById(clientId))!.clientSecretHash, null);
       const toConfidential = await call('PATCH', `/admin/clients/${clientId}`, { payload: { token_endpoint_auth_method: 'client_secret_post' } });
       t.type(toConfidential.json().client_secret, 'string', 'a new secret, shown in this answer');
 
@@ -263,7 +263,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       const newSecret = rotated.json().client_secret as string;
       t.type(newSecret, 'string');
       t.not(newSecret, oldSecret);
-      const stored = (await services.storage.clients.findById(clientId))!.clientSecretHash!;
+      const stored = (await storage.clients.findById(clientId))!.clientSecretHash!;
       t.notOk(verifyClientSecret(oldSecret, stored), 'old secret no longer matches');
       t.ok(verifyClientSecret(newSecret, stored), 'new secret matches');
 

@@ -3,9 +3,8 @@
  * security headers on every kind of response, CORS per endpoint, and the
  * Prometheus metrics (admin-only on the main port, or alone on METRICS_PORT).
  */
-import Fastify from 'fastify';
 import t from 'tap';
-import { metricsRoutes, startMetricsServer } from '../../src/http/metrics.js';
+import { startMetricsServer } from '../../src/observability/metrics-http.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 
@@ -255,10 +254,9 @@ t.test('metrics', async (t) => {
   });
 
   await t.test('with METRICS_PORT, /metrics is not on the main port but alone on its own', async (t) => {
-    const bare = Fastify();
-    t.teardown(() => bare.close());
-    await bare.register(metricsRoutes, { metrics: services.metrics, config: { metricsPort: 9464 }, authenticate: async () => {} });
-    t.equal((await bare.inject({ url: '/metrics' })).statusCode, 404);
+    const separate = await buildTestApp(t, { env: { METRICS_PORT: '9464' } });
+    const itsAdmin = await seedUser(separate.services, { roles: ['admin'] });
+    t.equal((await separate.app.inject({ url: '/metrics', headers: { authorization: basic(itsAdmin) } })).statusCode, 404, 'not even for an admin');
 
     const server = await startMetricsServer(services.metrics, 0, '127.0.0.1');
     t.teardown(() => server.close());

@@ -22,7 +22,7 @@ t.test(`Swagger UI gets tokens from this server and calls the API (${backendName
   const port = await freePort();
   const origin = `http://localhost:${port}`;
   const { app, services, config } = await buildTestApp(t, { env: { ISSUER: origin, SWAGGER_UI_CLIENT: 'true' } });
-  const docsClient = await ensureSwaggerUiClient({ repo: services.storage.clients, clients: services.clients }, config);
+  const docsClient = await ensureSwaggerUiClient(services.clients, config);
   t.same(docsClient.redirectUris, [`${origin}/docs/static/oauth2-redirect.html`]);
   t.equal(docsClient.tokenEndpointAuthMethod, 'none', 'public: no secret in a page anyone can read');
   await seedUser(services, { username: 'alice', password: 'correct horse battery staple' });

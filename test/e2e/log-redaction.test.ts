@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { defaultLogger } from '../../src/app.js';
+import { defaultLogger } from '../../src/observability/logger.js';
 import { loadConfig } from '../../src/config.js';
 import { buildTestApp, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';

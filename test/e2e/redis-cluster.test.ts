@@ -115,7 +115,7 @@ t.test(`Redis Cluster: 3 masters on loopback (${backendName.split('+')[0]} datab
     const a = await buildTestApp(t, { env, db, kv: kvA });
     // B hears revocations only over pub/sub: its database poll is a minute apart.
     const b = await buildTestApp(t, { env, db, kv: kvB, serviceOptions: { tokenTimings: { denyListPollMs: 60_000 } } });
-    t.equal(a.services.storage.kv.kind, 'redis-cluster');
+    t.equal(a.storage.kv.kind, 'redis-cluster');
 
     const web = await seedClient(a.services, { redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid api:read' });
     const user = await seedUser(a.services);

@@ -12,7 +12,7 @@ import { basic, getWithToken, postForm } from '../helpers/tokens.js';
 
 t.test(`refresh reuse grace window (${backendName})`, async (t) => {
   let skewMs = 0;
-  const { app, services } = await buildTestApp(t, { env: { REFRESH_REUSE_GRACE: '5' }, now: () => Date.now() + skewMs });
+  const { app, services, storage } = await buildTestApp(t, { env: { REFRESH_REUSE_GRACE: '5' }, now: () => Date.now() + skewMs });
   const client = await seedClient(services, { grant_types: ['password', 'refresh_token'], scope: 'api:read' });
   const auth = basic(client.clientId, client.clientSecret!);
   const user = await seedUser(services, { username: 'grace' });
@@ -41,7 +41,7 @@ t.test(`refresh reuse grace window (${backendName})`, async (t) => {
     t.equal((await getWithToken(app, '/api/hello', next.json().access_token)).statusCode, 200);
 
     // The TTL store holds the successor only encrypted under the old token.
-    const sealed = await services.storage.kv.get(`rt-grace:${hashRefreshToken(first.refresh_token)}`);
+    const sealed = await storage.kv.get(`rt-grace:${hashRefreshToken(first.refresh_token)}`);
     t.type(sealed, 'string');
     t.notMatch(sealed!, successor.json().refresh_token);
     t.notMatch(Buffer.from(sealed!, 'base64url').toString('latin1'), successor.json().refresh_token);

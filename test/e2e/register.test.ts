@@ -5,13 +5,13 @@
  */
 import t, { type Test } from 'tap';
 import type { DbWithScripts } from '../../src/storage/db.js';
-import { buildTestApp, seedUser } from '../helpers/app.js';
+import { buildTestApp, checkPassword, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 
 const MAX_ATTEMPTS = 6;
 
 t.test(`self-registration (${backendName})`, async (t) => {
-  const { app, services } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: String(MAX_ATTEMPTS) } });
+  const { app, services, storage } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: String(MAX_ATTEMPTS) } });
   let ipCounter = 0;
   // Every subtest registers from its own address so the per-IP allowance is its own.
   const freshIp = () => `203.0.113.${++ipCounter}`;
@@ -49,7 +49,7 @@ t.test(`self-registration (${backendName})`, async (t) => {
     const body = res.json();
     t.match(body, { id: String, username: 'json-user', email: 'json@example.com' });
     t.same(Object.keys(body).sort(), ['email', 'id', 'username'], 'nothing else (no hash, no roles)');
-    const user = await services.users.authenticate('json-user', 'json password 1');
+    const user = await checkPassword(services, 'json-user', 'json password 1');
     t.equal(user?.id, body.id);
     t.same(user?.roles, [], 'self-registered users get no roles');
     const noEmail = await postJson({ username: 'json-user-2', password: 'json password 2' }, freshIp());
@@ -87,7 +87,7 @@ t.test(`self-registration (${backendName})`, async (t) => {
     t.match(res.headers['content-type'], /text\/html/);
     t.match(res.body, /form-user/);
     t.match(res.body, /href="\/login"/);
-    t.ok(await services.users.authenticate('form-user', 'form password 1'));
+    t.ok(await checkPassword(services, 'form-user', 'form password 1'));
   });
 
   t.test('the form: refused without the session’s CSRF token', async (t) => {
@@ -150,8 +150,8 @@ t.test(`self-registration (${backendName})`, async (t) => {
   t.test('REGISTRATION=closed: 403, JSON and page', async (t) => {
     const closed = await buildTestApp(t, {
       env: { REGISTRATION: 'closed' },
-      db: services.storage.db as DbWithScripts,
-      kv: services.storage.kv,
+      db: storage.db as DbWithScripts,
+      kv: storage.kv,
     });
     const page = await closed.app.inject({ method: 'GET', url: '/register' });
     t.equal(page.statusCode, 403);

@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createServices } from '../../src/services.js';
 import type { DbWithScripts } from '../../src/storage/db.js';
 import { createStorage, type StorageOverrides } from '../../src/storage/index.js';
-import { buildTestApp } from '../helpers/app.js';
+import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helpers/backend.js';
 
 const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'boot admin password' };
@@ -27,9 +27,9 @@ async function startInstance(config: Config, overrides: StorageOverrides = {}) {
   const services = createServices(config, storage);
   const app = await buildApp(config, services, { logger: false });
   await services.start();
-  const admin = await services.users.ensureAdmin(config);
+  const admin = await services.bootstrap();
   await app.ready();
-  return { app, services, admin };
+  return { app, services, storage, admin };
 }
 
 /** Registers a client and a user through the admin API of `app`. */
@@ -50,10 +50,10 @@ async function checkPopulated(t: Test, instance: Awaited<ReturnType<typeof start
   const client = await instance.app.inject({ method: 'GET', url: `/admin/clients/${data.clientId}`, headers: { authorization: auth } });
   t.equal(client.statusCode, 200, 'the client is still there');
   t.equal(client.json().client_name, 'Survivor');
-  t.ok(verifyClientSecret(data.secret, (await instance.services.storage.clients.findById(data.clientId))!.clientSecretHash!), 'and its secret still works');
+  t.ok(verifyClientSecret(data.secret, (await instance.storage.clients.findById(data.clientId))!.clientSecretHash!), 'and its secret still works');
   const user = await instance.app.inject({ method: 'GET', url: `/admin/users/${data.userId}`, headers: { authorization: auth } });
   t.equal(user.statusCode, 200, 'the user is still there');
-  t.ok(await instance.services.users.authenticate('survivor', 'survivor password'), 'with their password');
+  t.ok(await checkPassword(instance.services, 'survivor', 'survivor password'), 'with their password');
 }
 
 t.test(`restart on the same database (${backendName})`, async (t) => {

@@ -12,7 +12,7 @@ const ISSUER = 'http://localhost:3000';
 
 t.test(`token service error paths (${backendName})`, async (t) => {
   let skewMs = 0;
-  const { app, services } = await buildTestApp(t, { env: { ISSUER }, now: () => Date.now() + skewMs });
+  const { app, services, storage } = await buildTestApp(t, { env: { ISSUER }, now: () => Date.now() + skewMs });
 
   const machine = await seedClient(services, { grant_types: ['client_credentials'], scope: 'api:read openid' });
   const machineAuth = basic(machine.clientId, machine.clientSecret!);
@@ -297,13 +297,13 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     await invalid(t, `${noneHeader}.${p}.`, /algorithm/);
 
     const claims = decodePayload(good);
-    await invalid(t, await signWithServerKey(services, 'ES256', { typ: 'JWT' }, claims), /typ/);
-    await invalid(t, await signWithServerKey(services, 'ES256', {}, claims), /typ/);
-    await invalid(t, await signWithServerKey(services, 'ES256', { typ: 'at+jwt' }, { ...claims, iss: 'https://evil.example' }), /issuer/);
-    await invalid(t, await signWithServerKey(services, 'ES256', { typ: 'at+jwt' }, { ...claims, aud: 'https://other.example/api' }), /aud/);
-    await invalid(t, await signWithServerKey(services, 'ES256', { typ: 'at+jwt', kid: 'unknown-kid' }, claims), /unknown key/);
-    await invalid(t, await signWithServerKey(services, 'RS256', { typ: 'at+jwt' }, { ...claims, client_id: undefined }), /client_id/);
-    t.equal((await getWithToken(app, '/api/hello', await signWithServerKey(services, 'ES256', { typ: 'at+jwt' }, claims))).statusCode, 200, 'the same claims, properly typed, pass');
+    await invalid(t, await signWithServerKey(storage, 'ES256', { typ: 'JWT' }, claims), /typ/);
+    await invalid(t, await signWithServerKey(storage, 'ES256', {}, claims), /typ/);
+    await invalid(t, await signWithServerKey(storage, 'ES256', { typ: 'at+jwt' }, { ...claims, iss: 'https://evil.example' }), /issuer/);
+    await invalid(t, await signWithServerKey(storage, 'ES256', { typ: 'at+jwt' }, { ...claims, aud: 'https://other.example/api' }), /aud/);
+    await invalid(t, await signWithServerKey(storage, 'ES256', { typ: 'at+jwt', kid: 'unknown-kid' }, claims), /unknown key/);
+    await invalid(t, await signWithServerKey(storage, 'RS256', { typ: 'at+jwt' }, { ...claims, client_id: undefined }), /client_id/);
+    t.equal((await getWithToken(app, '/api/hello', await signWithServerKey(storage, 'ES256', { typ: 'at+jwt' }, claims))).statusCode, 200, 'the same claims, properly typed, pass');
 
     // An ID token is not an access token.
     const fromRefresh = (await token({ grant_type: 'refresh_token', refresh_token: (await passwordTokens(legacyAuth, 'openid api:read')).refresh_token! }, { authorization: legacyAuth })).json();

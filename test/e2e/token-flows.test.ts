@@ -15,7 +15,7 @@ const ISSUER = 'http://localhost:3000';
 const AUDIENCE = `${ISSUER}/api`;
 
 t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
-  const { app, services } = await buildTestApp(t, { env: { ISSUER } });
+  const { app, services, storage } = await buildTestApp(t, { env: { ISSUER } });
   const { as, options, baseUrl } = await listenForClient(app, ISSUER);
 
   const machine = await seedClient(services, { client_name: 'Machine', grant_types: ['client_credentials'], scope: 'api:read api:write' });
@@ -85,7 +85,7 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
   t.test('client_secret_basic with ":" "%" "+" in the secret (RFC 6749 §2.3.1 form-encoding)', async (t) => {
     const odd = await seedClient(services, { grant_types: ['client_credentials'], scope: 'api:read' });
     const secret = 'pa:ss%20w+rd:%:';
-    await services.storage.clients.update(odd.clientId, { clientSecretHash: hashClientSecret(secret) });
+    await storage.clients.update(odd.clientId, { clientSecretHash: hashClientSecret(secret) });
     const client: oauth.Client = { client_id: odd.clientId };
     const response = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(secret), new URLSearchParams(), options);
     const result = await oauth.processClientCredentialsResponse(as, client, response);

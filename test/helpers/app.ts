@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createServices, type ServiceOptions, type Services } from '../../src/services.js';
 import type { DbWithScripts } from '../../src/storage/db.js';
 import { createStorage } from '../../src/storage/index.js';
-import type { KvStore } from '../../src/storage/types.js';
+import type { KvStore, Storage, User } from '../../src/storage/types.js';
 import { openTestDb, openTestKv } from './backend.js';
 
 export interface TestAppOptions {
@@ -27,6 +27,8 @@ export interface TestAppOptions {
 export interface TestApp {
   app: FastifyInstance;
   services: Services;
+  /** The repositories under `services`, for tests that look at what was stored (hashes, rows). */
+  storage: Storage;
   config: Config;
 }
 
@@ -50,7 +52,7 @@ export async function buildTestApp(t: Tap, options: TestAppOptions = {}): Promis
   await services.start();
   t.teardown(() => app.close());
   await app.ready();
-  return { app, services, config };
+  return { app, services, storage, config };
 }
 
 /** Creates a user directly through the service (no HTTP). */
@@ -78,4 +80,10 @@ export async function seedClient(
 ): Promise<{ clientId: string; clientSecret: string | null }> {
   const { client, clientSecret } = await services.clients.register({ client_name: 'Test client', ...metadata });
   return { clientId: client.clientId, clientSecret };
+}
+
+/** The user when `password` is theirs and the account is enabled (checked through the server's one sign-in path), else null. */
+export async function checkPassword(services: Services, username: string, password: string): Promise<User | null> {
+  const result = await services.users.signIn(username, password, { ip: '127.0.0.1', source: 'login_form' });
+  return result.ok ? result.user : null;
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { importJWK, SignJWT, type JWTPayload } from 'jose';
-import type { Services } from '../../src/services.js';
+import type { Storage } from '../../src/storage/types.js';
 
 /** RFC 6749 §2.3.1: form-urlencode both parts, then base64. */
 export function basic(clientId: string, secret: string): string {
@@ -44,8 +44,8 @@ export function getWithToken(app: FastifyInstance, url: string, token: string): 
 }
 
 /** Signs `payload` with the server's active private key of `alg` (read from the database), with any header. */
-export async function signWithServerKey(services: Services, alg: string, header: Record<string, unknown>, payload: JWTPayload): Promise<string> {
-  const record = (await services.storage.signingKeys.listPublished(new Date())).find((k) => k.alg === alg && k.retiredAt === null);
+export async function signWithServerKey(storage: Pick<Storage, 'signingKeys'>, alg: string, header: Record<string, unknown>, payload: JWTPayload): Promise<string> {
+  const record = (await storage.signingKeys.listPublished(new Date())).find((k) => k.alg === alg && k.retiredAt === null);
   if (!record) throw new Error(`no active ${alg} key`);
   const key = await importJWK({ ...record.privateJwk, alg } as never, alg);
   return new SignJWT(payload).setProtectedHeader({ alg, kid: record.kid, ...header }).sign(key);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { redactUrl, serializeError } from '../../src/http/log-redaction.js';
+import { redactUrl, serializeError } from '../../src/observability/log-redaction.js';
 
 t.test('redactUrl keeps harmless parameters and redacts everything else', async (t) => {
   t.equal(redactUrl('/healthz'), '/healthz');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 
 t.test('each instance has its own registry', async (t) => {
   const a = createMetrics();

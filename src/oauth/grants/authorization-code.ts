@@ -11,58 +11,60 @@
  */
 import { invalidGrant, invalidRequest } from '../../errors.js';
 import { verifyS256 } from '../pkce.js';
-import type { GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler } from './types.js';
 
 /** One message for every reason a code is refused, so a caller learns nothing about codes it does not hold. */
 const REFUSED = 'The authorization code is invalid, expired, already used, or was issued to another client or redirect URI.';
 
-export const authorizationCodeGrant: GrantHandler = async ({ client, params, services }) => {
-  const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
-  if (code === undefined || code === '') throw invalidRequest('code is required.');
-  if (verifier === undefined || verifier === '') throw invalidRequest('code_verifier is required (PKCE).');
+export function authorizationCodeGrant({ codes, tokens, users }: Pick<GrantDeps, 'codes' | 'tokens' | 'users'>): GrantHandler {
+  return async ({ client, params }) => {
+    const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
+    if (code === undefined || code === '') throw invalidRequest('code is required.');
+    if (verifier === undefined || verifier === '') throw invalidRequest('code_verifier is required (PKCE).');
 
-  const grant = await services.codes.take(code);
-  if (!grant) {
-    const issued = await services.codes.recordReplay(code);
-    if (issued) {
-      await services.tokens.revokeIssued({
-        familyId: issued.familyId,
-        accessTokenJti: issued.accessTokenJti,
-        accessTokenExpiresAt: new Date(issued.accessTokenExpiresAt),
-      });
+    const grant = await codes.take(code);
+    if (!grant) {
+      const issued = await codes.recordReplay(code);
+      if (issued) {
+        await tokens.revokeIssued({
+          familyId: issued.familyId,
+          accessTokenJti: issued.accessTokenJti,
+          accessTokenExpiresAt: new Date(issued.accessTokenExpiresAt),
+        });
+      }
+      throw invalidGrant(REFUSED);
     }
-    throw invalidGrant(REFUSED);
-  }
 
-  // RFC 6749 §4.1.3: the code was issued to this client…
-  if (grant.clientId !== client.clientId) throw invalidGrant(REFUSED);
-  // …for this redirect URI: required and identical when the authorization request had one.
-  if (grant.redirectUriSent ? redirectUri !== grant.redirectUri : redirectUri !== undefined && redirectUri !== grant.redirectUri) {
-    throw invalidGrant(REFUSED);
-  }
-  // RFC 7636 §4.6: the verifier must hash to the challenge (constant-time compare).
-  if (!verifyS256(verifier, grant.codeChallenge)) throw invalidGrant('PKCE verification failed: code_verifier does not match the code_challenge.');
+    // RFC 6749 §4.1.3: the code was issued to this client…
+    if (grant.clientId !== client.clientId) throw invalidGrant(REFUSED);
+    // …for this redirect URI: required and identical when the authorization request had one.
+    if (grant.redirectUriSent ? redirectUri !== grant.redirectUri : redirectUri !== undefined && redirectUri !== grant.redirectUri) {
+      throw invalidGrant(REFUSED);
+    }
+    // RFC 7636 §4.6: the verifier must hash to the challenge (constant-time compare).
+    if (!verifyS256(verifier, grant.codeChallenge)) throw invalidGrant('PKCE verification failed: code_verifier does not match the code_challenge.');
 
-  const user = await services.storage.users.findById(grant.userId);
-  if (!user || user.disabled) throw invalidGrant('The user who authorized this code no longer exists or is disabled.');
+    const user = await users.findEnabled(grant.userId);
+    if (!user) throw invalidGrant('The user who authorized this code no longer exists or is disabled.');
 
-  const openid = grant.scopes.includes('openid');
-  const issued = await services.tokens.issue({
-    client,
-    user,
-    scopes: grant.scopes,
-    // A refresh token only for clients registered for the refresh_token grant.
-    refreshToken: client.grantTypes.includes('refresh_token'),
-    idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime } : undefined,
-    authTime: grant.authTime,
-  });
+    const openid = grant.scopes.includes('openid');
+    const issued = await tokens.issue({
+      client,
+      user,
+      scopes: grant.scopes,
+      // A refresh token only for clients registered for the refresh_token grant.
+      refreshToken: client.grantTypes.includes('refresh_token'),
+      idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime } : undefined,
+      authTime: grant.authTime,
+    });
 
-  const replayed = await services.codes.recordRedemption(code, {
-    familyId: issued.familyId,
-    accessTokenJti: issued.accessTokenJti,
-    accessTokenExpiresAt: issued.accessTokenExpiresAt.getTime(),
-  });
-  // A replay raced this redemption: what was just issued is revoked too.
-  if (replayed) await services.tokens.revokeIssued(issued);
-  return issued.response;
-};
+    const replayed = await codes.recordRedemption(code, {
+      familyId: issued.familyId,
+      accessTokenJti: issued.accessTokenJti,
+      accessTokenExpiresAt: issued.accessTokenExpiresAt.getTime(),
+    });
+    // A replay raced this redemption: what was just issued is revoked too.
+    if (replayed) await tokens.revokeIssued(issued);
+    return issued.response;
+  };
+}

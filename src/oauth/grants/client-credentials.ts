@@ -5,12 +5,14 @@
  * for a person (openid, profile, email, offline_access).
  */
 import { grantScopes, parseScopeParameter, USER_ONLY_SCOPES } from '../scope.js';
-import type { GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler } from './types.js';
 
 const forClient = (scope: string) => !USER_ONLY_SCOPES.has(scope);
 
-export const clientCredentialsGrant: GrantHandler = async ({ client, params, services }) => {
-  const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), services.config.scopes, forClient);
-  const issued = await services.tokens.issue({ client, user: null, scopes, refreshToken: false });
-  return issued.response;
-};
+export function clientCredentialsGrant({ config, tokens }: Pick<GrantDeps, 'config' | 'tokens'>): GrantHandler {
+  return async ({ client, params }) => {
+    const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), config.scopes, forClient);
+    const issued = await tokens.issue({ client, user: null, scopes, refreshToken: false });
+    return issued.response;
+  };
+}

@@ -1,11 +1,13 @@
 /**
  * `grant_type=refresh_token` (RFC 6749 §6): rotation, reuse detection and
- * the grace window live in the token service (`tokens/service.ts`).
+ * the grace window live in the token service (`tokens/`).
  */
 import { invalidRequest } from '../../errors.js';
-import type { GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler } from './types.js';
 
-export const refreshTokenGrant: GrantHandler = async ({ client, params, services }) => {
-  if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required.');
-  return services.tokens.refresh({ client, refreshToken: params.refresh_token, scope: params.scope });
-};
+export function refreshTokenGrant({ tokens }: Pick<GrantDeps, 'tokens'>): GrantHandler {
+  return async ({ client, params }) => {
+    if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required.');
+    return tokens.refresh({ client, refreshToken: params.refresh_token, scope: params.scope });
+  };
+}

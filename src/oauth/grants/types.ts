@@ -1,24 +1,41 @@
 /**
- * One handler per `grant_type` (RFC 6749 §4), dispatched by the token
- * endpoint after it has authenticated the client (or identified a public
- * client by `client_id`) and checked that the client is registered for the
- * grant. Handlers validate their own parameters and throw `OAuthError`.
+ * One handler per `grant_type` (RFC 6749 §4) served by the token endpoint,
+ * dispatched after the endpoint has authenticated the client (or identified
+ * a public client by `client_id`) and checked that the client is registered
+ * for the grant. Handlers validate their own parameters and throw
+ * `OAuthError`. Each grant file exports a factory that takes only the
+ * dependencies it uses (`GrantDeps`) and returns its handler.
  */
-import type { Services } from '../../services.js';
+import type { Config } from '../../config.js';
 import type { Client } from '../../storage/types.js';
+import type { IssuedTokens, IssueRequest, TokenResponse, TokenService } from '../../tokens/types.js';
+import type { UserService } from '../../users/service.js';
+import type { CodeStore } from '../codes.js';
 import type { TokenGrantType } from '../protocol.js';
-import type { TokenResponse } from '../../tokens/types.js';
 
-export interface GrantContext {
+/** What a handler is given about one token request. */
+export interface GrantRequest {
   client: Client;
   /** The form parameters, each a single string (repeats were refused already). */
   params: Readonly<Record<string, string | undefined>>;
-  services: Services;
   /** Client IP, for throttling. */
   ip: string;
 }
 
-export type GrantHandler = (ctx: GrantContext) => Promise<TokenResponse>;
+export type GrantHandler = (request: GrantRequest) => Promise<TokenResponse>;
 
 /** One handler for every grant type the token endpoint serves (`protocol.ts`). */
 export type GrantHandlers = Readonly<Record<TokenGrantType, GrantHandler>>;
+
+/** Everything any grant may need; each factory picks its part. */
+export interface GrantDeps {
+  config: Pick<Config, 'scopes'>;
+  now: () => number;
+  codes: CodeStore;
+  tokens: {
+    issue(request: IssueRequest): Promise<IssuedTokens>;
+    refresh: TokenService['refresh'];
+    revokeIssued: TokenService['revokeIssued'];
+  };
+  users: Pick<UserService, 'signIn' | 'findEnabled'>;
+}

@@ -6,10 +6,10 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AUTH_METHOD_NAMES, GRANT_TYPES, isAuthMethod, isGrantType, REGISTRABLE_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS } from '../../oauth/protocol.js';
-import { OAuthError } from '../../errors.js';
+import { ClientMetadataError, OAuthError } from '../../errors.js';
 import type { Client } from '../../storage/types.js';
-import { contentSecurityPolicy } from '../security-headers.js';
-import { CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './console.js';
+import { contentSecurityPolicy } from '../../http/security-headers.js';
+import { CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
 
 const stringList = { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 200 } } as const;
 const clientBody = {
@@ -88,15 +88,11 @@ function checkClientFields(values: ClientFormValues, knownScopes: readonly strin
   return errors;
 }
 
-/** Which field an error from client metadata validation (RFC 7591 §3.2.2) belongs to. */
+/** Which field of the form an error from client metadata validation (RFC 7591 §3.2.2) belongs to. */
 function fieldOf(err: OAuthError): ClientField {
-  if (err.error === 'invalid_redirect_uri') return 'redirect_uris';
-  const text = err.description;
-  if (/client_name/.test(text)) return 'client_name';
-  if (/scope/.test(text) && !/grant/.test(text)) return 'scope';
-  if (/token_endpoint_auth_method|confidential client/.test(text)) return 'token_endpoint_auth_method';
-  if (/grant|response type/.test(text)) return 'grant_types';
-  return 'form';
+  if (!(err instanceof ClientMetadataError)) return 'form';
+  // The form chooses grants; response types follow from them.
+  return err.field === 'response_types' ? 'grant_types' : err.field;
 }
 
 function splitLines(text: string): string[] {

@@ -34,8 +34,11 @@ export interface NavModel {
   csrfToken: string;
 }
 
+/** What the console's pages use. */
+export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'sessions'>;
+
 export interface ConsoleContext {
-  services: Services;
+  services: ConsoleServices;
   /** Renders `views/admin/<view>.eta`, `no-store`. */
   render(reply: FastifyReply, status: number, view: string, data: Record<string, unknown>): FastifyReply | Promise<FastifyReply>;
   navModel(admin: ConsoleAdmin): NavModel;

@@ -9,7 +9,7 @@
  * few sources), so the number of series cannot grow with traffic.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import { isGrantType } from './oauth/protocol.js';
+import { isGrantType } from '../oauth/protocol.js';
 
 /** Where a failed sign-in happened. */
 export type LoginFailureSource = 'login_form' | 'password_grant' | 'client_auth' | 'admin_api' | 'admin_console';

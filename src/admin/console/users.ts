@@ -6,8 +6,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../../errors.js';
 import type { User } from '../../storage/types.js';
-import { ADMIN_ROLE } from '../admin-auth.js';
-import { CONSOLE, csrf, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './console.js';
+import { ADMIN_ROLE } from '../../users/account.js';
+import { CONSOLE, csrf, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
 
 const rolesBody = { type: 'object', properties: { roles: { type: 'string', maxLength: 2_000 }, csrf_token: csrf } } as const;
 const statusBody = { type: 'object', properties: { disabled: { type: 'string', enum: ['true', 'false'] }, csrf_token: csrf } } as const;

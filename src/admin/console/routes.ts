@@ -19,20 +19,13 @@
  * - Bad input shows the form again, the message next to its field, what was
  *   typed kept (secrets never are).
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../services.js';
-import { throttleKeys } from '../security/throttle.js';
-import { ADMIN_ROLE } from './admin-auth.js';
-import { registerClientPages } from './admin-pages/clients.js';
-import { CONSOLE, csrf, csrfOnly, SIGN_IN, type ConsoleAdmin, type ConsoleContext } from './admin-pages/console.js';
-import { registerUserPages } from './admin-pages/users.js';
-import { logError, toOAuthError } from './errors.js';
-import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
-
-export { CONSOLE } from './admin-pages/console.js';
-export type { ConsoleAdmin } from './admin-pages/console.js';
+import { isAdmin } from '../../users/account.js';
+import { registerClientPages } from './clients.js';
+import { CONSOLE, csrf, csrfOnly, SIGN_IN, type ConsoleAdmin, type ConsoleContext, type ConsoleServices } from './context.js';
+import { registerUserPages } from './users.js';
+import { logError, toOAuthError } from '../../http/errors.js';
+import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
 const FLASH_KEY = 'adminConsoleNotice';
 
@@ -56,22 +49,13 @@ function safeNext(next: string | undefined): string {
   return '/admin';
 }
 
-export interface AdminPagesOptions {
-  services: Services;
-}
-
-export const adminPages: FastifyPluginAsync<AdminPagesOptions> = async (app, { services }) => {
+export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = async (app, { services }) => {
   const { config } = services;
 
   app.decorateRequest('consoleAdmin', null);
-
-  // The copy button's script: a file, so the secret page's CSP can stay `script-src 'self'`.
-  const script = await readFile(new URL('../../public/admin.js', import.meta.url));
-  const scriptEtag = `"${createHash('sha256').update(script).digest('base64url').slice(0, 16)}"`;
-  app.get('/assets/admin.js', async (request, reply) => {
-    reply.header('cache-control', 'public, max-age=3600').header('etag', scriptEtag);
-    if (request.headers['if-none-match'] === scriptEtag) return reply.code(304).send();
-    return reply.type('text/javascript; charset=utf-8').send(script);
+  // HTML for people, not part of the API: none of the console's routes is in the OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
   });
 
   const render = (reply: FastifyReply, status: number, view: string, data: Record<string, unknown>) =>
@@ -122,8 +106,8 @@ export const adminPages: FastifyPluginAsync<AdminPagesOptions> = async (app, { s
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const session = await readSession(request, services.sessions, config);
     // A deleted user is simply signed out; a dead database is a 503 page (the error handler).
-    const user = session?.userId ? await services.storage.users.findById(session.userId) : null;
-    if (!session || !user || user.disabled || !user.roles.includes(ADMIN_ROLE)) {
+    const user = session?.userId ? await services.users.findEnabled(session.userId) : null;
+    if (!session || !user || !isAdmin(user)) {
       if (request.method === 'GET') {
         const next = request.url.split('?')[0]!;
         return reply.code(303).header('cache-control', 'no-store').redirect(`${SIGN_IN}?next=${encodeURIComponent(next)}`);
@@ -153,8 +137,8 @@ export const adminPages: FastifyPluginAsync<AdminPagesOptions> = async (app, { s
     const session = await ensureSession(request, reply, services.sessions, config);
     let notice: string | null = null;
     if (session.userId) {
-      const user = await services.storage.users.findById(session.userId);
-      if (user && !user.disabled && user.roles.includes(ADMIN_ROLE)) return reply.code(303).redirect(safeNext(request.query.next));
+      const user = await services.users.findEnabled(session.userId);
+      if (isAdmin(user)) return reply.code(303).redirect(safeNext(request.query.next));
       if (user) notice = `You are signed in as ${user.username}, who is not an administrator. Sign in with an admin account.`;
     }
     return signInPage(reply, 200, { csrfToken: session.csrfToken, next: safeNext(request.query.next), notice });
@@ -173,22 +157,17 @@ export const adminPages: FastifyPluginAsync<AdminPagesOptions> = async (app, { s
     if (username === '' || !body.password) {
       return signInPage(reply, 400, { csrfToken: session.csrfToken, username, next, error: 'Enter your username and password.' });
     }
-    const keys = [throttleKeys.user(username), throttleKeys.ip(request.ip)];
+    let result;
     try {
-      for (const key of keys) await services.throttle.check(key);
+      result = await services.users.signIn(username, body.password, { ip: request.ip, source: 'admin_console' });
     } catch (err) {
       const e = toOAuthError(err);
       if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
       return signInPage(reply, e.status, { csrfToken: session.csrfToken, username, next, error: e.description });
     }
-    const user = await services.users.authenticate(username, body.password);
-    if (!user) {
-      await services.throttle.fail(...keys);
-      services.metrics.loginFailed('admin_console');
-      return signInPage(reply, 401, { csrfToken: session.csrfToken, username, next, error: 'Wrong username or password.' });
-    }
-    await services.throttle.reset(keys[0]!);
-    if (!user.roles.includes(ADMIN_ROLE)) {
+    if (!result.ok) return signInPage(reply, 401, { csrfToken: session.csrfToken, username, next, error: 'Wrong username or password.' });
+    const user = result.user;
+    if (!isAdmin(user)) {
       return signInPage(reply, 403, { csrfToken: session.csrfToken, username, next, error: 'Only administrators can sign in to the admin console.' });
     }
     const signedIn = await services.sessions.signIn(session, user.id);

@@ -15,27 +15,19 @@
  */
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 
-/**
- * Route patterns whose two request lines are logged at `debug`: called by
- * machines at high rates (clients, resource servers, probes).
- */
-export const QUIET_ROUTES: ReadonlySet<string> = new Set([
-  '/token',
-  '/revoke',
-  '/introspect',
-  '/userinfo',
-  '/api/hello',
-  '/api/admin/hello',
-  '/jwks.json',
-  '/.well-known/oauth-authorization-server',
-  '/.well-known/openid-configuration',
-  '/healthz',
-  '/readyz',
-]);
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * `'debug'`: this route's two request lines are logged at debug, for
+     * routes called by machines at high rates (clients, resource servers,
+     * probes). Declared on the route itself.
+     */
+    accessLog?: 'debug';
+  }
+}
 
 function isQuiet(request: FastifyRequest): boolean {
-  const url = request.routeOptions.url;
-  return url !== undefined && QUIET_ROUTES.has(url);
+  return request.routeOptions.config.accessLog === 'debug';
 }
 
 /** Pass as Fastify's `logController` option. */

@@ -4,14 +4,13 @@
  * `/admin/clients/abc` and `/admin/clients/def` are one series).
  *
  * `GET /metrics` is served either on the main port behind admin
- * authentication, or, when `METRICS_PORT` is set, only on that port without
- * authentication (meant for a private interface a scraper reaches) and not
- * at all on the main port.
+ * authentication (`admin/api.ts`), or, when `METRICS_PORT` is set, only on
+ * that port without authentication (meant for a private interface a scraper
+ * reaches; `startMetricsServer` here) and not at all on the main port.
  */
 import { createServer, type Server } from 'node:http';
-import type { FastifyInstance, FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
-import type { Config } from '../config.js';
-import type { Metrics } from '../metrics.js';
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from './metrics.js';
 
 /** Records every answered request. Register on the root instance before the route scopes. */
 export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
@@ -20,36 +19,6 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): 
     done();
   });
 }
-
-export interface MetricsRouteOptions {
-  metrics: Metrics;
-  config: Pick<Config, 'metricsPort'>;
-  /** Admin authentication (HTTP Basic or an admin bearer token), run before anything else of the request. */
-  authenticate: onRequestAsyncHookHandler;
-}
-
-/** `GET /metrics` on the main port, for admins; absent when `METRICS_PORT` is set. */
-export const metricsRoutes: FastifyPluginAsync<MetricsRouteOptions> = async (app, { metrics, config, authenticate }) => {
-  if (config.metricsPort !== undefined) return;
-  // Set by the admin authentication hook (admin-auth.ts) in this scope too.
-  app.decorateRequest('adminPrincipal', null);
-  app.get(
-    '/metrics',
-    {
-      onRequest: authenticate,
-      schema: {
-        tags: ['operations'],
-        summary: 'Prometheus metrics (admin only; on METRICS_PORT instead when that is set)',
-        security: [{ adminBasic: [] }, { bearerAuth: [] }],
-        response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
-      },
-    },
-    async (_request, reply) => {
-      const { contentType, body } = await metrics.render();
-      return reply.header('cache-control', 'no-store').type(contentType).send(body);
-    },
-  );
-};
 
 /**
  * Serves `GET /metrics` alone on `port`, unauthenticated: bind it where only

@@ -12,17 +12,17 @@
  *   cross-site without a CORS preflight, which is never granted here.
  *
  * Every POST counts against the caller's IP in the shared failed-attempt
- * store (`services.throttle`: MAX_FAILED_ATTEMPTS per FAILED_ATTEMPT_WINDOW),
+ * store (`users.countRegistrationAttempt`: MAX_FAILED_ATTEMPTS per FAILED_ATTEMPT_WINDOW),
  * so one address cannot mass-create accounts or burn CPU on password hashes;
  * the count is shared by every instance.
  */
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
-import { throttleKeys } from '../security/throttle.js';
 import type { Services } from '../services.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
 import { USERNAME_PATTERN } from '../users/service.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
+import { errorResponses, htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
 
 interface RegisterBody {
@@ -61,11 +61,6 @@ const createdSchema = {
   properties: { id: { type: 'string' }, username: { type: 'string' }, email: { type: ['string', 'null'] } },
 } as const;
 
-const errorSchema = {
-  type: 'object',
-  required: ['error'],
-  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
-} as const;
 
 const USERNAME = new RegExp(USERNAME_PATTERN);
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
@@ -90,7 +85,7 @@ function wantsJson(request: FastifyRequest): boolean {
   return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
 }
 
-export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'users' | 'sessions'> }> = async (app, { services }) => {
   const { config } = services;
 
   // A JSON body only as application/json (see above); text/plain is refused (415).
@@ -133,7 +128,7 @@ export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async 
 
   app.get(
     '/register',
-    { schema: { tags: ['browser'], summary: 'Self-registration form (HTML)', produces: ['text/html'] } },
+    { schema: { tags: ['browser'], summary: 'Self-registration form (HTML)', produces: ['text/html'], response: { 200: htmlPage('The form (403: registration is closed).') } } },
     async (request, reply) => {
       if (config.registration === 'closed') return page(reply, 403, model('', { closed: true, title: 'Registration is closed' }));
       const session = await ensureSession(request, reply, services.sessions, config);
@@ -150,7 +145,7 @@ export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async 
         description: `JSON: {"username", "password", "email"?} → 201 {"id", "username", "email"}. Form fields: username, password, email, csrf_token. 403 when REGISTRATION=closed.`,
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         body: bodySchema,
-        response: { 201: createdSchema, 400: errorSchema, 403: errorSchema, 409: errorSchema, 415: errorSchema, 429: errorSchema },
+        response: { 201: createdSchema, ...errorResponses(400, 403, 409, 415, 429) },
       },
     },
     async (request, reply) => {
@@ -161,9 +156,7 @@ export const registerRoutes: FastifyPluginAsync<{ services: Services }> = async 
         return page(reply, 403, model('', { closed: true, title: 'Registration is closed' }));
       }
 
-      // Counted before anything else, so even malformed attempts use up the allowance.
-      await services.throttle.check(throttleKeys.registration(request.ip));
-      await services.throttle.fail(throttleKeys.registration(request.ip));
+      await services.users.countRegistrationAttempt(request.ip);
 
       if (!json) {
         const session = await readSession(request, services.sessions, config);

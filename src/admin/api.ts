@@ -1,7 +1,8 @@
 /**
  * The admin JSON API (SPEC "Admin API"): clients (RFC 7591 field names),
- * users, and users' remembered consents. A plain encapsulated plugin: its
- * authentication hook and content-type rules apply to these routes only.
+ * users, users' remembered consents, and `GET /metrics` on the main port
+ * (unless `METRICS_PORT` serves it elsewhere). A plain encapsulated plugin:
+ * its authentication hook and content-type rules apply to these routes only.
  *
  * Conventions: 201 + the resource on create, 204 on delete, 404 for an
  * unknown id, 409 for a taken username; lists are `{items, total, limit,
@@ -9,11 +10,11 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ClientMetadataInput } from '../clients/metadata.js';
-import { createAdminAuth, type BearerVerifier } from '../http/admin-auth.js';
+import { SECURITY } from '../http/schemas.js';
+import { createAdminAuth } from './auth.js';
 import type { Services } from '../services.js';
 import type { Page } from '../storage/types.js';
 import {
-  ADMIN_SECURITY,
   ADMIN_TAG,
   clientCreateBody,
   clientIdParams,
@@ -21,7 +22,7 @@ import {
   clientPatchBody,
   clientResponse,
   consentListResponse,
-  errorResponses,
+  adminErrorResponses,
   pageQuery,
   userConsentParams,
   userCreateBody,
@@ -29,14 +30,10 @@ import {
   userListResponse,
   userPatchBody,
   userResponse,
-} from './schemas.js';
+} from './api-schemas.js';
 import { clientToWire, consentToWire, userToWire } from './wire.js';
 
-export interface AdminRoutesOptions {
-  services: Services;
-  /** Set by the token service so admins may use bearer access tokens. */
-  verifyBearer?: BearerVerifier;
-}
+export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'users' | 'consents' | 'tokens' | 'metrics'>;
 
 interface IdParams {
   id: string;
@@ -57,11 +54,11 @@ interface UserPatchBody {
   disabled?: boolean;
 }
 
-const doc = (summary: string, extra: Record<string, unknown> = {}) => ({ tags: [ADMIN_TAG], summary, security: ADMIN_SECURITY, ...extra });
+const doc = (summary: string, extra: Record<string, unknown> = {}) => ({ tags: [ADMIN_TAG], summary, security: SECURITY.admin, ...extra });
 
-export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { services, verifyBearer }) => {
+export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = async (app, { services }) => {
   app.decorateRequest('adminPrincipal', null);
-  app.addHook('onRequest', createAdminAuth({ services, verifyBearer }));
+  app.addHook('onRequest', createAdminAuth(services));
   app.addHook('onSend', async (_request, reply) => {
     // Admin answers carry secrets (client_secret) and personal data.
     reply.header('cache-control', 'no-store');
@@ -76,7 +73,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.post<{ Body: ClientMetadataInput }>(
     '/admin/clients',
-    { schema: doc('Register a client', { body: clientCreateBody, response: { 201: clientResponse, ...errorResponses(400, 413, 415) } }) },
+    { schema: doc('Register a client', { body: clientCreateBody, response: { 201: clientResponse, ...adminErrorResponses(400, 413, 415) } }) },
     async (request, reply) => {
       const { client, clientSecret } = await services.clients.register(request.body);
       return reply.code(201).header('location', `/admin/clients/${encodeURIComponent(client.clientId)}`).send(clientToWire(client, clientSecret));
@@ -85,7 +82,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.get<{ Querystring: Page }>(
     '/admin/clients',
-    { schema: doc('List clients', { querystring: pageQuery, response: { 200: clientListResponse, ...errorResponses(400) } }) },
+    { schema: doc('List clients', { querystring: pageQuery, response: { 200: clientListResponse, ...adminErrorResponses(400) } }) },
     async (request) => {
       const { clients, total } = await services.clients.list(request.query);
       return { items: clients.map((c) => clientToWire(c)), total, limit: request.query.limit, offset: request.query.offset };
@@ -94,7 +91,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.get<{ Params: ClientIdParams }>(
     '/admin/clients/:client_id',
-    { schema: doc('Read a client', { params: clientIdParams, response: { 200: clientResponse, ...errorResponses(404) } }) },
+    { schema: doc('Read a client', { params: clientIdParams, response: { 200: clientResponse, ...adminErrorResponses(404) } }) },
     async (request) => clientToWire(await services.clients.get(request.params.client_id)),
   );
 
@@ -105,7 +102,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
         description: 'Changing token_endpoint_auth_method from none to a secret method issues a client_secret (in this answer only); to none removes it.',
         params: clientIdParams,
         body: clientPatchBody,
-        response: { 200: clientResponse, ...errorResponses(400, 404, 413, 415) },
+        response: { 200: clientResponse, ...adminErrorResponses(400, 404, 413, 415) },
       }),
     },
     async (request) => {
@@ -116,7 +113,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.delete<{ Params: ClientIdParams }>(
     '/admin/clients/:client_id',
-    { schema: doc('Delete a client (its tokens and consents go with it)', { params: clientIdParams, response: { 204: { type: 'null' }, ...errorResponses(404) } }) },
+    { schema: doc('Delete a client (its tokens and consents go with it)', { params: clientIdParams, response: { 204: { type: 'null' }, ...adminErrorResponses(404) } }) },
     async (request, reply) => {
       await services.clients.delete(request.params.client_id);
       return reply.code(204).send();
@@ -129,7 +126,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
       schema: doc('Rotate a client secret', {
         description: 'Issues a new client_secret (shown only in this answer); the old one stops working at once. 409 for public clients.',
         params: clientIdParams,
-        response: { 200: clientResponse, ...errorResponses(404, 409) },
+        response: { 200: clientResponse, ...adminErrorResponses(404, 409) },
       }),
     },
     async (request) => {
@@ -142,7 +139,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.post<{ Body: NewUserBody }>(
     '/admin/users',
-    { schema: doc('Create a user', { body: userCreateBody, response: { 201: userResponse, ...errorResponses(400, 409, 413, 415) } }) },
+    { schema: doc('Create a user', { body: userCreateBody, response: { 201: userResponse, ...adminErrorResponses(400, 409, 413, 415) } }) },
     async (request, reply) => {
       const user = await services.users.create(request.body);
       return reply.code(201).header('location', `/admin/users/${encodeURIComponent(user.id)}`).send(userToWire(user));
@@ -151,7 +148,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.get<{ Querystring: Page }>(
     '/admin/users',
-    { schema: doc('List users', { querystring: pageQuery, response: { 200: userListResponse, ...errorResponses(400) } }) },
+    { schema: doc('List users', { querystring: pageQuery, response: { 200: userListResponse, ...adminErrorResponses(400) } }) },
     async (request) => {
       const { users, total } = await services.users.list(request.query);
       return { items: users.map(userToWire), total, limit: request.query.limit, offset: request.query.offset };
@@ -160,7 +157,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.get<{ Params: IdParams }>(
     '/admin/users/:id',
-    { schema: doc('Read a user', { params: userIdParams, response: { 200: userResponse, ...errorResponses(404) } }) },
+    { schema: doc('Read a user', { params: userIdParams, response: { 200: userResponse, ...adminErrorResponses(404) } }) },
     async (request) => userToWire(await services.users.get(request.params.id)),
   );
 
@@ -171,7 +168,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
         description: 'A new password or disabling the user revokes the tokens they hold. The last enabled admin cannot be disabled or lose the admin role (409).',
         params: userIdParams,
         body: userPatchBody,
-        response: { 200: userResponse, ...errorResponses(400, 404, 409, 413, 415) },
+        response: { 200: userResponse, ...adminErrorResponses(400, 404, 409, 413, 415) },
       }),
     },
     async (request) => userToWire(await services.users.update(request.params.id, request.body)),
@@ -183,7 +180,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
       schema: doc('Delete a user (their tokens and consents go with them)', {
         description: 'The last enabled admin cannot be deleted (409).',
         params: userIdParams,
-        response: { 204: { type: 'null' }, ...errorResponses(404, 409) },
+        response: { 204: { type: 'null' }, ...adminErrorResponses(404, 409) },
       }),
     },
     async (request, reply) => {
@@ -194,7 +191,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
 
   app.get<{ Params: IdParams }>(
     '/admin/users/:id/consents',
-    { schema: doc("List a user's remembered consents", { params: userIdParams, response: { 200: consentListResponse, ...errorResponses(404) } }) },
+    { schema: doc("List a user's remembered consents", { params: userIdParams, response: { 200: consentListResponse, ...adminErrorResponses(404) } }) },
     async (request) => {
       const user = await services.users.get(request.params.id);
       const consents = await services.consents.listForUser(user.id);
@@ -209,7 +206,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
       schema: doc("Revoke a user's remembered consent for a client", {
         description: 'The next authorization asks the user again; refresh tokens the user holds for that client are revoked.',
         params: userConsentParams,
-        response: { 204: { type: 'null' }, ...errorResponses(404) },
+        response: { 204: { type: 'null' }, ...adminErrorResponses(404) },
       }),
     },
     async (request, reply) => {
@@ -218,4 +215,24 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
       return reply.code(204).send();
     },
   );
+
+  // ------------------------------------------------------------ metrics
+
+  if (services.config.metricsPort === undefined) {
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics (admin only; on METRICS_PORT instead when that is set)',
+          security: SECURITY.admin,
+          response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+      async (_request, reply) => {
+        const { contentType, body } = await services.metrics.render();
+        return reply.type(contentType).send(body);
+      },
+    );
+  }
 };

@@ -11,22 +11,14 @@
  */
 import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../clients/metadata.js';
 import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from '../oauth/protocol.js';
+import { errorResponses } from '../http/schemas.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
 import { MAX_ROLES } from '../users/service.js';
 
 export const ADMIN_TAG = 'admin';
-/** Names of the security schemes in the OpenAPI document (see `http/docs.ts`). */
-export const ADMIN_SECURITY: Array<Record<string, string[]>> = [{ adminBasic: [] }, { bearerAuth: [] }];
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
-
-export const errorBody = {
-  type: 'object',
-  description: 'Error: `error` code and a human-readable `error_description`.',
-  required: ['error'],
-  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
-} as const;
 
 const idString = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const timestamp = { type: 'string', format: 'date-time' } as const;
@@ -195,7 +187,7 @@ export const consentListResponse = {
   properties: { items: { type: 'array', items: consentResponse }, total: { type: 'integer' } },
 } as const;
 
-/** The error answers every admin route may give, for the docs. */
-export function errorResponses(...codes: number[]): Record<number, typeof errorBody> {
-  return Object.fromEntries([401, 403, 429, ...codes].map((code) => [code, errorBody]));
+/** The error answers of an admin route: 401, 403 and 429 on every one, and its own. */
+export function adminErrorResponses(...codes: number[]) {
+  return errorResponses(401, 403, 429, ...codes);
 }

@@ -33,10 +33,10 @@ const readySchema = {
   },
 } as const;
 
-export const opsRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const healthRoutes: FastifyPluginAsync<{ services: Pick<Services, 'health'> }> = async (app, { services }) => {
   app.get(
     '/healthz',
-    { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    { config: { accessLog: 'debug' }, schema: { tags: ['operations'], summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
     async (_request, reply) => {
       reply.header('cache-control', 'no-store');
       return { status: 'ok' };
@@ -45,9 +45,12 @@ export const opsRoutes: FastifyPluginAsync<{ services: Services }> = async (app,
 
   app.get(
     '/readyz',
-    { schema: { tags: ['operations'], summary: 'Readiness: database and code store reachable', response: { 200: readySchema, 503: readySchema } } },
+    {
+      config: { accessLog: 'debug' },
+      schema: { tags: ['operations'], summary: 'Readiness: database and code store reachable', response: { 200: readySchema, 503: readySchema } },
+    },
     async (_request, reply) => {
-      const [database, codeStore] = await Promise.all([check(() => services.storage.db.ping()), check(() => services.storage.kv.ping())]);
+      const [database, codeStore] = await Promise.all([check(services.health.database), check(services.health.codeStore)]);
       const ready = database === 'ok' && codeStore === 'ok';
       reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
       return { status: ready ? 'ok' : 'unavailable', checks: { database, code_store: codeStore } };
