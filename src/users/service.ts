@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import { conflict, invalidRequest, notFound } from '../errors.js';
+import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
 
@@ -183,7 +183,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
         return { user: await create({ username, password, roles: ['admin'] }), generatedPassword: password };
       } catch (err) {
         // Another instance starting at the same moment created it first.
-        if (err instanceof Error && (err as { error?: string }).error === 'conflict') return null;
+        if (err instanceof OAuthError && err.error === 'conflict') return null;
         throw err;
       }
     },
@@ -204,7 +204,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
     try {
       return await create({ username, password, roles: ['admin'] });
     } catch (err) {
-      const existing = (err as { error?: string }).error === 'conflict' ? await repo.findByUsername(username) : null;
+      const existing = err instanceof OAuthError && err.error === 'conflict' ? await repo.findByUsername(username) : null;
       if (existing) return existing;
       throw err;
     }
