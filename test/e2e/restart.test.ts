@@ -14,10 +14,10 @@ import { createStorage, type StorageOverrides } from '../../src/storage/index.js
 import { buildTestApp } from '../helpers/app.js';
 import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helpers/backend.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { userBasic } from '../helpers/tokens.js';
 
 const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'boot admin password' };
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-const auth = basic(ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD);
+const auth = userBasic(ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD);
 
 /** What `main.ts` does before listening: storage (migrations), services, app, admin bootstrap. */
 async function startInstance(config: Config, overrides: StorageOverrides = {}) {
@@ -109,7 +109,7 @@ for (const kind of dbKinds) {
       t.ok(migrations[0]!.n >= 1);
       const password = generated[0]!.generatedPassword!;
       for (const instance of [a, b]) {
-        const res = await instance.app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(admins[0]!.username, password) } });
+        const res = await instance.app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(admins[0]!.username, password) } });
         t.equal(res.statusCode, 200, 'both instances serve the admin API');
       }
     });
