@@ -57,39 +57,80 @@ function statementNamer(enabled: boolean): (text: string) => string | undefined 
   };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH']);
+/**
+ * Node's codes for a socket that could not connect or was cut. pg hands the
+ * socket's own error on (when several addresses were tried, an
+ * `AggregateError` carrying the same code).
+ */
+const SOCKET_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH']);
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+function codeOf(err: unknown): string | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
 
 /**
- * True when an error means "the database is not reachable" rather than "this
- * statement is wrong". pg reports lost connections and checkout timeouts as
- * errors without a SQLSTATE; the server reports shutdowns and overload with
- * classes 08 (connection exception), 57P (operator intervention) and 53
- * (insufficient resources).
+ * True when an error says by its code that the database is not reachable
+ * rather than that a statement is wrong: an `UnavailableError`, a socket
+ * error code, or a SQLSTATE of class 08 (connection exception), 57P
+ * (operator intervention: shutdown, crash, not accepting connections yet),
+ * 53 (insufficient resources) or 57014 (the statement ran past
+ * statement_timeout: an overloaded or locked-up database).
+ *
+ * Both drivers also fail some calls with neither code nor class of their
+ * own (pg: a terminated connection, a timed-out checkout or query, an ended
+ * pool; PGlite: a closed instance). Those are recognised where the driver is
+ * called, the only place that knows the error came from the driver:
+ * `isPgConnectionFailure` and `pgliteDb`'s `isClosed`.
  */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof UnavailableError) return true;
-  if (typeof err !== 'object' || err === null) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (CONNECTION_CODES.has(code)) return true;
-    // 57014: the statement ran past statement_timeout (an overloaded or locked-up database).
-    if (/^[0-9A-Z]{5}$/.test(code)) return code.startsWith('08') || code.startsWith('57P') || code.startsWith('53') || code === '57014';
-  }
-  const message = (err as { message?: unknown }).message;
-  return typeof message === 'string' && /connect|terminat|timeout|closed|not queryable/i.test(message);
+  const code = codeOf(err);
+  if (code === undefined) return false;
+  if (SOCKET_ERROR_CODES.has(code)) return true;
+  return SQLSTATE.test(code) && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('53') || code === '57014');
+}
+
+/**
+ * For an error a pg call (pool.query, pool.connect, client.query) rejected
+ * with: did the pool or its connection fail? pg rejects with a
+ * `DatabaseError` when the server answered with an error (its SQLSTATE
+ * decides), a `TypeError` when handed a value it cannot serialise (a bug:
+ * not an outage), and a plain `Error` for everything about the pool and its
+ * connections. Some of those carry a socket code (refused, reset); the rest
+ * have no code and no subclass: a connection terminated under a query (the
+ * server crashed or was killed), a client left unusable by such a loss, a
+ * connection attempt or a pool checkout that timed out, a query with no
+ * answer within `query_timeout` (the server hangs), a pool already ended (we
+ * are shutting down), a failed TLS or SASL handshake. For those the plain
+ * class, seen at a pg call, is the narrowest sign there is. pg's remaining
+ * plain-`Error` argument checks (a query without text, values that are not
+ * an array, one statement name for two texts) cannot arise from `pgDb`'s
+ * executor: it always sends text, an array and names unique per text.
+ */
+function isPgConnectionFailure(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) return isConnectionError(err);
+  return isConnectionError(err) || (err instanceof Error && Object.getPrototypeOf(err) === Error.prototype);
 }
 
 /** SQLSTATEs of a text value PostgreSQL cannot hold: a NUL character (text is NUL-free) or one with no UTF-8 form. */
 const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
 
-function translate(err: unknown): never {
+/**
+ * Rethrows a driver's error as what callers understand. `lost` is the call
+ * site's verdict for failures only it can recognise (`isPgConnectionFailure`,
+ * PGlite's `isClosed`); everything else is judged by its code.
+ */
+function translate(err: unknown, lost = false): never {
   // Already translated (e.g. the TTL store failed inside a transaction): keep its label.
   if (err instanceof UnavailableError) throw err;
-  if (isConnectionError(err)) throw new UnavailableError('database', err);
+  if (lost || isConnectionError(err)) throw new UnavailableError('database', err);
   // A request value with a NUL (`client_id=%00`) can match no row and cannot be
   // stored: the caller's mistake, answered 400 by every route instead of a 500.
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && UNSTORABLE_TEXT.has(code)) {
+  const code = codeOf(err);
+  if (code !== undefined && UNSTORABLE_TEXT.has(code)) {
     throw new OAuthError('invalid_request', 'A parameter contains a character that is not allowed (NUL).', { cause: err });
   }
   throw err;
@@ -119,14 +160,14 @@ export function pgDb(options: PgOptions): DbWithScripts {
         const result = await (name === undefined ? client.query(text, values) : client.query({ name, text, values }));
         return result.rows as R[];
       } catch (err) {
-        return translate(err);
+        return translate(err, isPgConnectionFailure(err));
       }
     },
     async exec(script: string) {
       try {
         await client.query(script);
       } catch (err) {
-        translate(err);
+        translate(err, isPgConnectionFailure(err));
       }
     },
   });
@@ -140,7 +181,7 @@ export function pgDb(options: PgOptions): DbWithScripts {
       try {
         client = await pool.connect();
       } catch (err) {
-        return translate(err);
+        return translate(err, isPgConnectionFailure(err));
       }
       let broken = false;
       // pg-pool removes its own 'error' listener from a checked-out client:
@@ -151,10 +192,19 @@ export function pgDb(options: PgOptions): DbWithScripts {
         broken = true;
       };
       client.on('error', onError);
+      // BEGIN and COMMIT are pg calls too: their failures are judged here,
+      // like the executor's, before they meet errors thrown by `fn`.
+      const control = async (statement: 'BEGIN' | 'COMMIT') => {
+        try {
+          await client.query(statement);
+        } catch (err) {
+          translate(err, isPgConnectionFailure(err));
+        }
+      };
       try {
-        await client.query('BEGIN');
+        await control('BEGIN');
         const result = await fn(executor(client));
-        await client.query('COMMIT');
+        await control('COMMIT');
         return result;
       } catch (err) {
         if (broken || isConnectionError(err)) {
@@ -185,20 +235,28 @@ export function pgDb(options: PgOptions): DbWithScripts {
 }
 
 export function pgliteDb(instance: PGlite): DbWithScripts {
+  /**
+   * PGlite refuses calls on a closed or closing instance with a plain
+   * `Error` and no code, and a call that races `close()` can fail inside the
+   * torn-down module with whatever that throws (a `TypeError`). Its `ready`
+   * flag, false from the moment closing begins, tells these apart from a
+   * bug; an error with a SQLSTATE is the server's answer and judged by it.
+   */
+  const isClosed = (err: unknown) => codeOf(err) === undefined && !instance.ready;
   const executor = (target: PGlite | Transaction): ScriptExecutor => ({
     async query<R>(text: string, params?: readonly unknown[]) {
       try {
         const result = await target.query<R>(text, params as unknown[] | undefined);
         return result.rows;
       } catch (err) {
-        return translate(err);
+        return translate(err, isClosed(err));
       }
     },
     async exec(script: string) {
       try {
         await target.exec(script);
       } catch (err) {
-        translate(err);
+        translate(err, isClosed(err));
       }
     },
   });
@@ -210,7 +268,7 @@ export function pgliteDb(instance: PGlite): DbWithScripts {
       try {
         return await instance.transaction((tx) => fn(executor(tx)));
       } catch (err) {
-        return translate(err);
+        return translate(err, isClosed(err));
       }
     },
     async ping() {

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import { conflict, invalidRequest, notFound } from '../errors.js';
+import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { LoginFailureSource } from '../observability/metrics.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
@@ -200,7 +200,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
         return { user: await create({ username, password, roles: [ADMIN_ROLE] }), generatedPassword: password };
       } catch (err) {
         // Another instance starting at the same moment created it first.
-        if (err instanceof Error && (err as { error?: string }).error === 'conflict') return null;
+        if (err instanceof OAuthError && err.error === 'conflict') return null;
         throw err;
       }
     },
@@ -221,7 +221,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
     try {
       return await create({ username, password, roles: [ADMIN_ROLE] });
     } catch (err) {
-      const existing = (err as { error?: string }).error === 'conflict' ? await repo.findByUsername(username) : null;
+      const existing = err instanceof OAuthError && err.error === 'conflict' ? await repo.findByUsername(username) : null;
       if (existing) return existing;
       throw err;
     }

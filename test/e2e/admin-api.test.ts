@@ -9,14 +9,14 @@ import t, { type Test } from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
+import { userBasic } from '../helpers/tokens.js';
 
 const MAX_FAILED = 5;
 
 t.test(`admin API (${backendName})`, async (t) => {
   const { app, services, storage, config } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: String(MAX_FAILED) } });
   const admin = await seedUser(services, { username: 'root-admin', password: 'root: pässword 1', roles: ['admin'] });
-  const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
-  const auth = basic(admin.username, admin.password);
+  const auth = userBasic(admin.username, admin.password);
   /** The WWW-Authenticate challenges of an answer (Basic always; Bearer once the token service accepts admin tokens). */
   const challenges = (res: { headers: Record<string, unknown> }) => {
     const value = res.headers['www-authenticate'];
@@ -80,10 +80,10 @@ t.test(`admin API (${backendName})`, async (t) => {
 
     t.test('wrong password or unknown user: 401', async (t) => {
       const ip = freshIp();
-      const wrong = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(admin.username, 'nope') }, remoteAddress: ip });
+      const wrong = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(admin.username, 'nope') }, remoteAddress: ip });
       const body = expectError(t, wrong, 401, 'unauthorized');
       t.ok(challenges(wrong).includes(BASIC));
-      const unknown = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic('ghost', 'whatever1') }, remoteAddress: ip });
+      const unknown = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic('ghost', 'whatever1') }, remoteAddress: ip });
       t.same(expectError(t, unknown, 401, 'unauthorized'), body, 'same answer: no hint whether the user exists');
     });
 
@@ -93,20 +93,20 @@ t.test(`admin API (${backendName})`, async (t) => {
 
     t.test('an authenticated non-admin or a disabled admin: 403', async (t) => {
       const user = await seedUser(services, { roles: ['auditor'] });
-      expectError(t, await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: basic(user.username, user.password) } }), 403, 'forbidden');
+      expectError(t, await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic(user.username, user.password) } }), 403, 'forbidden');
       const off = await seedUser(services, { roles: ['admin'] });
       await services.users.update(off.id, { disabled: true });
-      const res = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: basic(off.username, off.password) } });
+      const res = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic(off.username, off.password) } });
       t.match(expectError(t, res, 403, 'forbidden').error_description, /disabled/);
     });
 
     t.test('repeated failures for one username: 429 with Retry-After, even with the right password', async (t) => {
       const victim = await seedUser(services, { roles: ['admin'] });
       for (let i = 0; i < MAX_FAILED; i++) {
-        const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(victim.username, `guess${i}`) }, remoteAddress: freshIp() });
+        const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, `guess${i}`) }, remoteAddress: freshIp() });
         t.equal(res.statusCode, 401);
       }
-      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(victim.username, victim.password) }, remoteAddress: freshIp() });
+      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, victim.password) }, remoteAddress: freshIp() });
       expectError(t, res, 429, 'too_many_requests');
       t.equal(res.headers['retry-after'], String(config.failedAttemptWindowSeconds));
     });
@@ -114,7 +114,7 @@ t.test(`admin API (${backendName})`, async (t) => {
     t.test('repeated failures from one IP: 429 for every username from it', async (t) => {
       const ip = freshIp();
       for (let i = 0; i < MAX_FAILED; i++) {
-        await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(`nobody${i}`, 'guess1234') }, remoteAddress: ip });
+        await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(`nobody${i}`, 'guess1234') }, remoteAddress: ip });
       }
       const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: auth }, remoteAddress: ip });
       expectError(t, res, 429, 'too_many_requests');
@@ -272,7 +272,7 @@ t.test(`admin API (${backendName})`, async (t) => {
           app.inject({
             method: 'POST',
             url: '/token',
-            headers: { authorization: basic(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
+            headers: { authorization: userBasic(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
             payload: 'grant_type=client_credentials&scope=api%3Aread',
             remoteAddress: freshIp(),
           });
@@ -293,7 +293,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       t.match(body, { id: String, username: 'Carol', email: 'carol@example.com', roles: ['admin', 'auditor'], disabled: false, created_at: String });
       t.notOk('password' in body);
       t.equal(res.headers.location, `/admin/users/${body.id}`);
-      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: basic('carol', 'carol password') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic('carol', 'carol password') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
     });
 
     t.test('duplicate username, in any case: 409', async (t) => {
@@ -328,10 +328,10 @@ t.test(`admin API (${backendName})`, async (t) => {
       t.match(patched.json(), { roles: ['admin'], email: null, disabled: false });
       const newPassword = 'a brand new password';
       t.equal((await call('PATCH', `/admin/users/${dave.id}`, { payload: { password: newPassword } })).statusCode, 200);
-      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(dave.username, newPassword) } })).statusCode, 200, 'new password works');
-      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(dave.username, dave.password) }, remoteAddress: freshIp() })).statusCode, 401, 'old one does not');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(dave.username, newPassword) } })).statusCode, 200, 'new password works');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(dave.username, dave.password) }, remoteAddress: freshIp() })).statusCode, 401, 'old one does not');
       t.equal((await call('PATCH', `/admin/users/${dave.id}`, { payload: { disabled: true } })).json().disabled, true);
-      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(dave.username, newPassword) } })).statusCode, 403, 'disabled');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(dave.username, newPassword) } })).statusCode, 403, 'disabled');
 
       expectError(t, await call('PATCH', `/admin/users/${dave.id}`, { payload: {} }), 400, 'invalid_request');
       expectError(t, await call('PATCH', `/admin/users/${dave.id}`, { payload: { username: 'rename' } }), 400, 'invalid_request');
@@ -373,7 +373,7 @@ t.test(`admin API (${backendName})`, async (t) => {
       // With a second enabled admin, either one may go.
       const second = await seedUser(services, { username: 'second-admin', roles: ['admin'] });
       t.equal((await call('PATCH', `/admin/users/${admin.id}`, { payload: { roles: ['ops'] } })).statusCode, 200, 'demoted while another admin exists');
-      const asSecond = { authorization: basic(second.username, second.password) };
+      const asSecond = { authorization: userBasic(second.username, second.password) };
       expectError(t, await call('DELETE', `/admin/users/${second.id}`, { headers: asSecond }), 409, 'conflict');
       t.equal((await call('PATCH', `/admin/users/${admin.id}`, { payload: { roles: ['admin'] }, headers: asSecond })).statusCode, 200, 'promoted again');
       t.equal((await call('DELETE', `/admin/users/${second.id}`)).statusCode, 204, 'and then the other admin may go');

@@ -6,11 +6,8 @@
  * by that process over its control socket).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { startControlServer } from '../../src/admin/control.js';
 import { runCli } from '../../src/admin/cli/run.js';
 import { loadConfig } from '../../src/config.js';
@@ -18,6 +15,7 @@ import { createServices, type Services } from '../../src/services.js';
 import { createStorage } from '../../src/storage/index.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -53,12 +51,6 @@ function spawnCli(argv: string[], env: Record<string, string>, stdin = ''): Prom
 }
 
 const json = <T = Record<string, unknown>>(run: Run): T => JSON.parse(run.stdout) as T;
-
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'oauth-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 t.test(`CLI commands (${backendName})`, async (t) => {
   const { services } = await buildTestApp(t);
@@ -237,7 +229,7 @@ t.test('the real entry point', async (t) => {
   }
 
   t.test('while another process holds the embedded database, the command runs there', async (t) => {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'oauth-cli-');
     await seedDataDir(dir);
     // This test process plays the server: it holds the database and listens for CLI commands.
     const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' });
@@ -262,7 +254,7 @@ t.test('the real entry point', async (t) => {
   });
 
   t.test('while `npm start` (src/main.ts) runs on the embedded database', async (t) => {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'oauth-cli-');
     await seedDataDir(dir);
     const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'main admin password' };
     const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {

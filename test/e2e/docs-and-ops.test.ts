@@ -7,12 +7,12 @@ import t from 'tap';
 import { startMetricsServer } from '../../src/observability/metrics-http.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
+import { userBasic } from '../helpers/tokens.js';
 
 const SPA = 'https://spa.example';
 const { app, services, config } = await buildTestApp(t, { env: { CORS_ORIGINS: `${SPA},https://other.example`, SWAGGER_UI_CLIENT: 'true' } });
 const admin = await seedUser(services, { roles: ['admin'] });
 const plain = await seedUser(services);
-const basic = (u: { username: string; password: string }) => `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}`;
 
 interface Operation {
   tags?: string[];
@@ -139,7 +139,7 @@ t.test('CORS', async (t) => {
     const res = await app.inject({
       method: 'POST',
       url: '/token',
-      headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded', authorization: basic({ username: client.clientId, password: client.clientSecret! }) },
+      headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded', authorization: userBasic(client.clientId, client.clientSecret!) },
       payload: 'grant_type=client_credentials',
     });
     t.equal(res.statusCode, 200);
@@ -175,7 +175,7 @@ t.test('CORS', async (t) => {
     for (const url of ['/introspect', '/admin/clients', '/admin/users', '/admin/console/sign-in', '/login', '/authorize', '/register']) {
       const pre = await preflight(url, SPA);
       t.notOk(pre.headers['access-control-allow-origin'], `${url}: no preflight grant`);
-      const res = await app.inject({ url, headers: { origin: SPA, authorization: basic(admin) } });
+      const res = await app.inject({ url, headers: { origin: SPA, authorization: userBasic(admin.username, admin.password) } });
       t.notOk(res.headers['access-control-allow-origin'], `${url}: no CORS on the response`);
     }
   });
@@ -191,15 +191,15 @@ t.test('metrics', async (t) => {
     const anonymous = await app.inject({ url: '/metrics' });
     t.equal(anonymous.statusCode, 401);
     t.match(String(anonymous.headers['www-authenticate']), /^Basic/);
-    const user = await app.inject({ url: '/metrics', headers: { authorization: basic(plain) } });
+    const user = await app.inject({ url: '/metrics', headers: { authorization: userBasic(plain.username, plain.password) } });
     t.equal(user.statusCode, 403);
   });
 
   await t.test('requests are counted by route pattern and status, never by raw URL', async (t) => {
     await app.inject({ url: '/healthz' });
-    await app.inject({ url: '/admin/clients/some-secret-looking-id', headers: { authorization: basic(admin) } });
+    await app.inject({ url: '/admin/clients/some-secret-looking-id', headers: { authorization: userBasic(admin.username, admin.password) } });
     await app.inject({ url: '/no-such-page-4242' });
-    const res = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
+    const res = await app.inject({ url: '/metrics', headers: { authorization: userBasic(admin.username, admin.password) } });
     t.equal(res.statusCode, 200);
     t.match(res.headers['content-type'], /^text\/plain/);
     t.equal(res.headers['cache-control'], 'no-store');
@@ -212,15 +212,15 @@ t.test('metrics', async (t) => {
   });
 
   await t.test('login failures are counted', async (t) => {
-    const before = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
+    const before = await app.inject({ url: '/metrics', headers: { authorization: userBasic(admin.username, admin.password) } });
     const count = (text: string) => Number(/oauth_login_failures_total\{source="admin_api"\} (\d+)/.exec(text)?.[1] ?? 0);
-    await app.inject({ url: '/admin/clients', headers: { authorization: basic({ username: admin.username, password: 'wrong password!' }) } });
-    const after = await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } });
+    await app.inject({ url: '/admin/clients', headers: { authorization: userBasic(admin.username, 'wrong password!') } });
+    const after = await app.inject({ url: '/metrics', headers: { authorization: userBasic(admin.username, admin.password) } });
     t.equal(count(after.body), count(before.body) + 1);
   });
 
   await t.test('tokens issued by grant type, and refresh-token reuse, are counted', async (t) => {
-    const scrape = async () => (await app.inject({ url: '/metrics', headers: { authorization: basic(admin) } })).body;
+    const scrape = async () => (await app.inject({ url: '/metrics', headers: { authorization: userBasic(admin.username, admin.password) } })).body;
     const value = (text: string, series: RegExp) => Number(series.exec(text)?.[1] ?? 0);
     const CC = /oauth_tokens_issued_total\{grant_type="client_credentials"\} (\d+)/;
     const PASSWORD = /oauth_tokens_issued_total\{grant_type="password"\} (\d+)/;
@@ -233,7 +233,7 @@ t.test('metrics', async (t) => {
     const cc = await app.inject({
       method: 'POST',
       url: '/token',
-      headers: { ...form, authorization: basic({ username: machine.clientId, password: machine.clientSecret! }) },
+      headers: { ...form, authorization: userBasic(machine.clientId, machine.clientSecret!) },
       payload: 'grant_type=client_credentials',
     });
     t.equal(cc.statusCode, 200);

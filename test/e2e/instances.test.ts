@@ -18,7 +18,6 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import t from 'tap';
 import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
@@ -27,6 +26,7 @@ import { hiddenFields, pkcePair, responseParams } from '../helpers/browser-flow.
 import { ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { basic } from '../helpers/tokens.js';
 import { postgresAvailability, redisAvailability, startThrowawayPostgres, startThrowawayRedis } from '../helpers/throwaway.js';
+import { eventually } from '../helpers/wait.js';
 
 const ISSUER = 'http://localhost:3000';
 const REDIRECT_URI = 'http://localhost:8080/cb';
@@ -156,16 +156,6 @@ async function authorizeAcross(browser: CookieJarBrowser, servers: ServerProcess
     hops.push(server.url);
   }
   throw new Error('too many steps');
-}
-
-/** Polls `probe` until it returns true; false after `ms`. */
-async function eventually(ms: number, probe: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await probe().catch(() => false)) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(25);
-  }
 }
 
 /** Runs the real CLI entry point (`src/admin/cli.ts`) with `env`. */

@@ -12,9 +12,6 @@
  * subtest repeats the essentials against the real server process.
  */
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildApp } from '../../src/app.js';
@@ -23,9 +20,11 @@ import { createServices, type ServiceOptions, type Services } from '../../src/se
 import { createStorage } from '../../src/storage/index.js';
 import { seedClient, seedUser } from '../helpers/app.js';
 import { authorizePath, InjectBrowser, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
+import { heapAfterGc } from '../helpers/heap.js';
 import { startServer } from '../helpers/server-process.js';
 import { basic, postForm } from '../helpers/tokens.js';
 import { faultTestsSkipReason, postgresAvailability, redisAvailability, startThrowawayPostgres, startThrowawayRedis } from '../helpers/throwaway.js';
+import { eventually as poll } from '../helpers/wait.js';
 
 const pgAvailable = postgresAvailability();
 const redisAvailable = redisAvailability();
@@ -51,26 +50,8 @@ async function bounded<T>(what: string, promise: Promise<T>, ms = REQUEST_BOUND_
   }
 }
 
-/** Polls `probe` until it returns true; false after `ms`. */
-async function eventually(ms: number, probe: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await probe().catch(() => false)) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-}
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await sleep(20);
-  }
-  return process.memoryUsage().heapUsed;
-}
+/** Polls `probe` every 50 ms until it returns true; false after `ms`. */
+const eventually = (ms: number, probe: () => Promise<boolean>) => poll(ms, probe, 50);
 
 interface Instance {
   app: FastifyInstance;

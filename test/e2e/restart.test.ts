@@ -4,9 +4,6 @@
  * Two instances starting at once on one fresh database: migrations and the
  * admin bootstrap each happen exactly once, and both instances work.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { verifyClientSecret } from '../../src/clients/secret.js';
@@ -16,10 +13,11 @@ import type { DbWithScripts } from '../../src/storage/db.js';
 import { createStorage, type StorageOverrides } from '../../src/storage/index.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helpers/backend.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { userBasic } from '../helpers/tokens.js';
 
 const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'boot admin password' };
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-const auth = basic(ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD);
+const auth = userBasic(ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD);
 
 /** What `main.ts` does before listening: storage (migrations), services, app, admin bootstrap. */
 async function startInstance(config: Config, overrides: StorageOverrides = {}) {
@@ -72,8 +70,7 @@ t.test(`restart on the same database (${backendName})`, async (t) => {
 });
 
 t.test('restart on the embedded database in a DATA_DIR on disk', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'oauth-restart-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'oauth-restart-');
   await seedDataDir(dir);
   const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', ...ADMIN });
 
@@ -112,7 +109,7 @@ for (const kind of dbKinds) {
       t.ok(migrations[0]!.n >= 1);
       const password = generated[0]!.generatedPassword!;
       for (const instance of [a, b]) {
-        const res = await instance.app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: basic(admins[0]!.username, password) } });
+        const res = await instance.app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(admins[0]!.username, password) } });
         t.equal(res.statusCode, 200, 'both instances serve the admin API');
       }
     });

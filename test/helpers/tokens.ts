@@ -13,6 +13,11 @@ export function basic(clientId: string, secret: string): string {
   return `Basic ${Buffer.from(`${enc(clientId)}:${enc(secret)}`).toString('base64')}`;
 }
 
+/** RFC 7617: `username:password` as UTF-8, then base64, nothing encoded (a user signing in to the admin API). */
+export function userBasic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+}
+
 export function form(params: Record<string, string | string[]>): string {
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) for (const one of Array.isArray(v) ? v : [v]) body.append(k, one);

@@ -5,20 +5,15 @@
  * through the storage layer takes the lock and gives it back on close.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { createStorage, DataDirLockedError } from '../../src/storage/index.js';
 import { acquireDataDirLock, LOCK_FILE, readLockOwner } from '../../src/storage/lock.js';
 import { seedDataDir } from '../helpers/backend.js';
-
-async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'oauth-lock-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The pid of a process that has already exited. */
 async function deadPid(): Promise<number> {
@@ -28,7 +23,7 @@ async function deadPid(): Promise<number> {
 }
 
 t.test('a held lock refuses a second taker and names the holder', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'oauth-lock-');
   const lock = await acquireDataDirLock(dir);
   const err = await acquireDataDirLock(dir).then(
     () => null,
@@ -46,7 +41,7 @@ t.test('a held lock refuses a second taker and names the holder', async (t) => {
 });
 
 t.test('a lock left by a dead process is taken over', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'oauth-lock-');
   const pid = await deadPid();
   await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid, hostname: hostname(), startedAt: new Date(0).toISOString(), token: 'stale' }));
   const lock = await acquireDataDirLock(dir);
@@ -56,7 +51,7 @@ t.test('a lock left by a dead process is taken over', async (t) => {
 });
 
 t.test('an unreadable lock file counts as stale', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'oauth-lock-');
   await writeFile(join(dir, LOCK_FILE), 'garbage');
   const lock = await acquireDataDirLock(dir);
   t.equal((await readLockOwner(dir))?.token, lock.owner.token);
@@ -64,13 +59,13 @@ t.test('an unreadable lock file counts as stale', async (t) => {
 });
 
 t.test('a lock on another host is never assumed stale', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'oauth-lock-');
   await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: await deadPid(), hostname: `not-${hostname()}`, startedAt: '', token: 'x' }));
   await t.rejects(acquireDataDirLock(dir), DataDirLockedError);
 });
 
 t.test('of concurrent takers of a stale lock exactly one wins', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'oauth-lock-');
   await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: await deadPid(), hostname: hostname(), startedAt: '', token: 'stale' }));
   const results = await Promise.allSettled(Array.from({ length: 8 }, () => acquireDataDirLock(dir)));
   const winners = results.filter((r) => r.status === 'fulfilled');
@@ -82,7 +77,7 @@ t.test('of concurrent takers of a stale lock exactly one wins', async (t) => {
 });
 
 t.test('the embedded database cannot be opened twice', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'oauth-lock-');
   await seedDataDir(dir);
   const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' });
   const storage = await createStorage(config);
