@@ -256,7 +256,7 @@ t.test('metrics', async (t) => {
   await t.test('with METRICS_PORT, /metrics is not on the main port but alone on its own', async (t) => {
     const separate = await buildTestApp(t, { env: { METRICS_PORT: '9464' } });
     const itsAdmin = await seedUser(separate.services, { roles: ['admin'] });
-    t.equal((await separate.app.inject({ url: '/metrics', headers: { authorization: basic(itsAdmin) } })).statusCode, 404, 'not even for an admin');
+    t.equal((await separate.app.inject({ url: '/metrics', headers: { authorization: userBasic(itsAdmin.username, itsAdmin.password) } })).statusCode, 404, 'not even for an admin');
 
     const server = await startMetricsServer(services.metrics, 0, '127.0.0.1');
     t.teardown(() => server.close());

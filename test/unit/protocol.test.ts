@@ -6,6 +6,7 @@
 import t from 'tap';
 import { validateClientMetadata } from '../../src/clients/metadata.js';
 import { loadConfig } from '../../src/config.js';
+import { ClientMetadataError } from '../../src/errors.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createGrantHandlers } from '../../src/oauth/grants/index.js';
 import type { GrantDeps } from '../../src/oauth/grants/types.js';
@@ -47,9 +48,9 @@ t.test('registration rules follow the table', async (t) => {
   t.same(responseTypesFor(['client_credentials']), []);
   const name = { client_name: 'x', redirect_uris: ['https://app.example/cb'] };
   for (const grant of GRANT_TYPE_NAMES.filter((g) => GRANT_TYPES[g].confidentialOnly)) {
-    t.throws(() => validateClientMetadata({ ...name, grant_types: [grant], token_endpoint_auth_method: 'none' }, config.scopes), { error: 'invalid_client_metadata' }, `${grant} needs a confidential client`);
+    t.throws(() => validateClientMetadata({ ...name, grant_types: [grant], token_endpoint_auth_method: 'none' }, config.scopes), ClientMetadataError, `${grant} needs a confidential client`);
   }
-  t.throws(() => validateClientMetadata({ ...name, grant_types: ['refresh_token'] }, config.scopes), { error: 'invalid_client_metadata' }, 'refresh_token alone issues nothing');
+  t.throws(() => validateClientMetadata({ ...name, grant_types: ['refresh_token'] }, config.scopes), ClientMetadataError, 'refresh_token alone issues nothing');
   for (const grant of GRANT_TYPE_NAMES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens)) {
     const meta = validateClientMetadata({ ...name, grant_types: [grant, 'refresh_token'] }, config.scopes);
     t.same(meta.responseTypes, responseTypesFor([grant]), `${grant} + refresh_token: response types derived`);
