@@ -29,6 +29,8 @@ export interface Config {
   readonly codeTtlSeconds: number;
   /** Browser login session lifetime (idle timeout is the same: sessions are re-extended on use). */
   readonly sessionTtlSeconds: number;
+  /** Idle timeout of the admin console's own session (renewed on use). */
+  readonly adminSessionTtlSeconds: number;
   readonly registration: 'open' | 'closed';
   /** The scopes this server knows; each client is registered for a subset. */
   readonly scopes: readonly string[];
@@ -174,6 +176,7 @@ function scopes(env: Env): string[] {
   const list = [...new Set(raw.split(/\s+/))];
   for (const scope of list) {
     if (!SCOPE_TOKEN.test(scope)) throw new ConfigError('SCOPES', `"${scope}" is not a valid scope token (RFC 6749 §3.3)`);
+    if (scope === 'admin') throw new ConfigError('SCOPES', '"admin" is built in (the admin API\'s scope, granted only to admins through clients registered for it); leave it out');
   }
   return list;
 }
@@ -261,6 +264,7 @@ export function loadConfig(env: Env = {}): Config {
     refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL', 1_209_600, 60, 31_536_000),
     codeTtlSeconds: integer(env, 'CODE_TTL', 60, 5, 600),
     sessionTtlSeconds: integer(env, 'SESSION_TTL', 28_800, 60, 2_592_000),
+    adminSessionTtlSeconds: integer(env, 'ADMIN_SESSION_TTL', 1_800, 60, 86_400),
     registration: oneOf(env, 'REGISTRATION', ['open', 'closed'] as const, 'open'),
     scopes: scopes(env),
     refreshReuseGraceSeconds: integer(env, 'REFRESH_REUSE_GRACE', 0, 0, 300),

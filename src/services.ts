@@ -42,8 +42,10 @@ export interface Services {
   readonly users: UserService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
-  /** Browser sessions (login pages, admin console). */
+  /** Browser sessions of the login pages (single sign-on for the apps). */
   readonly sessions: SessionService;
+  /** The admin console's own sessions: a sign-in to an app never opens the console. */
+  readonly consoleSessions: SessionService;
   /** Authorization requests waiting for sign-in and consent. */
   readonly pendingAuthorizations: PendingAuthorizationStore;
   /** The flow behind `/authorize`, `/login` and `/consent`. */
@@ -96,7 +98,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
     now,
     onAccessTokensRevoked: (entries) => tokens.denyAccessTokens(entries),
   });
-  const sessions = createSessionService({ kv, config, now });
+  const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
+  const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
   const codes = createCodeStore({ kv, config });
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics });
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
@@ -115,6 +118,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     users,
     consents,
     sessions,
+    consoleSessions,
     pendingAuthorizations,
     authorization,
     tokenEndpoints,

@@ -1,7 +1,10 @@
 /**
  * Authentication of the admin API and `/metrics` (SPEC "Admin API"): HTTP
  * Basic with an admin user's username and password, or a bearer access
- * token of a user with role admin.
+ * token that carries the scope `admin` (granted only to admins, only when
+ * asked for by name, only to clients an operator registered for it; see
+ * `oauth/scope.ts`). An admin's token of any other scope opens nothing
+ * here: an app the admin signed in to must not become an admin API key.
  *
  * - No or unusable credentials: 401 with `WWW-Authenticate: Basic
  *   realm="admin", charset="UTF-8"` (RFC 7235 §3.1, RFC 7617 §2.1) and a
@@ -10,9 +13,10 @@
  *   throttled per account and address with the login page's counters; a
  *   wrong one is 401, past the limit 429 with `Retry-After`.
  * - Right credentials, but the user is disabled or lacks role `admin`: 403.
- * - Bearer tokens are verified locally, then the user's CURRENT roles are
- *   read (a role removed a minute ago must not linger for the token's
- *   lifetime). A client's own token (client credentials) has no user: 403.
+ * - Bearer tokens are verified locally and must carry the scope `admin`
+ *   (else 403); then the user's CURRENT roles are read (a role removed a
+ *   minute ago must not linger for the token's lifetime). A client's own
+ *   token (client credentials) has no user: 403.
  *
  * Registered as the scope's `onRequest` hook, so nothing of a request (not
  * even its body) is read before the caller is known to be an admin.
@@ -20,6 +24,7 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { logError, sendJsonError, toOAuthError } from '../http/errors.js';
+import { ADMIN_SCOPE } from '../oauth/scope.js';
 import { parseBasic, parseBearer } from '../security/authorization-header.js';
 import type { Services } from '../services.js';
 import { ADMIN_ROLE, isAdmin } from '../users/account.js';
@@ -43,6 +48,7 @@ declare module 'fastify' {
 const CHALLENGES = ['Basic realm="admin", charset="UTF-8"', 'Bearer realm="admin"'];
 
 const NOT_ADMIN = new OAuthError('forbidden', `The admin API needs a user with role "${ADMIN_ROLE}".`);
+const NO_ADMIN_SCOPE = new OAuthError('forbidden', `The admin API needs an access token with the scope "${ADMIN_SCOPE}".`);
 const DISABLED = new OAuthError('forbidden', 'This account is disabled.');
 
 function refuse(reply: FastifyReply, request: FastifyRequest, err: OAuthError, challenges?: string[]): FastifyReply {
@@ -71,6 +77,7 @@ export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tok
     if (!claims) return invalid();
     // A client's own token (client credentials) carries no roles: it speaks for no user.
     if (claims.roles === undefined) return refuse(reply, request, NOT_ADMIN);
+    if (!claims.scope.split(' ').includes(ADMIN_SCOPE)) return refuse(reply, request, NO_ADMIN_SCOPE);
     const user = await users.findEnabled(claims.sub);
     if (!user) return invalid();
     if (!isAdmin(user)) return refuse(reply, request, NOT_ADMIN);

@@ -4,6 +4,7 @@
  * `invalid_redirect_uri` / `invalid_client_metadata` (RFC 7591 §3.2.2).
  */
 import { isLoopbackHost } from '../config.js';
+import { registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
 import {
   AUTH_METHOD_NAMES,
@@ -133,9 +134,11 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
     throw invalidRedirectUri('redirect_uris is required for the authorization_code and implicit grants');
   }
 
+  // Without `scope`, every configured scope; the admin scope only when named (an operator's choice).
   const scopes = input.scope === undefined ? [...knownScopes] : parseScope(input.scope);
-  const unknown = scopes.filter((s) => !knownScopes.includes(s));
-  if (unknown.length > 0) throw invalidClientMetadata('scope', `unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; this server knows: ${knownScopes.join(' ')}`);
+  const registrable = registrableScopes(knownScopes);
+  const unknown = scopes.filter((s) => !registrable.includes(s));
+  if (unknown.length > 0) throw invalidClientMetadata('scope', `unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; this server knows: ${registrable.join(' ')}`);
 
   const clientName = (input.client_name ?? '').trim();
   if (clientName.length === 0) throw invalidClientMetadata('client_name', 'client_name is required');

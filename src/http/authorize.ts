@@ -138,7 +138,7 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
           title: `Allow ${step.client.clientName}?`,
           clientName: step.client.clientName,
           username: step.user.username,
-          scopes: describeScopes(found.request.scopes),
+          scopes: describeScopes(step.scopes),
           redirectHost: hostOf(found.request.redirectUri),
           remembered: true,
           csrfToken: session.csrfToken,

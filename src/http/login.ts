@@ -146,7 +146,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
 
       // A new session id at sign-in: an id planted before sign-in is worthless.
       const signedIn = await services.sessions.signIn(session, result.user.id);
-      setSessionCookie(reply, signedIn, config);
+      setSessionCookie(reply, services.sessions, signedIn, config);
       if (!pending) return reply.header('cache-control', 'no-store').redirect('/login', 303);
       pending.loginDone = true;
       await store.save(pending);
@@ -172,7 +172,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
         await services.sessions.destroy(session);
       }
-      clearSessionCookie(reply, config);
+      clearSessionCookie(reply, services.sessions, config);
       return reply.header('cache-control', 'no-store').redirect('/login?signed_out=1', 303);
     },
   );

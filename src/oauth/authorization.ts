@@ -8,7 +8,7 @@
  * It never touches HTTP: it answers with a step for the route to render.
  */
 import type { Config } from '../config.js';
-import { OAuthError, accessDenied, invalidRequest } from '../errors.js';
+import { OAuthError, accessDenied, invalidRequest, invalidScope } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import type { BrowserSession, SessionService } from '../sessions/service.js';
 import { flowKeyOf, newConsentTicket, type PendingAuthorization, type PendingAuthorizationStore } from '../sessions/pending-authorization.js';
@@ -21,12 +21,14 @@ import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
 import { buildRedirect } from './redirect-uri.js';
+import { scopesForUser } from './scope.js';
 
 export type FlowStep =
   /** Send the browser to the client's redirect URI, with the response or an error. */
   | { kind: 'redirect'; location: string }
   | { kind: 'login'; pending: PendingAuthorization; client: Client }
-  | { kind: 'consent'; pending: PendingAuthorization; client: Client; user: User };
+  /** `scopes`: what this user would grant (the request's, narrowed to what the user may hold). */
+  | { kind: 'consent'; pending: PendingAuthorization; client: Client; user: User; scopes: string[] };
 
 export interface AuthorizationFlowDeps {
   config: Pick<Config, 'issuer'>;
@@ -140,6 +142,19 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
     };
   };
 
+  /**
+   * The request as this user may be granted it: the admin scope only for an
+   * admin (SPEC "Admin API"); RFC 6749 §3.3 lets the server grant less than
+   * asked, and the response's `scope` says so. Null when nothing is left.
+   */
+  const forUser = (request: AuthorizationRequest, user: User): AuthorizationRequest | null => {
+    const scopes = scopesForUser(request.scopes, user);
+    if (scopes.length === 0) return null;
+    return scopes.length === request.scopes.length ? request : { ...request, scopes };
+  };
+  const nothingToGrant = (request: AuthorizationRequest) =>
+    errorRedirect(targetOf(request), invalidScope('None of the requested scopes can be granted to this account.'));
+
   const park = async (request: AuthorizationRequest, session: BrowserSession): Promise<PendingAuthorization> => {
     const created = flowKeyOf(session).created;
     const pending = await store.create(request, session);
@@ -153,17 +168,20 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
     async begin(client, request, session) {
       const user = await sessionUser(session);
       const signIn = user === null || mustSignIn(request, session, false);
-      if (request.prompt.includes('none')) {
+      if (request.prompt.includes('none') && signIn) {
         // OIDC Core §3.1.2.6: no UI may be shown.
-        if (signIn) return errorRedirect(targetOf(request), new OAuthError('login_required', 'The user is not signed in.'));
-        if (await mustConsent(request, user!)) {
-          return errorRedirect(targetOf(request), new OAuthError('consent_required', 'The user has not consented to this client and scope.'));
-        }
-        return complete(client, request, user!, session);
+        return errorRedirect(targetOf(request), new OAuthError('login_required', 'The user is not signed in.'));
       }
       if (signIn) return { kind: 'login', pending: await park(request, session), client };
-      if (await mustConsent(request, user!)) return { kind: 'consent', pending: await park(request, session), client, user: user! };
-      return complete(client, request, user!, session);
+      const granted = forUser(request, user!);
+      if (!granted) return nothingToGrant(request);
+      if (await mustConsent(granted, user!)) {
+        if (request.prompt.includes('none')) {
+          return errorRedirect(targetOf(request), new OAuthError('consent_required', 'The user has not consented to this client and scope.'));
+        }
+        return { kind: 'consent', pending: await park(request, session), client, user: user!, scopes: granted.scopes };
+      }
+      return complete(client, granted, user!, session);
     },
 
     async proceed(pending, session) {
@@ -171,13 +189,14 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       const client = await currentClient(request);
       const user = await sessionUser(session);
       if (user === null || mustSignIn(request, session, pending.loginDone)) return { kind: 'login', pending, client };
+      const granted = forUser(request, user);
       // A consent page already shown to this user keeps being the one to answer.
-      if (pending.consentTicket !== null && pending.consentUserId === user.id) return { kind: 'consent', pending, client, user };
-      if (await mustConsent(request, user)) return { kind: 'consent', pending, client, user };
+      if (granted && pending.consentTicket !== null && pending.consentUserId === user.id) return { kind: 'consent', pending, client, user, scopes: granted.scopes };
+      if (granted && (await mustConsent(granted, user))) return { kind: 'consent', pending, client, user, scopes: granted.scopes };
       // Nothing left to ask: answer now, once.
       const taken = await store.take(pending.id, session);
       if (!taken) throw invalidRequest('This sign-in request was already answered or has expired. Return to the application and start again.');
-      return complete(client, request, user, session);
+      return granted ? complete(client, granted, user, session) : nothingToGrant(request);
     },
 
     async showConsent(pending, user) {
@@ -200,8 +219,10 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         throw invalidRequest('This sign-in request was already answered or has expired. Return to the application and start again.');
       }
       if (!allow) return errorRedirect(targetOf(request), accessDenied('The user denied the request.'));
-      await consents.grant(user.id, client.clientId, request.scopes);
-      return complete(client, request, user, session);
+      const granted = forUser(request, user);
+      if (!granted) return nothingToGrant(request);
+      await consents.grant(user.id, client.clientId, granted.scopes);
+      return complete(client, granted, user, session);
     },
   };
 }

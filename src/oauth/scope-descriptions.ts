@@ -10,6 +10,7 @@ const DESCRIPTIONS: Record<string, { title: string; detail: string }> = {
   offline_access: { title: 'Stay connected', detail: 'Keep access when you are not using the app, until you revoke it.' },
   'api:read': { title: 'Read your data', detail: 'Read data through the API on your behalf.' },
   'api:write': { title: 'Change your data', detail: 'Create, change and delete data through the API on your behalf.' },
+  admin: { title: 'Administer this server', detail: 'Manage its clients and users through the admin API, as you. Allow this only for a tool you run yourself.' },
 };
 
 export interface ScopeDescription {

@@ -4,12 +4,36 @@
  */
 import { SCOPE_TOKEN } from '../config.js';
 import { invalidScope } from '../errors.js';
+import type { User } from '../storage/types.js';
+import { isAdmin } from '../users/account.js';
 
 /**
- * Scopes that only make sense for a person (OIDC Core §5.4, §11): never
- * granted to a client acting on its own behalf (client credentials).
+ * The scope that opens the admin API (SPEC "Admin API"). Built in, whatever
+ * `SCOPES` says, and held to three rules: granted only when requested by
+ * name (never part of the default, "all registered scopes"), only to clients
+ * an operator registered for it, and only to users with role admin.
  */
-export const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+export const ADMIN_SCOPE = 'admin';
+
+/** Granted only when requested by name, never as part of the default. */
+const EXPLICIT_ONLY: ReadonlySet<string> = new Set([ADMIN_SCOPE]);
+
+/**
+ * Scopes that only make sense for a person (OIDC Core §5.4, §11, and the
+ * admin scope, which speaks for an admin user): never granted to a client
+ * acting on its own behalf (client credentials).
+ */
+export const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', ADMIN_SCOPE]);
+
+/** Every scope a client may be registered for: the configured `SCOPES` and the built-in admin scope. */
+export function registrableScopes(configured: readonly string[]): string[] {
+  return configured.includes(ADMIN_SCOPE) ? [...configured] : [...configured, ADMIN_SCOPE];
+}
+
+/** Of the granted scopes, those this user may hold: the admin scope only for an enabled admin. */
+export function scopesForUser(scopes: readonly string[], user: Pick<User, 'disabled' | 'roles'>): string[] {
+  return scopes.filter((s) => s !== ADMIN_SCOPE || isAdmin(user));
+}
 
 /**
  * Parses a `scope` parameter: scope-tokens separated by spaces (RFC 6749
@@ -30,8 +54,9 @@ export function parseScopeParameter(raw: string | undefined): string[] | undefin
  * The scopes to grant: the requested ones the client is registered for
  * (RFC 6749 §3.3: the server may grant less than requested, and says so in
  * the response's `scope`), or, when none were requested, all of the client's
- * registered scopes (the documented default). Scopes this server does not
- * know are an error (`invalid_scope`), and so is an empty result.
+ * registered scopes (the documented default) except those granted only by
+ * name (`admin`). Scopes this server does not know are an error
+ * (`invalid_scope`), and so is an empty result.
  *
  * @param requested parsed `scope` parameter (undefined: not sent)
  * @param registered the client's registered scopes
@@ -44,12 +69,13 @@ export function grantScopes(
   known: readonly string[],
   allowed: (scope: string) => boolean = () => true,
 ): string[] {
+  const isKnown = (s: string) => known.includes(s) || s === ADMIN_SCOPE;
   if (requested !== undefined) {
-    const unknown = requested.filter((s) => !known.includes(s));
+    const unknown = requested.filter((s) => !isKnown(s));
     if (unknown.length > 0) throw invalidScope(`Unknown scope: ${unknown.join(' ')}.`);
   }
-  const base = requested ?? registered;
-  const granted = base.filter((s) => registered.includes(s) && known.includes(s) && allowed(s));
+  const base = requested ?? registered.filter((s) => !EXPLICIT_ONLY.has(s));
+  const granted = base.filter((s) => registered.includes(s) && isKnown(s) && allowed(s));
   if (granted.length === 0) {
     throw invalidScope(requested === undefined ? 'The client is not registered for any scope usable with this grant.' : 'None of the requested scopes is allowed for this client.');
   }

@@ -8,7 +8,6 @@
  * replaced by a new id at sign-in (no session fixation).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Config } from '../config.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import type { KvStore } from '../storage/types.js';
 
@@ -25,7 +24,17 @@ export interface BrowserSession {
   data: Record<string, unknown>;
 }
 
+/**
+ * Which sign-in a session stands for: the single sign-on of the login pages
+ * (`browser`), or the admin console's own, shorter one (`console`), which a
+ * sign-in to any app never opens.
+ */
+export type SessionKind = 'browser' | 'console';
+
 export interface SessionService {
+  readonly kind: SessionKind;
+  /** Lifetime of a signed-in session, renewed on every save (sliding expiry). */
+  readonly ttlSeconds: number;
   create(): Promise<BrowserSession>;
   /** Null when the id is unknown or expired. */
   load(id: string | undefined): Promise<BrowserSession | null>;
@@ -47,21 +56,34 @@ type Stored = Omit<BrowserSession, 'id'>;
  */
 export const ANONYMOUS_SESSION_TTL_SECONDS = 1_800;
 
-const key = (id: string) => `session:${createHash('sha256').update(id).digest('base64url')}`;
 const newId = () => randomBytes(32).toString('base64url');
 
-export function createSessionService(deps: { kv: KvStore; config: Pick<Config, 'sessionTtlSeconds'>; now?: () => number }): SessionService {
-  const { kv, config } = deps;
+export interface SessionServiceDeps {
+  kv: KvStore;
+  /** Default `browser`; each kind has its own key space and cookie. */
+  kind?: SessionKind;
+  /** Lifetime of a signed-in session, seconds. */
+  ttlSeconds: number;
+  now?: () => number;
+}
+
+export function createSessionService(deps: SessionServiceDeps): SessionService {
+  const { kv, ttlSeconds } = deps;
+  const kind = deps.kind ?? 'browser';
+  const prefix = kind === 'browser' ? 'session:' : `${kind}-session:`;
+  const key = (id: string) => `${prefix}${createHash('sha256').update(id).digest('base64url')}`;
   const now = deps.now ?? Date.now;
   const seconds = () => Math.floor(now() / 1000);
 
   const write = async (session: BrowserSession) => {
     const { id, ...stored } = session;
-    const ttl = stored.userId === null ? Math.min(ANONYMOUS_SESSION_TTL_SECONDS, config.sessionTtlSeconds) : config.sessionTtlSeconds;
+    const ttl = stored.userId === null ? Math.min(ANONYMOUS_SESSION_TTL_SECONDS, ttlSeconds) : ttlSeconds;
     await kv.set(key(id), JSON.stringify(stored), ttl);
   };
 
   return {
+    kind,
+    ttlSeconds,
     async create() {
       const session: BrowserSession = { id: newId(), userId: null, authTime: null, csrfToken: newId(), createdAt: seconds(), data: {} };
       await write(session);

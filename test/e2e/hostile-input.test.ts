@@ -100,7 +100,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
   const full = await seedClient(services, {
     redirect_uris: ['http://localhost:8080/cb'],
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
-    scope: 'openid profile api:read api:write',
+    scope: 'openid profile api:read api:write admin',
   });
   const spa = await seedClient(services, { redirect_uris: ['http://localhost:8080/spa'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none', scope: 'openid api:read' });
   // Never offered to the generators: the check afterwards uses it.
@@ -113,7 +113,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
    */
   const mint = async () => {
     const auth = { authorization: basic(full.clientId, full.clientSecret!) };
-    const admins = await postForm(app, '/token', { grant_type: 'password', username: admin.username, password: admin.password, scope: 'openid api:read' }, auth);
+    const admins = await postForm(app, '/token', { grant_type: 'password', username: admin.username, password: admin.password, scope: 'openid api:read admin' }, auth);
     const alices = await postForm(app, '/token', { grant_type: 'password', username: alice.username, password: alice.password, scope: 'openid api:read' }, auth);
     const cc = await postForm(app, '/token', { grant_type: 'client_credentials' }, auth);
     t.equal(admins.statusCode, 200);

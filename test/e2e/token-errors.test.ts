@@ -17,7 +17,7 @@ t.test(`token service error paths (${backendName})`, async (t) => {
   const machine = await seedClient(services, { grant_types: ['client_credentials'], scope: 'api:read openid' });
   const machineAuth = basic(machine.clientId, machine.clientSecret!);
   const poster = await seedClient(services, { grant_types: ['client_credentials'], scope: 'api:read', token_endpoint_auth_method: 'client_secret_post' });
-  const legacy = await seedClient(services, { grant_types: ['password', 'refresh_token'], scope: 'openid profile api:read api:write' });
+  const legacy = await seedClient(services, { grant_types: ['password', 'refresh_token'], scope: 'openid profile api:read api:write admin' });
   const legacyAuth = basic(legacy.clientId, legacy.clientSecret!);
   const other = await seedClient(services, { grant_types: ['password', 'refresh_token'], scope: 'openid api:read' });
   const otherAuth = basic(other.clientId, other.clientSecret!);
@@ -323,10 +323,13 @@ t.test(`token service error paths (${backendName})`, async (t) => {
 
   t.test('admin API with a bearer access token', async (t) => {
     const root = await seedUser(services, { username: 'root', roles: ['admin'] });
-    const adminToken = (await token({ grant_type: 'password', username: 'root', password: root.password }, { authorization: legacyAuth })).json().access_token as string;
+    const adminToken = (await token({ grant_type: 'password', username: 'root', password: root.password, scope: 'openid admin' }, { authorization: legacyAuth })).json().access_token as string;
+    const ordinary = (await token({ grant_type: 'password', username: 'root', password: root.password }, { authorization: legacyAuth })).json() as { access_token: string; scope: string };
     const userToken = (await passwordTokens(legacyAuth, 'api:read')).access_token;
     const list = (bearer: string) => app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: `Bearer ${bearer}` } });
-    t.equal((await list(adminToken)).statusCode, 200, 'a user with role admin');
+    t.equal((await list(adminToken)).statusCode, 200, 'a user with role admin, scope admin');
+    t.notMatch(ordinary.scope, /\badmin\b/, 'the admin scope is never granted by default');
+    t.equal((await list(ordinary.access_token)).statusCode, 403, "an admin's token without the admin scope");
     t.equal((await list(userToken)).statusCode, 403, 'a user without it');
     t.equal((await list(await machineToken())).statusCode, 403, 'a client acting for itself');
     const bad = await list('not-a-token');

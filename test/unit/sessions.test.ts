@@ -7,7 +7,7 @@ t.test('anonymous sessions expire early; signed-in sessions last SESSION_TTL', a
   const now = () => nowMs;
   const kv = createMemoryKv({ now });
   t.teardown(() => kv.close());
-  const sessions = createSessionService({ kv, config: { sessionTtlSeconds: 28_800 }, now });
+  const sessions = createSessionService({ kv, ttlSeconds: 28_800, now });
 
   const anonymous = await sessions.create();
   const signedIn = await sessions.signIn(await sessions.create(), 'user-1');
@@ -25,7 +25,7 @@ t.test('anonymous sessions expire early; signed-in sessions last SESSION_TTL', a
 t.test('sign-in replaces the session id and the CSRF token', async (t) => {
   const kv = createMemoryKv();
   t.teardown(() => kv.close());
-  const sessions = createSessionService({ kv, config: { sessionTtlSeconds: 600 } });
+  const sessions = createSessionService({ kv, ttlSeconds: 600 });
   const before = await sessions.create();
   const after = await sessions.signIn(before, 'user-1');
   t.not(after.id, before.id);

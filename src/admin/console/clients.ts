@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AUTH_METHOD_NAMES, GRANT_TYPES, isAuthMethod, isGrantType, REGISTRABLE_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS } from '../../oauth/protocol.js';
 import { ClientMetadataError, OAuthError } from '../../errors.js';
+import { registrableScopes } from '../../oauth/scope.js';
 import type { Client } from '../../storage/types.js';
 import { contentSecurityPolicy } from '../../http/security-headers.js';
 import { CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
@@ -107,7 +108,7 @@ function splitLines(text: string): string[] {
 export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): void {
   const { services, render, navModel, takeNotice, setNotice, guarded, admin } = ctx;
   const { config } = services;
-  const scopes = config.scopes;
+  const scopes = registrableScopes(config.scopes);
 
   app.get<{ Querystring: { page?: number } }>(`${CONSOLE}/clients`, { ...guarded, schema: { querystring: pageQuery } }, async (request, reply) => {
     const a = admin(request);
@@ -149,7 +150,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
   app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
     clientForm(reply, 200, admin(request), {
       client: null,
-      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', scope: [...scopes] },
+      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', scope: [...config.scopes] },
     }),
   );
 

@@ -35,7 +35,7 @@ export interface NavModel {
 }
 
 /** What the console's pages use. */
-export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'sessions'>;
+export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'consoleSessions'>;
 
 export interface ConsoleContext {
   services: ConsoleServices;

@@ -6,12 +6,13 @@
  * `/admin/console/…`, so nothing collides with the JSON API at
  * `/admin/clients` and `/admin/users`.
  *
- * - Sign-in with an admin account puts the user into the browser session
- *   (`sessions/service.ts`, the same cookie as the login pages; the session
- *   id is replaced at sign-in). The role is checked again on every request,
- *   so taking `admin` away or disabling the account locks the console at
- *   once. Wrong passwords are throttled per username and per IP with the
- *   same keys as the admin API.
+ * - The console has its own sign-in and its own session (`consoleSessions`:
+ *   its own cookie, SameSite=Strict, `ADMIN_SESSION_TTL` idle timeout), so
+ *   an admin who signed in to some app through the login pages is NOT signed
+ *   in to the console. The session id is replaced at sign-in. The role is
+ *   checked again on every request, so taking `admin` away or disabling the
+ *   account locks the console at once. The password goes through the
+ *   server's one sign-in path (`users.signIn`, throttled like every other).
  * - Every form carries the session's CSRF token (synchronizer pattern) and
  *   every POST is refused without it.
  * - A client secret is shown once, in the response to the POST that created
@@ -74,13 +75,13 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     const notice = admin.session.data[FLASH_KEY];
     if (typeof notice !== 'string') return null;
     delete admin.session.data[FLASH_KEY];
-    await services.sessions.save(admin.session);
+    await services.consoleSessions.save(admin.session);
     return notice;
   }
 
   async function setNotice(admin: ConsoleAdmin, text: string): Promise<void> {
     admin.session.data[FLASH_KEY] = text;
-    await services.sessions.save(admin.session);
+    await services.consoleSessions.save(admin.session);
   }
 
   // Errors of this scope (validation, 404, 429, 503) as an HTML page.
@@ -104,7 +105,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
    * POST the session's CSRF token.
    */
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    const session = await readSession(request, services.sessions, config);
+    const session = await readSession(request, services.consoleSessions, config);
     // A deleted user is simply signed out; a dead database is a 503 page (the error handler).
     const user = session?.userId ? await services.users.findEnabled(session.userId) : null;
     if (!session || !user || !isAdmin(user)) {
@@ -117,7 +118,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     const admin = { session, user };
     if (request.method === 'POST') {
       const token = (request.body as { csrf_token?: unknown } | undefined)?.csrf_token;
-      if (!services.sessions.verifyCsrf(session, token)) {
+      if (!services.consoleSessions.verifyCsrf(session, token)) {
         return message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Go back, reload the page and try again.', admin);
       }
     }
@@ -134,7 +135,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     render(reply, status, 'sign-in', { title: 'Admin sign-in', username: '', error: null, notice: null, ...data });
 
   app.get<{ Querystring: { next?: string } }>(`${SIGN_IN}`, { schema: { querystring: signInQuery } }, async (request, reply) => {
-    const session = await ensureSession(request, reply, services.sessions, config);
+    const session = await ensureSession(request, reply, services.consoleSessions, config);
     let notice: string | null = null;
     if (session.userId) {
       const user = await services.users.findEnabled(session.userId);
@@ -148,10 +149,10 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     const body = request.body ?? {};
     const username = body.username ?? '';
     const next = safeNext(body.next);
-    const session = await readSession(request, services.sessions, config);
-    if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) {
+    const session = await readSession(request, services.consoleSessions, config);
+    if (!session || !services.consoleSessions.verifyCsrf(session, body.csrf_token)) {
       // Login CSRF: a sign-in not started from this form is refused.
-      const fresh = await ensureSession(request, reply, services.sessions, config);
+      const fresh = await ensureSession(request, reply, services.consoleSessions, config);
       return signInPage(reply, 403, { csrfToken: fresh.csrfToken, username, next, error: 'This form has expired. Sign in again.' });
     }
     if (username === '' || !body.password) {
@@ -170,15 +171,15 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     if (!isAdmin(user)) {
       return signInPage(reply, 403, { csrfToken: session.csrfToken, username, next, error: 'Only administrators can sign in to the admin console.' });
     }
-    const signedIn = await services.sessions.signIn(session, user.id);
-    setSessionCookie(reply, signedIn, config);
+    const signedIn = await services.consoleSessions.signIn(session, user.id);
+    setSessionCookie(reply, services.consoleSessions, signedIn, config);
     request.log.info({ userId: user.id }, 'admin console sign-in');
     return reply.code(303).header('cache-control', 'no-store').redirect(next);
   });
 
   app.post(`${CONSOLE}/sign-out`, { ...guarded, schema: { body: csrfOnly } }, async (request, reply) => {
-    await services.sessions.destroy(admin(request).session);
-    clearSessionCookie(reply, config);
+    await services.consoleSessions.destroy(admin(request).session);
+    clearSessionCookie(reply, services.consoleSessions, config);
     return reply.code(303).header('cache-control', 'no-store').redirect(SIGN_IN);
   });
 

@@ -7,8 +7,8 @@
  * disabled account, are `invalid_grant` with one message whether or not the
  * user exists.
  */
-import { invalidGrant, invalidRequest } from '../../errors.js';
-import { grantScopes, parseScopeParameter } from '../scope.js';
+import { invalidGrant, invalidRequest, invalidScope } from '../../errors.js';
+import { grantScopes, parseScopeParameter, scopesForUser } from '../scope.js';
 import type { GrantDeps, GrantHandler } from './types.js';
 
 export function passwordGrant({ config, now, tokens, users }: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users'>): GrantHandler {
@@ -21,11 +21,13 @@ export function passwordGrant({ config, now, tokens, users }: Pick<GrantDeps, 'c
 
     const signedIn = await users.signIn(username, password, { ip, source: 'password_grant' });
     if (!signedIn.ok) throw invalidGrant('Invalid username or password.');
+    const granted = scopesForUser(scopes, signedIn.user);
+    if (granted.length === 0) throw invalidScope('None of the requested scopes can be granted to this account.');
 
     const issued = await tokens.issue({
       client,
       user: signedIn.user,
-      scopes,
+      scopes: granted,
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
       authTime: Math.floor(now() / 1000),
