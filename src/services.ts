@@ -64,13 +64,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   });
   // A password change, disabling or deleting a user ends every token they hold.
   const users = createUserService({ repo: storage.users, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
-  const consents = createConsentService({
-    repo: storage.consents,
-    refreshTokens: storage.refreshTokens,
-    revocations: storage.revocations,
-    now,
-    onAccessTokensRevoked: (entries) => tokens.denyAccessTokens(entries),
-  });
+  const consents = createConsentService({ repo: storage.consents, tokens });
   const sessions = createSessionService({ kv: storage.kv, config, now });
   const codes = createCodeStore({ kv: storage.kv, config });
   const throttle = createThrottle(storage.kv, config);

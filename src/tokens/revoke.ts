@@ -1,7 +1,7 @@
 /**
  * Revocation: RFC 7009 at the revocation endpoint, and the revocations the
  * server makes itself (refresh-token reuse, a replayed authorization code, a
- * user's password change or removal).
+ * user's password change or removal, a withdrawn consent).
  *
  * Every one of them goes through `revokeGrants`, the one path: in a single
  * transaction it revokes the refresh-token families, deny-lists the access
@@ -62,6 +62,8 @@ export interface Revoker {
   revokeIssued(grant: IssuedGrant): Promise<void>;
   /** `TokenService.revokeUser`. */
   revokeUser(userId: string): Promise<void>;
+  /** `TokenService.revokeUserAtClient`. */
+  revokeUserAtClient(userId: string, clientId: string): Promise<void>;
 }
 
 /** `recorded` plus those of `extra` it does not already name. */
@@ -155,5 +157,6 @@ export function createRevoker(deps: RevokerDeps): Revoker {
     // Every family at every client, and the subject cut-off for access tokens
     // issued without a refresh token (password change, disable, delete).
     revokeUser: (userId) => revokeGrants({ families: { userId, clientId: null }, subject: userId }),
+    revokeUserAtClient: (userId, clientId) => revokeGrants({ families: { userId, clientId } }),
   };
 }

@@ -82,7 +82,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     revoke: revoker.revoke,
     revokeIssued: revoker.revokeIssued,
     revokeUser: revoker.revokeUser,
-    denyAccessTokens: (entries) => revoker.revokeGrants({ accessTokens: entries }),
+    revokeUserAtClient: revoker.revokeUserAtClient,
     keys,
     async start() {
       const stops: Array<() => Promise<void>> = [];
