@@ -84,9 +84,6 @@ export interface IntrospectionResponse {
   roles?: string[];
 }
 
-/** `token_type_hint` of RFC 7009 §2.1 / RFC 7662 §2.1 (unknown hints are ignored). */
-export type TokenTypeHint = 'access_token' | 'refresh_token';
-
 /**
  * What a grant issued, as returned by `issue()` (`IssuedTokens` fits): enough
  * to revoke it all later (a replayed authorization code, RFC 6749 §4.1.2).
