@@ -91,13 +91,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   });
   // A password change, disabling or deleting a user ends every token they hold.
   const users = createUserService({ repo: storage.users, throttle, metrics, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
-  const consents = createConsentService({
-    repo: storage.consents,
-    refreshTokens: storage.refreshTokens,
-    revocations: storage.revocations,
-    now,
-    onAccessTokensRevoked: (entries) => tokens.denyAccessTokens(entries),
-  });
+  const consents = createConsentService({ repo: storage.consents, tokens });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
   const codes = createCodeStore({ kv, config });

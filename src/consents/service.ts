@@ -5,21 +5,16 @@
  * Revoking consent also ends what that consent produced: every refresh-token
  * family of the user at that client is revoked and the access tokens issued
  * with them are deny-listed (RFC 7009 §2.1 asks the same of revoking a grant),
- * so the client has to ask the person again.
+ * so the client has to ask the person again. The token service does that, in
+ * one transaction, through its one revocation path.
  */
 import { notFound } from '../errors.js';
-import type { Consent, ConsentRepo, RefreshTokenRepo, RevocationRepo } from '../storage/types.js';
+import type { Consent, ConsentRepo } from '../storage/types.js';
+import type { TokenService } from '../tokens/types.js';
 
 export interface ConsentServiceDeps {
   repo: ConsentRepo;
-  refreshTokens: RefreshTokenRepo;
-  revocations: RevocationRepo;
-  now?: () => number;
-  /**
-   * Called with the access tokens just deny-listed, so the token service can
-   * tell every instance's in-memory deny list at once.
-   */
-  onAccessTokensRevoked?: (entries: Array<{ jti: string; expiresAt: Date }>) => Promise<void>;
+  tokens: Pick<TokenService, 'revokeUserAtClient'>;
 }
 
 export interface ConsentService {
@@ -33,20 +28,16 @@ export interface ConsentService {
 }
 
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
-  const { repo, refreshTokens, revocations } = deps;
-  const now = deps.now ?? Date.now;
+  const { repo, tokens } = deps;
   return {
     find: (userId, clientId) => repo.find(userId, clientId),
     grant: (userId, clientId, scopes) => repo.grant(userId, clientId, scopes),
     listForUser: (userId) => repo.listForUser(userId),
     async revoke(userId, clientId) {
       const existed = await repo.revoke(userId, clientId);
-      const at = new Date(now());
-      const jtis = await refreshTokens.revokeForUser(userId, clientId, at);
-      if (jtis.length > 0) {
-        await revocations.revoke(jtis);
-        await deps.onAccessTokensRevoked?.(jtis);
-      }
+      // Even without a remembered consent (tokens from the password grant, or
+      // a retry after a failed revocation), the pair's tokens are revoked.
+      await tokens.revokeUserAtClient(userId, clientId);
       if (!existed) throw notFound(`user "${userId}" has no remembered consent for client "${clientId}"`);
     },
   };

@@ -199,7 +199,7 @@ export interface RefreshTokenRepo {
    */
   revokeFamily(familyId: string, now: Date, tx?: Executor): Promise<Array<{ jti: string; expiresAt: Date }>>;
   /** Revokes all of a user's (optionally one client's) families; same result as `revokeFamily`. */
-  revokeForUser(userId: string, clientId: string | null, now: Date): Promise<Array<{ jti: string; expiresAt: Date }>>;
+  revokeForUser(userId: string, clientId: string | null, now: Date, tx?: Executor): Promise<Array<{ jti: string; expiresAt: Date }>>;
   /** The newest token of a family (the one a grace-window replay hands back). */
   findLatestInFamily(familyId: string, tx?: Executor): Promise<RefreshTokenRecord | null>;
   /** Deletes rows expired before `now`; returns how many. */

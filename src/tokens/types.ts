@@ -84,9 +84,6 @@ export interface IntrospectionResponse {
   roles?: string[];
 }
 
-/** `token_type_hint` of RFC 7009 §2.1 / RFC 7662 §2.1 (unknown hints are ignored). */
-export type TokenTypeHint = 'access_token' | 'refresh_token';
-
 /**
  * What a grant issued, as returned by `issue()` (`IssuedTokens` fits): enough
  * to revoke it all later (a replayed authorization code, RFC 6749 §4.1.2).
@@ -175,8 +172,13 @@ export interface TokenService {
    * before now (password change, disable, delete).
    */
   revokeUser(userId: string): Promise<void>;
-  /** Deny-lists access tokens that were revoked elsewhere (e.g. consent revocation), on every instance. */
-  denyAccessTokens(entries: ReadonlyArray<{ jti: string; expiresAt: Date }>): Promise<void>;
+  /**
+   * Revokes what a user holds at one client: every refresh-token family of
+   * the pair and the access tokens recorded on them (a withdrawn consent;
+   * RFC 7009 §2.1 asks the same of revoking a grant). Other clients' tokens
+   * are left alone. Idempotent.
+   */
+  revokeUserAtClient(userId: string, clientId: string): Promise<void>;
   readonly keys: KeyManager;
   /** Loads keys (creating the first ones), the deny list; subscribes; starts timers. Returns the stop. */
   start(): Promise<() => Promise<void>>;

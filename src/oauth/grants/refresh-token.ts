@@ -1,6 +1,6 @@
 /**
  * `grant_type=refresh_token` (RFC 6749 §6): rotation, reuse detection and
- * the grace window live in the token service (`tokens/`).
+ * the grace window live in the token service (`tokens/refresh.ts`).
  */
 import { invalidRequest } from '../../errors.js';
 import type { GrantDeps, GrantHandler } from './types.js';

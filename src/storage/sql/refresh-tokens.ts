@@ -107,8 +107,8 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       );
       return toJtis(rows.filter((r) => r.access_token_jti !== null && r.access_token_expires_at !== null && r.access_token_expires_at > now));
     },
-    async revokeForUser(userId, clientId, now) {
-      const rows = await db.query<JtiRow>(
+    async revokeForUser(userId, clientId, now, tx: Executor = db) {
+      const rows = await tx.query<JtiRow>(
         `UPDATE refresh_tokens SET revoked_at = $3
          WHERE family_id IN (SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND ($2::text IS NULL OR client_id = $2))
            AND revoked_at IS NULL

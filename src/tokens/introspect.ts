@@ -1,0 +1,105 @@
+/**
+ * Token introspection (RFC 7662) for an authenticated client. Unlike the
+ * resource routes it reads the database, so a revocation made on any
+ * instance counts at once, and a disabled or deleted user's tokens are
+ * inactive.
+ */
+import { isEnabled } from '../users/account.js';
+import type { Config } from '../config.js';
+import type { Client, RefreshTokenRepo, RevocationRepo, User, UserRepo } from '../storage/types.js';
+import type { DenyList } from './deny-list.js';
+import { asAccessTokenClaims, looksLikeJwt } from './jwt.js';
+import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
+import type { AccessTokenClaims, IntrospectionResponse } from './types.js';
+import type { Verifier } from './verify.js';
+
+export interface IntrospectorDeps {
+  config: Pick<Config, 'issuer'>;
+  now: () => number;
+  verifier: Pick<Verifier, 'verify'>;
+  denyList: Pick<DenyList, 'isDenied'>;
+  revocations: Pick<RevocationRepo, 'isRevoked' | 'findSubject'>;
+  refreshTokens: Pick<RefreshTokenRepo, 'findByHash'>;
+  users: Pick<UserRepo, 'findById'>;
+}
+
+/** RFC 7662 §2.2: an inactive token is answered with nothing but this. */
+const INACTIVE: IntrospectionResponse = Object.freeze({ active: false }) as IntrospectionResponse;
+
+/** Creates `TokenService.introspect`. */
+export function createIntrospector(deps: IntrospectorDeps): (token: string, hint: string | undefined, caller: Client) => Promise<IntrospectionResponse> {
+  const { config, now, verifier, denyList, revocations, refreshTokens, users } = deps;
+
+  async function activeUser(userId: string): Promise<User | null> {
+    const user = await users.findById(userId);
+    return isEnabled(user) ? user : null;
+  }
+
+  async function introspectAccessToken(token: string): Promise<IntrospectionResponse | null> {
+    if (!looksLikeJwt(token)) return null;
+    let claims: AccessTokenClaims;
+    try {
+      claims = asAccessTokenClaims((await verifier.verify(token, 'at+jwt')).payload);
+    } catch {
+      return null;
+    }
+    // The database, not the in-memory copy: a revocation on another instance counts at once.
+    const at = new Date(now());
+    const [revoked, subject] = await Promise.all([revocations.isRevoked(claims.jti), revocations.findSubject(claims.sub, at)]);
+    if (revoked || denyList.isDenied(claims.jti, claims.sub, claims.iat)) return INACTIVE;
+    if (subject && claims.iat * 1000 < subject.notBefore.getTime()) return INACTIVE;
+    // Users' tokens carry roles; a client's own token (client credentials) does not.
+    const isUserToken = claims.roles !== undefined;
+    const user = isUserToken ? await activeUser(claims.sub) : null;
+    if (isUserToken && !user) return INACTIVE;
+    const out: IntrospectionResponse = {
+      active: true,
+      token_type: 'Bearer',
+      scope: claims.scope,
+      client_id: claims.client_id,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      exp: claims.exp,
+      iat: claims.iat,
+      jti: claims.jti,
+    };
+    if (user) {
+      out.username = user.username;
+      out.roles = [...user.roles];
+    }
+    if (claims.auth_time !== undefined) out.auth_time = claims.auth_time;
+    return out;
+  }
+
+  async function introspectRefreshToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
+    const record = await refreshTokens.findByHash(hashRefreshToken(token));
+    if (!record) return null;
+    // Only the client it belongs to learns anything about a refresh token.
+    if (record.clientId !== caller.clientId) return INACTIVE;
+    if (record.usedAt !== null || record.revokedAt !== null || record.expiresAt.getTime() <= now()) return INACTIVE;
+    const user = await activeUser(record.userId);
+    if (!user) return INACTIVE;
+    const out: IntrospectionResponse = {
+      active: true,
+      token_type: 'refresh_token',
+      scope: record.scope,
+      client_id: record.clientId,
+      sub: record.userId,
+      username: user.username,
+      iss: config.issuer,
+      exp: Math.floor(record.expiresAt.getTime() / 1000),
+      iat: Math.floor(record.createdAt.getTime() / 1000),
+    };
+    if (record.authTime !== null) out.auth_time = Math.floor(record.authTime.getTime() / 1000);
+    return out;
+  }
+
+  return async function introspect(token, _hint, caller) {
+    // Refresh tokens (43 base64url characters) and JWTs (dotted) cannot be
+    // mistaken for each other, so the shape decides where to look and
+    // `token_type_hint` (RFC 7662 §2.1: only an optimisation) is not needed.
+    if (isRefreshTokenShape(token)) return (await introspectRefreshToken(token, caller)) ?? INACTIVE;
+    return (await introspectAccessToken(token)) ?? INACTIVE;
+  };
+}

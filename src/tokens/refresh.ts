@@ -1,0 +1,123 @@
+/**
+ * `grant_type=refresh_token` (RFC 6749 §6) with rotation: each refresh uses
+ * the presented token up and returns a successor in the same family. A used
+ * token presented again is treated as theft and revokes the family
+ * (RFC 9700 §4.14.2), except within the reuse grace window
+ * (`REFRESH_REUSE_GRACE`, see `refresh-tokens.ts`), when the same successor
+ * is handed back.
+ */
+import { isEnabled } from '../users/account.js';
+import type { Config } from '../config.js';
+import { invalidGrant } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import { narrowScopes, parseScopeParameter } from '../oauth/scope.js';
+import type { KvStore, RefreshTokenRecord, RefreshTokenRepo } from '../storage/types.js';
+import type { Issuer } from './issue.js';
+import { hashRefreshToken, isRefreshTokenShape, openSuccessor, sealSuccessor } from './refresh-tokens.js';
+import type { RefreshRequest, TokenResponse } from './types.js';
+
+/** How long a request that lost a refresh race waits for the winner's sealed successor. */
+const SUCCESSOR_WAIT_MS = [10, 20, 40, 80, 160, 320, 500];
+
+const graceKey = (hash: string) => `rt-grace:${hash}`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface RefresherDeps {
+  config: Pick<Config, 'refreshReuseGraceSeconds'>;
+  now: () => number;
+  /** Where the sealed successor waits out the grace window. */
+  kv: Pick<KvStore, 'get' | 'set'>;
+  refreshTokens: Pick<RefreshTokenRepo, 'findByHash' | 'findByHashWithUser' | 'rotate'>;
+  issuer: Pick<Issuer, 'prepare' | 'sign'>;
+  /** Reuse detected: revoke the family and the access tokens issued with it (`revoke.ts`). */
+  revokeFamily: (familyId: string) => Promise<void>;
+  metrics?: Pick<Metrics, 'refreshReuseDetected'> | undefined;
+  /** A failed write of the sealed successor (best effort). */
+  onError: (err: unknown) => void;
+}
+
+/** Creates `TokenService.refresh`. */
+export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) => Promise<TokenResponse> {
+  const { config, now, kv, refreshTokens, issuer, revokeFamily, onError } = deps;
+  const graceMs = config.refreshReuseGraceSeconds * 1000;
+
+  /** Waits briefly for the sealed successor written by the request that won the rotation. */
+  async function waitForSuccessor(token: string, hash: string): Promise<TokenResponse | null> {
+    for (const delay of [0, ...SUCCESSOR_WAIT_MS]) {
+      if (delay > 0) await sleep(delay);
+      const sealed = await kv.get(graceKey(hash));
+      if (sealed === null) continue;
+      const plaintext = openSuccessor(token, hash, sealed);
+      if (plaintext === null) return null;
+      const { response, exp } = JSON.parse(plaintext) as { response: TokenResponse; exp: number };
+      return { ...response, expires_in: Math.max(0, exp - Math.floor(now() / 1000)) };
+    }
+    return null;
+  }
+
+  /** A used token was presented again (RFC 9700 §4.14.2), or lost a concurrent rotation. */
+  async function replayed(record: RefreshTokenRecord, token: string, hash: string): Promise<TokenResponse> {
+    if (record.usedAt === null) {
+      // Not used, yet not usable: expired or revoked in the meantime.
+      throw invalidGrant('The refresh token is invalid, expired or revoked.');
+    }
+    if (graceMs > 0 && record.revokedAt === null && now() - record.usedAt.getTime() <= graceMs) {
+      const successor = await waitForSuccessor(token, hash);
+      // Only while the successor itself is unused: an old token must not
+      // walk the chain to the live one, so a second rotation ends the grace.
+      if (successor?.refresh_token !== undefined) {
+        const next = await refreshTokens.findByHash(hashRefreshToken(successor.refresh_token));
+        if (next && next.usedAt === null && next.revokedAt === null) return successor;
+      }
+    }
+    deps.metrics?.refreshReuseDetected();
+    await revokeFamily(record.familyId);
+    throw invalidGrant('The refresh token was already used; every token of its grant has been revoked.');
+  }
+
+  return async function refresh({ client, refreshToken: token, scope }: RefreshRequest): Promise<TokenResponse> {
+    const requested = parseScopeParameter(scope);
+    if (!isRefreshTokenShape(token)) throw invalidGrant('The refresh token is invalid, expired or revoked.');
+    const hash = hashRefreshToken(token);
+    const found = await refreshTokens.findByHashWithUser(hash);
+    const record = found?.record;
+    // RFC 6749 §6: bound to the client it was issued to. Another client's
+    // token is refused without touching it.
+    if (!record || record.clientId !== client.clientId) throw invalidGrant('The refresh token is invalid, expired or revoked.');
+    if (record.revokedAt !== null || record.expiresAt.getTime() <= now()) throw invalidGrant('The refresh token is invalid, expired or revoked.');
+    if (record.usedAt !== null) return replayed(record, token, hash);
+
+    const scopes = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
+    const user = found.user;
+    if (!isEnabled(user)) throw invalidGrant('The user of this grant no longer exists or is disabled.');
+
+    const authTime = record.authTime === null ? null : Math.floor(record.authTime.getTime() / 1000);
+    const prepared = issuer.prepare(
+      {
+        client,
+        user,
+        scopes,
+        refreshToken: true,
+        familyId: record.familyId,
+        authTime,
+        // OIDC Core §12.2: a refresh may return a new ID token (no nonce).
+        ...(scopes.includes('openid') ? { idToken: { authTime } } : {}),
+      },
+      record.scope,
+    );
+    // Used-marking and the successor's insert commit together (one
+    // statement): a concurrent request that loses the race blocks on the row
+    // until then, and a reuse that revokes the family afterwards always sees
+    // the successor.
+    const won = await refreshTokens.rotate(hash, new Date(now()), prepared.refresh!.record);
+    if (!won) return replayed((await refreshTokens.findByHash(hash)) ?? record, token, hash);
+
+    const { response, accessTokenExpiresAt } = await issuer.sign(prepared);
+    if (graceMs > 0) {
+      const sealed = sealSuccessor(token, hash, JSON.stringify({ response, exp: Math.floor(accessTokenExpiresAt.getTime() / 1000) }));
+      // Best effort: without it a retry within the window is treated as reuse.
+      await kv.set(graceKey(hash), sealed, config.refreshReuseGraceSeconds).catch(onError);
+    }
+    return response;
+  };
+}
