@@ -80,7 +80,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const { kv } = storage;
   const metrics = createMetrics();
   const throttle = createThrottle(kv, config);
-  const clients = createClientService({ repo: storage.clients, kv, config, now });
+  // Deleting a client ends the tokens issued to it (`tokens` is built below; the callback runs later).
+  const clients = createClientService({ repo: storage.clients, kv, config, now, onDelete: (clientId) => tokens.revokeClient(clientId) });
   const tokens = createTokenService({
     storage,
     config,
@@ -90,7 +91,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
   // A password change, disabling or deleting a user ends every token they hold.
-  const users = createUserService({ repo: storage.users, throttle, metrics, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
+  const users = createUserService({ repo: storage.users, throttle, metrics, now, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
   const consents = createConsentService({ repo: storage.consents, tokens });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });

@@ -76,7 +76,15 @@ const metadataProperties = {
     maxLength: 100,
     description: `One of: ${AUTH_METHOD_NAMES.join(', ')} (none = public client, no secret). Default: client_secret_basic.`,
   },
-  scope: { type: 'string', maxLength: 2000, description: 'Space-separated scopes this client may get. Default: every scope the server knows.' },
+  scope: {
+    type: 'string',
+    maxLength: 2000,
+    description: 'Space-separated scopes this client may get. Default: every scope the server knows, except "admin" (the admin API\'s scope), which must be named.',
+  },
+  resource_server: {
+    type: 'boolean',
+    description: "Not RFC 7591. A resource server may introspect (RFC 7662) other clients' access tokens; any other client only its own. Default false.",
+  },
 } as const;
 
 export const clientCreateBody = {
@@ -108,6 +116,7 @@ export const clientResponse = {
     response_types: { type: 'array', items: { type: 'string' } },
     token_endpoint_auth_method: { type: 'string' },
     scope: { type: 'string' },
+    resource_server: { type: 'boolean' },
     created_at: timestamp,
     updated_at: timestamp,
   },

@@ -17,6 +17,7 @@ export function clientToWire(client: Client, clientSecret: string | null = null)
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     scope: client.scope,
+    resource_server: client.resourceServer,
     created_at: client.createdAt.toISOString(),
     updated_at: client.updatedAt.toISOString(),
   };

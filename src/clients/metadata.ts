@@ -33,6 +33,8 @@ export interface ClientMetadataInput {
   response_types?: string[];
   token_endpoint_auth_method?: string;
   scope?: string;
+  /** Not RFC 7591: this client is a resource server and may introspect other clients' access tokens. */
+  resource_server?: boolean;
 }
 
 /** Metadata after defaults and validation. */
@@ -43,6 +45,7 @@ export interface ClientMetadata {
   responseTypes: ResponseType[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scope: string;
+  resourceServer: boolean;
 }
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
@@ -143,5 +146,9 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
   const clientName = (input.client_name ?? '').trim();
   if (clientName.length === 0) throw invalidClientMetadata('client_name', 'client_name is required');
 
-  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' ') };
+  // Introspection (RFC 7662 §2.1) needs an authenticated caller.
+  const resourceServer = input.resource_server ?? false;
+  if (resourceServer && publicClient) throw invalidClientMetadata('token_endpoint_auth_method', 'a resource server must authenticate (token_endpoint_auth_method other than "none")');
+
+  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer };
 }

@@ -24,6 +24,8 @@ export interface ClientServiceDeps {
   now?: () => number;
   /** How long a cached client may be served, ms. */
   cacheTtlMs?: number;
+  /** Called before a client is deleted, so every token issued to it ends with it (the token service). */
+  onDelete?: (clientId: string) => Promise<void>;
 }
 
 export interface RegisteredClient {
@@ -113,6 +115,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
           response_types: patch.response_types ?? (patch.grant_types ? undefined : current.responseTypes),
           token_endpoint_auth_method: patch.token_endpoint_auth_method ?? current.tokenEndpointAuthMethod,
           scope: patch.scope ?? current.scope,
+          resource_server: patch.resource_server ?? current.resourceServer,
         },
         config.scopes,
       );
@@ -131,6 +134,10 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       return { client, clientSecret };
     },
     async delete(clientId) {
+      await get(clientId);
+      // First its tokens, then the client: a failure in between leaves a client
+      // without valid tokens, never valid tokens without a client.
+      await deps.onDelete?.(clientId);
       if (!(await repo.delete(clientId))) throw notFound(`no client "${clientId}"`);
       await invalidate(clientId);
     },

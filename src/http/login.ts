@@ -98,7 +98,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         if (!pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
         return loginPage(reply, session, { pending, username: pending.request.loginHint });
       }
-      const user = session.userId === null ? null : await services.users.findEnabled(session.userId);
+      const user = await services.users.findSignedIn(session);
       if (user) {
         return renderPage(reply, config, 'account', { title: 'Signed in', username: user.username, csrfToken: session.csrfToken });
       }

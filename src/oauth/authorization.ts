@@ -33,7 +33,7 @@ export type FlowStep =
 export interface AuthorizationFlowDeps {
   config: Pick<Config, 'issuer'>;
   consents: Pick<ConsentService, 'find' | 'grant'>;
-  users: Pick<UserService, 'findEnabled'>;
+  users: Pick<UserService, 'findSignedIn'>;
   clients: Pick<ClientService, 'find'>;
   codes: Pick<CodeStore, 'issue'>;
   pending: PendingAuthorizationStore;
@@ -90,7 +90,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
 
   /** The signed-in, enabled user of the session, or null. */
   const sessionUser = async (session: BrowserSession): Promise<User | null> => {
-    return session.userId === null ? null : users.findEnabled(session.userId);
+    return users.findSignedIn(session);
   };
 
   /** OIDC Core §3.1.2.1: prompt=login / select_account and max_age force a fresh sign-in, once per request. */

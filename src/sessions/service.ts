@@ -17,6 +17,11 @@ export interface BrowserSession {
   userId: string | null;
   /** Epoch seconds of the last sign-in with a password (OIDC `auth_time`). */
   authTime: number | null;
+  /**
+   * Epoch milliseconds of that sign-in: a session older than the user's last
+   * change of credentials is over (`users.findSignedIn`).
+   */
+  signedInAt?: number | null;
   readonly csrfToken: string;
   /** Epoch seconds. */
   readonly createdAt: number;
@@ -98,7 +103,8 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     save: write,
     async signIn(session, userId) {
       await kv.delete(key(session.id));
-      const next: BrowserSession = { ...session, id: newId(), userId, authTime: seconds(), csrfToken: newId() };
+      const at = now();
+      const next: BrowserSession = { ...session, id: newId(), userId, authTime: Math.floor(at / 1000), signedInAt: at, csrfToken: newId() };
       await write(next);
       return next;
     },

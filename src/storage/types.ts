@@ -40,6 +40,8 @@ export interface User {
   passwordHash: string;
   roles: Role[];
   disabled: boolean;
+  /** When the password last changed or the account was disabled; sessions signed in before it are over. */
+  credentialsChangedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -56,6 +58,8 @@ export interface Client {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** Registered scopes, space-separated as in RFC 7591. */
   scope: string;
+  /** May introspect access tokens issued to other clients (RFC 7662 §2.1: a resource server). */
+  resourceServer: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -114,6 +118,7 @@ export interface UserPatch {
   passwordHash?: string;
   roles?: Role[];
   disabled?: boolean;
+  credentialsChangedAt?: Date;
 }
 
 export interface Page {
@@ -146,6 +151,7 @@ export interface NewClient {
   responseTypes: ResponseType[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scope: string;
+  resourceServer: boolean;
 }
 
 export type ClientPatch = Partial<Omit<NewClient, 'clientId'>>;

@@ -19,6 +19,14 @@ import type { KvStore, RevocationRepo, RevokedSubject } from '../storage/types.j
 
 export const REVOCATIONS_CHANNEL = 'revocations';
 
+/**
+ * The revoked-subject key that ends every access token of a client, whoever
+ * it was issued for (the client was deleted). User ids are UUIDs and a
+ * client's own tokens have `sub` = its client_id, so the prefix keeps the
+ * two apart.
+ */
+export const clientSubject = (clientId: string) => `client:${clientId}`;
+
 /** Re-read this much before the newest entry seen, for transactions that committed late. */
 const POLL_OVERLAP_MS = 60_000;
 
@@ -38,10 +46,10 @@ export interface RevokedJtiEntry {
 export interface DenyList {
   /**
    * Whether an access token is refused: its `jti` is deny-listed, or its
-   * subject was revoked after it was issued (`iat` in epoch seconds). Pure
-   * memory lookups.
+   * subject or its client was revoked after it was issued (`iat` in epoch
+   * seconds). Pure memory lookups.
    */
-  isDenied(jti: string, sub: string, iat: number): boolean;
+  isDenied(jti: string, sub: string, iat: number, clientId: string): boolean;
   /**
    * The earliest `iat` (epoch seconds) a new token of `sub` may carry so it
    * is not refused by a subject revocation made in the current second; 0
@@ -120,11 +128,13 @@ export function createDenyList(deps: DenyListDeps): DenyList {
   };
 
   return {
-    isDenied(jti, sub, iat) {
+    isDenied(jti, sub, iat, clientId) {
       if (jtis.has(jti)) return true;
       if (subjects.size === 0) return false;
       const subject = subjects.get(sub);
-      return subject !== undefined && iat * 1000 < subject.notBeforeMs;
+      if (subject !== undefined && iat * 1000 < subject.notBeforeMs) return true;
+      const client = subjects.get(clientSubject(clientId));
+      return client !== undefined && iat * 1000 < client.notBeforeMs;
     },
     earliestIat(sub) {
       const subject = subjects.size === 0 ? undefined : subjects.get(sub);

@@ -7,7 +7,7 @@
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
 import type { Client, RefreshTokenRepo, RevocationRepo, User, UserRepo } from '../storage/types.js';
-import type { DenyList } from './deny-list.js';
+import { clientSubject, type DenyList } from './deny-list.js';
 import { asAccessTokenClaims, looksLikeJwt } from './jwt.js';
 import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
 import type { AccessTokenClaims, IntrospectionResponse } from './types.js';
@@ -35,7 +35,7 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     return isEnabled(user) ? user : null;
   }
 
-  async function introspectAccessToken(token: string): Promise<IntrospectionResponse | null> {
+  async function introspectAccessToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
     if (!looksLikeJwt(token)) return null;
     let claims: AccessTokenClaims;
     try {
@@ -43,11 +43,17 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     } catch {
       return null;
     }
+    // SPEC: only the client the token was issued to, or a resource server, learns it is active.
+    if (claims.client_id !== caller.clientId && !caller.resourceServer) return INACTIVE;
     // The database, not the in-memory copy: a revocation on another instance counts at once.
     const at = new Date(now());
-    const [revoked, subject] = await Promise.all([revocations.isRevoked(claims.jti), revocations.findSubject(claims.sub, at)]);
-    if (revoked || denyList.isDenied(claims.jti, claims.sub, claims.iat)) return INACTIVE;
-    if (subject && claims.iat * 1000 < subject.notBefore.getTime()) return INACTIVE;
+    const [revoked, subject, client] = await Promise.all([
+      revocations.isRevoked(claims.jti),
+      revocations.findSubject(claims.sub, at),
+      revocations.findSubject(clientSubject(claims.client_id), at),
+    ]);
+    if (revoked || denyList.isDenied(claims.jti, claims.sub, claims.iat, claims.client_id)) return INACTIVE;
+    for (const cutOff of [subject, client]) if (cutOff && claims.iat * 1000 < cutOff.notBefore.getTime()) return INACTIVE;
     // Users' tokens carry roles; a client's own token (client credentials) does not.
     const isUserToken = claims.roles !== undefined;
     const user = isUserToken ? await activeUser(claims.sub) : null;
@@ -100,6 +106,6 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     // mistaken for each other, so the shape decides where to look and
     // `token_type_hint` (RFC 7662 §2.1: only an optimisation) is not needed.
     if (isRefreshTokenShape(token)) return (await introspectRefreshToken(token, caller)) ?? INACTIVE;
-    return (await introspectAccessToken(token)) ?? INACTIVE;
+    return (await introspectAccessToken(token, caller)) ?? INACTIVE;
   };
 }

@@ -14,7 +14,7 @@
 import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { Client, Db, RefreshTokenRepo, RevocationRepo, RevokedSubject } from '../storage/types.js';
-import type { DenyList, RevokedJtiEntry } from './deny-list.js';
+import { clientSubject, type DenyList, type RevokedJtiEntry } from './deny-list.js';
 import { asAccessTokenClaims, looksLikeJwt } from './jwt.js';
 import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
 import type { AccessTokenClaims, IssuedGrant } from './types.js';
@@ -38,7 +38,8 @@ export interface RevokerDeps {
  * or every family of a user (at one client, or at all when `clientId` is
  * null), each with the access tokens recorded on its rows. `accessTokens`:
  * further access tokens to deny-list. `subject`: refuse every access token of
- * this user issued before now, including those issued without a refresh token.
+ * this subject issued before now, including those issued without a refresh
+ * token (a user id, or `clientSubject(clientId)` for all of a client's).
  */
 export interface GrantRevocation {
   families?: { familyId: string } | { userId: string; clientId: string | null };
@@ -64,6 +65,8 @@ export interface Revoker {
   revokeUser(userId: string): Promise<void>;
   /** `TokenService.revokeUserAtClient`. */
   revokeUserAtClient(userId: string, clientId: string): Promise<void>;
+  /** `TokenService.revokeClient`. */
+  revokeClient(clientId: string): Promise<void>;
 }
 
 /** `recorded` plus those of `extra` it does not already name. */
@@ -158,5 +161,8 @@ export function createRevoker(deps: RevokerDeps): Revoker {
     // issued without a refresh token (password change, disable, delete).
     revokeUser: (userId) => revokeGrants({ families: { userId, clientId: null }, subject: userId }),
     revokeUserAtClient: (userId, clientId) => revokeGrants({ families: { userId, clientId } }),
+    // Every access token of the client, whoever it speaks for; its refresh
+    // tokens go with its row (ON DELETE CASCADE).
+    revokeClient: (clientId) => revokeGrants({ subject: clientSubject(clientId) }),
   };
 }

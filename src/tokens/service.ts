@@ -83,6 +83,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     revokeIssued: revoker.revokeIssued,
     revokeUser: revoker.revokeUser,
     revokeUserAtClient: revoker.revokeUserAtClient,
+    revokeClient: revoker.revokeClient,
     keys,
     async start() {
       const stops: Array<() => Promise<void>> = [];

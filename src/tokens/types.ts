@@ -179,6 +179,12 @@ export interface TokenService {
    * are left alone. Idempotent.
    */
   revokeUserAtClient(userId: string, clientId: string): Promise<void>;
+  /**
+   * Ends every access token issued to a client (it is being deleted), for
+   * whomever it was issued, on every instance; its refresh tokens go with
+   * the client's row.
+   */
+  revokeClient(clientId: string): Promise<void>;
   readonly keys: KeyManager;
   /** Loads keys (creating the first ones), the deny list; subscribes; starts timers. Returns the stop. */
   start(): Promise<() => Promise<void>>;

@@ -49,7 +49,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
 
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims> {
     const claims = asAccessTokenClaims((await verify(token, 'at+jwt')).payload);
-    if (denyList.isDenied(claims.jti, claims.sub, claims.iat)) throw new OAuthError('invalid_token', 'The access token has been revoked.');
+    if (denyList.isDenied(claims.jti, claims.sub, claims.iat, claims.client_id)) throw new OAuthError('invalid_token', 'The access token has been revoked.');
     return claims;
   }
 

@@ -38,6 +38,7 @@ export interface UserServiceDeps {
   repo: UserRepo;
   /** Failed-attempt counters shared by every instance (sign-in, self-registration). */
   throttle: Throttle;
+  now?: () => number;
   metrics?: { loginFailed(source: LoginFailureSource): void };
   /**
    * Called after a user's password changes, or the user is disabled or
@@ -60,8 +61,14 @@ export interface UserService {
   list(page: Page): Promise<{ users: User[]; total: number }>;
   update(id: string, patch: UserPatchInput): Promise<User>;
   delete(id: string): Promise<void>;
-  /** The user when it exists and is enabled, else null (sessions, grants, tokens: `account.ts`). */
+  /** The user when it exists and is enabled, else null (grants, tokens: `account.ts`). */
   findEnabled(id: string): Promise<User | null>;
+  /**
+   * The user a browser session is signed in as: enabled, and with no change
+   * of credentials (a new password, the account disabled) since the session
+   * signed in. Null when the session is signed out or over.
+   */
+  findSignedIn(session: { userId: string | null; signedInAt?: number | null | undefined }): Promise<User | null>;
   /**
    * Checks a password, throttled: every password check of the server goes
    * through here (`sign-in.ts`). Throws 429 `too_many_requests` past the
@@ -108,6 +115,7 @@ function checkRoles(roles: string[] | undefined): string[] {
 
 export function createUserService(deps: UserServiceDeps): UserService {
   const { repo, throttle } = deps;
+  const now = deps.now ?? Date.now;
   const changed = deps.onCredentialsChanged ?? (async () => {});
 
   const get = async (id: string) => {
@@ -150,6 +158,8 @@ export function createUserService(deps: UserServiceDeps): UserService {
       checkPassword(input.password);
       patch.passwordHash = await hashPassword(input.password);
     }
+    // Every browser session signed in before now is over (`findSignedIn`).
+    if (patch.passwordHash !== undefined || patch.disabled === true) patch.credentialsChangedAt = new Date(now());
     const user = await repo.update(id, patch);
     if (!user) throw notFound(`no user "${id}"`);
     if (patch.passwordHash !== undefined || patch.disabled === true) await changed(id);
@@ -173,6 +183,13 @@ export function createUserService(deps: UserServiceDeps): UserService {
     async findEnabled(id) {
       const user = await repo.findById(id);
       return isEnabled(user) ? user : null;
+    },
+    async findSignedIn(session) {
+      if (session.userId === null) return null;
+      const user = await repo.findById(session.userId);
+      if (!isEnabled(user)) return null;
+      const changed = user.credentialsChangedAt?.getTime();
+      return changed === undefined || (session.signedInAt ?? 0) >= changed ? user : null;
     },
     signIn: createSignIn({ verifyCredentials, throttle, ...(deps.metrics ? { metrics: deps.metrics } : {}) }),
     async countRegistrationAttempt(ip) {

@@ -225,10 +225,13 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     const mine = await passwordTokens(otherAuth, 'api:read');
     const res = await postForm(app, '/introspect', { token: mine.refresh_token!, token_type_hint: 'refresh_token' }, { authorization: legacyAuth });
     t.equal(res.body, '{"active":false}');
-    // Its access token is a bearer token any confidential client (a resource server) may check.
+    // Its access token neither (SPEC: only its own client or a resource server learns it is active)…
     const access = await postForm(app, '/introspect', { token: mine.access_token, token_type_hint: 'whatever' }, { authorization: legacyAuth });
-    t.equal(access.json().active, true, 'unknown hints are ignored');
-    t.equal(access.json().client_id, other.clientId);
+    t.equal(access.body, '{"active":false}', "another client's access token: nothing to learn");
+    // …while its own client does, whatever the hint.
+    const own = await postForm(app, '/introspect', { token: mine.access_token, token_type_hint: 'whatever' }, { authorization: otherAuth });
+    t.equal(own.json().active, true, 'unknown hints are ignored');
+    t.equal(own.json().client_id, other.clientId);
 
     // Expired.
     const short = await machineToken();

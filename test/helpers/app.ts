@@ -76,6 +76,7 @@ export async function seedClient(
     response_types?: string[];
     token_endpoint_auth_method?: string;
     scope?: string;
+    resource_server?: boolean;
   } = {},
 ): Promise<{ clientId: string; clientSecret: string | null }> {
   const { client, clientSecret } = await services.clients.register({ client_name: 'Test client', ...metadata });

@@ -70,6 +70,7 @@ for (const kind of dbKinds) {
           responseTypes: ['code'],
           tokenEndpointAuthMethod: 'client_secret_basic',
           scope: 'api:read',
+          resourceServer: false,
         })
       ).clientId;
     /** A stored refresh token (its own family unless given) with the access token issued beside it. */

@@ -31,6 +31,7 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
     responseTypes: ['code'],
     tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'openid api:read',
+    resourceServer: false,
     ...overrides,
   };
 }

@@ -24,6 +24,7 @@ function client(overrides: Partial<Client> = {}): Client {
     responseTypes: ['code', 'token'],
     tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'openid profile api:read',
+    resourceServer: false,
     createdAt: new Date(),
     updatedAt: new Date(),
     ...overrides,

@@ -17,6 +17,7 @@ const user = (overrides: Partial<User> = {}): User => ({
   passwordHash: 'x',
   roles: [],
   disabled: false,
+  credentialsChangedAt: null,
   createdAt: new Date(),
   updatedAt: new Date(),
   ...overrides,

@@ -12,7 +12,9 @@ const metadataOptions: Record<string, OptionSpec> = {
   grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${REGISTRABLE_GRANT_TYPES.join(', ')}` },
   'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: `A response type (repeat): ${RESPONSE_TYPE_NAMES.join(', ')} (default: from the grants)` },
   'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHOD_NAMES.join(', ')}` },
-  scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows)' },
+  scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows but "admin")' },
+  'resource-server': { type: 'boolean', description: "A resource server: may introspect other clients' access tokens" },
+  'no-resource-server': { type: 'boolean', description: 'Not a resource server (the default)' },
 };
 
 function metadataFrom(args: ParsedArgs): ClientMetadataInput {
@@ -29,6 +31,11 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   if (method !== undefined) input.token_endpoint_auth_method = method;
   const scope = stringValue(args, 'scope');
   if (scope !== undefined) input.scope = scope;
+  if (args.values['resource-server'] === true && args.values['no-resource-server'] === true) {
+    throw new UsageError('give either --resource-server or --no-resource-server, not both');
+  }
+  if (args.values['resource-server'] === true) input.resource_server = true;
+  if (args.values['no-resource-server'] === true) input.resource_server = false;
   return input;
 }
 
@@ -41,6 +48,7 @@ function show(client: Client, secret: string | null = null): CommandResult {
     ['response_types', client.responseTypes],
     ['token_endpoint_auth_method', client.tokenEndpointAuthMethod],
     ['scope', client.scope],
+    ['resource_server', client.resourceServer ? 'yes' : 'no'],
     ['created_at', client.createdAt.toISOString()],
     ['updated_at', client.updatedAt.toISOString()],
   ];

@@ -107,7 +107,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const session = await readSession(request, services.consoleSessions, config);
     // A deleted user is simply signed out; a dead database is a 503 page (the error handler).
-    const user = session?.userId ? await services.users.findEnabled(session.userId) : null;
+    const user = session ? await services.users.findSignedIn(session) : null;
     if (!session || !user || !isAdmin(user)) {
       if (request.method === 'GET') {
         const next = request.url.split('?')[0]!;
@@ -138,7 +138,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     const session = await ensureSession(request, reply, services.consoleSessions, config);
     let notice: string | null = null;
     if (session.userId) {
-      const user = await services.users.findEnabled(session.userId);
+      const user = await services.users.findSignedIn(session);
       if (isAdmin(user)) return reply.code(303).redirect(safeNext(request.query.next));
       if (user) notice = `You are signed in as ${user.username}, who is not an administrator. Sign in with an admin account.`;
     }

@@ -10,12 +10,13 @@ interface ClientRow {
   response_types: string[];
   token_endpoint_auth_method: string;
   scope: string;
+  resource_server: boolean;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS =
-  'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, created_at, updated_at';
+  'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, created_at, updated_at';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -27,6 +28,7 @@ function toClient(row: ClientRow): Client {
     responseTypes: row.response_types as ResponseType[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     scope: row.scope,
+    resourceServer: row.resource_server,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -40,14 +42,15 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   responseTypes: 'response_types',
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
   scope: 'scope',
+  resourceServer: 'resource_server',
 };
 
 export function createClientRepo(db: Db): ClientRepo {
   return {
     async create(client: NewClient) {
       const rows = await db.query<ClientRow>(
-        `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+        `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -57,6 +60,7 @@ export function createClientRepo(db: Db): ClientRepo {
           client.responseTypes,
           client.tokenEndpointAuthMethod,
           client.scope,
+          client.resourceServer,
         ],
       );
       return toClient(rows[0]!);

@@ -57,7 +57,8 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       const rows = await db.query<RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null }>(
         `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
                 u.id AS u_id, u.username AS u_username, u.email AS u_email, u.password_hash AS u_password_hash,
-                u.roles AS u_roles, u.disabled AS u_disabled, u.created_at AS u_created_at, u.updated_at AS u_updated_at
+                u.roles AS u_roles, u.disabled AS u_disabled, u.credentials_changed_at AS u_credentials_changed_at,
+                u.created_at AS u_created_at, u.updated_at AS u_updated_at
          FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = $1`,
         [tokenHash],
@@ -74,6 +75,7 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
               password_hash: row.u_password_hash!,
               roles: row.u_roles!,
               disabled: row.u_disabled!,
+              credentials_changed_at: row.u_credentials_changed_at,
               created_at: row.u_created_at!,
               updated_at: row.u_updated_at!,
             });

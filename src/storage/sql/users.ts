@@ -8,11 +8,12 @@ export interface UserRow {
   password_hash: string;
   roles: string[];
   disabled: boolean;
+  credentials_changed_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, username, email, password_hash, roles, disabled, created_at, updated_at';
+const COLUMNS = 'id, username, email, password_hash, roles, disabled, credentials_changed_at, created_at, updated_at';
 
 export function toUser(row: UserRow): User {
   return {
@@ -22,6 +23,7 @@ export function toUser(row: UserRow): User {
     passwordHash: row.password_hash,
     roles: row.roles,
     disabled: row.disabled,
+    credentialsChangedAt: row.credentials_changed_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -68,6 +70,7 @@ export function createUserRepo(db: Db): UserRepo {
       if (patch.passwordHash !== undefined) add('password_hash', patch.passwordHash);
       if (patch.roles !== undefined) add('roles', patch.roles);
       if (patch.disabled !== undefined) add('disabled', patch.disabled);
+      if (patch.credentialsChangedAt !== undefined) add('credentials_changed_at', patch.credentialsChangedAt);
       const rows = await db.query<UserRow>(
         `UPDATE users SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
         params,
