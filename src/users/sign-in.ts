@@ -28,6 +28,7 @@
  * (`throttled`: refused unchecked; `slowedMs` > 0: delayed), for the audit trail.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { isOAuthError } from '../errors.js';
 import type { LoginFailureSource } from '../observability/metrics.js';
 import { slowDownMs, throttleKeys, type Throttle } from '../security/throttle.js';
 import type { User } from '../storage/types.js';
@@ -89,7 +90,8 @@ export function createSignIn(deps: SignInDeps): SignIn {
     try {
       await throttle.reserve(attempts);
     } catch (err) {
-      report({ ...attempt, outcome: 'throttled' });
+      // A refusal, not an outage of the store (that is no attempt at all).
+      if (isOAuthError(err) && err.error === 'too_many_requests') report({ ...attempt, outcome: 'throttled' });
       throw err;
     }
 

@@ -151,6 +151,25 @@ t.test('an attempt that could not be checked (the database is down) is not a fai
   t.ok((await signIn('alice', 'right password', at)).ok, 'the outage used up none of the attempts');
 });
 
+t.test('a store outage before the check is an error, not a throttled attempt', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  const attempts: SignInAttempt[] = [];
+  const down = { ...kv, increment: async () => Promise.reject(new Error('code store down')) };
+  let checks = 0;
+  const signIn = createSignIn({
+    throttle: createThrottle(down, { maxFailedAttempts: 3, failedAttemptWindowSeconds: 60 }),
+    onAttempt: (attempt) => attempts.push(attempt),
+    async verifyCredentials() {
+      checks += 1;
+      return null;
+    },
+  });
+  await t.rejects(signIn('alice', 'guess', { ip: '192.0.2.1', source: 'login_form' }), /code store down/);
+  t.equal(checks, 0, 'nothing is checked without the count');
+  t.same(attempts, [], 'nothing to report');
+});
+
 t.test('a disabled account with the right password is refused as disabled', async (t) => {
   const { signIn, metrics } = setup(user({ disabled: true }));
   t.same(await signIn('alice', 'right password', { ip: '192.0.2.1', source: 'admin_api' }), { ok: false, reason: 'disabled' });
