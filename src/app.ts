@@ -13,7 +13,7 @@ import { Eta } from 'eta';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { adminApi } from './admin/api.js';
 import { adminConsole } from './admin/console/routes.js';
-import type { Config } from './config.js';
+import type { Config, TrustProxy } from './config.js';
 import { assetRoutes } from './http/assets.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { registerCors } from './http/cors.js';
@@ -38,6 +38,20 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+/**
+ * `TRUST_PROXY` as Fastify's `trustProxy`. A hop count becomes a function:
+ * Fastify 5 takes a bare number as "trust nothing" (it cannot tell a proxy
+ * from a client connecting directly), but the operator who sets a hop count
+ * says the server is reachable only through that many proxies (SPEC
+ * `TRUST_PROXY`). Hop 0 is the socket's peer, so `n` trusts it and the
+ * `n - 1` entries nearest to it: the address is the n-th from the right.
+ */
+function fastifyTrustProxy(trust: TrustProxy): FastifyServerOptions['trustProxy'] {
+  if (typeof trust === 'number') return (_address: string, hop: number) => hop < trust;
+  if (typeof trust === 'boolean') return trust;
+  return [...trust];
+}
+
 export async function buildApp(config: Config, services: Services, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? defaultLogger(config),
@@ -54,7 +68,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
     connectionTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     http: { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 },
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     return503OnClosing: true,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];

@@ -6,9 +6,20 @@
  * naming the variable and the expected form, which `main.ts` prints before
  * exiting.
  */
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 
 export type AccessTokenAlg = 'ES256' | 'RS256' | 'EdDSA' | 'PS256';
+
+/**
+ * Which peers may set the client address with `X-Forwarded-For`
+ * (`TRUST_PROXY`): `false` none; `true` every hop (the left-most entry, which
+ * the client controls, becomes the address); a hop count (the address is that
+ * many entries from the right: the socket peer and the next `n - 1` entries
+ * are proxies); or the proxies' addresses and CIDRs (entries are skipped
+ * from the right while they belong to a listed proxy).
+ */
+export type TrustProxy = boolean | number | readonly string[];
 
 export interface Config {
   readonly port: number;
@@ -70,9 +81,14 @@ export interface Config {
    * `${ISSUER}/docs/static/oauth2-redirect.html`) so Swagger UI's "Authorize" works.
    */
   readonly swaggerUiClient: boolean;
-  /** Trust `X-Forwarded-*` from a reverse proxy (Fastify `trustProxy`). */
-  readonly trustProxy: boolean;
-  /** Failed attempts (per username, per IP, per client) before 429 is answered. */
+  /** Which reverse proxies' `X-Forwarded-*` to trust (Fastify `trustProxy`, see `TrustProxy`). */
+  readonly trustProxy: TrustProxy;
+  /**
+   * Password checks per account and address (and client secrets per client and
+   * address, registrations per address) in the window before 429; also the
+   * number of failures per account or per address after which checks are
+   * slowed down (`security/throttle.ts`).
+   */
   readonly maxFailedAttempts: number;
   /** Window in which failed attempts are counted, seconds. */
   readonly failedAttemptWindowSeconds: number;
@@ -227,6 +243,41 @@ function signingKeyEncryptionKey(env: Env): Uint8Array | undefined {
   return new Uint8Array(bytes);
 }
 
+/** Named ranges of @fastify/proxy-addr, accepted besides addresses and CIDRs. */
+const PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An IP address, an IP/prefix-length CIDR, or a named range. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGES.includes(entry)) return true;
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  // No zone index (`fe80::1%eth0`): proxy-addr, which Fastify asks, refuses it.
+  const version = address.includes('%') ? 0 : isIP(address);
+  if (version === 0) return false;
+  if (slash === -1) return true;
+  const bits = entry.slice(slash + 1);
+  // A /0 would trust every address: that is TRUST_PROXY=true, said plainly.
+  return /^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+function trustProxy(env: Env): TrustProxy {
+  const raw = read(env, 'TRUST_PROXY');
+  if (raw === undefined) return false;
+  const expected = 'expected true, false, a hop count (e.g. 1) or comma-separated proxy addresses/CIDRs (e.g. 10.0.0.0/8,192.0.2.10)';
+  if (/^(true|yes)$/i.test(raw)) return true;
+  if (/^(false|no)$/i.test(raw)) return false;
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 100) throw new ConfigError('TRUST_PROXY', `${expected}; a hop count is at most 100, got ${raw}`);
+    return hops === 0 ? false : hops;
+  }
+  const entries = raw.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    if (!isProxyAddress(entry)) throw new ConfigError('TRUST_PROXY', `${expected}; "${entry}" is not an IP address or CIDR`);
+  }
+  return Object.freeze(entries);
+}
+
 /** RFC 7519 §4.1.3 StringOrURI: a URI, or any string without whitespace. */
 function audience(env: Env, iss: string): string {
   const raw = read(env, 'ACCESS_TOKEN_AUDIENCE');
@@ -285,7 +336,7 @@ export function loadConfig(env: Env = {}): Config {
     corsOrigins: origins(env),
     metricsPort,
     swaggerUiClient: bool(env, 'SWAGGER_UI_CLIENT', false),
-    trustProxy: bool(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxy(env),
     maxFailedAttempts: integer(env, 'MAX_FAILED_ATTEMPTS', 10, 1, 10_000),
     failedAttemptWindowSeconds: integer(env, 'FAILED_ATTEMPT_WINDOW', 300, 1, 86_400),
   };

@@ -73,6 +73,8 @@ export interface ServiceOptions {
   tokenTimings?: TokenServiceTimings;
   /** Failures of background work (key reloads, deny-list polls); ignored by default. */
   onBackgroundError?: (err: unknown) => void;
+  /** Waits out the sign-in slow-down (default: a timer); tests inject one that records instead. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export function createServices(config: Config, storage: Storage, options: ServiceOptions = {}): Services {
@@ -91,7 +93,14 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
   // A password change, disabling or deleting a user ends every token they hold.
-  const users = createUserService({ repo: storage.users, throttle, metrics, now, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
+  const users = createUserService({
+    repo: storage.users,
+    throttle,
+    metrics,
+    now,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    onCredentialsChanged: (userId) => tokens.revokeUser(userId),
+  });
   const consents = createConsentService({ repo: storage.consents, tokens });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });

@@ -19,11 +19,21 @@
  * is mirrored into each instance's memory when it starts (the instance that
  * sees the limit reached publishes it on the `client-lockouts` channel), so
  * a correct secret is checked against memory, never the TTL store.
+ *
+ * No burst outruns the count on an instance: the secret check is synchronous,
+ * and a failure is counted in memory in the same tick, before anything is
+ * awaited, so once an instance has seen `MAX_FAILED_ATTEMPTS` bad secrets for
+ * a client and IP it checks none until the window ends, however many arrive
+ * at once. Across instances the shared count and the lockout announcement
+ * take a round trip, so a burst spread over N instances at the same instant
+ * gets at most N × `MAX_FAILED_ATTEMPTS` checks (of a 256-bit secret);
+ * passwords, which can be guessed, are counted exactly in the store before
+ * each check instead (`users/sign-in.ts`).
  */
 import type { Metrics } from '../observability/metrics.js';
 import type { ClientService } from '../clients/service.js';
 import { verifyClientSecret } from '../clients/secret.js';
-import { invalidClient, invalidRequest, isOAuthError, tooManyRequests } from '../errors.js';
+import { invalidClient, invalidRequest, tooManyRequests } from '../errors.js';
 import { parseBasic } from '../security/authorization-header.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client, KvStore } from '../storage/types.js';
@@ -116,28 +126,51 @@ export function createClientAuthenticator(deps: ClientAuthenticatorDeps): Client
   const { clients, throttle, kv, now } = deps;
   /** throttle key (client and IP) → locked until (ms). */
   const lockouts = new Map<string, number>();
+  /** throttle key → bad secrets this instance has seen in its window (see the file comment). */
+  const seenHere = new Map<string, { count: number; untilMs: number }>();
+
+  const sweep = <V>(map: Map<string, V>, until: (value: V) => number) => {
+    if (map.size <= 10_000) return;
+    const t = now();
+    for (const [id, value] of map) if (until(value) <= t) map.delete(id);
+  };
 
   const lock = (key: string, untilMs: number) => {
-    if (lockouts.size > 10_000) {
-      const t = now();
-      for (const [id, until] of lockouts) if (until <= t) lockouts.delete(id);
+    sweep(lockouts, (until) => until);
+    lockouts.set(key, Math.max(untilMs, lockouts.get(key) ?? 0));
+  };
+
+  /**
+   * Synchronous: runs in the tick of the failed check, before anything is
+   * awaited. True when this failure used up the last attempt here.
+   */
+  const countHere = (key: string): boolean => {
+    const t = now();
+    let seen = seenHere.get(key);
+    if (seen === undefined || seen.untilMs <= t) {
+      sweep(seenHere, (value) => value.untilMs);
+      seen = { count: 0, untilMs: t + throttle.windowSeconds * 1000 };
+      seenHere.set(key, seen);
     }
-    lockouts.set(key, untilMs);
+    seen.count += 1;
+    if (seen.count < throttle.maxAttempts) return false;
+    lock(key, seen.untilMs);
+    return true;
   };
 
   const onFailure = async (key: string) => {
+    const lastHere = countHere(key);
     deps.metrics?.loginFailed('client_auth');
-    await throttle.fail(key);
-    try {
-      await throttle.check(key);
-    } catch (err) {
-      if (isOAuthError(err) && err.retryAfter !== undefined) {
-        const until = now() + err.retryAfter * 1000;
-        lock(key, until);
-        await kv.publish(LOCKOUTS_CHANNEL, JSON.stringify({ k: key, u: until })).catch(() => {});
-      }
-      throw err;
+    const [shared] = await throttle.fail(key);
+    const lastShared = shared !== undefined && shared.count >= throttle.maxAttempts;
+    if (lastShared) {
+      const until = now() + shared.ttlSeconds * 1000;
+      lock(key, until);
+      await kv.publish(LOCKOUTS_CHANNEL, JSON.stringify({ k: key, u: until })).catch(() => {});
     }
+    // The failure that uses up the last attempt already answers 429.
+    const left = (lockouts.get(key) ?? 0) - now();
+    if ((lastHere || lastShared) && left > 0) throw tooManyRequests(Math.ceil(left / 1000));
   };
 
   return {
@@ -157,6 +190,7 @@ export function createClientAuthenticator(deps: ClientAuthenticatorDeps): Client
         lockouts.delete(key);
       }
       if (client.clientSecretHash === null || !verifyClientSecret(credentials.secret, client.clientSecretHash)) {
+        // No await between the lockout check above, the (synchronous) check and the count.
         await onFailure(key);
         throw invalidClient();
       }

@@ -1,9 +1,21 @@
 /**
- * Failed-attempt throttling (bad passwords, bad client secrets), counted in
- * the TTL store so every instance shares the count. After `max` failures for
- * a key within the window, `check` refuses with 429 and `Retry-After` until
- * the window ends. A success does not erase failures of other callers: only
- * `reset` does, and callers use it for the per-account key after a success.
+ * Failed-attempt throttling (bad passwords, bad client secrets, self-
+ * registration), counted in the TTL store so every instance shares the count.
+ * Counters live for a fixed window (`FAILED_ATTEMPT_WINDOW`) from their first
+ * use and are never extended.
+ *
+ * Two kinds of counter, used by `users/sign-in.ts` and `oauth/client-auth.ts`:
+ *
+ * - A hard limit (`reserve`): an attempt is counted atomically BEFORE the
+ *   credential is checked (INCR with expiry), so of any number of concurrent
+ *   attempts at most `MAX_FAILED_ATTEMPTS` per window get through; the rest
+ *   are refused with 429 and `Retry-After` without any check. An attempt that
+ *   turns out not to be a failure is given back (`release`).
+ * - A slow-down (`failures` + `slowDownMs`): failures counted after the check,
+ *   read before the next one; past the limit they buy a growing, capped delay
+ *   instead of a refusal, so a counter that anyone can drive up (an account
+ *   from many addresses, an address shared by many people) never locks
+ *   anybody out.
  */
 import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
@@ -12,42 +24,85 @@ import type { KvStore } from '../storage/types.js';
 /**
  * The counters, named in one place. Every password check of an account (login
  * page, password grant, admin Basic auth, admin console) shares the same
- * `user:` and `ip:` counters, so switching between them gains a guesser
- * nothing. Client secrets are counted per client and IP: a 256-bit secret
- * cannot be guessed anyway, and a per-client-only lockout would let anyone who
- * knows a client_id lock that client out.
+ * counters, so switching between them gains a guesser nothing.
+ *
+ * - `attempts`: account AND address, the hard limit on password checks. Keyed
+ *   by both, so an attacker's failures at one address never refuse the real
+ *   user at another.
+ * - `user`: failures at one account from every address (slow-down).
+ * - `ip`: failures from one address at every account, credential stuffing
+ *   (slow-down: many people may share an address behind a NAT or a proxy).
+ * - `client`: client secrets, per client and address (a 256-bit secret cannot
+ *   be guessed anyway, and a per-client-only lockout would let anyone who knows
+ *   a client_id lock that client out).
+ * - `registration`: self-registrations per address (each costs a password hash).
  */
 export const throttleKeys = {
+  // The username is percent-encoded so that no username can end in what looks like another's address.
+  attempts: (username: string, ip: string) => `user-ip:${encodeURIComponent(username.toLowerCase())}@${ip}`,
   user: (username: string) => `user:${username.toLowerCase()}`,
   ip: (ip: string) => `ip:${ip}`,
   client: (clientId: string, ip: string) => `client:${clientId}:${ip}`,
   registration: (ip: string) => `register-ip:${ip}`,
 } as const;
 
+/**
+ * The slow-down: no delay below `threshold` failures, then `FIRST_DELAY_MS`,
+ * doubling with every further failure up to `MAX_DELAY_MS`, so a request is
+ * never held longer than that.
+ */
+export const SLOW_DOWN = { firstDelayMs: 250, maxDelayMs: 4_000 } as const;
+
+/** The delay before a check, given the failures counted in the window (pure). */
+export function slowDownMs(failures: number, threshold: number): number {
+  if (!(failures >= threshold)) return 0;
+  const doublings = Math.min(failures - threshold, 30);
+  return Math.min(SLOW_DOWN.maxDelayMs, SLOW_DOWN.firstDelayMs * 2 ** doublings);
+}
+
 export interface Throttle {
-  /** Throws 429 `too_many_requests` when `key` has used up its failures. */
-  check(key: string): Promise<void>;
-  /** Counts one failure for each key. */
-  fail(...keys: string[]): Promise<void>;
-  reset(key: string): Promise<void>;
+  /** The hard limit per key and window (`MAX_FAILED_ATTEMPTS`); also the slow-down threshold. */
+  readonly maxAttempts: number;
+  /** The window in which attempts are counted, seconds (`FAILED_ATTEMPT_WINDOW`). */
+  readonly windowSeconds: number;
+  /**
+   * Reserves one attempt under `key`, atomically, before the credential is
+   * checked. Throws 429 `too_many_requests` (with the seconds left in the
+   * window as `Retry-After`) when `maxAttempts` are already taken in the
+   * window; of concurrent callers, at most `maxAttempts` get through.
+   */
+  reserve(key: string): Promise<void>;
+  /** Gives back an attempt `reserve` took, when it was not a failure. */
+  release(key: string): Promise<void>;
+  /** Counts one failure under each key; returns each new count and the seconds left in its window. */
+  fail(...keys: string[]): Promise<Array<{ count: number; ttlSeconds: number }>>;
+  /** The failures counted under `key` in the current window (0 when none). */
+  failures(key: string): Promise<number>;
 }
 
 export function createThrottle(kv: KvStore, config: Pick<Config, 'maxFailedAttempts' | 'failedAttemptWindowSeconds'>): Throttle {
   const name = (key: string) => `fail:${key}`;
+  const window = config.failedAttemptWindowSeconds;
   return {
-    async check(key) {
-      const raw = await kv.get(name(key));
-      if (raw !== null && Number(raw) >= config.maxFailedAttempts) {
-        // The exact remaining time is not worth a second round trip: the
-        // window length is an upper bound, and honest.
-        throw tooManyRequests(config.failedAttemptWindowSeconds);
-      }
+    maxAttempts: config.maxFailedAttempts,
+    windowSeconds: window,
+    async reserve(key) {
+      // Counted before the check, so the check-then-count race of concurrent
+      // guesses is gone. Refused attempts push the count past the limit,
+      // which is harmless: the window is not extended.
+      const { count, ttlSeconds } = await kv.increment(name(key), window);
+      if (count > config.maxFailedAttempts) throw tooManyRequests(Math.max(1, ttlSeconds));
+    },
+    async release(key) {
+      await kv.decrement(name(key));
     },
     async fail(...keys) {
-      await Promise.all(keys.map((key) => kv.increment(name(key), config.failedAttemptWindowSeconds)));
+      return Promise.all(keys.map((key) => kv.increment(name(key), window)));
     },
-    async reset(key) {
-      await kv.delete(name(key));
+    async failures(key) {
+      const raw = await kv.get(name(key));
+      const count = raw === null ? 0 : Number(raw);
+      return Number.isFinite(count) ? count : 0;
     },
   };
 }

@@ -281,6 +281,12 @@ export interface KvStore {
    * seconds left before it expires.
    */
   increment(key: string, ttlSeconds: number): Promise<{ count: number; ttlSeconds: number }>;
+  /**
+   * Gives back one `increment`, atomically: decrements an existing counter,
+   * never below zero, keeping its expiry. An absent (or expired) counter stays
+   * absent. Returns the new value (0 when absent).
+   */
+  decrement(key: string): Promise<number>;
   /** Resolves when the store answers. */
   ping(): Promise<void>;
   /** Fire-and-forget broadcast to every instance (including this one). */

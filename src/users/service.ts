@@ -11,7 +11,7 @@ import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
 import { ADMIN_ROLE, isEnabled } from './account.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
-import { createSignIn, type SignIn } from './sign-in.js';
+import { createSignIn, type SignIn, type SignInAttempt } from './sign-in.js';
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$';
 export const ROLE_PATTERN = '^[a-z][a-z0-9_:.-]{0,63}$';
@@ -40,6 +40,10 @@ export interface UserServiceDeps {
   throttle: Throttle;
   now?: () => number;
   metrics?: { loginFailed(source: LoginFailureSource): void };
+  /** Waits out the sign-in slow-down (default: a timer; `sign-in.ts`). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Told about every sign-in attempt and the throttle's decision (`sign-in.ts`). */
+  onSignInAttempt?: (attempt: SignInAttempt) => void;
   /**
    * Called after a user's password changes, or the user is disabled or
    * deleted, so the token service can revoke what they hold.
@@ -71,15 +75,16 @@ export interface UserService {
   findSignedIn(session: { userId: string | null; signedInAt?: number | null | undefined }): Promise<User | null>;
   /**
    * Checks a password, throttled: every password check of the server goes
-   * through here (`sign-in.ts`). Throws 429 `too_many_requests` past the
-   * failed-attempt limit. Costs one argon2 verification whether or not the
-   * user exists.
+   * through here (`sign-in.ts`). Throws 429 `too_many_requests` when this
+   * account and address have used up their attempts; slowed down (a capped
+   * delay) when the account or the address has many failures. Costs one
+   * argon2 verification whether or not the user exists.
    */
   signIn: SignIn;
   /**
    * Counts one self-registration attempt from `ip` (each costs a password
-   * hash); throws 429 `too_many_requests` once the address has used up
-   * `MAX_FAILED_ATTEMPTS` in the window.
+   * hash), atomically; throws 429 `too_many_requests` once the address has
+   * used up `MAX_FAILED_ATTEMPTS` in the window.
    */
   countRegistrationAttempt(ip: string): Promise<void>;
   /** Ensures an admin exists (SPEC: ADMIN_USERNAME / ADMIN_PASSWORD). */
@@ -191,12 +196,17 @@ export function createUserService(deps: UserServiceDeps): UserService {
       const changed = user.credentialsChangedAt?.getTime();
       return changed === undefined || (session.signedInAt ?? 0) >= changed ? user : null;
     },
-    signIn: createSignIn({ verifyCredentials, throttle, ...(deps.metrics ? { metrics: deps.metrics } : {}) }),
+    signIn: createSignIn({
+      verifyCredentials,
+      throttle,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      ...(deps.onSignInAttempt ? { onAttempt: deps.onSignInAttempt } : {}),
+    }),
     async countRegistrationAttempt(ip) {
-      // Counted before anything else, so even malformed attempts use up the allowance.
-      const key = throttleKeys.registration(ip);
-      await throttle.check(key);
-      await throttle.fail(key);
+      // Reserved before anything else (and never given back), so even
+      // malformed attempts use up the allowance, and a burst cannot overrun it.
+      await throttle.reserve(throttleKeys.registration(ip));
     },
     async ensureAdmin(config) {
       if (config.adminUsername !== undefined && config.adminPassword !== undefined) {

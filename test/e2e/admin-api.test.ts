@@ -100,25 +100,28 @@ t.test(`admin API (${backendName})`, async (t) => {
       t.match(expectError(t, res, 403, 'forbidden').error_description, /disabled/);
     });
 
-    t.test('repeated failures for one username: 429 with Retry-After, even with the right password', async (t) => {
+    t.test('repeated failures for one username from one IP: 429 with Retry-After there, even with the right password; not elsewhere', async (t) => {
       const victim = await seedUser(services, { roles: ['admin'] });
+      const ip = freshIp();
       for (let i = 0; i < MAX_FAILED; i++) {
-        const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, `guess${i}`) }, remoteAddress: freshIp() });
+        const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, `guess${i}`) }, remoteAddress: ip });
         t.equal(res.statusCode, 401);
       }
-      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, victim.password) }, remoteAddress: freshIp() });
+      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, victim.password) }, remoteAddress: ip });
       expectError(t, res, 429, 'too_many_requests');
-      t.equal(res.headers['retry-after'], String(config.failedAttemptWindowSeconds));
+      const retryAfter = Number(res.headers['retry-after']);
+      t.ok(retryAfter > 0 && retryAfter <= config.failedAttemptWindowSeconds, 'Retry-After: what is left of the window');
+      // SPEC: an attacker's failures never lock the admin out at another address.
+      const elsewhere = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(victim.username, victim.password) }, remoteAddress: freshIp() });
+      t.equal(elsewhere.statusCode, 200);
     });
 
-    t.test('repeated failures from one IP: 429 for every username from it', async (t) => {
+    t.test('repeated failures from one IP at many usernames: slowed down, the admin still gets in from it', async (t) => {
       const ip = freshIp();
       for (let i = 0; i < MAX_FAILED; i++) {
         await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(`nobody${i}`, 'guess1234') }, remoteAddress: ip });
       }
-      const res = await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: auth }, remoteAddress: ip });
-      expectError(t, res, 429, 'too_many_requests');
-      t.equal((await call('GET', '/admin/users', { remoteAddress: freshIp() })).statusCode, 200, 'other addresses unaffected');
+      t.equal((await call('GET', '/admin/users', { remoteAddress: ip })).statusCode, 200);
     });
   });
 

@@ -1,7 +1,9 @@
 /**
- * Failed-attempt throttling at the token endpoint (MAX_FAILED_ATTEMPTS=3):
- * bad client secrets per client and IP, bad passwords per username and per IP,
- * shared by instances over the TTL store; 429 with Retry-After.
+ * Failed-attempt throttling at the token endpoint (MAX_FAILED_ATTEMPTS=3),
+ * shared by instances over the TTL store: bad client secrets per client and
+ * IP (429 with Retry-After, also for a concurrent burst); bad passwords per
+ * username AND IP (429), slowed down, never refused, per username across
+ * addresses and per IP across usernames.
  */
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
@@ -12,8 +14,15 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
   const env = { MAX_FAILED_ATTEMPTS: '3', FAILED_ATTEMPT_WINDOW: '120' };
   const db = await testDb(t);
   const kv = await testKv(t);
-  const a = await buildTestApp(t, { env, db, kv });
-  const b = await buildTestApp(t, { env, db, kv });
+  // The slow-down is recorded, not waited out.
+  const slept: number[] = [];
+  const serviceOptions = {
+    sleep: async (ms: number) => {
+      slept.push(ms);
+    },
+  };
+  const a = await buildTestApp(t, { env, db, kv, serviceOptions });
+  const b = await buildTestApp(t, { env, db, kv, serviceOptions });
 
   t.test('bad client secrets lock the client out from that IP, on every instance', async (t) => {
     const machine = await seedClient(a.services, { grant_types: ['client_credentials'], scope: 'api:read' });
@@ -44,7 +53,24 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
     t.equal(elsewhere.statusCode, 200, 'the lockout is per IP: knowing a client_id is not enough to lock the client out');
   });
 
-  t.test('bad passwords are limited per username and per IP', async (t) => {
+  t.test('a concurrent burst of bad client secrets: at most MAX_FAILED_ATTEMPTS checks on an instance', async (t) => {
+    const machine = await seedClient(a.services, { grant_types: ['client_credentials'], scope: 'api:read' });
+    const failures = async () => {
+      const line = (await a.services.metrics.render()).body.split('\n').find((l) => l.startsWith('oauth_login_failures_total{source="client_auth"}'));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const before = await failures();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        postForm(a.app, '/token', { grant_type: 'client_credentials' }, { authorization: basic(machine.clientId, `guess-${i}`), remoteAddress: '10.8.0.1' }),
+      ),
+    );
+    t.equal((await failures()) - before, 3, 'three secrets were checked');
+    t.equal(answers.filter((res) => res.statusCode === 401).length, 2);
+    t.equal(answers.filter((res) => res.statusCode === 429).length, 28, 'the third failure and everything after it: 429');
+  });
+
+  t.test('bad passwords are limited per username and IP; per username or per IP alone they only slow down', async (t) => {
     const app = await seedClient(a.services, { grant_types: ['password'], scope: 'api:read' });
     const auth = basic(app.clientId, app.clientSecret!);
     const dave = await seedUser(a.services, { username: 'dave' });
@@ -52,19 +78,24 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
     const login = (target: typeof a.app, username: string, password: string, ip: string) =>
       postForm(target, '/token', { grant_type: 'password', username, password }, { authorization: auth, remoteAddress: ip });
 
-    // Per username: three failures from three addresses lock dave's account (case-insensitively).
+    // Per username and IP: three failures from one address, on two instances, refuse dave there (case-insensitively).
     t.equal((await login(a.app, 'dave', 'wrong', '10.1.0.1')).statusCode, 400);
-    t.equal((await login(b.app, 'DAVE', 'wrong', '10.1.0.2')).statusCode, 400);
-    t.equal((await login(a.app, 'dave', 'wrong', '10.1.0.3')).statusCode, 400);
-    const lockedUser = await login(b.app, 'dave', dave.password, '10.1.0.4');
-    t.equal(lockedUser.statusCode, 429);
-    t.equal(lockedUser.headers['retry-after'], '120');
-    t.equal((await login(a.app, 'erin', erin.password, '10.1.0.4')).statusCode, 200, 'another user from that address is fine');
+    t.equal((await login(b.app, 'DAVE', 'wrong', '10.1.0.1')).statusCode, 400);
+    t.equal((await login(a.app, 'dave', 'wrong', '10.1.0.1')).statusCode, 400);
+    const locked = await login(b.app, 'dave', dave.password, '10.1.0.1');
+    t.equal(locked.statusCode, 429);
+    t.equal(locked.headers['retry-after'], '120');
 
-    // Per IP: three failures for three usernames lock the address.
+    // Per username: the account is slowed down, not locked; dave from another address gets in.
+    const sleptBefore = slept.length;
+    t.equal((await login(a.app, 'dave', dave.password, '10.1.0.4')).statusCode, 200, 'the real user at another address');
+    t.equal(slept.length, sleptBefore + 1, 'after a slow-down: three failures at the account');
+    t.equal((await login(a.app, 'erin', erin.password, '10.1.0.1')).statusCode, 200, 'another user from the refused address is fine');
+
+    // Per IP: three failures for three usernames slow the address down (a NAT, a proxy), they do not lock it.
     for (const name of ['nobody1', 'nobody2', 'nobody3']) t.equal((await login(a.app, name, 'wrong', '10.2.0.1')).statusCode, 400);
-    const lockedIp = await login(b.app, 'erin', erin.password, '10.2.0.1');
-    t.equal(lockedIp.statusCode, 429);
-    t.equal((await login(b.app, 'erin', erin.password, '10.2.0.2')).statusCode, 200, 'erin from another address is fine');
+    const slowed = slept.length;
+    t.equal((await login(b.app, 'erin', erin.password, '10.2.0.1')).statusCode, 200, 'erin from that address, on the other instance');
+    t.equal(slept.length, slowed + 1, 'after a slow-down');
   });
 });

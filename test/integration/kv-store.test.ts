@@ -118,6 +118,27 @@ for (const backend of backends) {
       }
     });
 
+    t.test('decrement gives back an increment: never below zero, never creates, keeps the window', async (t) => {
+      t.equal(await kv.decrement('given-back'), 0, 'an absent counter');
+      t.equal(await kv.get('given-back'), null, 'stays absent');
+      await kv.increment('given-back', 30);
+      await kv.increment('given-back', 30);
+      if (clock) clock.advance(10_000);
+      t.equal(await kv.decrement('given-back'), 1);
+      const next = await kv.increment('given-back', 30);
+      t.equal(next.count, 2);
+      if (clock) t.equal(next.ttlSeconds, 20, 'the window is not restarted');
+      else t.ok(next.ttlSeconds <= 30 && next.ttlSeconds > 0);
+      const many = await Promise.all(Array.from({ length: 5 }, () => kv.decrement('given-back')));
+      t.same(many.sort((a, b) => a - b), [0, 0, 0, 0, 1], 'concurrent decrements stop at zero');
+      t.equal(await kv.get('given-back'), '0');
+      if (clock) {
+        clock.advance(20_000);
+        t.equal(await kv.decrement('given-back'), 0);
+        t.equal(await kv.get('given-back'), null, 'an expired counter is not brought back');
+      }
+    });
+
     t.test('publish reaches subscribers; unsubscribe stops it', async (t) => {
       const received = nextMessage(kv, 'events');
       await sleep(REDIS_URL ? 100 : 0); // let the SUBSCRIBE reach Redis

@@ -1,5 +1,10 @@
 import t from 'tap';
-import { extractClientCredentials, parseClientBasic } from '../../src/oauth/client-auth.js';
+import { generateClientSecret, hashClientSecret } from '../../src/clients/secret.js';
+import { OAuthError } from '../../src/errors.js';
+import { createClientAuthenticator, extractClientCredentials, parseClientBasic } from '../../src/oauth/client-auth.js';
+import { createThrottle } from '../../src/security/throttle.js';
+import { createMemoryKv } from '../../src/storage/kv/memory.js';
+import type { Client } from '../../src/storage/types.js';
 import { errorCode } from '../helpers/errors.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -33,4 +38,42 @@ t.test('extractClientCredentials: exactly one method', async (t) => {
   t.equal(errorCode(() => extractClientCredentials('Bearer x', {})), 'invalid_client');
   t.equal(errorCode(() => extractClientCredentials(undefined, { client_id: 'c', client_assertion: 'x', client_assertion_type: 'y' })), 'invalid_client');
   t.equal(errorCode(() => extractClientCredentials(header, { client_assertion: 'x' })), 'invalid_request');
+});
+
+t.test('a burst of bad client secrets is counted before the next check: at most MAX_FAILED_ATTEMPTS checks per client and IP', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  const secret = generateClientSecret();
+  const client: Client = {
+    clientId: 'machine',
+    clientSecretHash: hashClientSecret(secret),
+    clientName: 'Machine',
+    redirectUris: [],
+    grantTypes: ['client_credentials'],
+    responseTypes: [],
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    scope: 'api:read',
+    resourceServer: false,
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  };
+  let checked = 0;
+  const auth = createClientAuthenticator({
+    // Cached lookups still resolve asynchronously, so concurrent requests interleave here.
+    clients: { find: async (id) => (id === client.clientId ? client : null) },
+    throttle: createThrottle(kv, { maxFailedAttempts: 10, failedAttemptWindowSeconds: 60 }),
+    kv,
+    now: Date.now,
+    // Called once per secret found wrong, i.e. per check that failed.
+    metrics: { loginFailed: () => void (checked += 1) },
+  });
+  const attempt = (s: string, ip = '192.0.2.1') => auth.authenticate(`Basic ${b64(`machine:${s}`)}`, {}, ip);
+  const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => attempt(`guess-${i}`)));
+  t.equal(checked, 10, 'ten secrets were checked');
+  const codes = results.map((r) => (r.status === 'rejected' && r.reason instanceof OAuthError ? r.reason.error : 'ok'));
+  t.equal(codes.filter((c) => c === 'invalid_client').length, 9);
+  t.equal(codes.filter((c) => c === 'too_many_requests').length, 21, 'the tenth failure and everything after it: 429');
+  const locked = await attempt(secret).catch((err: unknown) => err);
+  t.ok(locked instanceof OAuthError && locked.error === 'too_many_requests', 'the right secret waits out the lockout at that address');
+  t.equal((await attempt(secret, '192.0.2.2')).clientId, 'machine', 'from another address it works');
 });

@@ -72,3 +72,19 @@ t.test('the headers timeout never exceeds the request timeout', async (t) => {
     message: /REQUEST_TIMEOUT_MS/,
   });
 });
+
+t.test('TRUST_PROXY: true, false, a hop count, or proxy addresses/CIDRs; anything else names the variable', async (t) => {
+  t.equal(loadConfig({}).trustProxy, false, 'default: no proxy is trusted');
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
+  t.equal(loadConfig({ TRUST_PROXY: 'FALSE' }).trustProxy, false);
+  t.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1, 'a hop count, not "true": one proxy in front');
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
+  t.equal(loadConfig({ TRUST_PROXY: '0' }).trustProxy, false, 'zero hops: nothing trusted');
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.10' }).trustProxy, ['10.0.0.0/8', '192.0.2.10']);
+  t.same(loadConfig({ TRUST_PROXY: '::1,fd00::/8,127.0.0.1/32' }).trustProxy, ['::1', 'fd00::/8', '127.0.0.1/32']);
+  t.same(loadConfig({ TRUST_PROXY: 'loopback,uniquelocal' }).trustProxy, ['loopback', 'uniquelocal'], 'named ranges');
+
+  for (const raw of ['maybe', '1.5', '-1', '101', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/0', '300.1.1.1', '10.0.0.1,', '10.0.0.1,,10.0.0.2', 'fe80::1%eth0', '10.0.0.1/8x', 'proxy.internal']) {
+    t.throws(() => loadConfig({ TRUST_PROXY: raw }), { name: 'ConfigError', variable: 'TRUST_PROXY', message: /^TRUST_PROXY: expected true, false, a hop count/ }, `TRUST_PROXY=${raw} is refused`);
+  }
+});

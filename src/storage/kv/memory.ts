@@ -76,6 +76,13 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
       entry.value = String(Number(entry.value) + 1);
       return { count: Number(entry.value), ttlSeconds: Math.max(1, Math.ceil((entry.expiresAtMs - now()) / 1000)) };
     },
+    async decrement(key) {
+      const entry = live(key);
+      if (!entry) return 0;
+      const count = Math.max(0, Number(entry.value) - 1);
+      entry.value = String(count);
+      return count;
+    },
     async ping() {
       if (closed) throw new Error('memory store closed');
     },

@@ -30,6 +30,14 @@ if ttl < 0 then
 end
 return {n, ttl}`;
 
+// DECR only an existing, positive counter (DECR would create a key without
+// expiry at -1); the expiry is left as it is. Returns the new count.
+const DECREMENT_SCRIPT = `
+local n = tonumber(redis.call('GET', KEYS[1]))
+if not n then return 0 end
+if n <= 0 then return n end
+return redis.call('DECR', KEYS[1])`;
+
 type Client = Redis | Cluster;
 
 /** Upper bound on waiting for a first connection at start (connectTimeout is 3 s). */
@@ -102,6 +110,8 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
 
   client.defineCommand('kvIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
   const incr = (client as unknown as { kvIncrement(key: string, ttl: number): Promise<[number, number]> }).kvIncrement.bind(client);
+  client.defineCommand('kvDecrement', { numberOfKeys: 1, lua: DECREMENT_SCRIPT });
+  const decr = (client as unknown as { kvDecrement(key: string): Promise<number> }).kvDecrement.bind(client);
 
   // Start without waiting forever: if Redis is down at start, the server still
   // starts, answers 503 where Redis is needed and recovers when it comes up.
@@ -129,6 +139,9 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
     async increment(key, ttlSeconds) {
       const [count, ttl] = await wrap(incr(p + key, ttlSeconds));
       return { count: Number(count), ttlSeconds: Number(ttl) };
+    },
+    async decrement(key) {
+      return Number(await wrap(decr(p + key)));
     },
     async ping() {
       await wrap(client.ping());
