@@ -98,7 +98,7 @@ export async function startServer(options: StartOptions): Promise<ServerChild> {
   const url = `http://127.0.0.1:${options.port}`;
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
-    if (exitCode !== null) throw new Error(`${options.name} exited (${exitCode}) before it was ready; see ${options.logFile}`);
+    if (exitCode !== null) throw new Error(`${options.name} exited (${String(exitCode)}) before it was ready; see ${options.logFile}`);
     try {
       const res = await fetch(url + options.readyPath);
       await res.arrayBuffer();

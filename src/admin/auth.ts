@@ -86,8 +86,8 @@ export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tok
   }
 
   return async function adminAuthentication(request, reply) {
+    const header = request.headers.authorization;
     try {
-      const header = request.headers.authorization;
       if (header !== undefined) {
         const basic = parseBasic(header);
         // RFC 7617 §2: neither part may contain control characters; an empty username is no username.
@@ -95,16 +95,16 @@ export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tok
           return await withPassword(request, reply, basic.user, basic.password);
         }
         const bearer = parseBearer(header);
-        if (bearer !== null && bearer !== 'malformed') return await withBearer(request, reply, bearer);
+        if (bearer !== null && bearer !== 'malformed') return await withBearer(request, reply, bearer.token);
       }
-      const description =
-        header === undefined
-          ? "Authentication required: HTTP Basic with an admin user's username and password."
-          : "Unsupported or malformed Authorization header; use HTTP Basic with an admin user's username and password.";
-      return refuse(reply, request, new OAuthError('unauthorized', description), CHALLENGES);
     } catch (err) {
       // 429 from the throttle, 503 from a dead store: answered here, in this scope's dialect.
       return refuse(reply, request, toOAuthError(err));
     }
+    const description =
+      header === undefined
+        ? "Authentication required: HTTP Basic with an admin user's username and password."
+        : "Unsupported or malformed Authorization header; use HTTP Basic with an admin user's username and password.";
+    return refuse(reply, request, new OAuthError('unauthorized', description), CHALLENGES);
   };
 }

@@ -10,6 +10,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { UnavailableError } from '../errors.js';
+import type { FlowStep } from '../oauth/authorization.js';
 import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authorize-request.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
 import { EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, registerLoginRoutes, type BrowserFlowServices } from './login.js';
@@ -80,9 +81,10 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
       }
       return sendStep(reply, flow.errorRedirect(result.target, result.error));
     }
+    let step: FlowStep;
     try {
       const session = await ensureSession(request, reply, services.sessions, config);
-      return sendStep(reply, await flow.begin(result.client, result.request, session));
+      step = await flow.begin(result.client, result.request, session);
     } catch (err) {
       // RFC 6749 §4.1.2.1 / §4.2.2.1: `temporarily_unavailable` exists because
       // a 503 cannot travel in a redirect. The client and redirect URI are
@@ -91,8 +93,9 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
       if (!(err instanceof UnavailableError)) throw err;
       request.log.warn({ err: err.cause ?? err }, err.description);
       const { redirectUri, responseMode, state } = result.request;
-      return sendStep(reply, flow.errorRedirect({ redirectUri, responseMode, state }, err));
+      step = flow.errorRedirect({ redirectUri, responseMode, state }, err);
     }
+    return sendStep(reply, step);
   }
 
   // attachValidation: a malformed value is for parseAuthorizationRequest to

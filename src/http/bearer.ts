@@ -45,10 +45,10 @@ export function extractBearerToken(request: FastifyRequest, allowBody: boolean):
     if (typeof fromBody !== 'string' || !B64TOKEN.test(fromBody)) throw invalidToken('The access token is malformed.');
     return fromBody;
   }
-  const token = header === undefined ? null : parseBearer(header);
-  if (token === null) throw new MissingTokenError();
-  if (token === 'malformed') throw invalidToken('The Authorization header is not "Bearer <token>".');
-  return token;
+  const bearer = header === undefined ? null : parseBearer(header);
+  if (bearer === null) throw new MissingTokenError();
+  if (bearer === 'malformed') throw invalidToken('The Authorization header is not "Bearer <token>".');
+  return bearer.token;
 }
 
 /** preHandler that verifies the bearer token and sets `request.accessToken`. */

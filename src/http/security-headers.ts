@@ -81,7 +81,7 @@ export function securityHeaders(config: Pick<Config, 'secureCookies'>): Readonly
     removeHeader: (name: string) => void headers.delete(name.toLowerCase()),
   };
   middleware({} as Parameters<typeof middleware>[0], response as unknown as Parameters<typeof middleware>[1], (err?: unknown) => (failure = err));
-  if (failure) throw failure;
+  if (failure) throw failure instanceof Error ? failure : new Error(`helmet failed: ${String(failure as string)}`);
   return headers;
 }
 

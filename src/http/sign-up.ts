@@ -172,16 +172,17 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
         return formAgain(request, reply, 400, body, errors);
       }
 
+      let user;
       try {
-        const user = await services.users.create({ username: body.username!, password: body.password!, email: body.email || null });
-        if (json) return reply.code(201).header('cache-control', 'no-store').send({ id: user.id, username: user.username, email: user.email });
-        return page(reply, 201, model('', { created: { username: user.username }, title: 'Account created' }));
+        user = await services.users.create({ username: body.username!, password: body.password!, email: body.email || null });
       } catch (err) {
         if (!(err instanceof OAuthError) || json) throw err;
         if (err.error === 'conflict') return formAgain(request, reply, 409, body, { username: 'This username is taken. Choose another one.' });
         if (err.error === 'invalid_request') return formAgain(request, reply, 400, body, { form: err.description });
         throw err;
       }
+      if (json) return reply.code(201).header('cache-control', 'no-store').send({ id: user.id, username: user.username, email: user.email });
+      return page(reply, 201, model('', { created: { username: user.username }, title: 'Account created' }));
     },
   );
 };

@@ -74,7 +74,7 @@ export function serializeError(err: Error): SerializedError {
 }
 
 function serialize(err: unknown, depth: number): unknown {
-  if (!(err instanceof Error)) return typeof err === 'object' && err !== null ? { type: 'non-error', value: String(err).slice(0, 200) } : err;
+  if (!(err instanceof Error)) return typeof err === 'object' && err !== null ? { type: 'non-error', value: Object.prototype.toString.call(err) } : err;
   const out: SerializedError = { type: err.name, message: err.message, stack: err.stack ?? '' };
   const fields = err as unknown as Record<string, unknown>;
   for (const key of ERROR_FIELDS) {

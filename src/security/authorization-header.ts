@@ -42,8 +42,8 @@ export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  * `Authorization: Bearer <token>`: null when the header uses another scheme,
  * `'malformed'` when it is Bearer without exactly one b64token.
  */
-export function parseBearer(header: string): string | 'malformed' | null {
+export function parseBearer(header: string): { token: string } | 'malformed' | null {
   if (!/^Bearer(\s|$)/i.test(header)) return null;
   const match = /^Bearer +(\S+) *$/i.exec(header);
-  return match && B64TOKEN.test(match[1]!) ? match[1]! : 'malformed';
+  return match && B64TOKEN.test(match[1]!) ? { token: match[1]! } : 'malformed';
 }

@@ -17,7 +17,6 @@ import { createUserRepo } from './sql/users.js';
 import type { KvStore, Storage } from './types.js';
 
 export type { Storage } from './types.js';
-export { isConnectionError } from './db.js';
 export { DataDirLockedError } from './lock.js';
 
 export interface StorageOverrides {

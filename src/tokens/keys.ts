@@ -25,7 +25,7 @@
 import { generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jose';
-import type { AccessTokenAlg, Config } from '../config.js';
+import type { Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
 import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
 import type { KeyManager, SigningKeyInfo } from './types.js';

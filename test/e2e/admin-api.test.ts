@@ -20,7 +20,7 @@ t.test(`admin API (${backendName})`, async (t) => {
   /** The WWW-Authenticate challenges of an answer (Basic always; Bearer once the token service accepts admin tokens). */
   const challenges = (res: { headers: Record<string, unknown> }) => {
     const value = res.headers['www-authenticate'];
-    return Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
+    return Array.isArray(value) ? value.map((v) => String(v as string)) : value === undefined ? [] : [String(value as string)];
   };
   const BASIC = 'Basic realm="admin", charset="UTF-8"';
   let ipCounter = 0;

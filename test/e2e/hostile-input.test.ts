@@ -125,7 +125,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       clientToken: (cc.json() as { access_token: string }).access_token,
     };
   };
-  const { adminToken } = await mint();
+  await mint();
 
   // A signed-in browser session with its CSRF token, for the form posts.
   const browser = new InjectBrowser(app);
@@ -520,7 +520,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
 
   const describe = (req: InjectOptions) => {
     const body = typeof req.payload === 'string' ? req.payload : '';
-    return `${req.method} ${String(req.url).slice(0, 300)} headers=${JSON.stringify(req.headers).slice(0, 400)} body(${body.length})=${JSON.stringify(body.slice(0, 300))}`;
+    return `${req.method} ${(typeof req.url === 'string' ? req.url : JSON.stringify(req.url)).slice(0, 300)} headers=${JSON.stringify(req.headers).slice(0, 400)} body(${body.length})=${JSON.stringify(body.slice(0, 300))}`;
   };
 
   /** The failure report: what went wrong first, then fast-check's seed, replay path and counterexample (cut short). */

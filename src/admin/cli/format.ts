@@ -5,7 +5,7 @@ import { UsageError, type ParsedArgs } from './types.js';
 export function describe(entries: ReadonlyArray<[string, unknown]>): string {
   const width = Math.max(...entries.map(([k]) => k.length));
   return entries
-    .map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${Array.isArray(value) ? value.join(' ') || '-' : value === null || value === undefined || value === '' ? '-' : String(value)}`)
+    .map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${Array.isArray(value) ? value.join(' ') || '-' : value === null || value === undefined || value === '' ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)}`)
     .join('\n');
 }
 

@@ -159,20 +159,22 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
     const values = valuesFromBody(request.body ?? {});
     const errors = checkClientFields(values, scopes);
     if (Object.keys(errors).length > 0) return clientForm(reply, 400, a, { client: null, values, errors });
+    let registered;
     try {
-      const { client, clientSecret } = await services.clients.register({
+      registered = await services.clients.register({
         client_name: values.client_name.trim(),
         redirect_uris: splitLines(values.redirect_uris),
         grant_types: values.grant_types,
         token_endpoint_auth_method: values.token_endpoint_auth_method,
         scope: values.scope.join(' '),
       });
-      request.log.info({ clientId: client.clientId, by: a.user.id }, 'client registered in the admin console');
-      return secretPage(reply, 201, a, client, clientSecret, 'Client registered');
     } catch (err) {
       if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client: null, values, errors: { [fieldOf(err)]: err.description } });
       throw err;
     }
+    const { client, clientSecret } = registered;
+    request.log.info({ clientId: client.clientId, by: a.user.id }, 'client registered in the admin console');
+    return secretPage(reply, 201, a, client, clientSecret, 'Client registered');
   });
 
   app.get<{ Params: { client_id: string } }>(`${CONSOLE}/clients/:client_id`, { ...guarded, schema: { params: clientParams } }, async (request, reply) => {
@@ -190,23 +192,24 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
       const values = valuesFromBody(request.body ?? {});
       const errors = checkClientFields(values, scopes);
       if (Object.keys(errors).length > 0) return clientForm(reply, 400, a, { client, values, errors });
+      let updated;
       try {
-        const updated = await services.clients.update(client.clientId, {
+        updated = await services.clients.update(client.clientId, {
           client_name: values.client_name.trim(),
           redirect_uris: splitLines(values.redirect_uris),
           grant_types: values.grant_types,
           token_endpoint_auth_method: values.token_endpoint_auth_method,
           scope: values.scope.join(' '),
         });
-        request.log.info({ clientId: client.clientId, by: a.user.id }, 'client changed in the admin console');
-        // Turning a public client confidential creates its first secret: show it now, once.
-        if (updated.clientSecret) return secretPage(reply, 200, a, updated.client, updated.clientSecret, 'Client is now confidential');
-        await setNotice(a, 'Changes saved.');
-        return reply.code(303).redirect(`${CONSOLE}/clients/${encodeURIComponent(client.clientId)}`);
       } catch (err) {
         if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client, values, errors: { [fieldOf(err)]: err.description } });
         throw err;
       }
+      request.log.info({ clientId: client.clientId, by: a.user.id }, 'client changed in the admin console');
+      // Turning a public client confidential creates its first secret: show it now, once.
+      if (updated.clientSecret) return secretPage(reply, 200, a, updated.client, updated.clientSecret, 'Client is now confidential');
+      await setNotice(a, 'Changes saved.');
+      return reply.code(303).redirect(`${CONSOLE}/clients/${encodeURIComponent(client.clientId)}`);
     },
   );
 
