@@ -20,6 +20,7 @@ import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
+import { closeConnectionsLingeringly } from './http/lingering-close.js';
 import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { resourceRoutes } from './http/resource.js';
@@ -78,6 +79,12 @@ export async function buildApp(config: Config, services: Services, options: Buil
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
   });
+
+  // An answer sent before the request body was read (413 over BODY_LIMIT) must reach the
+  // client, also through a proxy still sending that body: see http/lingering-close.ts. A
+  // refused body is read on for at most BODY_LIMIT + 1 MiB (nginx's default
+  // client_max_body_size is 1 MiB) and within the request's deadline.
+  closeConnectionsLingeringly(app.server, { discardLimitBytes: config.bodyLimitBytes + 1_048_576 });
 
   app.addHook('onClose', async () => {
     await services.close();

@@ -6,15 +6,23 @@
  * connection that sends nothing, and an idle keep-alive connection are each
  * closed by the server (408 where a request was started) within a bound;
  * meanwhile other clients are served; a body over the limit is refused with
- * 413 without being read to the end.
+ * 413 without waiting for the rest of it. A client that goes on sending that
+ * body after the answer, as a proxy does, has it read and discarded (lingering
+ * close, src/http/lingering-close.ts) instead of being reset, but no more than
+ * BODY_LIMIT + 1 MiB of it and no longer than the request timeout.
  */
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 
 const HEADERS_TIMEOUT_MS = 1_000;
+const BODY_LIMIT = 4_096;
+/** What the server reads and discards of a refused body at most (src/app.ts). */
+const DISCARD_LIMIT = BODY_LIMIT + 1_048_576;
+const FORM = 'Content-Type: application/x-www-form-urlencoded\r\n';
 const REQUEST_TIMEOUT_MS = 2_000;
 const KEEP_ALIVE_TIMEOUT_MS = 1_000;
 /** Node checks the deadlines once a second (see app.ts); allow that plus generous slack on a loaded machine. */
@@ -56,6 +64,59 @@ function holdOpen(port: number, drive: (socket: Socket) => () => void, giveUpMs:
   });
 }
 
+interface Relay {
+  /** What the server sent. */
+  received: string;
+  /** Bytes written after the server's answer without a write failing. */
+  written: number;
+  /** The first socket error (EPIPE, ECONNRESET: the server reset the connection), or null. */
+  error: string | null;
+}
+
+/**
+ * Sends `head`, and once the server has answered and closed its side (FIN),
+ * goes on writing `pieces` one after another, `everyMs` apart, like a proxy
+ * relaying a body it has already started (nginx sends the whole body before
+ * it reads the answer). Stops at the first failed write, then ends its own
+ * side; resolves when the connection is closed, rejects if it is still open
+ * after `giveUpMs`.
+ */
+function relayAfterAnswer(port: number, head: string, pieces: Iterable<string>, giveUpMs: number, everyMs = 0): Promise<Relay> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    let written = 0;
+    let error: string | null = null;
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the connection was still open after ${giveUpMs} ms (${written} bytes written); received: ${received.slice(0, 200)}`));
+    }, giveUpMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ received, written, error });
+    });
+    socket.once('connect', () => socket.write(head));
+    socket.once('end', async () => {
+      for (const piece of pieces) {
+        const ok = await new Promise<boolean>((done) => socket.write(piece, (err) => done(!err)));
+        if (!ok || socket.destroyed) break;
+        written += piece.length;
+        if (everyMs > 0) await sleep(everyMs);
+      }
+      socket.end();
+    });
+  });
+}
+
+/** `count` pieces of `size` bytes, each as a chunk of a chunked body when `chunked`. */
+function* bodyPieces(count: number, size: number, chunked: boolean): Generator<string> {
+  const data = 'a'.repeat(size);
+  for (let i = 0; i < count; i++) yield chunked ? `${size.toString(16)}\r\n${data}\r\n` : data;
+}
+
 /** Writes `first`, then `drip` every `everyMs` until stopped (or the socket is gone). */
 const trickle = (first: string, drip: string, everyMs = 150) => (socket: Socket) => {
   socket.write(first);
@@ -71,7 +132,7 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
       HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
       REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
-      BODY_LIMIT: '4096',
+      BODY_LIMIT: String(BODY_LIMIT),
     },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -93,6 +154,10 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
   );
   const silent = later(holdOpen(port, () => () => {}, REQUEST_TIMEOUT_MS + SLACK_MS));
   const idle = later(holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', ''), KEEP_ALIVE_TIMEOUT_MS + SLACK_MS));
+  // After its 413, a client trickles the rest of the announced body (a byte every 150 ms, 10 000 bytes to go).
+  const trickledAfter413 = later(
+    relayAfterAnswer(port, `POST /token HTTP/1.1\r\nHost: x\r\n${FORM}Content-Length: 10000\r\n\r\n`, bodyPieces(10_000, 1, false), REQUEST_TIMEOUT_MS + SLACK_MS, 150),
+  );
 
   t.test('headers trickled forever (slowloris): 408 and closed after the headers timeout', async (t) => {
     const outcome = await slowloris;
@@ -150,6 +215,62 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
     );
     t.match(chunked.received, /^HTTP\/1\.1 413 /);
     t.match(chunked.received, /"error":"invalid_request"/);
+  });
+
+  t.test('a client that goes on sending a refused body (as a proxy does) has it read, not reset', async (t) => {
+    // 1 MiB in 64 KiB pieces, written after the 413 and the server's FIN arrived.
+    const announced = await relayAfterAnswer(
+      port,
+      `POST /token HTTP/1.1\r\nHost: x\r\n${FORM}Content-Length: ${16 * 65_536}\r\nConnection: close\r\n\r\n`,
+      bodyPieces(16, 65_536, false),
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    );
+    t.match(announced.received, /^HTTP\/1\.1 413 /);
+    t.match(announced.received, /"error":"invalid_request"/);
+    t.equal(announced.error, null, 'no reset while the body was still being sent');
+    t.equal(announced.written, 16 * 65_536, 'the whole body was accepted');
+    // Chunked: refused once the first 8 KiB chunk passes the limit; the rest, and the last chunk, follow.
+    const rest = [...bodyPieces(16, 65_536, true), '0\r\n\r\n'];
+    const chunked = await relayAfterAnswer(
+      port,
+      `POST /token HTTP/1.1\r\nHost: x\r\n${FORM}Transfer-Encoding: chunked\r\n\r\n${[...bodyPieces(1, 8_192, true)][0]}`,
+      rest,
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    );
+    t.match(chunked.received, /^HTTP\/1\.1 413 /);
+    t.equal(chunked.error, null, 'no reset while the body was still being sent');
+    t.equal(chunked.written, rest.join('').length, 'the whole body was accepted');
+  });
+
+  t.test('but no more than BODY_LIMIT + 1 MiB of it', async (t) => {
+    // An endless chunked body at full speed: the server resets the connection past the cap
+    // (long before 64 MiB, and well before the request timeout could have ended it).
+    const endless = await relayAfterAnswer(
+      port,
+      `POST /token HTTP/1.1\r\nHost: x\r\n${FORM}Transfer-Encoding: chunked\r\n\r\n${[...bodyPieces(1, 8_192, true)][0]}`,
+      bodyPieces(1_024, 65_536, true),
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    );
+    t.match(endless.received, /^HTTP\/1\.1 413 /);
+    t.ok(endless.error, `cut off (${endless.error}) after ${endless.written} bytes`);
+    t.ok(endless.written < 1_024 * 65_536, 'before 64 MiB');
+    // A length announced beyond the cap is not read at all: cut off at once, as before lingering.
+    const huge = await relayAfterAnswer(
+      port,
+      `POST /token HTTP/1.1\r\nHost: x\r\n${FORM}Content-Length: ${DISCARD_LIMIT + 1}\r\n\r\n`,
+      bodyPieces(32, 65_536, false),
+      REQUEST_TIMEOUT_MS + SLACK_MS,
+    );
+    t.match(huge.received, /^HTTP\/1\.1 413 /);
+    t.ok(huge.error, `cut off (${huge.error}) after ${huge.written} bytes`);
+    t.ok(huge.written < DISCARD_LIMIT, 'without reading up to the cap');
+  });
+
+  t.test('and no longer than the request timeout: a refused body trickled after the answer is cut off', async (t) => {
+    const outcome = await trickledAfter413;
+    t.match(outcome.received, /^HTTP\/1\.1 413 /);
+    t.ok(outcome.error, `cut off (${outcome.error}) after ${outcome.written} of 10000 bytes`);
+    t.ok(outcome.written < 10_000, 'before the body was complete');
   });
 
   t.test('the server answers normally afterwards', async (t) => {

@@ -8,6 +8,14 @@
  * code and 50 concurrent refreshes of one refresh token, spread over both,
  * let exactly one succeed and leave the grant consistent.
  *
+ * Then a real nginx in front of A and B, as in production: requests are
+ * balanced round robin over both, so one authorization's sign-in, code and
+ * refresh token are each answered by one instance and used at the other; a
+ * body over BODY_LIMIT gets the server's 413 and JSON error through it
+ * (Content-Length or chunked, relayed buffered or streaming), not nginx's
+ * 502; and with TRUST_PROXY the instances see the client's own address (a
+ * client bound to 127.0.0.2), not nginx's. Skipped when nginx is missing.
+ *
  * The in-process versions (two `buildApp`s over one database) live in
  * authorization-code, refresh-rotation and keys-and-instances tests; this is
  * the same across process boundaries.
@@ -18,6 +26,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import pg from 'pg';
 import t from 'tap';
 import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
@@ -25,12 +34,18 @@ import { deleteRedisPrefix, openTestDb } from '../helpers/backend.js';
 import { hiddenFields, pkcePair, responseParams } from '../helpers/browser-flow.js';
 import { ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { basic } from '../helpers/tokens.js';
-import { postgresAvailability, redisAvailability, startThrowawayPostgres, startThrowawayRedis } from '../helpers/throwaway.js';
+import { nginxAvailability, postgresAvailability, redisAvailability, startThrowawayNginx, startThrowawayPostgres, startThrowawayRedis } from '../helpers/throwaway.js';
 import { eventually } from '../helpers/wait.js';
 
 const ISSUER = 'http://localhost:3000';
 const REDIRECT_URI = 'http://localhost:8080/cb';
 const ADMIN = { username: 'ops', password: 'instances admin password' };
+/** The servers' BODY_LIMIT, and what they read and discard of a refused body at most (src/app.ts). */
+const BODY_LIMIT = 65_536;
+const DISCARD_LIMIT = BODY_LIMIT + 1_048_576;
+
+/** Where a request goes: a server process, or nginx in front of some. */
+type Target = Pick<ServerProcess, 'url'>;
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -69,17 +84,26 @@ interface Answer {
   status: number;
   location: string | null;
   body: string;
+  /** Through nginx: the instance that answered (`host:port`, nginx's `X-Upstream`); else null. */
+  upstream: string | null;
   json<T = Record<string, unknown>>(): T;
 }
 
 async function answer(res: Response): Promise<Answer> {
   const body = await res.text();
-  return { status: res.status, location: res.headers.get('location'), body, json: <T>() => JSON.parse(body) as T };
+  return { status: res.status, location: res.headers.get('location'), body, upstream: res.headers.get('x-upstream'), json: <T>() => JSON.parse(body) as T };
 }
 
 /** A person's browser over plain HTTP: remembers cookies, follows nothing by itself. */
 class CookieJarBrowser {
   readonly cookies = new Map<string, string>();
+  /** Every request made, with the instance that answered it when behind nginx. */
+  readonly trail: Array<{ request: string; upstream: string | null }> = [];
+
+  private record(method: string, path: string, answered: Answer): Answer {
+    this.trail.push({ request: `${method} ${path.split('?')[0]}`, upstream: answered.upstream });
+    return answered;
+  }
 
   private remember(res: Response): Response {
     for (const line of res.headers.getSetCookie()) {
@@ -99,18 +123,18 @@ class CookieJarBrowser {
     return { ...(cookie ? { cookie } : {}), ...extra };
   }
 
-  async get(server: ServerProcess, path: string): Promise<Answer> {
-    return answer(this.remember(await fetch(server.url + path, { redirect: 'manual', headers: this.headers() })));
+  async get(server: Target, path: string): Promise<Answer> {
+    return this.record('GET', path, await answer(this.remember(await fetch(server.url + path, { redirect: 'manual', headers: this.headers() }))));
   }
 
-  async post(server: ServerProcess, path: string, form: Record<string, string>): Promise<Answer> {
+  async post(server: Target, path: string, form: Record<string, string>): Promise<Answer> {
     const res = await fetch(server.url + path, {
       method: 'POST',
       redirect: 'manual',
       headers: this.headers({ 'content-type': 'application/x-www-form-urlencoded' }),
       body: new URLSearchParams(form).toString(),
     });
-    return answer(this.remember(res));
+    return this.record('POST', path, await answer(this.remember(res)));
   }
 }
 
@@ -127,7 +151,7 @@ interface FlowResult {
  * each step to the next server in `servers` (round robin, as a load
  * balancer without sticky sessions would).
  */
-async function authorizeAcross(browser: CookieJarBrowser, servers: ServerProcess[], path: string, user: { username: string; password: string }): Promise<FlowResult> {
+async function authorizeAcross(browser: CookieJarBrowser, servers: Target[], path: string, user: { username: string; password: string }): Promise<FlowResult> {
   let turn = 0;
   const next = () => servers[turn++ % servers.length]!;
   const hops: string[] = [];
@@ -175,6 +199,46 @@ function runCli(argv: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
+interface RawAnswer {
+  status: number;
+  type: string | undefined;
+  body: string;
+  upstream: string | undefined;
+}
+
+/**
+ * One request with node:http: from `localAddress` (any of 127/8 is this
+ * machine), and, for a POST, a body sent with a Content-Length or chunked in
+ * 64 KiB pieces.
+ */
+function rawRequest(url: string, options: { localAddress?: string; headers?: Record<string, string>; body?: Buffer; chunked?: boolean } = {}): Promise<RawAnswer> {
+  const { body, chunked = false } = options;
+  const headers: Record<string, string> = { ...options.headers };
+  if (body) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    if (chunked) headers['transfer-encoding'] = 'chunked';
+    else headers['content-length'] = String(body.length);
+  }
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: body ? 'POST' : 'GET', headers, localAddress: options.localAddress, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.once('end', () =>
+        resolve({ status: res.statusCode!, type: res.headers['content-type'], body: text, upstream: res.headers['x-upstream'] as string | undefined }),
+      );
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    if (body) for (let at = 0; at < body.length; at += 65_536) req.write(body.subarray(at, at + 65_536));
+    req.end();
+  });
+}
+
+function nginxSkipReason(): string | null {
+  const available = nginxAvailability();
+  return 'reason' in available ? available.reason : null;
+}
+
 const skip = skipReason();
 
 t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? false }, async (t) => {
@@ -186,6 +250,11 @@ t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? f
     ISSUER,
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
+    // Trust nginx (the last hop) for X-Forwarded-For. `1` is a hop count where TRUST_PROXY
+    // takes one, and `true` where it is a boolean; either way, with clients that send no
+    // X-Forwarded-For of their own, the address is the one nginx appends: the client's.
+    TRUST_PROXY: '1',
+    BODY_LIMIT: String(BODY_LIMIT),
   };
   // A and B: strict refresh rotation (the default). C and D: with a reuse grace window.
   const [a, b, c, d] = await Promise.all([
@@ -223,7 +292,7 @@ t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? f
       code_challenge: challenge,
       code_challenge_method: 'S256',
     }).toString()}`;
-  const tokenRequest = async (server: ServerProcess, params: Record<string, string>) =>
+  const tokenRequest = async (server: Target, params: Record<string, string>) =>
     answer(
       await fetch(`${server.url}/token`, {
         method: 'POST',
@@ -231,9 +300,9 @@ t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? f
         body: new URLSearchParams(params).toString(),
       }),
     );
-  const redeem = (server: ServerProcess, code: string, verifier: string) =>
+  const redeem = (server: Target, code: string, verifier: string) =>
     tokenRequest(server, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
-  const hello = async (server: ServerProcess, token: string) => (await fetch(`${server.url}/api/hello`, { headers: { authorization: `Bearer ${token}` } })).status;
+  const hello = async (server: Target, token: string) => (await fetch(`${server.url}/api/hello`, { headers: { authorization: `Bearer ${token}` } })).status;
 
   const browser = new CookieJarBrowser();
 
@@ -377,5 +446,78 @@ t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? f
     const [successor] = successors;
     const next = await tokenRequest(d, { grant_type: 'refresh_token', refresh_token: successor! });
     t.equal(next.status, 200, 'the successor works');
+  });
+  t.test('through nginx in front of A and B', { skip: nginxSkipReason() ?? false }, async (t) => {
+    const proxy = await startThrowawayNginx(t, { upstreams: ab.map((s) => `127.0.0.1:${s.port}`), clientMaxBodySize: DISCARD_LIMIT });
+    const instance = (upstream: string | null | undefined) => ab.find((s) => upstream === `127.0.0.1:${s.port}`);
+    const name = (upstream: string | null | undefined) => (instance(upstream) === a ? 'A' : instance(upstream) === b ? 'B' : `not an instance (${upstream})`);
+
+    t.test('requests are balanced over both instances', async (t) => {
+      const answered = [];
+      for (let i = 0; i < 10; i++) answered.push(name((await rawRequest(`${proxy.url}/healthz`)).upstream));
+      const byA = answered.filter((n) => n === 'A').length;
+      t.equal(byA + answered.filter((n) => n === 'B').length, 10, 'every request answered by A or B');
+      t.ok(byA >= 4 && byA <= 6, `round robin: ${answered.join(' ')}`);
+    });
+
+    t.test('a sign-in, a code and a refresh token from one instance are accepted by the other', async (t) => {
+      // Round robin sends each request to the other instance than the one before, so every
+      // credential below is used at another instance than the one that issued it.
+      const person = new CookieJarBrowser();
+      const pkce = pkcePair();
+      const flow = await authorizeAcross(person, [proxy], authorizePath(pkce.challenge, 'nginx'), alice);
+      t.ok(flow.sawLogin, 'signed in through nginx (consent was remembered)');
+      t.equal(flow.params.get('state'), 'nginx');
+      const signIn = person.trail.find((step) => step.request === 'POST /login')!;
+      const issuedBy = person.trail[person.trail.length - 1]!.upstream;
+      const redeemed = await redeem(proxy, flow.params.get('code')!, pkce.verifier);
+      t.equal(redeemed.status, 200);
+      t.not(name(redeemed.upstream), name(issuedBy), `the code from ${name(issuedBy)} redeemed at ${name(redeemed.upstream)}`);
+      const refreshed = await tokenRequest(proxy, { grant_type: 'refresh_token', refresh_token: redeemed.json<{ refresh_token: string }>().refresh_token });
+      t.equal(refreshed.status, 200);
+      t.not(name(refreshed.upstream), name(redeemed.upstream), `the refresh token from ${name(redeemed.upstream)} rotated at ${name(refreshed.upstream)}`);
+      const again = pkcePair();
+      const sso = await person.get(proxy, authorizePath(again.challenge, 'sso'));
+      t.equal(sso.status, 303);
+      t.ok(responseParams(sso.location!).get('code'), 'a code at once, without a sign-in page');
+      t.not(name(sso.upstream), name(signIn.upstream), `the session from ${name(signIn.upstream)} honoured by ${name(sso.upstream)}`);
+      const accessToken = refreshed.json<{ access_token: string }>().access_token;
+      t.same([await hello(proxy, accessToken), await hello(proxy, accessToken)], [200, 200], 'its access token accepted by both');
+    });
+
+    t.test('a body over BODY_LIMIT gets the 413 and its JSON error, not 502', async (t) => {
+      // 1 MiB: nginx lets it through (client_max_body_size BODY_LIMIT + 1 MiB). Before the
+      // servers closed lingeringly, nginx was reset while sending it, more or less often
+      // depending on timing: hence ten of each, and nginx's log checked too.
+      const body = Buffer.alloc(1_048_576, 'a');
+      for (const [via, url] of [['buffered', proxy.url], ['streaming', proxy.streamingUrl]] as const) {
+        for (const chunked of [false, true]) {
+          const statuses: number[] = [];
+          for (let i = 0; i < 10; i++) {
+            const res = await rawRequest(`${url}/token`, { body, chunked });
+            statuses.push(res.status);
+            if (res.status !== 413) continue;
+            t.match(res.type, /^application\/json/);
+            t.same(JSON.parse(res.body), { error: 'invalid_request', error_description: 'Request body is too large.' });
+          }
+          t.same(statuses, Array(10).fill(413), `${via}, ${chunked ? 'chunked' : 'Content-Length'}: 413 every time`);
+        }
+      }
+      t.notMatch(proxy.log(), /while sending request to upstream|prematurely closed|reset by peer/, 'nginx saw no broken upstream connection');
+    });
+
+    t.test('with TRUST_PROXY the instances see the client’s own address, not nginx’s', async (t) => {
+      // The address every per-address limit counts (request.ip), as logged with each request.
+      for (const address of ['127.0.0.2', '127.0.0.3']) {
+        const id = `nginx-${randomBytes(8).toString('hex')}`;
+        const res = await rawRequest(`${proxy.url}/login`, { localAddress: address, headers: { 'x-request-id': id } });
+        t.equal(res.status, 200);
+        const server = instance(res.upstream);
+        if (!t.ok(server, `answered by an instance (${res.upstream})`)) continue;
+        const [line] = await server!.waitForOutput(new RegExp(`^.*"reqId":"${id}".*"msg":"incoming request".*$`, 'm'), 5_000);
+        const logged = JSON.parse(line) as { req: { remoteAddress: string } };
+        t.equal(logged.req.remoteAddress, address, `${name(res.upstream)} saw the client at ${address}`);
+      }
+    });
   });
 });

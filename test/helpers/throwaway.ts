@@ -1,7 +1,8 @@
 /**
- * Throwaway PostgreSQL and Redis servers for fault tests: each on a free
- * loopback port with its files in a temp dir of its own, so a test can stop,
- * pause and restart them without touching anyone else's services.
+ * Throwaway PostgreSQL and Redis servers for fault tests, and an nginx in
+ * front of server processes: each on a free loopback port with its files in
+ * a temp dir of its own, so a test can stop, pause and restart them without
+ * touching anyone else's services.
  *
  * Cleanup happens in `t.teardown` (normal end and failure alike) and, as a
  * safety net for an aborted test process, in a process `exit` hook and on
@@ -9,13 +10,13 @@
  * every temp dir removed. PostgreSQL is started by `pg_ctl`; its postmaster
  * and every child of it (each backend runs in a session of its own, so a
  * process group does not cover them) are signalled by pid. Redis servers are
- * spawned detached (their own process group).
+ * spawned detached (their own process group), and so is nginx (one process).
  *
  * As root, PostgreSQL refuses to run: its commands run as the `postgres` OS
  * user (`runuser -u postgres --`) on a temp dir that user owns.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -417,5 +418,123 @@ async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+// ---------------------------------------------------------------- nginx
+
+/** Where nginx is, or why a throwaway nginx cannot run here. */
+export function nginxAvailability(): { bin: string } | { reason: string } {
+  const bin = onPath('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : null);
+  if (!bin) return { reason: 'nginx is not installed (Debian: apt-get install nginx-light)' };
+  return { bin };
+}
+
+export interface NginxOptions {
+  /** `host:port` of each upstream server, balanced round robin. */
+  upstreams: readonly string[];
+  /** nginx's `client_max_body_size`, bytes. */
+  clientMaxBodySize: number;
+}
+
+export interface ThrowawayNginx {
+  /**
+   * `http://127.0.0.1:<port>`: nginx as usually deployed. It reads the whole
+   * request body first (a chunked one too) and sends it upstream with a
+   * Content-Length, over HTTP/1.0 (`Connection: close`).
+   */
+  readonly url: string;
+  /**
+   * `http://127.0.0.1:<port>`: the same upstreams with
+   * `proxy_request_buffering off` over HTTP/1.1: a body is relayed as it
+   * arrives, a chunked one still chunked.
+   */
+  readonly streamingUrl: string;
+  /** nginx's error log so far. */
+  log(): string;
+}
+
+/**
+ * nginx in front of `upstreams` on two free loopback ports, configured like a
+ * production reverse proxy (`X-Forwarded-For`, `-Proto`, the client's `Host`),
+ * plus `X-Upstream` on every response, naming the upstream that answered.
+ * One process (`master_process off`, `daemon off`), its config, logs, pid and
+ * temp files in a temp dir of its own; stopped and removed in `t.teardown`.
+ * `max_fails=0`: an upstream error never takes a server out of the rotation,
+ * so balancing stays strictly round robin.
+ */
+export async function startThrowawayNginx(t: Tap, options: NginxOptions): Promise<ThrowawayNginx> {
+  const available = nginxAvailability();
+  if ('reason' in available) throw new Error(available.reason);
+  const dir = tempDir('oauth-nginx-');
+  const [port, streamingPort] = [await freePort(), await freePort()];
+  const errorLog = join(dir, 'error.log');
+  const proxied = [
+    'proxy_pass http://instances;',
+    'proxy_set_header Host $http_host;',
+    'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    'proxy_set_header X-Forwarded-Proto $scheme;',
+    'add_header X-Upstream $upstream_addr always;',
+  ];
+  const config = [
+    'daemon off;',
+    'master_process off;',
+    `pid ${join(dir, 'nginx.pid')};`,
+    `error_log ${errorLog} info;`,
+    'events { worker_connections 512; }',
+    'http {',
+    '  access_log off;',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${join(dir, kind)};`),
+    `  client_max_body_size ${options.clientMaxBodySize};`,
+    `  upstream instances { ${options.upstreams.map((u) => `server ${u} max_fails=0;`).join(' ')} }`,
+    `  server { listen 127.0.0.1:${port}; location / { ${proxied.join(' ')} } }`,
+    `  server { listen 127.0.0.1:${streamingPort}; location / { ${proxied.join(' ')} proxy_http_version 1.1; proxy_set_header Connection ""; proxy_request_buffering off; } }`,
+    '}',
+  ].join('\n');
+  writeFileSync(join(dir, 'nginx.conf'), config);
+
+  // -e: the error log from the start (else nginx first opens its compiled-in /var/log/nginx/error.log).
+  const child = spawn(available.bin, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', errorLog], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  livePgids.add(child.pid!);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => livePgids.delete(child.pid!));
+  const log = () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '');
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      killGroup(child.pid!, 'SIGTERM');
+      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+      if (!stopped) {
+        killGroup(child.pid!);
+        await exited;
+      }
+    }
+    livePgids.delete(child.pid!);
+    removeDir(dir);
+  });
+
+  const deadline = Date.now() + 15_000;
+  for (const p of [port, streamingPort]) {
+    while (!(await accepts(p))) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nginx exited:\n${out}\n${log()}`);
+      if (Date.now() > deadline) throw new Error(`nginx did not listen on ${p}:\n${out}\n${log()}`);
+      await sleep(20);
+    }
+  }
+  return { url: `http://127.0.0.1:${port}`, streamingUrl: `http://127.0.0.1:${streamingPort}`, log };
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` (without binding the port, as `portIsFree` does). */
+async function accepts(port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }
