@@ -99,7 +99,8 @@ function relayAfterAnswer(port: number, head: string, pieces: Iterable<string>, 
       resolve({ received, written, error });
     });
     socket.once('connect', () => socket.write(head));
-    socket.once('end', async () => {
+    // The server's FIN: go on sending the body, as a proxy would.
+    const sendRest = async () => {
       for (const piece of pieces) {
         const ok = await new Promise<boolean>((done) => socket.write(piece, (err) => done(!err)));
         if (!ok || socket.destroyed) break;
@@ -107,7 +108,8 @@ function relayAfterAnswer(port: number, head: string, pieces: Iterable<string>, 
         if (everyMs > 0) await sleep(everyMs);
       }
       socket.end();
-    });
+    };
+    socket.once('end', () => void sendRest().catch(reject));
   });
 }
 

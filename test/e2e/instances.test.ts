@@ -250,9 +250,8 @@ t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? f
     ISSUER,
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
-    // Trust nginx (the last hop) for X-Forwarded-For. `1` is a hop count where TRUST_PROXY
-    // takes one, and `true` where it is a boolean; either way, with clients that send no
-    // X-Forwarded-For of their own, the address is the one nginx appends: the client's.
+    // Trust nginx (one hop) for X-Forwarded-For: with clients that send no X-Forwarded-For of
+    // their own, the address is the one nginx appends: the client's.
     TRUST_PROXY: '1',
     BODY_LIMIT: String(BODY_LIMIT),
   };
