@@ -21,6 +21,7 @@ import { createSessionService, type SessionService } from './sessions/service.js
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
+import { createPasswordPolicy } from './users/password-policy.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
 
 /** Readiness of the stores (`/readyz`). */
@@ -88,7 +89,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
   // A password change, disabling or deleting a user ends every token they hold.
-  const users = createUserService({ repo: storage.users, throttle, metrics, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
+  // The password policy is built here, once: it prepares the common-password dictionary (tens of ms).
+  const users = createUserService({ repo: storage.users, passwordPolicy: createPasswordPolicy(), throttle, metrics, onCredentialsChanged: (userId) => tokens.revokeUser(userId) });
   const consents = createConsentService({
     repo: storage.consents,
     refreshTokens: storage.refreshTokens,
