@@ -100,8 +100,16 @@ export function createPasswordPolicy(): PasswordPolicy {
       const length = codePoints(password);
       if (length < MIN_PASSWORD_LENGTH) throw new PasswordPolicyError(`This password is too short (${length} of at least ${MIN_PASSWORD_LENGTH} characters).`);
       if (length > MAX_PASSWORD_LENGTH) throw new PasswordPolicyError(`This password is too long (more than ${MAX_PASSWORD_LENGTH} characters).`);
-      const result = zxcvbn.check(password, userInputs(context));
+      const inputs = userInputs(context);
+      const result = zxcvbn.check(password, inputs);
       if (result.guessesLog10 < MIN_GUESSES_LOG10) throw new PasswordPolicyError(`This password is too easy to guess: ${weakness(result)}.`);
+      // zxcvbn charges a fixed price for each extra piece, so "alice-alice" or
+      // "Alice2024!!" reach 10^8 for the user alice. What is left once the
+      // username and email are taken out must be hard to guess on its own.
+      const rest = withoutUserInputs(password, inputs);
+      if (rest !== password && zxcvbn.check(rest).guessesLog10 < MIN_GUESSES_LOG10) {
+        throw new PasswordPolicyError(`This password is too easy to guess: ${WEAKNESS.userInputs}.`);
+      }
     },
   };
 }
@@ -124,6 +132,15 @@ function userInputs(context: PasswordContext): string[] {
   const joined = whole.map((s) => s.split(SEPARATORS).join(''));
   const parts = whole.flatMap((s) => s.split(SEPARATORS)).filter((s) => s.length >= 3);
   return [...new Set([...whole, ...(local ? [local] : []), ...joined, ...parts].map((s) => s.toLowerCase()))];
+}
+
+/** `password` with every occurrence of the user inputs (3 characters or more, longest first) removed, ignoring case. */
+function withoutUserInputs(password: string, inputs: string[]): string {
+  let rest = password;
+  for (const input of inputs.filter((s) => s.length >= 3).sort((a, b) => b.length - a.length)) {
+    rest = rest.replace(new RegExp(input.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'giu'), '');
+  }
+  return rest;
 }
 
 const COMMON = 'it is a common password, or close to one';

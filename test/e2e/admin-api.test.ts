@@ -287,13 +287,13 @@ t.test(`admin API (${backendName})`, async (t) => {
 
   t.test('users', async (t) => {
     t.test('create: 201 with id; never the password or its hash', async (t) => {
-      const res = await call('POST', '/admin/users', { payload: { username: 'Carol', password: 'carol password', email: 'carol@example.com', roles: ['admin', 'auditor'] } });
+      const res = await call('POST', '/admin/users', { payload: { username: 'Carol', password: 'bees in the orchard', email: 'carol@example.com', roles: ['admin', 'auditor'] } });
       t.equal(res.statusCode, 201);
       const body = res.json();
       t.match(body, { id: String, username: 'Carol', email: 'carol@example.com', roles: ['admin', 'auditor'], disabled: false, created_at: String });
       t.notOk('password' in body);
       t.equal(res.headers.location, `/admin/users/${body.id}`);
-      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic('carol', 'carol password') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic('carol', 'bees in the orchard') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
     });
 
     t.test('duplicate username, in any case: 409', async (t) => {

@@ -215,7 +215,7 @@ t.test('the real entry point', async (t) => {
       const db = await openTestDb({ kind: 'postgres' });
       t.teardown(() => db.close());
       const env = { DATABASE_URL: db.url! };
-      const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'spawned password\n');
+      const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'child process passphrase\n');
       t.equal(created.code, 0, created.stderr);
       const user = json<{ id: string; username: string }>(created);
       t.equal(user.username, 'spawned');
@@ -256,7 +256,7 @@ t.test('the real entry point', async (t) => {
   t.test('while `npm start` (src/main.ts) runs on the embedded database', async (t) => {
     const dir = await tempDir(t, 'oauth-cli-');
     await seedDataDir(dir);
-    const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'main admin password' };
+    const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'harbour lights at dusk' };
     const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },

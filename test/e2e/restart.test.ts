@@ -16,7 +16,7 @@ import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helper
 import { tempDir } from '../helpers/temp-dir.js';
 import { userBasic } from '../helpers/tokens.js';
 
-const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'boot admin password' };
+const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'first light on the harbour' };
 const auth = userBasic(ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD);
 
 /** What `main.ts` does before listening: storage (migrations), services, app, admin bootstrap. */
@@ -39,7 +39,7 @@ async function populate(t: Test, app: Awaited<ReturnType<typeof startInstance>>[
     payload: { client_name: 'Survivor', redirect_uris: ['http://localhost:8080/cb'], scope: 'openid' },
   });
   t.equal(client.statusCode, 201);
-  const user = await app.inject({ method: 'POST', url: '/admin/users', headers: { authorization: auth }, payload: { username: 'survivor', password: 'survivor password' } });
+  const user = await app.inject({ method: 'POST', url: '/admin/users', headers: { authorization: auth }, payload: { username: 'survivor', password: 'still here after restart' } });
   t.equal(user.statusCode, 201);
   return { clientId: client.json().client_id as string, secret: client.json().client_secret as string, userId: user.json().id as string };
 }
@@ -51,7 +51,7 @@ async function checkPopulated(t: Test, instance: Awaited<ReturnType<typeof start
   t.ok(verifyClientSecret(data.secret, (await instance.storage.clients.findById(data.clientId))!.clientSecretHash!), 'and its secret still works');
   const user = await instance.app.inject({ method: 'GET', url: `/admin/users/${data.userId}`, headers: { authorization: auth } });
   t.equal(user.statusCode, 200, 'the user is still there');
-  t.ok(await checkPassword(instance.services, 'survivor', 'survivor password'), 'with their password');
+  t.ok(await checkPassword(instance.services, 'survivor', 'still here after restart'), 'with their password');
 }
 
 t.test(`restart on the same database (${backendName})`, async (t) => {
