@@ -294,9 +294,7 @@ export function loadConfig(env: Env = {}): Config {
   if ((adminUsername === undefined) !== (adminPassword === undefined)) {
     throw new ConfigError(adminUsername === undefined ? 'ADMIN_USERNAME' : 'ADMIN_PASSWORD', 'ADMIN_USERNAME and ADMIN_PASSWORD must be set together');
   }
-  if (adminPassword !== undefined && adminPassword.length < 8) {
-    throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters');
-  }
+  // ADMIN_PASSWORD's strength is judged by the password rule when the admin is ensured (users.ensureAdmin).
   const metricsPort = read(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 1, 65535);
   const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000);
 

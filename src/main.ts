@@ -38,7 +38,16 @@ async function main(): Promise<void> {
   app.log.info(storage.describe());
   services.metrics.collectProcessMetrics();
   await services.start();
-  const admin = await services.bootstrap();
+  let admin;
+  try {
+    admin = await services.bootstrap();
+  } catch (err) {
+    // A weak ADMIN_PASSWORD is refused here, where the password rule is loaded.
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`Configuration error: ${err.message}\n`);
+    await app.close().catch(() => {});
+    process.exit(2);
+  }
 
   try {
     await app.listen({ port: config.port, host: config.host });

@@ -21,6 +21,7 @@ import { createSessionService, type SessionService } from './sessions/service.js
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
+import { createPasswordPolicy } from './users/password-policy.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
 
 /** Readiness of the stores (`/readyz`). */
@@ -95,6 +96,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
   // A password change, disabling or deleting a user ends every token they hold.
   const users = createUserService({
     repo: storage.users,
+    // The password policy is built here, once: it prepares the common-password dictionary (tens of ms).
+    passwordPolicy: createPasswordPolicy(),
     throttle,
     metrics,
     now,

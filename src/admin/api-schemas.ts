@@ -12,7 +12,7 @@
 import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../clients/metadata.js';
 import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from '../oauth/protocol.js';
 import { errorResponses } from '../http/schemas.js';
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
+import { MAX_PASSWORD_LENGTH, PASSWORD_RULE } from '../users/password-policy.js';
 import { MAX_ROLES } from '../users/service.js';
 
 export const ADMIN_TAG = 'admin';
@@ -136,7 +136,8 @@ const roles = {
   items: { type: 'string', minLength: 1, maxLength: 64 },
   description: 'e.g. ["admin"]; lowercase letters, digits and _ : . -',
 } as const;
-const password = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_LENGTH } as const;
+// Only bounded here: the rule itself (users/password-policy.ts) answers with what is wrong.
+const password = { type: 'string', maxLength: MAX_PASSWORD_LENGTH, description: PASSWORD_RULE } as const;
 const email = { type: ['string', 'null'], maxLength: 254, description: 'Empty or null clears it' } as const;
 
 export const userCreateBody = {

@@ -19,8 +19,8 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import type { Services } from '../services.js';
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../users/password.js';
-import { USERNAME_PATTERN } from '../users/service.js';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
+import { USERNAME_PATTERN, type UserService } from '../users/service.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
 import { errorResponses, htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -42,6 +42,8 @@ interface FormModel {
   closed: boolean;
   created: { username: string } | null;
   minPasswordLength: number;
+  /** The password rule, shown next to the field (SPEC "with the rule shown on the form"). */
+  passwordRule: string;
 }
 
 const bodySchema = {
@@ -67,17 +69,27 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
 
 const CLOSED = 'Self-registration is closed on this server; ask an administrator for an account.';
 
-/** Field-by-field check, so the form can show each message next to its input. */
-function checkFields(body: RegisterBody): Partial<Record<Field, string>> {
+/**
+ * Field-by-field check, so the form can show each message next to its input;
+ * the password against the server's password rule (`users.checkNewPassword`).
+ */
+function checkFields(body: RegisterBody, users: Pick<UserService, 'checkNewPassword'>): Partial<Record<Field, string>> {
   const errors: Partial<Record<Field, string>> = {};
   const username = body.username ?? '';
   if (username === '') errors.username = 'Enter a username.';
   else if (!USERNAME.test(username)) errors.username = 'Use 1 to 64 letters, digits and . _ @ -, starting with a letter or digit.';
-  const password = body.password ?? '';
-  if (password === '') errors.password = 'Enter a password.';
-  else if (password.length < MIN_PASSWORD_LENGTH) errors.password = `Use at least ${MIN_PASSWORD_LENGTH} characters.`;
   const email = body.email ?? '';
   if (email !== '' && !EMAIL.test(email)) errors.email = 'Enter a valid email address, or leave it empty.';
+  const password = body.password ?? '';
+  if (password === '') errors.password = 'Enter a password.';
+  else {
+    try {
+      users.checkNewPassword(password, { username, email });
+    } catch (err) {
+      if (!(err instanceof PasswordPolicyError)) throw err;
+      errors.password = err.problem;
+    }
+  }
   return errors;
 }
 
@@ -99,6 +111,7 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
     closed: false,
     created: null,
     minPasswordLength: MIN_PASSWORD_LENGTH,
+    passwordRule: PASSWORD_RULE,
     ...extra,
   });
 
@@ -166,9 +179,11 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
         }
       }
 
-      const errors = checkFields(body);
+      const errors = checkFields(body, services.users);
       if (Object.keys(errors).length > 0) {
-        if (json) return sendJsonError(reply, new OAuthError('invalid_request', Object.values(errors).join(' ')));
+        // The form shows the rule beside the field; a JSON caller gets it in the message.
+        const text = [...Object.values(errors), ...(errors.password ? [PASSWORD_RULE] : [])].join(' ');
+        if (json) return sendJsonError(reply, new OAuthError('invalid_request', text));
         return formAgain(request, reply, 400, body, errors);
       }
 
@@ -178,6 +193,8 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
       } catch (err) {
         if (!(err instanceof OAuthError) || json) throw err;
         if (err.error === 'conflict') return formAgain(request, reply, 409, body, { username: 'This username is taken. Choose another one.' });
+        // What is wrong goes next to the field; the rule is already shown under it.
+        if (err instanceof PasswordPolicyError) return formAgain(request, reply, 400, body, { password: err.problem });
         if (err.error === 'invalid_request') return formAgain(request, reply, 400, body, { form: err.description });
         throw err;
       }

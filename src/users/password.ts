@@ -8,8 +8,7 @@ import argon2 from 'argon2';
 
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export const MIN_PASSWORD_LENGTH = 8;
-/** Bounded so a huge body cannot be fed to the hash. */
+/** Bounded so a huge body cannot be fed to the hash (the password rule, `password-policy.ts`, uses the same bound). */
 export const MAX_PASSWORD_LENGTH = 1024;
 
 export function hashPassword(password: string): Promise<string> {

@@ -4,13 +4,14 @@
  * and never returned or logged.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { LoginFailureSource } from '../observability/metrics.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
 import { ADMIN_ROLE, isEnabled } from './account.js';
-import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
+import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
+import { PasswordPolicyError, type PasswordContext, type PasswordPolicy } from './password-policy.js';
 import { createSignIn, type SignIn, type SignInAttempt } from './sign-in.js';
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$';
@@ -36,6 +37,8 @@ export interface UserPatchInput {
 
 export interface UserServiceDeps {
   repo: UserRepo;
+  /** The rule every new password must pass (built once at start: `createPasswordPolicy`). */
+  passwordPolicy: PasswordPolicy;
   /** Failed-attempt counters shared by every instance (sign-in, self-registration). */
   throttle: Throttle;
   now?: () => number;
@@ -58,8 +61,19 @@ export interface AdminBootstrap {
 }
 
 export interface UserService {
-  /** Creates a user; 409 `conflict` when the username is taken (case-insensitively). */
+  /**
+   * Creates a user; 400 `invalid_request` (a `PasswordPolicyError` for the
+   * password) for bad input, 409 `conflict` when the username is taken
+   * (case-insensitively).
+   */
   create(input: NewUserInput): Promise<User>;
+  /**
+   * Throws `PasswordPolicyError` (400 `invalid_request`) when `password` may
+   * not be set for an account with this username and email. `create` and
+   * `update` apply it themselves; a form calls it to show every field's
+   * problem at once.
+   */
+  checkNewPassword(password: string, context: PasswordContext): void;
   get(id: string): Promise<User>;
   findByUsername(username: string): Promise<User | null>;
   list(page: Page): Promise<{ users: User[]; total: number }>;
@@ -87,19 +101,18 @@ export interface UserService {
    * used up `MAX_FAILED_ATTEMPTS` in the window.
    */
   countRegistrationAttempt(ip: string): Promise<void>;
-  /** Ensures an admin exists (SPEC: ADMIN_USERNAME / ADMIN_PASSWORD). */
+  /**
+   * Ensures an admin exists (SPEC: ADMIN_USERNAME / ADMIN_PASSWORD). Throws
+   * `ConfigError` naming ADMIN_PASSWORD when that password breaks the
+   * password rule, even for an admin who already has it: the server should
+   * not start with a guessable admin password.
+   */
   ensureAdmin(config: Pick<Config, 'adminUsername' | 'adminPassword'>): Promise<AdminBootstrap | null>;
 }
 
 function checkUsername(username: string): void {
   if (!USERNAME.test(username)) {
     throw invalidRequest('username must be 1 to 64 characters: letters, digits and . _ @ -, starting with a letter or digit');
-  }
-}
-
-function checkPassword(password: string): void {
-  if (password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
-    throw invalidRequest(`password must be ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`);
   }
 }
 
@@ -119,7 +132,7 @@ function checkRoles(roles: string[] | undefined): string[] {
 }
 
 export function createUserService(deps: UserServiceDeps): UserService {
-  const { repo, throttle } = deps;
+  const { repo, throttle, passwordPolicy } = deps;
   const now = deps.now ?? Date.now;
   const changed = deps.onCredentialsChanged ?? (async () => {});
 
@@ -131,8 +144,8 @@ export function createUserService(deps: UserServiceDeps): UserService {
 
   const create = async (input: NewUserInput) => {
     checkUsername(input.username);
-    checkPassword(input.password);
     const email = checkEmail(input.email);
+    passwordPolicy.check(input.password, { username: input.username, email });
     const roles = checkRoles(input.roles);
     const user = await repo.create({ id: randomUUID(), username: input.username, email, roles, passwordHash: await hashPassword(input.password) });
     if (!user) throw conflict(`username "${input.username}" is taken`);
@@ -160,7 +173,9 @@ export function createUserService(deps: UserServiceDeps): UserService {
     if (input.disabled !== undefined) patch.disabled = input.disabled;
     if (patch.disabled === true || (patch.roles !== undefined && !patch.roles.includes(ADMIN_ROLE))) await keepAnAdmin(id);
     if (input.password !== undefined) {
-      checkPassword(input.password);
+      // Judged against the account's username and its email after this change.
+      const current = await get(id);
+      passwordPolicy.check(input.password, { username: current.username, email: patch.email !== undefined ? patch.email : current.email });
       patch.passwordHash = await hashPassword(input.password);
     }
     // Every browser session signed in before now is over (`findSignedIn`).
@@ -173,6 +188,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
 
   return {
     create,
+    checkNewPassword: (password, context) => passwordPolicy.check(password, context),
     get,
     findByUsername: (username) => repo.findByUsername(username),
     async list(page) {
@@ -210,6 +226,12 @@ export function createUserService(deps: UserServiceDeps): UserService {
     },
     async ensureAdmin(config) {
       if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
+        try {
+          passwordPolicy.check(config.adminPassword, { username: config.adminUsername });
+        } catch (err) {
+          if (err instanceof PasswordPolicyError) throw new ConfigError('ADMIN_PASSWORD', `refused for ADMIN_USERNAME "${config.adminUsername}". ${err.description}`);
+          throw err;
+        }
         const existing = await repo.findByUsername(config.adminUsername);
         if (!existing) return { user: await createRacing(config.adminUsername, config.adminPassword), generatedPassword: null };
         const patch: UserPatchInput = {};

@@ -7,6 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
+import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { userBasic } from '../helpers/tokens.js';
@@ -290,13 +291,13 @@ t.test(`admin API (${backendName})`, async (t) => {
 
   t.test('users', async (t) => {
     t.test('create: 201 with id; never the password or its hash', async (t) => {
-      const res = await call('POST', '/admin/users', { payload: { username: 'Carol', password: 'carol password', email: 'carol@example.com', roles: ['admin', 'auditor'] } });
+      const res = await call('POST', '/admin/users', { payload: { username: 'Carol', password: 'bees in the orchard', email: 'carol@example.com', roles: ['admin', 'auditor'] } });
       t.equal(res.statusCode, 201);
       const body = res.json();
       t.match(body, { id: String, username: 'Carol', email: 'carol@example.com', roles: ['admin', 'auditor'], disabled: false, created_at: String });
       t.notOk('password' in body);
       t.equal(res.headers.location, `/admin/users/${body.id}`);
-      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic('carol', 'carol password') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: userBasic('carol', 'bees in the orchard') } })).statusCode, 200, 'the new admin can sign in (username case-insensitive)');
     });
 
     t.test('duplicate username, in any case: 409', async (t) => {
@@ -318,6 +319,38 @@ t.test(`admin API (${backendName})`, async (t) => {
         { username: 'x'.repeat(65), password: 'long enough' },
       ];
       for (const payload of cases) expectError(t, await call('POST', '/admin/users', { payload }), 400, 'invalid_request');
+    });
+
+    t.test('weak passwords: 400 invalid_request saying what is wrong and the rule, on create and on change', async (t) => {
+      const refused = (t: Test, res: { statusCode: number; body: string; json(): { error: string; error_description: string } }, why: RegExp, password: string) => {
+        t.equal(res.statusCode, 400);
+        t.equal(res.json().error, 'invalid_request');
+        t.match(res.json().error_description, why, 'what is wrong');
+        t.ok(res.json().error_description.endsWith(PASSWORD_RULE), 'and the rule');
+        if (password !== 'password') t.notOk(res.body.includes(password), 'never the password');
+      };
+      const cases: Array<[string, string, RegExp]> = [
+        ['weak-api-common', 'password', /too easy to guess: it is a common password/],
+        ['weak-api-digits', '12345678', /too easy to guess: it is a common password/],
+        ['weak-api-spaces', '        ', /too easy to guess: it repeats characters or words/],
+        ['weak-api-walk', 'qwertyuiop[]', /too easy to guess: it is a keyboard pattern/],
+        ['eleanor-api', 'eleanor-api2024', /too easy to guess: it is made from your username or email/],
+      ];
+      for (const [username, password, why] of cases) {
+        refused(t, await call('POST', '/admin/users', { payload: { username, password } }), why, password);
+        t.equal(await services.users.findByUsername(username), null, `${username} not created`);
+      }
+
+      const eleanor = await seedUser(services, { username: 'eleanor-rigby', email: 'eleanor@example.com' });
+      const patch = (payload: Record<string, unknown>) => call('PATCH', `/admin/users/${eleanor.id}`, { payload });
+      refused(t, await patch({ password: 'eleanor-rigby1' }), /made from your username or email/, 'eleanor-rigby1');
+      refused(t, await patch({ password: 'eleanor@example.com' }), /made from your username or email/, 'eleanor@example.com');
+      refused(t, await patch({ email: 'lonely.people@example.com', password: 'lonely.people' }), /made from your username or email/, 'lonely.people');
+      refused(t, await patch({ password: 'zxcvbnm,./' }), /keyboard pattern/, 'zxcvbnm,./');
+      const still = await services.users.get(eleanor.id);
+      t.equal(still.email, 'eleanor@example.com', 'a refused change changes nothing');
+      t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(eleanor.username, eleanor.password) } })).statusCode, 403, 'the old password still works (403: not an admin)');
+      t.equal((await patch({ password: 'lonely.people' })).statusCode, 200, 'lonely.people is fine while the email is not lonely.people@…');
     });
 
     t.test('list, read, change, delete', async (t) => {

@@ -13,6 +13,7 @@ import { runCli } from '../../src/admin/cli/run.js';
 import { loadConfig } from '../../src/config.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createStorage } from '../../src/storage/index.js';
+import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -113,7 +114,7 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     t.equal((await cli(services, ['users', 'create', '--username', 'cli-carol', '--password', 'given password 1'])).code, 0);
     t.ok(await checkPassword(services, 'cli-carol', 'given password 1'));
 
-    const dupe = await cli(services, ['users', 'create', '--username', 'CLI-ALICE', '--password', 'whatever123']);
+    const dupe = await cli(services, ['users', 'create', '--username', 'CLI-ALICE', '--password', 'a password for the dupe']);
     t.equal(dupe.code, 1);
     t.match(dupe.stderr, /taken/);
 
@@ -147,6 +148,26 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     const jsonErr = await cli(services, ['users', 'create', '--username', 'x y', '--password', 'long enough', '--json']);
     t.equal(jsonErr.code, 1);
     t.match(JSON.parse(jsonErr.stderr), { error: 'invalid_request' });
+  });
+
+  t.test('weak passwords are refused (exit 1) with what is wrong and the rule, never echoed', async (t) => {
+    const common = await cli(services, ['users', 'create', '--username', 'cli-weak', '--password', '12345678']);
+    t.equal(common.code, 1);
+    t.match(common.stderr, /too easy to guess: it is a common password/);
+    t.ok(common.stderr.includes(PASSWORD_RULE), 'the rule');
+    t.notOk(common.stderr.includes('12345678'), 'never the password');
+
+    const own = await cli(services, ['users', 'create', '--username', 'cli-weak', '--password-stdin', '--json'], 'cli-weak-2024\n');
+    t.equal(own.code, 1);
+    t.match(JSON.parse(own.stderr), { error: 'invalid_request', error_description: /made from your username or email/ });
+    t.notOk(own.stderr.includes('cli-weak-2024'), 'never the password');
+    t.equal(await services.users.findByUsername('cli-weak'), null, 'not created');
+
+    t.equal((await cli(services, ['users', 'create', '--username', 'cli-erin', '--password', 'erin has a good one'])).code, 0);
+    const update = await cli(services, ['users', 'update', 'cli-erin', '--password-stdin'], '        \n');
+    t.equal(update.code, 1, 'eight spaces');
+    t.match(update.stderr, /too easy to guess: it repeats characters or words/);
+    t.ok(await checkPassword(services, 'cli-erin', 'erin has a good one'), 'the password is unchanged');
   });
 
   t.test('usage errors exit 2 and point to --help', async (t) => {
@@ -215,7 +236,7 @@ t.test('the real entry point', async (t) => {
       const db = await openTestDb({ kind: 'postgres' });
       t.teardown(() => db.close());
       const env = { DATABASE_URL: db.url! };
-      const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'spawned password\n');
+      const created = await spawnCli(['users', 'create', '--username', 'spawned', '--password-stdin', '--role', 'admin', '--json'], env, 'child process passphrase\n');
       t.equal(created.code, 0, created.stderr);
       const user = json<{ id: string; username: string }>(created);
       t.equal(user.username, 'spawned');
@@ -256,7 +277,7 @@ t.test('the real entry point', async (t) => {
   t.test('while `npm start` (src/main.ts) runs on the embedded database', async (t) => {
     const dir = await tempDir(t, 'oauth-cli-');
     await seedDataDir(dir);
-    const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'main admin password' };
+    const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'harbour lights at dusk' };
     const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },

@@ -63,6 +63,9 @@ t.test(`credentials never reach the log (${backendName})`, async (t) => {
   const brokenPassword = keep('password in malformed JSON', 'broken-json-passphrase-7');
   const broken = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/json' }, payload: `{"username":"x","password":"${brokenPassword}"` });
   t.equal(broken.statusCode, 400);
+  // Passwords refused by the password rule, at registration and in the admin API.
+  const weakRegistration = await app.inject({ method: 'POST', url: '/register', payload: { username: 'weaklog', password: keep('refused weak password (register)', 'weaklog-weaklog') } });
+  t.match(weakRegistration.json(), { error: 'invalid_request', error_description: /too easy to guess/ });
 
   // Clients through the admin API (HTTP Basic as the admin).
   const create = async (body: Record<string, unknown>) => {
@@ -75,6 +78,8 @@ t.test(`credentials never reach the log (${backendName})`, async (t) => {
   const machine = await create({ client_name: 'Machine', grant_types: ['client_credentials'], scope: 'api:read' });
   const legacy = await create({ client_name: 'Legacy', grant_types: ['password', 'refresh_token'], token_endpoint_auth_method: 'client_secret_post', scope: 'openid profile api:read offline_access' });
   const webapp = await create({ client_name: 'Web app', redirect_uris: ['https://app.example/cb'], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile api:read' });
+  const weakAdminApi = await app.inject({ method: 'POST', url: '/admin/users', headers: { authorization: adminAuth }, payload: { username: 'weaklog2', password: keep('refused weak password (admin API)', 'zaq12wsxcde3') } });
+  t.match(weakAdminApi.json(), { error: 'invalid_request', error_description: /too easy to guess/ });
   const wrongAdmin = await app.inject({ url: '/admin/users', headers: { authorization: basic(admin.username, keep('wrong admin password', 'typo-in-admin-password')) } });
   t.equal(wrongAdmin.statusCode, 401);
 

@@ -5,6 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import type { DbWithScripts } from '../../src/storage/db.js';
+import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { buildTestApp, checkPassword, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 
@@ -41,6 +42,37 @@ t.test(`self-registration (${backendName})`, async (t) => {
     t.match(html, /<form method="post" action="\/register"/);
     t.equal(headers['cache-control'], 'no-store');
     t.match(String(headers['set-cookie']), /HttpOnly/i);
+  });
+
+  t.test('the form shows the password rule next to the password field', async (t) => {
+    const { html } = await openForm(t, freshIp());
+    t.match(html, /<input type="password" id="password" name="password"[^>]*aria-describedby="password-hint"/, 'the field points at the rule');
+    t.ok(html.includes(`<p class="muted" id="password-hint">${PASSWORD_RULE}</p>`), 'the rule, right under the field');
+    t.match(PASSWORD_RULE, /At least 8 characters, and not easy to guess/);
+  });
+
+  t.test('JSON: weak passwords are refused with what is wrong and the rule; nothing is created', async (t) => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['weak-common', 'password', /too easy to guess: it is a common password/],
+      ['weak-digits', '12345678', /too easy to guess: it is a common password/],
+      ['weak-spaces', '        ', /too easy to guess: it repeats characters or words/],
+      ['weak-walk', 'zxcvbnm,./', /too easy to guess: it is a keyboard pattern/],
+      ['weak-short', '𝒜𝒷𝒸𝒹𝑒𝒻𝑔', /too short \(7 of at least 8 characters\)/],
+      ['frederick', 'frederick2024!', /too easy to guess: it is made from your username or email/],
+      ['weak-email', 'quintessa.vale', /too easy to guess: it is made from your username or email/],
+    ];
+    for (const [username, password, why] of cases) {
+      const res = await postJson({ username, password, email: username === 'weak-email' ? 'quintessa.vale@example.com' : undefined }, freshIp());
+      t.equal(res.statusCode, 400, username);
+      const body = res.json();
+      t.equal(body.error, 'invalid_request', username);
+      t.match(body.error_description, why, `${username}: what is wrong`);
+      t.ok(body.error_description.endsWith(PASSWORD_RULE), `${username}: and the rule`);
+      if (password !== 'password') t.notOk(res.body.includes(password), `${username}: the password is not echoed`);
+      t.equal(await services.users.findByUsername(username), null, `${username}: not created`);
+    }
+    const res = await postJson({ username: 'margot', password: 'frederick2024!' }, freshIp());
+    t.equal(res.statusCode, 201, "frederick's refused password is fine for margot: it was refused for holding the username");
   });
 
   t.test('JSON: 201 {id, username, email}; the user can sign in', async (t) => {
@@ -121,6 +153,7 @@ t.test(`self-registration (${backendName})`, async (t) => {
     t.notMatch(res.body, /<script>/, 'never raw');
     t.match(res.body, /value="not an email"/);
     t.notMatch(res.body, /value="short"/, 'the password is not echoed');
+    t.match(res.body, /id="password-error">This password is too short \(5 of at least 8 characters\)\.</, 'with every field checked at once');
 
     await seedUser(services, { username: 'form-taken' });
     const again = await openForm(t, ip);
@@ -128,6 +161,24 @@ t.test(`self-registration (${backendName})`, async (t) => {
     t.equal(dupe.statusCode, 409);
     t.match(dupe.body, /username is taken/);
     t.match(dupe.body, /value="FORM-TAKEN"/);
+  });
+
+  t.test('the form: a weak password is shown next to the field, under the rule; never echoed', async (t) => {
+    const ip = freshIp();
+    const { cookie, csrf } = await openForm(t, ip);
+    const res = await postForm({ username: 'frederick-form', password: 'frederick-form1', email: 'fred@example.com', csrf_token: csrf }, cookie, ip);
+    t.equal(res.statusCode, 400);
+    t.match(res.body, /id="password-error">This password is too easy to guess: it is made from your username or email\.</);
+    t.match(res.body, /aria-describedby="password-hint password-error" aria-invalid="true"/);
+    t.ok(res.body.includes(`id="password-hint">${PASSWORD_RULE}<`), 'the rule is still shown');
+    t.match(res.body, /value="frederick-form"/, 'the username is kept');
+    t.notOk(res.body.includes('frederick-form1'), 'the password is not echoed');
+    t.equal(await services.users.findByUsername('frederick-form'), null);
+
+    const again = await openForm(t, ip);
+    const ok = await postForm({ username: 'frederick-form', password: 'tawny owl at midnight', csrf_token: again.csrf }, again.cookie, ip);
+    t.equal(ok.statusCode, 201, 'a strong password is accepted');
+    t.ok(await checkPassword(services, 'frederick-form', 'tawny owl at midnight'));
   });
 
   t.test('registrations are limited per IP (429 with Retry-After)', async (t) => {

@@ -4,19 +4,23 @@
  * Two instances starting at once on one fresh database: migrations and the
  * admin bootstrap each happen exactly once, and both instances work.
  */
+import { spawn } from 'node:child_process';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { verifyClientSecret } from '../../src/clients/secret.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { ConfigError, loadConfig, type Config } from '../../src/config.js';
 import { createServices } from '../../src/services.js';
 import type { DbWithScripts } from '../../src/storage/db.js';
 import { createStorage, type StorageOverrides } from '../../src/storage/index.js';
+import { hashPassword } from '../../src/users/password.js';
+import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helpers/backend.js';
+import { ROOT } from '../helpers/server-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { userBasic } from '../helpers/tokens.js';
 
-const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'boot admin password' };
+const ADMIN = { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'first light on the harbour' };
 const auth = userBasic(ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD);
 
 /** What `main.ts` does before listening: storage (migrations), services, app, admin bootstrap. */
@@ -39,7 +43,7 @@ async function populate(t: Test, app: Awaited<ReturnType<typeof startInstance>>[
     payload: { client_name: 'Survivor', redirect_uris: ['http://localhost:8080/cb'], scope: 'openid' },
   });
   t.equal(client.statusCode, 201);
-  const user = await app.inject({ method: 'POST', url: '/admin/users', headers: { authorization: auth }, payload: { username: 'survivor', password: 'survivor password' } });
+  const user = await app.inject({ method: 'POST', url: '/admin/users', headers: { authorization: auth }, payload: { username: 'survivor', password: 'still here after restart' } });
   t.equal(user.statusCode, 201);
   return { clientId: client.json().client_id as string, secret: client.json().client_secret as string, userId: user.json().id as string };
 }
@@ -51,7 +55,7 @@ async function checkPopulated(t: Test, instance: Awaited<ReturnType<typeof start
   t.ok(verifyClientSecret(data.secret, (await instance.storage.clients.findById(data.clientId))!.clientSecretHash!), 'and its secret still works');
   const user = await instance.app.inject({ method: 'GET', url: `/admin/users/${data.userId}`, headers: { authorization: auth } });
   t.equal(user.statusCode, 200, 'the user is still there');
-  t.ok(await checkPassword(instance.services, 'survivor', 'survivor password'), 'with their password');
+  t.ok(await checkPassword(instance.services, 'survivor', 'still here after restart'), 'with their password');
 }
 
 t.test(`restart on the same database (${backendName})`, async (t) => {
@@ -67,6 +71,54 @@ t.test(`restart on the same database (${backendName})`, async (t) => {
   const admin = await second.services.users.ensureAdmin(second.config);
   t.equal(admin?.generatedPassword, null, 'the admin is not created again');
   await checkPopulated(t, { ...second, admin }, data);
+});
+
+t.test(`a weak ADMIN_PASSWORD is refused at start, naming the variable (${backendName})`, async (t) => {
+  const db = await openTestDb();
+  t.teardown(() => db.close());
+  const kv = await testKv(t);
+  const expectRefused = async (t: Test, bootstrap: Promise<unknown>, password: string) => {
+    const err = await bootstrap.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    t.ok(err instanceof ConfigError, 'a configuration error');
+    t.equal((err as ConfigError).variable, 'ADMIN_PASSWORD');
+    t.match((err as ConfigError).message, /^ADMIN_PASSWORD: refused for ADMIN_USERNAME "boot-admin"\. This password is too easy to guess/);
+    t.ok((err as ConfigError).message.endsWith(PASSWORD_RULE), 'with the rule');
+    t.notOk((err as ConfigError).message.includes(password), 'never the password');
+  };
+
+  const fresh = await buildTestApp(t, { db, kv, env: { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'boot-admin1' } });
+  await expectRefused(t, fresh.services.bootstrap(), 'boot-admin1');
+  t.equal(await fresh.services.users.findByUsername('boot-admin'), null, 'no admin was created with it');
+
+  // An admin who already has that password (set before the rule existed) is refused too.
+  const strong = await buildTestApp(t, { db, kv, env: ADMIN });
+  const admin = (await strong.services.bootstrap())!.user;
+  await strong.storage.users.update(admin.id, { passwordHash: await hashPassword('12345678') });
+  const weak = await buildTestApp(t, { db, kv, env: { ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: '12345678' } });
+  await expectRefused(t, weak.services.bootstrap(), '12345678');
+});
+
+t.test('the server does not start with a weak ADMIN_PASSWORD: exit 2, the variable and the rule on stderr', async (t) => {
+  const dir = await tempDir(t, 'oauth-weak-admin-');
+  await seedDataDir(dir);
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent', ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'qwertyuiop' };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.equal(code, 2, stderr);
+  t.match(stderr, /^Configuration error: ADMIN_PASSWORD: refused for ADMIN_USERNAME "boot-admin"\. This password is too easy to guess: it is a common password/m);
+  t.ok(stderr.includes(PASSWORD_RULE), 'with the rule');
+  t.notOk(stderr.includes('qwertyuiop') || stdout.includes('qwertyuiop'), 'never the password');
+  t.notMatch(stdout, /listening at/, 'it never listened');
 });
 
 t.test('restart on the embedded database in a DATA_DIR on disk', async (t) => {
