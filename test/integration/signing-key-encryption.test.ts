@@ -18,8 +18,9 @@ t.test(`signing keys encrypted at rest (${backendName})`, async (t) => {
   const repo = createSigningKeyRepo(db);
   const base = { accessTokenAlg: 'ES256' as const, accessTokenTtlSeconds: 900 };
   const encryptionKey = new Uint8Array(randomBytes(32));
+  let clock = Date.now();
   const store = (signingKeyEncryptionKey?: Uint8Array) =>
-    createKeyStore({ repo, kv, config: { ...base, signingKeyEncryptionKey }, now: Date.now, reloadIntervalMs: 3_600_000 });
+    createKeyStore({ repo, kv, config: { ...base, signingKeyEncryptionKey }, now: () => clock, reloadIntervalMs: 3_600_000 });
   const rows = async () => db.query<{ kid: string; private_jwk: Record<string, unknown> }>('SELECT kid, private_jwk FROM signing_keys ORDER BY kid');
 
   // Without the variable: stored as plain JWKs (as before).
@@ -47,11 +48,12 @@ t.test(`signing keys encrypted at rest (${backendName})`, async (t) => {
   await compactVerify(newToken, plain.snapshot().verifying.get(signer.kid)!.key);
   await compactVerify(oldToken, sealed.snapshot().verifying.get(signer.kid)!.key);
 
-  // Rotation writes the new key encrypted too.
+  // Rotation writes the new key encrypted too; it is decrypted and imported at once, ready to sign at its activation.
   const rotated = await sealed.rotate('ES256');
   const rotatedRow = (await rows()).find((r) => r.kid === rotated.kid)!;
   t.same(Object.keys(rotatedRow.private_jwk), ['jwe'], 'a rotated key is stored encrypted');
-  t.equal(sealed.snapshot().signing.get('ES256')!.kid, rotated.kid, 'and signs');
+  clock = rotated.activatesAt.getTime();
+  t.equal(sealed.snapshot().signing.get('ES256')!.kid, rotated.kid, 'and signs from its activation');
 
   // A server without the key, or with another one, refuses to start and says why.
   await t.rejects(store().start(), { message: /stored encrypted: set SIGNING_KEY_ENCRYPTION_KEY/ }, 'no key');
