@@ -222,6 +222,8 @@ export interface SigningKeyRepo {
   insert(key: NewSigningKey, tx?: Executor): Promise<void>;
   /** Keys still published (not past `expires_at`), latest activation first. */
   listPublished(now: Date, tx?: Executor): Promise<SigningKeyRecord[]>;
+  /** Every stored key, unpublished ones too (for re-encryption), latest activation first. */
+  listAll(tx?: Executor): Promise<SigningKeyRecord[]>;
   /**
    * Sets `retired_at` (which may lie ahead) and `expires_at` on every key of
    * `alg` except `keepKid` that has no `retired_at` yet; returns how many.

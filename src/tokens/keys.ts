@@ -42,7 +42,7 @@ import { promisify } from 'node:util';
 import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
-import { createKeyProtector, isSealed } from './key-encryption.js';
+import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
 import type { KeyManager, SigningKeyInfo } from './types.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
@@ -226,7 +226,8 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
   const reloadIntervalMs = deps.reloadIntervalMs ?? 60_000;
   const unknownKidReloadMs = deps.unknownKidReloadMs ?? 5_000;
   const onError = deps.onError ?? (() => {});
-  const protector = createKeyProtector(config.signingKeyEncryptionKey);
+  /** Replaced by `reencrypt`: from then on this instance seals under the new key. */
+  let protector: KeyProtector = createKeyProtector(config.signingKeyEncryptionKey);
   const needed = [...new Set([config.accessTokenAlg, ID_TOKEN_ALG])];
   /** How long a retired key stays published after it stopped signing. */
   const retiredLifetimeMs = (config.accessTokenTtlSeconds + SKEW_SECONDS) * 1000 + reloadIntervalMs;
@@ -247,7 +248,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
   /**
    * Imported keys by kid. A kid is the thumbprint of its public key, so its
    * key material never changes: a key is decrypted and imported once per
-   * process, not again whenever the key set changes.
+   * process (also after `keys reencrypt` changed how it is stored).
    */
   const imported = new Map<string, { verify: CryptoKey; sign?: CryptoKey }>();
 
@@ -360,6 +361,26 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
     });
   };
 
+  /**
+   * A new key must be stored the way the current ones are, or some instance
+   * could not open it: refuses when this instance's SIGNING_KEY_ENCRYPTION_KEY
+   * does not open the keys that sign now or will (after `keys reencrypt`,
+   * until the instance is restarted with the new key).
+   */
+  const checkStoredLikeThis = async (records: readonly SigningKeyRecord[], atMs: number) => {
+    for (const record of records) {
+      if (isRetiredAt(record, atMs)) continue;
+      if (protector.enabled && !isSealed(record.privateJwk)) {
+        throw new Error(`not rotated: signing key ${record.kid} is stored plainly but SIGNING_KEY_ENCRYPTION_KEY is set here (after "keys reencrypt --decrypt", restart without it)`);
+      }
+      try {
+        await protector.open(record.kid, record.privateJwk);
+      } catch (err) {
+        throw new Error(`not rotated: ${err instanceof Error ? err.message : String(err)} (after "keys reencrypt", restart with the new key)`);
+      }
+    }
+  };
+
   const announce = () => kv.publish(KEYS_CHANNEL, 'reload').catch(onError);
 
   const store: KeyStore = {
@@ -382,6 +403,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       if (!SUPPORTED_ALGS.includes(alg)) throw new Error(`unsupported signing algorithm ${alg}`);
       const kid = await repo.withLock(async (tx) => {
         const atMs = now();
+        await checkStoredLikeThis(await repo.listPublished(new Date(atMs), tx), atMs);
         const activatesAt = new Date(atMs + activationDelayMs);
         const newKid = await insertNew(alg, activatesAt, tx);
         // The previous key signs until the new one does, then stays published for what it signed.
@@ -395,6 +417,25 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
     async list() {
       const atMs = now();
       return infoAt(await repo.listPublished(new Date(atMs)), atMs);
+    },
+    async reencrypt(newKey) {
+      const next = createKeyProtector(newKey);
+      const count = await repo.withLock(async (tx) => {
+        const records = await repo.listAll(tx);
+        // Open every key before writing any: all or nothing.
+        const opened: Array<{ kid: string; jwk: JWK }> = [];
+        for (const record of records) {
+          try {
+            opened.push({ kid: record.kid, jwk: await protector.open(record.kid, record.privateJwk) });
+          } catch (err) {
+            throw new Error(`${err instanceof Error ? err.message : String(err)}; nothing was re-encrypted (SIGNING_KEY_ENCRYPTION_KEY must be the key the stored keys are encrypted with now)`);
+          }
+        }
+        for (const { kid, jwk } of opened) await repo.replacePrivateJwk(kid, await next.seal(kid, jwk), tx);
+        return opened.length;
+      });
+      protector = next;
+      return { count, encrypted: next.enabled };
     },
     async start() {
       await ensureKeys();

@@ -240,6 +240,14 @@ for (const kind of dbKinds) {
       const retired = mine(await keys.listPublished(now)).find((k) => k.kid === a.kid)!;
       t.equal(retired.retiredAt?.getTime(), retiresAt.getTime(), 'still published while its tokens may live');
       t.same(mine(await keys.listPublished(new Date(now.getTime() + 3 * HOUR))).map((k) => k.kid), [c.kid], 'gone after expiry');
+      t.same(
+        (await keys.listAll()).filter((k) => k.alg === alg).map((k) => k.kid),
+        [c.kid, b.kid, a.kid],
+        'listAll: unpublished keys too (re-encryption covers every stored key)',
+      );
+      t.ok(await keys.replacePrivateJwk(a.kid, { jwe: 'sealed' }));
+      t.same((await keys.listAll()).find((k) => k.kid === a.kid)!.privateJwk, { jwe: 'sealed' }, 'private JWK replaced');
+      t.notOk(await keys.replacePrivateJwk(`none_${id()}`, { jwe: 'x' }), 'false for an unknown kid');
     });
 
     t.test('signing keys: withLock serialises critical sections', async (t) => {

@@ -1,8 +1,8 @@
-/** `keys …`: list the signing keys and rotate them. */
-import type { AccessTokenAlg } from '../../config.js';
+/** `keys …`: list the signing keys, rotate them, re-encrypt them at rest. */
+import { ConfigError, loadConfig, type AccessTokenAlg } from '../../config.js';
 import type { SigningKeyInfo } from '../../tokens/types.js';
-import { stringValue, table } from './format.js';
-import { UsageError, type Command, type CommandGroup } from './types.js';
+import { flag, stringValue, table } from './format.js';
+import { UsageError, type CliIo, type Command, type CommandGroup, type ParsedArgs } from './types.js';
 
 const ALGS: readonly AccessTokenAlg[] = ['ES256', 'RS256', 'EdDSA', 'PS256'];
 
@@ -50,8 +50,65 @@ const rotate: Command = {
   },
 };
 
+/** 32 bytes from their base64url form, by the same rule as SIGNING_KEY_ENCRYPTION_KEY (config.ts owns it). */
+function encryptionKeyFrom(raw: string): Uint8Array {
+  try {
+    return loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: raw }).signingKeyEncryptionKey!;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`the new key (standard input) is not valid: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Reads `--new-key-stdin` here, in the CLI process, and passes the key on as
+ * `new-key`: the command may run in the server holding the embedded database
+ * (over its owner-only control socket), which has no access to this stdin.
+ */
+async function readNewKey(args: ParsedArgs, io: CliIo): Promise<ParsedArgs> {
+  const fromStdin = flag(args, 'new-key-stdin');
+  if (fromStdin === flag(args, 'decrypt')) throw new UsageError('give either --new-key-stdin or --decrypt');
+  if (!fromStdin) return args;
+  const raw = ((await io.readStdin()).split(/\r?\n/)[0] ?? '').trim();
+  if (raw === '') throw new UsageError('--new-key-stdin: standard input was empty');
+  encryptionKeyFrom(raw);
+  const values: ParsedArgs['values'] = { ...args.values, 'new-key': raw };
+  delete values['new-key-stdin'];
+  return { ...args, values };
+}
+
+const reencrypt: Command = {
+  name: 'reencrypt',
+  summary:
+    'Re-encrypt every stored private key: opened with the configured SIGNING_KEY_ENCRYPTION_KEY (or read plainly when it is unset), written under a new key read from standard input, or plainly with --decrypt',
+  options: {
+    'new-key-stdin': { type: 'boolean', description: 'Read the new key (32 random bytes, base64url) from standard input (first line)' },
+    decrypt: { type: 'boolean', description: 'Store the keys as plain JWKs instead (switching encryption off)' },
+  },
+  examples: [
+    "printf '%s\\n' \"$NEW_KEY\" | SIGNING_KEY_ENCRYPTION_KEY=\"$OLD_KEY\" npm run cli -- keys reencrypt --new-key-stdin",
+    'keys reencrypt --decrypt',
+  ],
+  prepare: readNewKey,
+  async run(services, args) {
+    const raw = stringValue(args, 'new-key');
+    if ((raw === undefined) === !flag(args, 'decrypt')) throw new UsageError('give either --new-key-stdin or --decrypt');
+    const result = await services.tokens.keys.reencrypt(raw === undefined ? undefined : encryptionKeyFrom(raw));
+    const how = result.encrypted ? 'encrypted under the new key' : 'stored as plain JWKs';
+    const next = result.encrypted ? 'set SIGNING_KEY_ENCRYPTION_KEY to the new key' : 'unset SIGNING_KEY_ENCRYPTION_KEY';
+    return {
+      data: { reencrypted: result.count, encrypted: result.encrypted },
+      text: [
+        `${result.count} signing key(s) are now ${how}.`,
+        `Now ${next} for every instance and for the CLI, and restart the instances. Until then they keep signing with the keys they`,
+        'loaded, but refuse "keys rotate", and one restarted with the old setting refuses to start.',
+      ].join('\n'),
+    };
+  },
+};
+
 export const keyCommands: CommandGroup = {
   name: 'keys',
-  summary: 'Signing keys: list, rotate',
-  commands: [list, rotate],
+  summary: 'Signing keys: list, rotate, reencrypt',
+  commands: [list, rotate, reencrypt],
 };

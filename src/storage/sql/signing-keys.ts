@@ -49,6 +49,10 @@ export function createSigningKeyRepo(db: Db): SigningKeyRepo {
       );
       return rows.map(toRecord);
     },
+    async listAll(tx: Executor = db) {
+      const rows = await tx.query<SigningKeyRow>(`SELECT ${COLUMNS} FROM signing_keys ${ORDER}`);
+      return rows.map(toRecord);
+    },
     async retireOthers(alg, keepKid, retiredAt, expiresAt, tx: Executor = db) {
       const rows = await tx.query(
         `UPDATE signing_keys SET retired_at = $3, expires_at = $4
