@@ -7,6 +7,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { buildServerMetadata } from '../oauth/metadata.js';
 import type { Services } from '../services.js';
+import { JWKS_MAX_AGE_SECONDS } from '../tokens/keys.js';
 
 const metadataSchema = {
   type: 'object',
@@ -16,7 +17,7 @@ const metadataSchema = {
 
 const jwksSchema = {
   type: 'object',
-  description: 'JSON Web Key Set (RFC 7517 §5): the public keys of the active and still-published retired signing keys.',
+  description: 'JSON Web Key Set (RFC 7517 §5): the public keys of the pending (rotated, not signing yet), active and still-published retired signing keys.',
   properties: {
     keys: {
       type: 'array',
@@ -59,8 +60,8 @@ export const discoveryRoutes: FastifyPluginAsync<{ services: Pick<Services, 'con
     '/jwks.json',
     { config: MACHINE_PUBLIC, schema: { tags: ['discovery'], summary: 'Public signing keys (JWKS)', response: { 200: jwksSchema } } },
     async (_request, reply) => {
-      // Short: after a rotation, relying parties refetch on an unknown kid anyway.
-      reply.header('cache-control', 'public, max-age=60').type('application/jwk-set+json; charset=utf-8');
+      // Short, and a rotated key is published this long (plus margins) before it signs (tokens/keys.ts).
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`).type('application/jwk-set+json; charset=utf-8');
       return reply.send(services.tokens.keys.jwksJson());
     },
   );

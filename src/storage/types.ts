@@ -93,7 +93,11 @@ export interface SigningKeyRecord {
   privateJwk: Record<string, unknown>;
   publicJwk: Record<string, unknown>;
   createdAt: Date;
+  /** Signs from this instant on (published before it, so verifiers' cached JWKS already hold it). */
+  activatesAt: Date;
+  /** Signs nothing from this instant on (may lie ahead: a rotation waiting for its successor's activation). */
   retiredAt: Date | null;
+  /** Unpublished from this instant on. */
   expiresAt: Date | null;
 }
 
@@ -217,14 +221,21 @@ export interface NewSigningKey {
   alg: string;
   privateJwk: Record<string, unknown>;
   publicJwk: Record<string, unknown>;
+  activatesAt: Date;
 }
 
 export interface SigningKeyRepo {
   insert(key: NewSigningKey, tx?: Executor): Promise<void>;
-  /** Keys still published (not past `expires_at`), newest first. */
+  /** Keys still published (not past `expires_at`), latest activation first. */
   listPublished(now: Date, tx?: Executor): Promise<SigningKeyRecord[]>;
-  /** Retires every active key of `alg` except `keepKid`; they stay published until `expiresAt`. */
-  retireOthers(alg: string, keepKid: string, now: Date, expiresAt: Date, tx?: Executor): Promise<number>;
+  /** Every stored key, unpublished ones too (for re-encryption), latest activation first. */
+  listAll(tx?: Executor): Promise<SigningKeyRecord[]>;
+  /**
+   * Sets `retired_at` (which may lie ahead) and `expires_at` on every key of
+   * `alg` except `keepKid` that has no `retired_at` yet; returns how many.
+   * Keys already retiring keep their instant.
+   */
+  retireOthers(alg: string, keepKid: string, retiredAt: Date, expiresAt: Date, tx?: Executor): Promise<number>;
   /** Runs `fn` while holding a cluster-wide lock, so two instances never create first keys at once. */
   withLock<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   /** Replaces the stored private JWK of `kid` (its encrypted form); false when no such key. */

@@ -2,18 +2,33 @@
  * Signing keys: created on first start, stored in the database (every
  * instance signs with the same keys and tokens survive restarts), imported
  * once into CryptoKeys and swapped as one immutable snapshot whenever the key
- * set changes; the JWKS document is serialised once per snapshot.
+ * set changes; the JWKS document is serialised once per key set.
  *
- * Two keys are always active: one for access tokens (`ACCESS_TOKEN_ALG`,
+ * Two keys sign at any time: one for access tokens (`ACCESS_TOKEN_ALG`,
  * ES256 by default) and an RS256 one for ID tokens (OIDC Core §15.1 makes
  * RS256 the algorithm every relying party supports). When the access-token
  * algorithm is RS256 one key serves both.
  *
- * Rotation adds a key and retires the previous one of its algorithm. A
- * retired key signs nothing more but stays published until everything it
- * signed has expired: `expires_at = retired_at + token lifetime + reload
- * interval + skew`, the reload interval covering an instance that missed the
- * news and kept signing with it until its periodic reload.
+ * Rollover. A verifier may use a JWKS it fetched for `JWKS_MAX_AGE_SECONDS`
+ * (the `max-age` of /jwks.json), so a key that signed as soon as it was
+ * created would carry a `kid` unknown to it. Rotation therefore stores the new
+ * key with an activation instant ahead, `activates_at = now + JWKS max-age +
+ * reload interval + skew`, and the previous key of its algorithm with
+ * `retired_at` at that same instant:
+ *
+ *   pending  (now < activates_at)  published in JWKS and accepted, signs nothing;
+ *   active   (the key of its algorithm whose activation passed last and which
+ *             is not retired)      signs, published;
+ *   retired  (retired_at <= now)   signs nothing, published until `expires_at
+ *             = retired_at + token lifetime + reload interval + skew`.
+ *
+ * The state is a function of the stored instants and the clock alone, so
+ * every instance switches at the same instant without talking to the others,
+ * and an instance started in the middle of the window reads the same plan.
+ * The reload interval in the delay covers an instance that missed the pub/sub
+ * message: it learns of the key at its periodic reload, and a JWKS fetched
+ * from it just before then expires before the switch. The first key of an
+ * algorithm (first start) signs at once: nothing else could.
  *
  * How other instances learn of a new key (bounds):
  * - at once: the `keys` channel of the TTL store (pub/sub);
@@ -36,8 +51,17 @@ export const KEYS_CHANNEL = 'keys';
 /** OIDC Core §15.1: ID tokens are signed with RS256 unless the client registered otherwise. */
 export const ID_TOKEN_ALG = 'RS256';
 
+/**
+ * `Cache-Control: max-age` of /jwks.json (`http/discovery.ts`): how long a
+ * verifier may keep using a JWKS it fetched, hence how long a new key is
+ * published before it signs.
+ */
+export const JWKS_MAX_AGE_SECONDS = 60;
+
 /** Clock skew allowed between instances and relying parties, seconds. */
 const SKEW_SECONDS = 60;
+
+const SUPPORTED_ALGS: readonly string[] = ['ES256', 'RS256', 'PS256', 'EdDSA'];
 
 export interface SigningKey {
   kid: string;
@@ -49,9 +73,9 @@ export interface SigningKey {
 }
 
 export interface KeySnapshot {
-  /** Active key per algorithm (the newest, when there are several). */
+  /** The key that signs now, per algorithm. */
   readonly signing: ReadonlyMap<string, SigningKey>;
-  /** Public key per kid (active and retired-but-published). */
+  /** Public key per kid (pending, active and retired-but-published). */
   readonly verifying: ReadonlyMap<string, { alg: string; key: CryptoKey }>;
   /** Algorithms of the published keys, for jose's `algorithms` allow-list. */
   readonly algorithms: readonly string[];
@@ -69,7 +93,7 @@ export interface KeyStoreDeps {
 }
 
 export interface KeyStore extends KeyManager {
-  /** The current snapshot (throws before `start`). */
+  /** The snapshot for the current instant (throws before `start`). */
   snapshot(): KeySnapshot;
   /** The public key for `kid`, reloading (rate-limited) when it is unknown. Null when still unknown. */
   verificationKey(kid: string): Promise<{ alg: string; key: CryptoKey } | null>;
@@ -99,15 +123,54 @@ export async function generateSigningKey(alg: string): Promise<{ kid: string; pr
   return { kid, privateJwk: { ...(pair.privateKey.export({ format: 'jwk' }) as JWK), ...meta }, publicJwk: { ...publicJwk, ...meta } };
 }
 
-function info(record: SigningKeyRecord): SigningKeyInfo {
-  return {
+/** When a key signs: from `activatesAtMs` until `retiresAtMs` (Infinity: not retiring). */
+interface Schedule {
+  alg: string;
+  activatesAtMs: number;
+  retiresAtMs: number;
+}
+
+const scheduleOf = (record: SigningKeyRecord): Schedule => ({
+  alg: record.alg,
+  activatesAtMs: record.activatesAt.getTime(),
+  retiresAtMs: record.retiredAt?.getTime() ?? Infinity,
+});
+
+const isRetiredAt = (record: SigningKeyRecord, atMs: number) => record.retiredAt !== null && record.retiredAt.getTime() <= atMs;
+
+/**
+ * The key of each algorithm that signs at `atMs`, from keys ordered by
+ * activation, latest first: among the keys not retired then, the one
+ * activated last; when none has been activated yet, the earliest pending one
+ * (the first key of an algorithm signs at once, as nothing else can).
+ */
+export function signersAt<T extends Schedule>(keys: readonly T[], atMs: number): Map<string, T> {
+  const chosen = new Map<string, T>();
+  const earliestPending = new Map<string, T>();
+  for (const key of keys) {
+    if (key.retiresAtMs <= atMs) continue;
+    if (key.activatesAtMs <= atMs) {
+      if (!chosen.has(key.alg)) chosen.set(key.alg, key);
+    } else {
+      earliestPending.set(key.alg, key);
+    }
+  }
+  for (const [alg, key] of earliestPending) if (!chosen.has(alg)) chosen.set(alg, key);
+  return chosen;
+}
+
+function infoAt(records: readonly SigningKeyRecord[], atMs: number): SigningKeyInfo[] {
+  const schedules = records.map((record) => ({ record, ...scheduleOf(record) }));
+  const signing = new Set([...signersAt(schedules, atMs).values()].map((s) => s.record.kid));
+  return records.map((record): SigningKeyInfo => ({
     kid: record.kid,
     alg: record.alg,
-    status: record.retiredAt === null ? 'active' : 'retired',
+    status: signing.has(record.kid) ? 'active' : record.activatesAt.getTime() > atMs ? 'pending' : 'retired',
     createdAt: record.createdAt,
+    activatesAt: record.activatesAt,
     retiredAt: record.retiredAt,
     expiresAt: record.expiresAt,
-  };
+  }));
 }
 
 /** Public JWK fields per key type (RFC 7518 §6), so nothing private is ever published. */
@@ -123,33 +186,39 @@ function publicOnly(jwk: Record<string, unknown>, kid: string, alg: string): Rec
   return { ...out, kid, alg, use: 'sig' };
 }
 
-async function buildSnapshot(records: readonly SigningKeyRecord[], protector: KeyProtector): Promise<KeySnapshot> {
-  const signing = new Map<string, SigningKey>();
-  const verifying = new Map<string, { alg: string; key: CryptoKey }>();
-  const published: Array<Record<string, unknown>> = [];
-  // Newest first: the first active key of an algorithm is the one that signs.
-  for (const record of records) {
-    const jwk = publicOnly(record.publicJwk, record.kid, record.alg);
-    verifying.set(record.kid, { alg: record.alg, key: (await importJWK(jwk as JWK, record.alg)) as CryptoKey });
-    published.push(jwk);
-    if (record.retiredAt === null && !signing.has(record.alg)) {
-      const privateJwk = await protector.open(record.kid, record.privateJwk);
-      const key = (await importJWK({ ...privateJwk, alg: record.alg } as JWK, record.alg)) as CryptoKey;
-      signing.set(record.alg, {
-        kid: record.kid,
-        alg: record.alg,
-        key,
-        header: { alg: record.alg, typ: 'at+jwt', kid: record.kid },
-        idHeader: { alg: record.alg, typ: 'JWT', kid: record.kid },
-      });
+/** A key that signs now or will: its imported private key and when it signs. */
+type Candidate = SigningKey & Schedule;
+
+/** One key set as read from the database, imported. */
+interface LoadedKeys {
+  /** Keys not retired when the set was read, latest activation first. */
+  readonly candidates: readonly Candidate[];
+  /** The instants at which the choice of signers may change, ascending. */
+  readonly changes: readonly number[];
+  readonly verifying: ReadonlyMap<string, { alg: string; key: CryptoKey }>;
+  readonly algorithms: readonly string[];
+  readonly jwksJson: string;
+}
+
+/** The snapshot of one stretch of time in which the signers do not change. */
+interface View {
+  readonly snapshot: KeySnapshot;
+  readonly fromMs: number;
+  readonly untilMs: number;
+}
+
+function viewAt(loaded: LoadedKeys, atMs: number): View {
+  let fromMs = -Infinity;
+  let untilMs = Infinity;
+  for (const change of loaded.changes) {
+    if (change <= atMs) fromMs = change;
+    else {
+      untilMs = change;
+      break;
     }
   }
-  return {
-    signing,
-    verifying,
-    algorithms: [...new Set(records.map((r) => r.alg))],
-    jwksJson: JSON.stringify({ keys: published }),
-  };
+  const { verifying, algorithms, jwksJson } = loaded;
+  return { snapshot: { signing: signersAt(loaded.candidates, atMs), verifying, algorithms, jwksJson }, fromMs, untilMs };
 }
 
 export function createKeyStore(deps: KeyStoreDeps): KeyStore {
@@ -157,64 +226,105 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
   const reloadIntervalMs = deps.reloadIntervalMs ?? 60_000;
   const unknownKidReloadMs = deps.unknownKidReloadMs ?? 5_000;
   const onError = deps.onError ?? (() => {});
-  const protector = createKeyProtector(config.signingKeyEncryptionKey);
+  /** Replaced by `reencrypt`: from then on this instance seals under the new key. */
+  let protector: KeyProtector = createKeyProtector(config.signingKeyEncryptionKey);
   const needed = [...new Set([config.accessTokenAlg, ID_TOKEN_ALG])];
-  /** How long a retired key stays published. */
+  /** How long a retired key stays published after it stopped signing. */
   const retiredLifetimeMs = (config.accessTokenTtlSeconds + SKEW_SECONDS) * 1000 + reloadIntervalMs;
+  /**
+   * How long a rotated key is published before it signs: every JWKS served
+   * before any instance published it (an instance that missed pub/sub
+   * publishes it at its periodic reload at the latest) has expired by then.
+   */
+  const activationDelayMs = (JWKS_MAX_AGE_SECONDS + SKEW_SECONDS) * 1000 + reloadIntervalMs;
 
-  let current: KeySnapshot | null = null;
-  let inFlight: Promise<KeySnapshot> | null = null;
-  let queued: Promise<KeySnapshot> | null = null;
+  let loaded: LoadedKeys | null = null;
+  let view: View | null = null;
+  let inFlight: Promise<LoadedKeys> | null = null;
+  let queued: Promise<LoadedKeys> | null = null;
   let lastLoadMs = 0;
+  /** What `loaded` was built from: an unchanged key set is not imported again. */
+  let fingerprint = '';
+  /**
+   * Imported keys by kid. A kid is the thumbprint of its public key, so its
+   * key material never changes: a key is decrypted and imported once per
+   * process (also after `keys reencrypt` changed how it is stored).
+   */
+  const imported = new Map<string, { verify: CryptoKey; sign?: CryptoKey }>();
 
-  const insertNew = async (alg: string, tx: Executor) => {
+  const insertNew = async (alg: string, activatesAt: Date, tx: Executor) => {
     const key = await generateSigningKey(alg);
     const privateJwk = await protector.seal(key.kid, key.privateJwk);
-    await repo.insert({ kid: key.kid, alg, privateJwk, publicJwk: key.publicJwk as Record<string, unknown> }, tx);
+    await repo.insert({ kid: key.kid, alg, privateJwk, publicJwk: key.publicJwk as Record<string, unknown>, activatesAt }, tx);
     return key.kid;
   };
 
-  /**
-   * With encryption on, keys stored plainly (before it was switched on, or
-   * rotated by a CLI run without the variable) are encrypted in place.
-   */
-  const sealPlainKeys = async (records: SigningKeyRecord[]): Promise<SigningKeyRecord[]> => {
-    if (!protector.enabled) return records;
-    return Promise.all(
-      records.map(async (record) => {
-        if (isSealed(record.privateJwk)) return record;
-        const privateJwk = await protector.seal(record.kid, record.privateJwk as JWK);
-        await repo.replacePrivateJwk(record.kid, privateJwk);
-        return { ...record, privateJwk };
-      }),
-    );
+  const buildLoaded = async (records: readonly SigningKeyRecord[], atMs: number): Promise<LoadedKeys> => {
+    const candidates: Candidate[] = [];
+    const verifying = new Map<string, { alg: string; key: CryptoKey }>();
+    const published: Array<Record<string, unknown>> = [];
+    const changes = new Set<number>();
+    for (const record of records) {
+      const jwk = publicOnly(record.publicJwk, record.kid, record.alg);
+      const cached = imported.get(record.kid) ?? { verify: (await importJWK(jwk as JWK, record.alg)) as CryptoKey };
+      imported.set(record.kid, cached);
+      verifying.set(record.kid, { alg: record.alg, key: cached.verify });
+      published.push(jwk);
+      if (isRetiredAt(record, atMs)) {
+        // It signs nothing more: only its public key is kept.
+        delete cached.sign;
+        continue;
+      }
+      if (!cached.sign) {
+        const privateJwk = await protector.open(record.kid, record.privateJwk);
+        cached.sign = (await importJWK({ ...privateJwk, alg: record.alg } as JWK, record.alg)) as CryptoKey;
+      }
+      const schedule = scheduleOf(record);
+      changes.add(schedule.activatesAtMs);
+      if (schedule.retiresAtMs !== Infinity) changes.add(schedule.retiresAtMs);
+      candidates.push({
+        ...schedule,
+        kid: record.kid,
+        key: cached.sign,
+        header: { alg: record.alg, typ: 'at+jwt', kid: record.kid },
+        idHeader: { alg: record.alg, typ: 'JWT', kid: record.kid },
+      });
+    }
+    const kids = new Set(records.map((r) => r.kid));
+    for (const kid of imported.keys()) if (!kids.has(kid)) imported.delete(kid);
+    return {
+      candidates,
+      changes: [...changes].sort((a, b) => a - b),
+      verifying,
+      algorithms: [...new Set(records.map((r) => r.alg))],
+      jwksJson: JSON.stringify({ keys: published }),
+    };
   };
 
-  /** What the snapshot was built from: an unchanged key set is not imported again. */
-  let fingerprint = '';
-
-  const readSnapshot = async (): Promise<KeySnapshot> => {
-    lastLoadMs = now();
-    const records = await sealPlainKeys(await repo.listPublished(new Date(now())));
-    const print = records.map((r) => `${r.kid}:${r.retiredAt?.getTime() ?? '-'}:${r.expiresAt?.getTime() ?? '-'}`).join(',');
-    if (current && print === fingerprint) return current;
-    const snapshot = await buildSnapshot(records, protector);
-    // A key set without an active key for a needed algorithm (never
-    // expected: start() creates them) keeps the old snapshot signing.
-    if (current && needed.some((alg) => !snapshot.signing.has(alg))) return current;
-    current = snapshot;
+  const readKeys = async (): Promise<LoadedKeys> => {
+    const atMs = now();
+    lastLoadMs = atMs;
+    const records = await repo.listPublished(new Date(atMs));
+    const print = records.map((r) => `${r.kid}:${r.activatesAt.getTime()}:${r.retiredAt?.getTime() ?? '-'}:${r.expiresAt?.getTime() ?? '-'}`).join(',');
+    if (loaded && print === fingerprint) return loaded;
+    const next = await buildLoaded(records, atMs);
+    // A key set without a key for a needed algorithm (never expected:
+    // start() creates them) keeps the old one signing.
+    if (loaded && needed.some((alg) => !next.candidates.some((c) => c.alg === alg))) return loaded;
+    loaded = next;
+    view = null;
     fingerprint = print;
-    return snapshot;
+    return next;
   };
 
   /**
-   * Reads the published keys and swaps the snapshot. Callers arriving while
+   * Reads the published keys and swaps the key set. Callers arriving while
    * a read runs (it may predate their change) share one more read after it,
    * so a burst of triggers costs at most two queries.
    */
-  const load = (): Promise<KeySnapshot> => {
+  const load = (): Promise<LoadedKeys> => {
     if (!inFlight) {
-      inFlight = readSnapshot().finally(() => {
+      inFlight = readKeys().finally(() => {
         inFlight = null;
       });
       return inFlight;
@@ -228,24 +338,57 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
     return queued;
   };
 
-  /** Under the cluster-wide lock: creates the missing active keys, so two instances starting together create one set. */
+  /**
+   * Under the cluster-wide lock, so two instances starting together create
+   * one set: creates the missing keys (signing at once), and with encryption
+   * on encrypts keys stored plainly (before it was switched on) in place.
+   */
   const ensureKeys = async () => {
-    const published = await repo.listPublished(new Date(now()));
-    if (needed.every((alg) => published.some((r) => r.alg === alg && r.retiredAt === null))) return;
+    const isMissing = (records: SigningKeyRecord[], alg: string, atMs: number) => !records.some((r) => r.alg === alg && !isRetiredAt(r, atMs));
+    const needsWork = (records: SigningKeyRecord[], atMs: number) =>
+      needed.some((alg) => isMissing(records, alg, atMs)) || (protector.enabled && records.some((r) => !isSealed(r.privateJwk)));
+    if (!needsWork(await repo.listPublished(new Date(now())), now())) return;
     await repo.withLock(async (tx) => {
-      const records = await repo.listPublished(new Date(now()), tx);
+      const atMs = now();
+      const records = await repo.listPublished(new Date(atMs), tx);
       for (const alg of needed) {
-        if (!records.some((r) => r.alg === alg && r.retiredAt === null)) await insertNew(alg, tx);
+        if (isMissing(records, alg, atMs)) await insertNew(alg, new Date(atMs), tx);
+      }
+      if (!protector.enabled) return;
+      for (const record of records) {
+        if (!isSealed(record.privateJwk)) await repo.replacePrivateJwk(record.kid, await protector.seal(record.kid, record.privateJwk as JWK), tx);
       }
     });
+  };
+
+  /**
+   * A new key must be stored the way the current ones are, or some instance
+   * could not open it: refuses when this instance's SIGNING_KEY_ENCRYPTION_KEY
+   * does not open the keys that sign now or will (after `keys reencrypt`,
+   * until the instance is restarted with the new key).
+   */
+  const checkStoredLikeThis = async (records: readonly SigningKeyRecord[], atMs: number) => {
+    for (const record of records) {
+      if (isRetiredAt(record, atMs)) continue;
+      if (protector.enabled && !isSealed(record.privateJwk)) {
+        throw new Error(`not rotated: signing key ${record.kid} is stored plainly but SIGNING_KEY_ENCRYPTION_KEY is set here (after "keys reencrypt --decrypt", restart without it)`);
+      }
+      try {
+        await protector.open(record.kid, record.privateJwk);
+      } catch (err) {
+        throw new Error(`not rotated: ${err instanceof Error ? err.message : String(err)} (after "keys reencrypt", restart with the new key)`);
+      }
+    }
   };
 
   const announce = () => kv.publish(KEYS_CHANNEL, 'reload').catch(onError);
 
   const store: KeyStore = {
     snapshot() {
-      if (!current) throw new Error('signing keys are not loaded: call services.start() first');
-      return current;
+      if (!loaded) throw new Error('signing keys are not loaded: call services.start() first');
+      const atMs = now();
+      if (!view || atMs < view.fromMs || atMs >= view.untilMs) view = viewAt(loaded, atMs);
+      return view.snapshot;
     },
     jwksJson() {
       return store.snapshot().jwksJson;
@@ -257,20 +400,42 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       return (await load()).verifying.get(kid) ?? null;
     },
     async rotate(alg = config.accessTokenAlg) {
-      if (!['ES256', 'RS256', 'PS256', 'EdDSA'].includes(alg)) throw new Error(`unsupported signing algorithm ${alg}`);
+      if (!SUPPORTED_ALGS.includes(alg)) throw new Error(`unsupported signing algorithm ${alg}`);
       const kid = await repo.withLock(async (tx) => {
-        const at = new Date(now());
-        const newKid = await insertNew(alg, tx);
-        await repo.retireOthers(alg, newKid, at, new Date(at.getTime() + retiredLifetimeMs), tx);
+        const atMs = now();
+        await checkStoredLikeThis(await repo.listPublished(new Date(atMs), tx), atMs);
+        const activatesAt = new Date(atMs + activationDelayMs);
+        const newKid = await insertNew(alg, activatesAt, tx);
+        // The previous key signs until the new one does, then stays published for what it signed.
+        await repo.retireOthers(alg, newKid, activatesAt, new Date(activatesAt.getTime() + retiredLifetimeMs), tx);
         return newKid;
       });
-      if (current) await load();
+      if (loaded) await load();
       await announce();
-      const record = (await repo.listPublished(new Date(now()))).find((r) => r.kid === kid);
-      return info(record!);
+      return (await store.list()).find((k) => k.kid === kid)!;
     },
     async list() {
-      return (await repo.listPublished(new Date(now()))).map(info);
+      const atMs = now();
+      return infoAt(await repo.listPublished(new Date(atMs)), atMs);
+    },
+    async reencrypt(newKey) {
+      const next = createKeyProtector(newKey);
+      const count = await repo.withLock(async (tx) => {
+        const records = await repo.listAll(tx);
+        // Open every key before writing any: all or nothing.
+        const opened: Array<{ kid: string; jwk: JWK }> = [];
+        for (const record of records) {
+          try {
+            opened.push({ kid: record.kid, jwk: await protector.open(record.kid, record.privateJwk) });
+          } catch (err) {
+            throw new Error(`${err instanceof Error ? err.message : String(err)}; nothing was re-encrypted (SIGNING_KEY_ENCRYPTION_KEY must be the key the stored keys are encrypted with now)`);
+          }
+        }
+        for (const { kid, jwk } of opened) await repo.replacePrivateJwk(kid, await next.seal(kid, jwk), tx);
+        return opened.length;
+      });
+      protector = next;
+      return { count, encrypted: next.enabled };
     },
     async start() {
       await ensureKeys();

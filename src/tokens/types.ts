@@ -99,23 +99,52 @@ export interface IssuedGrant {
 export interface SigningKeyInfo {
   kid: string;
   alg: string;
-  /** `active`: signs new tokens; `retired`: only published for verification until `expiresAt`. */
-  status: 'active' | 'retired';
+  /**
+   * At the time of the listing: `pending`: published, signs from `activatesAt`;
+   * `active`: signs new tokens of its algorithm; `retired`: signs nothing more,
+   * only published for verification until `expiresAt`.
+   */
+  status: 'pending' | 'active' | 'retired';
   createdAt: Date;
+  /** Signs from this instant (every instance switches then). */
+  activatesAt: Date;
+  /** Signs nothing from this instant (ahead while its successor is pending). */
   retiredAt: Date | null;
+  /** Unpublished from this instant. */
   expiresAt: Date | null;
+}
+
+/** What `KeyManager.reencrypt` did. */
+export interface ReencryptResult {
+  /** How many stored private keys were rewritten (every row, unpublished ones too). */
+  count: number;
+  /** Whether they are now encrypted (false: stored as plain JWKs). */
+  encrypted: boolean;
 }
 
 export interface KeyManager {
   /**
-   * Adds a new key for `alg` (default: the access-token algorithm), signs
-   * with it from now on and retires the previous key(s) of that algorithm,
-   * which stay published in JWKS until every token they signed has expired.
-   * Every instance learns of it at once (pub/sub) or at the next periodic reload.
+   * Adds a new key for `alg` (default: the access-token algorithm) and
+   * publishes it at once; it signs from its `activatesAt`, once every JWKS
+   * cached before the rotation has expired. The previous key(s) of that
+   * algorithm sign until that same instant, then stay published until every
+   * token they signed has expired. Every instance learns of it at once
+   * (pub/sub) or at its next periodic reload, before the switch.
+   * Refused (nothing stored) when this instance's SIGNING_KEY_ENCRYPTION_KEY
+   * does not match how the current keys are stored.
    */
   rotate(alg?: AccessTokenAlg): Promise<SigningKeyInfo>;
-  /** The keys currently published, newest first. */
+  /** The keys currently published, latest activation first. */
   list(): Promise<SigningKeyInfo[]>;
+  /**
+   * Rewrites every stored private key, opened with this instance's
+   * SIGNING_KEY_ENCRYPTION_KEY (or read plainly), under `newKey` (32 bytes),
+   * or plainly when `newKey` is undefined; from then on this instance seals
+   * new keys under `newKey` too. All or nothing: refused, with nothing
+   * changed, when any stored key cannot be opened. The key material, its
+   * `kid` and the signing schedule do not change.
+   */
+  reencrypt(newKey: Uint8Array | undefined): Promise<ReencryptResult>;
   /** The JWKS document (RFC 7517 §5), serialised once per key-set change. */
   jwksJson(): string;
 }

@@ -3,20 +3,24 @@
  * test backend (fast, in-process), then the real entry point as a child
  * process: help and usage exit codes, a command against its own database, and
  * a command while another process holds the embedded database (carried out
- * by that process over its control socket).
+ * by that process over its control socket). Last, `keys reencrypt` both ways.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startControlServer } from '../../src/admin/control.js';
 import { runCli } from '../../src/admin/cli/run.js';
+import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createStorage } from '../../src/storage/index.js';
 import { PASSWORD_RULE } from '../../src/users/password-policy.js';
+import { createKeyProtector } from '../../src/tokens/key-encryption.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { basic, postForm } from '../helpers/tokens.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -314,5 +318,110 @@ t.test('the real entry point', async (t) => {
     t.equal(await exited, 0, 'the server stops cleanly');
     const after = await spawnCli(['users', 'show', 'main-admin', '--json'], { DATA_DIR: dir });
     t.equal(after.code, 0, 'after it stopped, the CLI opens the database itself');
+  });
+});
+
+t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a new key', async (t) => {
+  const newKey = () => randomBytes(32).toString('base64url');
+  const [keyA, keyB, keyC] = [newKey(), newKey(), newKey()];
+  /** Runs the CLI over its own storage (as `npm run cli` does when no server holds the database). */
+  const cliWith = async (env: Record<string, string>, argv: string[], stdin = ''): Promise<Run> => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), readStdin: async () => stdin }, { env: { LOG_LEVEL: 'silent', ...env } });
+    return { code, stdout, stderr };
+  };
+  /** Starts a server over `env`'s database and returns the kid its access tokens carry. */
+  const serverSigns = async (env: Record<string, string>) => {
+    const config = loadConfig({ LOG_LEVEL: 'silent', ISSUER: 'http://localhost:3000', ...env });
+    const services = createServices(config, await createStorage(config));
+    const app = await buildApp(config, services, { logger: false });
+    try {
+      await services.start();
+      const { client, clientSecret } = await services.clients.register({ client_name: 'reencrypt', grant_types: ['client_credentials'], scope: 'api:read' });
+      const res = await postForm(app, '/token', { grant_type: 'client_credentials' }, { authorization: basic(client.clientId, clientSecret!) });
+      if (res.statusCode !== 200) throw new Error(`token request failed: ${res.statusCode} ${res.body}`);
+      return JSON.parse(Buffer.from((res.json().access_token as string).split('.')[0]!, 'base64url').toString()).kid as string;
+    } finally {
+      await app.close();
+    }
+  };
+
+  t.test(`over its own storage (${DATABASE_URL ? 'postgres' : 'pglite'})`, async (t) => {
+    let where: Record<string, string>;
+    if (DATABASE_URL) {
+      const db = await openTestDb({ kind: 'postgres' });
+      t.teardown(() => db.close());
+      where = { DATABASE_URL: db.url! };
+    } else {
+      const dir = await tempDir(t, 'oauth-cli-');
+      await seedDataDir(dir);
+      where = { DATA_DIR: dir };
+    }
+    const listed = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }, ['keys', 'list', '--json']);
+    t.equal(listed.code, 0, listed.stderr);
+    const kids = json<Array<{ kid: string; alg: string }>>(listed);
+    const esKid = kids.find((k) => k.alg === 'ES256')!.kid;
+
+    for (const [argv, stdin, message] of [
+      [['keys', 'reencrypt'], '', /either --new-key-stdin or --decrypt/],
+      [['keys', 'reencrypt', '--new-key-stdin', '--decrypt'], keyB, /either --new-key-stdin or --decrypt/],
+      [['keys', 'reencrypt', '--new-key-stdin'], '', /standard input was empty/],
+      [['keys', 'reencrypt', '--new-key-stdin'], 'too-short\n', /not valid: SIGNING_KEY_ENCRYPTION_KEY: expected 32 random bytes/],
+    ] as const) {
+      const run = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }, [...argv], stdin);
+      t.equal(run.code, 2, `${argv.join(' ')}: a usage error`);
+      t.match(run.stderr, message);
+    }
+
+    const wrong = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyC }, ['keys', 'reencrypt', '--new-key-stdin'], `${keyB}\n`);
+    t.equal(wrong.code, 1, 'a configured key that does not open the stored keys is refused');
+    t.match(wrong.stderr, /cannot be decrypted: SIGNING_KEY_ENCRYPTION_KEY is not the key it was encrypted with/);
+    t.equal(await serverSigns({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }), esKid, 'nothing changed: the old key still opens them');
+
+    const moved = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }, ['keys', 'reencrypt', '--new-key-stdin'], `${keyB}\n`);
+    t.equal(moved.code, 0, moved.stderr);
+    t.match(moved.stdout, /^2 signing key\(s\) are now encrypted under the new key\.\nNow set SIGNING_KEY_ENCRYPTION_KEY to the new key for every instance/);
+    t.equal(await serverSigns({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyB }), esKid, 'a server started with the new key signs with the same key');
+    const old = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }, ['keys', 'list']);
+    t.equal(old.code, 1, 'the old key opens nothing any more');
+    t.match(old.stderr, /SIGNING_KEY_ENCRYPTION_KEY is not the key/);
+
+    const plain = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyB }, ['keys', 'reencrypt', '--decrypt', '--json']);
+    t.equal(plain.code, 0, plain.stderr);
+    t.same(json(plain), { reencrypted: 2, encrypted: false });
+    t.equal(await serverSigns(where), esKid, 'after --decrypt a server without the variable signs');
+  });
+
+  t.test('through the control socket of the process holding the embedded database', async (t) => {
+    const dir = await tempDir(t, 'oauth-cli-');
+    await seedDataDir(dir);
+    const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', SIGNING_KEY_ENCRYPTION_KEY: keyA });
+    const storage = await createStorage(config);
+    const services = createServices(config, storage);
+    await services.start();
+    const control = await startControlServer(services, dir);
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await control.close();
+      await services.close();
+    };
+    t.teardown(close);
+    const esKid = (await services.tokens.keys.list()).find((k) => k.alg === 'ES256')!.kid;
+
+    // The CLI's own environment holds no key: the holder's configuration opens the keys, the new one travels from stdin.
+    const moved = await spawnCli(['keys', 'reencrypt', '--new-key-stdin', '--json'], { DATA_DIR: dir }, `${keyB}\n`);
+    t.equal(moved.code, 0, moved.stderr);
+    t.same(json(moved), { reencrypted: 2, encrypted: true });
+    // The holder seals under the new key from now on, without a restart.
+    const rotated = await services.tokens.keys.rotate();
+    const rows = await storage.db.query<{ kid: string; private_jwk: Record<string, unknown> }>('SELECT kid, private_jwk FROM signing_keys');
+    t.equal(rows.length, 3, 'two keys and the rotated one');
+    for (const row of rows) t.ok(await createKeyProtector(new Uint8Array(Buffer.from(keyB, 'base64url'))).open(row.kid, row.private_jwk), `${row.kid === rotated.kid ? 'the rotated key' : row.kid} opens with the new key`);
+    await close();
+
+    t.equal(await serverSigns({ DATA_DIR: dir, SIGNING_KEY_ENCRYPTION_KEY: keyB }), esKid, 'restarted with the new key, the server signs');
   });
 });

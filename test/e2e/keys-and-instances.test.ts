@@ -1,9 +1,10 @@
 /**
  * Several instances over one database (and one TTL store): shared signing
- * keys, rotation that keeps old tokens valid, a restart that keeps tokens
- * valid, and revocation reaching every instance's in-memory deny list
- * within a second (pub/sub), or through the database poll when a message
- * cannot arrive.
+ * keys, rotation that publishes the new key at once, switches every instance
+ * to it at one stored instant and keeps old tokens valid, a restart that
+ * keeps tokens valid, and revocation reaching every instance's in-memory
+ * deny list within a second (pub/sub), or through the database poll when a
+ * message cannot arrive.
  */
 import t from 'tap';
 import { runCli } from '../../src/admin/cli/run.js';
@@ -26,11 +27,24 @@ async function within(ms: number, probe: () => Promise<boolean>): Promise<boolea
 t.test(`keys and revocation across instances (${backendName})`, async (t) => {
   const db = await testDb(t);
   const kv = await testKv(t);
+  // One clock for every instance, stopped and moved forward by the test (key activation is minutes away).
+  let offsetMs = 0;
+  let stoppedAt: number | null = null;
+  const now = () => stoppedAt ?? Date.now() + offsetMs;
   // Only pub/sub can tell B quickly: its database poll is slowed down to a minute.
-  const a = await buildTestApp(t, { db, kv });
-  const b = await buildTestApp(t, { db, kv, serviceOptions: { tokenTimings: { denyListPollMs: 60_000 } } });
+  const a = await buildTestApp(t, { db, kv, now });
+  const b = await buildTestApp(t, { db, kv, now, serviceOptions: { tokenTimings: { denyListPollMs: 60_000 } } });
   // C shares the database but not the TTL store: it hears nothing, and learns from the database only.
-  const c = await buildTestApp(t, { db, serviceOptions: { tokenTimings: { denyListPollMs: 100, unknownKidReloadMs: 0 } } });
+  const c = await buildTestApp(t, { db, now, serviceOptions: { tokenTimings: { denyListPollMs: 100, unknownKidReloadMs: 0 } } });
+  /** Stops every instance's clock at `at` (ms since the epoch). */
+  const setClock = (at: number) => {
+    stoppedAt = at;
+  };
+  /** Lets the clock run on from where it stands. */
+  const runClock = () => {
+    if (stoppedAt !== null) offsetMs = stoppedAt - Date.now();
+    stoppedAt = null;
+  };
 
   const machine = await seedClient(a.services, { grant_types: ['client_credentials'], scope: 'api:read' });
   const auth = basic(machine.clientId, machine.clientSecret!);
@@ -55,21 +69,32 @@ t.test(`keys and revocation across instances (${backendName})`, async (t) => {
     t.equal(await status(c.app, token), 200);
   });
 
-  t.test('rotation: new key signs, old tokens stay valid, JWKS shows both', async (t) => {
+  t.test('rotation: published at once, signing from one stored instant on every instance, old tokens stay valid', async (t) => {
+    t.teardown(runClock);
     const before = await issue(a.app);
     const oldKid = header(before).kid;
+    const rotatedAt = now();
     const rotated = await a.services.tokens.keys.rotate();
     t.equal(rotated.alg, 'ES256');
-    t.equal(rotated.status, 'active');
+    t.equal(rotated.status, 'pending', 'the new key waits');
     t.not(rotated.kid, oldKid);
+    const activatesAt = rotated.activatesAt.getTime();
+    const jwksResponse = await a.app.inject({ method: 'GET', url: '/jwks.json' });
+    const maxAgeMs = Number(/max-age=(\d+)/.exec(String(jwksResponse.headers['cache-control']))![1]) * 1000;
+    t.ok(activatesAt - rotatedAt >= maxAgeMs, `it signs no sooner than a JWKS served before the rotation expires (${(activatesAt - rotatedAt) / 1000} s >= ${maxAgeMs / 1000} s)`);
 
-    const after = await issue(a.app);
-    t.equal(header(after).kid, rotated.kid, 'the new key signs at once on the rotating instance');
     const kids = (await jwks(a.app)).map((k) => k.kid);
-    t.ok(kids.includes(oldKid) && kids.includes(rotated.kid), 'JWKS publishes the old and the new key');
-
+    t.ok(kids.includes(oldKid) && kids.includes(rotated.kid), 'JWKS publishes the old and the new key at once');
     t.ok(await within(1_000, async () => (await jwks(b.app)).some((k) => k.kid === rotated.kid)), 'B learns of the new key over pub/sub');
-    t.equal(header(await issue(b.app)).kid, rotated.kid, 'B signs with the new key');
+
+    t.equal(header(await issue(a.app)).kid, oldKid, 'the old key still signs on the rotating instance');
+    setClock(activatesAt - 1);
+    for (const [name, app] of [['A', a.app], ['B', b.app]] as const) t.equal(header(await issue(app)).kid, oldKid, `${name}: the old key signs until the last millisecond before activation`);
+
+    setClock(activatesAt);
+    const after = await issue(a.app);
+    t.equal(header(after).kid, rotated.kid, 'A signs with the new key at the activation instant');
+    t.equal(header(await issue(b.app)).kid, rotated.kid, 'B switches at the same instant, without being told');
     for (const app of [a.app, b.app]) {
       t.equal(await status(app, before), 200, 'a token of the retired key is still valid');
       t.equal(await status(app, after), 200);
@@ -80,11 +105,14 @@ t.test(`keys and revocation across instances (${backendName})`, async (t) => {
     const listed = await a.services.tokens.keys.list();
     const old = listed.find((k) => k.kid === oldKid)!;
     t.equal(old.status, 'retired');
-    t.ok(old.expiresAt!.getTime() > Date.now() + 900_000, 'published at least as long as its tokens live');
+    t.equal(old.retiredAt?.getTime(), activatesAt, 'the old key stopped signing when the new one started');
+    t.ok(old.expiresAt!.getTime() > activatesAt + 900_000, 'published at least as long as its tokens live');
+    t.equal(listed.find((k) => k.kid === rotated.kid)?.status, 'active');
     t.equal(listed.filter((k) => k.alg === 'ES256' && k.status === 'active').length, 1);
   });
 
   t.test('CLI: keys list and keys rotate --alg RS256 (the ID-token key)', async (t) => {
+    t.teardown(runClock);
     const run = async (argv: string[]) => {
       let stdout = '';
       let stderr = '';
@@ -97,20 +125,27 @@ t.test(`keys and revocation across instances (${backendName})`, async (t) => {
     const oldRs = before.find((k) => k.alg === 'RS256' && k.status === 'active')!;
     const rotated = await run(['keys', 'rotate', '--alg', 'RS256', '--json']);
     t.equal(rotated.code, 0, rotated.stderr);
-    const key = JSON.parse(rotated.stdout) as { kid: string; alg: string; status: string };
+    const key = JSON.parse(rotated.stdout) as { kid: string; alg: string; status: string; activates_at: string; replaces: string[] };
     t.equal(key.alg, 'RS256');
     t.not(key.kid, oldRs.kid);
-    const after = JSON.parse((await run(['keys', 'list', '--json'])).stdout) as Array<{ kid: string; status: string }>;
-    t.equal(after.find((k) => k.kid === oldRs.kid)?.status, 'retired');
-    t.equal(after.find((k) => k.kid === key.kid)?.status, 'active');
+    t.equal(key.status, 'pending');
+    t.same(key.replaces, [oldRs.kid], 'names the key it takes over from');
+    const statuses = async () => new Map((JSON.parse((await run(['keys', 'list', '--json'])).stdout) as Array<{ kid: string; status: string }>).map((k) => [k.kid, k.status]));
+    let state = await statuses();
+    t.equal(state.get(oldRs.kid), 'active', 'the old key signs until the activation');
+    t.equal(state.get(key.kid), 'pending');
+    setClock(Date.parse(key.activates_at));
+    state = await statuses();
+    t.equal(state.get(oldRs.kid), 'retired');
+    t.equal(state.get(key.kid), 'active');
     t.equal((await run(['keys', 'rotate', '--alg', 'HS256'])).code, 2, 'an unknown algorithm is a usage error');
     const human = await run(['keys', 'list']);
-    t.match(human.stdout, /KID\s+ALG\s+STATUS/);
+    t.match(human.stdout, /KID\s+ALG\s+STATUS\s+SIGNS FROM\s+SIGNS UNTIL\s+UNPUBLISHED AFTER/);
   });
 
   t.test('a restarted instance (new process, same database) accepts earlier tokens', async (t) => {
     const token = await issue(a.app);
-    const restarted = await buildTestApp(t, { db });
+    const restarted = await buildTestApp(t, { db, now });
     t.same((await jwks(restarted.app)).map((k) => k.kid).sort(), (await jwks(a.app)).map((k) => k.kid).sort(), 'no new keys created');
     t.equal(await status(restarted.app, token), 200);
     t.equal(header(await issue(restarted.app)).kid, header(token).kid);

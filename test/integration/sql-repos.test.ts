@@ -217,21 +217,38 @@ for (const kind of dbKinds) {
       t.equal(await refreshTokens.findByHash(old.tokenHash), null);
     });
 
-    t.test('signing keys: published newest first, retired keys stay until expiry', async (t) => {
+    t.test('signing keys: published by activation (latest first), retired keys stay until expiry', async (t) => {
       const alg = `TEST${id()}`;
-      const a = { kid: `a_${id()}`, alg, privateJwk: { d: 'secret' }, publicJwk: { kty: 'EC', x: '1' } };
-      const b = { kid: `b_${id()}`, alg, privateJwk: { d: 'secret2' }, publicJwk: { kty: 'EC', x: '2' } };
-      await keys.insert(a);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      await keys.insert(b);
       const now = new Date();
+      const a = { kid: `a_${id()}`, alg, privateJwk: { d: 'secret' }, publicJwk: { kty: 'EC', x: '1' }, activatesAt: new Date(now.getTime() - HOUR) };
+      // Inserted first but activating last: the order is by activation, not by insertion.
+      const c = { kid: `c_${id()}`, alg, privateJwk: { d: 'secret3' }, publicJwk: { kty: 'EC', x: '3' }, activatesAt: new Date(now.getTime() + HOUR) };
+      const b = { kid: `b_${id()}`, alg, privateJwk: { d: 'secret2' }, publicJwk: { kty: 'EC', x: '2' }, activatesAt: now };
+      await keys.insert(c);
+      await keys.insert(a);
+      await keys.insert(b);
       const mine = (list: Awaited<ReturnType<typeof keys.listPublished>>) => list.filter((k) => k.alg === alg);
-      t.same(mine(await keys.listPublished(now)).map((k) => k.kid), [b.kid, a.kid]);
-      t.same(mine(await keys.listPublished(now))[0]!.publicJwk, b.publicJwk, 'JSON round trip');
-      t.equal(await keys.retireOthers(alg, b.kid, now, new Date(now.getTime() + HOUR)), 1);
+      t.same(mine(await keys.listPublished(now)).map((k) => k.kid), [c.kid, b.kid, a.kid]);
+      const stored = mine(await keys.listPublished(now))[0]!;
+      t.same(stored.publicJwk, c.publicJwk, 'JSON round trip');
+      t.equal(stored.activatesAt.getTime(), c.activatesAt.getTime(), 'activation instant round trip');
+      t.equal(stored.retiredAt, null);
+
+      // Retirement may lie ahead (the successor is pending); keys already retiring keep their instant.
+      const retiresAt = new Date(now.getTime() + HOUR);
+      t.equal(await keys.retireOthers(alg, c.kid, retiresAt, new Date(now.getTime() + 2 * HOUR)), 2, 'a and b');
+      t.equal(await keys.retireOthers(alg, c.kid, new Date(now.getTime() + 3 * HOUR), new Date(now.getTime() + 4 * HOUR)), 0, 'nothing left to retire');
       const retired = mine(await keys.listPublished(now)).find((k) => k.kid === a.kid)!;
-      t.ok(retired.retiredAt, 'still published while its tokens may live');
-      t.same(mine(await keys.listPublished(new Date(now.getTime() + 2 * HOUR))).map((k) => k.kid), [b.kid], 'gone after expiry');
+      t.equal(retired.retiredAt?.getTime(), retiresAt.getTime(), 'still published while its tokens may live');
+      t.same(mine(await keys.listPublished(new Date(now.getTime() + 3 * HOUR))).map((k) => k.kid), [c.kid], 'gone after expiry');
+      t.same(
+        (await keys.listAll()).filter((k) => k.alg === alg).map((k) => k.kid),
+        [c.kid, b.kid, a.kid],
+        'listAll: unpublished keys too (re-encryption covers every stored key)',
+      );
+      t.ok(await keys.replacePrivateJwk(a.kid, { jwe: 'sealed' }));
+      t.same((await keys.listAll()).find((k) => k.kid === a.kid)!.privateJwk, { jwe: 'sealed' }, 'private JWK replaced');
+      t.notOk(await keys.replacePrivateJwk(`none_${id()}`, { jwe: 'x' }), 'false for an unknown kid');
     });
 
     t.test('signing keys: withLock serialises critical sections', async (t) => {
