@@ -43,7 +43,8 @@ import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jos
 import type { Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
 import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
-import type { KeyManager, SigningKeyInfo } from './types.js';
+import { infoAt, isRetiredAt, scheduleOf, signersAt, type Schedule } from './key-schedule.js';
+import type { KeyManager } from './types.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
 
@@ -121,56 +122,6 @@ export async function generateSigningKey(alg: string): Promise<{ kid: string; pr
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');
   const meta = { kid, alg, use: 'sig' };
   return { kid, privateJwk: { ...(pair.privateKey.export({ format: 'jwk' }) as JWK), ...meta }, publicJwk: { ...publicJwk, ...meta } };
-}
-
-/** When a key signs: from `activatesAtMs` until `retiresAtMs` (Infinity: not retiring). */
-interface Schedule {
-  alg: string;
-  activatesAtMs: number;
-  retiresAtMs: number;
-}
-
-const scheduleOf = (record: SigningKeyRecord): Schedule => ({
-  alg: record.alg,
-  activatesAtMs: record.activatesAt.getTime(),
-  retiresAtMs: record.retiredAt?.getTime() ?? Infinity,
-});
-
-const isRetiredAt = (record: SigningKeyRecord, atMs: number) => record.retiredAt !== null && record.retiredAt.getTime() <= atMs;
-
-/**
- * The key of each algorithm that signs at `atMs`, from keys ordered by
- * activation, latest first: among the keys not retired then, the one
- * activated last; when none has been activated yet, the earliest pending one
- * (the first key of an algorithm signs at once, as nothing else can).
- */
-export function signersAt<T extends Schedule>(keys: readonly T[], atMs: number): Map<string, T> {
-  const chosen = new Map<string, T>();
-  const earliestPending = new Map<string, T>();
-  for (const key of keys) {
-    if (key.retiresAtMs <= atMs) continue;
-    if (key.activatesAtMs <= atMs) {
-      if (!chosen.has(key.alg)) chosen.set(key.alg, key);
-    } else {
-      earliestPending.set(key.alg, key);
-    }
-  }
-  for (const [alg, key] of earliestPending) if (!chosen.has(alg)) chosen.set(alg, key);
-  return chosen;
-}
-
-function infoAt(records: readonly SigningKeyRecord[], atMs: number): SigningKeyInfo[] {
-  const schedules = records.map((record) => ({ record, ...scheduleOf(record) }));
-  const signing = new Set([...signersAt(schedules, atMs).values()].map((s) => s.record.kid));
-  return records.map((record): SigningKeyInfo => ({
-    kid: record.kid,
-    alg: record.alg,
-    status: signing.has(record.kid) ? 'active' : record.activatesAt.getTime() > atMs ? 'pending' : 'retired',
-    createdAt: record.createdAt,
-    activatesAt: record.activatesAt,
-    retiredAt: record.retiredAt,
-    expiresAt: record.expiresAt,
-  }));
 }
 
 /** Public JWK fields per key type (RFC 7518 §6), so nothing private is ever published. */

@@ -4,7 +4,7 @@
  * the same rows at the same time chooses the same key.
  */
 import t from 'tap';
-import { signersAt } from '../../src/tokens/keys.js';
+import { signersAt } from '../../src/tokens/key-schedule.js';
 
 const key = (kid: string, alg: string, activatesAtMs: number, retiresAtMs = Infinity) => ({ kid, alg, activatesAtMs, retiresAtMs });
 /** Latest activation first, as the repository lists them. */
