@@ -15,6 +15,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
+import { GRANT_PARAMETERS } from '../oauth/grants/index.js';
 import { TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
 import type { EndpointRequest, RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
@@ -36,17 +37,24 @@ const clientAuthProperties = {
   client_secret: { type: 'string', description: 'client_secret_post only; prefer HTTP Basic.' },
 } as const;
 
+/** Each grant's own parameters, named after the grants that read them (`oauth/grants/index.ts`). */
+function grantParameterProperties(): Record<string, { type: 'string'; description: string }> {
+  const properties: Record<string, { type: 'string'; description: string }> = {};
+  for (const grant of TOKEN_GRANT_TYPES) {
+    for (const [name, what] of Object.entries(GRANT_PARAMETERS[grant])) {
+      const known = properties[name];
+      properties[name] = { type: 'string', description: known ? `${known.description}; ${grant}: ${what}` : `${grant}: ${what}` };
+    }
+  }
+  return properties;
+}
+
 const tokenBody = {
   type: 'object',
   properties: {
     grant_type: { type: 'string', enum: [...TOKEN_GRANT_TYPES] },
     scope: { type: 'string', description: 'Space-separated scopes; default: all of the client’s registered scopes.' },
-    code: { type: 'string', description: 'authorization_code' },
-    redirect_uri: { type: 'string', description: 'authorization_code' },
-    code_verifier: { type: 'string', description: 'authorization_code (PKCE, RFC 7636)' },
-    username: { type: 'string', description: 'password' },
-    password: { type: 'string', description: 'password' },
-    refresh_token: { type: 'string', description: 'refresh_token' },
+    ...grantParameterProperties(),
     ...clientAuthProperties,
   },
   required: ['grant_type'],

@@ -8,7 +8,7 @@ import { validateClientMetadata } from '../../src/clients/metadata.js';
 import { loadConfig } from '../../src/config.js';
 import { ClientMetadataError } from '../../src/errors.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createGrantHandlers } from '../../src/oauth/grants/index.js';
+import { createGrantHandlers, GRANT_PARAMETERS } from '../../src/oauth/grants/index.js';
 import type { GrantDeps } from '../../src/oauth/grants/types.js';
 import { buildServerMetadata } from '../../src/oauth/metadata.js';
 import {
@@ -38,6 +38,7 @@ t.test('server metadata lists exactly what the table supports', async (t) => {
 t.test('the token endpoint has a handler for each grant it serves, and no other', async (t) => {
   const handlers = createGrantHandlers({} as GrantDeps);
   t.same(Object.keys(handlers).sort(), [...TOKEN_GRANT_TYPES].sort());
+  t.same(Object.keys(GRANT_PARAMETERS).sort(), [...TOKEN_GRANT_TYPES].sort(), 'and its documented parameters');
   t.notOk(TOKEN_GRANT_TYPES.includes('implicit' as never), 'implicit is served by the authorization endpoint');
   for (const r of RESPONSE_TYPE_NAMES) t.ok(GRANT_TYPE_NAMES.includes(RESPONSE_TYPES[r].grantType), `response type ${r} belongs to a supported grant`);
 });

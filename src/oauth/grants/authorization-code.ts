@@ -11,7 +11,13 @@
  */
 import { invalidGrant, invalidRequest } from '../../errors.js';
 import { verifyS256 } from '../pkce.js';
-import type { GrantDeps, GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
+
+export const authorizationCodeParameters: GrantParameters = {
+  code: 'The authorization code',
+  redirect_uri: 'Required, and identical, when the authorization request had it (RFC 6749 §4.1.3)',
+  code_verifier: 'PKCE (RFC 7636): the verifier whose S256 hash was the code_challenge',
+};
 
 /** One message for every reason a code is refused, so a caller learns nothing about codes it does not hold. */
 const REFUSED = 'The authorization code is invalid, expired, already used, or was issued to another client or redirect URI.';

@@ -5,9 +5,12 @@
  * for a person (openid, profile, email, offline_access).
  */
 import { grantScopes, parseScopeParameter, USER_ONLY_SCOPES } from '../scope.js';
-import type { GrantDeps, GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
 const forClient = (scope: string) => !USER_ONLY_SCOPES.has(scope);
+
+/** Nothing besides `scope` and the client's own authentication. */
+export const clientCredentialsParameters: GrantParameters = {};
 
 export function clientCredentialsGrant({ config, tokens }: Pick<GrantDeps, 'config' | 'tokens'>): GrantHandler {
   return async ({ client, params }) => {

@@ -1,14 +1,16 @@
 /**
- * The token endpoint's grant registry: `grant_type` → handler, one entry per
- * grant type that `protocol.ts` says the token endpoint serves (the type
- * makes a missing one a compile error). Each grant lives in its own file in
- * this folder and is added here with one line.
+ * The token endpoint's grant registry: `grant_type` → handler, and the
+ * parameters each grant reads (for the OpenAPI document), one entry per
+ * grant type that `protocol.ts` says the token endpoint serves (the types
+ * make a missing one a compile error). Each grant lives in its own file in
+ * this folder and is added here with one line in each map.
  */
-import { authorizationCodeGrant } from './authorization-code.js';
-import { clientCredentialsGrant } from './client-credentials.js';
-import { passwordGrant } from './password.js';
-import { refreshTokenGrant } from './refresh-token.js';
-import type { GrantDeps, GrantHandlers } from './types.js';
+import { authorizationCodeGrant, authorizationCodeParameters } from './authorization-code.js';
+import { clientCredentialsGrant, clientCredentialsParameters } from './client-credentials.js';
+import { passwordGrant, passwordParameters } from './password.js';
+import { refreshTokenGrant, refreshTokenParameters } from './refresh-token.js';
+import type { GrantDeps, GrantHandlers, GrantParameters } from './types.js';
+import type { TokenGrantType } from '../protocol.js';
 
 export function createGrantHandlers(deps: GrantDeps): GrantHandlers {
   return {
@@ -18,3 +20,10 @@ export function createGrantHandlers(deps: GrantDeps): GrantHandlers {
     refresh_token: refreshTokenGrant(deps),
   };
 }
+
+export const GRANT_PARAMETERS: Readonly<Record<TokenGrantType, GrantParameters>> = {
+  authorization_code: authorizationCodeParameters,
+  password: passwordParameters,
+  client_credentials: clientCredentialsParameters,
+  refresh_token: refreshTokenParameters,
+};

@@ -9,7 +9,12 @@
  */
 import { invalidGrant, invalidRequest, invalidScope } from '../../errors.js';
 import { grantScopes, parseScopeParameter, scopesForUser } from '../scope.js';
-import type { GrantDeps, GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
+
+export const passwordParameters: GrantParameters = {
+  username: "The resource owner's username",
+  password: "The resource owner's password",
+};
 
 export function passwordGrant({ config, now, tokens, users }: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users'>): GrantHandler {
   return async ({ client, params, ip }) => {

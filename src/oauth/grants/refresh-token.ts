@@ -3,7 +3,11 @@
  * the grace window live in the token service (`tokens/refresh.ts`).
  */
 import { invalidRequest } from '../../errors.js';
-import type { GrantDeps, GrantHandler } from './types.js';
+import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
+
+export const refreshTokenParameters: GrantParameters = {
+  refresh_token: 'The refresh token (used up: the answer carries its successor)',
+};
 
 export function refreshTokenGrant({ tokens }: Pick<GrantDeps, 'tokens'>): GrantHandler {
   return async ({ client, params }) => {

@@ -27,6 +27,9 @@ export type GrantHandler = (request: GrantRequest) => Promise<TokenResponse>;
 /** One handler for every grant type the token endpoint serves (`protocol.ts`). */
 export type GrantHandlers = Readonly<Record<TokenGrantType, GrantHandler>>;
 
+/** The form parameters a grant reads (besides `grant_type`, `scope` and client authentication), each with what it is; for the docs. */
+export type GrantParameters = Readonly<Record<string, string>>;
+
 /** Everything any grant may need; each factory picks its part. */
 export interface GrantDeps {
   config: Pick<Config, 'scopes'>;
