@@ -98,12 +98,13 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.onAuditError ? { onError: options.onAuditError } : {}),
   });
   // Deleting a client ends the tokens issued to it (`tokens` is built below; the callback runs later).
-  const clients = createClientService({ repo: storage.clients, kv, config, now, onDelete: (clientId) => tokens.revokeClient(clientId) });
+  const clients = createClientService({ repo: storage.clients, kv, config, now, audit, onDelete: (clientId) => tokens.revokeClient(clientId) });
   const tokens = createTokenService({
     storage,
     config,
     now,
     metrics,
+    audit,
     ...(options.tokenTimings ? { timings: options.tokenTimings } : {}),
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
@@ -115,10 +116,11 @@ export function createServices(config: Config, storage: Storage, options: Servic
     now,
     ...(options.sleep ? { sleep: options.sleep } : {}),
     onCredentialsChanged: (userId) => tokens.revokeUser(userId),
+    audit,
     // Every password check of the server, wherever it was made (not awaited: the sign-in must not wait for it).
     onSignInAttempt: (attempt) => void audit.record(signInEvent(attempt)),
   });
-  const consents = createConsentService({ repo: storage.consents, tokens });
+  const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
   const codes = createCodeStore({ kv, config });

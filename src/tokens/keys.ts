@@ -25,6 +25,7 @@
 import { generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jose';
+import { recordChange, type AuditRecorder } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
 import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
@@ -66,6 +67,8 @@ export interface KeyStoreDeps {
   reloadIntervalMs?: number;
   unknownKidReloadMs?: number;
   onError?: (err: unknown) => void;
+  /** Where rotations are recorded (`key.rotated`). */
+  audit?: AuditRecorder;
 }
 
 export interface KeyStore extends KeyManager {
@@ -256,7 +259,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       if (now() - lastLoadMs < unknownKidReloadMs) return null;
       return (await load()).verifying.get(kid) ?? null;
     },
-    async rotate(alg = config.accessTokenAlg) {
+    async rotate(alg = config.accessTokenAlg, context) {
       if (!['ES256', 'RS256', 'PS256', 'EdDSA'].includes(alg)) throw new Error(`unsupported signing algorithm ${alg}`);
       const kid = await repo.withLock(async (tx) => {
         const at = new Date(now());
@@ -267,6 +270,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       if (current) await load();
       await announce();
       const record = (await repo.listPublished(new Date(now()))).find((r) => r.kid === kid);
+      await recordChange(deps.audit, context, { type: 'key.rotated', subject: { type: 'key', id: kid }, details: { alg } });
       return info(record!);
     },
     async list() {

@@ -2,6 +2,7 @@
  * The token service's contract, shared by every grant (token endpoint) and by
  * the browser flows (implicit response, authorization-code redemption).
  */
+import type { ChangeContext } from '../audit/events.js';
 import type { AccessTokenAlg } from '../config.js';
 import type { Client, User } from '../storage/types.js';
 
@@ -61,6 +62,8 @@ export interface RefreshRequest {
   refreshToken: string;
   /** The `scope` parameter: must not widen the original grant (RFC 6749 §6). */
   scope?: string | undefined;
+  /** The client's address (recorded when a reused token revokes its family). */
+  ip?: string | undefined;
 }
 
 /**
@@ -112,8 +115,9 @@ export interface KeyManager {
    * with it from now on and retires the previous key(s) of that algorithm,
    * which stay published in JWKS until every token they signed has expired.
    * Every instance learns of it at once (pub/sub) or at the next periodic reload.
+   * `context`: who rotates (the audit trail's `key.rotated`; none: the system).
    */
-  rotate(alg?: AccessTokenAlg): Promise<SigningKeyInfo>;
+  rotate(alg?: AccessTokenAlg, context?: ChangeContext): Promise<SigningKeyInfo>;
   /** The keys currently published, newest first. */
   list(): Promise<SigningKeyInfo[]>;
   /** The JWKS document (RFC 7517 §5), serialised once per key-set change. */
