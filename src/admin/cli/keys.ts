@@ -1,4 +1,5 @@
 /** `keys …`: list the signing keys and rotate them. */
+import { CLI_ACTOR } from '../../audit/events.js';
 import type { AccessTokenAlg } from '../../config.js';
 import type { SigningKeyInfo } from '../../tokens/types.js';
 import { stringValue, table } from './format.js';
@@ -32,7 +33,7 @@ const rotate: Command = {
   async run(services, args) {
     const alg = stringValue(args, 'alg');
     if (alg !== undefined && !(ALGS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${ALGS.join(', ')}`);
-    const key = await services.tokens.keys.rotate(alg as AccessTokenAlg | undefined);
+    const key = await services.tokens.keys.rotate(alg as AccessTokenAlg | undefined, { actor: CLI_ACTOR });
     return {
       data: toWire(key),
       text: `new ${key.alg} signing key ${key.kid} is active; the previous ${key.alg} key stays published until the tokens it signed have expired`,

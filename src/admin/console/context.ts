@@ -4,6 +4,7 @@
  * (`../admin-pages.ts`) to the page groups (`clients.ts`, `users.ts`).
  */
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { userActor, type ChangeContext } from '../../audit/events.js';
 import type { Services } from '../../services.js';
 import type { BrowserSession } from '../../sessions/service.js';
 import type { User } from '../../storage/types.js';
@@ -49,6 +50,11 @@ export interface ConsoleContext {
   guarded: { preHandler: preHandlerAsyncHookHandler };
   /** The signed-in admin of a guarded request. */
   admin(request: FastifyRequest): ConsoleAdmin;
+}
+
+/** Who changes something in the console, and from where (the audit trail's actor and address). */
+export function changeContextOf(request: FastifyRequest): ChangeContext {
+  return { actor: userActor(request.consoleAdmin!.user), ip: request.ip };
 }
 
 export function pager(base: string, page: number, total: number) {
