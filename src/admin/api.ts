@@ -23,6 +23,8 @@ import {
   clientResponse,
   consentListResponse,
   adminErrorResponses,
+  eventListResponse,
+  eventQuery,
   pageQuery,
   userConsentParams,
   userCreateBody,
@@ -31,9 +33,10 @@ import {
   userPatchBody,
   userResponse,
 } from './api-schemas.js';
-import { clientToWire, consentToWire, userToWire } from './wire.js';
+import { auditEventToWire, clientToWire, consentToWire, userToWire } from './wire.js';
+import type { AuditFilterInput } from '../audit/filter.js';
 
-export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'users' | 'consents' | 'tokens' | 'metrics'>;
+export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit'>;
 
 interface IdParams {
   id: string;
@@ -213,6 +216,26 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
       const user = await services.users.get(request.params.id);
       await services.consents.revoke(user.id, request.params.client_id, changeContextOf(request));
       return reply.code(204).send();
+    },
+  );
+
+  // ------------------------------------------------------------ audit trail
+
+  app.get<{ Querystring: Page & AuditFilterInput }>(
+    '/admin/events',
+    {
+      schema: doc('List audit events (newest first)', {
+        description:
+          'Security events: sign-ins and their failures, throttling, refresh-token reuse, consent, changes to clients, users and signing keys. ' +
+          'Filters combine (AND); kept for AUDIT_RETENTION_DAYS.',
+        querystring: eventQuery,
+        response: { 200: eventListResponse, ...adminErrorResponses(400) },
+      }),
+    },
+    async (request) => {
+      const { limit, offset, ...filter } = request.query;
+      const { events, total } = await services.audit.list(filter, { limit, offset });
+      return { items: events.map(auditEventToWire), total, limit, offset };
     },
   );
 
