@@ -36,7 +36,7 @@ export interface NavModel {
 }
 
 /** What the console's pages use. */
-export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'consoleSessions'>;
+export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'consoleSessions' | 'audit'>;
 
 export interface ConsoleContext {
   services: ConsoleServices;
@@ -57,13 +57,15 @@ export function changeContextOf(request: FastifyRequest): ChangeContext {
   return { actor: userActor(request.consoleAdmin!.user), ip: request.ip };
 }
 
-export function pager(base: string, page: number, total: number) {
+/** Links to the neighbouring pages of a list; `query` (a list's filters) is kept in them. */
+export function pager(base: string, page: number, total: number, query: Readonly<Record<string, string>> = {}) {
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const link = (n: number) => `${base}?${new URLSearchParams({ ...query, page: String(n) }).toString()}`;
   return {
     page,
     pages,
     total,
-    prev: page > 1 ? `${base}?page=${page - 1}` : null,
-    next: page < pages ? `${base}?page=${page + 1}` : null,
+    prev: page > 1 ? link(page - 1) : null,
+    next: page < pages ? link(page + 1) : null,
   };
 }
