@@ -10,6 +10,7 @@
 import t, { type Test } from 'tap';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
 import { runCli } from '../../src/admin/cli/run.js';
+import { handleControlRequest } from '../../src/admin/control.js';
 import type { Services } from '../../src/services.js';
 import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
 import { buildTestApp, seedUser } from '../helpers/app.js';
@@ -315,6 +316,30 @@ t.test(`audit trail (${backendName})`, async (t) => {
     const bad = await cli(services, ['events', 'list', '--since', 'soon']);
     t.equal(bad.code, 2, 'a malformed filter is a usage error');
     t.match(bad.stderr, /since must be an ISO 8601 date/);
+
+    // While a server holds the embedded database, the CLI's commands run inside it (control socket): still the CLI's.
+    const token = 'control-token';
+    const viaServer = await handleControlRequest(services, token, JSON.stringify({ token, group: 'keys', command: 'rotate', args: { values: { alg: 'RS256' }, positionals: [] } }));
+    t.equal(viaServer.ok, true);
+    const listed = await handleControlRequest(services, token, JSON.stringify({ token, group: 'events', command: 'list', args: { values: { type: 'key.rotated', limit: '1' }, positionals: [] } }));
+    t.match(listed, { ok: true, result: { data: { items: [{ type: 'key.rotated', actor: cliActor, details: { alg: 'RS256' } }] } } }, 'the newest key event');
+  });
+
+  await t.test('sign-up: the new account is its own creator; the bootstrap admin is the system', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/register', remoteAddress: '198.51.100.10', payload: { username: 'newcomer', password: 'newcomer passphrase' } });
+    t.equal(res.statusCode, 201);
+    secrets.add('newcomer passphrase');
+    const id = res.json<{ id: string }>().id;
+    t.match((await events({ subject: id })).items, [{ type: 'user.created', actor: { type: 'user', id, username: 'newcomer' }, ip: '198.51.100.10', details: { username: 'newcomer', roles: [] } }]);
+
+    const boot = await services.users.ensureAdmin({ adminUsername: 'bootadmin', adminPassword: 'boot admin passphrase' });
+    secrets.add('boot admin passphrase');
+    await services.users.ensureAdmin({ adminUsername: 'bootadmin', adminPassword: 'boot admin passphrase 2' });
+    secrets.add('boot admin passphrase 2');
+    t.match((await events({ subject: boot!.user.id })).items, [
+      { type: 'user.password_changed', actor: { type: 'system', id: null, username: null }, ip: null },
+      { type: 'user.created', actor: { type: 'system' }, details: { roles: ['admin'] } },
+    ]);
   });
 
   await t.test('GET /admin/events: filters, paging, errors, and exactly the listed fields', async (t) => {
