@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const services = createServices(config, storage, { onBackgroundError: (err) => logBackground(err), onAuditError: (err, what) => logAudit(err, what) });
   const app = await buildApp(config, services);
   logBackground = (err) => app.log.warn({ err }, 'background task failed; it will retry');
-  logAudit = (err, what) => app.log.error({ err }, `${what} could not be written to the audit trail`);
+  logAudit = (err, what) => app.log.error({ err }, `${what} failed`);
   const closers: Array<() => Promise<void>> = [];
   // From here on a signal closes everything that is open, even mid-start.
   handleSignals(app, closers);

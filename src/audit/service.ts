@@ -106,7 +106,7 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
 
   return {
     async record(event: AuditEventInput) {
-      await track(`audit event ${event.type}`, async () => {
+      await track(`writing audit event ${event.type}`, async () => {
         const { actor } = event;
         await repo.insert({
           occurredAt: new Date(now()),
@@ -133,7 +133,7 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
       while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
     start() {
-      const run = () => void track('audit pruning', prune);
+      const run = () => void track('pruning old audit events', prune);
       run();
       const timer = setInterval(run, pruneIntervalMs);
       timer.unref();

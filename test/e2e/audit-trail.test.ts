@@ -424,8 +424,8 @@ t.test(`a failing audit insert does not fail the request (${backendName})`, asyn
   const form = await login.get('/login');
   t.equal((await login.post('/login', { ...hiddenFields(form.body, '/login'), username: 'root', password: ROOT_PASSWORD })).statusCode, 303, 'a sign-in goes on');
   await services.audit.flush();
-  t.ok(failures.includes('audit event user.created'), 'the lost change event is reported');
-  t.equal(failures.filter((f) => f === 'audit event sign_in.succeeded').length, 2, 'so are the sign-ins (admin Basic, login page)');
+  t.ok(failures.includes('writing audit event user.created'), 'the lost change event is reported');
+  t.equal(failures.filter((f) => f === 'writing audit event sign_in.succeeded').length, 2, 'so are the sign-ins (admin Basic, login page)');
 });
 
 t.test(`pruning: events past AUDIT_RETENTION_DAYS go, by the timer, on an injected clock (${backendName})`, async (t: Test) => {

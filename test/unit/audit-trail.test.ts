@@ -139,7 +139,7 @@ t.test('recording: the clock, the actor name cut, and a failing insert that neve
   repo.fail(new Error('database gone'));
   await t.resolves(audit.record({ type: 'user.created', actor: { type: 'cli' } }), 'a failed insert resolves');
   t.equal(errors.length, 1);
-  t.match(errors[0], { what: 'audit event user.created', err: { message: 'database gone' } });
+  t.match(errors[0], { what: 'writing audit event user.created', err: { message: 'database gone' } });
   repo.fail(null);
 
   // Not awaited (as the sign-in hook does): flush() waits for it.
@@ -175,7 +175,7 @@ t.test('the pruning timer deletes old events, reports its failures and stops', a
   );
   repo.fail(new Error('database gone'));
   while (errors.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  t.same(errors.slice(0, 1), ['audit pruning'], 'a failed prune is reported, not thrown');
+  t.same(errors.slice(0, 1), ['pruning old audit events'], 'a failed prune is reported, not thrown');
   await stop();
   const prunes = repo.cutoffs.length;
   repo.fail(null);

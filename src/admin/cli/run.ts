@@ -157,7 +157,7 @@ async function runWhereTheDataIs(config: Config, group: CommandGroup, command: C
       }
     }
     const services = createServices(config, storage, {
-      onAuditError: (err, what) => warn(`warning: ${what} could not be written to the audit trail: ${err instanceof Error ? err.message : String(err)}\n`),
+      onAuditError: (err, what) => warn(`warning: ${what} failed: ${err instanceof Error ? err.message : String(err)}\n`),
     });
     try {
       await services.start();
