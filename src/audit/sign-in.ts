@@ -13,7 +13,7 @@ export function signInEvent(attempt: SignInAttempt): AuditEventInput {
   const actor = { type: 'user' as const, id: attempt.userId, username: attempt.username };
   const details: NonNullable<AuditEventInput['details']> = { source: attempt.source };
   if (attempt.slowedMs > 0) details.slowed_ms = attempt.slowedMs;
-  const base = { actor, ip: attempt.ip, subject: attempt.userId === null ? null : { type: 'user' as const, id: attempt.userId }, details };
+  const base = { actor, ip: attempt.ip, clientId: attempt.clientId, subject: attempt.userId === null ? null : { type: 'user' as const, id: attempt.userId }, details };
   switch (attempt.outcome) {
     case 'signed_in':
       return { ...base, type: 'sign_in.succeeded' };

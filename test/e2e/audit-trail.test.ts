@@ -134,6 +134,7 @@ t.test(`audit trail (${backendName})`, async (t) => {
       outcome: 'failure',
       actor: { type: 'user', id: null, username: 'erin' },
       subject: null,
+      client_id: null,
       ip: '198.51.100.1',
       details: { source: 'login_form', reason: 'invalid_credentials' },
     });
@@ -153,7 +154,14 @@ t.test(`audit trail (${backendName})`, async (t) => {
     });
     t.equal(granted.statusCode, 200);
     const [grant] = (await events({ type: 'sign_in.succeeded', actor: erin.id })).items;
-    t.match(grant, { outcome: 'success', actor: { type: 'user', id: erin.id, username: 'erin' }, subject: { type: 'user', id: erin.id }, ip: '198.51.100.3', details: { source: 'password_grant' } });
+    t.match(grant, {
+      outcome: 'success',
+      actor: { type: 'user', id: erin.id, username: 'erin' },
+      subject: { type: 'user', id: erin.id },
+      client_id: clientId,
+      ip: '198.51.100.3',
+      details: { source: 'password_grant' },
+    });
     t.notOk('slowed_ms' in grant!.details);
 
     const adminBasic = (await events({ type: 'sign_in.succeeded', actor: 'root' })).items.find((e) => e.ip === ADMIN_IP);

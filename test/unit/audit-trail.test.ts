@@ -108,7 +108,7 @@ t.test('details keep only the known keys, each of its type, cut to size', async 
 });
 
 t.test('a sign-in attempt becomes one event', async (t) => {
-  const base = { username: 'alice', ip: '192.0.2.1', source: 'login_form' as const, slowedMs: 0, userId: null };
+  const base = { username: 'alice', ip: '192.0.2.1', source: 'login_form' as const, clientId: null, slowedMs: 0, userId: null };
   t.match(signInEvent({ ...base, outcome: 'signed_in', userId: 'u1' }), {
     type: 'sign_in.succeeded',
     actor: { type: 'user', id: 'u1', username: 'alice' },
@@ -119,8 +119,8 @@ t.test('a sign-in attempt becomes one event', async (t) => {
   const failed = signInEvent({ ...base, outcome: 'invalid_credentials', slowedMs: 500 });
   t.match(failed, { type: 'sign_in.failed', outcome: 'failure', actor: { id: null, username: 'alice' }, subject: null, details: { reason: 'invalid_credentials', slowed_ms: 500 } });
   t.match(signInEvent({ ...base, outcome: 'disabled', userId: 'u1' }), { type: 'sign_in.failed', details: { reason: 'disabled' } });
-  const throttled = signInEvent({ ...base, outcome: 'throttled', source: 'admin_api' });
-  t.match(throttled, { type: 'sign_in.throttled', outcome: 'failure', details: { source: 'admin_api' } });
+  const throttled = signInEvent({ ...base, outcome: 'throttled', source: 'password_grant', clientId: 'c1' });
+  t.match(throttled, { type: 'sign_in.throttled', outcome: 'failure', clientId: 'c1', details: { source: 'password_grant' } });
   t.notOk('slowed_ms' in throttled.details!, 'no slow-down when there was none');
 });
 
