@@ -22,7 +22,7 @@ const DAY_MS = 86_400_000;
 const MAX_DETAIL_STRING = 200;
 const MAX_DETAIL_LIST = 50;
 /** Longest actor name kept: a username someone typed at a failed sign-in is cut here. */
-export const MAX_ACTOR_NAME = 64;
+const MAX_ACTOR_NAME = 64;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 export interface AuditTrailDeps {
