@@ -4,7 +4,7 @@
 // storage/types.ts; storage/ stands on its own. Type-only imports count.
 
 /** Folders that hold domain rules; they get their dependencies as arguments. */
-const DOMAIN = '^src/(oauth|tokens|clients|users|sessions|consents|security)/';
+const DOMAIN = '^src/(oauth|tokens|clients|users|sessions|consents|security|audit)/';
 /** Everything allowed to know about Fastify, and nothing below it. Files may move freely among these. */
 const WEB = '^src/(http|admin|observability)/|^src/(app|main)[.]ts$';
 /** The storage contracts, the one part of storage/ that other layers see. */

@@ -92,6 +92,8 @@ export interface Config {
   readonly maxFailedAttempts: number;
   /** Window in which failed attempts are counted, seconds. */
   readonly failedAttemptWindowSeconds: number;
+  /** Days an audit event is kept before it is deleted (`AUDIT_RETENTION_DAYS`). */
+  readonly auditRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -337,6 +339,7 @@ export function loadConfig(env: Env = {}): Config {
     trustProxy: trustProxy(env),
     maxFailedAttempts: integer(env, 'MAX_FAILED_ATTEMPTS', 10, 1, 10_000),
     failedAttemptWindowSeconds: integer(env, 'FAILED_ATTEMPT_WINDOW', 300, 1, 86_400),
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3_650),
   };
   // Node refuses a headers timeout longer than the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) {

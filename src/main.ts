@@ -29,9 +29,12 @@ async function main(): Promise<void> {
   const storage = await createStorage(config);
   // Background work (key reloads, deny-list polls, revocation broadcasts) retries on its own; say when it fails.
   let logBackground = (_err: unknown) => {};
-  const services = createServices(config, storage, { onBackgroundError: (err) => logBackground(err) });
+  // An audit event that could not be written is lost (the request went on): say so loudly.
+  let logAudit = (_err: unknown, _what: string) => {};
+  const services = createServices(config, storage, { onBackgroundError: (err) => logBackground(err), onAuditError: (err, what) => logAudit(err, what) });
   const app = await buildApp(config, services);
   logBackground = (err) => app.log.warn({ err }, 'background task failed; it will retry');
+  logAudit = (err, what) => app.log.error({ err }, `${what} failed`);
   const closers: Array<() => Promise<void>> = [];
   // From here on a signal closes everything that is open, even mid-start.
   handleSignals(app, closers);

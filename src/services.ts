@@ -5,6 +5,8 @@
  * each route scope declares the part it uses (`Pick<Services, …>`), and no
  * layer above this file sees the storage.
  */
+import { createAuditTrail, type AuditTrail } from './audit/service.js';
+import { signInEvent } from './audit/sign-in.js';
 import { createClientService, type ClientService } from './clients/service.js';
 import { ensureSwaggerUiClient } from './clients/swagger-ui-client.js';
 import type { Config } from './config.js';
@@ -55,6 +57,8 @@ export interface Services {
   readonly tokenEndpoints: TokenEndpoints;
   /** Access, refresh and ID tokens; signing keys; revocation, introspection, verification. */
   readonly tokens: TokenService;
+  /** The audit trail: security events, recorded by the services above, listed by the admin front ends. */
+  readonly audit: AuditTrail;
   readonly health: Health;
   /** Starts background work (pub/sub subscriptions, caches, timers). */
   start(): Promise<void>;
@@ -76,6 +80,10 @@ export interface ServiceOptions {
   onBackgroundError?: (err: unknown) => void;
   /** Waits out the sign-in slow-down (default: a timer); tests inject one that records instead. */
   sleep?: (ms: number) => Promise<void>;
+  /** An audit event that could not be written (the request went on); ignored by default. */
+  onAuditError?: (err: unknown, what: string) => void;
+  /** How often audit events past `AUDIT_RETENTION_DAYS` are deleted, ms (default hourly). */
+  auditPruneIntervalMs?: number;
 }
 
 export function createServices(config: Config, storage: Storage, options: ServiceOptions = {}): Services {
@@ -83,13 +91,21 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const { kv } = storage;
   const metrics = createMetrics();
   const throttle = createThrottle(kv, config);
+  const audit = createAuditTrail({
+    repo: storage.auditEvents,
+    now,
+    retentionDays: config.auditRetentionDays,
+    ...(options.auditPruneIntervalMs === undefined ? {} : { pruneIntervalMs: options.auditPruneIntervalMs }),
+    ...(options.onAuditError ? { onError: options.onAuditError } : {}),
+  });
   // Deleting a client ends the tokens issued to it (`tokens` is built below; the callback runs later).
-  const clients = createClientService({ repo: storage.clients, kv, config, now, onDelete: (clientId) => tokens.revokeClient(clientId) });
+  const clients = createClientService({ repo: storage.clients, kv, config, now, audit, onDelete: (clientId) => tokens.revokeClient(clientId) });
   const tokens = createTokenService({
     storage,
     config,
     now,
     metrics,
+    audit,
     ...(options.tokenTimings ? { timings: options.tokenTimings } : {}),
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
@@ -103,8 +119,11 @@ export function createServices(config: Config, storage: Storage, options: Servic
     now,
     ...(options.sleep ? { sleep: options.sleep } : {}),
     onCredentialsChanged: (userId) => tokens.revokeUser(userId),
+    audit,
+    // Every password check of the server, wherever it was made (not awaited: the sign-in must not wait for it).
+    onSignInAttempt: (attempt) => void audit.record(signInEvent(attempt)),
   });
-  const consents = createConsentService({ repo: storage.consents, tokens });
+  const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
   const codes = createCodeStore({ kv, config });
@@ -130,11 +149,13 @@ export function createServices(config: Config, storage: Storage, options: Servic
     authorization,
     tokenEndpoints,
     tokens,
+    audit,
     health: { database: () => storage.db.ping(), codeStore: () => kv.ping() },
     async start() {
       stops.push(await clients.start());
       stops.push(await tokens.start());
       stops.push(await clientAuth.start());
+      stops.push(audit.start());
     },
     async bootstrap() {
       const admin = await users.ensureAdmin(config);
@@ -145,6 +166,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
       if (closed) return;
       closed = true;
       await Promise.allSettled(stops.map((stop) => stop()));
+      // Events still being written (sign-ins are recorded in the background) go in before the database closes.
+      await audit.flush();
       await storage.close();
     },
   };

@@ -9,6 +9,8 @@
  * checked by `clients/metadata.ts` so they answer the RFC 7591 §3.2.2 error
  * codes; the schemas check shape and size.
  */
+import { AUDIT_DETAIL_FIELDS, AUDIT_EVENT_TYPES, AUDIT_OUTCOMES } from '../audit/events.js';
+import { AUDIT_TYPE_PATTERN, MAX_FILTER_LENGTH } from '../audit/filter.js';
 import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../clients/metadata.js';
 import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from '../oauth/protocol.js';
 import { errorResponses } from '../http/schemas.js';
@@ -195,6 +197,71 @@ export const consentListResponse = {
   type: 'object',
   required: ['items', 'total'],
   properties: { items: { type: 'array', items: consentResponse }, total: { type: 'integer' } },
+} as const;
+
+// ---------------------------------------------------------------- audit events
+
+const filterString = (description: string) => ({ type: 'string', maxLength: MAX_FILTER_LENGTH, description }) as const;
+
+export const eventQuery = {
+  type: 'object',
+  properties: {
+    ...pageQuery.properties,
+    type: {
+      type: 'string',
+      maxLength: 64,
+      pattern: AUDIT_TYPE_PATTERN,
+      description: `An event type, or a prefix ending in "." (e.g. user.). Types: ${AUDIT_EVENT_TYPES.join(', ')}.`,
+    },
+    actor: filterString('Who acted: a user id, or a username (case-insensitive; also the name typed at a failed sign-in)'),
+    subject: filterString('What was acted on: a user id, client_id, key id (kid) or refresh-token family id'),
+    client_id: filterString('The OAuth client involved'),
+    outcome: { type: 'string', enum: [...AUDIT_OUTCOMES] },
+    since: { type: 'string', maxLength: 40, description: 'ISO 8601 date or date-time (UTC unless a zone is given); events at or after it' },
+    until: { type: 'string', maxLength: 40, description: 'ISO 8601 date or date-time (UTC unless a zone is given); events before it' },
+  },
+} as const;
+
+const nullableString = { type: ['string', 'null'] } as const;
+
+/** Exactly the detail keys an event may carry (`audit/events.ts`): nothing else is serialised. */
+const eventDetails = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(
+    Object.entries(AUDIT_DETAIL_FIELDS).map(([key, kind]) => [key, kind === 'strings' ? { type: 'array', items: { type: 'string' } } : { type: kind }]),
+  ),
+} as const;
+
+export const eventResponse = {
+  type: 'object',
+  required: ['id', 'occurred_at', 'type', 'outcome', 'actor', 'subject', 'client_id', 'ip', 'details'],
+  properties: {
+    id: { type: 'string', description: 'Increasing with insertion' },
+    occurred_at: timestamp,
+    type: { type: 'string' },
+    outcome: { type: 'string', enum: [...AUDIT_OUTCOMES] },
+    actor: {
+      type: 'object',
+      required: ['type', 'id', 'username'],
+      description: 'type user (id null when the account was not proven: a failed sign-in names the username typed), cli or system',
+      properties: { type: { type: 'string' }, id: nullableString, username: nullableString },
+    },
+    subject: {
+      type: ['object', 'null'],
+      description: 'What was acted on: type user, client, key or family, and its id',
+      properties: { type: { type: 'string' }, id: { type: 'string' } },
+    },
+    client_id: nullableString,
+    ip: nullableString,
+    details: eventDetails,
+  },
+} as const;
+
+export const eventListResponse = {
+  type: 'object',
+  required: ['items', 'total', 'limit', 'offset'],
+  properties: { items: { type: 'array', items: eventResponse }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
 } as const;
 
 /** The error answers of an admin route: 401, 403 and 429 on every one, and its own. */

@@ -11,7 +11,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ClientMetadataInput } from '../clients/metadata.js';
 import { SECURITY } from '../http/schemas.js';
-import { createAdminAuth } from './auth.js';
+import { changeContextOf, createAdminAuth } from './auth.js';
 import type { Services } from '../services.js';
 import type { Page } from '../storage/types.js';
 import {
@@ -23,6 +23,8 @@ import {
   clientResponse,
   consentListResponse,
   adminErrorResponses,
+  eventListResponse,
+  eventQuery,
   pageQuery,
   userConsentParams,
   userCreateBody,
@@ -31,9 +33,10 @@ import {
   userPatchBody,
   userResponse,
 } from './api-schemas.js';
-import { clientToWire, consentToWire, userToWire } from './wire.js';
+import { auditEventToWire, clientToWire, consentToWire, userToWire } from './wire.js';
+import type { AuditFilterInput } from '../audit/filter.js';
 
-export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'users' | 'consents' | 'tokens' | 'metrics'>;
+export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit'>;
 
 interface IdParams {
   id: string;
@@ -75,7 +78,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     '/admin/clients',
     { schema: doc('Register a client', { body: clientCreateBody, response: { 201: clientResponse, ...adminErrorResponses(400, 413, 415) } }) },
     async (request, reply) => {
-      const { client, clientSecret } = await services.clients.register(request.body);
+      const { client, clientSecret } = await services.clients.register(request.body, changeContextOf(request));
       return reply.code(201).header('location', `/admin/clients/${encodeURIComponent(client.clientId)}`).send(clientToWire(client, clientSecret));
     },
   );
@@ -106,7 +109,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
       }),
     },
     async (request) => {
-      const { client, clientSecret } = await services.clients.update(request.params.client_id, request.body);
+      const { client, clientSecret } = await services.clients.update(request.params.client_id, request.body, changeContextOf(request));
       return clientToWire(client, clientSecret);
     },
   );
@@ -115,7 +118,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     '/admin/clients/:client_id',
     { schema: doc('Delete a client (its tokens and consents go with it)', { params: clientIdParams, response: { 204: { type: 'null' }, ...adminErrorResponses(404) } }) },
     async (request, reply) => {
-      await services.clients.delete(request.params.client_id);
+      await services.clients.delete(request.params.client_id, changeContextOf(request));
       return reply.code(204).send();
     },
   );
@@ -130,7 +133,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
       }),
     },
     async (request) => {
-      const { client, clientSecret } = await services.clients.rotateSecret(request.params.client_id);
+      const { client, clientSecret } = await services.clients.rotateSecret(request.params.client_id, changeContextOf(request));
       return clientToWire(client, clientSecret);
     },
   );
@@ -141,7 +144,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     '/admin/users',
     { schema: doc('Create a user', { body: userCreateBody, response: { 201: userResponse, ...adminErrorResponses(400, 409, 413, 415) } }) },
     async (request, reply) => {
-      const user = await services.users.create(request.body);
+      const user = await services.users.create(request.body, changeContextOf(request));
       return reply.code(201).header('location', `/admin/users/${encodeURIComponent(user.id)}`).send(userToWire(user));
     },
   );
@@ -171,7 +174,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
         response: { 200: userResponse, ...adminErrorResponses(400, 404, 409, 413, 415) },
       }),
     },
-    async (request) => userToWire(await services.users.update(request.params.id, request.body)),
+    async (request) => userToWire(await services.users.update(request.params.id, request.body, changeContextOf(request))),
   );
 
   app.delete<{ Params: IdParams }>(
@@ -184,7 +187,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
       }),
     },
     async (request, reply) => {
-      await services.users.delete(request.params.id);
+      await services.users.delete(request.params.id, changeContextOf(request));
       return reply.code(204).send();
     },
   );
@@ -211,8 +214,28 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     },
     async (request, reply) => {
       const user = await services.users.get(request.params.id);
-      await services.consents.revoke(user.id, request.params.client_id);
+      await services.consents.revoke(user.id, request.params.client_id, changeContextOf(request));
       return reply.code(204).send();
+    },
+  );
+
+  // ------------------------------------------------------------ audit trail
+
+  app.get<{ Querystring: Page & AuditFilterInput }>(
+    '/admin/events',
+    {
+      schema: doc('List audit events (newest first)', {
+        description:
+          'Security events: sign-ins and their failures, throttling, refresh-token reuse, consent, changes to clients, users and signing keys. ' +
+          'Filters combine (AND); kept for AUDIT_RETENTION_DAYS.',
+        querystring: eventQuery,
+        response: { 200: eventListResponse, ...adminErrorResponses(400) },
+      }),
+    },
+    async (request) => {
+      const { limit, offset, ...filter } = request.query;
+      const { events, total } = await services.audit.list(filter, { limit, offset });
+      return { items: events.map(auditEventToWire), total, limit, offset };
     },
   );
 

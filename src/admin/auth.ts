@@ -22,6 +22,7 @@
  * even its body) is read before the caller is known to be an admin.
  */
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { ChangeContext } from '../audit/events.js';
 import { OAuthError } from '../errors.js';
 import { logError, sendJsonError, toOAuthError } from '../http/errors.js';
 import { ADMIN_SCOPE } from '../oauth/scope.js';
@@ -43,6 +44,12 @@ declare module 'fastify' {
     /** Set by the admin scope's authentication hook; null elsewhere. */
     adminPrincipal: AdminPrincipal | null;
   }
+}
+
+/** Who changes something through the admin API, and from where (the audit trail's actor and address). */
+export function changeContextOf(request: FastifyRequest): ChangeContext {
+  const principal = request.adminPrincipal!;
+  return { actor: { type: 'user', id: principal.userId, username: principal.username }, ip: request.ip };
 }
 
 const CHALLENGES = ['Basic realm="admin", charset="UTF-8"', 'Bearer realm="admin"'];

@@ -3,6 +3,7 @@
  * shared by the HTTP routes and the CLI's `--json` output. Hashes never
  * appear here.
  */
+import type { AuditEvent } from '../audit/events.js';
 import type { Client, Consent, User } from '../storage/types.js';
 
 /** Wire form of a client (RFC 7591 §3.2.1 names). The secret appears only when just created. */
@@ -46,3 +47,18 @@ export function consentToWire(consent: Consent, clientName: string | null): Reco
   };
 }
 
+
+/** Wire form of an audit event (`GET /admin/events`, `events list --json`). */
+export function auditEventToWire(event: AuditEvent): Record<string, unknown> {
+  return {
+    id: event.id,
+    occurred_at: event.occurredAt.toISOString(),
+    type: event.type,
+    outcome: event.outcome,
+    actor: event.actor,
+    subject: event.subject,
+    client_id: event.clientId,
+    ip: event.ip,
+    details: event.details,
+  };
+}

@@ -7,6 +7,7 @@
  * here at once and, through the TTL store's pub/sub, on every other instance;
  * the short TTL bounds staleness if a message is ever lost.
  */
+import { recordChange, type AuditEventInput, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import type { Config } from '../config.js';
 import { conflict, notFound } from '../errors.js';
 import type { Client, ClientRepo, KvStore, Page } from '../storage/types.js';
@@ -26,6 +27,8 @@ export interface ClientServiceDeps {
   cacheTtlMs?: number;
   /** Called before a client is deleted, so every token issued to it ends with it (the token service). */
   onDelete?: (clientId: string) => Promise<void>;
+  /** Where registrations, changes, deletions and secret rotations are recorded. */
+  audit?: AuditRecorder;
 }
 
 export interface RegisteredClient {
@@ -34,17 +37,21 @@ export interface RegisteredClient {
   clientSecret: string | null;
 }
 
+/**
+ * `context` (registration, changes, deletion, rotation): who asks and from
+ * where, for the audit trail; without one the change is the system's.
+ */
 export interface ClientService {
-  register(input: ClientMetadataInput): Promise<RegisteredClient>;
+  register(input: ClientMetadataInput, context?: ChangeContext): Promise<RegisteredClient>;
   /** Uncached read (admin). */
   get(clientId: string): Promise<Client>;
   /** Cached read for the OAuth endpoints; null when unknown. */
   find(clientId: string): Promise<Client | null>;
   list(page: Page): Promise<{ clients: Client[]; total: number }>;
   /** Merges `patch` into the current metadata and validates the result as a whole. */
-  update(clientId: string, patch: ClientMetadataInput): Promise<RegisteredClient>;
-  delete(clientId: string): Promise<void>;
-  rotateSecret(clientId: string): Promise<RegisteredClient>;
+  update(clientId: string, patch: ClientMetadataInput, context?: ChangeContext): Promise<RegisteredClient>;
+  delete(clientId: string, context?: ChangeContext): Promise<void>;
+  rotateSecret(clientId: string, context?: ChangeContext): Promise<RegisteredClient>;
   /**
    * A first-party public client under a fixed, well-known id (e.g. Swagger
    * UI's): created when missing, brought in line with `input` when its
@@ -55,6 +62,21 @@ export interface ClientService {
   ensurePublic(clientId: string, input: ClientMetadataInput): Promise<Client>;
   /** Subscribes to invalidations from other instances; returns the unsubscribe. */
   start(): Promise<() => Promise<void>>;
+}
+
+/** The RFC 7591 names of the metadata that differs between `before` and `after` (what a `client.updated` event lists). */
+function changedFields(before: Client, after: Client): string[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const pairs: Array<[string, unknown, unknown]> = [
+    ['client_name', before.clientName, after.clientName],
+    ['redirect_uris', before.redirectUris, after.redirectUris],
+    ['grant_types', before.grantTypes, after.grantTypes],
+    ['response_types', before.responseTypes, after.responseTypes],
+    ['token_endpoint_auth_method', before.tokenEndpointAuthMethod, after.tokenEndpointAuthMethod],
+    ['scope', before.scope, after.scope],
+    ['resource_server', before.resourceServer, after.resourceServer],
+  ];
+  return pairs.filter(([, a, b]) => !same(a, b)).map(([name]) => name);
 }
 
 export function createClientService(deps: ClientServiceDeps): ClientService {
@@ -75,14 +97,28 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
     return client;
   };
 
+  /** Records a change to `client` (never its secret or hash). */
+  const record = (context: ChangeContext | undefined, type: 'client.created' | 'client.updated' | 'client.deleted' | 'client.secret_rotated', client: Client, details: AuditEventInput['details'] = {}) =>
+    recordChange(deps.audit, context, {
+      type,
+      subject: { type: 'client', id: client.clientId },
+      clientId: client.clientId,
+      details: { client_name: client.clientName, ...details },
+    });
+
   return {
-    async register(input) {
+    async register(input, context) {
       const meta = validateClientMetadata(input, config.scopes);
       const clientSecret = meta.tokenEndpointAuthMethod === 'none' ? null : generateClientSecret();
       const client = await repo.create({
         clientId: generateClientId(),
         clientSecretHash: clientSecret === null ? null : hashClientSecret(clientSecret),
         ...meta,
+      });
+      await record(context, 'client.created', client, {
+        token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+        grant_types: client.grantTypes,
+        scope: client.scope,
       });
       return { client, clientSecret };
     },
@@ -104,7 +140,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const [clients, total] = await Promise.all([repo.list(page), repo.count()]);
       return { clients, total };
     },
-    async update(clientId, patch) {
+    async update(clientId, patch, context) {
       const current = await get(clientId);
       const meta = validateClientMetadata(
         {
@@ -131,17 +167,20 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const client = await repo.update(clientId, { ...meta, clientSecretHash });
       if (!client) throw notFound(`no client "${clientId}"`);
       await invalidate(clientId);
+      const fields = changedFields(current, client);
+      if (fields.length > 0) await record(context, 'client.updated', client, { fields });
       return { client, clientSecret };
     },
-    async delete(clientId) {
-      await get(clientId);
+    async delete(clientId, context) {
+      const current = await get(clientId);
       // First its tokens, then the client: a failure in between leaves a client
       // without valid tokens, never valid tokens without a client.
       await deps.onDelete?.(clientId);
       if (!(await repo.delete(clientId))) throw notFound(`no client "${clientId}"`);
       await invalidate(clientId);
+      await record(context, 'client.deleted', current);
     },
-    async rotateSecret(clientId) {
+    async rotateSecret(clientId, context) {
       const current = await get(clientId);
       if (current.tokenEndpointAuthMethod === 'none') {
         throw conflict(`client "${clientId}" is public (token_endpoint_auth_method "none") and has no secret to rotate`);
@@ -150,6 +189,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const client = await repo.update(clientId, { clientSecretHash: hashClientSecret(clientSecret) });
       if (!client) throw notFound(`no client "${clientId}"`);
       await invalidate(clientId);
+      await record(context, 'client.secret_rotated', client);
       return { client, clientSecret };
     },
     async ensurePublic(clientId, input) {

@@ -8,6 +8,7 @@
  * so the client has to ask the person again. The token service does that, in
  * one transaction, through its one revocation path.
  */
+import { recordChange, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import { notFound } from '../errors.js';
 import type { Consent, ConsentRepo } from '../storage/types.js';
 import type { TokenService } from '../tokens/types.js';
@@ -15,30 +16,38 @@ import type { TokenService } from '../tokens/types.js';
 export interface ConsentServiceDeps {
   repo: ConsentRepo;
   tokens: Pick<TokenService, 'revokeUserAtClient'>;
+  /** Where consent granted and revoked is recorded. */
+  audit?: AuditRecorder;
 }
 
 export interface ConsentService {
   /** The remembered consent, or null. */
   find(userId: string, clientId: string): Promise<Consent | null>;
-  /** Remembers `scopes` (added to any already granted). */
-  grant(userId: string, clientId: string, scopes: string[]): Promise<Consent>;
+  /** Remembers `scopes` (added to any already granted). `context`: the person deciding, and from where (audit trail). */
+  grant(userId: string, clientId: string, scopes: string[], context?: ChangeContext): Promise<Consent>;
   listForUser(userId: string): Promise<Consent[]>;
-  /** Forgets the consent and revokes the tokens issued under it; 404 `not_found` when there was none. */
-  revoke(userId: string, clientId: string): Promise<void>;
+  /** Forgets the consent and revokes the tokens issued under it; 404 `not_found` when there was none. `context`: who asks (audit trail). */
+  revoke(userId: string, clientId: string, context?: ChangeContext): Promise<void>;
 }
 
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
-  const { repo, tokens } = deps;
+  const { repo, tokens, audit } = deps;
+  const subject = (userId: string) => ({ type: 'user' as const, id: userId });
   return {
     find: (userId, clientId) => repo.find(userId, clientId),
-    grant: (userId, clientId, scopes) => repo.grant(userId, clientId, scopes),
+    async grant(userId, clientId, scopes, context) {
+      const consent = await repo.grant(userId, clientId, scopes);
+      await recordChange(audit, context, { type: 'consent.granted', subject: subject(userId), clientId, details: { scopes } });
+      return consent;
+    },
     listForUser: (userId) => repo.listForUser(userId),
-    async revoke(userId, clientId) {
+    async revoke(userId, clientId, context) {
       const existed = await repo.revoke(userId, clientId);
       // Even without a remembered consent (tokens from the password grant, or
       // a retry after a failed revocation), the pair's tokens are revoked.
       await tokens.revokeUserAtClient(userId, clientId);
       if (!existed) throw notFound(`user "${userId}" has no remembered consent for client "${clientId}"`);
+      await recordChange(audit, context, { type: 'consent.revoked', subject: subject(userId), clientId });
     },
   };
 }

@@ -173,7 +173,7 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
       if (body.decision === undefined) return renderErrorPage(reply, config, 400, 'Choose Allow or Deny.');
       const found = await pending.load(body.rid, session);
       if (!found) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
-      return sendStep(reply, await flow.decide(found, session, body.ticket, body.decision === 'allow'));
+      return sendStep(reply, await flow.decide(found, session, body.ticket, body.decision === 'allow', request.ip));
     },
   );
 

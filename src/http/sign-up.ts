@@ -189,7 +189,7 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
 
       let user;
       try {
-        user = await services.users.create({ username: body.username!, password: body.password!, email: body.email || null });
+        user = await services.users.create({ username: body.username!, password: body.password!, email: body.email || null }, { actor: { type: 'user', id: null, username: body.username! }, ip: request.ip });
       } catch (err) {
         if (!(err instanceof OAuthError) || json) throw err;
         if (err.error === 'conflict') return formAgain(request, reply, 409, body, { username: 'This username is taken. Choose another one.' });

@@ -7,6 +7,7 @@
  *
  * It never touches HTTP: it answers with a step for the route to render.
  */
+import { userActor } from '../audit/events.js';
 import type { Config } from '../config.js';
 import { OAuthError, accessDenied, invalidRequest, invalidScope } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
@@ -54,9 +55,10 @@ export interface AuthorizationFlow {
   /**
    * The consent decision. The ticket must be the one minted when this
    * request's consent page was shown to the signed-in user; the request is
-   * then taken from the store, so it is answered once.
+   * then taken from the store, so it is answered once. `ip`: the person's
+   * address, recorded with the consent in the audit trail.
    */
-  decide(pending: PendingAuthorization, session: BrowserSession, ticket: unknown, allow: boolean): Promise<FlowStep>;
+  decide(pending: PendingAuthorization, session: BrowserSession, ticket: unknown, allow: boolean, ip?: string): Promise<FlowStep>;
   /** The error redirect (RFC 6749 §4.1.2.1 / §4.2.2.1 with RFC 9207 `iss`). */
   errorRedirect(target: RedirectTarget, error: OAuthError): FlowStep;
 }
@@ -207,7 +209,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       return ticket;
     },
 
-    async decide(pending, session, ticket, allow) {
+    async decide(pending, session, ticket, allow, ip) {
       const { request } = pending;
       // The decision answers the exact page that was shown, to the user it was shown to.
       const user = await sessionUser(session);
@@ -221,7 +223,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       if (!allow) return errorRedirect(targetOf(request), accessDenied('The user denied the request.'));
       const granted = forUser(request, user);
       if (!granted) return nothingToGrant(request);
-      await consents.grant(user.id, client.clientId, granted.scopes);
+      await consents.grant(user.id, client.clientId, granted.scopes, { actor: userActor(user), ip });
       return complete(client, granted, user, session);
     },
   };

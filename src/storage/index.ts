@@ -8,6 +8,7 @@ import { openPglite, pgDb, type DbWithScripts } from './db.js';
 import { createMemoryKv } from './kv/memory.js';
 import { createRedisKv } from './kv/redis.js';
 import { migrate } from './migrate.js';
+import { createAuditEventRepo } from './sql/audit-events.js';
 import { createClientRepo } from './sql/clients.js';
 import { createConsentRepo } from './sql/consents.js';
 import { createRefreshTokenRepo } from './sql/refresh-tokens.js';
@@ -77,6 +78,7 @@ export async function createStorage(config: Config, overrides: StorageOverrides 
     refreshTokens: createRefreshTokenRepo(db),
     signingKeys: createSigningKeyRepo(db),
     revocations: createRevocationRepo(db),
+    auditEvents: createAuditEventRepo(db),
     describe() {
       const database = db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL (PGlite in ${config.dataDir})`;
       const codes =

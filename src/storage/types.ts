@@ -3,7 +3,7 @@
  * `storage/` imports pg, PGlite or ioredis.
  *
  * SQL-backed (PostgreSQL or PGlite, one implementation): users, clients,
- * consents, refresh tokens, signing keys, revoked access tokens.
+ * consents, refresh tokens, signing keys, revoked access tokens, the audit trail.
  * TTL-backed (Redis or an in-process map): authorization codes, login
  * sessions, pending authorization requests, failed-attempt counters, and the
  * event bus that tells other instances about revocations and new keys.
@@ -265,6 +265,53 @@ export interface RevocationRepo {
   listSubjectsSince(since: Date | null, now: Date): Promise<RevokedSubject[]>;
 }
 
+export interface NewAuditEvent {
+  occurredAt: Date;
+  /** Dotted name, e.g. `sign_in.failed`, `client.secret_rotated`. */
+  type: string;
+  outcome: string;
+  actorType: string;
+  actorId: string | null;
+  actorName: string | null;
+  subjectType: string | null;
+  subjectId: string | null;
+  clientId: string | null;
+  ip: string | null;
+  /** A small JSON object; never a secret. */
+  details: Record<string, unknown>;
+}
+
+export interface AuditEventRecord extends NewAuditEvent {
+  /** Increasing with insertion (a bigint, as a string). */
+  id: string;
+}
+
+/** What `AuditEventRepo.list` and `count` select; every given field must match (AND). */
+export interface AuditEventFilter {
+  /** Exact type. */
+  type?: string;
+  /** Types starting with this (e.g. `user.`). */
+  typePrefix?: string;
+  /** The actor's user id, or username (case-insensitively). */
+  actor?: string;
+  subjectId?: string;
+  clientId?: string;
+  outcome?: string;
+  /** occurred_at >= since. */
+  since?: Date;
+  /** occurred_at < until. */
+  until?: Date;
+}
+
+export interface AuditEventRepo {
+  insert(event: NewAuditEvent): Promise<void>;
+  /** Matching events, newest first (ties: last inserted first). */
+  list(filter: AuditEventFilter, page: Page): Promise<AuditEventRecord[]>;
+  count(filter: AuditEventFilter): Promise<number>;
+  /** Deletes events that occurred before `cutoff`; returns how many. */
+  deleteBefore(cutoff: Date): Promise<number>;
+}
+
 // ---------------------------------------------------------------- TTL store
 
 /**
@@ -316,6 +363,7 @@ export interface Storage {
   readonly refreshTokens: RefreshTokenRepo;
   readonly signingKeys: SigningKeyRepo;
   readonly revocations: RevocationRepo;
+  readonly auditEvents: AuditEventRepo;
   /** One line for the start-up log: which stores are in use. */
   describe(): string;
   close(): Promise<void>;

@@ -40,6 +40,7 @@
 import { generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, importJWK, type CryptoKey, type JWK } from 'jose';
+import { recordChange, type AuditRecorder } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
 import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
@@ -91,6 +92,8 @@ export interface KeyStoreDeps {
   reloadIntervalMs?: number;
   unknownKidReloadMs?: number;
   onError?: (err: unknown) => void;
+  /** Where rotations are recorded (`key.rotated`). */
+  audit?: AuditRecorder;
 }
 
 export interface KeyStore extends KeyManager {
@@ -350,7 +353,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       if (now() - lastLoadMs < unknownKidReloadMs) return null;
       return (await load()).verifying.get(kid) ?? null;
     },
-    async rotate(alg = config.accessTokenAlg) {
+    async rotate(alg = config.accessTokenAlg, context) {
       if (!SUPPORTED_ALGS.includes(alg)) throw new Error(`unsupported signing algorithm ${alg}`);
       const kid = await repo.withLock(async (tx) => {
         const atMs = now();
@@ -363,7 +366,9 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       });
       if (loaded) await load();
       await announce();
-      return (await store.list()).find((k) => k.kid === kid)!;
+      const rotated = (await store.list()).find((k) => k.kid === kid)!;
+      await recordChange(deps.audit, context, { type: 'key.rotated', subject: { type: 'key', id: kid }, details: { alg } });
+      return rotated;
     },
     async list() {
       const atMs = now();

@@ -6,6 +6,7 @@
  * (`REFRESH_REUSE_GRACE`, see `refresh-tokens.ts`), when the same successor
  * is handed back.
  */
+import { SYSTEM_ACTOR, type AuditRecorder } from '../audit/events.js';
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
 import { invalidGrant } from '../errors.js';
@@ -32,6 +33,8 @@ export interface RefresherDeps {
   /** Reuse detected: revoke the family and the access tokens issued with it (`revoke.ts`). */
   revokeFamily: (familyId: string) => Promise<void>;
   metrics?: Pick<Metrics, 'refreshReuseDetected'> | undefined;
+  /** Where a detected reuse is recorded (`refresh_token.reuse_detected`). */
+  audit?: AuditRecorder | undefined;
   /** A failed write of the sealed successor (best effort). */
   onError: (err: unknown) => void;
 }
@@ -56,7 +59,7 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
   }
 
   /** A used token was presented again (RFC 9700 §4.14.2), or lost a concurrent rotation. */
-  async function replayed(record: RefreshTokenRecord, token: string, hash: string): Promise<TokenResponse> {
+  async function replayed(record: RefreshTokenRecord, token: string, hash: string, ip: string | undefined): Promise<TokenResponse> {
     if (record.usedAt === null) {
       // Not used, yet not usable: expired or revoked in the meantime.
       throw invalidGrant('The refresh token is invalid, expired or revoked.');
@@ -72,10 +75,20 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     }
     deps.metrics?.refreshReuseDetected();
     await revokeFamily(record.familyId);
+    // The server revokes the family on its own; whoever presented the token is only known as the client and the address.
+    await deps.audit?.record({
+      type: 'refresh_token.reuse_detected',
+      outcome: 'failure',
+      actor: SYSTEM_ACTOR,
+      subject: { type: 'family', id: record.familyId },
+      clientId: record.clientId,
+      ip,
+      details: { user_id: record.userId },
+    });
     throw invalidGrant('The refresh token was already used; every token of its grant has been revoked.');
   }
 
-  return async function refresh({ client, refreshToken: token, scope }: RefreshRequest): Promise<TokenResponse> {
+  return async function refresh({ client, refreshToken: token, scope, ip }: RefreshRequest): Promise<TokenResponse> {
     const requested = parseScopeParameter(scope);
     if (!isRefreshTokenShape(token)) throw invalidGrant('The refresh token is invalid, expired or revoked.');
     const hash = hashRefreshToken(token);
@@ -85,7 +98,7 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     // token is refused without touching it.
     if (!record || record.clientId !== client.clientId) throw invalidGrant('The refresh token is invalid, expired or revoked.');
     if (record.revokedAt !== null || record.expiresAt.getTime() <= now()) throw invalidGrant('The refresh token is invalid, expired or revoked.');
-    if (record.usedAt !== null) return replayed(record, token, hash);
+    if (record.usedAt !== null) return replayed(record, token, hash, ip);
 
     const scopes = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
     const user = found.user;
@@ -110,7 +123,7 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     // until then, and a reuse that revokes the family afterwards always sees
     // the successor.
     const won = await refreshTokens.rotate(hash, new Date(now()), prepared.refresh!.record);
-    if (!won) return replayed((await refreshTokens.findByHash(hash)) ?? record, token, hash);
+    if (!won) return replayed((await refreshTokens.findByHash(hash)) ?? record, token, hash, ip);
 
     const { response, accessTokenExpiresAt } = await issuer.sign(prepared);
     if (graceMs > 0) {

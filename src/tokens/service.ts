@@ -6,6 +6,7 @@
  * share and what runs in the background: the signing keys (`keys.ts`), the
  * in-memory deny list (`deny-list.ts`) and the cleanup of expired rows.
  */
+import type { AuditRecorder } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Storage } from '../storage/types.js';
@@ -37,6 +38,8 @@ export interface TokenServiceDeps {
   timings?: TokenServiceTimings;
   /** Background failures (reloads, polls, publishes); they never reach a request. */
   onError?: (err: unknown) => void;
+  /** Where refresh-token reuse and key rotation are recorded. */
+  audit?: AuditRecorder;
 }
 
 /** Builds the token service; nothing runs until `start()`. */
@@ -54,6 +57,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     ...(timings.keyReloadMs === undefined ? {} : { reloadIntervalMs: timings.keyReloadMs }),
     ...(timings.unknownKidReloadMs === undefined ? {} : { unknownKidReloadMs: timings.unknownKidReloadMs }),
     onError,
+    ...(deps.audit ? { audit: deps.audit } : {}),
   });
   const denyList = createDenyList({
     repo: revocations,
@@ -66,7 +70,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   const issuer = createIssuer({ config, now, keys, denyList, refreshTokens });
   const verifier = createVerifier({ config, now, keys, denyList });
   const revoker = createRevoker({ db, refreshTokens, revocations, denyList, verifier, config, now });
-  const refresh = createRefresher({ config, now, kv, refreshTokens, issuer, revokeFamily: revoker.revokeFamily, metrics: deps.metrics, onError });
+  const refresh = createRefresher({ config, now, kv, refreshTokens, issuer, revokeFamily: revoker.revokeFamily, metrics: deps.metrics, audit: deps.audit, onError });
   const introspect = createIntrospector({ config, now, verifier, denyList, revocations, refreshTokens, users });
 
   async function cleanup(): Promise<void> {

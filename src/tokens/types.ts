@@ -2,6 +2,7 @@
  * The token service's contract, shared by every grant (token endpoint) and by
  * the browser flows (implicit response, authorization-code redemption).
  */
+import type { ChangeContext } from '../audit/events.js';
 import type { AccessTokenAlg } from '../config.js';
 import type { Client, User } from '../storage/types.js';
 
@@ -61,6 +62,8 @@ export interface RefreshRequest {
   refreshToken: string;
   /** The `scope` parameter: must not widen the original grant (RFC 6749 §6). */
   scope?: string | undefined;
+  /** The client's address (recorded when a reused token revokes its family). */
+  ip?: string | undefined;
 }
 
 /**
@@ -132,8 +135,9 @@ export interface KeyManager {
    * (pub/sub) or at its next periodic reload, before the switch.
    * Refused (nothing stored) when this instance's SIGNING_KEY_ENCRYPTION_KEY
    * does not match how the current keys are stored.
+   * `context`: who rotates (the audit trail's `key.rotated`; none: the system).
    */
-  rotate(alg?: AccessTokenAlg): Promise<SigningKeyInfo>;
+  rotate(alg?: AccessTokenAlg, context?: ChangeContext): Promise<SigningKeyInfo>;
   /** The keys currently published, latest activation first. */
   list(): Promise<SigningKeyInfo[]>;
   /**

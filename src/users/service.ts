@@ -4,12 +4,14 @@
  * and never returned or logged.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { AuditRecorder, ChangeContext } from '../audit/events.js';
 import { ConfigError, type Config } from '../config.js';
 import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { LoginFailureSource } from '../observability/metrics.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
 import { ADMIN_ROLE, isEnabled } from './account.js';
+import { auditUserChanges } from './audit.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
 import { PasswordPolicyError, type PasswordContext, type PasswordPolicy } from './password-policy.js';
 import { createSignIn, type SignIn, type SignInAttempt } from './sign-in.js';
@@ -52,6 +54,8 @@ export interface UserServiceDeps {
    * deleted, so the token service can revoke what they hold.
    */
   onCredentialsChanged?: (userId: string) => Promise<void>;
+  /** Where changes to users are recorded (`audit.ts`). */
+  audit?: AuditRecorder;
 }
 
 export interface AdminBootstrap {
@@ -64,9 +68,10 @@ export interface UserService {
   /**
    * Creates a user; 400 `invalid_request` (a `PasswordPolicyError` for the
    * password) for bad input, 409 `conflict` when the username is taken
-   * (case-insensitively).
+   * (case-insensitively). `context`: who asks and from where, for the audit
+   * trail (none: the system).
    */
-  create(input: NewUserInput): Promise<User>;
+  create(input: NewUserInput, context?: ChangeContext): Promise<User>;
   /**
    * Throws `PasswordPolicyError` (400 `invalid_request`) when `password` may
    * not be set for an account with this username and email. `create` and
@@ -77,8 +82,8 @@ export interface UserService {
   get(id: string): Promise<User>;
   findByUsername(username: string): Promise<User | null>;
   list(page: Page): Promise<{ users: User[]; total: number }>;
-  update(id: string, patch: UserPatchInput): Promise<User>;
-  delete(id: string): Promise<void>;
+  update(id: string, patch: UserPatchInput, context?: ChangeContext): Promise<User>;
+  delete(id: string, context?: ChangeContext): Promise<void>;
   /** The user when it exists and is enabled, else null (grants, tokens: `account.ts`). */
   findEnabled(id: string): Promise<User | null>;
   /**
@@ -186,8 +191,17 @@ export function createUserService(deps: UserServiceDeps): UserService {
     return user;
   };
 
+  const remove = async (id: string) => {
+    await keepAnAdmin(id);
+    await changed(id);
+    if (!(await repo.delete(id))) throw notFound(`no user "${id}"`);
+  };
+
+  // Each change that succeeds is recorded in the audit trail, with its context.
+  const audited = auditUserChanges({ create, update, delete: remove }, { repo, audit: deps.audit });
+
   return {
-    create,
+    create: audited.create,
     checkNewPassword: (password, context) => passwordPolicy.check(password, context),
     get,
     findByUsername: (username) => repo.findByUsername(username),
@@ -195,12 +209,8 @@ export function createUserService(deps: UserServiceDeps): UserService {
       const [users, total] = await Promise.all([repo.list(page), repo.count()]);
       return { users, total };
     },
-    update,
-    async delete(id) {
-      await keepAnAdmin(id);
-      await changed(id);
-      if (!(await repo.delete(id))) throw notFound(`no user "${id}"`);
-    },
+    update: audited.update,
+    delete: audited.delete,
     async findEnabled(id) {
       const user = await repo.findById(id);
       return isEnabled(user) ? user : null;
@@ -238,7 +248,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
         if (!existing.roles.includes(ADMIN_ROLE)) patch.roles = [...existing.roles, ADMIN_ROLE];
         if (existing.disabled) patch.disabled = false;
         if (!(await verifyPassword(existing.passwordHash, config.adminPassword))) patch.password = config.adminPassword;
-        const user = Object.keys(patch).length > 0 ? await update(existing.id, patch) : existing;
+        const user = Object.keys(patch).length > 0 ? await audited.update(existing.id, patch) : existing;
         return { user, generatedPassword: null };
       }
       if (await repo.existsWithRole(ADMIN_ROLE)) return null;
@@ -246,7 +256,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
       const taken = await repo.findByUsername('admin');
       const username = taken ? `admin-${randomBytes(3).toString('hex')}` : 'admin';
       try {
-        return { user: await create({ username, password, roles: [ADMIN_ROLE] }), generatedPassword: password };
+        return { user: await audited.create({ username, password, roles: [ADMIN_ROLE] }), generatedPassword: password };
       } catch (err) {
         // Another instance starting at the same moment created it first.
         if (err instanceof OAuthError && err.error === 'conflict') return null;
@@ -268,7 +278,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
 
   async function createRacing(username: string, password: string): Promise<User> {
     try {
-      return await create({ username, password, roles: [ADMIN_ROLE] });
+      return await audited.create({ username, password, roles: [ADMIN_ROLE] });
     } catch (err) {
       const existing = err instanceof OAuthError && err.error === 'conflict' ? await repo.findByUsername(username) : null;
       if (existing) return existing;

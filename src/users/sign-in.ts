@@ -40,6 +40,8 @@ export interface SignInContext {
   /** The caller's address (throttling). */
   ip: string;
   source: SignInSource;
+  /** The OAuth client the password was sent to (the password grant), for the audit trail. */
+  clientId?: string;
 }
 
 export type SignInResult = { ok: true; user: User } | { ok: false; reason: 'invalid_credentials' | 'disabled' };
@@ -49,6 +51,8 @@ export interface SignInAttempt {
   username: string;
   ip: string;
   source: SignInSource;
+  /** The client of a password grant; null elsewhere. */
+  clientId: string | null;
   /** `throttled`: refused with 429 before any check (the account and address used up their attempts). */
   outcome: 'signed_in' | 'invalid_credentials' | 'disabled' | 'throttled';
   /** Milliseconds the check was delayed (the slow-down); 0 when it was not. */
@@ -81,11 +85,11 @@ export function createSignIn(deps: SignInDeps): SignIn {
     }
   };
 
-  return async function signIn(username, password, { ip, source }) {
+  return async function signIn(username, password, { ip, source, clientId }) {
     const attempts = throttleKeys.attempts(username, ip);
     const account = throttleKeys.user(username);
     const address = throttleKeys.ip(ip);
-    const attempt = { username, ip, source, slowedMs: 0, userId: null };
+    const attempt = { username, ip, source, clientId: clientId ?? null, slowedMs: 0, userId: null };
 
     try {
       await throttle.reserve(attempts);

@@ -337,13 +337,13 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       adminApi: {
         methods: ['GET', 'POST', 'PATCH', 'DELETE'],
         path: fc.oneof(
-          fc.constantFrom('/admin/clients', '/admin/users'),
+          fc.constantFrom('/admin/clients', '/admin/users', '/admin/events'),
           rawSegment.map((s) => `/admin/clients/${s}`),
           rawSegment.map((s) => `/admin/clients/${s}/secret`),
           rawSegment.map((s) => `/admin/users/${s}`),
           fc.tuple(rawSegment, rawSegment).map(([u, c]) => `/admin/users/${u}/consents/${c}`),
         ),
-        names: ['client_name', 'redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'username', 'password', 'email', 'roles', 'disabled', 'limit', 'offset'],
+        names: ['client_name', 'redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'username', 'password', 'email', 'roles', 'disabled', 'limit', 'offset', 'type', 'actor', 'subject', 'client_id', 'outcome', 'since', 'until'],
         templates: [
           {
             method: 'POST',
@@ -356,16 +356,17 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
           { method: 'PATCH', path: `/admin/users/${alice.id}`, authorization: adminBearer, json: { roles: ['reader'], email: 'alice@example.com' } },
           { method: 'GET', path: '/admin/users', authorization: adminBearer, params: { limit: '5', offset: '0' } },
           { method: 'GET', path: `/admin/users/${alice.id}/consents`, authorization: adminBearer },
+          { method: 'GET', path: '/admin/events', authorization: adminBearer, params: { type: 'user.', actor: alice.id, since: '2025-01-01', until: '2099-01-01T00:00:00Z', outcome: 'success', limit: '5' } },
         ],
       },
       adminConsole: {
         methods: ['GET', 'POST'],
         path: fc.oneof(
-          fc.constantFrom('/admin', '/admin/console/sign-in', '/admin/console/sign-out', '/admin/console/clients', '/admin/console/clients/new', '/admin/console/users'),
+          fc.constantFrom('/admin', '/admin/console/sign-in', '/admin/console/sign-out', '/admin/console/clients', '/admin/console/clients/new', '/admin/console/users', '/admin/console/events'),
           rawSegment.map((s) => `/admin/console/clients/${s}`),
           rawSegment.map((s) => `/admin/console/users/${s}/roles`),
         ),
-        names: ['username', 'password', 'csrf_token', 'next', 'client_name', 'redirect_uris', 'grant_types', 'scope', 'roles', 'disabled'],
+        names: ['username', 'password', 'csrf_token', 'next', 'client_name', 'redirect_uris', 'grant_types', 'scope', 'roles', 'disabled', 'type', 'actor', 'since', 'page'],
         templates: [
           { method: 'GET', path: '/admin/console/sign-in', params: { next: '/admin/console/clients' } },
           { method: 'POST', path: '/admin/console/clients', params: { csrf_token: signedInCsrf, client_name: 'x', redirect_uris: 'https://a.example/cb', grant_types: 'authorization_code' } },

@@ -1,4 +1,5 @@
 /** `clients …`: register, list, show, update, delete OAuth clients and rotate their secrets. */
+import { CLI_ACTOR } from '../../audit/events.js';
 import type { ClientMetadataInput } from '../../clients/metadata.js';
 import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES } from '../../oauth/protocol.js';
 import type { Client } from '../../storage/types.js';
@@ -68,7 +69,7 @@ const create: Command = {
   ],
   async run(services, args) {
     requireString(args, 'name');
-    const { client, clientSecret } = await services.clients.register(metadataFrom(args));
+    const { client, clientSecret } = await services.clients.register(metadataFrom(args), { actor: CLI_ACTOR });
     return show(client, clientSecret);
   },
 };
@@ -107,7 +108,7 @@ const update: Command = {
   async run(services, args) {
     const patch = metadataFrom(args);
     if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give at least one option');
-    const { client, clientSecret } = await services.clients.update(args.positionals[0]!, patch);
+    const { client, clientSecret } = await services.clients.update(args.positionals[0]!, patch, { actor: CLI_ACTOR });
     return show(client, clientSecret);
   },
 };
@@ -118,7 +119,7 @@ const remove: Command = {
   positionals: ['CLIENT_ID'],
   async run(services, args) {
     const clientId = args.positionals[0]!;
-    await services.clients.delete(clientId);
+    await services.clients.delete(clientId, { actor: CLI_ACTOR });
     return { data: { deleted: true, client_id: clientId }, text: `Deleted client ${clientId}.` };
   },
 };
@@ -128,7 +129,7 @@ const rotateSecret: Command = {
   summary: 'Issue a new client secret; the old one stops working at once',
   positionals: ['CLIENT_ID'],
   async run(services, args) {
-    const { client, clientSecret } = await services.clients.rotateSecret(args.positionals[0]!);
+    const { client, clientSecret } = await services.clients.rotateSecret(args.positionals[0]!, { actor: CLI_ACTOR });
     return show(client, clientSecret);
   },
 };

@@ -1,4 +1,5 @@
 /** `keys …`: list the signing keys, rotate them, re-encrypt them at rest. */
+import { CLI_ACTOR } from '../../audit/events.js';
 import { ConfigError, loadConfig, type AccessTokenAlg } from '../../config.js';
 import type { SigningKeyInfo } from '../../tokens/types.js';
 import { flag, stringValue, table } from './format.js';
@@ -41,7 +42,7 @@ const rotate: Command = {
   async run(services, args) {
     const alg = stringValue(args, 'alg');
     if (alg !== undefined && !(ALGS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${ALGS.join(', ')}`);
-    const key = await services.tokens.keys.rotate(alg as AccessTokenAlg | undefined);
+    const key = await services.tokens.keys.rotate(alg as AccessTokenAlg | undefined, { actor: CLI_ACTOR });
     const previous = (await services.tokens.keys.list()).filter((k) => k.alg === key.alg && k.kid !== key.kid && k.retiredAt?.getTime() === key.activatesAt.getTime());
     const seconds = Math.max(0, Math.round((key.activatesAt.getTime() - services.now()) / 1000));
     const lines = [`new ${key.alg} signing key ${key.kid} is published now and signs from ${iso(key.activatesAt)} (in ${seconds} s).`];

@@ -4,6 +4,7 @@
  * a running server's control socket.
  */
 import { clientCommands } from './clients.js';
+import { eventCommands } from './events.js';
 import { keyCommands } from './keys.js';
 import type { Command, CommandGroup } from './types.js';
 import { userCommands } from './users.js';
@@ -12,6 +13,7 @@ export const commandGroups: readonly CommandGroup[] = [
   clientCommands,
   userCommands,
   keyCommands,
+  eventCommands,
 ];
 
 export function findGroup(name: string): CommandGroup | undefined {

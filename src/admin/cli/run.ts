@@ -134,7 +134,7 @@ async function runLocally(services: Services, command: Command, args: ParsedArgs
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs the command over this process's own storage, or through the server holding the embedded database. */
-async function runWhereTheDataIs(config: Config, group: CommandGroup, command: Command, args: ParsedArgs, waitMs: number): Promise<Outcome> {
+async function runWhereTheDataIs(config: Config, group: CommandGroup, command: Command, args: ParsedArgs, waitMs: number, warn: (text: string) => void): Promise<Outcome> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     let storage;
@@ -156,7 +156,9 @@ async function runWhereTheDataIs(config: Config, group: CommandGroup, command: C
         continue;
       }
     }
-    const services = createServices(config, storage);
+    const services = createServices(config, storage, {
+      onAuditError: (err, what) => warn(`warning: ${what} failed: ${err instanceof Error ? err.message : String(err)}\n`),
+    });
     try {
       await services.start();
       return await runLocally(services, command, args);
@@ -223,7 +225,7 @@ export async function runCli(argv: readonly string[], io: CliStreams, options: R
         if (err instanceof ConfigError) return usage(`configuration: ${err.message}`, 'Fix the environment variable and try again.');
         throw err;
       }
-      outcome = await runWhereTheDataIs(config, group, command, args, options.waitMs ?? 10_000);
+      outcome = await runWhereTheDataIs(config, group, command, args, options.waitMs ?? 10_000, io.stderr);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

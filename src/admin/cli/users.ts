@@ -1,5 +1,6 @@
 /** `users …`: create, list, show, update and delete users. */
 import { randomBytes } from 'node:crypto';
+import { CLI_ACTOR } from '../../audit/events.js';
 import { OAuthError } from '../../errors.js';
 import type { Services } from '../../services.js';
 import type { User } from '../../storage/types.js';
@@ -65,7 +66,7 @@ const create: Command = {
     const username = requireString(args, 'username');
     const given = stringValue(args, 'password');
     const password = given ?? randomBytes(18).toString('base64url');
-    const user = await services.users.create({ username, password, email: stringValue(args, 'email') ?? null, roles: listValue(args, 'role') ?? [] });
+    const user = await services.users.create({ username, password, email: stringValue(args, 'email') ?? null, roles: listValue(args, 'role') ?? [] }, { actor: CLI_ACTOR });
     return show(user, given === undefined ? password : null);
   },
 };
@@ -124,7 +125,7 @@ const update: Command = {
     if (flag(args, 'enable')) patch.disabled = false;
     if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give at least one option');
     const user = await findUser(services, args.positionals[0]!);
-    return show(await services.users.update(user.id, patch));
+    return show(await services.users.update(user.id, patch, { actor: CLI_ACTOR }));
   },
 };
 
@@ -134,7 +135,7 @@ const remove: Command = {
   positionals: ['ID_OR_USERNAME'],
   async run(services, args) {
     const user = await findUser(services, args.positionals[0]!);
-    await services.users.delete(user.id);
+    await services.users.delete(user.id, { actor: CLI_ACTOR });
     return { data: { deleted: true, id: user.id, username: user.username }, text: `Deleted user ${user.username} (${user.id}).` };
   },
 };

@@ -10,7 +10,7 @@ import { ClientMetadataError, OAuthError } from '../../errors.js';
 import { registrableScopes } from '../../oauth/scope.js';
 import type { Client } from '../../storage/types.js';
 import { contentSecurityPolicy } from '../../http/security-headers.js';
-import { CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
+import { changeContextOf, CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
 
 const stringList = { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 200 } } as const;
 const clientBody = {
@@ -167,7 +167,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
         grant_types: values.grant_types,
         token_endpoint_auth_method: values.token_endpoint_auth_method,
         scope: values.scope.join(' '),
-      });
+      }, changeContextOf(request));
     } catch (err) {
       if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client: null, values, errors: { [fieldOf(err)]: err.description } });
       throw err;
@@ -200,7 +200,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
           grant_types: values.grant_types,
           token_endpoint_auth_method: values.token_endpoint_auth_method,
           scope: values.scope.join(' '),
-        });
+        }, changeContextOf(request));
       } catch (err) {
         if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client, values, errors: { [fieldOf(err)]: err.description } });
         throw err;
@@ -218,7 +218,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
     { ...guarded, schema: { params: clientParams, body: csrfOnly } },
     async (request, reply) => {
       const a = admin(request);
-      const { client, clientSecret } = await services.clients.rotateSecret(request.params.client_id);
+      const { client, clientSecret } = await services.clients.rotateSecret(request.params.client_id, changeContextOf(request));
       request.log.info({ clientId: client.clientId, by: a.user.id }, 'client secret rotated in the admin console');
       return secretPage(reply, 200, a, client, clientSecret, 'New client secret');
     },
@@ -235,7 +235,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
     async (request, reply) => {
       const a = admin(request);
       const client = await services.clients.get(request.params.client_id);
-      await services.clients.delete(client.clientId);
+      await services.clients.delete(client.clientId, changeContextOf(request));
       request.log.info({ clientId: client.clientId, by: a.user.id }, 'client deleted in the admin console');
       await setNotice(a, `Client "${client.clientName}" (${client.clientId}) was deleted.`);
       return reply.code(303).redirect(`${CONSOLE}/clients`);

@@ -4,6 +4,7 @@
  * (`../admin-pages.ts`) to the page groups (`clients.ts`, `users.ts`).
  */
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { userActor, type ChangeContext } from '../../audit/events.js';
 import type { Services } from '../../services.js';
 import type { BrowserSession } from '../../sessions/service.js';
 import type { User } from '../../storage/types.js';
@@ -35,7 +36,7 @@ export interface NavModel {
 }
 
 /** What the console's pages use. */
-export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'consoleSessions'>;
+export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'consoleSessions' | 'audit'>;
 
 export interface ConsoleContext {
   services: ConsoleServices;
@@ -51,13 +52,20 @@ export interface ConsoleContext {
   admin(request: FastifyRequest): ConsoleAdmin;
 }
 
-export function pager(base: string, page: number, total: number) {
+/** Who changes something in the console, and from where (the audit trail's actor and address). */
+export function changeContextOf(request: FastifyRequest): ChangeContext {
+  return { actor: userActor(request.consoleAdmin!.user), ip: request.ip };
+}
+
+/** Links to the neighbouring pages of a list; `query` (a list's filters) is kept in them. */
+export function pager(base: string, page: number, total: number, query: Readonly<Record<string, string>> = {}) {
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const link = (n: number) => `${base}?${new URLSearchParams({ ...query, page: String(n) }).toString()}`;
   return {
     page,
     pages,
     total,
-    prev: page > 1 ? `${base}?page=${page - 1}` : null,
-    next: page < pages ? `${base}?page=${page + 1}` : null,
+    prev: page > 1 ? link(page - 1) : null,
+    next: page < pages ? link(page + 1) : null,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The admin console: server-rendered HTML pages over the same services as
- * the admin JSON API (`services.clients`, `services.users`).
+ * the admin JSON API (`services.clients`, `services.users`, `services.audit`).
  *
  * Paths: `GET /admin` (dashboard) and everything else under
  * `/admin/console/…`, so nothing collides with the JSON API at
@@ -24,6 +24,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isAdmin } from '../../users/account.js';
 import { registerClientPages } from './clients.js';
 import { CONSOLE, csrf, csrfOnly, SIGN_IN, type ConsoleAdmin, type ConsoleContext, type ConsoleServices } from './context.js';
+import { registerEventPages } from './events.js';
 import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
@@ -203,4 +204,5 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
   const ctx: ConsoleContext = { services, render, navModel, takeNotice, setNotice, guarded, admin };
   registerClientPages(app, ctx);
   registerUserPages(app, ctx);
+  registerEventPages(app, ctx);
 };

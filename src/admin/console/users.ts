@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../../errors.js';
 import type { User } from '../../storage/types.js';
 import { ADMIN_ROLE } from '../../users/account.js';
-import { CONSOLE, csrf, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
+import { changeContextOf, CONSOLE, csrf, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
 
 const rolesBody = { type: 'object', properties: { roles: { type: 'string', maxLength: 2_000 }, csrf_token: csrf } } as const;
 const statusBody = { type: 'object', properties: { disabled: { type: 'string', enum: ['true', 'false'] }, csrf_token: csrf } } as const;
@@ -83,7 +83,7 @@ export function registerUserPages(app: FastifyInstance, ctx: ConsoleContext): vo
         return userPage(reply, 400, a, user, { roles: typed, error: `You cannot remove your own "${ADMIN_ROLE}" role; ask another admin.` });
       }
       try {
-        await services.users.update(user.id, { roles });
+        await services.users.update(user.id, { roles }, changeContextOf(request));
       } catch (err) {
         if (err instanceof OAuthError && err.status === 400) return userPage(reply, 400, a, user, { roles: typed, error: err.description });
         throw err;
@@ -102,7 +102,7 @@ export function registerUserPages(app: FastifyInstance, ctx: ConsoleContext): vo
       const user = await services.users.get(request.params.id);
       const disabled = request.body?.disabled === 'true';
       if (disabled && user.id === a.user.id) return userPage(reply, 400, a, user, { statusError: 'You cannot disable your own account.' });
-      await services.users.update(user.id, { disabled });
+      await services.users.update(user.id, { disabled }, changeContextOf(request));
       request.log.info({ userId: user.id, by: a.user.id, disabled }, 'user status changed in the admin console');
       await setNotice(a, disabled ? 'Account disabled: the user can no longer sign in, and every token they held was revoked.' : 'Account enabled.');
       return reply.code(303).redirect(`${CONSOLE}/users/${encodeURIComponent(user.id)}`);

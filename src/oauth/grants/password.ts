@@ -24,7 +24,7 @@ export function passwordGrant({ config, now, tokens, users }: Pick<GrantDeps, 'c
     // Scope errors first: they need no password check (and cost no attempt).
     const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), config.scopes);
 
-    const signedIn = await users.signIn(username, password, { ip, source: 'password_grant' });
+    const signedIn = await users.signIn(username, password, { ip, source: 'password_grant', clientId: client.clientId });
     if (!signedIn.ok) throw invalidGrant('Invalid username or password.');
     const granted = scopesForUser(scopes, signedIn.user);
     if (granted.length === 0) throw invalidScope('None of the requested scopes can be granted to this account.');

@@ -1,0 +1,130 @@
+/**
+ * What the audit trail records: the event types, who acted (the actor), on
+ * what (the subject), and the change context the admin front ends (API,
+ * console, CLI) hand to the services that make the changes, so each change
+ * is recorded once, where it happens, whoever asked for it.
+ *
+ * Never a secret: no password, client secret, token, code or hash goes into
+ * an event. Details are a small flat object, cleaned on the way in
+ * (`service.ts`).
+ */
+import type { User } from '../storage/types.js';
+
+/** Every event type, grouped by the prefix a filter may name (`user.`). */
+export const AUDIT_EVENT_TYPES = [
+  'sign_in.succeeded',
+  'sign_in.failed',
+  'sign_in.throttled',
+  'refresh_token.reuse_detected',
+  'consent.granted',
+  'consent.revoked',
+  'client.created',
+  'client.updated',
+  'client.deleted',
+  'client.secret_rotated',
+  'user.created',
+  'user.updated',
+  'user.password_changed',
+  'user.disabled',
+  'user.enabled',
+  'user.deleted',
+  'key.rotated',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/**
+ * Every key an event's details may carry, and its JSON type. Anything else is
+ * dropped before it is stored, and the admin API's response schema lists
+ * exactly these: no place for a secret to slip through.
+ */
+export const AUDIT_DETAIL_FIELDS = {
+  /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant. */
+  source: 'string',
+  /** Why a sign-in failed: invalid_credentials or disabled. */
+  reason: 'string',
+  /** How long the slow-down delayed the check. */
+  slowed_ms: 'integer',
+  username: 'string',
+  roles: 'strings',
+  /** Which fields a change touched (never their values for secrets). */
+  fields: 'strings',
+  scopes: 'strings',
+  client_name: 'string',
+  token_endpoint_auth_method: 'string',
+  grant_types: 'strings',
+  scope: 'string',
+  alg: 'string',
+  /** The user whose refresh-token family was revoked. */
+  user_id: 'string',
+} as const satisfies Record<string, 'string' | 'integer' | 'strings'>;
+
+/** `failure`: the attempt was refused (wrong password, throttled, a reused refresh token). */
+export const AUDIT_OUTCOMES = ['success', 'failure'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+/**
+ * Who acted. A `user` with a null id is a person not (yet) known to be one:
+ * the username typed at a failed sign-in, or someone signing up.
+ */
+export type AuditActor = { type: 'user'; id: string | null; username: string } | { type: 'cli' } | { type: 'system' };
+
+/** An operator on the server's machine (`npm run cli`). */
+export const CLI_ACTOR: AuditActor = Object.freeze({ type: 'cli' });
+/** The server itself: start-up work (the bootstrap admin), and what it decides alone (revoking a reused refresh token's family). */
+export const SYSTEM_ACTOR: AuditActor = Object.freeze({ type: 'system' });
+
+export function userActor(user: Pick<User, 'id' | 'username'>): AuditActor {
+  return { type: 'user', id: user.id, username: user.username };
+}
+
+/**
+ * Who asks for a change, and from where: the admin API passes the admin of
+ * `request.adminPrincipal` and `request.ip`, the console its signed-in admin,
+ * the CLI `CLI_ACTOR`. Without one, the change is recorded as the system's.
+ */
+export interface ChangeContext {
+  actor: AuditActor;
+  /** The client address (null or absent: not over HTTP). */
+  ip?: string | null | undefined;
+}
+
+export type AuditSubjectType = 'user' | 'client' | 'key' | 'family';
+
+export interface AuditEventInput {
+  type: AuditEventType;
+  /** Default `success`. */
+  outcome?: AuditOutcome;
+  actor: AuditActor;
+  /** What was acted on. */
+  subject?: { type: AuditSubjectType; id: string } | null;
+  /** The OAuth client involved, if any. */
+  clientId?: string | null;
+  ip?: string | null | undefined;
+  /** A few facts, under the keys of `AUDIT_DETAIL_FIELDS` (others are dropped). Never a secret. */
+  details?: { -readonly [K in keyof typeof AUDIT_DETAIL_FIELDS]?: unknown };
+}
+
+/** An event as stored and listed. */
+export interface AuditEvent {
+  id: string;
+  occurredAt: Date;
+  type: string;
+  outcome: string;
+  actor: { type: string; id: string | null; username: string | null };
+  subject: { type: string; id: string } | null;
+  clientId: string | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}
+
+/** What a service needs to record events: `record` never rejects. */
+export interface AuditRecorder {
+  record(event: AuditEventInput): Promise<void>;
+}
+
+/** Records with the context's actor and address, or as the system's when there is no context. */
+export function recordChange(audit: AuditRecorder | undefined, context: ChangeContext | undefined, event: Omit<AuditEventInput, 'actor' | 'ip'>): Promise<void> {
+  if (!audit) return Promise.resolve();
+  return audit.record({ ...event, actor: context?.actor ?? SYSTEM_ACTOR, ip: context?.ip ?? null });
+}
