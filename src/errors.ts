@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'insufficient_scope'
   // RFC 7009 §2.2.1
   | 'unsupported_token_type'
+  // RFC 8707 §2: a resource that is malformed, unknown, or not among those granted
+  | 'invalid_target'
   // OpenID Connect Core §3.1.2.6
   | 'login_required'
   | 'consent_required'
@@ -121,6 +123,7 @@ export const unauthorizedClient = (description: string) => new OAuthError('unaut
 export const unsupportedGrantType = (description: string) => new OAuthError('unsupported_grant_type', description);
 export const unsupportedResponseType = (description: string) => new OAuthError('unsupported_response_type', description);
 export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
+export const invalidTarget = (description: string) => new OAuthError('invalid_target', description);
 export const accessDenied = (description: string) => new OAuthError('access_denied', description);
 export const invalidToken = (description: string, cause?: unknown) => new OAuthError('invalid_token', description, { cause });
 export const invalidClientMetadata = (field: ClientMetadataField, description: string) => new ClientMetadataError('invalid_client_metadata', field, description);

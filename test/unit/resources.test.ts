@@ -1,0 +1,57 @@
+/**
+ * Resource identifiers and the resource registry (RFC 8707, RFC 9728 §3.1):
+ * which URIs name the same resource, where a resource's metadata lives, and
+ * narrowing at the token endpoint.
+ */
+import t from 'tap';
+import { resourceKey, resourceMetadataUrl } from '../../src/oauth/resource-uri.js';
+import { createResourceRegistry } from '../../src/oauth/resources.js';
+import { errorCode } from '../helpers/errors.js';
+
+const API = 'https://as.example/api';
+const MCP = 'https://as.example/mcp';
+
+t.test('resourceKey: spellings of one resource share a key, other resources do not', async (t) => {
+  const same = ['https://as.example/api', 'HTTPS://AS.EXAMPLE/api', 'https://As.Example:443/api', 'https://as.example/api/', 'https://as.example/v1/../api'];
+  for (const spelling of same) t.equal(resourceKey(spelling), 'https://as.example/api', spelling);
+  t.equal(resourceKey('http://localhost:80/mcp'), 'http://localhost/mcp', 'http default port');
+  t.equal(resourceKey('https://as.example/'), 'https://as.example', 'a bare origin, with or without its slash');
+  t.equal(resourceKey('https://as.example'), 'https://as.example');
+  t.equal(resourceKey('https://as.example/api?v=1'), 'https://as.example/api?v=1', 'a query is kept and compared');
+
+  const different = ['https://as.example/API', 'https://as.example/api//', 'http://as.example/api', 'https://as.example:8443/api', 'https://user@as.example/api', 'https://as.example/api?'];
+  for (const other of different) t.not(resourceKey(other), 'https://as.example/api', `${other} is another resource`);
+
+  const malformed = ['/api', 'api', '', 'https://as.example/api#x', 'https://as.example/api#', 'https:as.example/api', 'https:/as.example/api', 'https://as.example\\api', 'https://as.example/a pi', 'https://ås.example/api', ' https://as.example/api', `https://as.example/${'a'.repeat(2048)}`];
+  for (const bad of malformed) t.equal(resourceKey(bad), null, `${JSON.stringify(bad.slice(0, 40))} is malformed`);
+  t.equal(resourceKey('urn:example:resource'), 'urn:example:resource', 'any absolute URI is well-formed (RFC 8707 §2), though not one of ours');
+});
+
+t.test('resourceMetadataUrl: RFC 9728 §3.1 path insertion', async (t) => {
+  t.equal(resourceMetadataUrl('http://localhost:3000/mcp'), 'http://localhost:3000/.well-known/oauth-protected-resource/mcp');
+  t.equal(resourceMetadataUrl('https://as.example/api/'), 'https://as.example/.well-known/oauth-protected-resource/api', 'terminating slash dropped');
+  t.equal(resourceMetadataUrl('https://as.example'), 'https://as.example/.well-known/oauth-protected-resource', 'no path');
+  t.equal(resourceMetadataUrl('https://as.example/tenant/api'), 'https://as.example/.well-known/oauth-protected-resource/tenant/api');
+});
+
+t.test('the registry: what a request may ask for, and narrowing at the token endpoint (RFC 8707 §2.2)', async (t) => {
+  const registry = createResourceRegistry({ resources: [API, `${MCP}/`], defaultResource: API });
+  t.equal(registry.find('HTTPS://as.example/mcp'), `${MCP}/`, 'any spelling finds the configured one');
+  t.equal(registry.find('https://as.example/other'), null);
+  t.equal(registry.find('not a uri'), null);
+
+  t.same(registry.requested(undefined), [API], 'none: the default resource');
+  t.same(registry.requested([MCP, API, `${API}/`]), [`${MCP}/`, API]);
+  t.equal(errorCode(() => registry.requested('https://as.example/other')), 'invalid_target');
+  t.equal(errorCode(() => registry.requested('relative')), 'invalid_target');
+
+  t.equal(registry.audienceFor(undefined), API, 'no grant, none asked: the default');
+  t.equal(registry.audienceFor(MCP), `${MCP}/`, 'no grant: any resource of the server');
+  t.equal(errorCode(() => registry.audienceFor('https://as.example/other')), 'invalid_target', 'no grant: never an unknown one');
+  t.equal(registry.audienceFor(undefined, [`${MCP}/`, API]), `${MCP}/`, 'a grant, none asked: its first resource');
+  t.equal(registry.audienceFor('https://AS.example/api/', [`${MCP}/`, API]), API, 'narrowing to another resource of the grant');
+  t.equal(errorCode(() => registry.audienceFor(API, [`${MCP}/`])), 'invalid_target', 'never widening');
+  t.equal(registry.audienceFor(undefined, []), API, 'a grant from before resources were bound covers the default');
+  t.equal(registry.audienceFor(API, []), API);
+  t.equal(errorCode(() => registry.audienceFor(MCP, [])), 'invalid_target', 'and nothing else');
+});
