@@ -78,6 +78,8 @@ export interface RefreshTokenRecord {
   clientId: string;
   userId: string;
   scope: string;
+  /** The resources the grant covers (RFC 8707), as configured; null for a token issued before resources were bound (the default resource). */
+  resources: string[] | null;
   authTime: Date | null;
   accessTokenJti: string | null;
   accessTokenExpiresAt: Date | null;
@@ -184,6 +186,8 @@ export interface NewRefreshToken {
   clientId: string;
   userId: string;
   scope: string;
+  /** The resources the grant covers (RFC 8707 §2), as configured; never empty. */
+  resources: string[];
   authTime: Date | null;
   accessTokenJti: string | null;
   accessTokenExpiresAt: Date | null;

@@ -73,6 +73,8 @@ export function createIssuer(deps: IssuerDeps): Issuer {
           userId: request.user.id,
           // RFC 6749 §6: a rotated refresh token keeps the scope of the one it replaces.
           scope: refreshScope ?? request.scopes.join(' '),
+          // Every token has the one audience so far.
+          resources: [config.accessTokenAudience],
           authTime: authTime === null ? null : new Date(authTime * 1000),
           accessTokenJti: claims.jti,
           accessTokenExpiresAt: new Date(claims.exp * 1000),

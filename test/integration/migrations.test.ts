@@ -7,6 +7,7 @@
 import t from 'tap';
 import { pgDb, type DbWithScripts } from '../../src/storage/db.js';
 import { migrate, MigrationError, readMigrations } from '../../src/storage/migrate.js';
+import { createRefreshTokenRepo } from '../../src/storage/sql/refresh-tokens.js';
 import { dbKinds, testDb } from '../helpers/backend.js';
 
 for (const kind of dbKinds) {
@@ -61,6 +62,23 @@ for (const kind of dbKinds) {
       t.same([...a, ...b].sort(), all.map((m) => m.name).sort(), 'every file applied by exactly one of them');
       const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
       t.equal(rows[0]!.n, all.length);
+    });
+
+    t.test('0006 keeps the refresh tokens stored before it, covering no listed resource (read as the default)', async (t) => {
+      const db = await testDb(t, { kind, migrated: false });
+      const before = all.filter((m) => m.name < '0006');
+      await migrate(db, before);
+      await db.query("INSERT INTO users (id, username, password_hash) VALUES ('u1', 'olduser', 'x')");
+      await db.query(
+        "INSERT INTO clients (client_id, client_secret_hash, client_name, grant_types, token_endpoint_auth_method) VALUES ('c1', 'sha256$x', 'Old', '{refresh_token}', 'client_secret_basic')",
+      );
+      await db.query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, expires_at) VALUES ('h1', 'f1', 'c1', 'u1', 'openid', now() + interval '1 day')",
+      );
+      t.same(await migrate(db), all.filter((m) => m.name >= '0006').map((m) => m.name));
+      const record = await createRefreshTokenRepo(db).findByHash('h1');
+      t.equal(record?.scope, 'openid', 'the row is still there');
+      t.equal(record?.resources, null, 'with no resources: the token service reads that as the default resource');
     });
   });
 }

@@ -81,6 +81,7 @@ for (const kind of dbKinds) {
         clientId,
         userId,
         scope: 'api:read',
+        resources: ['https://as.example/api'],
         authTime: null,
         accessTokenJti: `jti_${id()}`,
         accessTokenExpiresAt: new Date(Date.now() + ACCESS_TOKEN_TTL * 1000),

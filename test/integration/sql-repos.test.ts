@@ -134,6 +134,7 @@ for (const kind of dbKinds) {
       clientId: client.clientId,
       userId: owner.id,
       scope: 'openid',
+      resources: ['https://as.example/api'],
       authTime: null,
       accessTokenJti: `jti_${id()}`,
       accessTokenExpiresAt: new Date(Date.now() + HOUR),
@@ -148,6 +149,23 @@ for (const kind of dbKinds) {
       t.same(found?.record, await refreshTokens.findByHash(rt.tokenHash), 'the same record findByHash reads');
       t.same(found?.user, await users.findById(owner.id), 'the owner, every column mapped');
       t.equal(await refreshTokens.findByHashWithUser(`hash_${id()}`), null, 'unknown hash');
+    });
+
+    t.test('refresh tokens: the resources of the grant are kept through insert and rotation', async (t) => {
+      const family = `fam_${id()}`;
+      const rt = token(family, { resources: ['https://as.example/mcp', 'https://as.example/api'] });
+      await refreshTokens.insert(rt);
+      t.same((await refreshTokens.findByHash(rt.tokenHash))?.resources, ['https://as.example/mcp', 'https://as.example/api'], 'in the order given');
+      const successor = token(family, { resources: ['https://as.example/mcp'] });
+      t.equal(await refreshTokens.rotate(rt.tokenHash, new Date(), successor), true);
+      t.same((await refreshTokens.findByHash(successor.tokenHash))?.resources, ['https://as.example/mcp'], 'the successor has its own');
+      t.same((await refreshTokens.findByHashWithUser(successor.tokenHash))?.record.resources, ['https://as.example/mcp'], 'read with its user too');
+      t.same((await refreshTokens.findLatestInFamily(family))?.resources, ['https://as.example/mcp']);
+      // A row stored before migration 0006 has none: read as null (the default resource).
+      const legacy = token(`fam_${id()}`);
+      await refreshTokens.insert(legacy);
+      await db.query('UPDATE refresh_tokens SET resources = NULL WHERE token_hash = $1', [legacy.tokenHash]);
+      t.equal((await refreshTokens.findByHash(legacy.tokenHash))?.resources, null);
     });
 
     t.test('refresh tokens: rotate marks used and inserts the successor in one step, one winner among 20', async (t) => {

@@ -7,6 +7,7 @@ interface RefreshTokenRow {
   client_id: string;
   user_id: string;
   scope: string;
+  resources: string[] | null;
   auth_time: Date | null;
   access_token_jti: string | null;
   access_token_expires_at: Date | null;
@@ -17,7 +18,7 @@ interface RefreshTokenRow {
 }
 
 const COLUMNS =
-  'token_hash, family_id, client_id, user_id, scope, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at';
+  'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at';
 
 function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
   return {
@@ -26,6 +27,7 @@ function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
     clientId: row.client_id,
     userId: row.user_id,
     scope: row.scope,
+    resources: row.resources,
     authTime: row.auth_time,
     accessTokenJti: row.access_token_jti,
     accessTokenExpiresAt: row.access_token_expires_at,
@@ -43,9 +45,9 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
   return {
     async insert(t: NewRefreshToken, tx: Executor = db) {
       await tx.query(
-        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, access_token_jti, access_token_expires_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt],
+        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt],
       );
     },
     async findByHash(tokenHash, tx: Executor = db) {
@@ -93,10 +95,10 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
            WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
            RETURNING 1
          )
-         INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, access_token_jti, access_token_expires_at, expires_at)
-         SELECT $3, $4, $5, $6, $7, $8::timestamptz, $9, $10::timestamptz, $11::timestamptz FROM used
+         INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at)
+         SELECT $3, $4, $5, $6, $7, $8::text[], $9::timestamptz, $10, $11::timestamptz, $12::timestamptz FROM used
          RETURNING 1`,
-        [tokenHash, now, t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt],
+        [tokenHash, now, t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt],
       );
       return rows.length === 1;
     },
