@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { resourceKey } from './oauth/resource-uri.js';
 
 export type AccessTokenAlg = 'ES256' | 'RS256' | 'EdDSA' | 'PS256';
 
@@ -48,8 +49,19 @@ export interface Config {
   /** Seconds during which a just-rotated refresh token returns the same successor (0 = strict). */
   readonly refreshReuseGraceSeconds: number;
   readonly accessTokenAlg: AccessTokenAlg;
-  /** `aud` of access tokens (RFC 9068 §3): the resource this server's tokens are for. Default `${ISSUER}/api`. */
-  readonly accessTokenAudience: string;
+  /**
+   * The protected resources this server issues access tokens for
+   * (`RESOURCES`, RFC 8707), each as configured: absolute http(s) URLs
+   * without fragment, query or credentials, no two naming the same resource.
+   * An access token's `aud` is one of them, spelled as here.
+   */
+  readonly resources: readonly string[];
+  /**
+   * The `aud` of an access token when no resource was asked for: one of
+   * `resources`. `ACCESS_TOKEN_AUDIENCE` when set, else the first of
+   * `RESOURCES` (by default `${ISSUER}/api`).
+   */
+  readonly defaultResource: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest accepted request body, bytes. */
   readonly bodyLimitBytes: number;
@@ -280,12 +292,48 @@ function trustProxy(env: Env): TrustProxy {
   return Object.freeze(entries);
 }
 
-/** RFC 7519 §4.1.3 StringOrURI: a URI, or any string without whitespace. */
-function audience(env: Env, iss: string): string {
-  const raw = read(env, 'ACCESS_TOKEN_AUDIENCE');
-  if (raw === undefined) return `${iss}/api`;
-  if (/\s/.test(raw) || raw.length > 1000) throw new ConfigError('ACCESS_TOKEN_AUDIENCE', 'expected a URI or an identifier without whitespace');
-  return raw;
+/**
+ * One entry of `RESOURCES` (or `ACCESS_TOKEN_AUDIENCE`): an absolute URI
+ * without a fragment (RFC 8707 §2); an https URL (RFC 9728 §1.2), plain http
+ * only for loopback like `ISSUER` (bearer tokens must not travel in the
+ * clear, RFC 6750 §5.3); no query (RFC 8707 §2 discourages one, and a
+ * resource is compared without it) and no credentials. Returns its
+ * comparison key.
+ */
+function resourceIdentifier(name: string, raw: string): string {
+  const key = resourceKey(raw);
+  if (key === null || !/^https?:\/\//i.test(raw)) throw new ConfigError(name, `"${raw.slice(0, 200)}" is not an absolute http(s) URL without a fragment (RFC 8707 §2)`);
+  const url = new URL(raw);
+  if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) throw new ConfigError(name, `"${raw}" must use https (plain http is allowed only for localhost/loopback)`);
+  if (url.username || url.password) throw new ConfigError(name, `"${raw}" must not contain credentials`);
+  if (raw.includes('?')) throw new ConfigError(name, `"${raw}" must not contain a query`);
+  return key;
+}
+
+/**
+ * `RESOURCES` and the default resource. `ACCESS_TOKEN_AUDIENCE` (before
+ * resource indicators, the one `aud` of every token) names the default
+ * resource and must be one of `RESOURCES`. Only when `RESOURCES` is left
+ * at its default is an audience outside it added to the front of the list,
+ * so a deployment that set only `ACCESS_TOKEN_AUDIENCE` keeps issuing the
+ * same `aud` to clients that ask for no resource.
+ */
+function resources(env: Env, iss: string): { resources: string[]; defaultResource: string } {
+  const raw = read(env, 'RESOURCES');
+  const list = raw === undefined ? [`${iss}/api`, `${iss}/mcp`] : raw.split(/\s+/);
+  const keys = new Map<string, string>();
+  for (const entry of list) {
+    const key = resourceIdentifier('RESOURCES', entry);
+    const seen = keys.get(key);
+    if (seen !== undefined) throw new ConfigError('RESOURCES', `"${seen}" and "${entry}" name the same resource`);
+    keys.set(key, entry);
+  }
+  const audience = read(env, 'ACCESS_TOKEN_AUDIENCE');
+  if (audience === undefined) return { resources: list, defaultResource: list[0]! };
+  const listed = keys.get(resourceIdentifier('ACCESS_TOKEN_AUDIENCE', audience));
+  if (listed !== undefined) return { resources: list, defaultResource: listed };
+  if (raw === undefined) return { resources: [audience, ...list], defaultResource: audience };
+  throw new ConfigError('ACCESS_TOKEN_AUDIENCE', `names the default resource, so it must be one of RESOURCES (${list.join(' ')}); got "${audience}"`);
 }
 
 export function loadConfig(env: Env = {}): Config {
@@ -320,7 +368,7 @@ export function loadConfig(env: Env = {}): Config {
     scopes: scopes(env),
     refreshReuseGraceSeconds: integer(env, 'REFRESH_REUSE_GRACE', 0, 0, 300),
     accessTokenAlg: oneOf(env, 'ACCESS_TOKEN_ALG', ['ES256', 'RS256', 'EdDSA', 'PS256'] as const, 'ES256'),
-    accessTokenAudience: audience(env, iss),
+    ...resources(env, iss),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 65_536, 1_024, 10_485_760),
     pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1_000),

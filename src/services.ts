@@ -16,6 +16,7 @@ import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authori
 import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
 import { createGrantHandlers } from './oauth/grants/index.js';
+import { createResourceRegistry, type ResourceRegistry } from './oauth/resources.js';
 import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
 import { createThrottle } from './security/throttle.js';
 import { createPendingAuthorizationStore, type PendingAuthorizationStore } from './sessions/pending-authorization.js';
@@ -57,6 +58,8 @@ export interface Services {
   readonly tokenEndpoints: TokenEndpoints;
   /** Access, refresh and ID tokens; signing keys; revocation, introspection, verification. */
   readonly tokens: TokenService;
+  /** The protected resources tokens are issued for (`RESOURCES`, RFC 8707), normalised once. */
+  readonly resources: ResourceRegistry;
   /** The audit trail: security events, recorded by the services above, listed by the admin front ends. */
   readonly audit: AuditTrail;
   readonly health: Health;
@@ -90,6 +93,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const now = options.now ?? Date.now;
   const { kv } = storage;
   const metrics = createMetrics();
+  const resources = createResourceRegistry(config);
   const throttle = createThrottle(kv, config);
   const audit = createAuditTrail({
     repo: storage.auditEvents,
@@ -104,6 +108,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     storage,
     config,
     now,
+    resources,
     metrics,
     audit,
     ...(options.tokenTimings ? { timings: options.tokenTimings } : {}),
@@ -129,8 +134,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const codes = createCodeStore({ kv, config });
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics });
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
-  const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, metrics, now });
-  const grants = createGrantHandlers({ config, now, codes, tokens, users });
+  const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
+  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources });
   const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens });
 
   const stops: Array<() => Promise<void>> = [];
@@ -149,6 +154,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     authorization,
     tokenEndpoints,
     tokens,
+    resources,
     audit,
     health: { database: () => storage.db.ping(), codeStore: () => kv.ping() },
     async start() {

@@ -78,7 +78,8 @@ export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tok
   }
 
   async function withBearer(request: FastifyRequest, reply: FastifyReply, token: string): Promise<FastifyReply | undefined> {
-    const claims = await tokens.verifyAccessToken(token).catch(() => null);
+    // Not a resource of RESOURCES but the authorization server's own API: any of its access tokens, gated by the admin scope below.
+    const claims = await tokens.verifyAccessToken(token, { anyResource: true }).catch(() => null);
     const invalid = () =>
       refuse(reply, request, new OAuthError('invalid_token', 'The access token is invalid or expired.'), [CHALLENGES[0]!, 'Bearer realm="admin", error="invalid_token"']);
     if (!claims) return invalid();

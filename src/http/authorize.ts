@@ -28,6 +28,7 @@ const authorizeParamsSchema = {
     client_id: str('The client identifier'),
     redirect_uri: str('Exactly one of the registered redirect URIs; optional when exactly one is registered and scope has no openid'),
     scope: str('Space-separated; default: every scope the client is registered for'),
+    resource: str('RFC 8707: a resource the tokens are for, one of RESOURCES (may repeat; one only for response_type=token); default: the default resource'),
     state: str('Opaque value returned unchanged'),
     code_challenge: str('PKCE: BASE64URL(SHA-256(code_verifier)); required for response_type=code'),
     code_challenge_method: str('PKCE: must be S256'),
@@ -73,7 +74,11 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
 
   async function authorize(request: FastifyRequest, reply: FastifyReply, params: unknown): Promise<FastifyReply> {
     const query = (typeof params === 'object' && params !== null ? params : {}) as AuthorizeQuery;
-    const result = await parseAuthorizationRequest(query, { findClient: (clientId) => services.clients.find(clientId), knownScopes: config.scopes });
+    const result = await parseAuthorizationRequest(query, {
+      findClient: (clientId) => services.clients.find(clientId),
+      knownScopes: config.scopes,
+      resources: services.resources,
+    });
     if (!result.ok) {
       if (result.target === null) {
         request.log.debug({ error: result.error.error, description: result.error.description }, 'authorization request refused (not redirected)');

@@ -1,14 +1,18 @@
 /**
  * Bearer-token authentication of resource routes (RFC 6750) and its error
- * dialect: `WWW-Authenticate: Bearer realm=…, error=…, error_description=…`
- * (§3), with no error attribute when the request carried no token at all
- * (§3.1). Tokens are verified locally by the token service: no database or
- * TTL-store round trip per request.
+ * dialect: `WWW-Authenticate: Bearer realm=…, resource_metadata=…, error=…,
+ * error_description=…, scope=…` (RFC 6750 §3, RFC 9728 §5.1), with no
+ * error attribute when the request carried no token at all (§3.1). Each
+ * route says which resource it is (the audience its tokens must name) and
+ * the scope it needs. Tokens are verified locally by the token service: no
+ * database or TTL-store round trip per request.
  */
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { invalidRequest, invalidToken, OAuthError } from '../errors.js';
+import { resourceMetadataUrl } from '../oauth/resource-uri.js';
 import { B64TOKEN, parseBearer } from '../security/authorization-header.js';
-import type { AccessTokenClaims, TokenService } from '../tokens/types.js';
+import type { Services } from '../services.js';
+import type { AccessTokenClaims, AudienceRequirement } from '../tokens/types.js';
 import { logError, toOAuthError } from './errors.js';
 
 declare module 'fastify' {
@@ -51,11 +55,71 @@ export function extractBearerToken(request: FastifyRequest, allowBody: boolean):
   return bearer.token;
 }
 
-/** preHandler that verifies the bearer token and sets `request.accessToken`. */
-export function requireBearer(tokens: Pick<TokenService, 'verifyAccessToken'>, options: { allowBody?: boolean } = {}): preHandlerAsyncHookHandler {
-  return async function bearerAuthentication(request) {
-    const token = extractBearerToken(request, options.allowBody ?? false);
-    request.accessToken = await tokens.verifyAccessToken(token);
+/** What a route's challenges say besides the error (RFC 6750 §3, RFC 9728 §5.1). */
+export interface BearerChallenge {
+  realm: string;
+  /** The route's protected resource metadata URL (RFC 9728 §3.1), for a route that is a resource of `RESOURCES`. */
+  resourceMetadata?: string | undefined;
+  /** The scope the route needs (RFC 6750 §3), when it needs one. */
+  scope?: string | undefined;
+}
+
+/**
+ * How a route takes bearer tokens: the audience its tokens must have
+ * (`{ resource }`: the resource the route is, one of `RESOURCES`; `{
+ * anyResource: true }`: the authorization server's own endpoints, see
+ * `AudienceRequirement`), and optionally:
+ *
+ * - `scope`: the scopes a request needs, space-separated. A token without
+ *   all of them is 403 `insufficient_scope`; every challenge of the route
+ *   names them (RFC 6750 §3), so a client knows what to ask for.
+ * - `allowBody`: the token may come as the form parameter `access_token`
+ *   (RFC 6750 §2.2; UserInfo's POST).
+ */
+export type BearerOptions = AudienceRequirement & { scope?: string; allowBody?: boolean };
+
+/** A route's bearer authentication, to spread into its options: `{ ...requireBearer(services, { resource }), config, schema }`. */
+export interface BearerRoute {
+  /** Verifies the token (locally, no I/O), checks the scope, sets `request.accessToken`. */
+  preHandler: preHandlerAsyncHookHandler;
+  /** Every error of the route in the RFC 6750 dialect, with the route's `resource_metadata` and `scope`. */
+  errorHandler: (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+}
+
+/**
+ * The bearer authentication of one route. Everything about the route is
+ * worked out here, once, when the route is built: the configured spelling
+ * of its resource (a resource that is not one of `RESOURCES` throws: no
+ * token could ever be for it), its metadata URL and its challenge. The
+ * sample MCP server mounts with
+ * `{ ...requireBearer(services, { resource: `${services.config.issuer}/mcp` }), … }`.
+ */
+export function requireBearer(services: Pick<Services, 'config' | 'tokens' | 'resources'>, options: BearerOptions): BearerRoute {
+  let audience: AudienceRequirement = { anyResource: true };
+  let resourceMetadata: string | undefined;
+  if ('resource' in options) {
+    const identifier = services.resources.find(options.resource);
+    if (identifier === null) throw new Error(`requireBearer: ${options.resource} is not one of RESOURCES (${services.resources.identifiers.join(' ')})`);
+    audience = { resource: identifier };
+    resourceMetadata = resourceMetadataUrl(identifier);
+  }
+  const needed = options.scope?.split(' ').filter(Boolean) ?? [];
+  const scope = needed.length > 0 ? needed.join(' ') : undefined;
+  const allowBody = options.allowBody ?? false;
+  const { tokens } = services;
+
+  return {
+    async preHandler(request) {
+      const token = extractBearerToken(request, allowBody);
+      const claims = await tokens.verifyAccessToken(token, audience);
+      if (scope !== undefined) {
+        const granted = claims.scope.split(' ');
+        // RFC 6750 §3.1: a valid token without the needed scope is 403 insufficient_scope, naming the scope.
+        if (!needed.every((s) => granted.includes(s))) throw new InsufficientScopeError(`This resource needs an access token with scope ${scope}.`, scope);
+      }
+      request.accessToken = claims;
+    },
+    errorHandler: bearerErrorHandler({ realm: services.config.issuer, resourceMetadata, scope }),
   };
 }
 
@@ -64,16 +128,27 @@ function quoted(value: string): string {
   return `"${value.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
 }
 
-export function bearerChallenge(realm: string, err: OAuthError | null, scope?: string): string {
-  const parts = [`realm=${quoted(realm)}`];
-  if (err && !(err instanceof MissingTokenError)) {
-    parts.push(`error=${quoted(err.error)}`, `error_description=${quoted(err.description)}`);
-    if (scope) parts.push(`scope=${quoted(scope)}`);
-  }
+/**
+ * The `WWW-Authenticate` value for `err` on a route: `realm`, the
+ * resource's metadata URL (RFC 9728 §5.1) on every answer, the error and
+ * its description unless the request carried no token at all (RFC 6750
+ * §3.1), and the scope: the one an `InsufficientScopeError` names (step-up),
+ * else the route's.
+ */
+export function bearerChallenge(challenge: BearerChallenge, err: OAuthError | null): string {
+  const parts = [`realm=${quoted(challenge.realm)}`];
+  if (challenge.resourceMetadata !== undefined) parts.push(`resource_metadata=${quoted(challenge.resourceMetadata)}`);
+  if (err && !(err instanceof MissingTokenError)) parts.push(`error=${quoted(err.error)}`, `error_description=${quoted(err.description)}`);
+  const scope = err instanceof InsufficientScopeError && err.scope !== undefined ? err.scope : challenge.scope;
+  if (scope !== undefined) parts.push(`scope=${quoted(scope)}`);
   return `Bearer ${parts.join(', ')}`;
 }
 
-/** Errors that carry the scope a route needed (RFC 6750 §3: `scope` attribute). */
+/**
+ * 403 `insufficient_scope` (RFC 6750 §3.1). `scope`: the scope the request
+ * needs, named in the challenge so a client can ask for it (step-up);
+ * leave it out only when no scope would help (a role the user lacks).
+ */
 export class InsufficientScopeError extends OAuthError {
   constructor(
     description: string,
@@ -83,16 +158,14 @@ export class InsufficientScopeError extends OAuthError {
   }
 }
 
-/** The resource scopes' error handler: RFC 6750 §3 challenge plus a JSON body of the same two fields. */
-export function bearerErrorHandler(realm: string) {
+/** RFC 6750 §3 challenge plus a JSON body of the same two fields: a route's (`requireBearer`) or a resource scope's. */
+export function bearerErrorHandler(challenge: BearerChallenge) {
   return function handleBearerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const err = toOAuthError(error);
     logError(request, err);
     reply.code(err.status).header('cache-control', 'no-store');
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
-    if (err.status === 401 || err.status === 403 || err.error === 'invalid_request') {
-      reply.header('www-authenticate', bearerChallenge(realm, err, err instanceof InsufficientScopeError ? err.scope : undefined));
-    }
+    if (err.status === 401 || err.status === 403 || err.error === 'invalid_request') reply.header('www-authenticate', bearerChallenge(challenge, err));
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toJSON()));
   };
 }

@@ -22,7 +22,7 @@ import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
 /** What the browser flow's routes use. */
-export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users'>;
+export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'resources'>;
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';

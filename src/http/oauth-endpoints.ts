@@ -54,6 +54,11 @@ const tokenBody = {
   properties: {
     grant_type: { type: 'string', enum: [...TOKEN_GRANT_TYPES] },
     scope: { type: 'string', description: 'Space-separated scopes; default: all of the client’s registered scopes.' },
+    resource: {
+      type: 'string',
+      description:
+        'RFC 8707: the resource the access token is for (its aud), one of RESOURCES; with a code or refresh token, one of those the authorization request named. Default: the first resource authorized, or the default resource. Once per request.',
+    },
     ...grantParameterProperties(),
     ...clientAuthProperties,
   },

@@ -1,15 +1,20 @@
 /**
  * Resource routes, protected by bearer access tokens verified locally (no
- * I/O per request): the sample API (`/api/hello`, `/api/admin/hello`) and
- * OIDC UserInfo (`/userinfo`, Core §5.3), each answering errors in the
- * RFC 6750 dialect.
+ * I/O per request), each answering errors in the RFC 6750 dialect:
+ *
+ * - the sample API (`/api/hello`, `/api/admin/hello`): the resource
+ *   `${ISSUER}/api`, so only tokens whose `aud` names it (RFC 8707), and its
+ *   401s point to its metadata (RFC 9728). Served while `RESOURCES` lists it.
+ * - OIDC UserInfo (`/userinfo`, Core §5.3): the authorization server's own
+ *   endpoint, no resource of `RESOURCES`; any of this server's access tokens
+ *   with scope `openid`, whichever resource it was issued for.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { OAuthError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import { ADMIN_ROLE } from '../users/account.js';
-import { bearerErrorHandler, InsufficientScopeError, requireBearer } from './bearer.js';
+import { bearerErrorHandler, InsufficientScopeError, requireBearer, type BearerRoute } from './bearer.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
 const errors = errorResponses(400, 401, 403);
@@ -55,48 +60,18 @@ function hello(claims: AccessTokenClaims, message: string) {
   return { message, sub: claims.sub, client_id: claims.client_id, scope: claims.scope };
 }
 
-export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'users'> }> = async (app, { services }) => {
+export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'users' | 'resources'> }> = async (app, { services }) => {
   app.decorateRequest('accessToken', null);
-  app.setErrorHandler(bearerErrorHandler(services.config.issuer));
-  const bearer = requireBearer(services.tokens);
+  // Each route answers its own errors (`requireBearer`); this one is for any route added without it.
+  app.setErrorHandler(bearerErrorHandler({ realm: services.config.issuer }));
 
-  app.get(
-    '/api/hello',
-    {
-      preHandler: bearer,
-      config: RESOURCE,
-      schema: { tags: ['resource'], security: SECURITY.bearer, summary: 'Sample protected resource: any valid access token', response: { 200: helloSchema, ...errors } },
-    },
-    async (request) => {
-      const claims = request.accessToken!;
-      return hello(claims, `Hello, ${displayName(claims)}!`);
-    },
-  );
-
-  app.get(
-    '/api/admin/hello',
-    {
-      preHandler: bearer,
-      config: RESOURCE,
-      schema: {
-        tags: ['resource'],
-        security: SECURITY.bearer,
-        summary: 'Sample protected resource: needs a user with role admin',
-        response: { 200: helloSchema, ...errors },
-      },
-    },
-    async (request) => {
-      const claims = request.accessToken!;
-      // RFC 6750 §3.1: a valid token without the needed privilege is 403 insufficient_scope.
-      if (!claims.roles?.includes(ADMIN_ROLE)) throw new InsufficientScopeError('This resource needs a user with role admin.');
-      return hello(claims, `Hello, admin ${displayName(claims)}!`);
-    },
-  );
+  // The sample API is the resource `${ISSUER}/api`: served while RESOURCES lists it (else no token could be for it).
+  const api = services.resources.find(`${services.config.issuer}/api`);
+  if (api !== null) sampleApiRoutes(app, requireBearer(services, { resource: api }));
 
   // OIDC Core §5.3.1: GET and POST; POST may carry the token in the form body (RFC 6750 §2.2).
   const userinfo = async (claims: AccessTokenClaims) => {
     const scopes = claims.scope.split(' ');
-    if (!scopes.includes('openid')) throw new InsufficientScopeError('UserInfo needs an access token with scope openid.', 'openid');
     // A client's own token (client credentials) has no user behind it.
     if (claims.roles === undefined) throw new OAuthError('invalid_token', 'This access token was not issued for a user.');
     const user = await services.users.findEnabled(claims.sub);
@@ -121,16 +96,60 @@ export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'conf
     summary: `OpenID Connect UserInfo (${method})`,
     response: { 200: userinfoSchema, ...errors },
   });
-  app.get('/userinfo', { preHandler: bearer, config: RESOURCE, schema: userinfoDoc('GET') }, async (request, reply) => {
+  // Any of this server's access tokens (whichever resource it is for), with scope openid (403 naming it otherwise).
+  const userinfoBearer = { anyResource: true, scope: 'openid' } as const;
+  app.get('/userinfo', { ...requireBearer(services, userinfoBearer), config: RESOURCE, schema: userinfoDoc('GET') }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     return userinfo(request.accessToken!);
   });
   app.post(
     '/userinfo',
-    { preHandler: requireBearer(services.tokens, { allowBody: true }), config: RESOURCE, schema: userinfoDoc('POST') },
+    { ...requireBearer(services, { ...userinfoBearer, allowBody: true }), config: RESOURCE, schema: userinfoDoc('POST') },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
       return userinfo(request.accessToken!);
     },
   );
 };
+
+/** The sample API, the resource `${ISSUER}/api`: tokens for it only. */
+function sampleApiRoutes(app: FastifyInstance, bearer: BearerRoute): void {
+  app.get(
+    '/api/hello',
+    {
+      ...bearer,
+      config: RESOURCE,
+      schema: {
+        tags: ['resource'],
+        security: SECURITY.bearer,
+        summary: 'Sample protected resource: any valid access token for the resource $ISSUER/api',
+        response: { 200: helloSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const claims = request.accessToken!;
+      return hello(claims, `Hello, ${displayName(claims)}!`);
+    },
+  );
+
+  app.get(
+    '/api/admin/hello',
+    {
+      ...bearer,
+      config: RESOURCE,
+      schema: {
+        tags: ['resource'],
+        security: SECURITY.bearer,
+        summary: 'Sample protected resource: needs a user with role admin',
+        response: { 200: helloSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const claims = request.accessToken!;
+      // RFC 6750 §3.1: a valid token without the needed privilege is 403 insufficient_scope;
+      // the privilege is a role, which no scope grants, so the challenge names none.
+      if (!claims.roles?.includes(ADMIN_ROLE)) throw new InsufficientScopeError('This resource needs a user with role admin.');
+      return hello(claims, `Hello, admin ${displayName(claims)}!`);
+    },
+  );
+}

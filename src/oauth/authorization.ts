@@ -22,6 +22,7 @@ import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
 import { buildRedirect } from './redirect-uri.js';
+import type { ResourceRegistry } from './resources.js';
 import { scopesForUser } from './scope.js';
 
 export type FlowStep =
@@ -41,6 +42,8 @@ export interface AuthorizationFlowDeps {
   sessions: Pick<SessionService, 'save'>;
   /** The token service (implicit grant). */
   tokens: { issue(request: IssueRequest): Promise<IssuedTokens> };
+  /** The audience of the implicit grant's token. */
+  resources: Pick<ResourceRegistry, 'audienceFor'>;
   metrics?: Pick<Metrics, 'tokenIssued'>;
   now?: () => number;
 }
@@ -129,13 +132,15 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         codeChallenge: request.codeChallenge!,
         userId: user.id,
         scopes: request.scopes,
+        resources: request.resources,
         nonce: request.nonce,
         authTime: session.authTime,
       });
       return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }
-    // RFC 6749 §4.2.2: implicit never gets a refresh token.
-    const issued = await deps.tokens.issue({ client, user, scopes: request.scopes, refreshToken: false, authTime: session.authTime });
+    // RFC 6749 §4.2.2: implicit never gets a refresh token. Its one resource was checked with the request.
+    const resource = deps.resources.audienceFor(undefined, request.resources);
+    const issued = await deps.tokens.issue({ client, user, scopes: request.scopes, resource, refreshToken: false, authTime: session.authTime });
     deps.metrics?.tokenIssued('implicit');
     const { access_token, token_type, expires_in, scope } = issued.response;
     return {

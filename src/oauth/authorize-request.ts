@@ -15,11 +15,12 @@
  *
  * Pure apart from the client lookup it is given, so it is tested without an app.
  */
-import { OAuthError, UnavailableError, invalidRequest, unauthorizedClient, unsupportedResponseType } from '../errors.js';
+import { OAuthError, UnavailableError, invalidRequest, invalidTarget, unauthorizedClient, unsupportedResponseType } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import { PKCE_METHODS, RESPONSE_TYPES, RESPONSE_TYPE_NAMES, isResponseType, type ResponseType } from './protocol.js';
 import { isS256Challenge } from './pkce.js';
 import { matchRedirectUri, type ResponseMode } from './redirect-uri.js';
+import type { ResourceRegistry } from './resources.js';
 import { grantScopes, parseScopeParameter } from './scope.js';
 
 /** OIDC Core §3.1.2.1 `prompt` values we understand. */
@@ -36,6 +37,11 @@ export interface AuthorizationRequest {
   responseMode: ResponseMode;
   /** Granted scopes: requested ∩ registered, or all registered when none were requested. */
   scopes: string[];
+  /**
+   * The resources the grant covers (RFC 8707 §2), as configured, in the
+   * order asked; the default resource when none was named. Never empty.
+   */
+  resources: string[];
   state: string | undefined;
   nonce: string | undefined;
   /** S256 challenge; always present for `code`. */
@@ -65,9 +71,14 @@ export interface AuthorizationRequestDeps {
   /** The registered client, or null when unknown. Throws only when the store fails (`UnavailableError`). */
   findClient: (clientId: string) => Promise<Client | null>;
   knownScopes: readonly string[];
+  resources: Pick<ResourceRegistry, 'requested'>;
 }
 
-/** The parameters this endpoint understands; a repeat of any of them is refused (RFC 6749 §3.1). Others are ignored. */
+/**
+ * The parameters this endpoint understands; a repeat of any of them is
+ * refused (RFC 6749 §3.1). Others are ignored, except `resource`, which may
+ * repeat (RFC 8707 §2) and has a check of its own.
+ */
 const KNOWN = [
   'client_id',
   'redirect_uri',
@@ -186,6 +197,7 @@ interface AuthorizationDraft {
   responseType: ResponseType;
   responseMode: ResponseMode;
   scopes: string[];
+  resources: string[];
   nonce: string | undefined;
   codeChallenge: string | undefined;
   prompt: PromptValue[];
@@ -315,6 +327,18 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     redirected,
   ],
   [
+    'resource names resources this server issues tokens for, one for response_type=token',
+    (draft, deps) => {
+      // RFC 8707 §2: absolute URIs without fragment, each one this server issues tokens for.
+      draft.resources = deps.resources.requested(draft.params.resource);
+      // An access token has one audience: the implicit grant issues it here, so one resource only.
+      if (RESPONSE_TYPES[draft.responseType].grantType === 'implicit' && draft.resources.length > 1) {
+        throw invalidTarget(`response_type=${draft.responseType} issues one access token for one resource: name a single resource.`);
+      }
+    },
+    redirected,
+  ],
+  [
     'redirect_uri is sent for an OpenID request',
     (draft) => {
       // OIDC Core §3.1.2.1: redirect_uri is required for OpenID requests. It is
@@ -431,6 +455,7 @@ export async function runAuthorizationChecks(
       responseType: draft.responseType,
       responseMode: draft.responseMode,
       scopes: draft.scopes,
+      resources: draft.resources,
       state: draft.state,
       nonce: draft.nonce,
       codeChallenge: draft.codeChallenge,

@@ -29,6 +29,12 @@ export interface CodeGrant {
   codeChallenge: string;
   userId: string;
   scopes: string[];
+  /**
+   * The resources the grant covers (RFC 8707 §2), as configured. Empty for
+   * a code issued before resources were bound (during an upgrade): it
+   * covers the default resource (`ResourceRegistry.audienceFor`).
+   */
+  resources: string[];
   nonce: string | undefined;
   /** Epoch seconds of the user's sign-in (OIDC `auth_time`). */
   authTime: number | null;
@@ -88,7 +94,9 @@ export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeT
     async take(code) {
       if (!plausible(code)) return null;
       const raw = await kv.take(`code:${digest(code)}`);
-      return raw === null ? null : (JSON.parse(raw) as CodeGrant);
+      if (raw === null) return null;
+      const grant = JSON.parse(raw) as Partial<CodeGrant> & Omit<CodeGrant, 'resources'>;
+      return { ...grant, resources: grant.resources ?? [] };
     },
     async recordRedemption(code, issued) {
       const d = digest(code);

@@ -6,7 +6,7 @@
  * Transport-neutral: the HTTP scope passes the header values and the parsed
  * form.
  */
-import { invalidRequest, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
+import { invalidRequest, invalidTarget, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
 import type { ClientAuthenticator } from './client-auth.js';
@@ -36,11 +36,16 @@ export function checkFormEncoded(contentType: string | undefined): void {
 
 /**
  * RFC 6749 §3.1: a parameter sent more than once is `invalid_request`; one
- * sent without a value is treated as omitted.
+ * sent without a value is treated as omitted. `resource` may repeat
+ * (RFC 8707 §2), but an access token of this server has one audience, so
+ * a token request names one resource: more are `invalid_target`.
  */
 export function singleValued(form: RawForm | undefined): FormParams {
   const params: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
   for (const [name, value] of Object.entries(form ?? {})) {
+    if (typeof value !== 'string' && name === 'resource') {
+      throw invalidTarget('Name one resource per token request: an access token has a single audience. Ask again for each other resource the grant covers.');
+    }
     if (typeof value !== 'string') throw invalidRequest(`Parameter "${name.slice(0, 64)}" was sent more than once (RFC 6749 §3.1).`);
     if (value !== '') params[name] = value;
   }

@@ -16,7 +16,7 @@ import { generateRefreshToken, hashRefreshToken, randomId } from './refresh-toke
 import type { AccessTokenClaims, IssueRequest, IssuedTokens, TokenResponse } from './types.js';
 
 export interface IssuerDeps {
-  config: Pick<Config, 'issuer' | 'accessTokenAudience' | 'accessTokenTtlSeconds' | 'accessTokenAlg' | 'refreshTokenTtlSeconds'>;
+  config: Pick<Config, 'issuer' | 'accessTokenTtlSeconds' | 'accessTokenAlg' | 'refreshTokenTtlSeconds'>;
   now: () => number;
   keys: Pick<KeyStore, 'snapshot'>;
   /** Dates a token minted in the second of its user's revocation past the cut-off. */
@@ -57,7 +57,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     const iat = request.user ? Math.max(seconds, denyList.earliestIat(request.user.id)) : seconds;
     const authTime = request.authTime ?? request.idToken?.authTime ?? null;
     const claims = accessTokenClaims(
-      { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: config.accessTokenAudience, jti: randomId() },
+      { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: request.resource, jti: randomId() },
       { issuer: config.issuer, iat, ttlSeconds: config.accessTokenTtlSeconds },
     );
     let refresh: PreparedTokens['refresh'] = null;
@@ -73,8 +73,8 @@ export function createIssuer(deps: IssuerDeps): Issuer {
           userId: request.user.id,
           // RFC 6749 §6: a rotated refresh token keeps the scope of the one it replaces.
           scope: refreshScope ?? request.scopes.join(' '),
-          // Every token has the one audience so far.
-          resources: [config.accessTokenAudience],
+          // RFC 8707 §2.2: and the resources of the grant, however narrow this access token is.
+          resources: [...(request.grantResources ?? [request.resource])],
           authTime: authTime === null ? null : new Date(authTime * 1000),
           accessTokenJti: claims.jti,
           accessTokenExpiresAt: new Date(claims.exp * 1000),

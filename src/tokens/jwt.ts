@@ -131,7 +131,8 @@ export function looksLikeJwt(token: string): boolean {
 
 export interface VerifyOptions {
   issuer: string;
-  audience?: string;
+  /** `aud` must contain this value, or one of these (jose `audience`). */
+  audience?: string | string[];
   /** Expected `typ` header (RFC 9068 §4: `at+jwt`); undefined accepts any (revocation of ID tokens). */
   typ?: string;
   algorithms: readonly string[];

@@ -11,6 +11,7 @@ import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
 import { invalidGrant } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ResourceRegistry } from '../oauth/resources.js';
 import { narrowScopes, parseScopeParameter } from '../oauth/scope.js';
 import type { KvStore, RefreshTokenRecord, RefreshTokenRepo } from '../storage/types.js';
 import type { Issuer } from './issue.js';
@@ -30,6 +31,8 @@ export interface RefresherDeps {
   kv: Pick<KvStore, 'get' | 'set'>;
   refreshTokens: Pick<RefreshTokenRepo, 'findByHash' | 'findByHashWithUser' | 'rotate'>;
   issuer: Pick<Issuer, 'prepare' | 'sign'>;
+  /** The `resource` parameter: which of the grant's resources the new access token is for. */
+  resources: Pick<ResourceRegistry, 'audienceFor'>;
   /** Reuse detected: revoke the family and the access tokens issued with it (`revoke.ts`). */
   revokeFamily: (familyId: string) => Promise<void>;
   metrics?: Pick<Metrics, 'refreshReuseDetected'> | undefined;
@@ -41,7 +44,7 @@ export interface RefresherDeps {
 
 /** Creates `TokenService.refresh`. */
 export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) => Promise<TokenResponse> {
-  const { config, now, kv, refreshTokens, issuer, revokeFamily, onError } = deps;
+  const { config, now, kv, refreshTokens, issuer, resources, revokeFamily, onError } = deps;
   const graceMs = config.refreshReuseGraceSeconds * 1000;
 
   /** Waits briefly for the sealed successor written by the request that won the rotation. */
@@ -88,7 +91,7 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     throw invalidGrant('The refresh token was already used; every token of its grant has been revoked.');
   }
 
-  return async function refresh({ client, refreshToken: token, scope, ip }: RefreshRequest): Promise<TokenResponse> {
+  return async function refresh({ client, refreshToken: token, scope, resource, ip }: RefreshRequest): Promise<TokenResponse> {
     const requested = parseScopeParameter(scope);
     if (!isRefreshTokenShape(token)) throw invalidGrant('The refresh token is invalid, expired or revoked.');
     const hash = hashRefreshToken(token);
@@ -101,6 +104,9 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     if (record.usedAt !== null) return replayed(record, token, hash, ip);
 
     const scopes = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
+    // RFC 8707 §2.2: like the scope, the resource may narrow to one the grant covers, never widen
+    // (a token from before resources were bound covers the default resource).
+    const audience = resources.audienceFor(resource, record.resources ?? []);
     const user = found.user;
     if (!isEnabled(user)) throw invalidGrant('The user of this grant no longer exists or is disabled.');
 
@@ -110,6 +116,9 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
         client,
         user,
         scopes,
+        resource: audience,
+        // The successor covers what the grant covers, however narrow this access token is.
+        grantResources: record.resources ?? [audience],
         refreshToken: true,
         familyId: record.familyId,
         authTime,

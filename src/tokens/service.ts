@@ -9,6 +9,7 @@
 import type { AuditRecorder } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ResourceRegistry } from '../oauth/resources.js';
 import type { Storage } from '../storage/types.js';
 import { createDenyList } from './deny-list.js';
 import { createIntrospector } from './introspect.js';
@@ -34,6 +35,8 @@ export interface TokenServiceDeps {
   storage: Pick<Storage, 'db' | 'kv' | 'users' | 'refreshTokens' | 'signingKeys' | 'revocations'>;
   config: Config;
   now: () => number;
+  /** The resources tokens are for (`oauth/resources.ts`), built once by the composition root. */
+  resources: Pick<ResourceRegistry, 'identifiers' | 'find' | 'audienceFor'>;
   metrics?: Pick<Metrics, 'refreshReuseDetected'>;
   timings?: TokenServiceTimings;
   /** Background failures (reloads, polls, publishes); they never reach a request. */
@@ -68,9 +71,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   });
 
   const issuer = createIssuer({ config, now, keys, denyList, refreshTokens });
-  const verifier = createVerifier({ config, now, keys, denyList });
+  const verifier = createVerifier({ config, now, keys, denyList, resources: deps.resources });
   const revoker = createRevoker({ db, refreshTokens, revocations, denyList, verifier, config, now });
-  const refresh = createRefresher({ config, now, kv, refreshTokens, issuer, revokeFamily: revoker.revokeFamily, metrics: deps.metrics, audit: deps.audit, onError });
+  const refresh = createRefresher({ config, now, kv, refreshTokens, issuer, resources: deps.resources, revokeFamily: revoker.revokeFamily, metrics: deps.metrics, audit: deps.audit, onError });
   const introspect = createIntrospector({ config, now, verifier, denyList, revocations, refreshTokens, users });
 
   async function cleanup(): Promise<void> {

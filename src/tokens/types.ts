@@ -22,6 +22,14 @@ export interface IssueRequest {
   user: User | null;
   /** Granted scopes (already checked against the client and the request). */
   scopes: string[];
+  /** The access token's audience (`aud`): one of `RESOURCES`, as configured, already checked against the grant (`ResourceRegistry.audienceFor`). */
+  resource: string;
+  /**
+   * What the grant covers (RFC 8707 §2.2), kept with the refresh token so a
+   * later refresh may name any of them: the resources of the authorization
+   * request. Default: `[resource]`.
+   */
+  grantResources?: readonly string[];
   /** Issue a refresh token (never for client_credentials or implicit). */
   refreshToken: boolean;
   /** Continue this refresh-token family (rotation) instead of starting a new one. */
@@ -39,6 +47,18 @@ export interface IssuedTokens {
   /** The refresh-token family, when a refresh token was issued. */
   familyId: string | null;
 }
+
+/**
+ * Which access tokens a verifier accepts, by audience (RFC 9068 §4, RFC 8707):
+ *
+ * - `{ resource }`: tokens whose `aud` names this resource, one of
+ *   `RESOURCES` in any spelling that names the same resource (resolved
+ *   once, then remembered). Every resource route says which resource it is.
+ * - `{ anyResource: true }`: a token for any of `RESOURCES`. Only for the
+ *   authorization server's own endpoints (UserInfo, the admin API), which
+ *   are no listed resource and gate by scope (`openid`, `admin`) instead.
+ */
+export type AudienceRequirement = { readonly resource: string } | { readonly anyResource: true };
 
 /** Claims of a verified access token (RFC 9068 §2.2). */
 export interface AccessTokenClaims {
@@ -62,6 +82,8 @@ export interface RefreshRequest {
   refreshToken: string;
   /** The `scope` parameter: must not widen the original grant (RFC 6749 §6). */
   scope?: string | undefined;
+  /** The `resource` parameter: one of the resources of the original grant (RFC 8707 §2.2), never another. */
+  resource?: string | undefined;
   /** The client's address (recorded when a reused token revokes its family). */
   ip?: string | undefined;
 }
@@ -175,9 +197,11 @@ export interface TokenService {
   refresh(request: RefreshRequest): Promise<TokenResponse>;
   /**
    * Verifies a bearer access token locally (signature, `typ: at+jwt`, `iss`,
-   * `aud`, expiry, deny list). Throws `invalid_token` with a safe description.
+   * `aud` against `audience`, expiry, deny list). Throws `invalid_token`
+   * with a safe description. A `resource` that is not one of `RESOURCES` is
+   * a programming error: a plain `Error`, never a verified token.
    */
-  verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+  verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims>;
   /**
    * RFC 7662 for an authenticated client. Access tokens: any confidential
    * client may ask (resource servers are clients); refresh tokens: only the

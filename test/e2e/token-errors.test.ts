@@ -273,7 +273,8 @@ t.test(`token service error paths (${backendName})`, async (t) => {
   });
 
   t.test('resource routes: RFC 6750 errors', async (t) => {
-    const realm = `Bearer realm="${ISSUER}"`;
+    // RFC 9728 §5.1: every challenge of the sample API points to its metadata.
+    const realm = `Bearer realm="${ISSUER}", resource_metadata="${ISSUER}/.well-known/oauth-protected-resource/api"`;
     const missing = await app.inject({ method: 'GET', url: '/api/hello' });
     t.equal(missing.statusCode, 401);
     t.equal(missing.headers['www-authenticate'], realm, 'no error attribute without a token (RFC 6750 §3.1)');
@@ -283,7 +284,7 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     const invalid = async (t: Tap, tokenValue: string, description: RegExp) => {
       const res = await getWithToken(app, '/api/hello', tokenValue);
       t.equal(res.statusCode, 401);
-      t.match(res.headers['www-authenticate'], /^Bearer realm="[^"]+", error="invalid_token", error_description="[^"]+"$/);
+      t.match(res.headers['www-authenticate'], /^Bearer realm="[^"]+", resource_metadata="[^"]+", error="invalid_token", error_description="[^"]+"$/);
       t.match(res.json().error_description, description);
       t.equal(res.json().error, 'invalid_token');
     };

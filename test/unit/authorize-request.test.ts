@@ -9,6 +9,7 @@ import {
 } from '../../src/oauth/authorize-request.js';
 import { s256Challenge } from '../../src/oauth/pkce.js';
 import { RESPONSE_TYPES, RESPONSE_TYPE_NAMES } from '../../src/oauth/protocol.js';
+import { createResourceRegistry } from '../../src/oauth/resources.js';
 import type { Client } from '../../src/storage/types.js';
 
 const KNOWN = ['openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write'];
@@ -37,7 +38,13 @@ const clients = new Map<string, Client>([
   // One redirect URI (so it may be omitted) and both response types.
   ['solo', client({ clientId: 'solo', redirectUris: ['https://solo.example/cb'] })],
 ]);
-const deps = { findClient: async (id: string) => clients.get(id) ?? null, knownScopes: KNOWN };
+const API = 'https://as.example/api';
+const MCP = 'https://as.example/mcp';
+const deps = {
+  findClient: async (id: string) => clients.get(id) ?? null,
+  knownScopes: KNOWN,
+  resources: createResourceRegistry({ resources: [API, MCP], defaultResource: API }),
+};
 
 const base = {
   response_type: 'code',
@@ -192,6 +199,37 @@ t.test('the word "repeated" is an ordinary value, not a repeat', async (t) => {
   if (r.ok) t.match(r.request, { clientId: 'repeated', state: 'repeated', nonce: 'repeated' });
 });
 
+t.test('resource (RFC 8707 §2): the resources of this server the grant will cover', async (t) => {
+  const resourcesOf = async (query: AuthorizeQuery) => {
+    const r = await parse(query);
+    return r.ok ? r.request.resources : r.error.error;
+  };
+  t.same(await resourcesOf(base), [API], 'none asked for: the default resource');
+  t.same(await resourcesOf({ ...base, resource: '' }), [API], 'an empty value counts as not sent (RFC 6749 §3.1)');
+  t.same(await resourcesOf({ ...base, resource: MCP }), [MCP]);
+  t.same(await resourcesOf({ ...base, resource: 'HTTPS://AS.Example:443/mcp/' }), [MCP], 'upper-case scheme and host, default port, trailing slash: the same resource, as configured');
+  t.same(await resourcesOf({ ...base, resource: [MCP, API] }), [MCP, API], 'may repeat (§2), in the order asked');
+  t.same(await resourcesOf({ ...base, resource: [MCP, 'https://as.example/mcp/', API] }), [MCP, API], 'two spellings of one resource count once');
+  t.same(await resourcesOf({ ...base, response_type: 'token', nonce: 'n', resource: MCP }), [MCP], 'the implicit grant with one resource');
+
+  const r = await expectRedirect(t, { ...base, resource: 'https://as.example/other' }, 'invalid_target', 'unknown resource');
+  if (!r.ok) {
+    t.equal(r.target?.state, 'st', 'redirected with state');
+    t.match(r.error.description, /https:\/\/as\.example\/other is not a resource this server issues tokens for/);
+  }
+  await expectRedirect(t, { ...base, resource: '/api' }, 'invalid_target', 'relative');
+  await expectRedirect(t, { ...base, resource: `${API}#frag` }, 'invalid_target', 'with a fragment');
+  await expectRedirect(t, { ...base, resource: 'https://as.example/API' }, 'invalid_target', 'the path is case-sensitive');
+  await expectRedirect(t, { ...base, resource: 'https://as.example:8443/api' }, 'invalid_target', 'another port');
+  await expectRedirect(t, { ...base, resource: 'https:as.example/api' }, 'invalid_target', 'an http(s) URI without an authority');
+  await expectRedirect(t, { ...base, resource: 'https://as.example\\api' }, 'invalid_target', 'a backslash (the WHATWG parser would read a slash)');
+  await expectRedirect(t, { ...base, resource: [MCP, 'https://as.example/nope'] }, 'invalid_target', 'one unknown among several');
+  await expectRedirect(t, { ...base, resource: Array.from({ length: 11 }, () => API) }, 'invalid_target', 'more than 10 values');
+  const implicit = await expectRedirect(t, { ...base, response_type: 'token', nonce: 'n', resource: [API, MCP] }, 'invalid_target', 'implicit: one token, one resource');
+  if (!implicit.ok) t.equal(implicit.target?.responseMode, 'fragment', 'answered in the fragment like every implicit error');
+  t.ok((await parse({ ...base, resource: [API, MCP], login_hint: 'x' })).ok, 'repeats of resource are not refused as repeated parameters');
+});
+
 t.test('request objects are not supported (OIDC Core §6)', async (t) => {
   await expectRedirect(t, { ...base, request: 'eyJ…' }, 'request_not_supported');
   await expectRedirect(t, { ...base, request_uri: 'https://x' }, 'request_uri_not_supported');
@@ -298,6 +336,7 @@ const failing: ReadonlyArray<readonly [check: string, change: AuthorizeQuery]> =
   ['response_type is present, supported and registered for the client', { response_type: 'id_token' }],
   ['response_mode is supported and allowed for the response type', { response_mode: 'form_post' }],
   ['scope is known and registered for the client', { scope: 'nonsense' }],
+  ['resource names resources this server issues tokens for, one for response_type=token', { resource: 'https://unknown.example/api' }],
   ['redirect_uri is sent for an OpenID request', { redirect_uri: undefined }],
   ['nonce is bounded', { nonce: '' }],
   ['nonce is sent for an implicit OpenID request', { response_type: 'token' }],

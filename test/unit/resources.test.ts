@@ -1,11 +1,16 @@
 /**
  * Resource identifiers and the resource registry (RFC 8707, RFC 9728 §3.1):
- * which URIs name the same resource, where a resource's metadata lives, and
- * narrowing at the token endpoint.
+ * which URIs name the same resource, where a resource's metadata lives,
+ * `RESOURCES` and `ACCESS_TOKEN_AUDIENCE` at start, and narrowing at the
+ * token endpoint.
  */
+import { createHash } from 'node:crypto';
 import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+import { createCodeStore } from '../../src/oauth/codes.js';
 import { resourceKey, resourceMetadataUrl } from '../../src/oauth/resource-uri.js';
 import { createResourceRegistry } from '../../src/oauth/resources.js';
+import { createMemoryKv } from '../../src/storage/kv/memory.js';
 import { errorCode } from '../helpers/errors.js';
 
 const API = 'https://as.example/api';
@@ -34,6 +39,41 @@ t.test('resourceMetadataUrl: RFC 9728 §3.1 path insertion', async (t) => {
   t.equal(resourceMetadataUrl('https://as.example/tenant/api'), 'https://as.example/.well-known/oauth-protected-resource/tenant/api');
 });
 
+t.test('RESOURCES: defaults, validation, and ACCESS_TOKEN_AUDIENCE as the default resource', async (t) => {
+  const base = { ISSUER: 'https://as.example' };
+  const config = loadConfig(base);
+  t.same(config.resources, [API, MCP], 'default: $ISSUER/api and $ISSUER/mcp');
+  t.equal(config.defaultResource, API, 'the default resource is $ISSUER/api');
+
+  const own = loadConfig({ ...base, RESOURCES: 'https://api.example.com/v1/  https://mcp.example.com' });
+  t.same(own.resources, ['https://api.example.com/v1/', 'https://mcp.example.com'], 'kept as written: their spelling goes into aud');
+  t.equal(own.defaultResource, 'https://api.example.com/v1/', 'the first, when ACCESS_TOKEN_AUDIENCE is not set');
+
+  const named = loadConfig({ ...base, RESOURCES: 'https://api.example.com https://mcp.example.com', ACCESS_TOKEN_AUDIENCE: 'https://MCP.example.com/' });
+  t.equal(named.defaultResource, 'https://mcp.example.com', 'ACCESS_TOKEN_AUDIENCE picks the default among RESOURCES, in the RESOURCES spelling');
+
+  const old = loadConfig({ ...base, ACCESS_TOKEN_AUDIENCE: 'https://api.example.com' });
+  t.same(old.resources, ['https://api.example.com', API, MCP], 'an older deployment that set only ACCESS_TOKEN_AUDIENCE: kept as a resource');
+  t.equal(old.defaultResource, 'https://api.example.com', 'and tokens that name no resource keep their aud');
+  t.equal(loadConfig({ ...base, ACCESS_TOKEN_AUDIENCE: `${API}/` }).resources.length, 2, 'an audience already among the defaults adds nothing');
+  t.equal(loadConfig({ ISSUER: 'http://localhost:3000', RESOURCES: 'http://127.0.0.1:4000/api' }).resources[0], 'http://127.0.0.1:4000/api', 'plain http on loopback');
+
+  const refused: Array<[Record<string, string>, string, RegExp]> = [
+    [{ RESOURCES: 'https://api.example.com https://API.example.com/' }, 'RESOURCES', /name the same resource/],
+    [{ RESOURCES: '/api' }, 'RESOURCES', /absolute http\(s\) URL/],
+    [{ RESOURCES: 'urn:example:api' }, 'RESOURCES', /absolute http\(s\) URL/],
+    [{ RESOURCES: 'https://api.example.com#x' }, 'RESOURCES', /fragment/],
+    [{ RESOURCES: 'http://api.example.com' }, 'RESOURCES', /https/],
+    [{ RESOURCES: 'https://user:pw@api.example.com' }, 'RESOURCES', /credentials/],
+    [{ RESOURCES: 'https://api.example.com?tenant=1' }, 'RESOURCES', /query/],
+    [{ RESOURCES: 'https://api.example.com', ACCESS_TOKEN_AUDIENCE: 'https://other.example.com' }, 'ACCESS_TOKEN_AUDIENCE', /must be one of RESOURCES/],
+    [{ ACCESS_TOKEN_AUDIENCE: 'my-api' }, 'ACCESS_TOKEN_AUDIENCE', /absolute http\(s\) URL/],
+  ];
+  for (const [env, variable, message] of refused) {
+    t.throws(() => loadConfig({ ...base, ...env }), { name: 'ConfigError', variable, message }, JSON.stringify(env));
+  }
+});
+
 t.test('the registry: what a request may ask for, and narrowing at the token endpoint (RFC 8707 §2.2)', async (t) => {
   const registry = createResourceRegistry({ resources: [API, `${MCP}/`], defaultResource: API });
   t.equal(registry.find('HTTPS://as.example/mcp'), `${MCP}/`, 'any spelling finds the configured one');
@@ -54,4 +94,26 @@ t.test('the registry: what a request may ask for, and narrowing at the token end
   t.equal(registry.audienceFor(undefined, []), API, 'a grant from before resources were bound covers the default');
   t.equal(registry.audienceFor(API, []), API);
   t.equal(errorCode(() => registry.audienceFor(MCP, [])), 'invalid_target', 'and nothing else');
+});
+
+t.test('a code stored before resources were bound reads as covering none (the default)', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  const codes = createCodeStore({ kv, config: { codeTtlSeconds: 60, accessTokenTtlSeconds: 900 } });
+  const code = await codes.issue({
+    clientId: 'c',
+    redirectUri: 'https://app.example/cb',
+    redirectUriSent: true,
+    codeChallenge: 'x',
+    userId: 'u',
+    scopes: ['openid'],
+    resources: [MCP],
+    nonce: undefined,
+    authTime: null,
+  });
+  t.same((await codes.take(code))?.resources, [MCP], 'kept with the code');
+  // The shape an earlier version stored, without `resources`.
+  const legacy = 'L'.repeat(43);
+  await kv.set(`code:${createHash('sha256').update(legacy).digest('base64url')}`, JSON.stringify({ clientId: 'c', scopes: [] }), 60);
+  t.same((await codes.take(legacy))?.resources, []);
 });

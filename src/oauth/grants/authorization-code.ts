@@ -22,11 +22,13 @@ export const authorizationCodeParameters: GrantParameters = {
 /** One message for every reason a code is refused, so a caller learns nothing about codes it does not hold. */
 const REFUSED = 'The authorization code is invalid, expired, already used, or was issued to another client or redirect URI.';
 
-export function authorizationCodeGrant({ codes, tokens, users }: Pick<GrantDeps, 'codes' | 'tokens' | 'users'>): GrantHandler {
+export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick<GrantDeps, 'codes' | 'tokens' | 'users' | 'resources'>): GrantHandler {
   return async ({ client, params }) => {
-    const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
+    const { code, redirect_uri: redirectUri, code_verifier: verifier, resource } = params;
     if (code === undefined || code === '') throw invalidRequest('code is required.');
     if (verifier === undefined || verifier === '') throw invalidRequest('code_verifier is required (PKCE).');
+    // RFC 8707 §2: a malformed or unknown resource is refused before the code is used up.
+    if (resource !== undefined) resources.audienceFor(resource);
 
     const grant = await codes.take(code);
     if (!grant) {
@@ -53,11 +55,16 @@ export function authorizationCodeGrant({ codes, tokens, users }: Pick<GrantDeps,
     const user = await users.findEnabled(grant.userId);
     if (!user) throw invalidGrant('The user who authorized this code no longer exists or is disabled.');
 
+    // RFC 8707 §2.2: one of the resources authorized (narrowing), the first of them when none is named.
+    const audience = resources.audienceFor(resource, grant.resources);
     const openid = grant.scopes.includes('openid');
     const issued = await tokens.issue({
       client,
       user,
       scopes: grant.scopes,
+      resource: audience,
+      // The refresh token covers everything authorized (a code from before resources were bound: the default).
+      grantResources: grant.resources.length > 0 ? grant.resources : [audience],
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
       idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime } : undefined,

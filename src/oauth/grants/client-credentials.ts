@@ -12,10 +12,12 @@ const forClient = (scope: string) => !USER_ONLY_SCOPES.has(scope);
 /** Nothing besides `scope` and the client's own authentication. */
 export const clientCredentialsParameters: GrantParameters = {};
 
-export function clientCredentialsGrant({ config, tokens }: Pick<GrantDeps, 'config' | 'tokens'>): GrantHandler {
+export function clientCredentialsGrant({ config, tokens, resources }: Pick<GrantDeps, 'config' | 'tokens' | 'resources'>): GrantHandler {
   return async ({ client, params }) => {
     const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), config.scopes, forClient);
-    const issued = await tokens.issue({ client, user: null, scopes, refreshToken: false });
+    // RFC 8707 §2: any resource of this server, the default when none is named.
+    const resource = resources.audienceFor(params.resource);
+    const issued = await tokens.issue({ client, user: null, scopes, resource, refreshToken: false });
     return issued.response;
   };
 }

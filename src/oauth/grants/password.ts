@@ -16,13 +16,15 @@ export const passwordParameters: GrantParameters = {
   password: "The resource owner's password",
 };
 
-export function passwordGrant({ config, now, tokens, users }: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users'>): GrantHandler {
+export function passwordGrant({ config, now, tokens, users, resources }: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users' | 'resources'>): GrantHandler {
   return async ({ client, params, ip }) => {
     const { username, password } = params;
     if (username === undefined) throw invalidRequest('username is required.');
     if (password === undefined) throw invalidRequest('password is required.');
-    // Scope errors first: they need no password check (and cost no attempt).
+    // Scope and resource errors first: they need no password check (and cost no attempt).
     const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), config.scopes);
+    // RFC 8707 §2: any resource of this server, the default when none is named.
+    const resource = resources.audienceFor(params.resource);
 
     const signedIn = await users.signIn(username, password, { ip, source: 'password_grant', clientId: client.clientId });
     if (!signedIn.ok) throw invalidGrant('Invalid username or password.');
@@ -33,6 +35,7 @@ export function passwordGrant({ config, now, tokens, users }: Pick<GrantDeps, 'c
       client,
       user: signedIn.user,
       scopes: granted,
+      resource,
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
       authTime: Math.floor(now() / 1000),

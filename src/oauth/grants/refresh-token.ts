@@ -12,6 +12,6 @@ export const refreshTokenParameters: GrantParameters = {
 export function refreshTokenGrant({ tokens }: Pick<GrantDeps, 'tokens'>): GrantHandler {
   return async ({ client, params, ip }) => {
     if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required.');
-    return tokens.refresh({ client, refreshToken: params.refresh_token, scope: params.scope, ip });
+    return tokens.refresh({ client, refreshToken: params.refresh_token, scope: params.scope, resource: params.resource, ip });
   };
 }

@@ -12,6 +12,7 @@ import type { IssuedTokens, IssueRequest, TokenResponse, TokenService } from '..
 import type { UserService } from '../../users/service.js';
 import type { CodeStore } from '../codes.js';
 import type { TokenGrantType } from '../protocol.js';
+import type { ResourceRegistry } from '../resources.js';
 
 /** What a handler is given about one token request. */
 export interface GrantRequest {
@@ -27,7 +28,7 @@ export type GrantHandler = (request: GrantRequest) => Promise<TokenResponse>;
 /** One handler for every grant type the token endpoint serves (`protocol.ts`). */
 export type GrantHandlers = Readonly<Record<TokenGrantType, GrantHandler>>;
 
-/** The form parameters a grant reads (besides `grant_type`, `scope` and client authentication), each with what it is; for the docs. */
+/** The form parameters a grant reads (besides `grant_type`, `scope`, `resource` and client authentication), each with what it is; for the docs. */
 export type GrantParameters = Readonly<Record<string, string>>;
 
 /** Everything any grant may need; each factory picks its part. */
@@ -41,4 +42,6 @@ export interface GrantDeps {
     revokeIssued: TokenService['revokeIssued'];
   };
   users: Pick<UserService, 'signIn' | 'findEnabled'>;
+  /** The `resource` parameter (RFC 8707): which resource the access token is for. */
+  resources: Pick<ResourceRegistry, 'audienceFor'>;
 }
