@@ -24,6 +24,7 @@ import { closeConnectionsLingeringly } from './http/lingering-close.js';
 import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { resourceRoutes } from './http/resource.js';
+import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { signUpRoutes } from './http/sign-up.js';
 import { AccessLogController } from './observability/access-log.js';
@@ -123,6 +124,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(oauthEndpoints, { services });
   await app.register(discoveryRoutes, { services });
   await app.register(resourceRoutes, { services });
+  await app.register(resourceMetadataRoutes, { services });
   await app.register(adminApi, { services });
   await app.register(adminConsole, { services });
   await app.register(signUpRoutes, { services });

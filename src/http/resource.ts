@@ -15,6 +15,7 @@ import type { Services } from '../services.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import { ADMIN_ROLE } from '../users/account.js';
 import { bearerErrorHandler, InsufficientScopeError, requireBearer, type BearerRoute } from './bearer.js';
+import { sampleResource } from './resource-metadata.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
 const errors = errorResponses(400, 401, 403);
@@ -65,8 +66,7 @@ export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'conf
   // Each route answers its own errors (`requireBearer`); this one is for any route added without it.
   app.setErrorHandler(bearerErrorHandler({ realm: services.config.issuer }));
 
-  // The sample API is the resource `${ISSUER}/api`: served while RESOURCES lists it (else no token could be for it).
-  const api = services.resources.find(`${services.config.issuer}/api`);
+  const api = sampleResource(services, 'api');
   if (api !== null) sampleApiRoutes(app, requireBearer(services, { resource: api }));
 
   // OIDC Core §5.3.1: GET and POST; POST may carry the token in the form body (RFC 6750 §2.2).

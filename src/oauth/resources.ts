@@ -102,3 +102,30 @@ export function createResourceRegistry(config: { readonly resources: readonly st
     },
   };
 }
+
+/** What a protected resource's metadata says about it (RFC 9728 §2), besides what the registry knows. */
+export interface ResourceDescription {
+  /** The resource identifier, as configured. */
+  resource: string;
+  /** Human-readable name (`resource_name`). */
+  name: string;
+  /** The scopes the resource understands (`scopes_supported`). */
+  scopes: readonly string[];
+}
+
+/**
+ * RFC 9728 §2 metadata of a resource this server issues tokens for: its
+ * identifier exactly as configured (§3.3: equal to the one the metadata
+ * URL was built from), this server as its only authorization server, the
+ * scopes it understands, and bearer tokens in the Authorization header only
+ * (RFC 6750 §2.1; RFC 9700 §2.3 rules out the query).
+ */
+export function protectedResourceMetadata(issuer: string, description: ResourceDescription): Record<string, unknown> {
+  return {
+    resource: description.resource,
+    authorization_servers: [issuer],
+    scopes_supported: [...description.scopes],
+    bearer_methods_supported: ['header'],
+    resource_name: description.name,
+  };
+}

@@ -1,10 +1,10 @@
 /**
  * The request log at the production logger configuration: at `info`, the
- * machine-facing hot routes (token endpoint, JWKS, discovery, probes) write
- * no per-request lines, refused requests included (refusals were already
- * `debug` lines), while the pages people drive still write both; at `debug`
- * the hot routes' lines come back. (Why: `src/http/access-log.ts`, numbers
- * in bench/README.md.)
+ * machine-facing hot routes (token endpoint, JWKS, discovery, resource
+ * metadata, probes) write no per-request lines, refused requests included
+ * (refusals were already `debug` lines), while the pages people drive still
+ * write both; at `debug` the hot routes' lines come back. (Why:
+ * `src/http/access-log.ts`, numbers in bench/README.md.)
  */
 import { Writable } from 'node:stream';
 import t from 'tap';
@@ -42,7 +42,7 @@ const info = await appLoggingAt('info');
 
 t.test(`at info, hot routes write no request lines, pages write both (${backendName})`, async (t) => {
   const { app, lines } = info;
-  for (const url of ['/healthz', '/jwks.json', '/.well-known/openid-configuration']) {
+  for (const url of ['/healthz', '/jwks.json', '/.well-known/openid-configuration', '/.well-known/oauth-protected-resource/mcp']) {
     const res = await app.inject({ method: 'GET', url, headers: { 'x-request-id': `quiet-${url.length}` } });
     t.equal(res.statusCode, 200, url);
     t.same(requestLines(lines, `quiet-${url.length}`), [], `${url}: no request lines at info`);

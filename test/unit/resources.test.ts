@@ -9,7 +9,7 @@ import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { createCodeStore } from '../../src/oauth/codes.js';
 import { resourceKey, resourceMetadataUrl } from '../../src/oauth/resource-uri.js';
-import { createResourceRegistry } from '../../src/oauth/resources.js';
+import { createResourceRegistry, protectedResourceMetadata } from '../../src/oauth/resources.js';
 import { createMemoryKv } from '../../src/storage/kv/memory.js';
 import { errorCode } from '../helpers/errors.js';
 
@@ -116,4 +116,14 @@ t.test('a code stored before resources were bound reads as covering none (the de
   const legacy = 'L'.repeat(43);
   await kv.set(`code:${createHash('sha256').update(legacy).digest('base64url')}`, JSON.stringify({ clientId: 'c', scopes: [] }), 60);
   t.same((await codes.take(legacy))?.resources, []);
+});
+
+t.test('protected resource metadata (RFC 9728 §2)', async (t) => {
+  t.same(protectedResourceMetadata('https://as.example', { resource: MCP, name: 'Sample MCP server', scopes: ['api:read'] }), {
+    resource: MCP,
+    authorization_servers: ['https://as.example'],
+    scopes_supported: ['api:read'],
+    bearer_methods_supported: ['header'],
+    resource_name: 'Sample MCP server',
+  });
 });
