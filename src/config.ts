@@ -300,13 +300,14 @@ function trustProxy(env: Env): TrustProxy {
  * resource is compared without it) and no credentials. Returns its
  * comparison key.
  */
-function resourceIdentifier(name: string, raw: string): string {
+function resourceIdentifier(name: string, raw: string, context = ''): string {
+  const refuse = (problem: string) => new ConfigError(name, `${context}"${raw.slice(0, 200)}" ${problem}`);
   const key = resourceKey(raw);
-  if (key === null || !/^https?:\/\//i.test(raw)) throw new ConfigError(name, `"${raw.slice(0, 200)}" is not an absolute http(s) URL without a fragment (RFC 8707 §2)`);
+  if (key === null || !/^https?:\/\//i.test(raw)) throw refuse('is not an absolute http(s) URL without a fragment (RFC 8707 §2)');
   const url = new URL(raw);
-  if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) throw new ConfigError(name, `"${raw}" must use https (plain http is allowed only for localhost/loopback)`);
-  if (url.username || url.password) throw new ConfigError(name, `"${raw}" must not contain credentials`);
-  if (raw.includes('?')) throw new ConfigError(name, `"${raw}" must not contain a query`);
+  if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) throw refuse('must use https (plain http is allowed only for localhost/loopback)');
+  if (url.username || url.password) throw refuse('must not contain credentials');
+  if (raw.includes('?')) throw refuse('must not contain a query');
   return key;
 }
 
@@ -330,7 +331,8 @@ function resources(env: Env, iss: string): { resources: string[]; defaultResourc
   }
   const audience = read(env, 'ACCESS_TOKEN_AUDIENCE');
   if (audience === undefined) return { resources: list, defaultResource: list[0]! };
-  const listed = keys.get(resourceIdentifier('ACCESS_TOKEN_AUDIENCE', audience));
+  // Any string used to do; now it names a resource, so the message says why it must look like one.
+  const listed = keys.get(resourceIdentifier('ACCESS_TOKEN_AUDIENCE', audience, 'names the default resource now, one of RESOURCES: '));
   if (listed !== undefined) return { resources: list, defaultResource: listed };
   if (raw === undefined) return { resources: [audience, ...list], defaultResource: audience };
   throw new ConfigError('ACCESS_TOKEN_AUDIENCE', `names the default resource, so it must be one of RESOURCES (${list.join(' ')}); got "${audience}"`);

@@ -67,7 +67,7 @@ t.test('RESOURCES: defaults, validation, and ACCESS_TOKEN_AUDIENCE as the defaul
     [{ RESOURCES: 'https://user:pw@api.example.com' }, 'RESOURCES', /credentials/],
     [{ RESOURCES: 'https://api.example.com?tenant=1' }, 'RESOURCES', /query/],
     [{ RESOURCES: 'https://api.example.com', ACCESS_TOKEN_AUDIENCE: 'https://other.example.com' }, 'ACCESS_TOKEN_AUDIENCE', /must be one of RESOURCES/],
-    [{ ACCESS_TOKEN_AUDIENCE: 'my-api' }, 'ACCESS_TOKEN_AUDIENCE', /absolute http\(s\) URL/],
+    [{ ACCESS_TOKEN_AUDIENCE: 'my-api' }, 'ACCESS_TOKEN_AUDIENCE', /names the default resource now, one of RESOURCES: "my-api" is not an absolute http\(s\) URL/],
   ];
   for (const [env, variable, message] of refused) {
     t.throws(() => loadConfig({ ...base, ...env }), { name: 'ConfigError', variable, message }, JSON.stringify(env));
