@@ -21,7 +21,7 @@ import type { UserService } from '../users/service.js';
 import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
-import { buildRedirect } from './redirect-uri.js';
+import { buildRedirect, matchClientRedirectUri } from './redirect-uri.js';
 import { scopesForUser } from './scope.js';
 
 export type FlowStep =
@@ -113,7 +113,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
   /** The client as registered now: it may have changed since the request was made. */
   const currentClient = async (request: AuthorizationRequest): Promise<Client> => {
     const client = await deps.clients.find(request.clientId);
-    if (!client || !client.redirectUris.includes(request.redirectUri) || !client.responseTypes.includes(request.responseType)) {
+    if (!client || matchClientRedirectUri(client, request.redirectUri) === null || !client.responseTypes.includes(request.responseType)) {
       throw new StaleRequestError();
     }
     return client;
