@@ -35,7 +35,7 @@ export interface AuthorizationFlowDeps {
   config: Pick<Config, 'issuer'>;
   consents: Pick<ConsentService, 'find' | 'grant'>;
   users: Pick<UserService, 'findSignedIn'>;
-  clients: Pick<ClientService, 'find'>;
+  clients: Pick<ClientService, 'find' | 'recordUse'>;
   codes: Pick<CodeStore, 'issue'>;
   pending: PendingAuthorizationStore;
   sessions: Pick<SessionService, 'save'>;
@@ -120,6 +120,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
   };
 
   const complete = async (client: Client, request: AuthorizationRequest, user: User, session: BrowserSession): Promise<FlowStep> => {
+    // Authorized: a use of the client (a metadata-document client gets the row its code and tokens refer to).
+    await deps.clients.recordUse(client, { actor: userActor(user) });
     const base = { state: request.state, iss: config.issuer };
     if (request.responseType === 'code') {
       const code = await codes.issue({
@@ -223,6 +225,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       if (!allow) return errorRedirect(targetOf(request), accessDenied('The user denied the request.'));
       const granted = forUser(request, user);
       if (!granted) return nothingToGrant(request);
+      // Before the consent, which refers to the client's row (a metadata-document client's is made here).
+      await deps.clients.recordUse(client, { actor: userActor(user), ip });
       await consents.grant(user.id, client.clientId, granted.scopes, { actor: userActor(user), ip });
       return complete(client, granted, user, session);
     },

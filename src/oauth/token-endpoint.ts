@@ -7,6 +7,7 @@
  * form.
  */
 import { invalidRequest, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
+import type { ClientService } from '../clients/service.js';
 import type { Client } from '../storage/types.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
 import type { ClientAuthenticator } from './client-auth.js';
@@ -65,6 +66,10 @@ export interface TokenEndpointDeps {
   clientAuth: Pick<ClientAuthenticator, 'authenticate'>;
   grants: GrantHandlers;
   tokens: Pick<TokenService, 'revoke' | 'introspect'>;
+  /** Told when a token was issued to a client (its last use, at most one write a day). */
+  clients?: Pick<ClientService, 'recordUse'>;
+  /** A failure to record that use: the tokens were issued and are answered all the same. */
+  onError?: (err: unknown) => void;
 }
 
 type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants'>) => void | Promise<void>;
@@ -141,6 +146,7 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
       const state = { request } as TokenRequestState;
       for (const [, check] of tokenChecks) await check(state, deps);
       const response = await state.handler({ client: state.client, params: state.params, ip: state.request.ip });
+      await deps.clients?.recordUse(state.client).catch((err: unknown) => deps.onError?.(err));
       return { grantType: state.grantType, response };
     },
     async revoke(request) {

@@ -193,10 +193,14 @@ export interface ClientRepo {
   /**
    * Creates or refreshes the row of a metadata-document client (origin
    * `metadata_document`, public, no secret) with `lastUsedAt` = `usedAt`, in
-   * one statement (concurrent callers converge on one row). Null when the id
-   * belongs to a client of another origin, which is left untouched.
+   * one statement (concurrent callers converge on one row); `created` when
+   * this call inserted it. Null when the id belongs to a client of another
+   * origin, which is left untouched.
    */
-  upsertMetadataDocumentClient(client: Omit<NewClient, 'origin' | 'registrationAccessTokenHash' | 'clientSecretHash'>, usedAt: Date): Promise<Client | null>;
+  upsertMetadataDocumentClient(
+    client: Omit<NewClient, 'origin' | 'registrationAccessTokenHash' | 'clientSecretHash'>,
+    usedAt: Date,
+  ): Promise<{ client: Client; created: boolean } | null>;
   /**
    * Ids of clients no admin registered (origin `dynamic` or
    * `metadata_document`) unused since before `cutoff` (`last_used_at`, or

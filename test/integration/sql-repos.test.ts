@@ -146,10 +146,12 @@ for (const kind of dbKinds) {
       const doc = { clientId: url, clientName: 'Doc App', redirectUris: ['https://app.example/cb'], grantTypes: ['authorization_code'] as const, responseTypes: ['code'] as const, tokenEndpointAuthMethod: 'none' as const, scope: 'openid', resourceServer: false };
       const at = new Date('2030-02-01T00:00:00Z');
       const rows = await Promise.all([1, 2].map(() => clients.upsertMetadataDocumentClient({ ...doc, grantTypes: [...doc.grantTypes], responseTypes: [...doc.responseTypes] }, at)));
-      t.ok(rows.every((r) => r !== null && r.clientId === url && r.origin === 'metadata_document' && r.clientSecretHash === null));
+      t.ok(rows.every((r) => r !== null && r.client.clientId === url && r.client.origin === 'metadata_document' && r.client.clientSecretHash === null));
+      t.equal(rows.filter((r) => r!.created).length, 1, 'one of them created it');
       const renamed = await clients.upsertMetadataDocumentClient({ ...doc, grantTypes: ['authorization_code'], responseTypes: ['code'], clientName: 'Renamed' }, new Date(at.getTime() + 1000));
-      t.equal(renamed!.clientName, 'Renamed', 'the document changed: the row follows');
-      t.same(renamed!.lastUsedAt, new Date(at.getTime() + 1000));
+      t.equal(renamed!.client.clientName, 'Renamed', 'the document changed: the row follows');
+      t.equal(renamed!.created, false);
+      t.same(renamed!.client.lastUsedAt, new Date(at.getTime() + 1000));
       const admin = await clients.create(newClient());
       t.equal(await clients.upsertMetadataDocumentClient({ ...doc, clientId: admin.clientId, grantTypes: ['authorization_code'], responseTypes: ['code'] }, at), null);
       t.equal((await clients.findById(admin.clientId))!.origin, 'admin', 'an admin client is left as it was');
@@ -168,7 +170,7 @@ for (const kind of dbKinds) {
         new Date('2000-06-01T00:00:00Z'),
       );
       const idle = await clients.listIdle(new Date('2010-01-01T00:00:00Z'), 100);
-      t.same(idle.filter((cid) => [idleDynamic.clientId, freshDynamic.clientId, idleAdmin.clientId, doc!.clientId].includes(cid)), [doc!.clientId, idleDynamic.clientId], 'least recently used first');
+      t.same(idle.filter((cid) => [idleDynamic.clientId, freshDynamic.clientId, idleAdmin.clientId, doc!.client.clientId].includes(cid)), [doc!.client.clientId, idleDynamic.clientId], 'least recently used first');
       const neverUsed = await clients.listIdle(new Date(Date.now() + 60_000), 1000);
       t.ok(neverUsed.includes(freshDynamic.clientId), 'never used: idle since it was registered');
       t.notOk(neverUsed.includes(idleAdmin.clientId));

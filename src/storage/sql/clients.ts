@@ -123,7 +123,8 @@ export function createClientRepo(db: Db): ClientRepo {
       return rows.length > 0;
     },
     async upsertMetadataDocumentClient(client, usedAt) {
-      const rows = await db.query<ClientRow>(
+      // xmax is 0 on a row this statement inserted, not on one it updated.
+      const rows = await db.query<ClientRow & { inserted: boolean }>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
                               origin, last_used_at)
          VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'metadata_document', $9)
@@ -132,7 +133,7 @@ export function createClientRepo(db: Db): ClientRepo {
            response_types = EXCLUDED.response_types, token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method, scope = EXCLUDED.scope,
            resource_server = EXCLUDED.resource_server, last_used_at = EXCLUDED.last_used_at, updated_at = now()
          WHERE clients.origin = 'metadata_document'
-         RETURNING ${COLUMNS}`,
+         RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
         [
           client.clientId,
           client.clientName,
@@ -145,7 +146,7 @@ export function createClientRepo(db: Db): ClientRepo {
           usedAt,
         ],
       );
-      return rows[0] ? toClient(rows[0]) : null;
+      return rows[0] ? { client: toClient(rows[0]), created: rows[0].inserted } : null;
     },
     async listIdle(cutoff, limit) {
       const rows = await db.query<{ client_id: string }>(
