@@ -80,7 +80,7 @@ t.test(`CLI commands (${backendName})`, async (t) => {
 
     const list = await cli(services, ['clients', 'list']);
     t.equal(list.code, 0);
-    t.match(list.stdout, /CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+NAME/);
+    t.match(list.stdout, /CLIENT_ID\s+ORIGIN\s+AUTH_METHOD\s+GRANTS\s+NAME/);
     t.match(list.stdout, new RegExp(client.client_id));
     const listed = json<{ items: Array<{ client_id: string }>; total: number }>(await cli(services, ['clients', 'list', '--json', '--limit', '1']));
     t.equal(listed.items.length, 1);
