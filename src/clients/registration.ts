@@ -25,7 +25,7 @@ import { invalidClientMetadata, invalidRedirectUri, isOAuthError, OAuthError, to
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client } from '../storage/types.js';
 import type { InitialAccessTokenService } from './initial-access-tokens.js';
-import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
+import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS, validateDynamicClientMetadata, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
 import { verifyClientSecret } from './secret.js';
 import type { ClientService, DynamicallyRegisteredClient, RegisteredClient } from './service.js';
 
@@ -104,7 +104,7 @@ export interface ClientRegistrationDeps {
   initialAccessTokens: Pick<InitialAccessTokenService, 'use'>;
   /** Counts registrations per address (its limit and window are the registration ones). */
   throttle: Pick<Throttle, 'reserve'>;
-  config: Pick<Config, 'dynamicRegistration'>;
+  config: Pick<Config, 'dynamicRegistration' | 'scopes'>;
 }
 
 export interface ClientRegistration {
@@ -155,14 +155,17 @@ export function createClientRegistration(deps: ClientRegistrationDeps): ClientRe
         }
         throw err;
       }
-      const request = readRegistrationRequest(body);
-      if (config.dynamicRegistration === 'token') {
-        if (caller.bearer === undefined) throw new RegistrationTokenError('An initial access token is required to register a client here (Authorization: Bearer …).', false);
-        if (!(await deps.initialAccessTokens.use(caller.bearer))) {
-          throw new RegistrationTokenError('The initial access token is not valid (unknown, revoked, expired or used up).', true);
-        }
+      const tokenRequired = config.dynamicRegistration === 'token';
+      if (tokenRequired && caller.bearer === undefined) {
+        throw new RegistrationTokenError('An initial access token is required to register a client here (Authorization: Bearer …).', false);
       }
-      const policy: DynamicClientPolicy = { allowConfidential: config.dynamicRegistration === 'token' };
+      const request = readRegistrationRequest(body);
+      const policy: DynamicClientPolicy = { allowConfidential: tokenRequired };
+      // Refused metadata does not use up a registration the token allows: checked first.
+      validateDynamicClientMetadata(request.metadata, config.scopes, policy);
+      if (tokenRequired && !(await deps.initialAccessTokens.use(caller.bearer!))) {
+        throw new RegistrationTokenError('The initial access token is not valid (unknown, revoked, expired or used up).', true);
+      }
       return clients.registerDynamic(request.metadata, policy, context(caller));
     },
     read: authenticate,

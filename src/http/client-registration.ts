@@ -27,25 +27,30 @@ const TAG = 'registration';
 
 const strings = { type: 'array', items: { type: 'string' } } as const;
 
-/** Documentation of the request body: the domain reads it field by field (unknown fields are ignored, RFC 7591 §2). */
+/**
+ * Documentation of the request body only. The domain reads it field by
+ * field (unknown fields ignored, RFC 7591 §2; a wrong type is
+ * `invalid_client_metadata`), so the properties carry no `type`: the
+ * validator would otherwise coerce a string into a list before the domain
+ * could refuse it.
+ */
 const metadataBody = {
   type: 'object',
   additionalProperties: true,
   description:
-    'RFC 7591 §2 client metadata. Fields this server does not use are ignored. Only authorization_code and refresh_token (the default: both), ' +
+    'RFC 7591 §2 client metadata (JSON). Fields this server does not use are ignored. Only authorization_code and refresh_token (the default: both), ' +
     'response type code, https or loopback redirect URIs, never the admin scope.',
   properties: {
-    redirect_uris: { ...strings, description: 'Required: https, or http on 127.0.0.1, [::1] or localhost (any port for 127.0.0.1 and [::1]).' },
-    client_name: { type: 'string', description: 'Shown on the consent page, with a notice that no administrator registered the client.' },
-    grant_types: { ...strings, description: 'authorization_code and/or refresh_token. Default: both.' },
-    response_types: { ...strings, description: 'code. Default: code.' },
+    redirect_uris: { description: 'Required, a list: https, or http on 127.0.0.1, [::1] or localhost (any port for 127.0.0.1 and [::1]).' },
+    client_name: { description: 'A string, shown on the consent page with a notice that no administrator registered the client.' },
+    grant_types: { description: 'A list: authorization_code and/or refresh_token. Default: both.' },
+    response_types: { description: 'A list: code. Default: code.' },
     token_endpoint_auth_method: {
-      type: 'string',
       description: `One of ${AUTH_METHOD_NAMES.join(', ')}. DYNAMIC_REGISTRATION=open: none only (the default). token: default client_secret_basic.`,
     },
-    scope: { type: 'string', description: 'Space-separated; default: every scope the server knows. Never "admin".' },
-    client_id: { type: 'string', description: 'RFC 7592 update only: this client’s id.' },
-    client_secret: { type: 'string', description: 'RFC 7592 update only, optional: the current secret.' },
+    scope: { description: 'Space-separated; default: every scope the server knows. Never "admin".' },
+    client_id: { description: 'RFC 7592 update only: this client’s id.' },
+    client_secret: { description: 'RFC 7592 update only, optional: the current secret.' },
   },
 } as const;
 
