@@ -268,6 +268,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
     async recordUse(client, context) {
       const t = now();
       const notBefore = t - USE_RECORD_PERIOD_MS;
+      if (usedHere.size > 10_000) usedHere.clear();
       if (client.origin === 'metadata_document') {
         // The row mirrors the document; written again when the document changed or a day has passed.
         const metadata = JSON.stringify([client.clientName, client.redirectUris, client.grantTypes, client.responseTypes, client.scope]);
@@ -296,10 +297,14 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       if (client.lastUsedAt !== null && client.lastUsedAt.getTime() > notBefore) return;
       const seen = usedHere.get(client.clientId);
       if (seen && seen.atMs > notBefore) return;
-      if (usedHere.size > 10_000) usedHere.clear();
-      // Noted before the write, so a burst on this instance writes once.
+      // Noted before the write, so a burst on this instance writes once; forgotten if it fails, so the next use tries again.
       usedHere.set(client.clientId, { atMs: t, metadata: '' });
-      await repo.touch(client.clientId, new Date(t), new Date(notBefore));
+      try {
+        await repo.touch(client.clientId, new Date(t), new Date(notBefore));
+      } catch (err) {
+        usedHere.delete(client.clientId);
+        throw err;
+      }
     },
     async rotateSecret(clientId, context) {
       const current = await get(clientId);
