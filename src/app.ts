@@ -16,6 +16,7 @@ import { adminConsole } from './admin/console/routes.js';
 import type { Config, TrustProxy } from './config.js';
 import { assetRoutes } from './http/assets.js';
 import { authorizeRoutes } from './http/authorize.js';
+import { clientRegistrationRoutes } from './http/client-registration.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
 import { registerDocs } from './http/docs.js';
@@ -122,6 +123,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(healthRoutes, { services });
   await app.register(authorizeRoutes, { services });
   await app.register(oauthEndpoints, { services });
+  await app.register(clientRegistrationRoutes, { services });
   await app.register(discoveryRoutes, { services });
   await app.register(resourceRoutes, { services });
   await app.register(resourceMetadataRoutes, { services });

@@ -106,6 +106,26 @@ export interface Config {
   readonly failedAttemptWindowSeconds: number;
   /** Days an audit event is kept before it is deleted (`AUDIT_RETENTION_DAYS`). */
   readonly auditRetentionDays: number;
+  /**
+   * RFC 7591 registration at `/oauth/register` (`DYNAMIC_REGISTRATION`):
+   * `open` (anyone, public clients only), `token` (an initial access token an
+   * admin created is required), `off`.
+   */
+  readonly dynamicRegistration: 'open' | 'token' | 'off';
+  /** Registrations per client address per window (`DYNAMIC_REGISTRATION_LIMIT`). */
+  readonly dynamicRegistrationLimit: number;
+  /** The window of that limit, seconds (`DYNAMIC_REGISTRATION_WINDOW`). */
+  readonly dynamicRegistrationWindowSeconds: number;
+  /** Days without use after which a client no admin registered is deleted (`DYNAMIC_CLIENT_IDLE_DAYS`). */
+  readonly dynamicClientIdleDays: number;
+  /**
+   * Fetch Client ID Metadata Documents from private, loopback and link-local
+   * addresses too (`CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS`): development and
+   * tests only; the server warns at start.
+   */
+  readonly clientMetadataAllowPrivateNetworks: boolean;
+  /** Milliseconds a metadata-document fetch may take in all (`CLIENT_METADATA_TIMEOUT_MS`). */
+  readonly clientMetadataTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -390,6 +410,12 @@ export function loadConfig(env: Env = {}): Config {
     maxFailedAttempts: integer(env, 'MAX_FAILED_ATTEMPTS', 10, 1, 10_000),
     failedAttemptWindowSeconds: integer(env, 'FAILED_ATTEMPT_WINDOW', 300, 1, 86_400),
     auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3_650),
+    dynamicRegistration: oneOf(env, 'DYNAMIC_REGISTRATION', ['open', 'token', 'off'] as const, 'open'),
+    dynamicRegistrationLimit: integer(env, 'DYNAMIC_REGISTRATION_LIMIT', 20, 1, 100_000),
+    dynamicRegistrationWindowSeconds: integer(env, 'DYNAMIC_REGISTRATION_WINDOW', 3_600, 1, 604_800),
+    dynamicClientIdleDays: integer(env, 'DYNAMIC_CLIENT_IDLE_DAYS', 30, 1, 3_650),
+    clientMetadataAllowPrivateNetworks: bool(env, 'CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS', false),
+    clientMetadataTimeoutMs: integer(env, 'CLIENT_METADATA_TIMEOUT_MS', 5_000, 100, 60_000),
   };
   // Node refuses a headers timeout longer than the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) {

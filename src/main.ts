@@ -39,6 +39,12 @@ async function main(): Promise<void> {
   // From here on a signal closes everything that is open, even mid-start.
   handleSignals(app, closers);
   app.log.info(storage.describe());
+  if (config.clientMetadataAllowPrivateNetworks) {
+    app.log.warn(
+      'CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS=true: client metadata documents may be fetched from private, loopback and link-local addresses. ' +
+        'For development and tests only: anyone who can reach /authorize can make this server send requests into its own network.',
+    );
+  }
   services.metrics.collectProcessMetrics();
   await services.start();
   let admin;

@@ -7,6 +7,10 @@
  */
 import { createAuditTrail, type AuditTrail } from './audit/service.js';
 import { signInEvent } from './audit/sign-in.js';
+import { createIdleClientReaper, type IdleClientReaper } from './clients/idle-reaper.js';
+import { createInitialAccessTokenService, type InitialAccessTokenService } from './clients/initial-access-tokens.js';
+import { createMetadataDocumentResolver, MAX_DOCUMENT_BYTES } from './clients/metadata-document.js';
+import { createClientRegistration, type ClientRegistration } from './clients/registration.js';
 import { createClientService, type ClientService } from './clients/service.js';
 import { ensureSwaggerUiClient } from './clients/swagger-ui-client.js';
 import type { Config } from './config.js';
@@ -18,6 +22,7 @@ import { createCodeStore } from './oauth/codes.js';
 import { createGrantHandlers } from './oauth/grants/index.js';
 import { createResourceRegistry, type ResourceRegistry } from './oauth/resources.js';
 import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
+import { createOutboundFetch, type ResolveHost } from './security/outbound-fetch.js';
 import { createThrottle } from './security/throttle.js';
 import { createPendingAuthorizationStore, type PendingAuthorizationStore } from './sessions/pending-authorization.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
@@ -42,6 +47,12 @@ export interface Services {
   /** Prometheus counters of this instance (own registry). */
   readonly metrics: Metrics;
   readonly clients: ClientService;
+  /** RFC 7591 registration and RFC 7592 client configuration (`/oauth/register`). */
+  readonly clientRegistration: ClientRegistration;
+  /** RFC 7591 initial access tokens (`DYNAMIC_REGISTRATION=token`), managed by admins. */
+  readonly initialAccessTokens: InitialAccessTokenService;
+  /** Removes clients no admin registered after `DYNAMIC_CLIENT_IDLE_DAYS` without use (runs on a timer from `start`). */
+  readonly idleClients: IdleClientReaper;
   /** Accounts, and the one sign-in path (`users.signIn`). */
   readonly users: UserService;
   /** Remembered consent (consent page; admin revocation). */
@@ -87,6 +98,10 @@ export interface ServiceOptions {
   onAuditError?: (err: unknown, what: string) => void;
   /** How often audit events past `AUDIT_RETENTION_DAYS` are deleted, ms (default hourly). */
   auditPruneIntervalMs?: number;
+  /** How often idle dynamic and metadata-document clients are looked for, ms (default hourly). */
+  idleClientIntervalMs?: number;
+  /** Fetching client metadata documents: extra trusted CA certificates (PEM) and name resolution (tests). */
+  outbound?: { extraCaCerts?: readonly string[]; resolve?: ResolveHost };
 }
 
 export function createServices(config: Config, storage: Storage, options: ServiceOptions = {}): Services {
@@ -102,8 +117,34 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.auditPruneIntervalMs === undefined ? {} : { pruneIntervalMs: options.auditPruneIntervalMs }),
     ...(options.onAuditError ? { onError: options.onAuditError } : {}),
   });
+  // Client ID Metadata Documents are fetched through the SSRF guard and shared through the TTL store.
+  const outboundFetch = createOutboundFetch({
+    allowPrivateNetworks: config.clientMetadataAllowPrivateNetworks,
+    timeoutMs: config.clientMetadataTimeoutMs,
+    maxBytes: MAX_DOCUMENT_BYTES,
+    userAgent: `oauth-server (client metadata; ${config.issuer})`,
+    ...(options.outbound?.extraCaCerts ? { extraCaCerts: options.outbound.extraCaCerts } : {}),
+    ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}),
+  });
+  const metadataDocuments = createMetadataDocumentResolver({ fetch: outboundFetch, kv, config, now });
   // Deleting a client ends the tokens issued to it (`tokens` is built below; the callback runs later).
-  const clients = createClientService({ repo: storage.clients, kv, config, now, audit, onDelete: (clientId) => tokens.revokeClient(clientId) });
+  const clients = createClientService({ repo: storage.clients, kv, config, now, audit, metadataDocuments, onDelete: (clientId) => tokens.revokeClient(clientId) });
+  const initialAccessTokens = createInitialAccessTokenService({ repo: storage.initialAccessTokens, now, audit });
+  const clientRegistration = createClientRegistration({
+    clients,
+    initialAccessTokens,
+    // Every registration counted per address, with its own limit and window.
+    throttle: createThrottle(kv, { maxFailedAttempts: config.dynamicRegistrationLimit, failedAttemptWindowSeconds: config.dynamicRegistrationWindowSeconds }),
+    config,
+  });
+  const idleClients = createIdleClientReaper({
+    repo: storage.clients,
+    clients,
+    now,
+    idleDays: config.dynamicClientIdleDays,
+    ...(options.idleClientIntervalMs === undefined ? {} : { intervalMs: options.idleClientIntervalMs }),
+    ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
+  });
   const tokens = createTokenService({
     storage,
     config,
@@ -136,7 +177,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const grants = createGrantHandlers({ config, now, codes, tokens, users, resources });
-  const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens });
+  const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens, clients, ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}) });
 
   const stops: Array<() => Promise<void>> = [];
   let closed = false;
@@ -146,6 +187,9 @@ export function createServices(config: Config, storage: Storage, options: Servic
     now,
     metrics,
     clients,
+    clientRegistration,
+    initialAccessTokens,
+    idleClients,
     users,
     consents,
     sessions,
@@ -162,6 +206,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
       stops.push(await tokens.start());
       stops.push(await clientAuth.start());
       stops.push(audit.start());
+      stops.push(idleClients.start());
     },
     async bootstrap() {
       const admin = await users.ensureAdmin(config);

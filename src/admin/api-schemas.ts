@@ -11,6 +11,7 @@
  */
 import { AUDIT_DETAIL_FIELDS, AUDIT_EVENT_TYPES, AUDIT_OUTCOMES } from '../audit/events.js';
 import { AUDIT_TYPE_PATTERN, MAX_FILTER_LENGTH } from '../audit/filter.js';
+import { MAX_DESCRIPTION_LENGTH, MAX_EXPIRES_IN_SECONDS } from '../clients/initial-access-tokens.js';
 import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../clients/metadata.js';
 import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from '../oauth/protocol.js';
 import { errorResponses } from '../http/schemas.js';
@@ -119,6 +120,13 @@ export const clientResponse = {
     token_endpoint_auth_method: { type: 'string' },
     scope: { type: 'string' },
     resource_server: { type: 'boolean' },
+    origin: {
+      type: 'string',
+      enum: ['admin', 'dynamic', 'metadata_document'],
+      description:
+        'Who registered it: an admin; anyone through dynamic registration (RFC 7591); or nobody: a client whose client_id is the URL of its metadata document, kept once authorized. The last two are deleted after DYNAMIC_CLIENT_IDLE_DAYS without use.',
+    },
+    last_used_at: { type: ['string', 'null'], format: 'date-time', description: 'Last token issued or authorization (to the day); null: never' },
     created_at: timestamp,
     updated_at: timestamp,
   },
@@ -128,6 +136,45 @@ export const clientListResponse = {
   type: 'object',
   required: ['items', 'total', 'limit', 'offset'],
   properties: { items: { type: 'array', items: clientResponse }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
+} as const;
+
+// ---------------------------------------------------------------- initial access tokens
+
+export const initialAccessTokenIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: idString },
+} as const;
+
+export const initialAccessTokenCreateBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    description: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH, description: 'Who or what it is for' },
+    expires_in: { type: 'integer', minimum: 60, maximum: MAX_EXPIRES_IN_SECONDS, description: 'Seconds from now; absent: never expires' },
+    max_uses: { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'Registrations it allows; absent: any number' },
+  },
+} as const;
+
+export const initialAccessTokenResponse = {
+  type: 'object',
+  required: ['id', 'description', 'created_at', 'expires_at', 'max_uses', 'uses', 'last_used_at'],
+  properties: {
+    id: { type: 'string' },
+    token: { type: 'string', description: 'Only in the answer that creates it: send it as Authorization: Bearer to the registration endpoint. Stored hashed.' },
+    description: { type: 'string' },
+    created_at: timestamp,
+    expires_at: { type: ['string', 'null'], format: 'date-time' },
+    max_uses: { type: ['integer', 'null'] },
+    uses: { type: 'integer' },
+    last_used_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+export const initialAccessTokenListResponse = {
+  type: 'object',
+  required: ['items', 'total', 'limit', 'offset'],
+  properties: { items: { type: 'array', items: initialAccessTokenResponse }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
 } as const;
 
 // ---------------------------------------------------------------- users
@@ -244,12 +291,13 @@ export const eventResponse = {
     actor: {
       type: 'object',
       required: ['type', 'id', 'username'],
-      description: 'type user (id null when the account was not proven: a failed sign-in names the username typed), cli or system',
+      description:
+        'type user (id null when the account was not proven: a failed sign-in names the username typed), cli, system, or anonymous (a client registering itself, RFC 7591/7592)',
       properties: { type: { type: 'string' }, id: nullableString, username: nullableString },
     },
     subject: {
       type: ['object', 'null'],
-      description: 'What was acted on: type user, client, key or family, and its id',
+      description: 'What was acted on: type user, client, key, family or initial_access_token, and its id',
       properties: { type: { type: 'string' }, id: { type: 'string' } },
     },
     client_id: nullableString,

@@ -10,6 +10,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ClientMetadataInput } from '../clients/metadata.js';
+import { isOAuthError } from '../errors.js';
 import { SECURITY } from '../http/schemas.js';
 import { changeContextOf, createAdminAuth } from './auth.js';
 import type { Services } from '../services.js';
@@ -25,6 +26,10 @@ import {
   adminErrorResponses,
   eventListResponse,
   eventQuery,
+  initialAccessTokenCreateBody,
+  initialAccessTokenIdParams,
+  initialAccessTokenListResponse,
+  initialAccessTokenResponse,
   pageQuery,
   userConsentParams,
   userCreateBody,
@@ -33,10 +38,10 @@ import {
   userPatchBody,
   userResponse,
 } from './api-schemas.js';
-import { auditEventToWire, clientToWire, consentToWire, userToWire } from './wire.js';
+import { auditEventToWire, clientToWire, consentToWire, initialAccessTokenToWire, userToWire } from './wire.js';
 import type { AuditFilterInput } from '../audit/filter.js';
 
-export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit'>;
+export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'initialAccessTokens' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit'>;
 
 interface IdParams {
   id: string;
@@ -138,6 +143,54 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     },
   );
 
+  // ------------------------------------------------------------ initial access tokens (RFC 7591 §3)
+
+  app.post<{ Body: { description?: string; expires_in?: number; max_uses?: number } }>(
+    '/admin/initial-access-tokens',
+    {
+      schema: doc('Create an initial access token for client registration', {
+        description: 'With DYNAMIC_REGISTRATION=token, registering a client needs one (Authorization: Bearer). The token is shown only in this answer.',
+        body: initialAccessTokenCreateBody,
+        response: { 201: initialAccessTokenResponse, ...adminErrorResponses(400, 413, 415) },
+      }),
+    },
+    async (request, reply) => {
+      const { description, expires_in: expiresInSeconds, max_uses: maxUses } = request.body ?? {};
+      const { token, value } = await services.initialAccessTokens.create(
+        {
+          ...(description === undefined ? {} : { description }),
+          ...(expiresInSeconds === undefined ? {} : { expiresInSeconds }),
+          ...(maxUses === undefined ? {} : { maxUses }),
+        },
+        changeContextOf(request),
+      );
+      return reply.code(201).send(initialAccessTokenToWire(token, value));
+    },
+  );
+
+  app.get<{ Querystring: Page }>(
+    '/admin/initial-access-tokens',
+    { schema: doc('List initial access tokens (never their values)', { querystring: pageQuery, response: { 200: initialAccessTokenListResponse, ...adminErrorResponses(400) } }) },
+    async (request) => {
+      const { tokens, total } = await services.initialAccessTokens.list(request.query);
+      return { items: tokens.map((token) => initialAccessTokenToWire(token)), total, limit: request.query.limit, offset: request.query.offset };
+    },
+  );
+
+  app.delete<{ Params: IdParams }>(
+    '/admin/initial-access-tokens/:id',
+    {
+      schema: doc('Revoke an initial access token (clients registered with it stay)', {
+        params: initialAccessTokenIdParams,
+        response: { 204: { type: 'null' }, ...adminErrorResponses(404) },
+      }),
+    },
+    async (request, reply) => {
+      await services.initialAccessTokens.revoke(request.params.id, changeContextOf(request));
+      return reply.code(204).send();
+    },
+  );
+
   // ------------------------------------------------------------ users
 
   app.post<{ Body: NewUserBody }>(
@@ -198,7 +251,16 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     async (request) => {
       const user = await services.users.get(request.params.id);
       const consents = await services.consents.listForUser(user.id);
-      const items = await Promise.all(consents.map(async (c) => consentToWire(c, (await services.clients.find(c.clientId))?.clientName ?? null)));
+      // The stored clients (a metadata-document client's row, not its document: no fetch from here).
+      const nameOf = (clientId: string) =>
+        services.clients.get(clientId).then(
+          (client) => client.clientName,
+          (err: unknown) => {
+            if (isOAuthError(err) && err.error === 'not_found') return null;
+            throw err;
+          },
+        );
+      const items = await Promise.all(consents.map(async (c) => consentToWire(c, await nameOf(c.clientId))));
       return { items, total: items.length };
     },
   );

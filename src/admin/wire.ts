@@ -4,7 +4,7 @@
  * appear here.
  */
 import type { AuditEvent } from '../audit/events.js';
-import type { Client, Consent, User } from '../storage/types.js';
+import type { Client, Consent, InitialAccessToken, User } from '../storage/types.js';
 
 /** Wire form of a client (RFC 7591 §3.2.1 names). The secret appears only when just created. */
 export function clientToWire(client: Client, clientSecret: string | null = null): Record<string, unknown> {
@@ -19,8 +19,24 @@ export function clientToWire(client: Client, clientSecret: string | null = null)
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     scope: client.scope,
     resource_server: client.resourceServer,
+    origin: client.origin,
+    last_used_at: client.lastUsedAt?.toISOString() ?? null,
     created_at: client.createdAt.toISOString(),
     updated_at: client.updatedAt.toISOString(),
+  };
+}
+
+/** Wire form of an initial access token: never its hash; its value only when just created. */
+export function initialAccessTokenToWire(token: InitialAccessToken, value: string | null = null): Record<string, unknown> {
+  return {
+    id: token.id,
+    ...(value === null ? {} : { token: value }),
+    description: token.description,
+    created_at: token.createdAt.toISOString(),
+    expires_at: token.expiresAt?.toISOString() ?? null,
+    max_uses: token.maxUses,
+    uses: token.uses,
+    last_used_at: token.lastUsedAt?.toISOString() ?? null,
   };
 }
 

@@ -22,6 +22,8 @@ export const AUDIT_EVENT_TYPES = [
   'client.updated',
   'client.deleted',
   'client.secret_rotated',
+  'initial_access_token.created',
+  'initial_access_token.revoked',
   'user.created',
   'user.updated',
   'user.password_changed',
@@ -41,7 +43,7 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 export const AUDIT_DETAIL_FIELDS = {
   /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant. */
   source: 'string',
-  /** Why a sign-in failed: invalid_credentials or disabled. */
+  /** Why a sign-in failed (invalid_credentials, disabled), or why a client was deleted (idle). */
   reason: 'string',
   /** How long the slow-down delayed the check. */
   slowed_ms: 'integer',
@@ -57,6 +59,12 @@ export const AUDIT_DETAIL_FIELDS = {
   alg: 'string',
   /** The user whose refresh-token family was revoked. */
   user_id: 'string',
+  /** Who registered a client: admin, dynamic (RFC 7591) or metadata_document. */
+  origin: 'string',
+  /** An initial access token's note from the admin, and its limits. */
+  description: 'string',
+  max_uses: 'integer',
+  expires_at: 'string',
 } as const satisfies Record<string, 'string' | 'integer' | 'strings'>;
 
 /** `failure`: the attempt was refused (wrong password, throttled, a reused refresh token). */
@@ -67,12 +75,19 @@ export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
  * Who acted. A `user` with a null id is a person not (yet) known to be one:
  * the username typed at a failed sign-in, or someone signing up.
  */
-export type AuditActor = { type: 'user'; id: string | null; username: string } | { type: 'cli' } | { type: 'system' };
+export type AuditActor = { type: 'user'; id: string | null; username: string } | { type: 'cli' } | { type: 'system' } | { type: 'anonymous' };
 
 /** An operator on the server's machine (`npm run cli`). */
 export const CLI_ACTOR: AuditActor = Object.freeze({ type: 'cli' });
 /** The server itself: start-up work (the bootstrap admin), and what it decides alone (revoking a reused refresh token's family). */
 export const SYSTEM_ACTOR: AuditActor = Object.freeze({ type: 'system' });
+
+/**
+ * A caller over HTTP who is no user: RFC 7591 registration (open, or with an
+ * initial access token) and RFC 7592 management with a registration access
+ * token. The event's address and client say who it was.
+ */
+export const ANONYMOUS_ACTOR: AuditActor = Object.freeze({ type: 'anonymous' });
 
 export function userActor(user: Pick<User, 'id' | 'username'>): AuditActor {
   return { type: 'user', id: user.id, username: user.username };
@@ -89,7 +104,7 @@ export interface ChangeContext {
   ip?: string | null | undefined;
 }
 
-export type AuditSubjectType = 'user' | 'client' | 'key' | 'family';
+export type AuditSubjectType = 'user' | 'client' | 'key' | 'family' | 'initial_access_token';
 
 export interface AuditEventInput {
   type: AuditEventType;

@@ -4,7 +4,7 @@
  * `invalid_redirect_uri` / `invalid_client_metadata` (RFC 7591 §3.2.2).
  */
 import { isLoopbackHost } from '../config.js';
-import { registrableScopes } from '../oauth/scope.js';
+import { ADMIN_SCOPE, registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
 import {
   AUTH_METHOD_NAMES,
@@ -78,6 +78,83 @@ export function checkRedirectUri(raw: string, publicClient: boolean): void {
   if (publicClient && /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/.test(url.protocol)) return;
   throw invalidRedirectUri(
     `redirect URI "${raw}" must use https, http on localhost, or (public clients only) a reverse-domain private-use scheme such as com.example.app:`,
+  );
+}
+
+/** The grant types a client no admin registered may have (RFC 7591 registration, metadata documents). */
+export const DYNAMIC_GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token'];
+
+/** What a registration no admin made may ask for beyond the fixed rules. */
+export interface DynamicClientPolicy {
+  /**
+   * Whether a confidential client (a secret) may be registered: with an
+   * initial access token (`DYNAMIC_REGISTRATION=token`), not in open
+   * registration, never from a metadata document (no secret can be shared).
+   */
+  allowConfidential: boolean;
+}
+
+/** The name shown for a client that registered without one (RFC 7591 §2: `client_name` is optional). */
+export const UNNAMED_CLIENT = 'Unnamed application';
+
+/**
+ * Metadata of a client no admin registered (RFC 7591 registration and
+ * updates, Client ID Metadata Documents), held to stricter rules than an
+ * admin's:
+ *
+ * - grant types `authorization_code` and `refresh_token` only (both by
+ *   default): never `password`, `client_credentials` or `implicit`;
+ *   response type `code` only;
+ * - redirect URIs https, or http on a loopback host (RFC 8252 §7.3, §8.3);
+ *   at least one;
+ * - never the `admin` scope; by default every configured scope (which never
+ *   includes it);
+ * - a public client (`none`, the default) unless `policy` allows a secret;
+ * - never a resource server.
+ *
+ * Then the rules every client is held to (`validateClientMetadata`).
+ */
+export function validateDynamicClientMetadata(input: ClientMetadataInput, knownScopes: readonly string[], policy: DynamicClientPolicy): ClientMetadata {
+  const grants = input.grant_types ?? [...DYNAMIC_GRANT_TYPES];
+  const refused = grants.filter((g) => !(DYNAMIC_GRANT_TYPES as readonly string[]).includes(g));
+  if (refused.length > 0) {
+    throw invalidClientMetadata(
+      'grant_types',
+      `grant type ${refused.map((g) => `"${g}"`).join(', ')} cannot be registered here; allowed: ${DYNAMIC_GRANT_TYPES.join(', ')} (ask an administrator for others)`,
+    );
+  }
+  const responses = input.response_types ?? responseTypesFor(grants.filter(isGrantType));
+  if (responses.some((r) => r !== 'code')) throw invalidClientMetadata('response_types', 'only the response type "code" can be registered here');
+
+  const method = input.token_endpoint_auth_method ?? (policy.allowConfidential ? 'client_secret_basic' : 'none');
+  if (isAuthMethod(method) && TOKEN_ENDPOINT_AUTH_METHODS[method].confidential && !policy.allowConfidential) {
+    throw invalidClientMetadata('token_endpoint_auth_method', `only public clients (token_endpoint_auth_method "none") can register here, not "${method}"`);
+  }
+
+  const redirectUris = input.redirect_uris ?? [];
+  if (redirectUris.length === 0) throw invalidRedirectUri('redirect_uris is required: at least one https or loopback (http://127.0.0.1, http://[::1], http://localhost) URI');
+  // As for a confidential client: no private-use scheme (RFC 8252 §7.1), which anyone could claim on a device.
+  for (const uri of redirectUris) {
+    if (!/^https?:/i.test(uri)) throw invalidRedirectUri(`redirect URI "${uri.slice(0, 200)}" must use https, or http on a loopback address (RFC 8252 §7.3)`);
+    checkRedirectUri(uri, false);
+  }
+
+  if (input.scope !== undefined && parseScope(input.scope).includes(ADMIN_SCOPE)) {
+    throw invalidClientMetadata('scope', `the "${ADMIN_SCOPE}" scope is granted only to clients an administrator registers for it`);
+  }
+  if (input.resource_server === true) throw invalidClientMetadata('token_endpoint_auth_method', 'a resource server is registered by an administrator');
+
+  return validateClientMetadata(
+    {
+      client_name: input.client_name === undefined || input.client_name.trim() === '' ? UNNAMED_CLIENT : input.client_name,
+      redirect_uris: redirectUris,
+      grant_types: grants,
+      response_types: responses,
+      token_endpoint_auth_method: method,
+      ...(input.scope === undefined ? {} : { scope: input.scope }),
+      resource_server: false,
+    },
+    knownScopes,
   );
 }
 

@@ -30,3 +30,12 @@ export function verifyClientSecret(secret: string, storedHash: string): boolean 
   const actual = createHash('sha256').update(secret, 'utf8').digest();
   return constantTimeEqual(actual, expected);
 }
+
+/**
+ * RFC 7592 registration access tokens and RFC 7591 initial access tokens:
+ * 256 bits like a client secret, and hashed and compared the same way
+ * (`hashClientSecret`, `verifyClientSecret`).
+ */
+export function generateRegistrationAccessToken(): string {
+  return randomBytes(32).toString('base64url');
+}

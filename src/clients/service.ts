@@ -1,18 +1,27 @@
 /**
- * Client registry: registration, changes and secret rotation (admin API and
- * CLI), and the lookup the token endpoint makes on every request.
+ * Client registry: registration, changes and secret rotation (admin API,
+ * CLI, and RFC 7591/7592 dynamic registration), the lookup the OAuth
+ * endpoints make on every request, and when each client was last used.
  *
  * That lookup is served from a short-lived in-memory cache so the hot path
  * does not wait on PostgreSQL for every token. Every change drops the entry
  * here at once and, through the TTL store's pub/sub, on every other instance;
- * the short TTL bounds staleness if a message is ever lost.
+ * the short TTL bounds staleness if a message is ever lost. A `client_id`
+ * that is an https URL is a Client ID Metadata Document's client: the
+ * lookup resolves it through the document (`metadata-document.ts`), never
+ * from the database.
+ *
+ * "Used" (a token issued to the client, or the client authorized) is written
+ * at most once a day per client and instance, so the hot path does not write
+ * per request; the idle reaper (`idle-reaper.ts`) reads it.
  */
 import { recordChange, type AuditEventInput, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import type { Config } from '../config.js';
 import { conflict, notFound } from '../errors.js';
 import type { Client, ClientRepo, KvStore, Page } from '../storage/types.js';
-import { validateClientMetadata, type ClientMetadataInput } from './metadata.js';
-import { generateClientId, generateClientSecret, hashClientSecret } from './secret.js';
+import { validateClientMetadata, validateDynamicClientMetadata, type ClientMetadata, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
+import { isMetadataDocumentClientId } from './metadata-document.js';
+import { generateClientId, generateClientSecret, generateRegistrationAccessToken, hashClientSecret, verifyClientSecret } from './secret.js';
 
 export const CLIENTS_CHANNEL = 'clients';
 /** Longest client id looked up (the admin API's limit for path ids). */
@@ -29,6 +38,8 @@ export interface ClientServiceDeps {
   onDelete?: (clientId: string) => Promise<void>;
   /** Where registrations, changes, deletions and secret rotations are recorded. */
   audit?: AuditRecorder;
+  /** Resolves `client_id`s that are https URLs (Client ID Metadata Documents); without it they are unknown. */
+  metadataDocuments?: { resolve(clientId: string): Promise<Client> };
 }
 
 export interface RegisteredClient {
@@ -37,20 +48,59 @@ export interface RegisteredClient {
   clientSecret: string | null;
 }
 
+export interface DynamicallyRegisteredClient extends RegisteredClient {
+  /** RFC 7592: the plain registration access token, returned once; stored only as a hash. */
+  registrationAccessToken: string;
+}
+
+/** How long a recorded use counts: `last_used_at` is written at most this often per client. */
+export const USE_RECORD_PERIOD_MS = 86_400_000;
+
 /**
  * `context` (registration, changes, deletion, rotation): who asks and from
  * where, for the audit trail; without one the change is the system's.
  */
 export interface ClientService {
+  /** An admin's registration (admin API, console, CLI). */
   register(input: ClientMetadataInput, context?: ChangeContext): Promise<RegisteredClient>;
-  /** Uncached read (admin). */
+  /**
+   * RFC 7591 registration (origin `dynamic`), held to
+   * `validateDynamicClientMetadata` and `policy`; issues the RFC 7592
+   * registration access token.
+   */
+  registerDynamic(input: ClientMetadataInput, policy: DynamicClientPolicy, context?: ChangeContext): Promise<DynamicallyRegisteredClient>;
+  /** Uncached read of the stored client (admin; a metadata-document client's row, never its document). */
   get(clientId: string): Promise<Client>;
-  /** Cached read for the OAuth endpoints; null when unknown. */
+  /**
+   * Cached read for the OAuth endpoints; null when unknown. A https URL is
+   * resolved through its metadata document, and throws `invalid_client`
+   * saying why when the document cannot be used.
+   */
   find(clientId: string): Promise<Client | null>;
   list(page: Page): Promise<{ clients: Client[]; total: number }>;
-  /** Merges `patch` into the current metadata and validates the result as a whole. */
-  update(clientId: string, patch: ClientMetadataInput, context?: ChangeContext): Promise<RegisteredClient>;
-  delete(clientId: string, context?: ChangeContext): Promise<void>;
+  /**
+   * Merges `patch` into the current metadata and validates the result as a
+   * whole. With `dynamic`, the client's own RFC 7592 update: `patch`
+   * replaces the metadata (omitted fields take their defaults, RFC 7592
+   * §2.2) and is held to the rules of `registerDynamic`. A metadata-document
+   * client's row cannot be changed (409): its document says what it is.
+   */
+  update(clientId: string, patch: ClientMetadataInput, context?: ChangeContext, dynamic?: DynamicClientPolicy): Promise<RegisteredClient>;
+  /** `reason` goes into the audit event (`idle` from the reaper). */
+  delete(clientId: string, context?: ChangeContext, reason?: string): Promise<void>;
+  /**
+   * RFC 7592 §3: the dynamically registered client whose registration access
+   * token this is, compared in constant time; null for any other token,
+   * client or origin.
+   */
+  verifyRegistrationAccessToken(clientId: string, token: string): Promise<Client | null>;
+  /**
+   * Records that the client was used (a token issued, or it was authorized):
+   * `last_used_at` written at most once a day per client. A metadata-document
+   * client gets (or refreshes) its row, which consents and refresh tokens
+   * refer to; so this must precede them.
+   */
+  recordUse(client: Client, context?: ChangeContext): Promise<void>;
   rotateSecret(clientId: string, context?: ChangeContext): Promise<RegisteredClient>;
   /**
    * A first-party public client under a fixed, well-known id (e.g. Swagger
@@ -84,9 +134,16 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
   const now = deps.now ?? Date.now;
   const ttl = deps.cacheTtlMs ?? 5_000;
   const cache = new Map<string, { client: Client | null; until: number }>();
+  /** client id → when this instance last recorded a use (and, for a metadata-document client, of which metadata). */
+  const usedHere = new Map<string, { atMs: number; metadata: string }>();
+
+  const forget = (clientId: string) => {
+    cache.delete(clientId);
+    usedHere.delete(clientId);
+  };
 
   const invalidate = async (clientId: string) => {
-    cache.delete(clientId);
+    forget(clientId);
     // Best effort: the cache TTL bounds staleness if Redis is down.
     await kv.publish(CLIENTS_CHANNEL, clientId).catch(() => {});
   };
@@ -106,21 +163,32 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       details: { client_name: client.clientName, ...details },
     });
 
+  const create = async (meta: ClientMetadata, context: ChangeContext | undefined, registrationAccessToken: string | null) => {
+    const clientSecret = meta.tokenEndpointAuthMethod === 'none' ? null : generateClientSecret();
+    const client = await repo.create({
+      clientId: generateClientId(),
+      clientSecretHash: clientSecret === null ? null : hashClientSecret(clientSecret),
+      ...meta,
+      origin: registrationAccessToken === null ? 'admin' : 'dynamic',
+      registrationAccessTokenHash: registrationAccessToken === null ? null : hashClientSecret(registrationAccessToken),
+    });
+    await record(context, 'client.created', client, {
+      origin: client.origin,
+      token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+      grant_types: client.grantTypes,
+      scope: client.scope,
+    });
+    return { client, clientSecret };
+  };
+
   return {
     async register(input, context) {
-      const meta = validateClientMetadata(input, config.scopes);
-      const clientSecret = meta.tokenEndpointAuthMethod === 'none' ? null : generateClientSecret();
-      const client = await repo.create({
-        clientId: generateClientId(),
-        clientSecretHash: clientSecret === null ? null : hashClientSecret(clientSecret),
-        ...meta,
-      });
-      await record(context, 'client.created', client, {
-        token_endpoint_auth_method: client.tokenEndpointAuthMethod,
-        grant_types: client.grantTypes,
-        scope: client.scope,
-      });
-      return { client, clientSecret };
+      return create(validateClientMetadata(input, config.scopes), context, null);
+    },
+    async registerDynamic(input, policy, context) {
+      const registrationAccessToken = generateRegistrationAccessToken();
+      const registered = await create(validateDynamicClientMetadata(input, config.scopes, policy), context, registrationAccessToken);
+      return { ...registered, registrationAccessToken };
     },
     get,
     async find(clientId) {
@@ -131,7 +199,13 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const hit = cache.get(clientId);
       const t = now();
       if (hit && hit.until > t) return hit.client;
-      const client = await repo.findById(clientId);
+      let client: Client | null;
+      if (isMetadataDocumentClientId(clientId)) {
+        // Its document (from the shared cache, or fetched): a refusal throws and is not cached here.
+        client = deps.metadataDocuments ? await deps.metadataDocuments.resolve(clientId) : null;
+      } else {
+        client = await repo.findById(clientId);
+      }
       if (cache.size > 10_000) cache.clear();
       cache.set(clientId, { client, until: t + ttl });
       return client;
@@ -140,21 +214,26 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const [clients, total] = await Promise.all([repo.list(page), repo.count()]);
       return { clients, total };
     },
-    async update(clientId, patch, context) {
+    async update(clientId, patch, context, dynamic) {
       const current = await get(clientId);
-      const meta = validateClientMetadata(
-        {
-          client_name: patch.client_name ?? current.clientName,
-          redirect_uris: patch.redirect_uris ?? current.redirectUris,
-          grant_types: patch.grant_types ?? current.grantTypes,
-          // Response types follow the grant types unless the patch names them.
-          response_types: patch.response_types ?? (patch.grant_types ? undefined : current.responseTypes),
-          token_endpoint_auth_method: patch.token_endpoint_auth_method ?? current.tokenEndpointAuthMethod,
-          scope: patch.scope ?? current.scope,
-          resource_server: patch.resource_server ?? current.resourceServer,
-        },
-        config.scopes,
-      );
+      if (current.origin === 'metadata_document') {
+        throw conflict(`client "${clientId}" is described by its metadata document, which is read again when it changes; it cannot be edited here`);
+      }
+      const meta = dynamic
+        ? validateDynamicClientMetadata(patch, config.scopes, dynamic)
+        : validateClientMetadata(
+            {
+              client_name: patch.client_name ?? current.clientName,
+              redirect_uris: patch.redirect_uris ?? current.redirectUris,
+              grant_types: patch.grant_types ?? current.grantTypes,
+              // Response types follow the grant types unless the patch names them.
+              response_types: patch.response_types ?? (patch.grant_types ? undefined : current.responseTypes),
+              token_endpoint_auth_method: patch.token_endpoint_auth_method ?? current.tokenEndpointAuthMethod,
+              scope: patch.scope ?? current.scope,
+              resource_server: patch.resource_server ?? current.resourceServer,
+            },
+            config.scopes,
+          );
       // Switching between public and confidential changes whether a secret exists.
       let clientSecret: string | null = null;
       let clientSecretHash = current.clientSecretHash;
@@ -171,14 +250,61 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       if (fields.length > 0) await record(context, 'client.updated', client, { fields });
       return { client, clientSecret };
     },
-    async delete(clientId, context) {
+    async delete(clientId, context, reason) {
       const current = await get(clientId);
       // First its tokens, then the client: a failure in between leaves a client
       // without valid tokens, never valid tokens without a client.
       await deps.onDelete?.(clientId);
       if (!(await repo.delete(clientId))) throw notFound(`no client "${clientId}"`);
       await invalidate(clientId);
-      await record(context, 'client.deleted', current);
+      await record(context, 'client.deleted', current, { origin: current.origin, ...(reason === undefined ? {} : { reason }) });
+    },
+    async verifyRegistrationAccessToken(clientId, token) {
+      if (clientId.length > MAX_CLIENT_ID_LENGTH || isMetadataDocumentClientId(clientId)) return null;
+      const client = await repo.findById(clientId);
+      if (!client || client.origin !== 'dynamic' || client.registrationAccessTokenHash === null) return null;
+      return verifyClientSecret(token, client.registrationAccessTokenHash) ? client : null;
+    },
+    async recordUse(client, context) {
+      const t = now();
+      const notBefore = t - USE_RECORD_PERIOD_MS;
+      if (usedHere.size > 10_000) usedHere.clear();
+      if (client.origin === 'metadata_document') {
+        // The row mirrors the document; written again when the document changed or a day has passed.
+        const metadata = JSON.stringify([client.clientName, client.redirectUris, client.grantTypes, client.responseTypes, client.scope]);
+        const seen = usedHere.get(client.clientId);
+        if (seen && seen.metadata === metadata && seen.atMs > notBefore) return;
+        const saved = await repo.upsertMetadataDocumentClient(
+          {
+            clientId: client.clientId,
+            clientName: client.clientName,
+            redirectUris: client.redirectUris,
+            grantTypes: client.grantTypes,
+            responseTypes: client.responseTypes,
+            tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+            scope: client.scope,
+            resourceServer: false,
+          },
+          new Date(t),
+        );
+        if (!saved) throw conflict(`client id "${client.clientId}" is taken by a client registered otherwise`);
+        usedHere.set(client.clientId, { atMs: t, metadata });
+        if (saved.created) {
+          await record(context, 'client.created', saved.client, { origin: 'metadata_document', grant_types: saved.client.grantTypes, scope: saved.client.scope });
+        }
+        return;
+      }
+      if (client.lastUsedAt !== null && client.lastUsedAt.getTime() > notBefore) return;
+      const seen = usedHere.get(client.clientId);
+      if (seen && seen.atMs > notBefore) return;
+      // Noted before the write, so a burst on this instance writes once; forgotten if it fails, so the next use tries again.
+      usedHere.set(client.clientId, { atMs: t, metadata: '' });
+      try {
+        await repo.touch(client.clientId, new Date(t), new Date(notBefore));
+      } catch (err) {
+        usedHere.delete(client.clientId);
+        throw err;
+      }
     },
     async rotateSecret(clientId, context) {
       const current = await get(clientId);
@@ -217,7 +343,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       }
     },
     async start() {
-      return kv.subscribe(CLIENTS_CHANNEL, (clientId) => cache.delete(clientId));
+      return kv.subscribe(CLIENTS_CHANNEL, forget);
     },
   };
 }

@@ -9,6 +9,7 @@
  * and `iss`. Every other failure in this scope is the HTML error page.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { isLoopbackHost } from '../config.js';
 import { UnavailableError } from '../errors.js';
 import type { FlowStep } from '../oauth/authorization.js';
 import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authorize-request.js';
@@ -64,6 +65,16 @@ function hostOf(uri: string): string {
     return url.host || url.protocol;
   } catch {
     return uri;
+  }
+}
+
+/** Whether the answer goes to this computer (RFC 8252 §7.3 loopback redirect URIs, and localhost). */
+function isLoopbackRedirect(uri: string): boolean {
+  try {
+    const url = new URL(uri);
+    return url.protocol === 'http:' && isLoopbackHost(url.hostname);
+  } catch {
+    return false;
   }
 }
 
@@ -148,6 +159,10 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
           username: step.user.username,
           scopes: describeScopes(step.scopes),
           redirectHost: hostOf(found.request.redirectUri),
+          // A client no administrator registered (RFC 7591, or a metadata document) says so.
+          unregistered: step.client.origin !== 'admin',
+          documentHost: step.client.origin === 'metadata_document' ? hostOf(step.client.clientId) : null,
+          loopback: isLoopbackRedirect(found.request.redirectUri),
           remembered: true,
           csrfToken: session.csrfToken,
           rid: found.id,

@@ -34,6 +34,7 @@ const SCOPE_WORDS: Record<string, string> = {
 /** Tags in the order Swagger UI shows them. */
 const TAGS = [
   { name: 'oauth', description: 'Token endpoint, revocation (RFC 7009), introspection (RFC 7662)' },
+  { name: 'registration', description: 'Dynamic client registration (RFC 7591) and client configuration (RFC 7592)' },
   { name: 'browser', description: 'Browser flows: authorization endpoint, login, consent, logout, self-registration' },
   { name: 'discovery', description: 'Server metadata (RFC 8414, OpenID Connect Discovery) and signing keys' },
   { name: 'oidc', description: 'OpenID Connect UserInfo' },

@@ -36,6 +36,10 @@ export const SECURITY = {
   client: [{ clientBasic: [] }, {}],
   /** An admin's username and password, or an admin's bearer token. */
   admin: [{ adminBasic: [] }, { bearerAuth: [] }],
+  /** Client registration: nothing (DYNAMIC_REGISTRATION=open) or an initial access token (token). */
+  registration: [{ bearerAuth: [] }, {}],
+  /** RFC 7592 client configuration: the registration access token. */
+  registrationAccessToken: [{ bearerAuth: [] }],
 } as const satisfies Record<string, Security>;
 
 /** A documented HTML answer (pages render templates; nothing is serialised through this). */

@@ -21,7 +21,7 @@ import type { UserService } from '../users/service.js';
 import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
-import { buildRedirect } from './redirect-uri.js';
+import { buildRedirect, matchClientRedirectUri } from './redirect-uri.js';
 import type { ResourceRegistry } from './resources.js';
 import { scopesForUser } from './scope.js';
 
@@ -36,7 +36,7 @@ export interface AuthorizationFlowDeps {
   config: Pick<Config, 'issuer'>;
   consents: Pick<ConsentService, 'find' | 'grant'>;
   users: Pick<UserService, 'findSignedIn'>;
-  clients: Pick<ClientService, 'find'>;
+  clients: Pick<ClientService, 'find' | 'recordUse'>;
   codes: Pick<CodeStore, 'issue'>;
   pending: PendingAuthorizationStore;
   sessions: Pick<SessionService, 'save'>;
@@ -116,13 +116,15 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
   /** The client as registered now: it may have changed since the request was made. */
   const currentClient = async (request: AuthorizationRequest): Promise<Client> => {
     const client = await deps.clients.find(request.clientId);
-    if (!client || !client.redirectUris.includes(request.redirectUri) || !client.responseTypes.includes(request.responseType)) {
+    if (!client || matchClientRedirectUri(client, request.redirectUri) === null || !client.responseTypes.includes(request.responseType)) {
       throw new StaleRequestError();
     }
     return client;
   };
 
   const complete = async (client: Client, request: AuthorizationRequest, user: User, session: BrowserSession): Promise<FlowStep> => {
+    // Authorized: a use of the client (a metadata-document client gets the row its code and tokens refer to).
+    await deps.clients.recordUse(client, { actor: userActor(user) });
     const base = { state: request.state, iss: config.issuer };
     if (request.responseType === 'code') {
       const code = await codes.issue({
@@ -228,6 +230,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       if (!allow) return errorRedirect(targetOf(request), accessDenied('The user denied the request.'));
       const granted = forUser(request, user);
       if (!granted) return nothingToGrant(request);
+      // Before the consent, which refers to the client's row (a metadata-document client's is made here).
+      await deps.clients.recordUse(client, { actor: userActor(user), ip });
       await consents.grant(user.id, client.clientId, granted.scopes, { actor: userActor(user), ip });
       return complete(client, granted, user, session);
     },

@@ -19,7 +19,7 @@ import { OAuthError, UnavailableError, invalidRequest, invalidTarget, unauthoriz
 import type { Client } from '../storage/types.js';
 import { PKCE_METHODS, RESPONSE_TYPES, RESPONSE_TYPE_NAMES, isResponseType, type ResponseType } from './protocol.js';
 import { isS256Challenge } from './pkce.js';
-import { matchRedirectUri, type ResponseMode } from './redirect-uri.js';
+import { matchClientRedirectUri, type ResponseMode } from './redirect-uri.js';
 import type { ResourceRegistry } from './resources.js';
 import { grantScopes, parseScopeParameter } from './scope.js';
 
@@ -237,10 +237,10 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
   [
     'redirect_uri is sent once and registered for the client, exactly',
     (draft) => {
-      // RFC 9700 §4.1.3: exact match.
+      // RFC 9700 §4.1.3: exact match (RFC 8252 §7.3: any loopback port for a public client).
       const sent = single(draft.params, 'redirect_uri');
       if (sent === REPEATED) throw invalidRequest('redirect_uri must not be repeated.');
-      const redirectUri = matchRedirectUri(draft.client.redirectUris, sent);
+      const redirectUri = matchClientRedirectUri(draft.client, sent);
       if (redirectUri === null) {
         throw invalidRequest(
           sent === undefined

@@ -25,7 +25,14 @@ export const CLAIMS_SUPPORTED = [
   'email_verified',
 ] as const;
 
-export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg'>): Record<string, unknown> {
+/**
+ * Where RFC 7591 registration and the RFC 7592 client configuration
+ * endpoints (`<path>/<client_id>`) live. Not `/register`, which is the
+ * self-registration of people (SPEC).
+ */
+export const REGISTRATION_ENDPOINT_PATH = '/oauth/register';
+
+export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg' | 'dynamicRegistration'>): Record<string, unknown> {
   const base = config.issuer;
   return {
     issuer: base,
@@ -35,10 +42,13 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     userinfo_endpoint: `${base}/userinfo`,
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
+    // RFC 8414 §2: only when registration is possible.
+    ...(config.dynamicRegistration === 'off' ? {} : { registration_endpoint: `${base}${REGISTRATION_ENDPOINT_PATH}` }),
     scopes_supported: [...config.scopes],
     response_types_supported: [...RESPONSE_TYPE_NAMES],
     response_modes_supported: [...new Set(RESPONSE_TYPE_NAMES.flatMap((r) => RESPONSE_TYPES[r].responseModes))],
     grant_types_supported: [...GRANT_TYPE_NAMES],
+    // `none` must be among them for clients to choose a metadata document (below).
     token_endpoint_auth_methods_supported: [...AUTH_METHOD_NAMES],
     // RFC 7009 §2.1: public clients may revoke their own tokens by client_id.
     revocation_endpoint_auth_methods_supported: [...AUTH_METHOD_NAMES],
@@ -58,6 +68,8 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     // OIDC Discovery §3 defaults this one to true: say it is not supported.
     request_uri_parameter_supported: false,
     authorization_response_iss_parameter_supported: true,
+    // draft-ietf-oauth-client-id-metadata-document: an https client_id names the client's metadata document.
+    client_id_metadata_document_supported: true,
     service_documentation: `${base}/docs`,
   };
 }

@@ -6,6 +6,7 @@
  * Transport-neutral: the HTTP scope passes the header values and the parsed
  * form.
  */
+import type { ClientService } from '../clients/service.js';
 import { invalidRequest, invalidTarget, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
@@ -70,6 +71,10 @@ export interface TokenEndpointDeps {
   clientAuth: Pick<ClientAuthenticator, 'authenticate'>;
   grants: GrantHandlers;
   tokens: Pick<TokenService, 'revoke' | 'introspect'>;
+  /** Told when a token was issued to a client (its last use, at most one write a day). */
+  clients?: Pick<ClientService, 'recordUse'>;
+  /** A failure to record that use: the tokens were issued and are answered all the same. */
+  onError?: (err: unknown) => void;
 }
 
 type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants'>) => void | Promise<void>;
@@ -146,6 +151,7 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
       const state = { request } as TokenRequestState;
       for (const [, check] of tokenChecks) await check(state, deps);
       const response = await state.handler({ client: state.client, params: state.params, ip: state.request.ip });
+      await deps.clients?.recordUse(state.client).catch((err: unknown) => deps.onError?.(err));
       return { grantType: state.grantType, response };
     },
     async revoke(request) {

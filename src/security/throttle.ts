@@ -36,6 +36,9 @@ import type { KvStore } from '../storage/types.js';
  *   be guessed anyway, and a per-client-only lockout would let anyone who knows
  *   a client_id lock that client out).
  * - `registration`: self-registrations per address (each costs a password hash).
+ * - `clientRegistration`: RFC 7591 client registrations per address, every
+ *   attempt counted (a throttle of its own: `DYNAMIC_REGISTRATION_LIMIT` per
+ *   `DYNAMIC_REGISTRATION_WINDOW`).
  */
 export const throttleKeys = {
   // The username is percent-encoded so that no username can end in what looks like another's address.
@@ -44,6 +47,7 @@ export const throttleKeys = {
   ip: (ip: string) => `ip:${ip}`,
   client: (clientId: string, ip: string) => `client:${clientId}:${ip}`,
   registration: (ip: string) => `register-ip:${ip}`,
+  clientRegistration: (ip: string) => `client-registration-ip:${ip}`,
 } as const;
 
 /**

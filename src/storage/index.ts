@@ -11,6 +11,7 @@ import { migrate } from './migrate.js';
 import { createAuditEventRepo } from './sql/audit-events.js';
 import { createClientRepo } from './sql/clients.js';
 import { createConsentRepo } from './sql/consents.js';
+import { createInitialAccessTokenRepo } from './sql/initial-access-tokens.js';
 import { createRefreshTokenRepo } from './sql/refresh-tokens.js';
 import { createRevocationRepo } from './sql/revocations.js';
 import { createSigningKeyRepo } from './sql/signing-keys.js';
@@ -79,6 +80,7 @@ export async function createStorage(config: Config, overrides: StorageOverrides 
     signingKeys: createSigningKeyRepo(db),
     revocations: createRevocationRepo(db),
     auditEvents: createAuditEventRepo(db),
+    initialAccessTokens: createInitialAccessTokenRepo(db),
     describe() {
       const database = db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL (PGlite in ${config.dataDir})`;
       const codes =

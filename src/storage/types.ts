@@ -47,6 +47,15 @@ export interface User {
 }
 
 
+/**
+ * Who registered a client: an admin (admin API, console, CLI, or a
+ * first-party client the server ensures itself), anyone at the RFC 7591
+ * registration endpoint (`dynamic`), or nobody: a Client ID Metadata
+ * Document's client, kept as a row once it was authorized
+ * (`metadata_document`).
+ */
+export type ClientOrigin = 'admin' | 'dynamic' | 'metadata_document';
+
 export interface Client {
   clientId: string;
   /** Hash of the secret (see `clients/secret.ts`); null for public clients. */
@@ -60,6 +69,11 @@ export interface Client {
   scope: string;
   /** May introspect access tokens issued to other clients (RFC 7662 §2.1: a resource server). */
   resourceServer: boolean;
+  origin: ClientOrigin;
+  /** RFC 7592: hash of the registration access token (`clients/secret.ts`); null unless registered dynamically. */
+  registrationAccessTokenHash: string | null;
+  /** When a token was last issued to it or it was last authorized (written at most once a day); null: never. */
+  lastUsedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -158,6 +172,10 @@ export interface NewClient {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scope: string;
   resourceServer: boolean;
+  /** Default `admin`. */
+  origin?: ClientOrigin;
+  /** Default null. */
+  registrationAccessTokenHash?: string | null;
 }
 
 export type ClientPatch = Partial<Omit<NewClient, 'clientId'>>;
@@ -169,6 +187,68 @@ export interface ClientRepo {
   count(): Promise<number>;
   update(clientId: string, patch: ClientPatch): Promise<Client | null>;
   delete(clientId: string): Promise<boolean>;
+  /**
+   * Sets `last_used_at` to `at` unless it is already at or after `notBefore`
+   * (so a burst of callers writes once). True when this call wrote it.
+   */
+  touch(clientId: string, at: Date, notBefore: Date): Promise<boolean>;
+  /**
+   * Creates or refreshes the row of a metadata-document client (origin
+   * `metadata_document`, public, no secret) with `lastUsedAt` = `usedAt`, in
+   * one statement (concurrent callers converge on one row); `created` when
+   * this call inserted it. Null when the id belongs to a client of another
+   * origin, which is left untouched.
+   */
+  upsertMetadataDocumentClient(
+    client: Omit<NewClient, 'origin' | 'registrationAccessTokenHash' | 'clientSecretHash'>,
+    usedAt: Date,
+  ): Promise<{ client: Client; created: boolean } | null>;
+  /**
+   * Ids of clients no admin registered (origin `dynamic` or
+   * `metadata_document`) unused since before `cutoff` (`last_used_at`, or
+   * `created_at` when never used), least recently used first, at most `limit`.
+   */
+  listIdle(cutoff: Date, limit: number): Promise<string[]>;
+}
+
+export interface InitialAccessToken {
+  id: string;
+  /** What the admin wrote about it (who it was given to); may be empty. */
+  description: string;
+  createdAt: Date;
+  /** Null: never expires. */
+  expiresAt: Date | null;
+  /** Registrations it allows; null: any number. */
+  maxUses: number | null;
+  /** Registrations made with it so far. */
+  uses: number;
+  lastUsedAt: Date | null;
+}
+
+export interface NewInitialAccessToken {
+  id: string;
+  /** Hash of the token (`clients/secret.ts`); the token itself is never stored. */
+  tokenHash: string;
+  description: string;
+  expiresAt: Date | null;
+  maxUses: number | null;
+}
+
+export interface InitialAccessTokenRepo {
+  create(token: NewInitialAccessToken): Promise<InitialAccessToken>;
+  /** Newest first. */
+  list(page: Page): Promise<InitialAccessToken[]>;
+  count(): Promise<number>;
+  findById(id: string): Promise<InitialAccessToken | null>;
+  /** False when no such token. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Counts one registration against the token with this hash, if it is
+   * unexpired at `now` and has uses left, atomically (`UPDATE … WHERE uses <
+   * max_uses RETURNING`): of concurrent callers at most `maxUses` succeed.
+   * Null when there is no such usable token.
+   */
+  use(tokenHash: string, now: Date): Promise<InitialAccessToken | null>;
 }
 
 export interface ConsentRepo {
@@ -368,6 +448,7 @@ export interface Storage {
   readonly signingKeys: SigningKeyRepo;
   readonly revocations: RevocationRepo;
   readonly auditEvents: AuditEventRepo;
+  readonly initialAccessTokens: InitialAccessTokenRepo;
   /** One line for the start-up log: which stores are in use. */
   describe(): string;
   close(): Promise<void>;

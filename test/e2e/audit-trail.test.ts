@@ -105,6 +105,25 @@ t.test(`audit trail (${backendName})`, async (t) => {
     t.match(list.items[2]!.details, { client_name: 'Audit app', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token', 'password'] });
   });
 
+  await t.test('initial access tokens created and revoked by the admin; a client registering itself is anonymous, from its address', async (t) => {
+    const created = await api('POST', '/admin/initial-access-tokens', { description: 'for a partner', max_uses: 3 });
+    t.equal(created.statusCode, 201);
+    const { id, token } = created.json<{ id: string; token: string }>();
+    secrets.add(token);
+    t.equal((await api('DELETE', `/admin/initial-access-tokens/${id}`)).statusCode, 204);
+    const list = await events({ subject: id });
+    t.same(types(list), ['initial_access_token.revoked', 'initial_access_token.created']);
+    for (const e of list.items) t.match(e, { actor: rootActor, subject: { type: 'initial_access_token', id }, ip: ADMIN_IP, details: { description: 'for a partner' } });
+    t.match(list.items[1]!.details, { max_uses: 3 });
+
+    const registered = await app.inject({ method: 'POST', url: '/oauth/register', remoteAddress: '10.9.9.9', payload: { client_name: 'Self-registered', redirect_uris: ['https://self.example/cb'] } });
+    t.equal(registered.statusCode, 201);
+    const { client_id: selfId, registration_access_token: rat } = registered.json<{ client_id: string; registration_access_token: string }>();
+    secrets.add(rat);
+    const own = await events({ subject: selfId });
+    t.match(own.items, [{ type: 'client.created', actor: { type: 'anonymous', id: null, username: null }, ip: '10.9.9.9', details: { origin: 'dynamic', client_name: 'Self-registered' } }]);
+  });
+
   await t.test('admin API: a user created, changed (which fields), password changed, disabled, enabled, deleted', async (t) => {
     const created = await api('POST', '/admin/users', { username: 'audited', password: 'first password of audited', roles: ['support'] });
     t.equal(created.statusCode, 201);

@@ -80,7 +80,7 @@ t.test(`CLI commands (${backendName})`, async (t) => {
 
     const list = await cli(services, ['clients', 'list']);
     t.equal(list.code, 0);
-    t.match(list.stdout, /CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+NAME/);
+    t.match(list.stdout, /CLIENT_ID\s+ORIGIN\s+AUTH_METHOD\s+GRANTS\s+NAME/);
     t.match(list.stdout, new RegExp(client.client_id));
     const listed = json<{ items: Array<{ client_id: string }>; total: number }>(await cli(services, ['clients', 'list', '--json', '--limit', '1']));
     t.equal(listed.items.length, 1);
@@ -100,6 +100,27 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     const gone = await cli(services, ['clients', 'show', client.client_id]);
     t.equal(gone.code, 1);
     t.match(gone.stderr, /no client/);
+  });
+
+  t.test('initial-access-tokens: create (shown once), list (never the value), revoke; usable at the registration endpoint until revoked', async (t) => {
+    const created = await cli(services, ['initial-access-tokens', 'create', '--description', 'Partner', '--expires-in', '3600', '--max-uses', '2']);
+    t.equal(created.code, 0, created.stderr);
+    const token = /token: (\S{43})/.exec(created.stdout)?.[1];
+    t.ok(token, created.stdout);
+    t.match(created.stdout, /shown once/);
+    const id = /^id:\s+(\S+)/m.exec(created.stdout)![1]!;
+    const listed = await cli(services, ['initial-access-tokens', 'list']);
+    t.match(listed.stdout, /ID\s+EXPIRES\s+USES\s+DESCRIPTION/);
+    t.match(listed.stdout, new RegExp(`${id}.*0/2\\s+Partner`));
+    t.notOk(listed.stdout.includes(token!));
+    const asJson = json<{ items: Array<{ id: string; max_uses: number; token?: string }> }>(await cli(services, ['initial-access-tokens', 'list', '--json']));
+    t.match(asJson.items.find((i) => i.id === id), { max_uses: 2 });
+    t.notOk(asJson.items.some((i) => 'token' in i));
+    t.ok(await services.initialAccessTokens.use(token!), 'the printed token is the one stored');
+    t.equal((await cli(services, ['initial-access-tokens', 'create', '--max-uses', '0'])).code, 2, 'a bad number is a usage error');
+    t.equal((await cli(services, ['initial-access-tokens', 'revoke', id])).code, 0);
+    t.equal(await services.initialAccessTokens.use(token!), null, 'revoked');
+    t.equal((await cli(services, ['initial-access-tokens', 'revoke', id])).code, 1, 'unknown id');
   });
 
   t.test('users: create (given, stdin or generated password), list, show, update, delete', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * Hostile input, property-based (fast-check): generated and mutated requests
- * at every public and admin endpoint (wrong methods and types, huge and empty
+ * at every public and admin endpoint, client registration included (wrong methods and types, huge and empty
  * values, unicode and NUL bytes, repeated parameters, SQL/HTML/template
  * injection strings, malformed Basic headers and JWTs, real credentials and
  * tokens with one character changed, wrong content types, bodies over the
@@ -92,7 +92,11 @@ const LEAKS = [
 const headerSafe = (value: string) => value.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?');
 
 t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName})`, async (t) => {
-  const { app, services } = await buildTestApp(t, { env: { BODY_LIMIT: String(BODY_LIMIT), MAX_FAILED_ATTEMPTS: '1000' } });
+  const { app, services } = await buildTestApp(t, {
+    env: { BODY_LIMIT: String(BODY_LIMIT), MAX_FAILED_ATTEMPTS: '1000', DYNAMIC_REGISTRATION_LIMIT: '100000' },
+    // A client_id that is an https URL is a metadata document to fetch: no real DNS from the fuzzer, every name is unknown.
+    serviceOptions: { outbound: { resolve: async (name) => Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })) } },
+  });
 
   // Real material for the generators to use and mutate: it gets requests past the first checks.
   const admin = await seedUser(services, { username: 'fuzzadmin', roles: ['admin'] });
@@ -103,6 +107,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
     scope: 'openid profile api:read api:write admin',
   });
   const spa = await seedClient(services, { redirect_uris: ['http://localhost:8080/spa'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none', scope: 'openid api:read' });
+  const dynamic = await services.clients.registerDynamic({ client_name: 'Fuzzed dynamic', redirect_uris: ['http://127.0.0.1/cb'] }, { allowConfidential: false });
   // Never offered to the generators: the check afterwards uses it.
   const untouched = await seedClient(services, { grant_types: ['client_credentials'], scope: 'api:read' });
 
@@ -150,6 +155,10 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       refreshToken,
       signedInCsrf,
       'http://localhost:8080/cb',
+      dynamic.client.clientId,
+      dynamic.registrationAccessToken,
+      'https://client.example/oauth/metadata.json',
+      'http://127.0.0.1:4567/cb',
       'openid api:read',
       'S256',
       'plain',
@@ -334,10 +343,30 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
           { params: { username: 'fuzzedform', password: 'a long enough password', csrf_token: signedInCsrf } },
         ],
       },
+      clientRegistration: {
+        methods: ['POST', 'POST', 'GET', 'PUT', 'DELETE'],
+        path: fc.oneof(
+          fc.constant('/oauth/register'),
+          fc.constant(`/oauth/register/${dynamic.client.clientId}`),
+          rawSegment.map((s) => `/oauth/register/${s}`),
+        ),
+        names: ['client_name', 'redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'client_id', 'client_secret', 'logo_uri', 'jwks'],
+        templates: [
+          { method: 'POST', path: '/oauth/register', json: { client_name: 'Fuzz MCP', redirect_uris: ['http://127.0.0.1/cb'], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', scope: 'openid' } },
+          { method: 'GET', path: `/oauth/register/${dynamic.client.clientId}`, authorization: `Bearer ${dynamic.registrationAccessToken}` },
+          {
+            method: 'PUT',
+            path: `/oauth/register/${dynamic.client.clientId}`,
+            authorization: `Bearer ${dynamic.registrationAccessToken}`,
+            json: { client_id: dynamic.client.clientId, client_name: 'Fuzzed again', redirect_uris: ['http://127.0.0.1/cb'] },
+          },
+        ],
+      },
       adminApi: {
         methods: ['GET', 'POST', 'PATCH', 'DELETE'],
         path: fc.oneof(
-          fc.constantFrom('/admin/clients', '/admin/users', '/admin/events'),
+          fc.constantFrom('/admin/clients', '/admin/users', '/admin/events', '/admin/initial-access-tokens'),
+          rawSegment.map((s) => `/admin/initial-access-tokens/${s}`),
           rawSegment.map((s) => `/admin/clients/${s}`),
           rawSegment.map((s) => `/admin/clients/${s}/secret`),
           rawSegment.map((s) => `/admin/users/${s}`),
@@ -356,6 +385,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
           { method: 'PATCH', path: `/admin/users/${alice.id}`, authorization: adminBearer, json: { roles: ['reader'], email: 'alice@example.com' } },
           { method: 'GET', path: '/admin/users', authorization: adminBearer, params: { limit: '5', offset: '0' } },
           { method: 'GET', path: `/admin/users/${alice.id}/consents`, authorization: adminBearer },
+          { method: 'POST', path: '/admin/initial-access-tokens', authorization: adminBearer, json: { description: 'fuzz', expires_in: 3600, max_uses: 2 } },
           { method: 'GET', path: '/admin/events', authorization: adminBearer, params: { type: 'user.', actor: alice.id, since: '2025-01-01', until: '2099-01-01T00:00:00Z', outcome: 'success', limit: '5' } },
         ],
       },
@@ -599,7 +629,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
     t.ok(growth < 4 * 1024 * 1024, 'less than 4 MiB (about 10 MiB when they were kept)');
   });
 
-  for (const name of ['token', 'authorize', 'introspectRevoke', 'register', 'adminApi', 'adminConsole', 'pages', 'resources'] as const) {
+  for (const name of ['token', 'authorize', 'introspectRevoke', 'register', 'clientRegistration', 'adminApi', 'adminConsole', 'pages', 'resources'] as const) {
     t.test(`${name}: generated and mutated requests`, async (t) => {
       const { endpoints, request } = generators(await mint());
       const endpoint = endpoints[name]!;

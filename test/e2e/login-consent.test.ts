@@ -327,6 +327,35 @@ t.test(`login and consent (${backendName})`, async (t) => {
     t.ok(again.sawLogin, 'the next authorization needs a sign-in');
   });
 
+  t.test('consent for a client no administrator registered: a notice naming the service, the redirect host, a loopback warning; none for admin clients', async (t) => {
+    const user = await seedUser(services);
+    const { client } = await services.clients.registerDynamic(
+      { client_name: 'Self <i>made</i>', redirect_uris: ['http://127.0.0.1/cb', 'https://tool.example/cb', 'http://localhost:8976/cb'] },
+      { allowConfidential: false },
+    );
+    const consentFor = async (clientId: string, redirectUri: string) => {
+      const pkce = pkcePair();
+      const path = authorizePath({ response_type: 'code', client_id: clientId, redirect_uri: redirectUri, scope: 'openid', code_challenge: pkce.challenge, code_challenge_method: 'S256' });
+      const { page } = await toConsent(t, new InjectBrowser(app, nextIp()), user, path);
+      return page.body;
+    };
+    const loopback = await consentFor(client.clientId, 'http://127.0.0.1:43210/cb');
+    t.match(loopback, /This application was not registered by an administrator of localhost:3000\./);
+    t.match(loopback, /It registered itself/);
+    t.match(loopback, /will receive your answer at <code>127\.0\.0\.1:43210<\/code>/);
+    t.match(loopback, /<p id="loopback-warning"><strong>This application runs on this computer<\/strong>/);
+    t.match(loopback, /aria-labelledby="unregistered-client-title"/, 'the notice is a labelled region');
+    t.match(loopback, /Self &lt;i&gt;made&lt;\/i&gt;/, 'escaped');
+    t.notMatch(loopback, /<i>made<\/i>/);
+    t.match(await consentFor(client.clientId, 'http://localhost:8976/cb'), /id="loopback-warning"/, 'localhost too');
+    const remote = await consentFor(client.clientId, 'https://tool.example/cb');
+    t.match(remote, /not registered by an administrator/);
+    t.match(remote, /<code>tool\.example<\/code>/);
+    t.notMatch(remote, /loopback-warning/);
+    const admin = await consentFor(clientId, REDIRECT);
+    t.notMatch(admin, /unregistered-client|not registered by an administrator|loopback-warning/, 'nothing for a client an administrator registered, loopback or not');
+  });
+
   t.test('the login page links to registration only when it is open', async (t) => {
     const page = await new InjectBrowser(app, nextIp()).get('/login');
     t.match(page.body, 'href="/register"');

@@ -29,7 +29,7 @@ for (const kind of dbKinds) {
       const tables = await db.query<{ table_name: string }>(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
       );
-      for (const table of ['users', 'clients', 'consents', 'refresh_tokens', 'signing_keys', 'revoked_access_tokens', 'audit_events']) {
+      for (const table of ['users', 'clients', 'consents', 'refresh_tokens', 'signing_keys', 'revoked_access_tokens', 'audit_events', 'initial_access_tokens']) {
         t.ok(tables.some((r) => r.table_name === table), `${table} exists`);
       }
     });

@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { createClientRepo } from '../../src/storage/sql/clients.js';
 import { createConsentRepo } from '../../src/storage/sql/consents.js';
+import { createInitialAccessTokenRepo } from '../../src/storage/sql/initial-access-tokens.js';
 import { createRefreshTokenRepo } from '../../src/storage/sql/refresh-tokens.js';
 import { createRevocationRepo } from '../../src/storage/sql/revocations.js';
 import { createSigningKeyRepo } from '../../src/storage/sql/signing-keys.js';
@@ -112,6 +113,95 @@ for (const kind of dbKinds) {
       await t.rejects(clients.create(newClient({ clientSecretHash: null })), 'a confidential client without one');
       const pub = await clients.create(newClient({ tokenEndpointAuthMethod: 'none', clientSecretHash: null }));
       t.equal(pub.clientSecretHash, null);
+    });
+
+    t.test('clients: origin and registration access token hash are stored; admin by default', async (t) => {
+      const admin = await clients.create(newClient());
+      t.equal(admin.origin, 'admin');
+      t.equal(admin.registrationAccessTokenHash, null);
+      t.equal(admin.lastUsedAt, null);
+      const dynamic = await clients.create(newClient({ origin: 'dynamic', registrationAccessTokenHash: 'sha256$rat', tokenEndpointAuthMethod: 'none', clientSecretHash: null }));
+      t.equal(dynamic.origin, 'dynamic');
+      t.equal((await clients.findById(dynamic.clientId))!.registrationAccessTokenHash, 'sha256$rat');
+      await t.rejects(clients.create(newClient({ origin: 'someone' as never })), 'an unknown origin is refused by the schema');
+    });
+
+    t.test('clients: touch writes last_used_at once per period, whoever calls', async (t) => {
+      const c = await clients.create(newClient());
+      const day1 = new Date('2030-01-01T00:00:00Z');
+      const dayAgo = (d: Date) => new Date(d.getTime() - 86_400_000);
+      const results = await Promise.all([1, 2, 3].map(() => clients.touch(c.clientId, day1, dayAgo(day1))));
+      t.equal(results.filter(Boolean).length, 1, 'of concurrent callers, one writes');
+      t.same((await clients.findById(c.clientId))!.lastUsedAt, day1);
+      const later = new Date(day1.getTime() + 3_600_000);
+      t.equal(await clients.touch(c.clientId, later, dayAgo(later)), false, 'not again within the period');
+      const nextDay = new Date(day1.getTime() + 90_000_000);
+      t.equal(await clients.touch(c.clientId, nextDay, dayAgo(nextDay)), true);
+      t.same((await clients.findById(c.clientId))!.lastUsedAt, nextDay);
+      t.equal(await clients.touch(`nope_${id()}`, nextDay, dayAgo(nextDay)), false);
+    });
+
+    t.test('clients: a metadata-document client is upserted as one row, never over another origin', async (t) => {
+      const url = `https://app.example/${id()}/client.json`;
+      const doc = { clientId: url, clientName: 'Doc App', redirectUris: ['https://app.example/cb'], grantTypes: ['authorization_code'] as const, responseTypes: ['code'] as const, tokenEndpointAuthMethod: 'none' as const, scope: 'openid', resourceServer: false };
+      const at = new Date('2030-02-01T00:00:00Z');
+      const rows = await Promise.all([1, 2].map(() => clients.upsertMetadataDocumentClient({ ...doc, grantTypes: [...doc.grantTypes], responseTypes: [...doc.responseTypes] }, at)));
+      t.ok(rows.every((r) => r !== null && r.client.clientId === url && r.client.origin === 'metadata_document' && r.client.clientSecretHash === null));
+      t.equal(rows.filter((r) => r!.created).length, 1, 'one of them created it');
+      const renamed = await clients.upsertMetadataDocumentClient({ ...doc, grantTypes: ['authorization_code'], responseTypes: ['code'], clientName: 'Renamed' }, new Date(at.getTime() + 1000));
+      t.equal(renamed!.client.clientName, 'Renamed', 'the document changed: the row follows');
+      t.equal(renamed!.created, false);
+      t.same(renamed!.client.lastUsedAt, new Date(at.getTime() + 1000));
+      const admin = await clients.create(newClient());
+      t.equal(await clients.upsertMetadataDocumentClient({ ...doc, clientId: admin.clientId, grantTypes: ['authorization_code'], responseTypes: ['code'] }, at), null);
+      t.equal((await clients.findById(admin.clientId))!.origin, 'admin', 'an admin client is left as it was');
+    });
+
+    t.test('clients: listIdle names only clients no admin registered, idle since before the cutoff', async (t) => {
+      const oldTime = new Date('2001-01-01T00:00:00Z');
+      const publicClient = { tokenEndpointAuthMethod: 'none' as const, clientSecretHash: null };
+      const idleDynamic = await clients.create(newClient({ origin: 'dynamic', ...publicClient }));
+      await clients.touch(idleDynamic.clientId, oldTime, oldTime);
+      const freshDynamic = await clients.create(newClient({ origin: 'dynamic', ...publicClient }));
+      const idleAdmin = await clients.create(newClient());
+      await clients.touch(idleAdmin.clientId, oldTime, oldTime);
+      const doc = await clients.upsertMetadataDocumentClient(
+        { clientId: `https://idle.example/${id()}`, clientName: 'Idle doc', redirectUris: ['https://idle.example/cb'], grantTypes: ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', scope: '', resourceServer: false },
+        new Date('2000-06-01T00:00:00Z'),
+      );
+      const idle = await clients.listIdle(new Date('2010-01-01T00:00:00Z'), 100);
+      t.same(idle.filter((cid) => [idleDynamic.clientId, freshDynamic.clientId, idleAdmin.clientId, doc!.client.clientId].includes(cid)), [doc!.client.clientId, idleDynamic.clientId], 'least recently used first');
+      const neverUsed = await clients.listIdle(new Date(Date.now() + 60_000), 1000);
+      t.ok(neverUsed.includes(freshDynamic.clientId), 'never used: idle since it was registered');
+      t.notOk(neverUsed.includes(idleAdmin.clientId));
+      t.equal((await clients.listIdle(new Date('2010-01-01T00:00:00Z'), 1)).length, 1, 'limit');
+    });
+
+    t.test('initial access tokens: create, list, use within expiry and uses, delete', async (t) => {
+      const tokens = createInitialAccessTokenRepo(db);
+      const now = new Date('2030-03-01T00:00:00Z');
+      const once = await tokens.create({ id: `iat_${id()}`, tokenHash: `sha256$${id()}`, description: 'for the CI', expiresAt: null, maxUses: 2 });
+      t.equal(once.uses, 0);
+      t.equal(once.description, 'for the CI');
+      t.notOk('tokenHash' in once, 'the hash is never read back');
+      const hash = `sha256$${id()}`;
+      const limited = await tokens.create({ id: `iat_${id()}`, tokenHash: hash, description: '', expiresAt: new Date(now.getTime() + 60_000), maxUses: 2 });
+      const uses = await Promise.all([1, 2, 3, 4].map(() => tokens.use(hash, now)));
+      t.equal(uses.filter((u) => u !== null).length, 2, 'of concurrent uses, at most max_uses succeed');
+      t.equal((await tokens.findById(limited.id))!.uses, 2);
+      t.same((await tokens.findById(limited.id))!.lastUsedAt, now);
+      const hash2 = `sha256$${id()}`;
+      await tokens.create({ id: `iat_${id()}`, tokenHash: hash2, description: '', expiresAt: new Date(now.getTime() + 60_000), maxUses: null });
+      t.ok(await tokens.use(hash2, now));
+      t.ok(await tokens.use(hash2, now), 'no limit on uses');
+      t.equal(await tokens.use(hash2, new Date(now.getTime() + 60_000)), null, 'expired at expires_at');
+      t.equal(await tokens.use(`sha256$${id()}`, now), null, 'unknown');
+      t.ok((await tokens.list({ limit: 100, offset: 0 })).some((x) => x.id === once.id));
+      t.ok((await tokens.count()) >= 3);
+      t.equal(await tokens.delete(once.id), true);
+      t.equal(await tokens.delete(once.id), false);
+      t.equal(await tokens.findById(once.id), null);
+      await t.rejects(tokens.create({ id: `iat_${id()}`, tokenHash: hash, description: '', expiresAt: null, maxUses: null }), 'hashes are unique');
     });
 
     t.test('consents: grant unions scopes, revoke, cascade', async (t) => {

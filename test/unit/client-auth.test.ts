@@ -54,6 +54,9 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
     tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'api:read',
     resourceServer: false,
+    origin: 'admin',
+    registrationAccessTokenHash: null,
+    lastUsedAt: null,
     createdAt: new Date(),
     updatedAt: new Date(),
   };

@@ -88,3 +88,39 @@ t.test('TRUST_PROXY: true, false, a hop count, or proxy addresses/CIDRs; anythin
     t.throws(() => loadConfig({ TRUST_PROXY: raw }), { name: 'ConfigError', variable: 'TRUST_PROXY', message: /^TRUST_PROXY: expected true, false, a hop count/ }, `TRUST_PROXY=${raw} is refused`);
   }
 });
+
+t.test('client registration and metadata documents: defaults, values, bounds', async (t) => {
+  const defaults = loadConfig({});
+  t.equal(defaults.dynamicRegistration, 'open');
+  t.equal(defaults.dynamicRegistrationLimit, 20);
+  t.equal(defaults.dynamicRegistrationWindowSeconds, 3_600);
+  t.equal(defaults.dynamicClientIdleDays, 30);
+  t.equal(defaults.clientMetadataAllowPrivateNetworks, false);
+  t.equal(defaults.clientMetadataTimeoutMs, 5_000);
+  const set = loadConfig({
+    DYNAMIC_REGISTRATION: 'token',
+    DYNAMIC_REGISTRATION_LIMIT: '3',
+    DYNAMIC_REGISTRATION_WINDOW: '60',
+    DYNAMIC_CLIENT_IDLE_DAYS: '7',
+    CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS: 'true',
+    CLIENT_METADATA_TIMEOUT_MS: '250',
+  });
+  t.equal(set.dynamicRegistration, 'token');
+  t.equal(set.dynamicRegistrationLimit, 3);
+  t.equal(set.dynamicRegistrationWindowSeconds, 60);
+  t.equal(set.dynamicClientIdleDays, 7);
+  t.equal(set.clientMetadataAllowPrivateNetworks, true);
+  t.equal(set.clientMetadataTimeoutMs, 250);
+  t.equal(loadConfig({ DYNAMIC_REGISTRATION: 'off' }).dynamicRegistration, 'off');
+  for (const [name, raw] of [
+    ['DYNAMIC_REGISTRATION', 'closed'],
+    ['DYNAMIC_REGISTRATION_LIMIT', '0'],
+    ['DYNAMIC_REGISTRATION_WINDOW', '1w'],
+    ['DYNAMIC_CLIENT_IDLE_DAYS', '0'],
+    ['CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS', 'maybe'],
+    ['CLIENT_METADATA_TIMEOUT_MS', '99'],
+    ['CLIENT_METADATA_TIMEOUT_MS', '60001'],
+  ]) {
+    t.throws(() => loadConfig({ [name!]: raw }), { name: 'ConfigError', variable: name }, `${name}=${raw} is refused`);
+  }
+});

@@ -35,6 +35,17 @@ t.test('server metadata lists exactly what the table supports', async (t) => {
   t.notOk(CONFIDENTIAL_AUTH_METHODS.includes('none'), 'introspection needs an authenticated client (RFC 7662 §2.1)');
 });
 
+t.test('metadata: client metadata documents and none together (clients choose CIMD only with both); the registration endpoint unless registration is off', async (t) => {
+  const metadata = buildServerMetadata(config);
+  t.equal(metadata.client_id_metadata_document_supported, true);
+  t.ok((metadata.token_endpoint_auth_methods_supported as string[]).includes('none'));
+  t.equal(metadata.registration_endpoint, 'http://localhost:3000/oauth/register');
+  t.equal(buildServerMetadata(loadConfig({ DYNAMIC_REGISTRATION: 'token' })).registration_endpoint, 'http://localhost:3000/oauth/register');
+  const off = buildServerMetadata(loadConfig({ DYNAMIC_REGISTRATION: 'off' }));
+  t.notOk('registration_endpoint' in off, 'not advertised when off');
+  t.equal(off.client_id_metadata_document_supported, true);
+});
+
 t.test('the token endpoint has a handler for each grant it serves, and no other', async (t) => {
   const handlers = createGrantHandlers({} as GrantDeps);
   t.same(Object.keys(handlers).sort(), [...TOKEN_GRANT_TYPES].sort());

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildRedirect, formActionSource, matchRedirectUri } from '../../src/oauth/redirect-uri.js';
+import { buildRedirect, formActionSource, matchClientRedirectUri, matchRedirectUri } from '../../src/oauth/redirect-uri.js';
 
 const registered = ['https://app.example.com/cb', 'http://127.0.0.1:8080/callback?x=1'];
 
@@ -45,4 +45,35 @@ t.test('form-action source of a redirect URI', async (t) => {
   t.equal(formActionSource('http://127.0.0.1:9000/cb'), 'http://127.0.0.1:9000');
   t.equal(formActionSource('com.example.app:/oauth'), 'com.example.app:');
   t.equal(formActionSource('not a uri'), null);
+});
+
+t.test('RFC 8252 §7.3: a public client loopback IP redirect URI matches with any port, nothing else loosened', async (t) => {
+  const loopback = ['http://127.0.0.1/callback', 'http://[::1]:8080/cb?x=1', 'http://localhost/cb', 'https://app.example.com/cb'];
+  const any = { anyLoopbackPort: true };
+  t.equal(matchRedirectUri(loopback, 'http://127.0.0.1:51234/callback', any), 'http://127.0.0.1:51234/callback', 'the sent URI, with its port, is used');
+  t.equal(matchRedirectUri(loopback, 'http://127.0.0.1/callback', any), 'http://127.0.0.1/callback');
+  t.equal(matchRedirectUri(loopback, 'http://[::1]:9/cb?x=1', any), 'http://[::1]:9/cb?x=1');
+  t.equal(matchRedirectUri(loopback, 'http://[::1]/cb?x=1', any), 'http://[::1]/cb?x=1');
+  for (const variant of [
+    'http://127.0.0.1:51234/callback/',
+    'http://127.0.0.1:51234/Callback',
+    'http://127.0.0.1:51234/callback?x=1',
+    'http://127.0.0.2:51234/callback',
+    'http://[::1]:9/cb',
+    'http://127.0.0.1:99999/callback',
+    'http://127.0.0.1:51234@evil.example/callback',
+    'https://127.0.0.1:51234/callback',
+    'http://localhost:5000/cb',
+    'https://app.example.com:8443/cb',
+  ]) {
+    t.equal(matchRedirectUri(loopback, variant, any), null, variant);
+  }
+  t.equal(matchRedirectUri(loopback, 'http://127.0.0.1:51234/callback'), null, 'not without the option (confidential clients)');
+});
+
+t.test('matchClientRedirectUri applies the loopback port rule to public clients only', async (t) => {
+  const redirectUris = ['http://127.0.0.1/callback'];
+  t.equal(matchClientRedirectUri({ redirectUris, tokenEndpointAuthMethod: 'none' }, 'http://127.0.0.1:4000/callback'), 'http://127.0.0.1:4000/callback');
+  t.equal(matchClientRedirectUri({ redirectUris, tokenEndpointAuthMethod: 'client_secret_basic' }, 'http://127.0.0.1:4000/callback'), null);
+  t.equal(matchClientRedirectUri({ redirectUris, tokenEndpointAuthMethod: 'client_secret_post' }, 'http://127.0.0.1/callback'), 'http://127.0.0.1/callback');
 });

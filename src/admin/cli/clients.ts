@@ -50,6 +50,8 @@ function show(client: Client, secret: string | null = null): CommandResult {
     ['token_endpoint_auth_method', client.tokenEndpointAuthMethod],
     ['scope', client.scope],
     ['resource_server', client.resourceServer ? 'yes' : 'no'],
+    ['origin', client.origin],
+    ['last_used_at', client.lastUsedAt?.toISOString() ?? 'never'],
     ['created_at', client.createdAt.toISOString()],
     ['updated_at', client.updatedAt.toISOString()],
   ];
@@ -81,11 +83,11 @@ const list: Command = {
   async run(services, args) {
     const page = pageArgs(args);
     const { clients, total } = await services.clients.list(page);
-    const rows = clients.map((c) => [c.clientId, c.tokenEndpointAuthMethod, c.grantTypes.join(','), c.clientName]);
+    const rows = clients.map((c) => [c.clientId, c.origin, c.tokenEndpointAuthMethod, c.grantTypes.join(','), c.clientName]);
     const footer = `${clients.length} of ${total} client(s)${page.offset > 0 ? ` from offset ${page.offset}` : ''}`;
     return {
       data: { items: clients.map((c) => clientToWire(c)), total, ...page },
-      text: clients.length === 0 ? `No clients (${total} in total).` : `${table(['CLIENT_ID', 'AUTH_METHOD', 'GRANTS', 'NAME'], rows)}\n\n${footer}`,
+      text: clients.length === 0 ? `No clients (${total} in total).` : `${table(['CLIENT_ID', 'ORIGIN', 'AUTH_METHOD', 'GRANTS', 'NAME'], rows)}\n\n${footer}`,
     };
   },
 };

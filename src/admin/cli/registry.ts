@@ -5,12 +5,14 @@
  */
 import { clientCommands } from './clients.js';
 import { eventCommands } from './events.js';
+import { initialAccessTokenCommands } from './initial-access-tokens.js';
 import { keyCommands } from './keys.js';
 import type { Command, CommandGroup } from './types.js';
 import { userCommands } from './users.js';
 
 export const commandGroups: readonly CommandGroup[] = [
   clientCommands,
+  initialAccessTokenCommands,
   userCommands,
   keyCommands,
   eventCommands,

@@ -28,6 +28,7 @@ const TYPE_CHOICES = [...new Set(AUDIT_EVENT_TYPES.map((t) => `${t.split('.')[0]
 function actorLabel(actor: AuditEvent['actor']): string {
   if (actor.type === 'cli') return 'CLI';
   if (actor.type === 'system') return 'system';
+  if (actor.type === 'anonymous') return 'anonymous';
   return actor.username ?? actor.id ?? 'unknown';
 }
 

@@ -1,5 +1,5 @@
 import type { GrantType, ResponseType, TokenEndpointAuthMethod } from '../../oauth/protocol.js';
-import type { Client, ClientPatch, ClientRepo, Db, NewClient, Page } from '../types.js';
+import type { Client, ClientOrigin, ClientPatch, ClientRepo, Db, NewClient, Page } from '../types.js';
 
 interface ClientRow {
   client_id: string;
@@ -11,12 +11,16 @@ interface ClientRow {
   token_endpoint_auth_method: string;
   scope: string;
   resource_server: boolean;
+  origin: string;
+  registration_access_token_hash: string | null;
+  last_used_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS =
-  'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, created_at, updated_at';
+  'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, ' +
+  'origin, registration_access_token_hash, last_used_at, created_at, updated_at';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -29,6 +33,9 @@ function toClient(row: ClientRow): Client {
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     scope: row.scope,
     resourceServer: row.resource_server,
+    origin: row.origin as ClientOrigin,
+    registrationAccessTokenHash: row.registration_access_token_hash,
+    lastUsedAt: row.last_used_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -43,14 +50,22 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
   scope: 'scope',
   resourceServer: 'resource_server',
+  origin: 'origin',
+  registrationAccessTokenHash: 'registration_access_token_hash',
 };
+
+/** Clients no admin registered: the ones the idle reaper may remove. */
+const NOT_ADMIN = "origin <> 'admin'";
+/** When such a client was last used, or registered when never used (the expression of clients_idle_idx). */
+const IDLE_SINCE = 'coalesce(last_used_at, created_at)';
 
 export function createClientRepo(db: Db): ClientRepo {
   return {
     async create(client: NewClient) {
       const rows = await db.query<ClientRow>(
-        `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+        `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
+                              origin, registration_access_token_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -61,6 +76,8 @@ export function createClientRepo(db: Db): ClientRepo {
           client.tokenEndpointAuthMethod,
           client.scope,
           client.resourceServer,
+          client.origin ?? 'admin',
+          client.registrationAccessTokenHash ?? null,
         ],
       );
       return toClient(rows[0]!);
@@ -97,6 +114,46 @@ export function createClientRepo(db: Db): ClientRepo {
     async delete(clientId) {
       const rows = await db.query('DELETE FROM clients WHERE client_id = $1 RETURNING client_id', [clientId]);
       return rows.length > 0;
+    },
+    async touch(clientId, at, notBefore) {
+      const rows = await db.query(
+        'UPDATE clients SET last_used_at = $2 WHERE client_id = $1 AND (last_used_at IS NULL OR last_used_at < $3) RETURNING client_id',
+        [clientId, at, notBefore],
+      );
+      return rows.length > 0;
+    },
+    async upsertMetadataDocumentClient(client, usedAt) {
+      // xmax is 0 on a row this statement inserted, not on one it updated.
+      const rows = await db.query<ClientRow & { inserted: boolean }>(
+        `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
+                              origin, last_used_at)
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'metadata_document', $9)
+         ON CONFLICT (client_id) DO UPDATE SET
+           client_name = EXCLUDED.client_name, redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types,
+           response_types = EXCLUDED.response_types, token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method, scope = EXCLUDED.scope,
+           resource_server = EXCLUDED.resource_server, last_used_at = EXCLUDED.last_used_at, updated_at = now()
+         WHERE clients.origin = 'metadata_document'
+         RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
+        [
+          client.clientId,
+          client.clientName,
+          client.redirectUris,
+          client.grantTypes,
+          client.responseTypes,
+          client.tokenEndpointAuthMethod,
+          client.scope,
+          client.resourceServer,
+          usedAt,
+        ],
+      );
+      return rows[0] ? { client: toClient(rows[0]), created: rows[0].inserted } : null;
+    },
+    async listIdle(cutoff, limit) {
+      const rows = await db.query<{ client_id: string }>(
+        `SELECT client_id FROM clients WHERE ${NOT_ADMIN} AND ${IDLE_SINCE} < $1 ORDER BY ${IDLE_SINCE}, client_id LIMIT $2`,
+        [cutoff, limit],
+      );
+      return rows.map((r) => r.client_id);
     },
   };
 }
