@@ -25,6 +25,7 @@ import { createTokenService, type TokenServiceTimings } from './tokens/service.j
 import type { TokenService } from './tokens/types.js';
 import { createPasswordPolicy } from './users/password-policy.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
+import { bootstrapAdminWithUnseenPassword } from './users/unseen-password.js';
 
 /** Readiness of the stores (`/readyz`). */
 export interface Health {
@@ -66,6 +67,8 @@ export interface Services {
    * First-start work, idempotent and safe on several instances at once: the
    * admin of `ADMIN_USERNAME` / `ADMIN_PASSWORD` (or a generated one when no
    * admin exists), and the Swagger UI client when `SWAGGER_UI_CLIENT=true`.
+   * Without `ADMIN_USERNAME`, an admin an earlier start generated whose
+   * password may never have been seen comes back with `passwordMayBeUnseen`.
    */
   bootstrap(): Promise<AdminBootstrap | null>;
   /** Stops background work and closes the storage. */
@@ -158,7 +161,11 @@ export function createServices(config: Config, storage: Storage, options: Servic
       stops.push(audit.start());
     },
     async bootstrap() {
-      const admin = await users.ensureAdmin(config);
+      let admin = await users.ensureAdmin(config);
+      if (admin === null && config.adminUsername === undefined) {
+        const unseen = await bootstrapAdminWithUnseenPassword({ findByUsername: users.findByUsername, audit });
+        if (unseen) admin = { user: unseen, generatedPassword: null, passwordMayBeUnseen: true };
+      }
       if (config.swaggerUiClient) await ensureSwaggerUiClient(clients, config);
       return admin;
     },

@@ -18,7 +18,9 @@
  *   output must contain it; `…` stands for anything, whitespace is flexible.
  * - A line `NAME='<…>'` in a run block is something the reader fills in by
  *   hand; the test fills it in: `ADMIN_PASSWORD` with the password the server
- *   printed at its first start; `CODE` with the `code` the browser is sent
+ *   printed at its first start (which the test makes fail on a taken port
+ *   first: the password is printed all the same, and the start after it
+ *   says how to set a new one, with the command the README gives); `CODE` with the `code` the browser is sent
  *   back with after the test opens the last `/authorize?…` URL the
  *   walkthrough printed in headless Chromium, signs in as the user the
  *   walkthrough registered (`"username":…,"password":…` in its JSON) and
@@ -32,12 +34,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { backendName } from '../helpers/backend.js';
-import { freePort, ROOT, startServer } from '../helpers/server-process.js';
+import { freePort, ROOT, spawnServer, startServer } from '../helpers/server-process.js';
 
 /** The Markdown file whose walkthrough is run; becomes 'README.md' once the walkthrough moves there. */
 export const WALKTHROUGH_FILE = 'README.md';
@@ -110,12 +113,30 @@ t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})
 
   const port = await freePort();
   const base = `http://localhost:${port}`;
-  const server = await startServer(t, { port, env: serverEnv(servers[0]!.code) });
+  const env = serverEnv(servers[0]!.code);
+
+  // The first hour as it can go wrong: the port is taken (another server, an earlier start left
+  // running), so the very first start fails, after it created the admin. The password is printed
+  // before that failure, and the next start says how to set one, as the README tells.
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  const failed = await spawnServer(t, { port, env });
+  const failedWith = await failed.exited;
+  await new Promise((resolve) => squatter.close(resolve));
+  t.not(failedWith, 0, 'a first start on a taken port fails');
+  t.match(failed.stderr(), /EADDRINUSE/, 'saying why');
+  const adminPassword = /Created admin user "([^"]+)" with password: (\S+)/.exec(failed.stdout());
+  t.ok(adminPassword, 'after printing the generated admin password');
+  const server = await startServer(t, { port, env, storesOf: failed });
+  t.notMatch(server.stdout(), /with password:/, 'the next start never prints a password');
+  const hint = /The admin user "admin" has never signed in[\s\S]*?^\s+(npm run cli -- users update admin --password-stdin)$/m.exec(server.stdout());
+  t.ok(hint, 'but says how to set one, since nobody may have seen it');
+  t.ok(hint && markdown.includes(hint[1]!), `${WALKTHROUGH_FILE} gives the same command`);
+
   const localize = (text: string) => text.split(DOC_BASE).join(base).replace(/\bnpm run -s cli --/g, 'node --import tsx src/admin/cli.ts');
 
   // The user the walkthrough registers signs in at the browser step.
   const registered = /"username"\s*:\s*"([^"]+)"\s*,\s*"password"\s*:\s*"([^"]+)"/.exec(steps.filter((s) => s.kind === 'run').map((s) => s.code).join('\n'));
-  const adminPassword = /Created admin user "([^"]+)" with password: (\S+)/.exec(server.stdout());
 
   await t.test('links in the prose answer 200', async (t) => {
     const links = [...markdown.matchAll(/<(http:\/\/localhost:3000\/[^>\s]*)>/g)].map((m) => m[1]!);
