@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { startControlServer } from './admin/control.js';
 import { buildApp } from './app.js';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, unknownVariableWarnings, type Config } from './config.js';
 import { startMetricsServer } from './observability/metrics-http.js';
 import { createServices } from './services.js';
 import { createStorage } from './storage/index.js';
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  for (const warning of unknownVariableWarnings(process.env)) process.stderr.write(`Configuration warning: ${warning}\n`);
 
   const storage = await createStorage(config);
   // Background work (key reloads, deny-list polls, revocation broadcasts) retries on its own; say when it fails.

@@ -106,6 +106,30 @@ const steps = parseWalkthrough(markdown);
 const chromiumFound = existsSync(CHROMIUM);
 if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
 
+t.test(`the walkthrough's field helper prints a field, or the answer that lacks it and fails`, async (t) => {
+  const block = steps.find((s) => s.kind === 'run' && /^field\(\) \{/m.test(s.code));
+  if (!block) return t.fail(`${WALKTHROUGH_FILE}: no run block defines field()`);
+  const definition = block.code.slice(block.code.search(/^field\(\) \{/m));
+  const run = (input: string, name: string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const bash = spawn('bash', ['--noprofile', '--norc', '-c', `${definition}\nfield ${shellQuote(name)}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      bash.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      bash.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      bash.on('close', (code) => resolve({ code, stdout, stderr }));
+      bash.stdin.end(input);
+    });
+  t.same(await run('{"client_id":"abc","nested":{"x":"y"}}', 'client_id'), { code: 0, stdout: 'abc\n', stderr: '' });
+  t.same(await run('{"client_id":"abc","nested":{"x":"y"}}', 'nested.x'), { code: 0, stdout: 'y\n', stderr: '' });
+  const error = '{"error":"invalid_client","error_description":"Client authentication failed."}';
+  const missing = await run(error, 'client_id');
+  t.equal(missing.code, 1, 'a missing field fails (set -e stops the walkthrough there)');
+  t.equal(missing.stdout, '', 'never "undefined"');
+  t.equal(missing.stderr, `no client_id in: ${error}\n`, 'and shows the answer it got');
+  t.equal((await run('Bad Gateway', 'access_token')).stderr, 'no access_token in: Bad Gateway\n', 'also when the answer is not JSON');
+});
+
 t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})`, { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} for the walkthrough's browser step (apt-get install -y chromium)` }, async (t) => {
   const servers = steps.filter((s) => s.kind === 'server');
   t.equal(servers.length, 1, 'exactly one walkthrough:server block');
