@@ -18,6 +18,7 @@ import { assetRoutes } from './http/assets.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
+import { homeRoutes } from './http/home.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
 import { closeConnectionsLingeringly } from './http/lingering-close.js';
@@ -118,6 +119,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   });
 
   await app.register(assetRoutes);
+  await app.register(homeRoutes, { services });
   await app.register(healthRoutes, { services });
   await app.register(authorizeRoutes, { services });
   await app.register(oauthEndpoints, { services });
