@@ -30,10 +30,15 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
 
   await t.test("security schemes describe this server's own flows", async (t) => {
     const schemes = doc.components.securitySchemes;
-    t.equal(schemes.oauth2.flows.clientCredentials.tokenUrl, `${config.issuer}/token`);
+    // Only the flow the public swagger-ui client can run: Swagger UI pre-fills its client_id into every OAuth flow.
+    t.same(Object.keys(schemes.oauth2.flows), ['authorizationCode']);
     t.equal(schemes.oauth2.flows.authorizationCode.authorizationUrl, `${config.issuer}/authorize`);
     t.equal(schemes.oauth2.flows.authorizationCode.tokenUrl, `${config.issuer}/token`);
-    t.same(Object.keys(schemes.oauth2.flows.authorizationCode.scopes), config.scopes);
+    t.notOk(schemes.oauth2.flows.authorizationCode.refreshUrl, 'the swagger-ui client gets no refresh tokens');
+    t.same(Object.keys(schemes.oauth2.flows.authorizationCode.scopes), config.scopes.filter((s) => s !== 'offline_access'), "the client's scopes");
+    t.match(schemes.oauth2.description, /public client `swagger-ui` \(pre-filled\): authorization code with PKCE \(S256\)\. Leave client_secret empty\./);
+    t.match(doc.info.description, /Client credentials .* confidential client's secret, .* \*clientBasic\* .* `POST \/token` with `grant_type=client_credentials`/, 'client credentials: documented for confidential clients');
+    t.match(schemes.clientBasic.description, /confidential client/);
     t.match(schemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     t.match(schemes.adminBasic, { type: 'http', scheme: 'basic' });
   });
