@@ -3,10 +3,14 @@
  * security headers on every kind of response, CORS per endpoint, and the
  * Prometheus metrics (admin-only on the main port, or alone on METRICS_PORT).
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { startMetricsServer } from '../../src/observability/metrics-http.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
+import { ROOT } from '../helpers/server-process.js';
 import { userBasic } from '../helpers/tokens.js';
 
 const SPA = 'https://spa.example';
@@ -270,4 +274,31 @@ t.test('metrics', async (t) => {
     t.match(await res.text(), /http_requests_total/);
     t.equal((await fetch(`http://127.0.0.1:${server.port}/admin`)).status, 404);
   });
+});
+
+t.test('docs/operations.md has a row for every variable, with the bounds the server enforces', async (t) => {
+  const doc = await readFile(join(ROOT, 'docs/operations.md'), 'utf8');
+  // Every variable loadConfig reads (it reads each on every call).
+  const read = new Set<string>();
+  loadConfig(new Proxy({}, { get: (_target, key) => (typeof key === 'string' && read.add(key), undefined) }));
+  t.ok(read.size > 20);
+  for (const name of read) {
+    const row = doc.split('\n').find((line) => new RegExp(`^\\| [^|]*\`${name}\``).test(line));
+    if (!row) {
+      t.fail(`${name} has no row in a table of docs/operations.md`);
+      continue;
+    }
+    // A whole-number variable's bounds, as loadConfig states them when refusing a value.
+    let message = '';
+    try {
+      loadConfig({ [name]: 'not-a-number' });
+    } catch (err) {
+      message = err instanceof ConfigError ? err.message : '';
+    }
+    const bounds = /expected a whole number from (\d+) to (\d+)/.exec(message);
+    if (bounds) t.match(row, new RegExp(`\\b${bounds[1]} – ${bounds[2]}\\b`), `${name}: ${bounds[1]} – ${bounds[2]} in its row`);
+  }
+  const grace = doc.split('\n').find((line) => line.startsWith('| `REFRESH_REUSE_GRACE`'))!;
+  t.match(grace, /shorter than `REFRESH_TOKEN_TTL`/, 'and the relations between them');
+  t.match(doc.split('\n').find((line) => line.startsWith('| `HEADERS_TIMEOUT_MS`'))!, /At most `REQUEST_TIMEOUT_MS`/);
 });
