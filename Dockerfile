@@ -21,6 +21,8 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# `npm start` works here too: with no src/ to build from, it runs dist/ as it is.
+COPY scripts ./scripts
 COPY migrations ./migrations
 COPY views ./views
 COPY public ./public
