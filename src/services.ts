@@ -161,13 +161,12 @@ export function createServices(config: Config, storage: Storage, options: Servic
       stops.push(audit.start());
     },
     async bootstrap() {
-      let admin = await users.ensureAdmin(config);
-      if (admin === null && config.adminUsername === undefined) {
-        const unseen = await bootstrapAdminWithUnseenPassword({ findByUsername: users.findByUsername, audit });
-        if (unseen) admin = { user: unseen, generatedPassword: null, passwordMayBeUnseen: true };
-      }
+      // The admin last: a password generated there must reach the caller, who prints it, with nothing left to fail.
       if (config.swaggerUiClient) await ensureSwaggerUiClient(clients, config);
-      return admin;
+      const admin = await users.ensureAdmin(config);
+      if (admin !== null || config.adminUsername !== undefined) return admin;
+      const unseen = await bootstrapAdminWithUnseenPassword({ findByUsername: users.findByUsername, audit });
+      return unseen ? { user: unseen, generatedPassword: null, passwordMayBeUnseen: true } : null;
     },
     async close() {
       if (closed) return;
