@@ -19,6 +19,7 @@ import { authorizeRoutes } from './http/authorize.js';
 import { clientRegistrationRoutes } from './http/client-registration.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
+import { homeRoutes } from './http/home.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
 import { closeConnectionsLingeringly } from './http/lingering-close.js';
@@ -120,6 +121,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   });
 
   await app.register(assetRoutes);
+  await app.register(homeRoutes, { services });
   await app.register(healthRoutes, { services });
   await app.register(authorizeRoutes, { services });
   await app.register(oauthEndpoints, { services });

@@ -203,6 +203,10 @@ export function isLoopbackHost(hostname: string): boolean {
 
 function issuer(env: Env, port: number): string {
   const raw = read(env, 'ISSUER') ?? `http://localhost:${port}`;
+  // `localhost:3456` parses as a URL of scheme "localhost:": say what is missing instead.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    throw new ConfigError('ISSUER', `"${raw}" has no scheme: expected an absolute URL such as https://auth.example.com (or http://localhost:${port} for local use)`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(raw);
@@ -225,6 +229,8 @@ function scopes(env: Env): string[] {
   if (raw === undefined) return [...DEFAULT_SCOPES];
   const list = [...new Set(raw.split(/\s+/))];
   for (const scope of list) {
+    // A comma is allowed in a scope token (RFC 6749 §3.3), but "openid,profile" is two scopes written the wrong way.
+    if (scope.includes(',')) throw new ConfigError('SCOPES', `"${scope}" contains a comma: scopes are separated by spaces, e.g. SCOPES="${raw.split(/[\s,]+/).filter(Boolean).join(' ')}"`);
     if (!SCOPE_TOKEN.test(scope)) throw new ConfigError('SCOPES', `"${scope}" is not a valid scope token (RFC 6749 §3.3)`);
     if (scope === 'admin') throw new ConfigError('SCOPES', '"admin" is built in (the admin API\'s scope, granted only to admins through clients registered for it); leave it out');
   }
@@ -425,4 +431,59 @@ export function loadConfig(env: Env = {}): Config {
     throw new ConfigError('REFRESH_REUSE_GRACE', 'must be shorter than REFRESH_TOKEN_TTL');
   }
   return Object.freeze(config);
+}
+
+/**
+ * Name prefixes of this server's variables: an unknown variable starting with
+ * one of them is most likely a misspelt setting.
+ */
+const OWN_PREFIXES = ['ACCESS_TOKEN_', 'ADMIN_', 'AUDIT_', 'CORS_', 'DATABASE_', 'FAILED_ATTEMPT', 'HEADERS_TIMEOUT', 'KEEP_ALIVE', 'MAX_FAILED', 'METRICS_', 'PG_', 'REDIS_', 'REFRESH_', 'REQUEST_TIMEOUT', 'SIGNING_KEY', 'SWAGGER_UI', 'TRUST_PROXY'];
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * Warnings for variables in `env` that look meant for this server but that it
+ * does not read: a known prefix (`PG_POOL_SIZE`) or a near miss of a known
+ * name (`REGISTRATON`), each naming the closest variable it does read. The
+ * known names are the ones `loadConfig` reads, so a new variable is known as
+ * soon as `loadConfig` reads it (every variable is read on every call, set or
+ * not). Pure, like `loadConfig`; `main.ts` prints them at start.
+ */
+export function unknownVariableWarnings(env: Env): string[] {
+  const known = new Set<string>();
+  const recording = new Proxy(env, {
+    get(target, key) {
+      if (typeof key === 'string') known.add(key);
+      return target[key as string];
+    },
+  });
+  try {
+    loadConfig(recording);
+  } catch {
+    // A bad value is reported by loadConfig itself; the variables read up to it are enough here.
+  }
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    // Only names in this server's style (upper case), never one it reads.
+    if (known.has(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    const prefix = OWN_PREFIXES.find((p) => name.startsWith(p));
+    const nearest = (names: string[]) => names.map((k) => [k, distance(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
+    const [closestOverall, away] = nearest([...known]) ?? ['', Infinity];
+    const nearMiss = away <= (name.length >= 8 ? 2 : 1);
+    if (nearMiss || prefix !== undefined) {
+      // Under a prefix, the closest setting with that prefix (REDIS_PASSWORD: REDIS_URL, not ADMIN_PASSWORD).
+      const closest = (prefix !== undefined && !nearMiss && nearest([...known].filter((k) => k.startsWith(prefix)))?.[0]) || closestOverall;
+      warnings.push(`${name} is not a setting of this server and is ignored; did you mean ${closest}? (docs/operations.md lists them all)`);
+    }
+  }
+  return warnings;
 }

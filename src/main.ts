@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { startControlServer } from './admin/control.js';
 import { buildApp } from './app.js';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, unknownVariableWarnings, type Config } from './config.js';
 import { startMetricsServer } from './observability/metrics-http.js';
 import { createServices } from './services.js';
 import { createStorage } from './storage/index.js';
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  for (const warning of unknownVariableWarnings(process.env)) process.stderr.write(`Configuration warning: ${warning}\n`);
 
   const storage = await createStorage(config);
   // Background work (key reloads, deny-list polls, revocation broadcasts) retries on its own; say when it fails.
@@ -57,6 +58,11 @@ async function main(): Promise<void> {
     await app.close().catch(() => {});
     process.exit(2);
   }
+  // Before anything else can fail (the port taken, the metrics port, the control socket): a
+  // password generated now is never shown again, and an admin whose password nobody may have
+  // seen gets the way to set one, at every start until it signs in or gets a new one.
+  if (admin?.generatedPassword) process.stdout.write(`${generatedPasswordLines(admin.user.username, admin.generatedPassword)}\n`);
+  else if (admin?.passwordMayBeUnseen) process.stdout.write(`${unseenPasswordLines(admin.user.username)}\n`);
 
   try {
     await app.listen({ port: config.port, host: config.host });
@@ -90,14 +96,28 @@ async function main(): Promise<void> {
   if (config.swaggerUiClient) {
     lines.push(`    Swagger UI "Authorize": client_id ${SWAGGER_UI_CLIENT_ID} (redirect ${swaggerUiRedirectUri(config)})`);
   }
-  if (admin?.generatedPassword) {
-    lines.push(
-      '',
-      `  Created admin user "${admin.user.username}" with password: ${admin.generatedPassword}`,
-      '  (shown once: set ADMIN_USERNAME/ADMIN_PASSWORD to choose your own)',
-    );
-  }
+  if (admin?.generatedPassword) lines.push('', `  The password of the admin user "${admin.user.username}" is printed above, once.`);
   process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+function generatedPasswordLines(username: string, password: string): string {
+  return [
+    '',
+    `  Created admin user "${username}" with password: ${password}`,
+    '  (shown once: keep it now; set ADMIN_USERNAME/ADMIN_PASSWORD to choose your own)',
+    '',
+  ].join('\n');
+}
+
+/** The hint for an admin whose generated password may never have been seen (users/unseen-password.ts). */
+function unseenPasswordLines(username: string): string {
+  return [
+    '',
+    `  The admin user "${username}" has never signed in. Its password was generated and printed once, by the`,
+    '  first start. If you do not have it, set a new one (the command asks for it, or pipe it in):',
+    `    npm run cli -- users update ${username} --password-stdin`,
+    '',
+  ].join('\n');
 }
 
 /**

@@ -31,6 +31,7 @@ import { createTokenService, type TokenServiceTimings } from './tokens/service.j
 import type { TokenService } from './tokens/types.js';
 import { createPasswordPolicy } from './users/password-policy.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
+import { bootstrapAdminWithUnseenPassword } from './users/unseen-password.js';
 
 /** Readiness of the stores (`/readyz`). */
 export interface Health {
@@ -80,6 +81,8 @@ export interface Services {
    * First-start work, idempotent and safe on several instances at once: the
    * admin of `ADMIN_USERNAME` / `ADMIN_PASSWORD` (or a generated one when no
    * admin exists), and the Swagger UI client when `SWAGGER_UI_CLIENT=true`.
+   * Without `ADMIN_USERNAME`, an admin an earlier start generated whose
+   * password may never have been seen comes back with `passwordMayBeUnseen`.
    */
   bootstrap(): Promise<AdminBootstrap | null>;
   /** Stops background work and closes the storage. */
@@ -209,9 +212,12 @@ export function createServices(config: Config, storage: Storage, options: Servic
       stops.push(idleClients.start());
     },
     async bootstrap() {
-      const admin = await users.ensureAdmin(config);
+      // The admin last: a password generated there must reach the caller, who prints it, with nothing left to fail.
       if (config.swaggerUiClient) await ensureSwaggerUiClient(clients, config);
-      return admin;
+      const admin = await users.ensureAdmin(config);
+      if (admin !== null || config.adminUsername !== undefined) return admin;
+      const unseen = await bootstrapAdminWithUnseenPassword({ findByUsername: users.findByUsername, audit });
+      return unseen ? { user: unseen, generatedPassword: null, passwordMayBeUnseen: true } : null;
     },
     async close() {
       if (closed) return;

@@ -4,10 +4,11 @@
  * `cli/run.ts` for where a command runs, `cli/registry.ts` for the groups).
  * This entry point is the only part that touches the process.
  */
+import { readHiddenLine } from './cli/prompt.js';
 import { runCli } from './cli/run.js';
 
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return '';
+  if (process.stdin.isTTY) return readHiddenLine(process.stdin, process.stderr, 'Type it and press Enter (it is not shown): ');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

@@ -61,6 +61,8 @@ const BLOCKED_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', '
 export function checkRedirectUri(raw: string, publicClient: boolean): void {
   if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidRedirectUri(`redirect URI must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
   if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalidRedirectUri('redirect URI must not contain whitespace or control characters');
+  // Matching is exact (RFC 9700 §4.1.3): a "*" would be stored as a literal character and match nothing the author meant.
+  if (raw.includes('*')) throw invalidRedirectUri(`redirect URI "${raw}" contains "*": there are no wildcards; register each redirect URI exactly`);
   let url: URL;
   try {
     url = new URL(raw);

@@ -23,6 +23,11 @@ export function swaggerUiRedirectUri(config: Pick<Config, 'issuer'>): string {
   return `${config.issuer}${DOCS_PREFIX}/static/oauth2-redirect.html`;
 }
 
+/** The scopes of the `swagger-ui` client: every configured scope but `offline_access` (no refresh tokens in a docs page). */
+export function swaggerUiScopes(config: Pick<Config, 'scopes'>): string[] {
+  return config.scopes.filter((s) => s !== 'offline_access');
+}
+
 /**
  * Creates the `swagger-ui` client if it is missing, and brings its redirect
  * URI and scopes in line with the current `ISSUER` / `SCOPES` (everything
@@ -33,6 +38,6 @@ export function ensureSwaggerUiClient(clients: Pick<ClientService, 'ensurePublic
     client_name: 'Swagger UI (API docs)',
     redirect_uris: [swaggerUiRedirectUri(config)],
     grant_types: ['authorization_code'],
-    scope: config.scopes.filter((s) => s !== 'offline_access').join(' '),
+    scope: swaggerUiScopes(config).join(' '),
   });
 }

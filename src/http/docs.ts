@@ -5,10 +5,14 @@
  * (`/swagger-ui.html`, the old demo's address, redirects there).
  *
  * The security schemes describe this server itself, so "Authorize" in
- * Swagger UI gets a real token from it: OAuth 2.0 client credentials and
- * authorization code with PKCE (endpoints derived from `ISSUER`), HTTP Basic
- * for the admin API and for client authentication, and a bearer JWT for the
- * resource routes and UserInfo.
+ * Swagger UI gets a real token from it: OAuth 2.0 authorization code with
+ * PKCE (endpoints derived from `ISSUER`), HTTP Basic for the admin API and
+ * for client authentication, and a bearer JWT for the resource routes and
+ * UserInfo. The one OAuth flow offered is the one the public `swagger-ui`
+ * client can run, since Swagger UI pre-fills its `client_id` into every
+ * OAuth flow of the dialog: client credentials, which needs a confidential
+ * client's secret, is explained in the description instead (Basic at
+ * `POST /token`, then the token under `bearerAuth`).
  *
  * Must be registered before the route scopes: `@fastify/swagger` collects
  * routes from an `onRoute` hook and sees only routes added after it.
@@ -17,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import { DOCS_PREFIX, SWAGGER_UI_CLIENT_ID } from '../clients/swagger-ui-client.js';
+import { DOCS_PREFIX, SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri, swaggerUiScopes } from '../clients/swagger-ui-client.js';
 import type { Config } from '../config.js';
 import { ERROR_SCHEMA, ERROR_SCHEMA_ID } from './schemas.js';
 import { contentSecurityPolicy } from './security-headers.js';
@@ -81,7 +85,9 @@ export async function openApiOptions(config: Config): Promise<FastifyDynamicSwag
         description: [
           'Authorization code + PKCE, client credentials, refresh-token rotation, JWT access tokens (RFC 9068), on PostgreSQL and Redis.',
           '',
-          `Press **Authorize** to get a token from this server: *clientCredentials* with a confidential client's id and secret, or *authorizationCode* (PKCE) with the public client \`${SWAGGER_UI_CLIENT_ID}\` (start the server with \`SWAGGER_UI_CLIENT=true\`). Then call \`GET /api/hello\`.`,
+          `Press **Authorize** and sign in under *oauth2*: authorization code with PKCE through the public client \`${SWAGGER_UI_CLIENT_ID}\`, pre-filled when the server runs with \`SWAGGER_UI_CLIENT=true\` (leave client_secret empty: a public client has none). Then call \`GET /api/hello\`.`,
+          '',
+          "Client credentials (a backend calling as itself) needs a confidential client's secret, which does not belong in a browser page, so it is not offered under *oauth2*. To try it here: **Authorize** under *clientBasic* with the client's id and secret, **Try it out** on `POST /token` with `grant_type=client_credentials` (empty the other fields), and paste the `access_token` under *bearerAuth*.",
           '',
           `Discovery: [${config.issuer}/.well-known/openid-configuration](${config.issuer}/.well-known/openid-configuration)`,
         ].join('\n'),
@@ -92,20 +98,24 @@ export async function openApiOptions(config: Config): Promise<FastifyDynamicSwag
         securitySchemes: {
           oauth2: {
             type: 'oauth2',
-            description: 'This server. Authorization code requires PKCE (S256).',
+            description: config.swaggerUiClient
+              ? `Sign in to this server through the public client \`${SWAGGER_UI_CLIENT_ID}\` (pre-filled): authorization code with PKCE (S256). Leave client_secret empty.`
+              : `Authorization code with PKCE (S256). Start the server with \`SWAGGER_UI_CLIENT=true\` to register the public client \`${SWAGGER_UI_CLIENT_ID}\` for this page (or enter a client registered with the redirect URI ${swaggerUiRedirectUri(config)}).`,
             flows: {
-              clientCredentials: { tokenUrl: `${config.issuer}/token`, scopes },
               authorizationCode: {
                 authorizationUrl: `${config.issuer}/authorize`,
                 tokenUrl: `${config.issuer}/token`,
-                refreshUrl: `${config.issuer}/token`,
-                scopes,
+                scopes: Object.fromEntries(swaggerUiScopes(config).map((s) => [s, scopes[s]!])),
               },
             },
           },
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from POST /token (RFC 6750).' },
           adminBasic: { type: 'http', scheme: 'basic', description: "An admin user's username and password." },
-          clientBasic: { type: 'http', scheme: 'basic', description: 'client_secret_basic: client_id and client_secret (RFC 6749 §2.3.1).' },
+          clientBasic: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'client_secret_basic: a confidential client\'s client_id and client_secret (RFC 6749 §2.3.1), for `POST /token` (e.g. `grant_type=client_credentials`), `/revoke` and `/introspect`.',
+          },
         },
       },
     },
@@ -130,7 +140,7 @@ export async function registerDocs(app: FastifyInstance, config: Config): Promis
       clientId: config.swaggerUiClient ? SWAGGER_UI_CLIENT_ID : '',
       appName: 'API docs',
       usePkceWithAuthorizationCodeGrant: true,
-      scopes: ['openid', 'profile', 'api:read'].filter((s) => config.scopes.includes(s)),
+      scopes: ['openid', 'profile', 'api:read'].filter((s) => swaggerUiScopes(config).includes(s)),
     },
     uiConfig: {
       deepLinking: true,

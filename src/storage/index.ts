@@ -4,6 +4,7 @@
  * returns every repository over them.
  */
 import type { Config } from '../config.js';
+import { UnavailableError } from '../errors.js';
 import { openPglite, pgDb, type DbWithScripts } from './db.js';
 import { createMemoryKv } from './kv/memory.js';
 import { createRedisKv } from './kv/redis.js';
@@ -59,11 +60,48 @@ export async function openKv(config: Config, overrides: StorageOverrides = {}): 
   return createMemoryKv();
 }
 
+/** Where `DATABASE_URL` points, for people: host, port, database and user; never the password. */
+export function describePostgresUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const user = decodeURIComponent(url.username);
+  return `${url.hostname || 'localhost'}:${url.port || '5432'}${database ? `, database "${database}"` : ''}${user ? `, user "${user}"` : ''}`;
+}
+
+function codeOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
+/** The driver's reason, also from a connection attempt to several addresses (an `AggregateError` with an empty message). */
+function reasonOf(err: unknown): string {
+  if (err instanceof AggregateError && err.message === '') return [...new Set(err.errors.map(reasonOf))].join('; ');
+  if (err instanceof Error && err.message !== '') return err.message;
+  const code = codeOf(err);
+  return typeof code === 'string' ? code : String(err);
+}
+
+/**
+ * The first use of PostgreSQL failed (`createStorage` migrates first): say
+ * where it was looked for and why it failed, instead of the 503 text a
+ * request would get ("The database is unavailable").
+ */
+function cannotUsePostgres(databaseUrl: string, err: unknown): Error {
+  const cause = err instanceof UnavailableError ? err.cause : err;
+  let reason = reasonOf(cause);
+  // SQLSTATE 3D000 invalid_catalog_name: the server is there, the database is not.
+  if (codeOf(cause) === '3D000') reason += '; create it first (README: "On real PostgreSQL and Redis")';
+  return new Error(`cannot use PostgreSQL at ${describePostgresUrl(databaseUrl)}: ${reason}`, { cause: err });
+}
+
 export async function createStorage(config: Config, overrides: StorageOverrides = {}): Promise<Storage> {
   const db = overrides.db ?? (await openDatabase(config));
   let kv: KvStore | undefined;
   try {
-    if (!overrides.skipMigrations) await migrate(db);
+    if (!overrides.skipMigrations) {
+      await migrate(db).catch((err: unknown) => {
+        throw db.kind === 'postgres' && config.databaseUrl ? cannotUsePostgres(config.databaseUrl, err) : err;
+      });
+    }
     kv = overrides.kv ?? (await openKv(config, overrides));
   } catch (err) {
     await db.close().catch(() => {});
@@ -82,7 +120,10 @@ export async function createStorage(config: Config, overrides: StorageOverrides 
     auditEvents: createAuditEventRepo(db),
     initialAccessTokens: createInitialAccessTokenRepo(db),
     describe() {
-      const database = db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL (PGlite in ${config.dataDir})`;
+      const database =
+        db.kind === 'postgres' && config.databaseUrl
+          ? `PostgreSQL at ${describePostgresUrl(config.databaseUrl)} (DATABASE_URL)`
+          : `embedded PostgreSQL (PGlite in ${config.dataDir})`;
       const codes =
         store.kind === 'memory' ? 'in-process TTL store' : store.kind === 'redis-cluster' ? 'Redis Cluster (REDIS_CLUSTER_NODES)' : 'Redis (REDIS_URL)';
       return `storage: ${database}; codes and sessions: ${codes}`;

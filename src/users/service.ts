@@ -15,6 +15,7 @@ import { auditUserChanges } from './audit.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
 import { PasswordPolicyError, type PasswordContext, type PasswordPolicy } from './password-policy.js';
 import { createSignIn, type SignIn, type SignInAttempt } from './sign-in.js';
+import { BOOTSTRAP_ADMIN_USERNAME } from './unseen-password.js';
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$';
 export const ROLE_PATTERN = '^[a-z][a-z0-9_:.-]{0,63}$';
@@ -62,6 +63,12 @@ export interface AdminBootstrap {
   user: User;
   /** Set only when this call created the admin with a random password. */
   generatedPassword: string | null;
+  /**
+   * True when an earlier start created this admin with a generated password
+   * that has since been neither changed nor used to sign in, so perhaps
+   * nobody has it (`unseen-password.ts`; set by `services.bootstrap`).
+   */
+  passwordMayBeUnseen?: boolean;
 }
 
 export interface UserService {
@@ -253,8 +260,8 @@ export function createUserService(deps: UserServiceDeps): UserService {
       }
       if (await repo.existsWithRole(ADMIN_ROLE)) return null;
       const password = randomBytes(18).toString('base64url');
-      const taken = await repo.findByUsername('admin');
-      const username = taken ? `admin-${randomBytes(3).toString('hex')}` : 'admin';
+      const taken = await repo.findByUsername(BOOTSTRAP_ADMIN_USERNAME);
+      const username = taken ? `${BOOTSTRAP_ADMIN_USERNAME}-${randomBytes(3).toString('hex')}` : BOOTSTRAP_ADMIN_USERNAME;
       try {
         return { user: await audited.create({ username, password, roles: [ADMIN_ROLE] }), generatedPassword: password };
       } catch (err) {

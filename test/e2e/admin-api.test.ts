@@ -183,6 +183,8 @@ t.test(`admin API (${backendName})`, async (t) => {
         ['fragment', { redirect_uris: ['https://app.example.com/cb#frag'] }, 'invalid_redirect_uri', /fragment/],
         ['http on a public host', { redirect_uris: ['http://app.example.com/cb'] }, 'invalid_redirect_uri', /https/],
         ['javascript: scheme', { redirect_uris: ['javascript:alert(1)'] }, 'invalid_redirect_uri'],
+        ['a wildcard host', { redirect_uris: ['https://*.example.com/cb'] }, 'invalid_redirect_uri', /there are no wildcards; register each redirect URI exactly/],
+        ['a wildcard path', { redirect_uris: ['https://app.example.com/*'] }, 'invalid_redirect_uri', /there are no wildcards/],
         ['no redirect URI for the code grant', { redirect_uris: [] }, 'invalid_redirect_uri'],
         ['implicit without response type token', { grant_types: ['implicit'], response_types: [] }, 'invalid_client_metadata', /token/],
         ['response type token without implicit', { response_types: ['code', 'token'] }, 'invalid_client_metadata', /implicit/],

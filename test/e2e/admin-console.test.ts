@@ -113,7 +113,42 @@ t.test(`admin console in Chromium (${backendName})`, { skip: chromiumFound ? fal
     t.same([...stored.grantTypes].sort(), ['authorization_code', 'client_credentials']);
   });
 
+  await t.test('layout: the card stays at the top, so the navigation never moves; client ids never wrap', async (t) => {
+    const navTop = async (path: string) => {
+      await page.goto(`${origin}${path}`);
+      return (await page.locator('.admin-nav').boundingBox())!.y;
+    };
+    // Pages of very different heights: a short dashboard, a list, the long metrics page.
+    const tops = [await navTop('/admin'), await navTop('/admin/console/clients'), await navTop(`/admin/console/clients/${clientId}`), await navTop('/admin/console/metrics')];
+    t.ok(tops.every((y) => y === tops[0]), `the navigation at the same height on every page (${tops.join(', ')})`);
+
+    // A narrow window: a client id is one line (one box), however little room there is.
+    await page.setViewportSize({ width: 420, height: 800 });
+    try {
+      const lines = async (selector: string) => page.locator(selector).first().evaluate((el) => el.getClientRects().length);
+      await page.goto(`${origin}/admin/console/clients`);
+      t.equal(await lines(`td code:has-text("${clientId}")`), 1, 'in the list of clients');
+      await page.goto(`${origin}/admin/console/clients/${clientId}`);
+      t.equal(await lines(`.lead code:has-text("${clientId}")`), 1, "on the client's page");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 720 });
+    }
+  });
+
+  await t.test("the dashboard's metrics link shows a signed-in admin the metrics, with no Basic prompt", async (t) => {
+    await page.goto(`${origin}/admin`);
+    const statuses: number[] = [];
+    const onResponse = (r: { status(): number }) => statuses.push(r.status());
+    page.on('response', onResponse);
+    await Promise.all([page.waitForURL(`${origin}/admin/console/metrics`), page.click('main ul.links a:has-text("Metrics")')]);
+    page.off('response', onResponse);
+    t.notOk(statuses.includes(401), 'nothing answered 401 (which makes the browser ask for a password)');
+    t.equal(await page.textContent('h1'), 'Metrics');
+    t.match(await page.textContent('pre.metrics'), /^http_requests_total\{/m, "this instance's Prometheus metrics");
+  });
+
   await t.test('delete asks first, then deletes', async (t) => {
+    await page.goto(`${origin}/admin/console/clients/${clientId}`);
     await page.click('a:has-text("Delete client")');
     t.match(await page.textContent('h1'), /Delete “Billing app”\?/);
     t.ok(await services.clients.get(clientId), 'nothing deleted by the confirmation page');

@@ -3,10 +3,14 @@
  * security headers on every kind of response, CORS per endpoint, and the
  * Prometheus metrics (admin-only on the main port, or alone on METRICS_PORT).
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { startMetricsServer } from '../../src/observability/metrics-http.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
+import { ROOT } from '../helpers/server-process.js';
 import { userBasic } from '../helpers/tokens.js';
 
 const SPA = 'https://spa.example';
@@ -30,10 +34,15 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
 
   await t.test("security schemes describe this server's own flows", async (t) => {
     const schemes = doc.components.securitySchemes;
-    t.equal(schemes.oauth2.flows.clientCredentials.tokenUrl, `${config.issuer}/token`);
+    // Only the flow the public swagger-ui client can run: Swagger UI pre-fills its client_id into every OAuth flow.
+    t.same(Object.keys(schemes.oauth2.flows), ['authorizationCode']);
     t.equal(schemes.oauth2.flows.authorizationCode.authorizationUrl, `${config.issuer}/authorize`);
     t.equal(schemes.oauth2.flows.authorizationCode.tokenUrl, `${config.issuer}/token`);
-    t.same(Object.keys(schemes.oauth2.flows.authorizationCode.scopes), config.scopes);
+    t.notOk(schemes.oauth2.flows.authorizationCode.refreshUrl, 'the swagger-ui client gets no refresh tokens');
+    t.same(Object.keys(schemes.oauth2.flows.authorizationCode.scopes), config.scopes.filter((s) => s !== 'offline_access'), "the client's scopes");
+    t.match(schemes.oauth2.description, /public client `swagger-ui` \(pre-filled\): authorization code with PKCE \(S256\)\. Leave client_secret empty\./);
+    t.match(doc.info.description, /Client credentials .* confidential client's secret, .* \*clientBasic\* .* `POST \/token` with `grant_type=client_credentials`/, 'client credentials: documented for confidential clients');
+    t.match(schemes.clientBasic.description, /confidential client/);
     t.match(schemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     t.match(schemes.adminBasic, { type: 'http', scheme: 'basic' });
   });
@@ -265,4 +274,31 @@ t.test('metrics', async (t) => {
     t.match(await res.text(), /http_requests_total/);
     t.equal((await fetch(`http://127.0.0.1:${server.port}/admin`)).status, 404);
   });
+});
+
+t.test('docs/operations.md has a row for every variable, with the bounds the server enforces', async (t) => {
+  const doc = await readFile(join(ROOT, 'docs/operations.md'), 'utf8');
+  // Every variable loadConfig reads (it reads each on every call).
+  const read = new Set<string>();
+  loadConfig(new Proxy({}, { get: (_target, key) => (typeof key === 'string' && read.add(key), undefined) }));
+  t.ok(read.size > 20);
+  for (const name of read) {
+    const row = doc.split('\n').find((line) => new RegExp(`^\\| [^|]*\`${name}\``).test(line));
+    if (!row) {
+      t.fail(`${name} has no row in a table of docs/operations.md`);
+      continue;
+    }
+    // A whole-number variable's bounds, as loadConfig states them when refusing a value.
+    let message = '';
+    try {
+      loadConfig({ [name]: 'not-a-number' });
+    } catch (err) {
+      message = err instanceof ConfigError ? err.message : '';
+    }
+    const bounds = /expected a whole number from (\d+) to (\d+)/.exec(message);
+    if (bounds) t.match(row, new RegExp(`\\b${bounds[1]} – ${bounds[2]}\\b`), `${name}: ${bounds[1]} – ${bounds[2]} in its row`);
+  }
+  const grace = doc.split('\n').find((line) => line.startsWith('| `REFRESH_REUSE_GRACE`'))!;
+  t.match(grace, /shorter than `REFRESH_TOKEN_TTL`/, 'and the relations between them');
+  t.match(doc.split('\n').find((line) => line.startsWith('| `HEADERS_TIMEOUT_MS`'))!, /At most `REQUEST_TIMEOUT_MS`/);
 });

@@ -18,7 +18,9 @@
  *   output must contain it; `…` stands for anything, whitespace is flexible.
  * - A line `NAME='<…>'` in a run block is something the reader fills in by
  *   hand; the test fills it in: `ADMIN_PASSWORD` with the password the server
- *   printed at its first start; `CODE` with the `code` the browser is sent
+ *   printed at its first start (which the test makes fail on a taken port
+ *   first: the password is printed all the same, and the start after it
+ *   says how to set a new one, with the command the README gives); `CODE` with the `code` the browser is sent
  *   back with after the test opens the last `/authorize?…` URL the
  *   walkthrough printed in headless Chromium, signs in as the user the
  *   walkthrough registered (`"username":…,"password":…` in its JSON) and
@@ -32,12 +34,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { backendName } from '../helpers/backend.js';
-import { freePort, ROOT, startServer } from '../helpers/server-process.js';
+import { freePort, ROOT, spawnServer, startServer } from '../helpers/server-process.js';
 
 /** The Markdown file whose walkthrough is run; becomes 'README.md' once the walkthrough moves there. */
 export const WALKTHROUGH_FILE = 'README.md';
@@ -103,6 +106,30 @@ const steps = parseWalkthrough(markdown);
 const chromiumFound = existsSync(CHROMIUM);
 if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
 
+t.test(`the walkthrough's field helper prints a field, or the answer that lacks it and fails`, async (t) => {
+  const block = steps.find((s) => s.kind === 'run' && /^field\(\) \{/m.test(s.code));
+  if (!block) return t.fail(`${WALKTHROUGH_FILE}: no run block defines field()`);
+  const definition = block.code.slice(block.code.search(/^field\(\) \{/m));
+  const run = (input: string, name: string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const bash = spawn('bash', ['--noprofile', '--norc', '-c', `${definition}\nfield ${shellQuote(name)}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      bash.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      bash.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      bash.on('close', (code) => resolve({ code, stdout, stderr }));
+      bash.stdin.end(input);
+    });
+  t.same(await run('{"client_id":"abc","nested":{"x":"y"}}', 'client_id'), { code: 0, stdout: 'abc\n', stderr: '' });
+  t.same(await run('{"client_id":"abc","nested":{"x":"y"}}', 'nested.x'), { code: 0, stdout: 'y\n', stderr: '' });
+  const error = '{"error":"invalid_client","error_description":"Client authentication failed."}';
+  const missing = await run(error, 'client_id');
+  t.equal(missing.code, 1, 'a missing field fails (set -e stops the walkthrough there)');
+  t.equal(missing.stdout, '', 'never "undefined"');
+  t.equal(missing.stderr, `no client_id in: ${error}\n`, 'and shows the answer it got');
+  t.equal((await run('Bad Gateway', 'access_token')).stderr, 'no access_token in: Bad Gateway\n', 'also when the answer is not JSON');
+});
+
 t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})`, { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} for the walkthrough's browser step (apt-get install -y chromium)` }, async (t) => {
   const servers = steps.filter((s) => s.kind === 'server');
   t.equal(servers.length, 1, 'exactly one walkthrough:server block');
@@ -110,12 +137,30 @@ t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})
 
   const port = await freePort();
   const base = `http://localhost:${port}`;
-  const server = await startServer(t, { port, env: serverEnv(servers[0]!.code) });
+  const env = serverEnv(servers[0]!.code);
+
+  // The first hour as it can go wrong: the port is taken (another server, an earlier start left
+  // running), so the very first start fails, after it created the admin. The password is printed
+  // before that failure, and the next start says how to set one, as the README tells.
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  const failed = await spawnServer(t, { port, env });
+  const failedWith = await failed.exited;
+  await new Promise((resolve) => squatter.close(resolve));
+  t.not(failedWith, 0, 'a first start on a taken port fails');
+  t.match(failed.stderr(), /EADDRINUSE/, 'saying why');
+  const adminPassword = /Created admin user "([^"]+)" with password: (\S+)/.exec(failed.stdout());
+  t.ok(adminPassword, 'after printing the generated admin password');
+  const server = await startServer(t, { port, env, storesOf: failed });
+  t.notMatch(server.stdout(), /with password:/, 'the next start never prints a password');
+  const hint = /The admin user "admin" has never signed in[\s\S]*?^\s+(npm run cli -- users update admin --password-stdin)$/m.exec(server.stdout());
+  t.ok(hint, 'but says how to set one, since nobody may have seen it');
+  t.ok(hint && markdown.includes(hint[1]!), `${WALKTHROUGH_FILE} gives the same command`);
+
   const localize = (text: string) => text.split(DOC_BASE).join(base).replace(/\bnpm run -s cli --/g, 'node --import tsx src/admin/cli.ts');
 
   // The user the walkthrough registers signs in at the browser step.
   const registered = /"username"\s*:\s*"([^"]+)"\s*,\s*"password"\s*:\s*"([^"]+)"/.exec(steps.filter((s) => s.kind === 'run').map((s) => s.code).join('\n'));
-  const adminPassword = /Created admin user "([^"]+)" with password: (\S+)/.exec(server.stdout());
 
   await t.test('links in the prose answer 200', async (t) => {
     const links = [...markdown.matchAll(/<(http:\/\/localhost:3000\/[^>\s]*)>/g)].map((m) => m[1]!);

@@ -48,16 +48,41 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Port to listen on; default: a free one picked by the OS (PORT=0). */
   port?: number;
+  /** Run on the stores of an earlier server process (its DATA_DIR, database and Redis prefix): a restart. */
+  storesOf?: Pick<ServerProcess, 'env'>;
 }
 
 /** Starts the server and waits until it listens. */
 export async function startServer(t: Tap, options: StartOptions = {}): Promise<ServerProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'oauth-server-proc-'));
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const server = await spawnServer(t, options);
+  const listening = await server.waitForOutput(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/);
+  const port = Number(listening[1]);
+  // The banner comes after listen(); wait for it so its content can be read.
+  await server.waitForOutput(/OAuth 2\.0 authorization server listening at/);
+  return { ...server, url: `http://127.0.0.1:${port}`, port };
+}
+
+/** Starts the server process without waiting for it to listen (`url` and `port` are unknown: empty and 0). */
+export async function spawnServer(t: Tap, options: StartOptions = {}): Promise<ServerProcess> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|ADMIN_USERNAME|ADMIN_PASSWORD|ISSUER|PORT|HOST|TAP.*|NODE_OPTIONS)$/.test(k)) env[k] = v;
   }
+  const shared = options.storesOf?.env;
+  if (shared) {
+    for (const key of ['DATA_DIR', 'DATABASE_URL', 'REDIS_URL', 'REDIS_KEY_PREFIX']) if (shared[key] !== undefined) env[key] = shared[key];
+  } else {
+    await newStores(t, env);
+  }
+  Object.assign(env, { HOST: '127.0.0.1', PORT: String(options.port ?? 0), LOG_LEVEL: 'info' }, options.env);
+  return spawnMain(t, env);
+}
+
+/** A DATA_DIR of its own and, when the tests run on PostgreSQL and Redis, a database and a key prefix of its own. */
+async function newStores(t: Tap, env: Record<string, string>): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'oauth-server-proc-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  env.DATA_DIR = dataDir;
   if (process.env.DATABASE_URL) {
     const db = await openTestDb({ migrated: false });
     t.teardown(() => db.close());
@@ -72,8 +97,9 @@ export async function startServer(t: Tap, options: StartOptions = {}): Promise<S
     env.REDIS_KEY_PREFIX = prefix;
     t.teardown(() => deleteRedisPrefix(prefix));
   }
-  Object.assign(env, { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(options.port ?? 0), LOG_LEVEL: 'info' }, options.env);
+}
 
+function spawnMain(t: Tap, env: Record<string, string>): ServerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -124,9 +150,5 @@ export async function startServer(t: Tap, options: StartOptions = {}): Promise<S
       check();
     });
 
-  const listening = await waitForOutput(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/);
-  const port = Number(listening[1]);
-  // The banner comes after listen(); wait for it so its content can be read.
-  await waitForOutput(/OAuth 2\.0 authorization server listening at/);
-  return { child, url: `http://127.0.0.1:${port}`, port, env, stdout: () => out, stderr: () => err, waitForOutput, exited };
+  return { child, url: '', port: 0, env, stdout: () => out, stderr: () => err, waitForOutput, exited };
 }

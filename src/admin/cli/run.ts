@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../config.js';
 import { OAuthError } from '../../errors.js';
 import { createServices, type Services } from '../../services.js';
-import { createStorage, DataDirLockedError } from '../../storage/index.js';
+import { createStorage, DataDirLockedError, describePostgresUrl } from '../../storage/index.js';
 import { ControlUnavailableError, sendControlRequest } from '../control.js';
 import { commandGroups, findGroup } from './registry.js';
 import { UsageError, type CliIo, type Command, type CommandGroup, type CommandResult, type OptionSpec, type ParsedArgs } from './types.js';
@@ -144,6 +144,7 @@ async function runWhereTheDataIs(config: Config, group: CommandGroup, command: C
       if (!(err instanceof DataDirLockedError)) throw err;
       try {
         const response = await sendControlRequest(config.dataDir, err.owner, group.name, command.name, args);
+        warn(`(the embedded database in ${config.dataDir}, through the server that holds it)\n`);
         if (response.ok) return response;
         return { ok: false, usage: response.usage, error: response.error, description: response.error_description };
       } catch (sendError) {
@@ -156,6 +157,12 @@ async function runWhereTheDataIs(config: Config, group: CommandGroup, command: C
         continue;
       }
     }
+    // Which data this is: without DATABASE_URL the CLI opens the embedded database, which may not be the one meant.
+    warn(
+      config.databaseUrl
+        ? `(PostgreSQL at ${describePostgresUrl(config.databaseUrl)}, from DATABASE_URL)\n`
+        : `(the embedded database in ${config.dataDir}: DATABASE_URL is not set)\n`,
+    );
     const services = createServices(config, storage, {
       onAuditError: (err, what) => warn(`warning: ${what} failed: ${err instanceof Error ? err.message : String(err)}\n`),
     });

@@ -11,7 +11,7 @@ import { UsageError, type CliIo, type Command, type CommandGroup, type CommandRe
 
 const passwordOptions = {
   password: { type: 'string', valueName: 'PASSWORD', description: 'The password (visible in the process list: prefer --password-stdin)' },
-  'password-stdin': { type: 'boolean', description: 'Read the password from standard input (first line)' },
+  'password-stdin': { type: 'boolean', description: 'Read the password from standard input (first line); in a terminal, asks for it' },
 } as const;
 
 /** Reads `--password-stdin` here, in the CLI process, and passes the password on as `--password`. */

@@ -196,8 +196,15 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
       clientCount: clients.total,
       userCount: users.total,
       issuer: config.issuer,
-      metricsOnMainPort: config.metricsPort === undefined,
     });
+  });
+
+  // The metrics for a signed-in admin: /metrics itself wants Basic or a bearer token, which a
+  // browser link turns into a Basic prompt although the admin is signed in to the console.
+  app.get(`${CONSOLE}/metrics`, guarded, async (request, reply) => {
+    const a = admin(request);
+    const { body } = await services.metrics.render();
+    return render(reply, 200, 'metrics', { title: 'Metrics', admin: navModel(a), notice: await takeNotice(a), metrics: body, metricsPort: config.metricsPort ?? null });
   });
   app.get(`${CONSOLE}`, async (_request, reply) => reply.code(303).redirect('/admin'));
 

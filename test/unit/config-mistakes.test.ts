@@ -1,0 +1,50 @@
+/**
+ * The configuration mistakes of a first hour, each told plainly: an issuer
+ * without its scheme, scopes separated by commas, a misspelt variable.
+ */
+import t from 'tap';
+import { loadConfig, unknownVariableWarnings } from '../../src/config.js';
+
+t.test('ISSUER without a scheme is told the scheme is missing, not "must use https"', async (t) => {
+  for (const raw of ['localhost:3456', 'auth.example.com', 'auth.example.com/oauth', '//auth.example.com']) {
+    t.throws(() => loadConfig({ ISSUER: raw }), { name: 'ConfigError', variable: 'ISSUER', message: /has no scheme: expected an absolute URL such as https:\/\/auth\.example\.com/ }, raw);
+  }
+  t.throws(() => loadConfig({ ISSUER: 'localhost:3456', PORT: '3456' }), { message: /http:\/\/localhost:3456/ }, 'and suggests the local form');
+  t.throws(() => loadConfig({ ISSUER: 'http://auth.example.com' }), { variable: 'ISSUER', message: /must use https/ }, 'a real http issuer is still told https');
+  t.equal(loadConfig({ ISSUER: 'http://localhost:3456' }).issuer, 'http://localhost:3456');
+});
+
+t.test('SCOPES separated by commas is refused, with the spaced form', async (t) => {
+  t.throws(() => loadConfig({ SCOPES: 'openid,profile' }), { name: 'ConfigError', variable: 'SCOPES', message: 'SCOPES: "openid,profile" contains a comma: scopes are separated by spaces, e.g. SCOPES="openid profile"' });
+  t.throws(() => loadConfig({ SCOPES: 'openid, profile api:read' }), { variable: 'SCOPES', message: /e\.g\. SCOPES="openid profile api:read"/ });
+  t.same(loadConfig({ SCOPES: 'openid profile' }).scopes, ['openid', 'profile']);
+});
+
+t.test('unknown variables that look like settings are named, with the closest known one', async (t) => {
+  const warnings = unknownVariableWarnings({
+    REGISTRATON: 'closed',
+    SCOPE: 'openid',
+    PG_POOL_SIZE: '20',
+    REDIS_PASSWORD: 'x',
+    ADMIN_PASWORD: 'x',
+    // A real setting, and what every shell or tool sets: never warned about.
+    REGISTRATION: 'open',
+    PATH: '/usr/bin',
+    HOME: '/root',
+    HOSTNAME: 'vm',
+    SESSION_MANAGER: 'local/vm',
+    NODE_ENV: 'production',
+    npm_config_cache: '/tmp',
+  });
+  t.same(
+    warnings.map((w) => /^(\S+) is not a setting of this server and is ignored; did you mean (\S+)\?/.exec(w)?.slice(1)),
+    [
+      ['ADMIN_PASWORD', 'ADMIN_PASSWORD'],
+      ['PG_POOL_SIZE', 'PG_POOL_MAX'],
+      ['REDIS_PASSWORD', 'REDIS_URL'],
+      ['REGISTRATON', 'REGISTRATION'],
+      ['SCOPE', 'SCOPES'],
+    ],
+  );
+  t.same(unknownVariableWarnings({ DATABASE_URL: 'postgres://db/oauth', ADMIN_USERNAME: 'a', ADMIN_PASSWORD: 'b', PORT: '1' }), [], 'every setting the server reads is known');
+});
