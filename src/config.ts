@@ -213,6 +213,11 @@ function issuer(env: Env, port: number): string {
   } catch {
     throw new ConfigError('ISSUER', 'expected an absolute https URL (http only for localhost)');
   }
+  // The issuer is compared character for character (RFC 8414 §3.3): only characters a URI may
+  // hold as they are (RFC 3986 §2), nothing a parser would percent-encode or a page would escape.
+  if (/[^A-Za-z0-9\-._~:/@!$&'()*+,;=%]/.test(raw)) {
+    throw new ConfigError('ISSUER', 'may only hold the characters of a URI (RFC 3986 §2); percent-encode anything else');
+  }
   // RFC 8414 §2: https, no query or fragment.
   if (parsed.search || parsed.hash || raw.includes('#') || raw.includes('?')) {
     throw new ConfigError('ISSUER', 'must not contain a query or fragment (RFC 8414 §2)');

@@ -14,6 +14,13 @@ t.test('ISSUER without a scheme is told the scheme is missing, not "must use htt
   t.equal(loadConfig({ ISSUER: 'http://localhost:3456' }).issuer, 'http://localhost:3456');
 });
 
+t.test('ISSUER holds only the characters of a URI: it is compared character for character', async (t) => {
+  for (const raw of ['https://auth.example.com/a<b>', 'https://auth.example.com/a b', 'https://auth.example.com/a"b', 'https://auth.example.com/é']) {
+    t.throws(() => loadConfig({ ISSUER: raw }), { name: 'ConfigError', variable: 'ISSUER', message: /characters of a URI/ }, raw);
+  }
+  t.equal(loadConfig({ ISSUER: 'https://auth.example.com/t%C3%A9nant' }).issuer, 'https://auth.example.com/t%C3%A9nant', 'percent-encoded is fine');
+});
+
 t.test('SCOPES separated by commas is refused, with the spaced form', async (t) => {
   t.throws(() => loadConfig({ SCOPES: 'openid,profile' }), { name: 'ConfigError', variable: 'SCOPES', message: 'SCOPES: "openid,profile" contains a comma: scopes are separated by spaces, e.g. SCOPES="openid profile"' });
   t.throws(() => loadConfig({ SCOPES: 'openid, profile api:read' }), { variable: 'SCOPES', message: /e\.g\. SCOPES="openid profile api:read"/ });
