@@ -1,13 +1,13 @@
 /**
  * Hostile input, property-based (fast-check): generated and mutated requests
- * at every public and admin endpoint, the sample MCP server included (wrong methods and types, huge and empty
- * values, unicode and NUL bytes, repeated parameters, SQL/HTML/template
- * injection strings, malformed Basic headers and JWTs, real credentials and
- * tokens with one character changed, wrong content types, bodies over the
- * limit). Each request must be answered within a bound, never with a 5xx,
- * never with a stack trace or a driver's message, never reflecting HTML
- * unescaped into a page; the server must still answer `/healthz` and a
- * normal token request afterwards.
+ * at every public and admin endpoint, the sample MCP server included (wrong
+ * methods and types, huge and empty values, unicode and NUL bytes, repeated
+ * parameters, SQL/HTML/template injection strings, malformed Basic headers
+ * and JWTs, real credentials and tokens with one character changed, wrong
+ * content types, bodies over the limit). Each request must be answered
+ * within a bound, never with a 5xx, never with a stack trace or a driver's
+ * message, never reflecting HTML unescaped into a page; the server must
+ * still answer `/healthz` and a normal token request afterwards.
  *
  * Most requests go through `app.inject()`; a smaller run sends raw bytes
  * over a socket for what only the HTTP parser sees (malformed request lines
