@@ -24,6 +24,7 @@ import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
 import { closeConnectionsLingeringly } from './http/lingering-close.js';
 import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
+import { mcpRoutes } from './http/mcp.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
@@ -129,6 +130,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(discoveryRoutes, { services });
   await app.register(resourceRoutes, { services });
   await app.register(resourceMetadataRoutes, { services });
+  await app.register(mcpRoutes, { services });
   await app.register(adminApi, { services });
   await app.register(adminConsole, { services });
   await app.register(signUpRoutes, { services });

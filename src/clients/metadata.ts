@@ -109,8 +109,12 @@ export const UNNAMED_CLIENT = 'Unnamed application';
  *   response type `code` only;
  * - redirect URIs https, or http on a loopback host (RFC 8252 §7.3, §8.3);
  *   at least one;
- * - never the `admin` scope; by default every configured scope (which never
- *   includes it);
+ * - never the `admin` scope; registered for every configured scope (which
+ *   never includes it), whatever narrower `scope` it asks for (RFC 7591 §2
+ *   lets the server register other values and say so in its answer): each
+ *   authorization request still asks the user for its own scopes, and a
+ *   client that registered with the scope of its first challenge must be
+ *   able to step up to another later (MCP clients do exactly that);
  * - a public client (`none`, the default) unless `policy` allows a secret;
  * - never a resource server.
  *
@@ -141,9 +145,12 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
     checkRedirectUri(uri, false);
   }
 
-  if (input.scope !== undefined && parseScope(input.scope).includes(ADMIN_SCOPE)) {
+  const asked = parseScope(input.scope);
+  if (asked.includes(ADMIN_SCOPE)) {
     throw invalidClientMetadata('scope', `the "${ADMIN_SCOPE}" scope is granted only to clients an administrator registers for it`);
   }
+  const unknown = asked.filter((s) => !knownScopes.includes(s));
+  if (unknown.length > 0) throw invalidClientMetadata('scope', `unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; this server knows: ${knownScopes.join(' ')}`);
   if (input.resource_server === true) throw invalidClientMetadata('token_endpoint_auth_method', 'a resource server is registered by an administrator');
 
   return validateClientMetadata(
@@ -153,7 +160,7 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
       grant_types: grants,
       response_types: responses,
       token_endpoint_auth_method: method,
-      ...(input.scope === undefined ? {} : { scope: input.scope }),
+      scope: knownScopes.join(' '),
       resource_server: false,
     },
     knownScopes,

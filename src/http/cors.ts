@@ -45,7 +45,8 @@ function pathOf(request: FastifyRequest): string {
 export async function registerCors(app: FastifyInstance, config: Pick<Config, 'corsOrigins'>): Promise<void> {
   const common: Options = {
     methods: ['GET', 'POST'],
-    allowedHeaders: ['Authorization', 'Content-Type'],
+    // MCP-Protocol-Version: what an MCP client sends with every request after initialize (the sample MCP server, /mcp).
+    allowedHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
     // The headers an app needs to read on errors and rate limits.
     exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
     credentials: false,

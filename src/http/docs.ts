@@ -43,6 +43,7 @@ const TAGS = [
   { name: 'discovery', description: 'Server metadata (RFC 8414, OpenID Connect Discovery) and signing keys' },
   { name: 'oidc', description: 'OpenID Connect UserInfo' },
   { name: 'resource', description: 'Sample protected resources: call them with a bearer access token' },
+  { name: 'mcp', description: 'Sample MCP server (Streamable HTTP): connect an MCP client to $ISSUER/mcp' },
   { name: 'admin', description: 'Admin API: clients and users (HTTP Basic as an admin, or an admin bearer token)' },
   { name: 'operations', description: 'Health, readiness and metrics' },
 ];

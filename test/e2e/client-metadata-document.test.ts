@@ -38,7 +38,7 @@ function serveDocument(body: Record<string, unknown>, headers: Record<string, st
 const pathOf = (url: string) => new URL(url).pathname;
 
 t.test(`client metadata documents (${backendName})`, async (t) => {
-  const { app, services, storage } = await buildTestApp(t, { env: DEV, serviceOptions: { outbound } });
+  const { app, services, storage, config } = await buildTestApp(t, { env: DEV, serviceOptions: { outbound } });
   const user = await seedUser(services);
 
   const authorize = (clientId: string, redirectUri: string, pkce = pkcePair(), extra: Record<string, string> = {}) =>
@@ -92,7 +92,7 @@ t.test(`client metadata documents (${backendName})`, async (t) => {
     const row = (await storage.clients.findById(clientId))!;
     t.match(row, { origin: 'metadata_document', clientName: 'Doc App', tokenEndpointAuthMethod: 'none', clientSecretHash: null });
     t.same(row.grantTypes, ['authorization_code', 'refresh_token'], 'grant types it cannot have are ignored');
-    t.same(row.scope.split(' ').sort(), ['api:read', 'offline_access', 'openid'], 'so are unknown scopes and admin');
+    t.same(row.scope.split(' ').sort(), [...config.scopes].sort(), 'registered for every configured scope, never admin (each request asks the user for its own)');
     t.ok(row.lastUsedAt);
     await services.audit.flush();
     const [created] = await storage.auditEvents.list({ type: 'client.created', clientId }, { limit: 5, offset: 0 });

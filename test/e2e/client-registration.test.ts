@@ -64,7 +64,7 @@ const MCP_CLIENT = { client_name: 'Claude', redirect_uris: ['http://127.0.0.1/ca
 
 t.test(`dynamic client registration, open (${backendName})`, async (t) => {
   let clock = Date.now();
-  const { app, services, storage } = await buildTestApp(t, { now: () => clock, env: { DYNAMIC_REGISTRATION_LIMIT: '3' } });
+  const { app, services, storage, config } = await buildTestApp(t, { now: () => clock, env: { DYNAMIC_REGISTRATION_LIMIT: '3' } });
   const user = await seedUser(services);
 
   /** Code flow for a public client, with the redirect URI on a port of the moment; returns the token answer. */
@@ -196,7 +196,7 @@ t.test(`dynamic client registration, open (${backendName})`, async (t) => {
       client_id_issued_at: reg.client_id_issued_at,
     });
     t.equal(replaced.statusCode, 200, replaced.body);
-    t.match(replaced.json(), { client_id: reg.client_id, client_name: 'Claude (renamed)', redirect_uris: ['https://claude.ai/api/mcp/auth_callback'], grant_types: ['authorization_code'], scope: 'openid api:read', registration_access_token: token });
+    t.match(replaced.json(), { client_id: reg.client_id, client_name: 'Claude (renamed)', redirect_uris: ['https://claude.ai/api/mcp/auth_callback'], grant_types: ['authorization_code'], scope: config.scopes.join(' '), registration_access_token: token });
     const omitted = (await configuration(app, 'PUT', reg.client_id, token, { client_id: reg.client_id, redirect_uris: ['https://claude.ai/cb'] })).json<Registered>();
     t.same(omitted.grant_types, ['authorization_code', 'refresh_token'], 'omitted fields take their defaults (RFC 7592 §2.2)');
     t.equal(omitted.client_name, 'Unnamed application');
