@@ -15,6 +15,7 @@ import { adminApi } from './admin/api.js';
 import { adminConsole } from './admin/console/routes.js';
 import type { Config, TrustProxy } from './config.js';
 import { assetRoutes } from './http/assets.js';
+import { accountRoutes } from './http/account.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { clientRegistrationRoutes } from './http/client-registration.js';
 import { registerCors } from './http/cors.js';
@@ -134,6 +135,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(adminApi, { services });
   await app.register(adminConsole, { services });
   await app.register(signUpRoutes, { services });
+  await app.register(accountRoutes, { services });
 
   return app;
 }

@@ -18,6 +18,7 @@ import type { PendingAuthorization } from '../sessions/pending-authorization.js'
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH } from '../users/password.js';
 import { renderErrorPage, renderPage, sendStep } from './pages.js';
+import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
@@ -38,6 +39,7 @@ const loginQuerySchema = {
   type: 'object',
   properties: {
     rid: { type: 'string', maxLength: 100, description: 'The pending authorization request (set by /authorize).' },
+    next: { type: 'string', maxLength: 300, description: "A page of this server to return to after signing in (e.g. /account); other values are ignored." },
     signed_out: { type: 'string', maxLength: 1 },
   },
 } as const;
@@ -49,6 +51,7 @@ const loginBodySchema = {
     password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
     csrf_token: { type: 'string', maxLength: 200 },
     rid: { type: 'string', maxLength: 100 },
+    next: { type: 'string', maxLength: 300 },
   },
 } as const;
 
@@ -57,6 +60,8 @@ const logoutBodySchema = { type: 'object', properties: { csrf_token: { type: 'st
 interface LoginView {
   pending?: PendingAuthorization | null;
   username?: string | undefined;
+  /** Where to go after signing in without a pending request (checked by `safeReturnPath`). */
+  next?: string | null;
   error?: string;
   notice?: string;
   status?: number;
@@ -76,6 +81,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         title: 'Sign in',
         csrfToken: session.csrfToken,
         rid: pending?.id ?? null,
+        next: pending ? null : (view.next ?? null),
         clientName: client?.clientName ?? null,
         username: view.username ?? '',
         error: view.error ?? null,
@@ -87,7 +93,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
     );
   }
 
-  app.get<{ Querystring: { rid?: string; signed_out?: string } }>(
+  app.get<{ Querystring: { rid?: string; next?: string; signed_out?: string } }>(
     '/login',
     { schema: { tags: ['browser'], summary: 'Sign-in form (HTML)', produces: ['text/html'], querystring: loginQuerySchema, response: { 200: htmlPage('HTML page.') } } },
     async (request, reply) => {
@@ -98,21 +104,20 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         if (!pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
         return loginPage(reply, session, { pending, username: pending.request.loginHint });
       }
+      const next = safeReturnPath(request.query.next);
       const user = await services.users.findSignedIn(session);
-      if (user) {
-        return renderPage(reply, config, 'account', { title: 'Signed in', username: user.username, csrfToken: session.csrfToken });
-      }
-      return loginPage(reply, session, request.query.signed_out === '1' ? { notice: 'You have signed out.' } : {});
+      if (user) return reply.header('cache-control', 'no-store').redirect(next ?? '/account', 303);
+      return loginPage(reply, session, { next, ...(request.query.signed_out === '1' ? { notice: 'You have signed out.' } : {}) });
     },
   );
 
-  app.post<{ Body: { username?: string; password?: string; csrf_token?: string; rid?: string } }>(
+  app.post<{ Body: { username?: string; password?: string; csrf_token?: string; rid?: string; next?: string } }>(
     '/login',
     {
       schema: {
         tags: ['browser'],
         summary: 'Sign in (HTML form post)',
-        description: 'Form fields: username, password, csrf_token, rid. Answers 303 to the next step, or the form again with a message.',
+        description: 'Form fields: username, password, csrf_token, rid, next. Answers 303 to the next step, or the form again with a message.',
         consumes: ['application/x-www-form-urlencoded'],
         body: loginBodySchema,
         response: FORM_POST_RESPONSES,
@@ -125,11 +130,12 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
 
       const pending = body.rid === undefined || body.rid === '' ? null : await store.load(body.rid, session);
       if (body.rid && !pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
+      const next = safeReturnPath(body.next);
 
       const username = (body.username ?? '').trim();
       const password = body.password ?? '';
       if (username === '' || password === '') {
-        return loginPage(reply, session, { pending, username, error: 'Enter your username and password.', status: 400 });
+        return loginPage(reply, session, { pending, next, username, error: 'Enter your username and password.', status: 400 });
       }
 
       let result;
@@ -140,14 +146,14 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         reply.header('retry-after', String(err.retryAfter));
         const minutes = Math.max(1, Math.ceil(err.retryAfter / 60));
         const error = `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
-        return loginPage(reply, session, { pending, username, error, status: 429 });
+        return loginPage(reply, session, { pending, next, username, error, status: 429 });
       }
-      if (!result.ok) return loginPage(reply, session, { pending, username, error: WRONG_CREDENTIALS, status: 400 });
+      if (!result.ok) return loginPage(reply, session, { pending, next, username, error: WRONG_CREDENTIALS, status: 400 });
 
       // A new session id at sign-in: an id planted before sign-in is worthless.
       const signedIn = await services.sessions.signIn(session, result.user.id);
       setSessionCookie(reply, services.sessions, signedIn, config);
-      if (!pending) return reply.header('cache-control', 'no-store').redirect('/login', 303);
+      if (!pending) return reply.header('cache-control', 'no-store').redirect(next ?? '/account', 303);
       pending.loginDone = true;
       await store.save(pending);
       return sendStep(reply, await flow.proceed(pending, signedIn));

@@ -22,6 +22,12 @@ export interface BrowserSession {
    * change of credentials is over (`users.findSignedIn`).
    */
   signedInAt?: number | null;
+  /**
+   * How the user proved who they are at that sign-in (RFC 8176 values, OIDC
+   * `amr`): `pwd`, then `otp` after a second factor, `hwk`/`swk` for a
+   * passkey. Absent on sessions stored before the field existed (`pwd`).
+   */
+  amr?: string[];
   readonly csrfToken: string;
   /** Epoch seconds. */
   readonly createdAt: number;
@@ -45,8 +51,11 @@ export interface SessionService {
   load(id: string | undefined): Promise<BrowserSession | null>;
   /** Writes changes back and extends the lifetime (sliding expiry). */
   save(session: BrowserSession): Promise<void>;
-  /** Marks the session signed in, under a new id; the old id stops working. */
-  signIn(session: BrowserSession, userId: string): Promise<BrowserSession>;
+  /**
+   * Marks the session signed in, under a new id; the old id stops working.
+   * `amr`: the methods of this sign-in (default `['pwd']`).
+   */
+  signIn(session: BrowserSession, userId: string, amr?: readonly string[]): Promise<BrowserSession>;
   destroy(session: BrowserSession): Promise<void>;
   /** Constant-time check of a submitted CSRF token against the session's. */
   verifyCsrf(session: BrowserSession, submitted: unknown): boolean;
@@ -101,10 +110,10 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       return { id, ...(JSON.parse(raw) as Stored) };
     },
     save: write,
-    async signIn(session, userId) {
+    async signIn(session, userId, amr = ['pwd']) {
       await kv.delete(key(session.id));
       const at = now();
-      const next: BrowserSession = { ...session, id: newId(), userId, authTime: Math.floor(at / 1000), signedInAt: at, csrfToken: newId() };
+      const next: BrowserSession = { ...session, id: newId(), userId, authTime: Math.floor(at / 1000), signedInAt: at, amr: [...amr], csrfToken: newId() };
       await write(next);
       return next;
     },

@@ -142,7 +142,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
   const csrf = hiddenFields(loginPage.body, '/login').csrf_token!;
   t.equal((await browser.post('/login', { csrf_token: csrf, username: alice.username, password: alice.password })).statusCode, 303);
   const sessionCookie = browser.cookieHeader();
-  const signedInCsrf = hiddenFields((await browser.get('/login')).body).csrf_token ?? csrf;
+  const signedInCsrf = hiddenFields((await browser.get('/account')).body).csrf_token ?? csrf;
 
   /** The request generators over one set of tokens (see `mint`). */
   const generators = ({ adminToken, clientToken, refreshToken, mcpToken }: Awaited<ReturnType<typeof mint>>) => {

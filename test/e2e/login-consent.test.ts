@@ -57,6 +57,30 @@ t.test(`login and consent (${backendName})`, async (t) => {
     return { page, fields: hiddenFields(page.body, '/consent') };
   }
 
+  t.test('/account: signed out, to the sign-in page and back; `next` never leaves this server', async (t) => {
+    const user = await seedUser(services);
+    const browser = new InjectBrowser(app, nextIp());
+    const away = await browser.get('/account');
+    t.equal(away.statusCode, 303);
+    t.equal(away.headers.location, '/login?next=%2Faccount');
+    const form = await browser.get(away.headers.location as string);
+    const fields = hiddenFields(form.body, '/login');
+    t.equal(fields.next, '/account', 'the form carries where to return');
+    const signedIn = await browser.post('/login', { ...fields, username: user.username, password: user.password });
+    t.equal(signedIn.headers.location, '/account');
+    const account = await browser.get('/account');
+    t.equal(account.statusCode, 200);
+    t.match(account.body, user.username);
+
+    const other = new InjectBrowser(app, nextIp());
+    const hostile = await other.get('/login?next=https%3A%2F%2Fevil.example%2F');
+    const hostileFields = hiddenFields(hostile.body, '/login');
+    t.equal(hostileFields.next, undefined, 'a foreign target is dropped from the form');
+    const posted = await other.post('/login', { ...hostileFields, next: '//evil.example/', username: user.username, password: user.password });
+    t.equal(posted.headers.location, '/account', 'and ignored when posted');
+    t.equal((await other.get('/login?next=%2F%2Fevil.example')).headers.location, '/account', 'signed in: /login goes to the account page');
+  });
+
   t.test('the session cookie is HttpOnly, SameSite=Lax, host-only; its id changes at sign-in', async (t) => {
     const user = await seedUser(services);
     const browser = new InjectBrowser(app, nextIp());
@@ -82,7 +106,7 @@ t.test(`login and consent (${backendName})`, async (t) => {
     planted.cookies.set('sid', before!);
     const res = await planted.get('/login');
     t.notMatch(res.body, 'You are signed in');
-    t.match((await browser.get('/login')).body, 'You are signed in');
+    t.match((await browser.get('/account')).body, 'You are signed in');
   });
 
   t.test('login: a POST without the session CSRF token, or with another session\'s, is refused', async (t) => {
@@ -99,7 +123,7 @@ t.test(`login and consent (${backendName})`, async (t) => {
     const other = await victim.post('/login', { ...fields, csrf_token: attackerFields.csrf_token, username: user.username, password: user.password });
     t.equal(other.statusCode, 403);
     t.equal(sid(victim), victimSid, 'no sign-in happened');
-    t.notMatch((await victim.get('/login')).body, 'You are signed in');
+    t.notMatch((await victim.get('/account')).body, 'You are signed in');
 
     const ok = await victim.post('/login', { ...fields, username: user.username, password: user.password });
     t.equal(ok.statusCode, 303, 'the genuine form still works');
@@ -310,13 +334,13 @@ t.test(`login and consent (${backendName})`, async (t) => {
     const user = await seedUser(services);
     const browser = new InjectBrowser(app, nextIp());
     await loginAndConsent(browser, request(), user);
-    const account = await browser.get('/login');
+    const account = await browser.get('/account');
     t.match(account.body, 'You are signed in');
     const token = hiddenFields(account.body, '/logout').csrf_token;
 
     const forged = await browser.post('/logout', {});
     t.equal(forged.statusCode, 403);
-    t.match((await browser.get('/login')).body, 'You are signed in', 'still signed in after a forged logout');
+    t.match((await browser.get('/account')).body, 'You are signed in', 'still signed in after a forged logout');
 
     const res = await browser.post('/logout', { csrf_token: token });
     t.equal(res.statusCode, 303);
