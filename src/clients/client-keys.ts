@@ -63,6 +63,8 @@ export function createClientKeyResolver(deps: ClientKeyResolverDeps): ClientKeyR
   const { kv, now } = deps;
   const inFlight = new Map<string, Promise<Cached>>();
   const hashOf = (uri: string) => createHash('sha256').update(uri).digest('base64url');
+  /** The last copy read from the store per URL: the same text gives the same object (whose imported keys the verifier keeps). */
+  const parsed = new Map<string, { raw: string; cached: Cached }>();
 
   /** Fetches and validates, then stores the outcome for every instance. */
   const load = async (uri: string): Promise<Cached> => {
@@ -96,11 +98,17 @@ export function createClientKeyResolver(deps: ClientKeyResolverDeps): ClientKeyR
   const readCache = async (uri: string): Promise<Cached | null> => {
     const raw = await kv.get(KEY_PREFIX + hashOf(uri));
     if (raw === null) return null;
+    const seen = parsed.get(uri);
+    if (seen?.raw === raw) return seen.cached;
+    let cached: Cached;
     try {
-      return JSON.parse(raw) as Cached;
+      cached = JSON.parse(raw) as Cached;
     } catch {
       return null;
     }
+    if (parsed.size >= 1_000) parsed.clear();
+    parsed.set(uri, { raw, cached });
+    return cached;
   };
 
   return {

@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { ClientKeyResolver } from '../clients/client-keys.js';
 import { invalidClient, OAuthError } from '../errors.js';
-import type { Client, KvStore } from '../storage/types.js';
+import type { Client, ClientJwks, KvStore } from '../storage/types.js';
 import { CLIENT_ASSERTION_ALGS } from './protocol.js';
 
 export const ASSERTION_LIMITS = {
@@ -107,6 +107,20 @@ function describeJoseError(err: joseErrors.JOSEError, issuer: string): string {
 export function createClientAssertionVerifier(deps: ClientAssertionVerifierDeps): ClientAssertionVerifier {
   const { keys, kv, now, issuer } = deps;
   const tokenEndpoint = `${issuer}/token`;
+  /**
+   * jose's key set per JWK Set object: it imports each key once and keeps it,
+   * so a client's keys are not imported again for every request while the
+   * same set (the cached client's, or the resolver's copy) is in use.
+   */
+  const keySets = new WeakMap<ClientJwks, ReturnType<typeof createLocalJWKSet>>();
+  const keySetOf = (jwks: ClientJwks) => {
+    let keySet = keySets.get(jwks);
+    if (!keySet) {
+      keySet = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
+      keySets.set(jwks, keySet);
+    }
+    return keySet;
+  };
 
   /** jose's verification against the client's keys; a key not in a fetched set fetches it again (rotation), once. */
   const verifySignedClaims = async (client: Client, assertion: string, audience: string[]): Promise<JWTPayload> => {
@@ -120,10 +134,10 @@ export function createClientAssertionVerifier(deps: ClientAssertionVerifierDeps)
       currentDate: new Date(now()),
     };
     try {
-      return (await jwtVerify(assertion, createLocalJWKSet(await keys.keysOf(client)), options)).payload;
+      return (await jwtVerify(assertion, keySetOf(await keys.keysOf(client)), options)).payload;
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey) || client.jwksUri === null) throw err;
-      return (await jwtVerify(assertion, createLocalJWKSet(await keys.keysOf(client, { refresh: true })), options)).payload;
+      return (await jwtVerify(assertion, keySetOf(await keys.keysOf(client, { refresh: true })), options)).payload;
     }
   };
 

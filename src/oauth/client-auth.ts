@@ -115,7 +115,7 @@ export function extractClientCredentials(authorization: string | undefined, para
     return { method: 'client_secret_post', clientId: params.client_id, secret: params.client_secret, assertion: null };
   }
   if (params.client_id !== undefined) return { method: 'none', clientId: params.client_id, secret: null, assertion: null };
-  throw invalidClient('Client authentication is required (HTTP Basic, client_secret_post, or client_id for a public client).');
+  throw invalidClient('Client authentication is required (HTTP Basic, client_secret_post, a client assertion, or client_id for a public client).');
 }
 
 /**

@@ -231,6 +231,7 @@ t.test(`private_key_jwt client authentication (${backendName})`, async (t) => {
     // The fetch that filled the cache counts: within the interval, a new kid waits.
     refused(t, await clientCredentials(await sign(second, remote.client_id)), /matches/, 'a new key within the refetch interval');
     t.equal(keyServer.hits('/rotating/jwks.json'), 1, 'not fetched again yet');
+    // The interval passes: the test removes the store's marker (client-keys.ts) rather than waiting 30 s.
     await kv.delete(`client-jwks-refetch:${createHash('sha256').update(remote.jwks_uri as string).digest('base64url')}`);
     const rotated = await clientCredentials(await sign(second, remote.client_id));
     t.equal(rotated.statusCode, 200, rotated.body);
