@@ -11,10 +11,15 @@
  *   has no `resource` parameter, and `getResourceServerInfo` describes it
  *   (`accessTokenFormat: 'jwt'`, `jwt.sign.alg`), so tokens are JWTs signed
  *   with the key of that algorithm from `jwks`;
- * - one confidential client using `client_secret_basic`, like ours.
+ * - one confidential client using `client_secret_basic`, like ours;
+ * - with PEER_JWT_CLIENT_ID and PEER_JWT_CLIENT_JWK (a public JWK), a second
+ *   one using `private_key_jwt` with that key (its `jwks`), like ours in
+ *   case (h). oidc-provider checks the assertion's `jti` once with its
+ *   default (in-memory) replay detection.
  *
  * Environment: PORT, PEER_ALG (ES256, RS256, PS256 or EdDSA), PEER_CLIENT_ID,
- * PEER_CLIENT_SECRET. Prints `listening <url>` when ready.
+ * PEER_CLIENT_SECRET, PEER_JWT_CLIENT_ID, PEER_JWT_CLIENT_JWK. Prints
+ * `listening <url>` when ready.
  */
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
@@ -26,6 +31,8 @@ const clientSecret = process.env.PEER_CLIENT_SECRET ?? 'bench-peer-secret-012345
 const issuer = `http://127.0.0.1:${port}`;
 const audience = `${issuer}/api`;
 const scope = 'api:read api:write';
+const jwtClientId = process.env.PEER_JWT_CLIENT_ID;
+const jwtClientJwk = process.env.PEER_JWT_CLIENT_JWK;
 
 // RS256/PS256 keys need a modulus; EC and OKP keys do not.
 const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
@@ -44,6 +51,20 @@ const provider = new Provider(issuer, {
       id_token_signed_response_alg: alg,
       scope,
     },
+    ...(jwtClientId && jwtClientJwk
+      ? [
+          {
+            client_id: jwtClientId,
+            grant_types: ['client_credentials'],
+            response_types: [],
+            redirect_uris: [],
+            token_endpoint_auth_method: 'private_key_jwt',
+            jwks: { keys: [JSON.parse(jwtClientJwk) as Record<string, unknown>] },
+            id_token_signed_response_alg: alg,
+            scope,
+          },
+        ]
+      : []),
   ],
   jwks: { keys: [jwk] },
   scopes: scope.split(' '),

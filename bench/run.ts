@@ -10,6 +10,8 @@
  *   (d) a bare Fastify route that only runs jose.jwtVerify on the same tokens
  *   (e) our refresh-token rotation, each request a fresh refresh token
  *   (f) our password grant (argon2id-bound)
+ *   (g) oidc-provider v9, client credentials authenticated with private_key_jwt
+ *   (h) ours, the same
  *
  * `--soak N` runs the mixed workload of `lib/soak.ts` for N seconds instead.
  */
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import autocannon from 'autocannon';
 import { ARGON2_OPTIONS } from '../src/users/password.js';
+import { ASSERTION_TYPE, assertionKey, assertionsFor, signAssertions, type AssertionKey } from './lib/assertions.js';
 import { CASE_IDS, parseArgs, USAGE, type BenchArgs, type CaseId } from './lib/args.js';
 import { prepareBackend, type Backend } from './lib/backend.js';
 import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
@@ -38,7 +41,39 @@ const TITLES: Record<CaseId, string> = {
   d: 'floor: bare Fastify + jose.jwtVerify (same pool)',
   e: 'ours: POST /token refresh_token (rotation)',
   f: 'ours: POST /token password (argon2id)',
+  g: 'oidc-provider v9: POST /token client_credentials, private_key_jwt',
+  h: 'ours: POST /token client_credentials, private_key_jwt',
 };
+
+/** The private_key_jwt client of cases (g) and (h): one key, registered with us (and given to the peer). */
+interface KeyClient {
+  key: AssertionKey;
+  /** Our client_id for it. */
+  clientId: string;
+}
+
+/** Registers the private_key_jwt client with our server through the admin API. */
+async function registerKeyClient(baseUrl: string, adminUser: { username: string; password: string }): Promise<KeyClient> {
+  const key = await assertionKey();
+  const res = await fetch(`${baseUrl}/admin/clients`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${adminUser.username}:${adminUser.password}`).toString('base64')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: 'bench private_key_jwt client',
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [key.publicJwk] },
+      scope: 'api:read api:write',
+    }),
+  });
+  const body = (await res.json()) as { client_id?: string };
+  if (res.status !== 201 || !body.client_id) throw new Error(`registering the private_key_jwt client: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+  return { key, clientId: body.client_id };
+}
+
+async function issuerOf(baseUrl: string): Promise<string> {
+  return ((await (await fetch(`${baseUrl}/.well-known/oauth-authorization-server`)).json()) as { issuer: string }).issuer;
+}
 
 interface CaseResult extends LoadResult {
   id: CaseId;
@@ -133,7 +168,7 @@ function familiesPerRound(args: BenchArgs): number {
   return Math.max(2 * args.connections + 20, 64);
 }
 
-async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string, round: number): Promise<CaseResult[]> {
+async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string, round: number, keyClient: KeyClient | null): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   const pool = seed.accessTokens;
   let poolIndex = 0;
@@ -148,6 +183,30 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
     headers: { authorization: auth, 'content-type': FORM },
     body: form({ grant_type: 'client_credentials', scope: MACHINE_SCOPE }),
   });
+
+  /**
+   * Client credentials authenticated by the next assertion of `pool` (each
+   * `jti` is accepted once; a pool that ran dry repeats its last one, whose
+   * refusals then show in non-2xx).
+   */
+  const assertionRequest = (pool: readonly string[]): autocannon.Request => {
+    let next = 0;
+    return {
+      method: 'POST',
+      path: '/token',
+      setupRequest: (request) => ({
+        ...request,
+        headers: { ...request.headers, 'content-type': FORM },
+        body: form({ grant_type: 'client_credentials', scope: MACHINE_SCOPE, client_assertion_type: ASSERTION_TYPE, client_assertion: pool[next++] ?? pool[pool.length - 1]! }),
+      }),
+    };
+  };
+  /** One client-credentials request with a fresh assertion: 200 or the case is not run. */
+  const preflightAssertion = async (server: ServerChild, clientId: string, audience: string) => {
+    const [assertion] = await signAssertions(keyClient!.key, clientId, audience, 1);
+    const params = { grant_type: 'client_credentials', scope: MACHINE_SCOPE, client_assertion_type: ASSERTION_TYPE, client_assertion: assertion! };
+    await expectOk(`${server.url}/token`, { method: 'POST', headers: { 'content-type': FORM }, body: form(params) }, `private_key_jwt at ${server.url}`);
+  };
 
   const run = async (id: CaseId, server: ServerChild, requests: autocannon.Request[]) => {
     const foreignCpu = await foreignCpuPercent();
@@ -261,6 +320,34 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
       },
     ]);
   }
+  if (args.only.has('g') && keyClient) {
+    const port = await freePort();
+    const peerClientId = 'bench-peer-jwt';
+    const peer = await startServer({
+      name: 'oidc-provider (private_key_jwt)',
+      args: [...profileArgs(args, 'peer-jwt'), '--import', 'tsx', 'bench/peer-oidc-provider.ts'],
+      env: serverEnv({ PORT: String(port), PEER_ALG: args.alg, PEER_JWT_CLIENT_ID: peerClientId, PEER_JWT_CLIENT_JWK: JSON.stringify(keyClient.key.publicJwk) }),
+      port,
+      readyPath: '/.well-known/openid-configuration',
+      logFile: join(logDir, 'peer-jwt.log'),
+      cwd: ROOT,
+    });
+    try {
+      const issuer = await issuerOf(peer.url);
+      await preflightAssertion(peer, peerClientId, issuer);
+      const pool = await signAssertions(keyClient.key, peerClientId, issuer, assertionsFor(args.warmup + args.duration));
+      await run('g', peer, [assertionRequest(pool)]);
+    } finally {
+      await peer.stop();
+    }
+  }
+
+  if (args.only.has('h') && keyClient) {
+    const issuer = await issuerOf(ours.url);
+    await preflightAssertion(ours, keyClient.clientId, issuer);
+    const pool = await signAssertions(keyClient.key, keyClient.clientId, issuer, assertionsFor(args.warmup + args.duration));
+    await run('h', ours, [assertionRequest(pool)]);
+  }
   return results;
 }
 
@@ -292,10 +379,13 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
   const c = by.get('c');
   const d = by.get('d');
   const f = by.get('f');
+  const g = by.get('g');
+  const h = by.get('h');
   if (a && b) out.push({ target: '(b)/(a) ≥ 2', value: `${(b.rps / a.rps).toFixed(2)}×`, pass: b.rps >= 2 * a.rps });
   if (c && d) out.push({ target: '(c)/(d) ≥ 80 %', value: `${fmt((100 * c.rps) / d.rps)} %`, pass: c.rps >= 0.8 * d.rps });
+  if (g && h) out.push({ target: '(h)/(g) ≥ 1 (private_key_jwt, ours vs the peer)', value: `${(h.rps / g.rps).toFixed(2)}×`, pass: h.rps >= g.rps });
   for (const r of results) {
-    if (r.id === 'a' || r.id === 'd' || r.id === 'f') continue;
+    if (r.id === 'a' || r.id === 'd' || r.id === 'f' || r.id === 'g') continue;
     out.push({ target: `(${r.id}) p99 < 50 ms`, value: `${fmt(r.p99, 1)} ms`, pass: r.p99 < 50 });
   }
   if (f) {
@@ -304,7 +394,7 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
       out.push({ target: '(f) / argon2id alone', value: `${fmt((100 * f.rps) / argon2Ceiling)} % of ${fmt(argon2Ceiling)}/s`, pass: f.rps >= 0.8 * argon2Ceiling });
     }
   }
-  const ours = results.filter((r) => r.id !== 'a' && r.id !== 'd');
+  const ours = results.filter((r) => r.id !== 'a' && r.id !== 'd' && r.id !== 'g');
   const bad = ours.reduce((n, r) => n + r.non2xx + r.errors, 0);
   if (ours.length > 0) out.push({ target: 'our cases: zero non-2xx and errors', value: String(bad), pass: bad === 0 });
   return out;
@@ -435,6 +525,7 @@ async function main(): Promise<void> {
       userCount: 10,
     });
     log(`seeded    2 clients, ${seed.users.length} users, ${new Set(seed.accessTokens).size} distinct access tokens, ${seed.refreshTokens.length} refresh-token families (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const keyClient = args.only.has('g') || args.only.has('h') ? await registerKeyClient(ours.url, adminUser) : null;
     log(`RSS       our server after seeding: ${mib(ours.rssBytes())}`);
     log();
 
@@ -442,7 +533,7 @@ async function main(): Promise<void> {
       json.soak = await runSoak(args, ours, seed);
     } else {
       const results: CaseResult[] = [];
-      for (let round = 1; round <= args.repeat; round++) results.push(...(await runCases(args, ours, seed, logDir, round)));
+      for (let round = 1; round <= args.repeat; round++) results.push(...(await runCases(args, ours, seed, logDir, round, keyClient)));
       const medians = medianRounds(results);
       const checks = verdicts(medians);
       if (args.repeat > 1) {

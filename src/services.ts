@@ -7,6 +7,8 @@
  */
 import { createAuditTrail, type AuditTrail } from './audit/service.js';
 import { signInEvent } from './audit/sign-in.js';
+import { createClientKeyResolver } from './clients/client-keys.js';
+import { MAX_JWKS_BYTES } from './clients/jwks.js';
 import { createIdleClientReaper, type IdleClientReaper } from './clients/idle-reaper.js';
 import { createInitialAccessTokenService, type InitialAccessTokenService } from './clients/initial-access-tokens.js';
 import { createMetadataDocumentResolver, MAX_DOCUMENT_BYTES } from './clients/metadata-document.js';
@@ -17,6 +19,7 @@ import type { Config } from './config.js';
 import { createConsentService, type ConsentService } from './consents/service.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authorization.js';
+import { createClientAssertionVerifier } from './oauth/client-assertion.js';
 import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
 import { createGrantHandlers } from './oauth/grants/index.js';
@@ -103,7 +106,7 @@ export interface ServiceOptions {
   auditPruneIntervalMs?: number;
   /** How often idle dynamic and metadata-document clients are looked for, ms (default hourly). */
   idleClientIntervalMs?: number;
-  /** Fetching client metadata documents: extra trusted CA certificates (PEM) and name resolution (tests). */
+  /** Fetching client metadata documents and clients' jwks_uri: extra trusted CA certificates (PEM) and name resolution (tests). */
   outbound?: { extraCaCerts?: readonly string[]; resolve?: ResolveHost };
 }
 
@@ -130,6 +133,16 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}),
   });
   const metadataDocuments = createMetadataDocumentResolver({ fetch: outboundFetch, kv, config, now });
+  // private_key_jwt clients' jwks_uri: the same guard and settings (jwks_uri is client metadata too), a JWK Set's size limit.
+  const jwksFetch = createOutboundFetch({
+    allowPrivateNetworks: config.clientMetadataAllowPrivateNetworks,
+    timeoutMs: config.clientMetadataTimeoutMs,
+    maxBytes: MAX_JWKS_BYTES,
+    userAgent: `oauth-server (client keys; ${config.issuer})`,
+    ...(options.outbound?.extraCaCerts ? { extraCaCerts: options.outbound.extraCaCerts } : {}),
+    ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}),
+  });
+  const clientKeys = createClientKeyResolver({ fetch: jwksFetch, kv, now });
   // Deleting a client ends the tokens issued to it (`tokens` is built below; the callback runs later).
   const clients = createClientService({ repo: storage.clients, kv, config, now, audit, metadataDocuments, onDelete: (clientId) => tokens.revokeClient(clientId) });
   const initialAccessTokens = createInitialAccessTokenService({ repo: storage.initialAccessTokens, now, audit });
@@ -176,7 +189,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
   const codes = createCodeStore({ kv, config });
-  const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics });
+  const assertions = createClientAssertionVerifier({ keys: clientKeys, kv, now, issuer: config.issuer });
+  const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const grants = createGrantHandlers({ config, now, codes, tokens, users, resources });

@@ -1,7 +1,7 @@
 /**
  * Command-line flags of `npm run bench -- …` (see `bench/README.md`).
  */
-export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
+export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
 export interface BenchArgs {
@@ -40,7 +40,8 @@ export const USAGE = `npm run bench -- [flags]
   --warmup N          seconds of unmeasured load before each case (default 3)
   --connections N     concurrent connections (default 50)
   --only a,b,...      run only these cases (a peer, b /token cc, c /api/hello,
-                      d jwtVerify floor, e refresh rotation, f password grant)
+                      d jwtVerify floor, e refresh rotation, f password grant,
+                      g peer cc with private_key_jwt, h ours cc with private_key_jwt)
   --repeat N          run all the cases N times in turn (a b c … a b c …) and judge each
                       case by its median round (default 1); for machines whose speed drifts
   --embedded          embedded PGlite + in-process store instead of PostgreSQL + Redis

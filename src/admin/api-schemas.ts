@@ -12,6 +12,7 @@
 import { AUDIT_DETAIL_FIELDS, AUDIT_EVENT_TYPES, AUDIT_OUTCOMES } from '../audit/events.js';
 import { AUDIT_TYPE_PATTERN, MAX_FILTER_LENGTH } from '../audit/filter.js';
 import { MAX_DESCRIPTION_LENGTH, MAX_EXPIRES_IN_SECONDS } from '../clients/initial-access-tokens.js';
+import { MAX_JWKS_KEYS, MAX_JWKS_URI_LENGTH } from '../clients/jwks.js';
 import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../clients/metadata.js';
 import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from '../oauth/protocol.js';
 import { errorResponses } from '../http/schemas.js';
@@ -77,7 +78,7 @@ const metadataProperties = {
   token_endpoint_auth_method: {
     type: 'string',
     maxLength: 100,
-    description: `One of: ${AUTH_METHOD_NAMES.join(', ')} (none = public client, no secret). Default: client_secret_basic.`,
+    description: `One of: ${AUTH_METHOD_NAMES.join(', ')} (none = public client, no secret; private_key_jwt = no secret, the client signs a JWT with a key of its jwks or jwks_uri). Default: client_secret_basic.`,
   },
   scope: {
     type: 'string',
@@ -87,6 +88,18 @@ const metadataProperties = {
   resource_server: {
     type: 'boolean',
     description: "Not RFC 7591. A resource server may introspect (RFC 7662) other clients' access tokens; any other client only its own. Default false.",
+  },
+  jwks: {
+    type: ['object', 'null'],
+    required: ['keys'],
+    properties: { keys: { type: 'array', minItems: 1, maxItems: MAX_JWKS_KEYS, items: { type: 'object' } } },
+    description:
+      'private_key_jwt only: the client\'s public keys, an RFC 7517 JWK Set (RSA ≥ 2048 bits, EC or OKP; no private members such as "d"). Not with jwks_uri. In a change, null removes it; naming jwks or jwks_uri replaces the registered keys.',
+  },
+  jwks_uri: {
+    type: ['string', 'null'],
+    maxLength: MAX_JWKS_URI_LENGTH,
+    description: 'private_key_jwt only: https URL where the client publishes its JWK Set (fetched through the SSRF guard, cached per its caching headers). Not with jwks.',
   },
 } as const;
 
@@ -120,6 +133,8 @@ export const clientResponse = {
     token_endpoint_auth_method: { type: 'string' },
     scope: { type: 'string' },
     resource_server: { type: 'boolean' },
+    jwks: { type: 'object', additionalProperties: true, description: 'private_key_jwt clients registered with inline keys' },
+    jwks_uri: { type: 'string', description: 'private_key_jwt clients registered with a key URL' },
     origin: {
       type: 'string',
       enum: ['admin', 'dynamic', 'metadata_document'],

@@ -19,6 +19,8 @@ export function clientToWire(client: Client, clientSecret: string | null = null)
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     scope: client.scope,
     resource_server: client.resourceServer,
+    ...(client.jwks === null ? {} : { jwks: client.jwks }),
+    ...(client.jwksUri === null ? {} : { jwks_uri: client.jwksUri }),
     origin: client.origin,
     last_used_at: client.lastUsedAt?.toISOString() ?? null,
     created_at: client.createdAt.toISOString(),

@@ -130,15 +130,20 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
 /**
  * How long to keep a document, from its caching headers (RFC 9111:
  * `no-store`/`no-cache`, `max-age` less `Age`, else `Expires` against
- * `Date`), within `DOCUMENT_CACHE`'s bounds.
+ * `Date`), within `bounds` (`DOCUMENT_CACHE`'s unless given: a client's
+ * `jwks_uri` has its own).
  */
-export function documentCacheSeconds(headers: IncomingHttpHeaders, nowMs: number): number {
-  const clamp = (seconds: number) => Math.min(DOCUMENT_CACHE.maxSeconds, Math.max(DOCUMENT_CACHE.minSeconds, Math.floor(seconds)));
+export function documentCacheSeconds(
+  headers: IncomingHttpHeaders,
+  nowMs: number,
+  bounds: { readonly minSeconds: number; readonly maxSeconds: number; readonly defaultSeconds: number } = DOCUMENT_CACHE,
+): number {
+  const clamp = (seconds: number) => Math.min(bounds.maxSeconds, Math.max(bounds.minSeconds, Math.floor(seconds)));
   const directives = String(headers['cache-control'] ?? '')
     .toLowerCase()
     .split(',')
     .map((d) => d.trim());
-  if (directives.includes('no-store') || directives.includes('no-cache')) return DOCUMENT_CACHE.minSeconds;
+  if (directives.includes('no-store') || directives.includes('no-cache')) return bounds.minSeconds;
   const maxAge = directives.map((d) => /^max-age\s*=\s*"?(\d{1,10})"?$/.exec(d)?.[1]).find((v) => v !== undefined);
   if (maxAge !== undefined) {
     const age = Number(headers.age);
@@ -150,7 +155,7 @@ export function documentCacheSeconds(headers: IncomingHttpHeaders, nowMs: number
     // RFC 9111 §5.3: an invalid Expires means already expired.
     return clamp(Number.isNaN(expires) || Number.isNaN(date) ? 0 : (expires - date) / 1000);
   }
-  return DOCUMENT_CACHE.defaultSeconds;
+  return bounds.defaultSeconds;
 }
 
 /** What the shared cache holds for a URL: the validated metadata, or why it was refused (the whole description). */

@@ -6,6 +6,8 @@
 import { isLoopbackHost } from '../config.js';
 import { ADMIN_SCOPE, registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
+import type { ClientJwks } from '../storage/types.js';
+import { checkJwksUri, parseClientJwks } from './jwks.js';
 import {
   AUTH_METHOD_NAMES,
   GRANT_TYPES,
@@ -35,6 +37,10 @@ export interface ClientMetadataInput {
   scope?: string;
   /** Not RFC 7591: this client is a resource server and may introspect other clients' access tokens. */
   resource_server?: boolean;
+  /** `private_key_jwt`: the client's public keys (RFC 7517 JWK Set); null clears them. */
+  jwks?: unknown;
+  /** `private_key_jwt`: where the client publishes them; null clears it. Never with `jwks`. */
+  jwks_uri?: string | null;
 }
 
 /** Metadata after defaults and validation. */
@@ -46,6 +52,9 @@ export interface ClientMetadata {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scope: string;
   resourceServer: boolean;
+  /** Set (one of the two) exactly for `private_key_jwt`. */
+  jwks: ClientJwks | null;
+  jwksUri: string | null;
 }
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
@@ -133,6 +142,10 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
   if (responses.some((r) => r !== 'code')) throw invalidClientMetadata('response_types', 'only the response type "code" can be registered here');
 
   const method = input.token_endpoint_auth_method ?? (policy.allowConfidential ? 'client_secret_basic' : 'none');
+  if (isAuthMethod(method) && TOKEN_ENDPOINT_AUTH_METHODS[method].keys) {
+    throw invalidClientMetadata('token_endpoint_auth_method', `"${method}" clients are registered by an administrator (admin API, console or CLI)`);
+  }
+  if (input.jwks !== undefined || input.jwks_uri !== undefined) throw invalidClientMetadata('jwks', 'jwks and jwks_uri are registered by an administrator');
   if (isAuthMethod(method) && TOKEN_ENDPOINT_AUTH_METHODS[method].confidential && !policy.allowConfidential) {
     throw invalidClientMetadata('token_endpoint_auth_method', `only public clients (token_endpoint_auth_method "none") can register here, not "${method}"`);
   }
@@ -236,5 +249,27 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
   const resourceServer = input.resource_server ?? false;
   if (resourceServer && publicClient) throw invalidClientMetadata('token_endpoint_auth_method', 'a resource server must authenticate (token_endpoint_auth_method other than "none")');
 
-  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer };
+  const keys = clientKeys(input, authMethod);
+
+  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer, ...keys };
+}
+
+/**
+ * The keys of a `private_key_jwt` client (RFC 7523 §2.2): exactly one of
+ * `jwks` and `jwks_uri` (RFC 7591 §2: "MUST NOT both be present"); any other
+ * method registers none (its keys would authenticate nothing).
+ */
+function clientKeys(input: ClientMetadataInput, method: TokenEndpointAuthMethod): Pick<ClientMetadata, 'jwks' | 'jwksUri'> {
+  const jwks = input.jwks ?? null;
+  const jwksUri = input.jwks_uri ?? null;
+  if (!TOKEN_ENDPOINT_AUTH_METHODS[method].keys) {
+    if (jwks !== null || jwksUri !== null) {
+      throw invalidClientMetadata(jwks !== null ? 'jwks' : 'jwks_uri', `jwks and jwks_uri are used only with token_endpoint_auth_method "private_key_jwt", not "${method}"`);
+    }
+    return { jwks: null, jwksUri: null };
+  }
+  if (jwks !== null && jwksUri !== null) throw invalidClientMetadata('jwks', 'give either jwks or jwks_uri, not both (RFC 7591 §2)');
+  if (jwks !== null) return { jwks: parseClientJwks(jwks), jwksUri: null };
+  if (jwksUri !== null) return { jwks: null, jwksUri: checkJwksUri(jwksUri) };
+  throw invalidClientMetadata('jwks', `token_endpoint_auth_method "${method}" needs the client's public keys: jwks (a JWK Set) or jwks_uri`);
 }

@@ -18,6 +18,7 @@
 import { recordChange, type AuditEventInput, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import type { Config } from '../config.js';
 import { conflict, notFound } from '../errors.js';
+import { isAuthMethod, TOKEN_ENDPOINT_AUTH_METHODS, usesSecret } from '../oauth/protocol.js';
 import type { Client, ClientRepo, KvStore, Page } from '../storage/types.js';
 import { validateClientMetadata, validateDynamicClientMetadata, type ClientMetadata, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
 import { isMetadataDocumentClientId } from './metadata-document.js';
@@ -125,8 +126,25 @@ function changedFields(before: Client, after: Client): string[] {
     ['token_endpoint_auth_method', before.tokenEndpointAuthMethod, after.tokenEndpointAuthMethod],
     ['scope', before.scope, after.scope],
     ['resource_server', before.resourceServer, after.resourceServer],
+    ['jwks', before.jwks, after.jwks],
+    ['jwks_uri', before.jwksUri, after.jwksUri],
   ];
   return pairs.filter(([, a, b]) => !same(a, b)).map(([name]) => name);
+}
+
+/**
+ * The keys a change leaves a client with: naming `jwks` or `jwks_uri`
+ * replaces the registered keys (so switching from one form to the other
+ * needs only the new one); moving to a method without keys drops them;
+ * otherwise they stay.
+ */
+function keysAfter(current: Client, patch: ClientMetadataInput): Pick<ClientMetadataInput, 'jwks' | 'jwks_uri'> {
+  if (patch.jwks !== undefined || patch.jwks_uri !== undefined) {
+    return { jwks: patch.jwks ?? null, jwks_uri: patch.jwks_uri ?? null };
+  }
+  const method = patch.token_endpoint_auth_method ?? current.tokenEndpointAuthMethod;
+  const keep = isAuthMethod(method) && TOKEN_ENDPOINT_AUTH_METHODS[method].keys;
+  return keep ? { jwks: current.jwks, jwks_uri: current.jwksUri } : { jwks: null, jwks_uri: null };
 }
 
 export function createClientService(deps: ClientServiceDeps): ClientService {
@@ -164,7 +182,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
     });
 
   const create = async (meta: ClientMetadata, context: ChangeContext | undefined, registrationAccessToken: string | null) => {
-    const clientSecret = meta.tokenEndpointAuthMethod === 'none' ? null : generateClientSecret();
+    const clientSecret = usesSecret(meta.tokenEndpointAuthMethod) ? generateClientSecret() : null;
     const client = await repo.create({
       clientId: generateClientId(),
       clientSecretHash: clientSecret === null ? null : hashClientSecret(clientSecret),
@@ -231,14 +249,14 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
               token_endpoint_auth_method: patch.token_endpoint_auth_method ?? current.tokenEndpointAuthMethod,
               scope: patch.scope ?? current.scope,
               resource_server: patch.resource_server ?? current.resourceServer,
+              ...keysAfter(current, patch),
             },
             config.scopes,
           );
-      // Switching between public and confidential changes whether a secret exists.
+      // Switching to or from a secret method changes whether a secret exists.
       let clientSecret: string | null = null;
       let clientSecretHash = current.clientSecretHash;
-      const becomesPublic = meta.tokenEndpointAuthMethod === 'none';
-      if (becomesPublic) clientSecretHash = null;
+      if (!usesSecret(meta.tokenEndpointAuthMethod)) clientSecretHash = null;
       else if (current.clientSecretHash === null) {
         clientSecret = generateClientSecret();
         clientSecretHash = hashClientSecret(clientSecret);
@@ -308,8 +326,9 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
     },
     async rotateSecret(clientId, context) {
       const current = await get(clientId);
-      if (current.tokenEndpointAuthMethod === 'none') {
-        throw conflict(`client "${clientId}" is public (token_endpoint_auth_method "none") and has no secret to rotate`);
+      if (!usesSecret(current.tokenEndpointAuthMethod)) {
+        const why = current.tokenEndpointAuthMethod === 'none' ? 'is public' : 'authenticates with its own keys';
+        throw conflict(`client "${clientId}" ${why} (token_endpoint_auth_method "${current.tokenEndpointAuthMethod}") and has no secret to rotate`);
       }
       const clientSecret = generateClientSecret();
       const client = await repo.update(clientId, { clientSecretHash: hashClientSecret(clientSecret) });

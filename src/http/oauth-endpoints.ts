@@ -16,7 +16,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
 import { GRANT_PARAMETERS } from '../oauth/grants/index.js';
-import { TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
+import { JWT_BEARER_ASSERTION_TYPE, TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
 import type { EndpointRequest, RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
@@ -33,8 +33,14 @@ const FOR_APPS = { cors: 'app', accessLog: 'debug' } as const;
 const FOR_SERVERS = { accessLog: 'debug' } as const;
 
 const clientAuthProperties = {
-  client_id: { type: 'string', description: 'For client_secret_post and public clients (`none`).' },
+  client_id: { type: 'string', description: 'For client_secret_post and public clients (`none`); optional with a client assertion (then it must be its `sub`).' },
   client_secret: { type: 'string', description: 'client_secret_post only; prefer HTTP Basic.' },
+  client_assertion_type: { type: 'string', enum: [JWT_BEARER_ASSERTION_TYPE], description: 'private_key_jwt (RFC 7523 §2.2).' },
+  client_assertion: {
+    type: 'string',
+    description:
+      'private_key_jwt: a JWT signed with a key of the client\'s jwks / jwks_uri; iss = sub = client_id, aud = the issuer or this endpoint\'s URL, exp at most 5 minutes ahead, a jti used once.',
+  },
 } as const;
 
 /** Each grant's own parameters, named after the grants that read them (`oauth/grants/index.ts`). */

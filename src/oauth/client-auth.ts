@@ -1,7 +1,9 @@
 /**
  * Client authentication at the token, revocation and introspection
- * endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
- * and `none` (a public client identifies itself by `client_id`, §2.1).
+ * endpoints (RFC 6749 §2.3), and wherever else a client authenticates:
+ * `client_secret_basic`, `client_secret_post`, `private_key_jwt` (a JWT
+ * client assertion, RFC 7523 §2.2, checked by `client-assertion.ts`), and
+ * `none` (a public client identifies itself by `client_id`, §2.1).
  *
  * Rules enforced here:
  * - exactly one method per request (§2.3: "MUST NOT use more than one"), else
@@ -29,6 +31,12 @@
  * gets at most N × `MAX_FAILED_ATTEMPTS` checks (of a 256-bit secret);
  * passwords, which can be guessed, are counted exactly in the store before
  * each check instead (`users/sign-in.ts`).
+ *
+ * A refused client assertion counts the same way (a wrong key, wrong claims,
+ * a replay), except when the client's keys could not be had (its `jwks_uri`
+ * is down: not the caller's failure). Its check awaits (jose, the `jti`
+ * store), so a burst on one instance is bounded only once the count is
+ * reached; a signature cannot be guessed anyway.
  */
 import type { Metrics } from '../observability/metrics.js';
 import type { ClientService } from '../clients/service.js';
@@ -37,7 +45,8 @@ import { invalidClient, invalidRequest, tooManyRequests } from '../errors.js';
 import { parseBasic } from '../security/authorization-header.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client, KvStore } from '../storage/types.js';
-import type { TokenEndpointAuthMethod } from './protocol.js';
+import { assertionClientId, type ClientAssertionVerifier } from './client-assertion.js';
+import { JWT_BEARER_ASSERTION_TYPE, type TokenEndpointAuthMethod } from './protocol.js';
 
 export const LOCKOUTS_CHANNEL = 'client-lockouts';
 
@@ -47,8 +56,10 @@ export const CLIENT_CHALLENGE = 'Basic realm="oauth", charset="UTF-8"';
 export interface ClientCredentials {
   method: TokenEndpointAuthMethod;
   clientId: string;
-  /** Null for `none`. */
+  /** The secret of `client_secret_basic` and `client_secret_post`; null otherwise. */
   secret: string | null;
+  /** The JWT of `private_key_jwt` (not verified yet); null otherwise. */
+  assertion: string | null;
 }
 
 type Params = Readonly<Record<string, string | undefined>>;
@@ -90,21 +101,38 @@ export function extractClientCredentials(authorization: string | undefined, para
   }
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
     if (basic || params.client_secret !== undefined) throw invalidRequest('Use exactly one client authentication method per request (RFC 6749 §2.3).');
-    throw invalidClient('Client assertions (private_key_jwt, client_secret_jwt) are not supported.');
+    return assertionCredentials(params);
   }
   if (basic) {
     if (params.client_secret !== undefined) throw invalidRequest('Use exactly one client authentication method per request (RFC 6749 §2.3).');
     if (params.client_id !== undefined && params.client_id !== basic.clientId) {
       throw invalidRequest('client_id in the body differs from the one in the Authorization header.');
     }
-    return { method: 'client_secret_basic', clientId: basic.clientId, secret: basic.secret };
+    return { method: 'client_secret_basic', clientId: basic.clientId, secret: basic.secret, assertion: null };
   }
   if (params.client_secret !== undefined) {
     if (params.client_id === undefined) throw invalidRequest('client_secret needs client_id (RFC 6749 §2.3.1).');
-    return { method: 'client_secret_post', clientId: params.client_id, secret: params.client_secret };
+    return { method: 'client_secret_post', clientId: params.client_id, secret: params.client_secret, assertion: null };
   }
-  if (params.client_id !== undefined) return { method: 'none', clientId: params.client_id, secret: null };
-  throw invalidClient('Client authentication is required (HTTP Basic, client_secret_post, or client_id for a public client).');
+  if (params.client_id !== undefined) return { method: 'none', clientId: params.client_id, secret: null, assertion: null };
+  throw invalidClient('Client authentication is required (HTTP Basic, client_secret_post, a client assertion, or client_id for a public client).');
+}
+
+/**
+ * `client_assertion_type` + `client_assertion` (RFC 7521 §4.2): a JWT
+ * bearer assertion (RFC 7523 §2.2) is the only type. The client is the one
+ * its `sub` names; `client_id` is optional, and must be that one if sent.
+ */
+function assertionCredentials(params: Params): ClientCredentials {
+  if (params.client_assertion_type !== JWT_BEARER_ASSERTION_TYPE) {
+    throw invalidClient(`Unsupported client_assertion_type: the only one is ${JWT_BEARER_ASSERTION_TYPE} (RFC 7523 §2.2).`);
+  }
+  if (params.client_assertion === undefined) throw invalidClient('client_assertion is required with client_assertion_type (RFC 7521 §4.2).');
+  const clientId = assertionClientId(params.client_assertion);
+  if (params.client_id !== undefined && params.client_id !== clientId) {
+    throw invalidClient('client_id differs from the client assertion\'s "sub" (RFC 7521 §4.2).');
+  }
+  return { method: 'private_key_jwt', clientId, secret: null, assertion: params.client_assertion };
 }
 
 export interface ClientAuthenticatorDeps {
@@ -113,11 +141,18 @@ export interface ClientAuthenticatorDeps {
   kv: KvStore;
   now: () => number;
   metrics?: Pick<Metrics, 'loginFailed'>;
+  /** Checks `private_key_jwt` assertions; without it they are refused. */
+  assertions?: ClientAssertionVerifier;
 }
 
 export interface ClientAuthenticator {
-  /** The authenticated (or, for `none`, identified) client; throws `invalid_client`, `invalid_request` or 429. */
-  authenticate(authorization: string | undefined, params: Params, ip: string): Promise<Client>;
+  /**
+   * The authenticated (or, for `none`, identified) client; throws
+   * `invalid_client`, `invalid_request` or 429. `endpointPath` is where the
+   * request was sent, under the issuer (default `/token`): a client
+   * assertion may name that URL as its audience.
+   */
+  authenticate(authorization: string | undefined, params: Params, ip: string, endpointPath?: string): Promise<Client>;
   /** Subscribes to lockouts announced by other instances; returns the unsubscribe. */
   start(): Promise<() => Promise<void>>;
 }
@@ -174,14 +209,14 @@ export function createClientAuthenticator(deps: ClientAuthenticatorDeps): Client
   };
 
   return {
-    async authenticate(authorization, params, ip) {
+    async authenticate(authorization, params, ip, endpointPath = '/token') {
       const credentials = extractClientCredentials(authorization, params);
       const client = await clients.find(credentials.clientId);
       if (!client) throw invalidClient();
       if (client.tokenEndpointAuthMethod !== credentials.method) {
         throw invalidClient(`This client is registered for token_endpoint_auth_method "${client.tokenEndpointAuthMethod}", not "${credentials.method}".`);
       }
-      if (credentials.secret === null) return client;
+      if (credentials.secret === null && credentials.assertion === null) return client;
       const key = throttleKeys.client(client.clientId, ip);
       const until = lockouts.get(key);
       if (until !== undefined) {
@@ -189,7 +224,14 @@ export function createClientAuthenticator(deps: ClientAuthenticatorDeps): Client
         if (left > 0) throw tooManyRequests(Math.ceil(left / 1000));
         lockouts.delete(key);
       }
-      if (client.clientSecretHash === null || !verifyClientSecret(credentials.secret, client.clientSecretHash)) {
+      if (credentials.assertion !== null) {
+        if (!deps.assertions) throw invalidClient('Client assertions are not accepted here.');
+        const outcome = await deps.assertions.verify(client, credentials.assertion, endpointPath);
+        if (outcome.ok) return client;
+        if (outcome.counted) await onFailure(key);
+        throw outcome.error;
+      }
+      if (client.clientSecretHash === null || !verifyClientSecret(credentials.secret!, client.clientSecretHash)) {
         // No await between the lockout check above, the (synchronous) check and the count.
         await onFailure(key);
         throw invalidClient();

@@ -5,7 +5,16 @@
  */
 import type { Config } from '../config.js';
 import { ID_TOKEN_ALG } from '../tokens/keys.js';
-import { AUTH_METHOD_NAMES, CONFIDENTIAL_AUTH_METHODS, GRANT_TYPE_NAMES, PKCE_METHODS, RESPONSE_TYPE_NAMES, RESPONSE_TYPES } from './protocol.js';
+import {
+  AUTH_METHOD_NAMES,
+  CLIENT_ASSERTION_ALGS,
+  CONFIDENTIAL_AUTH_METHODS,
+  GRANT_TYPE_NAMES,
+  KEY_AUTH_METHODS,
+  PKCE_METHODS,
+  RESPONSE_TYPE_NAMES,
+  RESPONSE_TYPES,
+} from './protocol.js';
 
 /** The claims this server can put in ID tokens, UserInfo and access tokens. */
 export const CLAIMS_SUPPORTED = [
@@ -54,6 +63,14 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     revocation_endpoint_auth_methods_supported: [...AUTH_METHOD_NAMES],
     // RFC 7662 §2.1: the caller must authenticate, so no "none".
     introspection_endpoint_auth_methods_supported: [...CONFIDENTIAL_AUTH_METHODS],
+    // RFC 8414 §2: required when a method that signs a JWT (private_key_jwt) is listed; the same at every endpoint (one client-authentication path).
+    ...(KEY_AUTH_METHODS.length === 0
+      ? {}
+      : {
+          token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+          revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+          introspection_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+        }),
     code_challenge_methods_supported: [...PKCE_METHODS],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [ID_TOKEN_ALG],

@@ -102,14 +102,19 @@ export const PKCE_METHODS = ['S256'] as const;
 /** Client authentication at the token endpoint (RFC 7591 `token_endpoint_auth_method`). */
 interface AuthMethodInfo {
   readonly label: string;
-  /** Whether the method proves a secret (a confidential client), or only names the client (`none`). */
+  /** Whether the method authenticates the client (a confidential client), or only names it (`none`). */
   readonly confidential: boolean;
+  /** Whether it proves a shared secret the server issues (and stores hashed); false for `none` and key-based methods. */
+  readonly secret: boolean;
+  /** Whether it proves possession of a key the client registered (`jwks` / `jwks_uri`, RFC 7523 §2.2). */
+  readonly keys: boolean;
 }
 
 export const TOKEN_ENDPOINT_AUTH_METHODS = {
-  client_secret_basic: { label: 'Confidential: secret in HTTP Basic (client_secret_basic)', confidential: true },
-  client_secret_post: { label: 'Confidential: secret in the form body (client_secret_post)', confidential: true },
-  none: { label: 'Public: no secret, PKCE required (none)', confidential: false },
+  client_secret_basic: { label: 'Confidential: secret in HTTP Basic (client_secret_basic)', confidential: true, secret: true, keys: false },
+  client_secret_post: { label: 'Confidential: secret in the form body (client_secret_post)', confidential: true, secret: true, keys: false },
+  private_key_jwt: { label: 'Confidential: JWT signed with the client’s own key (private_key_jwt)', confidential: true, secret: false, keys: true },
+  none: { label: 'Public: no secret, PKCE required (none)', confidential: false, secret: false, keys: false },
 } as const satisfies Record<string, AuthMethodInfo>;
 
 export type TokenEndpointAuthMethod = keyof typeof TOKEN_ENDPOINT_AUTH_METHODS;
@@ -119,6 +124,25 @@ export const AUTH_METHOD_NAMES: readonly TokenEndpointAuthMethod[] = Object.keys
 /** The methods that authenticate the client (introspection requires one, RFC 7662 §2.1). */
 export const CONFIDENTIAL_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = AUTH_METHOD_NAMES.filter((m) => TOKEN_ENDPOINT_AUTH_METHODS[m].confidential);
 
+/** The methods that sign a JWT with a key the client registered (their `*_auth_signing_alg_values_supported` apply). */
+export const KEY_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = AUTH_METHOD_NAMES.filter((m) => TOKEN_ENDPOINT_AUTH_METHODS[m].keys);
+
 export function isAuthMethod(value: string): value is TokenEndpointAuthMethod {
   return Object.hasOwn(TOKEN_ENDPOINT_AUTH_METHODS, value);
 }
+
+/** Whether a client registered for `method` has a secret this server issued. */
+export function usesSecret(method: TokenEndpointAuthMethod): boolean {
+  return TOKEN_ENDPOINT_AUTH_METHODS[method].secret;
+}
+
+/**
+ * JWS algorithms accepted on client assertions (`private_key_jwt`, RFC 7523
+ * §3; advertised as `token_endpoint_auth_signing_alg_values_supported`):
+ * asymmetric only. Never `none`, never HMAC (`HS*` would be
+ * `client_secret_jwt`, which needs the secret in the clear on the server).
+ */
+export const CLIENT_ASSERTION_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/** RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion. */
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';

@@ -101,7 +101,7 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
   [
     'client authenticated with exactly one method, its registered one',
     async (state, { clientAuth }) => {
-      state.client = await clientAuth.authenticate(state.request.authorization, state.params, state.request.ip);
+      state.client = await clientAuth.authenticate(state.request.authorization, state.params, state.request.ip, '/token');
     },
   ],
   [
@@ -136,9 +136,9 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
   const { clientAuth, tokens } = deps;
 
   /** The form and client of a revocation or introspection request, and its required `token`. */
-  async function tokenRequest(request: EndpointRequest, options: { allowPublic: boolean; rfc: string }) {
+  async function tokenRequest(request: EndpointRequest, options: { allowPublic: boolean; rfc: string; path: string }) {
     const params = readForm(request);
-    const client = await clientAuth.authenticate(request.authorization, params, request.ip);
+    const client = await clientAuth.authenticate(request.authorization, params, request.ip, options.path);
     if (!options.allowPublic && client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('invalid_client', 'Introspection needs an authenticated (confidential) client.');
     }
@@ -155,11 +155,11 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
       return { grantType: state.grantType, response };
     },
     async revoke(request) {
-      const { client, token, hint } = await tokenRequest(request, { allowPublic: true, rfc: 'RFC 7009' });
+      const { client, token, hint } = await tokenRequest(request, { allowPublic: true, rfc: 'RFC 7009', path: '/revoke' });
       await tokens.revoke(token, hint, client);
     },
     async introspect(request) {
-      const { client, token, hint } = await tokenRequest(request, { allowPublic: false, rfc: 'RFC 7662' });
+      const { client, token, hint } = await tokenRequest(request, { allowPublic: false, rfc: 'RFC 7662', path: '/introspect' });
       return tokens.introspect(token, hint, client);
     },
   };

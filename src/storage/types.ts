@@ -56,6 +56,11 @@ export interface User {
  */
 export type ClientOrigin = 'admin' | 'dynamic' | 'metadata_document';
 
+/** An RFC 7517 JWK Set of public keys, as a client registered it (validated by `clients/jwks.ts`). */
+export interface ClientJwks {
+  keys: Array<Record<string, unknown>>;
+}
+
 export interface Client {
   clientId: string;
   /** Hash of the secret (see `clients/secret.ts`); null for public clients. */
@@ -69,6 +74,10 @@ export interface Client {
   scope: string;
   /** May introspect access tokens issued to other clients (RFC 7662 §2.1: a resource server). */
   resourceServer: boolean;
+  /** `private_key_jwt` only: the client's public keys inline (RFC 7591 `jwks`); null otherwise. */
+  jwks: ClientJwks | null;
+  /** `private_key_jwt` only: where the client publishes its keys (RFC 7591 `jwks_uri`); null otherwise. Never both. */
+  jwksUri: string | null;
   origin: ClientOrigin;
   /** RFC 7592: hash of the registration access token (`clients/secret.ts`); null unless registered dynamically. */
   registrationAccessTokenHash: string | null;
@@ -172,6 +181,9 @@ export interface NewClient {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scope: string;
   resourceServer: boolean;
+  /** Default null (both). */
+  jwks?: ClientJwks | null;
+  jwksUri?: string | null;
   /** Default `admin`. */
   origin?: ClientOrigin;
   /** Default null. */

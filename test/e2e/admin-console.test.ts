@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
@@ -260,6 +261,33 @@ t.test('HTTP level: CSRF, roles, escaping, throttling, headers', async (t) => {
     t.equal(list.statusCode, 200);
     t.notOk(list.body.includes('<img src=x'), 'no raw markup');
     t.ok(list.body.includes('&lt;img src=x onerror=alert(1)&gt;'));
+  });
+
+  await t.test('register a private_key_jwt client with its JWK Set; text that is not JSON is shown next to the field', async (t) => {
+    const { browser } = await signIn('root', PASSWORD);
+    const page = await browser.get('/admin/console/clients/new');
+    t.match(page.body, /name="jwks"/);
+    t.match(page.body, /name="jwks_uri"/);
+    const fields = hiddenFields(page.body, '/admin/console/clients');
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'console-key' };
+    const submit = (jwks: string) =>
+      browser.post('/admin/console/clients', { ...fields, client_name: 'Signed job', grant_types: 'client_credentials', token_endpoint_auth_method: 'private_key_jwt', scope: 'api:read', jwks });
+    const bad = await submit('{"keys": [');
+    t.equal(bad.statusCode, 400);
+    t.match(bad.body, /id="jwks-error"/);
+    const created = await submit(JSON.stringify({ keys: [jwk] }));
+    t.equal(created.statusCode, 201, created.body.slice(0, 500));
+    const clientId = /<code id="client-id">([^<]+)<\/code>/.exec(created.body)?.[1];
+    t.match(created.body, /its own registered keys/);
+    t.ok(clientId, 'the new client id is shown');
+    const client = await services.clients.get(clientId!);
+    t.equal(client.tokenEndpointAuthMethod, 'private_key_jwt');
+    t.same(client.jwks?.keys.map((k) => k.kid), ['console-key']);
+    t.equal(client.clientSecretHash, null, 'no secret');
+    const edit = await browser.get(`/admin/console/clients/${clientId}`);
+    t.match(edit.body, /console-key/, 'the form shows the registered keys');
+    t.notMatch(edit.body, /Rotate secret/, 'and offers no secret to rotate');
   });
 
   await t.test('pages are no-store and framed by nobody', async (t) => {

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { exportJWK, generateKeyPair } from 'jose';
 import t from 'tap';
 import { startControlServer } from '../../src/admin/control.js';
 import { runCli } from '../../src/admin/cli/run.js';
@@ -100,6 +101,23 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     const gone = await cli(services, ['clients', 'show', client.client_id]);
     t.equal(gone.code, 1);
     t.match(gone.stderr, /no client/);
+  });
+
+  t.test('clients: private_key_jwt with --jwks or --jwks-uri, no secret; bad JSON is a usage error', async (t) => {
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'cli-key' }] });
+    const created = await cli(services, ['clients', 'create', '--name', 'Signed', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', jwks]);
+    t.equal(created.code, 0, created.stderr);
+    t.match(created.stdout, /jwks:\s+EC kid=cli-key/);
+    t.notMatch(created.stdout, /client_secret:/, 'no secret');
+    const clientId = /client_id:\s+(\S+)/.exec(created.stdout)![1]!;
+    const moved = json<{ jwks_uri: string; jwks?: unknown }>(await cli(services, ['clients', 'update', clientId, '--jwks-uri', 'https://keys.example.com/jwks.json', '--json']));
+    t.equal(moved.jwks_uri, 'https://keys.example.com/jwks.json');
+    t.notOk(moved.jwks, 'the URL replaces the inline keys');
+    t.equal((await cli(services, ['clients', 'create', '--name', 'X', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', '{nope'])).code, 2);
+    const leaked = await cli(services, ['clients', 'create', '--name', 'X', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', JSON.stringify({ keys: [{ kty: 'EC', d: 'x' }] })]);
+    t.equal(leaked.code, 1);
+    t.match(leaked.stderr, /private member "d"/);
   });
 
   t.test('initial-access-tokens: create (shown once), list (never the value), revoke; usable at the registration endpoint until revoked', async (t) => {

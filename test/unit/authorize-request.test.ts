@@ -26,6 +26,8 @@ function client(overrides: Partial<Client> = {}): Client {
     tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'openid profile api:read',
     resourceServer: false,
+    jwks: null,
+    jwksUri: null,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,

@@ -27,10 +27,10 @@ t.test('parseClientBasic: form-urlencoded before base64 (RFC 6749 §2.3.1)', asy
 
 t.test('extractClientCredentials: exactly one method', async (t) => {
   const header = `Basic ${b64('c1:s1')}`;
-  t.same(extractClientCredentials(header, {}), { method: 'client_secret_basic', clientId: 'c1', secret: 's1' });
-  t.same(extractClientCredentials(header, { client_id: 'c1' }), { method: 'client_secret_basic', clientId: 'c1', secret: 's1' });
-  t.same(extractClientCredentials(undefined, { client_id: 'c2', client_secret: 's2' }), { method: 'client_secret_post', clientId: 'c2', secret: 's2' });
-  t.same(extractClientCredentials(undefined, { client_id: 'pub' }), { method: 'none', clientId: 'pub', secret: null });
+  t.same(extractClientCredentials(header, {}), { method: 'client_secret_basic', clientId: 'c1', secret: 's1', assertion: null });
+  t.same(extractClientCredentials(header, { client_id: 'c1' }), { method: 'client_secret_basic', clientId: 'c1', secret: 's1', assertion: null });
+  t.same(extractClientCredentials(undefined, { client_id: 'c2', client_secret: 's2' }), { method: 'client_secret_post', clientId: 'c2', secret: 's2', assertion: null });
+  t.same(extractClientCredentials(undefined, { client_id: 'pub' }), { method: 'none', clientId: 'pub', secret: null, assertion: null });
   t.equal(errorCode(() => extractClientCredentials(header, { client_secret: 's1' })), 'invalid_request', 'Basic and post');
   t.equal(errorCode(() => extractClientCredentials(header, { client_id: 'other' })), 'invalid_request', 'two different client ids');
   t.equal(errorCode(() => extractClientCredentials(undefined, { client_secret: 's' })), 'invalid_request', 'secret without id');
@@ -54,6 +54,8 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
     tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'api:read',
     resourceServer: false,
+    jwks: null,
+    jwksUri: null,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,

@@ -13,6 +13,8 @@ const metadataOptions: Record<string, OptionSpec> = {
   grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${REGISTRABLE_GRANT_TYPES.join(', ')}` },
   'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: `A response type (repeat): ${RESPONSE_TYPE_NAMES.join(', ')} (default: from the grants)` },
   'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHOD_NAMES.join(', ')}` },
+  jwks: { type: 'string', valueName: 'JSON', description: 'private_key_jwt: the public keys, a JWK Set as JSON (e.g. --jwks "$(cat jwks.json)"); replaces the registered keys' },
+  'jwks-uri': { type: 'string', valueName: 'URL', description: 'private_key_jwt: https URL of the JWK Set instead; replaces the registered keys' },
   scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows but "admin")' },
   'resource-server': { type: 'boolean', description: "A resource server: may introspect other clients' access tokens" },
   'no-resource-server': { type: 'boolean', description: 'Not a resource server (the default)' },
@@ -32,6 +34,16 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   if (method !== undefined) input.token_endpoint_auth_method = method;
   const scope = stringValue(args, 'scope');
   if (scope !== undefined) input.scope = scope;
+  const jwks = stringValue(args, 'jwks');
+  if (jwks !== undefined) {
+    try {
+      input.jwks = JSON.parse(jwks) as unknown;
+    } catch {
+      throw new UsageError('--jwks must be a JWK Set in JSON: {"keys": [ … ]}');
+    }
+  }
+  const jwksUri = stringValue(args, 'jwks-uri');
+  if (jwksUri !== undefined) input.jwks_uri = jwksUri;
   if (args.values['resource-server'] === true && args.values['no-resource-server'] === true) {
     throw new UsageError('give either --resource-server or --no-resource-server, not both');
   }
@@ -50,6 +62,8 @@ function show(client: Client, secret: string | null = null): CommandResult {
     ['token_endpoint_auth_method', client.tokenEndpointAuthMethod],
     ['scope', client.scope],
     ['resource_server', client.resourceServer ? 'yes' : 'no'],
+    ...(client.jwks === null ? [] : ([['jwks', client.jwks.keys.map((k) => `${String(k.kty)}${typeof k.kid === 'string' ? ` kid=${k.kid}` : ''}`)]] as Array<[string, unknown]>)),
+    ...(client.jwksUri === null ? [] : ([['jwks_uri', client.jwksUri]] as Array<[string, unknown]>)),
     ['origin', client.origin],
     ['last_used_at', client.lastUsedAt?.toISOString() ?? 'never'],
     ['created_at', client.createdAt.toISOString()],
@@ -68,6 +82,7 @@ const create: Command = {
     'clients create --name Demo --redirect-uri http://localhost:8080/cb --grant authorization_code --grant refresh_token --auth-method client_secret_basic --scope "openid profile api:read"',
     'clients create --name "Batch job" --grant client_credentials --scope api:read',
     'clients create --name SPA --redirect-uri https://app.example.com/cb --auth-method none',
+    'clients create --name "Signed job" --grant client_credentials --auth-method private_key_jwt --jwks-uri https://job.example.com/jwks.json',
   ],
   async run(services, args) {
     requireString(args, 'name');

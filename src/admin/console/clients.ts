@@ -5,7 +5,9 @@
  * confirmation page.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { AUTH_METHOD_NAMES, GRANT_TYPES, isAuthMethod, isGrantType, REGISTRABLE_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS } from '../../oauth/protocol.js';
+import { AUTH_METHOD_NAMES, GRANT_TYPES, isAuthMethod, isGrantType, REGISTRABLE_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, usesSecret } from '../../oauth/protocol.js';
+import type { ClientMetadataInput } from '../../clients/metadata.js';
+import { MAX_JWKS_BYTES, MAX_JWKS_URI_LENGTH } from '../../clients/jwks.js';
 import { ClientMetadataError, OAuthError } from '../../errors.js';
 import { registrableScopes } from '../../oauth/scope.js';
 import type { Client } from '../../storage/types.js';
@@ -20,6 +22,8 @@ const clientBody = {
     redirect_uris: { type: 'string', maxLength: 50_000 },
     grant_types: stringList,
     token_endpoint_auth_method: { type: 'string', maxLength: 50 },
+    jwks: { type: 'string', maxLength: MAX_JWKS_BYTES * 2 },
+    jwks_uri: { type: 'string', maxLength: MAX_JWKS_URI_LENGTH },
     scope: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 200 } },
     csrf_token: csrf,
   },
@@ -32,17 +36,22 @@ interface ClientBody {
   redirect_uris?: string;
   grant_types?: string[];
   token_endpoint_auth_method?: string;
+  jwks?: string;
+  jwks_uri?: string;
   scope?: string[];
   csrf_token?: string;
 }
 
-type ClientField = 'client_name' | 'redirect_uris' | 'grant_types' | 'token_endpoint_auth_method' | 'scope' | 'form';
+type ClientField = 'client_name' | 'redirect_uris' | 'grant_types' | 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri' | 'scope' | 'form';
 
 interface ClientFormValues {
   client_name: string;
   redirect_uris: string;
   grant_types: string[];
   token_endpoint_auth_method: string;
+  /** private_key_jwt: the JWK Set as JSON text, or the URL (one of the two). */
+  jwks: string;
+  jwks_uri: string;
   scope: string[];
 }
 
@@ -52,6 +61,8 @@ function valuesOf(client: Client): ClientFormValues {
     redirect_uris: client.redirectUris.join('\n'),
     grant_types: [...client.grantTypes],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    jwks: client.jwks === null ? '' : JSON.stringify(client.jwks, null, 2),
+    jwks_uri: client.jwksUri ?? '',
     scope: client.scope.split(' ').filter(Boolean),
   };
 }
@@ -62,6 +73,8 @@ function valuesFromBody(body: ClientBody): ClientFormValues {
     redirect_uris: body.redirect_uris ?? '',
     grant_types: body.grant_types ?? [],
     token_endpoint_auth_method: body.token_endpoint_auth_method ?? '',
+    jwks: body.jwks ?? '',
+    jwks_uri: body.jwks_uri ?? '',
     scope: body.scope ?? [],
   };
 }
@@ -71,6 +84,8 @@ function clientRow(client: Client) {
     clientId: client.clientId,
     clientName: client.clientName,
     type: client.tokenEndpointAuthMethod === 'none' ? 'public' : 'confidential',
+    /** Whether it has a secret to rotate (private_key_jwt clients have keys instead). */
+    hasSecret: usesSecret(client.tokenEndpointAuthMethod),
     grantTypes: client.grantTypes.join(', '),
     redirectUris: client.redirectUris,
     createdAt: client.createdAt.toISOString().slice(0, 10),
@@ -84,9 +99,43 @@ function checkClientFields(values: ClientFormValues, knownScopes: readonly strin
   if (values.grant_types.length === 0) errors.grant_types = 'Choose at least one grant type.';
   else if (values.grant_types.some((g) => !isGrantType(g) || !GRANT_TYPES[g].registrable)) errors.grant_types = 'Unknown grant type.';
   if (!isAuthMethod(values.token_endpoint_auth_method)) errors.token_endpoint_auth_method = 'Choose how the client authenticates.';
+  if (keysOf(values) === 'invalid') errors.jwks = 'Paste the JWK Set as JSON: {"keys": [ … ]}.';
   if (values.scope.length === 0) errors.scope = 'Choose at least one scope.';
   else if (values.scope.some((s) => !knownScopes.includes(s))) errors.scope = 'Unknown scope.';
   return errors;
+}
+
+/**
+ * The keys the form gives a private_key_jwt client (the JWK Set parsed from
+ * its JSON text, or the URL); none for other methods, whose keys are then
+ * dropped. `invalid` when the text is not JSON.
+ */
+function keysOf(values: ClientFormValues): Pick<ClientMetadataInput, 'jwks' | 'jwks_uri'> | 'invalid' {
+  if (values.token_endpoint_auth_method !== 'private_key_jwt') return {};
+  const text = values.jwks.trim();
+  const uri = values.jwks_uri.trim();
+  let jwks: unknown = null;
+  if (text !== '') {
+    try {
+      jwks = JSON.parse(text);
+    } catch {
+      return 'invalid';
+    }
+  }
+  return { jwks, jwks_uri: uri === '' ? null : uri };
+}
+
+/** The metadata the form submits. */
+function metadataOf(values: ClientFormValues): ClientMetadataInput {
+  const keys = keysOf(values);
+  return {
+    client_name: values.client_name.trim(),
+    redirect_uris: splitLines(values.redirect_uris),
+    grant_types: values.grant_types,
+    token_endpoint_auth_method: values.token_endpoint_auth_method,
+    scope: values.scope.join(' '),
+    ...(keys === 'invalid' ? {} : keys),
+  };
 }
 
 /** Which field of the form an error from client metadata validation (RFC 7591 §3.2.2) belongs to. */
@@ -150,7 +199,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
   app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
     clientForm(reply, 200, admin(request), {
       client: null,
-      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', scope: [...config.scopes] },
+      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes] },
     }),
   );
 
@@ -161,13 +210,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
     if (Object.keys(errors).length > 0) return clientForm(reply, 400, a, { client: null, values, errors });
     let registered;
     try {
-      registered = await services.clients.register({
-        client_name: values.client_name.trim(),
-        redirect_uris: splitLines(values.redirect_uris),
-        grant_types: values.grant_types,
-        token_endpoint_auth_method: values.token_endpoint_auth_method,
-        scope: values.scope.join(' '),
-      }, changeContextOf(request));
+      registered = await services.clients.register(metadataOf(values), changeContextOf(request));
     } catch (err) {
       if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client: null, values, errors: { [fieldOf(err)]: err.description } });
       throw err;
@@ -194,13 +237,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
       if (Object.keys(errors).length > 0) return clientForm(reply, 400, a, { client, values, errors });
       let updated;
       try {
-        updated = await services.clients.update(client.clientId, {
-          client_name: values.client_name.trim(),
-          redirect_uris: splitLines(values.redirect_uris),
-          grant_types: values.grant_types,
-          token_endpoint_auth_method: values.token_endpoint_auth_method,
-          scope: values.scope.join(' '),
-        }, changeContextOf(request));
+        updated = await services.clients.update(client.clientId, metadataOf(values), changeContextOf(request));
       } catch (err) {
         if (err instanceof OAuthError && err.status === 400) return clientForm(reply, 400, a, { client, values, errors: { [fieldOf(err)]: err.description } });
         throw err;

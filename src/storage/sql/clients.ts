@@ -1,5 +1,5 @@
 import type { GrantType, ResponseType, TokenEndpointAuthMethod } from '../../oauth/protocol.js';
-import type { Client, ClientOrigin, ClientPatch, ClientRepo, Db, NewClient, Page } from '../types.js';
+import type { Client, ClientJwks, ClientOrigin, ClientPatch, ClientRepo, Db, NewClient, Page } from '../types.js';
 
 interface ClientRow {
   client_id: string;
@@ -11,6 +11,8 @@ interface ClientRow {
   token_endpoint_auth_method: string;
   scope: string;
   resource_server: boolean;
+  jwks: ClientJwks | null;
+  jwks_uri: string | null;
   origin: string;
   registration_access_token_hash: string | null;
   last_used_at: Date | null;
@@ -20,7 +22,7 @@ interface ClientRow {
 
 const COLUMNS =
   'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, ' +
-  'origin, registration_access_token_hash, last_used_at, created_at, updated_at';
+  'jwks, jwks_uri, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -33,6 +35,8 @@ function toClient(row: ClientRow): Client {
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     scope: row.scope,
     resourceServer: row.resource_server,
+    jwks: row.jwks,
+    jwksUri: row.jwks_uri,
     origin: row.origin as ClientOrigin,
     registrationAccessTokenHash: row.registration_access_token_hash,
     lastUsedAt: row.last_used_at,
@@ -50,9 +54,16 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
   scope: 'scope',
   resourceServer: 'resource_server',
+  jwks: 'jwks',
+  jwksUri: 'jwks_uri',
   origin: 'origin',
   registrationAccessTokenHash: 'registration_access_token_hash',
 };
+
+/** A JWK Set as a jsonb parameter: its JSON text (both drivers parse the column back into an object). */
+function jsonb(value: ClientJwks | null | undefined): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
 
 /** Clients no admin registered: the ones the idle reaper may remove. */
 const NOT_ADMIN = "origin <> 'admin'";
@@ -64,8 +75,8 @@ export function createClientRepo(db: Db): ClientRepo {
     async create(client: NewClient) {
       const rows = await db.query<ClientRow>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
-                              origin, registration_access_token_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${COLUMNS}`,
+                              origin, registration_access_token_hash, jwks, jwks_uri)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -78,6 +89,8 @@ export function createClientRepo(db: Db): ClientRepo {
           client.resourceServer,
           client.origin ?? 'admin',
           client.registrationAccessTokenHash ?? null,
+          jsonb(client.jwks),
+          client.jwksUri ?? null,
         ],
       );
       return toClient(rows[0]!);
@@ -102,8 +115,8 @@ export function createClientRepo(db: Db): ClientRepo {
       const params: unknown[] = [clientId];
       for (const [key, column] of Object.entries(PATCH_COLUMNS) as Array<[keyof ClientPatch, string]>) {
         if (patch[key] === undefined) continue;
-        params.push(patch[key]);
-        sets.push(`${column} = $${params.length}`);
+        params.push(key === 'jwks' ? jsonb(patch.jwks) : patch[key]);
+        sets.push(`${column} = $${params.length}${key === 'jwks' ? '::jsonb' : ''}`);
       }
       const rows = await db.query<ClientRow>(
         `UPDATE clients SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE client_id = $1 RETURNING ${COLUMNS}`,
