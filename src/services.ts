@@ -32,7 +32,10 @@ import { createSessionService, type SessionService } from './sessions/service.js
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
+import { createMailQueue, createSmtpMailer, type MailQueue } from './users/mail.js';
+import { createMailedLinks } from './users/mailed-links.js';
 import { createPasswordPolicy } from './users/password-policy.js';
+import { createPasswordReset, MAILS_PER_EMAIL, PASSWORD_RESET_TTL_SECONDS, type PasswordReset } from './users/password-reset.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
 import { bootstrapAdminWithUnseenPassword } from './users/unseen-password.js';
 
@@ -61,6 +64,8 @@ export interface Services {
   readonly users: UserService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
+  /** "Forgot password": mailed single-use links; null without `SMTP_URL` (the routes are then absent). */
+  readonly passwordReset: PasswordReset | null;
   /** Browser sessions of the login pages (single sign-on for the apps). */
   readonly sessions: SessionService;
   /** The admin console's own sessions: a sign-in to an app never opens the console. */
@@ -188,6 +193,18 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
+  const mail: MailQueue | null = config.smtp ? createMailQueue(createSmtpMailer(config.smtp), options.onBackgroundError ?? (() => {})) : null;
+  const passwordReset = mail
+    ? createPasswordReset({
+        users,
+        sessions,
+        mail,
+        links: createMailedLinks({ kv, purpose: 'password-reset', ttlSeconds: PASSWORD_RESET_TTL_SECONDS, now }),
+        throttle,
+        emailThrottle: createThrottle(kv, { maxFailedAttempts: MAILS_PER_EMAIL.limit, failedAttemptWindowSeconds: MAILS_PER_EMAIL.windowSeconds }),
+        issuer: config.issuer,
+      })
+    : null;
   const codes = createCodeStore({ kv, config });
   const assertions = createClientAssertionVerifier({ keys: clientKeys, kv, now, issuer: config.issuer });
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
@@ -209,6 +226,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     idleClients,
     users,
     consents,
+    passwordReset,
     sessions,
     consoleSessions,
     pendingAuthorizations,
@@ -239,6 +257,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
       await Promise.allSettled(stops.map((stop) => stop()));
       // Events still being written (sign-ins are recorded in the background) go in before the database closes.
       await audit.flush();
+      await mail?.close();
       await storage.close();
     },
   };

@@ -51,6 +51,10 @@ export function createUserRepo(db: Db): UserRepo {
       const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username]);
       return rows[0] ? toUser(rows[0]) : null;
     },
+    async findByEmail(email, limit) {
+      const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(email) = lower($1) ORDER BY created_at, id LIMIT $2`, [email, limit]);
+      return rows.map(toUser);
+    },
     async list(page: Page) {
       const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2`, [page.limit, page.offset]);
       return rows.map(toUser);
