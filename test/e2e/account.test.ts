@@ -159,6 +159,13 @@ t.test(`the account page: password, apps, sessions (${backendName})`, async (t) 
     t.notOk(await isSignedIn(here));
   });
 
+  t.test('without SMTP there is no forgot-password: the routes answer 404, the login page has no link', async (t) => {
+    t.equal((await app.inject('/forgot-password')).statusCode, 404);
+    t.equal((await app.inject('/reset-password?token=x')).statusCode, 404);
+    t.equal((await app.inject({ method: 'POST', url: '/forgot-password', payload: 'email=a@b.c', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).statusCode, 404);
+    t.notMatch((await app.inject('/login')).body, 'Forgot your password?');
+  });
+
   t.test('signed out, a post goes to sign in and changes nothing', async (t) => {
     const browser = new InjectBrowser(app);
     const res = await browser.post('/account/sessions/end-others', { csrf_token: 'x' });
