@@ -21,6 +21,7 @@ import { authorizeRoutes } from './http/authorize.js';
 import { clientRegistrationRoutes } from './http/client-registration.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
+import { emailVerificationRoutes } from './http/email-verification.js';
 import { homeRoutes } from './http/home.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
@@ -140,6 +141,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(accountRoutes, { services });
   await app.register(accountSecurityRoutes, { services });
   await app.register(passwordResetRoutes, { services });
+  await app.register(emailVerificationRoutes, { services });
 
   return app;
 }

@@ -32,6 +32,7 @@ import { createSessionService, type SessionService } from './sessions/service.js
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
+import { createEmailVerification, EMAIL_VERIFICATION_TTL_SECONDS, type EmailVerification } from './users/email-verification.js';
 import { createMailQueue, createSmtpMailer, type MailQueue } from './users/mail.js';
 import { createMailedLinks } from './users/mailed-links.js';
 import { createPasswordPolicy } from './users/password-policy.js';
@@ -66,6 +67,8 @@ export interface Services {
   readonly consents: ConsentService;
   /** "Forgot password": mailed single-use links; null without `SMTP_URL` (the routes are then absent). */
   readonly passwordReset: PasswordReset | null;
+  /** Mailed links that verify a new account's address; null unless `REQUIRE_EMAIL_VERIFICATION=true`. */
+  readonly emailVerification: EmailVerification | null;
   /** Browser sessions of the login pages (single sign-on for the apps). */
   readonly sessions: SessionService;
   /** The admin console's own sessions: a sign-in to an app never opens the console. */
@@ -205,6 +208,15 @@ export function createServices(config: Config, storage: Storage, options: Servic
         issuer: config.issuer,
       })
     : null;
+  const emailVerification =
+    mail && config.requireEmailVerification
+      ? createEmailVerification({
+          repo: storage.users,
+          mail,
+          links: createMailedLinks({ kv, purpose: 'email-verification', ttlSeconds: EMAIL_VERIFICATION_TTL_SECONDS, now }),
+          issuer: config.issuer,
+        })
+      : null;
   const codes = createCodeStore({ kv, config });
   const assertions = createClientAssertionVerifier({ keys: clientKeys, kv, now, issuer: config.issuer });
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
@@ -227,6 +239,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     users,
     consents,
     passwordReset,
+    emailVerification,
     sessions,
     consoleSessions,
     pendingAuthorizations,

@@ -37,6 +37,8 @@ export interface User {
   id: string;
   username: string;
   email: string | null;
+  /** The user proved they receive mail at `email` (a mailed link); false for any new address. */
+  emailVerified: boolean;
   passwordHash: string;
   roles: Role[];
   disabled: boolean;
@@ -167,6 +169,8 @@ export interface UserRepo {
   count(): Promise<number>;
   /** Null when no such user. */
   update(id: string, patch: UserPatch): Promise<User | null>;
+  /** Marks `email` verified, only if it is still the user's address; false otherwise. */
+  markEmailVerified(id: string, email: string): Promise<boolean>;
   /** False when no such user. */
   delete(id: string): Promise<boolean>;
   /** Whether at least one enabled user (other than `exceptId`) has the role. */

@@ -17,7 +17,7 @@ const ISSUER = 'http://localhost:3000';
 t.test(`forgot password over SMTP (${backendName})`, async (t) => {
   const smtp = await startTestSmtp(t);
   let now = Date.now();
-  const { app, services } = await buildTestApp(t, { now: () => now, env: { SMTP_URL: smtp.url, SMTP_FROM: 'Sign-in <auth@example.test>' } });
+  const { app, services } = await buildTestApp(t, { now: () => now, env: { SMTP_URL: smtp.url, SMTP_FROM: 'Sign-in <auth@example.test>', REQUIRE_EMAIL_VERIFICATION: 'true' } });
   const user = await seedUser(services, { username: 'forgetful', email: 'Forgetful@Example.test' });
   const client = await seedClient(services, { grant_types: ['password', 'refresh_token'], scope: 'api:read offline_access' });
 
@@ -110,6 +110,34 @@ t.test(`forgot password over SMTP (${backendName})`, async (t) => {
   t.test('an unknown or malformed token is refused', async (t) => {
     t.equal((await reset('/reset-password?token=' + 'A'.repeat(43), 'whatever 12345 abc')).statusCode, 400);
     t.equal((await reset('/reset-password', 'whatever 12345 abc')).statusCode, 400);
+  });
+
+  t.test('REQUIRE_EMAIL_VERIFICATION: registration needs an address, a mailed link verifies it once, UserInfo tells the truth', async (t) => {
+    const register = (body: Record<string, string>) => app.inject({ method: 'POST', url: '/register', payload: body, remoteAddress: '192.0.2.50' });
+    t.equal((await register({ username: 'noaddress', password: 'a good long passphrase 1' })).statusCode, 400, 'an address is required');
+    const created = await register({ username: 'verifier', password: 'a good long passphrase 1', email: 'verifier@example.test' });
+    t.equal(created.statusCode, 201);
+    const mail = await smtp.nextMail();
+    t.same(mail.to, ['verifier@example.test']);
+    const match = /http:\/\/localhost:3000(\/verify-email\?token=[\w-]+)/.exec(mail.text);
+    t.ok(match, 'a verification link under the issuer');
+
+    const openid = await seedClient(services, { grant_types: ['password'], scope: 'openid email' });
+    const emailVerified = async () => {
+      const token = await postForm(app, '/token', { grant_type: 'password', username: 'verifier', password: 'a good long passphrase 1', scope: 'openid email' }, { authorization: basic(openid.clientId, openid.clientSecret!) });
+      const info = await app.inject({ url: '/userinfo', headers: { authorization: `Bearer ${(token.json() as { access_token: string }).access_token}` } });
+      return (info.json() as { email_verified: boolean }).email_verified;
+    };
+    t.equal(await emailVerified(), false, 'not verified before the link');
+    const opened = await app.inject(match![1]!);
+    t.equal(opened.statusCode, 200);
+    t.match(opened.body, 'is verified');
+    t.equal(await emailVerified(), true, 'verified after it');
+    t.equal((await app.inject(match![1]!)).statusCode, 400, 'the link works once');
+
+    const id = (created.json() as { id: string }).id;
+    await services.users.update(id, { email: 'elsewhere@example.test' });
+    t.equal(await emailVerified(), false, 'a new address is not verified');
   });
 
   t.test('requests are throttled per address', async (t) => {
