@@ -196,7 +196,9 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
-  const mail: MailQueue | null = config.smtp ? createMailQueue(createSmtpMailer(config.smtp), options.onBackgroundError ?? (() => {})) : null;
+  // A mail the SMTP server refuses is reported (and not retried: the person can ask again).
+  const onMailError = (err: unknown) => options.onBackgroundError?.(new Error('sending a mail failed (not retried)', { cause: err }));
+  const mail: MailQueue | null = config.smtp ? createMailQueue(createSmtpMailer(config.smtp), onMailError) : null;
   const passwordReset = mail
     ? createPasswordReset({
         users,
