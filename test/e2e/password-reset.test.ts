@@ -5,6 +5,9 @@
  * using it ends the account's sessions and refresh tokens. (Without SMTP:
  * account.test.ts, whose app has none.)
  */
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { chromium } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, checkPassword, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
@@ -13,6 +16,8 @@ import { startTestSmtp } from '../helpers/smtp.js';
 import { basic, postForm } from '../helpers/tokens.js';
 
 const ISSUER = 'http://localhost:3000';
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const chromiumFound = existsSync(CHROMIUM);
 
 t.test(`forgot password over SMTP (${backendName})`, async (t) => {
   const smtp = await startTestSmtp(t);
@@ -146,4 +151,40 @@ t.test(`forgot password over SMTP (${backendName})`, async (t) => {
     t.equal(last!.statusCode, 429);
     t.ok(last!.headers['retry-after']);
   });
+
+  t.test(
+    'in Chromium: forgot password, the mail, a new password, signed in with it (no script, no CSP violation)',
+    { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)` },
+    async (t) => {
+      const person = await seedUser(services, { username: 'browsing', email: 'browsing@example.test' });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+      t.teardown(() => browser.close());
+      const page = await (await browser.newContext()).newPage();
+      page.setDefaultTimeout(10_000);
+      const violations: string[] = [];
+      page.on('console', (message) => {
+        if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+      });
+
+      await page.goto(`${base}/login`);
+      await page.click('text=Forgot your password?');
+      await page.fill('#email', 'browsing@example.test');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=a link to choose a new password is on its way');
+      const path = linkOf((await smtp.nextMail()).text);
+
+      await page.goto(base + path);
+      await page.fill('#password', 'chromium chose this one 77');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=has been changed');
+      await page.click('text=Sign in');
+      await page.fill('#username', person.username);
+      await page.fill('#password', 'chromium chose this one 77');
+      await Promise.all([page.waitForURL(/\/account$/), page.click('button[type=submit]')]);
+      t.match(await page.textContent('main'), 'You are signed in as browsing');
+      t.same(violations, [], 'no CSP violation on the way');
+    },
+  );
 });
