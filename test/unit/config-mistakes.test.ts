@@ -61,7 +61,7 @@ t.test('SMTP_URL and SMTP_FROM go together; the sender is one address; email ver
   t.throws(() => loadConfig({ SMTP_FROM: 'auth@example.com' }), { variable: 'SMTP_URL', message: /set together/ });
   t.throws(() => loadConfig({ SMTP_URL: 'http://mail:25', SMTP_FROM: 'auth@example.com' }), { variable: 'SMTP_URL', message: /smtp:\/\/ or smtps:\/\// });
   for (const from of ['not an address', 'auth@example.com\r\nBcc: x@evil.example', 'A <auth@example.com', 'a@b@c']) {
-    t.throws(() => loadConfig({ SMTP_URL: 'smtp://mail:25', SMTP_FROM: from }), { variable: 'SMTP_FROM' }, JSON.stringify(from));
+    t.throws(() => loadConfig({ SMTP_URL: 'smtp://mail:25', SMTP_FROM: from }), { name: 'ConfigError', variable: 'SMTP_FROM' }, JSON.stringify(from));
   }
   t.same(loadConfig({ SMTP_URL: 'smtp://mail:25', SMTP_FROM: 'Sign-in <auth@example.com>' }).smtp, { url: 'smtp://mail:25', from: 'Sign-in <auth@example.com>' });
   t.equal(loadConfig({}).smtp, undefined, 'unset: no mail');
