@@ -16,10 +16,12 @@ import { adminConsole } from './admin/console/routes.js';
 import type { Config, TrustProxy } from './config.js';
 import { assetRoutes } from './http/assets.js';
 import { accountRoutes } from './http/account.js';
+import { accountSecurityRoutes } from './http/account-security.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { clientRegistrationRoutes } from './http/client-registration.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
+import { emailVerificationRoutes } from './http/email-verification.js';
 import { homeRoutes } from './http/home.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
@@ -27,6 +29,7 @@ import { closeConnectionsLingeringly } from './http/lingering-close.js';
 import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
 import { mcpRoutes } from './http/mcp.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
+import { passwordResetRoutes } from './http/password-reset.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -136,6 +139,9 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(adminConsole, { services });
   await app.register(signUpRoutes, { services });
   await app.register(accountRoutes, { services });
+  await app.register(accountSecurityRoutes, { services });
+  await app.register(passwordResetRoutes, { services });
+  await app.register(emailVerificationRoutes, { services });
 
   return app;
 }

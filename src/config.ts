@@ -126,6 +126,14 @@ export interface Config {
   readonly clientMetadataAllowPrivateNetworks: boolean;
   /** Milliseconds a metadata-document fetch may take in all (`CLIENT_METADATA_TIMEOUT_MS`). */
   readonly clientMetadataTimeoutMs: number;
+  /**
+   * Where mail goes out (`SMTP_URL`, `smtp://` or `smtps://`) and whom it is
+   * from (`SMTP_FROM`); set together. Undefined: no mail, so no "forgot
+   * password" and no email verification.
+   */
+  readonly smtp: { readonly url: string; readonly from: string } | undefined;
+  /** Self-registration with an email sends a verification link (`REQUIRE_EMAIL_VERIFICATION`; needs SMTP). */
+  readonly requireEmailVerification: boolean;
 }
 
 export class ConfigError extends Error {
@@ -369,6 +377,21 @@ function resources(env: Env, iss: string): { resources: string[]; defaultResourc
   throw new ConfigError('ACCESS_TOKEN_AUDIENCE', `names the default resource, so it must be one of RESOURCES (${list.join(' ')}); got "${audience}"`);
 }
 
+/** `SMTP_URL` and `SMTP_FROM`, set together, or neither. */
+function smtp(env: Env): Config['smtp'] {
+  const smtpUrl = url(env, 'SMTP_URL', ['smtp:', 'smtps:']);
+  const from = read(env, 'SMTP_FROM');
+  if ((smtpUrl === undefined) !== (from === undefined)) {
+    throw new ConfigError(smtpUrl === undefined ? 'SMTP_URL' : 'SMTP_FROM', 'SMTP_URL and SMTP_FROM must be set together');
+  }
+  if (smtpUrl === undefined || from === undefined) return undefined;
+  // A bare address or "Name <address>": nothing that could add a header.
+  if (!/^([^<>\r\n"]{0,100} <)?[^\s@<>"]{1,64}@[^\s@<>"]{1,253}>?$/.test(from) || from.includes('<') !== from.endsWith('>')) {
+    throw new ConfigError('SMTP_FROM', `expected an email address such as auth@example.com or "Sign-in <auth@example.com>", got "${from.slice(0, 100)}"`);
+  }
+  return Object.freeze({ url: smtpUrl, from });
+}
+
 export function loadConfig(env: Env = {}): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const iss = issuer(env, port);
@@ -427,7 +450,12 @@ export function loadConfig(env: Env = {}): Config {
     dynamicClientIdleDays: integer(env, 'DYNAMIC_CLIENT_IDLE_DAYS', 30, 1, 3_650),
     clientMetadataAllowPrivateNetworks: bool(env, 'CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS', false),
     clientMetadataTimeoutMs: integer(env, 'CLIENT_METADATA_TIMEOUT_MS', 5_000, 100, 60_000),
+    smtp: smtp(env),
+    requireEmailVerification: bool(env, 'REQUIRE_EMAIL_VERIFICATION', false),
   };
+  if (config.requireEmailVerification && config.smtp === undefined) {
+    throw new ConfigError('REQUIRE_EMAIL_VERIFICATION', 'needs SMTP_URL and SMTP_FROM (the verification link goes out by mail)');
+  }
   // Node refuses a headers timeout longer than the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError('HEADERS_TIMEOUT_MS', `must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
@@ -442,7 +470,7 @@ export function loadConfig(env: Env = {}): Config {
  * Name prefixes of this server's variables: an unknown variable starting with
  * one of them is most likely a misspelt setting.
  */
-const OWN_PREFIXES = ['ACCESS_TOKEN_', 'ADMIN_', 'AUDIT_', 'CORS_', 'DATABASE_', 'FAILED_ATTEMPT', 'HEADERS_TIMEOUT', 'KEEP_ALIVE', 'MAX_FAILED', 'METRICS_', 'PG_', 'REDIS_', 'REFRESH_', 'REQUEST_TIMEOUT', 'SIGNING_KEY', 'SWAGGER_UI', 'TRUST_PROXY'];
+const OWN_PREFIXES = ['ACCESS_TOKEN_', 'ADMIN_', 'AUDIT_', 'CORS_', 'DATABASE_', 'FAILED_ATTEMPT', 'HEADERS_TIMEOUT', 'KEEP_ALIVE', 'MAX_FAILED', 'METRICS_', 'PG_', 'REDIS_', 'REFRESH_', 'REQUEST_TIMEOUT', 'SIGNING_KEY', 'SMTP_', 'SWAGGER_UI', 'TRUST_PROXY'];
 
 /** Levenshtein distance, for "did you mean". */
 function distance(a: string, b: string): number {

@@ -32,7 +32,11 @@ import { createSessionService, type SessionService } from './sessions/service.js
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
+import { createEmailVerification, EMAIL_VERIFICATION_TTL_SECONDS, type EmailVerification } from './users/email-verification.js';
+import { createMailQueue, createSmtpMailer, type MailQueue } from './users/mail.js';
+import { createMailedLinks } from './users/mailed-links.js';
 import { createPasswordPolicy } from './users/password-policy.js';
+import { createPasswordReset, MAILS_PER_EMAIL, PASSWORD_RESET_TTL_SECONDS, type PasswordReset } from './users/password-reset.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
 import { bootstrapAdminWithUnseenPassword } from './users/unseen-password.js';
 
@@ -61,6 +65,10 @@ export interface Services {
   readonly users: UserService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
+  /** "Forgot password": mailed single-use links; null without `SMTP_URL` (the routes are then absent). */
+  readonly passwordReset: PasswordReset | null;
+  /** Mailed links that verify a new account's address; null unless `REQUIRE_EMAIL_VERIFICATION=true`. */
+  readonly emailVerification: EmailVerification | null;
   /** Browser sessions of the login pages (single sign-on for the apps). */
   readonly sessions: SessionService;
   /** The admin console's own sessions: a sign-in to an app never opens the console. */
@@ -188,6 +196,29 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
+  // A mail the SMTP server refuses is reported (and not retried: the person can ask again).
+  const onMailError = (err: unknown) => options.onBackgroundError?.(new Error('sending a mail failed (not retried)', { cause: err }));
+  const mail: MailQueue | null = config.smtp ? createMailQueue(createSmtpMailer(config.smtp), onMailError) : null;
+  const passwordReset = mail
+    ? createPasswordReset({
+        users,
+        sessions,
+        mail,
+        links: createMailedLinks({ kv, purpose: 'password-reset', ttlSeconds: PASSWORD_RESET_TTL_SECONDS, now }),
+        throttle,
+        emailThrottle: createThrottle(kv, { maxFailedAttempts: MAILS_PER_EMAIL.limit, failedAttemptWindowSeconds: MAILS_PER_EMAIL.windowSeconds }),
+        issuer: config.issuer,
+      })
+    : null;
+  const emailVerification =
+    mail && config.requireEmailVerification
+      ? createEmailVerification({
+          repo: storage.users,
+          mail,
+          links: createMailedLinks({ kv, purpose: 'email-verification', ttlSeconds: EMAIL_VERIFICATION_TTL_SECONDS, now }),
+          issuer: config.issuer,
+        })
+      : null;
   const codes = createCodeStore({ kv, config });
   const assertions = createClientAssertionVerifier({ keys: clientKeys, kv, now, issuer: config.issuer });
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
@@ -209,6 +240,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
     idleClients,
     users,
     consents,
+    passwordReset,
+    emailVerification,
     sessions,
     consoleSessions,
     pendingAuthorizations,
@@ -239,6 +272,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
       await Promise.allSettled(stops.map((stop) => stop()));
       // Events still being written (sign-ins are recorded in the background) go in before the database closes.
       await audit.flush();
+      await mail?.close();
       await storage.close();
     },
   };

@@ -27,6 +27,7 @@ export const AUDIT_EVENT_TYPES = [
   'user.created',
   'user.updated',
   'user.password_changed',
+  'user.sessions_ended',
   'user.disabled',
   'user.enabled',
   'user.deleted',
@@ -43,7 +44,7 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 export const AUDIT_DETAIL_FIELDS = {
   /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant. */
   source: 'string',
-  /** Why a sign-in failed (invalid_credentials, disabled), or why a client was deleted (idle). */
+  /** Why a sign-in failed (invalid_credentials, disabled), why a client was deleted (idle), why sessions ended (signed_out_elsewhere, password_changed, password_reset). */
   reason: 'string',
   /** How long the slow-down delayed the check. */
   slowed_ms: 'integer',

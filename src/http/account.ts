@@ -8,22 +8,25 @@
  * consent, sessions) is one entry in `ACCOUNT_SECTIONS`, one partial and its
  * own routes for the forms it posts.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
+import { appsSection, passwordSection, sessionsSection } from './account-sections.js';
 import { pageErrorHandler, renderPage } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
-import { readSession } from './session-cookie.js';
+import { deviceOf, readSession } from './session-cookie.js';
 
-export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users'>;
+export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients'>;
 
 /** What a section's loader gets: the user, their session, the services. */
 export interface AccountContext {
   user: User;
   session: BrowserSession;
   services: AccountServices;
+  /** Messages for the fields of the form just posted (by field name), when it is shown again. */
+  errors?: Record<string, string> | undefined;
 }
 
 export interface AccountSection {
@@ -35,8 +38,52 @@ export interface AccountSection {
 
 /** The sections, in page order. */
 const ACCOUNT_SECTIONS: readonly AccountSection[] = [
+  passwordSection,
+  appsSection,
+  sessionsSection,
   { template: 'sign-out', load: () => ({}) },
 ];
+
+/**
+ * What the page says after a form of it was posted (`/account?notice=…`):
+ * codes, never text from the URL, so a link cannot make the page say anything.
+ */
+const NOTICES = {
+  password_changed: 'Your password has been changed. Every other session has been signed out.',
+  app_revoked: 'The app no longer has access to your account.',
+  session_ended: 'That session has been signed out.',
+  others_ended: 'Every other session has been signed out.',
+} as const;
+
+export type AccountNotice = keyof typeof NOTICES;
+
+/** The account page of the signed-in user; with `errors` (and a 4xx status) after a form of it failed. */
+export async function renderAccountPage(
+  reply: FastifyReply,
+  services: AccountServices,
+  current: { user: User; session: BrowserSession },
+  view: { notice?: string | undefined; errors?: Record<string, string>; status?: number } = {},
+): Promise<FastifyReply> {
+  const context: AccountContext = { ...current, services, errors: view.errors };
+  const sections = await Promise.all(
+    ACCOUNT_SECTIONS.map(async (section) => ({ template: `account/${section.template}`, data: await section.load(context) })),
+  );
+  const errors = Object.entries(view.errors ?? {}).map(([field, message]) => ({ field, message }));
+  return renderPage(
+    reply,
+    services.config,
+    'account',
+    {
+      title: 'Your account',
+      username: current.user.username,
+      csrfToken: current.session.csrfToken,
+      notice: view.notice !== undefined && Object.hasOwn(NOTICES, view.notice) ? NOTICES[view.notice as AccountNotice] : null,
+      errors,
+      sections,
+    },
+    { status: view.status ?? 200 },
+  );
+}
 
 /** The signed-in user of the request's browser session, with the session; null if none. */
 export async function signedInUser(
@@ -59,22 +106,16 @@ export const accountRoutes: FastifyPluginAsync<{ services: AccountServices }> = 
         tags: ['browser'],
         summary: 'Your account (HTML)',
         produces: ['text/html'],
+        querystring: { type: 'object', properties: { notice: { type: 'string', maxLength: 40, description: 'What the page says after one of its forms was posted.' } } },
         response: { 200: htmlPage('HTML page.'), 303: redirect('Not signed in: to the sign-in page, which comes back here.') },
       },
     },
     async (request, reply) => {
       const current = await signedInUser(services, await readSession(request, services.sessions, config));
       if (!current) return reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
-      const context: AccountContext = { ...current, services };
-      const sections = await Promise.all(
-        ACCOUNT_SECTIONS.map(async (section) => ({ template: `account/${section.template}`, data: await section.load(context) })),
-      );
-      return renderPage(reply, config, 'account', {
-        title: 'Your account',
-        username: current.user.username,
-        csrfToken: current.session.csrfToken,
-        sections,
-      });
+      // "Last seen" and where from, for the list of sessions (written at most once a minute).
+      await services.sessions.touch(current.session, deviceOf(request));
+      return renderAccountPage(reply, services, current, { notice: request.query.notice });
     },
   );
 };

@@ -87,6 +87,8 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         error: view.error ?? null,
         notice: view.notice ?? null,
         registrationOpen: config.registration === 'open',
+        // "Forgot your password?" only when mail can go out (`SMTP_URL`).
+        forgotPassword: config.smtp !== undefined,
       },
       // A sign-in may end in a redirect straight to the client (remembered consent).
       { status: view.status ?? 200, formTargets: pending ? [pending.request.redirectUri] : [] },

@@ -84,8 +84,8 @@ export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'conf
     }
     if (scopes.includes('email') && user.email !== null) {
       out.email = user.email;
-      // This server does not verify addresses; saying so keeps clients from trusting them for account linking.
-      out.email_verified = false;
+      // True only once the user opened a mailed link (REQUIRE_EMAIL_VERIFICATION); clients may trust it for account linking.
+      out.email_verified = user.emailVerified;
     }
     return out;
   };

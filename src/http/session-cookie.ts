@@ -11,7 +11,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import type { BrowserSession, SessionService } from '../sessions/service.js';
+import type { BrowserSession, SessionDevice, SessionService } from '../sessions/service.js';
 
 type CookieConfig = Pick<Config, 'secureCookies'>;
 
@@ -41,11 +41,17 @@ export function clearSessionCookie(reply: FastifyReply, sessions: SessionService
   reply.clearCookie(sessionCookieName(sessions, config), { path: '/', httpOnly: true, sameSite: SAME_SITE[sessions.kind], secure: config.secureCookies });
 }
 
+/** The browser a request comes from, as the account page's list of sessions shows it. */
+export function deviceOf(request: FastifyRequest): SessionDevice {
+  const agent = request.headers['user-agent'];
+  return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : '' };
+}
+
 /** The request's session of this kind, or a new anonymous one (cookie set on the reply). */
 export async function ensureSession(request: FastifyRequest, reply: FastifyReply, sessions: SessionService, config: CookieConfig): Promise<BrowserSession> {
   const existing = await readSession(request, sessions, config);
   if (existing) return existing;
-  const session = await sessions.create();
+  const session = await sessions.create(deviceOf(request));
   setSessionCookie(reply, sessions, session, config);
   return session;
 }

@@ -40,7 +40,9 @@ interface FormModel {
   values: { username: string; email: string };
   errors: Partial<Record<Field, string>>;
   closed: boolean;
-  created: { username: string } | null;
+  created: { username: string; verificationSentTo: string | null } | null;
+  /** REQUIRE_EMAIL_VERIFICATION: the address is required and gets a verification link. */
+  emailRequired: boolean;
   minPasswordLength: number;
   /** The password rule, shown next to the field (SPEC "with the rule shown on the form"). */
   passwordRule: string;
@@ -73,13 +75,14 @@ const CLOSED = 'Self-registration is closed on this server; ask an administrator
  * Field-by-field check, so the form can show each message next to its input;
  * the password against the server's password rule (`users.checkNewPassword`).
  */
-function checkFields(body: RegisterBody, users: Pick<UserService, 'checkNewPassword'>): Partial<Record<Field, string>> {
+function checkFields(body: RegisterBody, users: Pick<UserService, 'checkNewPassword'>, emailRequired: boolean): Partial<Record<Field, string>> {
   const errors: Partial<Record<Field, string>> = {};
   const username = body.username ?? '';
   if (username === '') errors.username = 'Enter a username.';
   else if (!USERNAME.test(username)) errors.username = 'Use 1 to 64 letters, digits and . _ @ -, starting with a letter or digit.';
   const email = body.email ?? '';
-  if (email !== '' && !EMAIL.test(email)) errors.email = 'Enter a valid email address, or leave it empty.';
+  if (email === '' && emailRequired) errors.email = 'Enter your email address: a link to verify it is sent there.';
+  else if (email !== '' && !EMAIL.test(email)) errors.email = emailRequired ? 'Enter a valid email address.' : 'Enter a valid email address, or leave it empty.';
   const password = body.password ?? '';
   if (password === '') errors.password = 'Enter a password.';
   else {
@@ -97,8 +100,9 @@ function wantsJson(request: FastifyRequest): boolean {
   return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
 }
 
-export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'users' | 'sessions'> }> = async (app, { services }) => {
+export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'users' | 'sessions' | 'emailVerification'> }> = async (app, { services }) => {
   const { config } = services;
+  const emailRequired = services.emailVerification !== null;
 
   // A JSON body only as application/json (see above); text/plain is refused (415).
   app.removeContentTypeParser('text/plain');
@@ -110,6 +114,7 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
     errors: {},
     closed: false,
     created: null,
+    emailRequired,
     minPasswordLength: MIN_PASSWORD_LENGTH,
     passwordRule: PASSWORD_RULE,
     ...extra,
@@ -179,7 +184,7 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
         }
       }
 
-      const errors = checkFields(body, services.users);
+      const errors = checkFields(body, services.users, emailRequired);
       if (Object.keys(errors).length > 0) {
         // The form shows the rule beside the field; a JSON caller gets it in the message.
         const text = [...Object.values(errors), ...(errors.password ? [PASSWORD_RULE] : [])].join(' ');
@@ -198,8 +203,11 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
         if (err.error === 'invalid_request') return formAgain(request, reply, 400, body, { form: err.description });
         throw err;
       }
+      // The verification link goes out after the answer (`users/mail.ts`).
+      if (services.emailVerification && user.email !== null) await services.emailVerification.send(user);
       if (json) return reply.code(201).header('cache-control', 'no-store').send({ id: user.id, username: user.username, email: user.email });
-      return page(reply, 201, model('', { created: { username: user.username }, title: 'Account created' }));
+      const created = { username: user.username, verificationSentTo: services.emailVerification ? user.email : null };
+      return page(reply, 201, model('', { created, title: 'Account created' }));
     },
   );
 };

@@ -12,7 +12,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import { isGrantType } from '../oauth/protocol.js';
 
 /** Where a failed sign-in happened. */
-export type LoginFailureSource = 'login_form' | 'password_grant' | 'client_auth' | 'admin_api' | 'admin_console';
+export type LoginFailureSource = 'login_form' | 'password_grant' | 'client_auth' | 'admin_api' | 'admin_console' | 'account_page';
 
 export interface Metrics {
   readonly registry: Registry;

@@ -39,6 +39,10 @@ import type { KvStore } from '../storage/types.js';
  * - `clientRegistration`: RFC 7591 client registrations per address, every
  *   attempt counted (a throttle of its own: `DYNAMIC_REGISTRATION_LIMIT` per
  *   `DYNAMIC_REGISTRATION_WINDOW`).
+ * - `passwordResetIp`, `passwordResetEmail`: "forgot password" requests per
+ *   address (429 past the limit) and per email address typed (past its own
+ *   limit no more mail goes out, with the same answer, so nobody learns
+ *   anything and the owner's inbox is not flooded).
  */
 export const throttleKeys = {
   // The username is percent-encoded so that no username can end in what looks like another's address.
@@ -48,6 +52,8 @@ export const throttleKeys = {
   client: (clientId: string, ip: string) => `client:${clientId}:${ip}`,
   registration: (ip: string) => `register-ip:${ip}`,
   clientRegistration: (ip: string) => `client-registration-ip:${ip}`,
+  passwordResetIp: (ip: string) => `password-reset-ip:${ip}`,
+  passwordResetEmail: (email: string) => `password-reset-email:${encodeURIComponent(email.toLowerCase())}`,
 } as const;
 
 /**

@@ -6,6 +6,12 @@
  *
  * A session exists before sign-in (so the login form has a CSRF token) and is
  * replaced by a new id at sign-in (no session fixation).
+ *
+ * Each user's signed-in sessions are also listed in a map of the store
+ * (`<prefix>user:<user id>`: one field per session, its store key's hash), so
+ * the account page can show them and end one or all of them on every
+ * instance. A field whose session is gone (expired, signed out) is dropped
+ * when the list is read.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../security/constant-time.js';
@@ -31,8 +37,31 @@ export interface BrowserSession {
   readonly csrfToken: string;
   /** Epoch seconds. */
   readonly createdAt: number;
+  /** The browser the session was opened from (shown on the account page); absent on older sessions. */
+  device?: SessionDevice;
+  /** Epoch seconds this session was last seen on the account page or saved; absent: not since sign-in. */
+  lastSeenAt?: number;
   /** Free-form per-session data for the flows (e.g. pending authorization ids). */
   data: Record<string, unknown>;
+}
+
+/** Where a session was opened from, as far as it is cheap to tell. */
+export interface SessionDevice {
+  /** The client address the server saw. */
+  ip: string;
+  /** The `User-Agent` header, cut to a reasonable length (a summary is made for display). */
+  userAgent: string;
+}
+
+/** A signed-in session of a user, as the account page lists it. Never the id. */
+export interface SessionSummary {
+  /** Names the session for `endForUser` (the hash of its id: no use as a cookie). */
+  readonly handle: string;
+  readonly createdAt: number;
+  /** Epoch milliseconds of the sign-in. */
+  readonly signedInAt: number | null;
+  readonly lastSeenAt: number | null;
+  readonly device: SessionDevice | null;
 }
 
 /**
@@ -46,7 +75,7 @@ export interface SessionService {
   readonly kind: SessionKind;
   /** Lifetime of a signed-in session, renewed on every save (sliding expiry). */
   readonly ttlSeconds: number;
-  create(): Promise<BrowserSession>;
+  create(device?: SessionDevice): Promise<BrowserSession>;
   /** Null when the id is unknown or expired. */
   load(id: string | undefined): Promise<BrowserSession | null>;
   /** Writes changes back and extends the lifetime (sliding expiry). */
@@ -57,6 +86,19 @@ export interface SessionService {
    */
   signIn(session: BrowserSession, userId: string, amr?: readonly string[]): Promise<BrowserSession>;
   destroy(session: BrowserSession): Promise<void>;
+  /** The handle of a session (as in `SessionSummary`). */
+  handleOf(session: Pick<BrowserSession, 'id'>): string;
+  /** The user's signed-in sessions, oldest sign-in first. */
+  listForUser(userId: string): Promise<SessionSummary[]>;
+  /** Ends the user's session named by `handle`; false when the user has no such session. */
+  endForUser(userId: string, handle: string): Promise<boolean>;
+  /** Ends every signed-in session of the user except `keep` (a handle); returns how many ended. */
+  endAllForUser(userId: string, keep?: string): Promise<number>;
+  /**
+   * Notes that the session was just used from `device` (saved at most once a
+   * minute), for the account page's "last seen".
+   */
+  touch(session: BrowserSession, device: SessionDevice): Promise<void>;
   /** Constant-time check of a submitted CSRF token against the session's. */
   verifyCsrf(session: BrowserSession, submitted: unknown): boolean;
 }
@@ -72,6 +114,14 @@ export const ANONYMOUS_SESSION_TTL_SECONDS = 1_800;
 
 const newId = () => randomBytes(32).toString('base64url');
 
+/** How often `touch` writes at most, seconds. */
+const TOUCH_INTERVAL_SECONDS = 60;
+/** The longest user agent kept. */
+const MAX_USER_AGENT = 300;
+const HANDLE = /^[\w-]{43}$/;
+
+const cleanDevice = (device: SessionDevice): SessionDevice => ({ ip: device.ip.slice(0, 64), userAgent: device.userAgent.slice(0, MAX_USER_AGENT) });
+
 export interface SessionServiceDeps {
   kv: KvStore;
   /** Default `browser`; each kind has its own key space and cookie. */
@@ -85,7 +135,9 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   const { kv, ttlSeconds } = deps;
   const kind = deps.kind ?? 'browser';
   const prefix = kind === 'browser' ? 'session:' : `${kind}-session:`;
-  const key = (id: string) => `${prefix}${createHash('sha256').update(id).digest('base64url')}`;
+  const handleOf = (session: Pick<BrowserSession, 'id'>) => createHash('sha256').update(session.id).digest('base64url');
+  const key = (id: string) => `${prefix}${handleOf({ id })}`;
+  const userIndex = (userId: string) => `${prefix}user:${userId}`;
   const now = deps.now ?? Date.now;
   const seconds = () => Math.floor(now() / 1000);
 
@@ -93,13 +145,35 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     const { id, ...stored } = session;
     const ttl = stored.userId === null ? Math.min(ANONYMOUS_SESSION_TTL_SECONDS, ttlSeconds) : ttlSeconds;
     await kv.set(key(id), JSON.stringify(stored), ttl);
+    // The index lives as long as the longest-lived of its sessions.
+    if (stored.userId !== null) await kv.mapSet(userIndex(stored.userId), handleOf(session), '1', ttl);
+  };
+
+  /** The stored session a handle names, if it is still one of the user's. */
+  const loadByHandle = async (userId: string, handle: string): Promise<Stored | null> => {
+    const raw = await kv.get(`${prefix}${handle}`);
+    const stored = raw === null ? null : (JSON.parse(raw) as Stored);
+    return stored?.userId === userId ? stored : null;
+  };
+
+  const endByHandle = async (userId: string, handle: string) => {
+    await kv.delete(`${prefix}${handle}`);
+    await kv.mapDelete(userIndex(userId), handle);
   };
 
   return {
     kind,
     ttlSeconds,
-    async create() {
-      const session: BrowserSession = { id: newId(), userId: null, authTime: null, csrfToken: newId(), createdAt: seconds(), data: {} };
+    async create(device) {
+      const session: BrowserSession = {
+        id: newId(),
+        userId: null,
+        authTime: null,
+        csrfToken: newId(),
+        createdAt: seconds(),
+        data: {},
+        ...(device ? { device: cleanDevice(device) } : {}),
+      };
       await write(session);
       return session;
     },
@@ -112,6 +186,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     save: write,
     async signIn(session, userId, amr = ['pwd']) {
       await kv.delete(key(session.id));
+      if (session.userId !== null) await kv.mapDelete(userIndex(session.userId), handleOf(session));
       const at = now();
       const next: BrowserSession = { ...session, id: newId(), userId, authTime: Math.floor(at / 1000), signedInAt: at, amr: [...amr], csrfToken: newId() };
       await write(next);
@@ -119,6 +194,46 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     },
     async destroy(session) {
       await kv.delete(key(session.id));
+      if (session.userId !== null) await kv.mapDelete(userIndex(session.userId), handleOf(session));
+    },
+    handleOf,
+    async listForUser(userId) {
+      const handles = Object.keys(await kv.mapEntries(userIndex(userId))).filter((h) => HANDLE.test(h));
+      const found = await Promise.all(handles.map(async (handle) => ({ handle, stored: await loadByHandle(userId, handle) })));
+      const list: SessionSummary[] = [];
+      for (const { handle, stored } of found) {
+        // Gone (expired, signed out, signed in as someone else): forget it.
+        if (!stored) await kv.mapDelete(userIndex(userId), handle);
+        else list.push({ handle, createdAt: stored.createdAt, signedInAt: stored.signedInAt ?? null, lastSeenAt: stored.lastSeenAt ?? null, device: stored.device ?? null });
+      }
+      return list.sort((a, b) => (a.signedInAt ?? 0) - (b.signedInAt ?? 0));
+    },
+    async endForUser(userId, handle) {
+      if (!HANDLE.test(handle) || !(await loadByHandle(userId, handle))) return false;
+      await endByHandle(userId, handle);
+      return true;
+    },
+    async endAllForUser(userId, keep) {
+      const handles = Object.keys(await kv.mapEntries(userIndex(userId))).filter((h) => h !== keep && HANDLE.test(h));
+      const ended = await Promise.all(
+        handles.map(async (handle) => {
+          const mine = (await loadByHandle(userId, handle)) !== null;
+          // Only the user's own sessions: a handle reused by someone else's session is never ended here.
+          if (mine) await kv.delete(`${prefix}${handle}`);
+          await kv.mapDelete(userIndex(userId), handle);
+          return mine;
+        }),
+      );
+      return ended.filter(Boolean).length;
+    },
+    async touch(session, device) {
+      const at = seconds();
+      const clean = cleanDevice(device);
+      const same = session.device?.ip === clean.ip && session.device.userAgent === clean.userAgent;
+      if (same && session.lastSeenAt !== undefined && at - session.lastSeenAt < TOUCH_INTERVAL_SECONDS) return;
+      session.lastSeenAt = at;
+      session.device = clean;
+      await write(session);
     },
     verifyCsrf(session, submitted) {
       return constantTimeEqual(submitted, session.csrfToken);

@@ -37,6 +37,8 @@ export interface User {
   id: string;
   username: string;
   email: string | null;
+  /** The user proved they receive mail at `email` (a mailed link); false for any new address. */
+  emailVerified: boolean;
   passwordHash: string;
   roles: Role[];
   disabled: boolean;
@@ -161,10 +163,14 @@ export interface UserRepo {
   findById(id: string): Promise<User | null>;
   /** Case-insensitive. */
   findByUsername(username: string): Promise<User | null>;
+  /** The users with this email address (case-insensitive), at most `limit` of them, oldest first. */
+  findByEmail(email: string, limit: number): Promise<User[]>;
   list(page: Page): Promise<User[]>;
   count(): Promise<number>;
   /** Null when no such user. */
   update(id: string, patch: UserPatch): Promise<User | null>;
+  /** Marks `email` verified, only if it is still the user's address; false otherwise. */
+  markEmailVerified(id: string, email: string): Promise<boolean>;
   /** False when no such user. */
   delete(id: string): Promise<boolean>;
   /** Whether at least one enabled user (other than `exceptId`) has the role. */
@@ -441,6 +447,16 @@ export interface KvStore {
    * absent. Returns the new value (0 when absent).
    */
   decrement(key: string): Promise<number>;
+  /**
+   * A small map under one key (a Redis hash): sets `field` to `value` and
+   * makes the whole map live at least `ttlSeconds` from now (its expiry is
+   * extended, never shortened). One key per call, so it runs on a cluster.
+   */
+  mapSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Every field of the map (empty when absent or expired). */
+  mapEntries(key: string): Promise<Record<string, string>>;
+  /** Removes one field (the map goes when its last field does). */
+  mapDelete(key: string, field: string): Promise<void>;
   /** Resolves when the store answers. */
   ping(): Promise<void>;
   /** Fire-and-forget broadcast to every instance (including this one). */

@@ -4,7 +4,7 @@
  * and never returned or logged.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AuditRecorder, ChangeContext } from '../audit/events.js';
+import { userActor, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import { ConfigError, type Config } from '../config.js';
 import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { LoginFailureSource } from '../observability/metrics.js';
@@ -59,6 +59,12 @@ export interface UserServiceDeps {
   audit?: AuditRecorder;
 }
 
+/** The outcome of `changeOwnPassword`: the user after the change, or the current password was wrong. */
+export type ChangePasswordResult = { ok: true; user: User } | { ok: false; reason: 'wrong_password' };
+
+/** At most this many accounts share an address for a password reset (the column is not unique). */
+const MAX_ACCOUNTS_PER_EMAIL = 5;
+
 export interface AdminBootstrap {
   user: User;
   /** Set only when this call created the admin with a random password. */
@@ -88,6 +94,18 @@ export interface UserService {
   checkNewPassword(password: string, context: PasswordContext): void;
   get(id: string): Promise<User>;
   findByUsername(username: string): Promise<User | null>;
+  /** The enabled users with this email address (case-insensitive; a few at most). */
+  findByEmail(email: string): Promise<User[]>;
+  /**
+   * A signed-in user changes their own password. The current one is checked
+   * through `signIn` (throttled and counted like any guess: 429
+   * `too_many_requests` past the limit), so this form is no way around the
+   * login page's limits. Then the new one must pass the password rule
+   * (`PasswordPolicyError`) and is set like any change of credentials: the
+   * user's refresh tokens are revoked, every session signed in before now is
+   * over, and `user.password_changed` is recorded with `context`.
+   */
+  changeOwnPassword(userId: string, currentPassword: string, newPassword: string, context: { ip: string }): Promise<ChangePasswordResult>;
   list(page: Page): Promise<{ users: User[]; total: number }>;
   update(id: string, patch: UserPatchInput, context?: ChangeContext): Promise<User>;
   delete(id: string, context?: ChangeContext): Promise<void>;
@@ -207,11 +225,30 @@ export function createUserService(deps: UserServiceDeps): UserService {
   // Each change that succeeds is recorded in the audit trail, with its context.
   const audited = auditUserChanges({ create, update, delete: remove }, { repo, audit: deps.audit });
 
+  const signIn = createSignIn({
+    verifyCredentials,
+    throttle,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    ...(deps.onSignInAttempt ? { onAttempt: deps.onSignInAttempt } : {}),
+  });
+
   return {
     create: audited.create,
     checkNewPassword: (password, context) => passwordPolicy.check(password, context),
     get,
     findByUsername: (username) => repo.findByUsername(username),
+    async findByEmail(email) {
+      if (!EMAIL.test(email) || email.length > 254) return [];
+      return (await repo.findByEmail(email, MAX_ACCOUNTS_PER_EMAIL)).filter(isEnabled);
+    },
+    async changeOwnPassword(userId, currentPassword, newPassword, { ip }) {
+      const user = await get(userId);
+      const checked = await signIn(user.username, currentPassword, { ip, source: 'account_page' });
+      if (!checked.ok || checked.user.id !== user.id) return { ok: false, reason: 'wrong_password' };
+      const updated = await audited.update(user.id, { password: newPassword }, { actor: userActor(user), ip });
+      return { ok: true, user: updated };
+    },
     async list(page) {
       const [users, total] = await Promise.all([repo.list(page), repo.count()]);
       return { users, total };
@@ -229,13 +266,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
       const changed = user.credentialsChangedAt?.getTime();
       return changed === undefined || (session.signedInAt ?? 0) >= changed ? user : null;
     },
-    signIn: createSignIn({
-      verifyCredentials,
-      throttle,
-      ...(deps.metrics ? { metrics: deps.metrics } : {}),
-      ...(deps.sleep ? { sleep: deps.sleep } : {}),
-      ...(deps.onSignInAttempt ? { onAttempt: deps.onSignInAttempt } : {}),
-    }),
+    signIn,
     async countRegistrationAttempt(ip) {
       // Reserved before anything else (and never given back), so even
       // malformed attempts use up the allowance, and a burst cannot overrun it.

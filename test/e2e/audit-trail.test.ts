@@ -369,6 +369,24 @@ t.test(`audit trail (${backendName})`, async (t) => {
     ]);
   });
 
+  await t.test('the account page: the user signs out their other sessions (user.sessions_ended, as the user)', async (t) => {
+    const person = await seedUser(services, { username: 'sessionful', password: 'sessionful passphrase' });
+    secrets.add('sessionful passphrase');
+    const signIn = async (ip: string) => {
+      const browser = new InjectBrowser(app, ip);
+      const form = await browser.get('/login');
+      await browser.post('/login', { ...hiddenFields(form.body, '/login'), username: 'sessionful', password: 'sessionful passphrase' });
+      return browser;
+    };
+    await signIn('198.51.100.21');
+    const here = await signIn('198.51.100.22');
+    const page = await here.get('/account');
+    t.equal((await here.post('/account/sessions/end-others', { csrf_token: hiddenFields(page.body, '/account/sessions/end-others').csrf_token! })).statusCode, 303);
+    t.match((await events({ subject: person.id, type: 'user.sessions_ended' })).items, [
+      { type: 'user.sessions_ended', actor: { type: 'user', id: person.id, username: 'sessionful' }, ip: '198.51.100.22', details: { username: 'sessionful', reason: 'signed_out_elsewhere' } },
+    ]);
+  });
+
   await t.test('GET /admin/events: filters, paging, errors, and exactly the listed fields', async (t) => {
     // Reading the trail adds sign-ins to it: look at what happened before now.
     await services.audit.flush();

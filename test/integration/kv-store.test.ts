@@ -139,6 +139,33 @@ for (const backend of backends) {
       }
     });
 
+    t.test('a map: set, list, delete a field; its expiry is extended, never shortened', async (t) => {
+      t.same(await kv.mapEntries('map'), {}, 'absent: empty');
+      await kv.mapSet('map', 'a', '1', 30);
+      await kv.mapSet('map', 'b', '2', 10);
+      t.same(await kv.mapEntries('map'), { a: '1', b: '2' });
+      await kv.mapSet('map', 'a', 'one', 30);
+      t.same(await kv.mapEntries('map'), { a: 'one', b: '2' }, 'a field is overwritten');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => kv.mapSet('map', `f${i}`, String(i), 30)));
+      t.equal(Object.keys(await kv.mapEntries('map')).length, 22, 'concurrent sets are not lost');
+      await kv.mapDelete('map', 'b');
+      await kv.mapDelete('map', 'never-set');
+      await kv.mapDelete('no-map', 'a');
+      t.notOk('b' in (await kv.mapEntries('map')));
+      if (clock) {
+        clock.advance(29_999);
+        t.equal((await kv.mapEntries('map')).a, 'one', 'the shorter ttl of a later set did not shorten it');
+        clock.advance(1);
+        t.same(await kv.mapEntries('map'), {}, 'gone at expiry');
+      }
+      await kv.mapSet('last', 'only', 'x', 30);
+      await kv.mapDelete('last', 'only');
+      t.same(await kv.mapEntries('last'), {}, 'gone with its last field');
+      await kv.mapSet('deleted', 'x', 'y', 30);
+      await kv.delete('deleted');
+      t.same(await kv.mapEntries('deleted'), {}, 'delete removes a map too');
+    });
+
     t.test('publish reaches subscribers; unsubscribe stops it', async (t) => {
       const received = nextMessage(kv, 'events');
       await sleep(REDIS_URL ? 100 : 0); // let the SUBSCRIBE reach Redis

@@ -55,3 +55,16 @@ t.test('unknown variables that look like settings are named, with the closest kn
   );
   t.same(unknownVariableWarnings({ DATABASE_URL: 'postgres://db/oauth', ADMIN_USERNAME: 'a', ADMIN_PASSWORD: 'b', PORT: '1' }), [], 'every setting the server reads is known');
 });
+
+t.test('SMTP_URL and SMTP_FROM go together; the sender is one address; email verification needs them', async (t) => {
+  t.throws(() => loadConfig({ SMTP_URL: 'smtp://mail:25' }), { name: 'ConfigError', variable: 'SMTP_FROM', message: /set together/ });
+  t.throws(() => loadConfig({ SMTP_FROM: 'auth@example.com' }), { variable: 'SMTP_URL', message: /set together/ });
+  t.throws(() => loadConfig({ SMTP_URL: 'http://mail:25', SMTP_FROM: 'auth@example.com' }), { variable: 'SMTP_URL', message: /smtp:\/\/ or smtps:\/\// });
+  for (const from of ['not an address', 'auth@example.com\r\nBcc: x@evil.example', 'A <auth@example.com', 'a@b@c']) {
+    t.throws(() => loadConfig({ SMTP_URL: 'smtp://mail:25', SMTP_FROM: from }), { name: 'ConfigError', variable: 'SMTP_FROM' }, JSON.stringify(from));
+  }
+  t.same(loadConfig({ SMTP_URL: 'smtp://mail:25', SMTP_FROM: 'Sign-in <auth@example.com>' }).smtp, { url: 'smtp://mail:25', from: 'Sign-in <auth@example.com>' });
+  t.equal(loadConfig({}).smtp, undefined, 'unset: no mail');
+  t.throws(() => loadConfig({ REQUIRE_EMAIL_VERIFICATION: 'true' }), { variable: 'REQUIRE_EMAIL_VERIFICATION', message: /needs SMTP_URL/ });
+  t.equal(loadConfig({ REQUIRE_EMAIL_VERIFICATION: 'true', SMTP_URL: 'smtps://mail:465', SMTP_FROM: 'auth@example.com' }).requireEmailVerification, true);
+});

@@ -17,6 +17,7 @@ const user = (overrides: Partial<User> = {}): User => ({
   id: 'u1',
   username: 'alice',
   email: null,
+  emailVerified: false,
   passwordHash: 'x',
   roles: [],
   disabled: false,

@@ -13,6 +13,11 @@ interface Entry {
   expiresAtMs: number;
 }
 
+interface MapEntry {
+  fields: Map<string, string>;
+  expiresAtMs: number;
+}
+
 export interface MemoryKvOptions {
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
@@ -22,6 +27,8 @@ export interface MemoryKvOptions {
 export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
+  // Maps (`mapSet`) in their own table: a key holds a string or a map, as in Redis.
+  const maps = new Map<string, MapEntry>();
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
   let closed = false;
@@ -35,6 +42,15 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
     }
     return entry;
   };
+  const liveMap = (key: string): MapEntry | undefined => {
+    const entry = maps.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAtMs <= now()) {
+      maps.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
   const put = (key: string, value: string, ttlSeconds: number) => {
     entries.set(key, { value, expiresAtMs: now() + ttlSeconds * 1000 });
   };
@@ -42,6 +58,7 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
   const sweeper = setInterval(() => {
     const t = now();
     for (const [key, entry] of entries) if (entry.expiresAtMs <= t) entries.delete(key);
+    for (const [key, entry] of maps) if (entry.expiresAtMs <= t) maps.delete(key);
   }, options.sweepIntervalMs ?? 10_000);
   sweeper.unref();
 
@@ -66,6 +83,7 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
     },
     async delete(key) {
       entries.delete(key);
+      maps.delete(key);
     },
     async increment(key, ttlSeconds) {
       const entry = live(key);
@@ -82,6 +100,25 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
       const count = Math.max(0, Number(entry.value) - 1);
       entry.value = String(count);
       return count;
+    },
+    async mapSet(key, field, value, ttlSeconds) {
+      const expiresAtMs = now() + ttlSeconds * 1000;
+      const entry = liveMap(key);
+      if (!entry) {
+        maps.set(key, { fields: new Map([[field, value]]), expiresAtMs });
+        return;
+      }
+      entry.fields.set(field, value);
+      entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
+    },
+    async mapEntries(key) {
+      return Object.fromEntries(liveMap(key)?.fields ?? []);
+    },
+    async mapDelete(key, field) {
+      const entry = liveMap(key);
+      if (!entry) return;
+      entry.fields.delete(field);
+      if (entry.fields.size === 0) maps.delete(key);
     },
     async ping() {
       if (closed) throw new Error('memory store closed');
@@ -101,6 +138,7 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
       clearInterval(sweeper);
       bus.removeAllListeners();
       entries.clear();
+      maps.clear();
     },
   };
 }

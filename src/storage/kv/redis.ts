@@ -38,6 +38,14 @@ if not n then return 0 end
 if n <= 0 then return n end
 return redis.call('DECR', KEYS[1])`;
 
+// HSET, then extend the hash's expiry to at least ARGV[3] seconds (never
+// shorten it: another field may need longer). EXPIRE … GT would need Redis 7.
+const MAP_SET_SCRIPT = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 1`;
+
 type Client = Redis | Cluster;
 
 /** Upper bound on waiting for a first connection at start (connectTimeout is 3 s). */
@@ -112,6 +120,8 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
   const incr = (client as unknown as { kvIncrement(key: string, ttl: number): Promise<[number, number]> }).kvIncrement.bind(client);
   client.defineCommand('kvDecrement', { numberOfKeys: 1, lua: DECREMENT_SCRIPT });
   const decr = (client as unknown as { kvDecrement(key: string): Promise<number> }).kvDecrement.bind(client);
+  client.defineCommand('kvMapSet', { numberOfKeys: 1, lua: MAP_SET_SCRIPT });
+  const mapSet = (client as unknown as { kvMapSet(key: string, field: string, value: string, ttl: number): Promise<number> }).kvMapSet.bind(client);
 
   // Start without waiting forever: if Redis is down at start, the server still
   // starts, answers 503 where Redis is needed and recovers when it comes up.
@@ -142,6 +152,13 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
     },
     async decrement(key) {
       return Number(await wrap(decr(p + key)));
+    },
+    async mapSet(key, field, value, ttlSeconds) {
+      await wrap(mapSet(p + key, field, value, ttlSeconds));
+    },
+    mapEntries: (key) => wrap(client.hgetall(p + key)),
+    async mapDelete(key, field) {
+      await wrap(client.hdel(p + key, field));
     },
     async ping() {
       await wrap(client.ping());

@@ -58,7 +58,7 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       // The user's columns under a prefix, so they cannot collide with the token's.
       const rows = await db.query<RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null }>(
         `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
-                u.id AS u_id, u.username AS u_username, u.email AS u_email, u.password_hash AS u_password_hash,
+                u.id AS u_id, u.username AS u_username, u.email AS u_email, u.email_verified AS u_email_verified, u.password_hash AS u_password_hash,
                 u.roles AS u_roles, u.disabled AS u_disabled, u.credentials_changed_at AS u_credentials_changed_at,
                 u.created_at AS u_created_at, u.updated_at AS u_updated_at
          FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id
@@ -74,6 +74,7 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
               id: row.u_id,
               username: row.u_username!,
               email: row.u_email,
+              email_verified: row.u_email_verified!,
               password_hash: row.u_password_hash!,
               roles: row.u_roles!,
               disabled: row.u_disabled!,

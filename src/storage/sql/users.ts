@@ -5,6 +5,7 @@ export interface UserRow {
   id: string;
   username: string;
   email: string | null;
+  email_verified: boolean;
   password_hash: string;
   roles: string[];
   disabled: boolean;
@@ -13,13 +14,14 @@ export interface UserRow {
   updated_at: Date;
 }
 
-const COLUMNS = 'id, username, email, password_hash, roles, disabled, credentials_changed_at, created_at, updated_at';
+const COLUMNS = 'id, username, email, email_verified, password_hash, roles, disabled, credentials_changed_at, created_at, updated_at';
 
 export function toUser(row: UserRow): User {
   return {
     id: row.id,
     username: row.username,
     email: row.email,
+    emailVerified: row.email_verified,
     passwordHash: row.password_hash,
     roles: row.roles,
     disabled: row.disabled,
@@ -51,6 +53,10 @@ export function createUserRepo(db: Db): UserRepo {
       const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username]);
       return rows[0] ? toUser(rows[0]) : null;
     },
+    async findByEmail(email, limit) {
+      const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(email) = lower($1) ORDER BY created_at, id LIMIT $2`, [email, limit]);
+      return rows.map(toUser);
+    },
     async list(page: Page) {
       const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2`, [page.limit, page.offset]);
       return rows.map(toUser);
@@ -66,7 +72,11 @@ export function createUserRepo(db: Db): UserRepo {
         params.push(value);
         sets.push(`${column} = $${params.length}`);
       };
-      if (patch.email !== undefined) add('email', patch.email);
+      if (patch.email !== undefined) {
+        add('email', patch.email);
+        // A new address is not verified (the right side reads the row as it was).
+        sets.push(`email_verified = (email_verified AND lower(email) IS NOT DISTINCT FROM lower($${params.length}))`);
+      }
       if (patch.passwordHash !== undefined) add('password_hash', patch.passwordHash);
       if (patch.roles !== undefined) add('roles', patch.roles);
       if (patch.disabled !== undefined) add('disabled', patch.disabled);
@@ -76,6 +86,10 @@ export function createUserRepo(db: Db): UserRepo {
         params,
       );
       return rows[0] ? toUser(rows[0]) : null;
+    },
+    async markEmailVerified(id, email) {
+      const rows = await db.query('UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1 AND lower(email) = lower($2) RETURNING id', [id, email]);
+      return rows.length > 0;
     },
     async delete(id) {
       const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
