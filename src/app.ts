@@ -27,6 +27,7 @@ import { closeConnectionsLingeringly } from './http/lingering-close.js';
 import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
 import { mcpRoutes } from './http/mcp.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
+import { passkeyRoutes } from './http/passkeys.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -136,6 +137,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(adminConsole, { services });
   await app.register(signUpRoutes, { services });
   await app.register(accountRoutes, { services });
+  await app.register(passkeyRoutes, { services });
 
   return app;
 }

@@ -32,6 +32,7 @@ import { createSessionService, type SessionService } from './sessions/service.js
 import type { Storage } from './storage/types.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
+import { createPasskeyService, type PasskeyService } from './users/passkeys.js';
 import { createPasswordPolicy } from './users/password-policy.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
 import { bootstrapAdminWithUnseenPassword } from './users/unseen-password.js';
@@ -59,6 +60,8 @@ export interface Services {
   readonly idleClients: IdleClientReaper;
   /** Accounts, and the one sign-in path (`users.signIn`). */
   readonly users: UserService;
+  /** Passkeys (WebAuthn): registered on the account page, used to sign in on the login page. */
+  readonly passkeys: PasskeyService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
   /** Browser sessions of the login pages (single sign-on for the apps). */
@@ -185,6 +188,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     // Every password check of the server, wherever it was made (not awaited: the sign-in must not wait for it).
     onSignInAttempt: (attempt) => void audit.record(signInEvent(attempt)),
   });
+  const passkeys = createPasskeyService({ repo: storage.passkeys, users: storage.users, kv, throttle, config, audit, now });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
@@ -208,6 +212,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     initialAccessTokens,
     idleClients,
     users,
+    passkeys,
     consents,
     sessions,
     consoleSessions,

@@ -12,12 +12,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
+import { passkeyScripts } from './assets.js';
 import { pageErrorHandler, renderPage } from './pages.js';
+import { passkeyListView } from './passkeys.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { readSession } from './session-cookie.js';
 
-export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users'>;
+export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'passkeys'>;
 
 /** What a section's loader gets: the user, their session, the services. */
 export interface AccountContext {
@@ -31,10 +33,17 @@ export interface AccountSection {
   template: string;
   /** The data the partial reads as `it.section`. */
   load(context: AccountContext): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Our own scripts the section needs (`/assets/…`); the page then allows `script-src 'self'`. */
+  scripts?(context: AccountContext): readonly string[];
 }
 
 /** The sections, in page order. */
 const ACCOUNT_SECTIONS: readonly AccountSection[] = [
+  {
+    template: 'passkeys',
+    load: async ({ user, services }) => ({ available: services.passkeys.available, passkeys: passkeyListView(await services.passkeys.list(user.id)) }),
+    scripts: ({ services }) => (services.passkeys.available ? passkeyScripts() : []),
+  },
   { template: 'sign-out', load: () => ({}) },
 ];
 
@@ -69,12 +78,14 @@ export const accountRoutes: FastifyPluginAsync<{ services: AccountServices }> = 
       const sections = await Promise.all(
         ACCOUNT_SECTIONS.map(async (section) => ({ template: `account/${section.template}`, data: await section.load(context) })),
       );
-      return renderPage(reply, config, 'account', {
-        title: 'Your account',
-        username: current.user.username,
-        csrfToken: current.session.csrfToken,
-        sections,
-      });
+      const scripts = [...new Set(ACCOUNT_SECTIONS.flatMap((section) => section.scripts?.(context) ?? []))];
+      return renderPage(
+        reply,
+        config,
+        'account',
+        { title: 'Your account', username: current.user.username, csrfToken: current.session.csrfToken, sections, scripts },
+        { scripts: scripts.length > 0 },
+      );
     },
   );
 };

@@ -39,6 +39,9 @@ import type { KvStore } from '../storage/types.js';
  * - `clientRegistration`: RFC 7591 client registrations per address, every
  *   attempt counted (a throttle of its own: `DYNAMIC_REGISTRATION_LIMIT` per
  *   `DYNAMIC_REGISTRATION_WINDOW`).
+ * - `passkey`: passkey assertions per address (the hard limit; a verified
+ *   one gives its attempt back). Per address only: a passkey sign-in names no
+ *   account until the assertion is verified.
  */
 export const throttleKeys = {
   // The username is percent-encoded so that no username can end in what looks like another's address.
@@ -48,6 +51,7 @@ export const throttleKeys = {
   client: (clientId: string, ip: string) => `client:${clientId}:${ip}`,
   registration: (ip: string) => `register-ip:${ip}`,
   clientRegistration: (ip: string) => `client-registration-ip:${ip}`,
+  passkey: (ip: string) => `passkey-ip:${ip}`,
 } as const;
 
 /**
