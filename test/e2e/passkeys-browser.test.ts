@@ -13,8 +13,10 @@
  * field's autofill (conditional UI); then remove the passkey.
  */
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 import t from 'tap';
@@ -24,6 +26,7 @@ import { freePort } from '../helpers/server-process.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 10_000;
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,6 +92,8 @@ t.test(
       await page.getByLabel('Name of the new passkey').fill('Virtual laptop');
       await page.getByRole('button', { name: 'Add a passkey' }).click();
       await page.locator('.passkey-name', { hasText: 'Virtual laptop' }).waitFor();
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: `${ARTIFACTS}account-passkeys.png`, fullPage: true });
       const stored = await storage.passkeys.listForUser(alice.id);
       t.equal(stored.length, 1);
       t.match(stored[0], { name: 'Virtual laptop', deviceType: 'singleDevice', backedUp: false });
@@ -118,6 +123,7 @@ t.test(
       await page.goto(url.toString());
       await page.getByRole('heading', { name: 'Sign in' }).waitFor();
       t.equal(await page.getByLabel('Username').inputValue(), '', 'no username typed');
+      await page.screenshot({ path: `${ARTIFACTS}login-passkey.png`, fullPage: true });
       await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
       await page.getByRole('button', { name: 'Allow' }).click();
       await page.waitForURL((u) => u.toString().startsWith(REDIRECT));
@@ -143,7 +149,7 @@ t.test(
 
     await t.test('remove the passkey on the account page', async (t) => {
       await page.goto(`${config.issuer}/account`);
-      await page.getByRole('button', { name: 'Remove Virtual laptop' }).click();
+      await page.locator('li', { hasText: 'Virtual laptop' }).getByRole('button', { name: 'Remove', exact: true }).click();
       await page.getByText('You have no passkeys yet.').waitFor();
       t.same(await storage.passkeys.listForUser(alice.id), []);
       t.same(problems, [], 'no script error, no CSP violation');
