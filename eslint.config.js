@@ -79,12 +79,12 @@ export default defineConfig(
     },
   },
   {
-    // The admin console's one browser script (served as is, no build step).
+    // The pages' browser scripts (served as is, no build step): the admin console's, the passkeys'.
     files: ['public/**/*.js'],
     extends: [js.configs.recommended],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', Element: 'readonly', setTimeout: 'readonly' },
+      globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', Element: 'readonly', setTimeout: 'readonly', fetch: 'readonly' },
     },
   },
 );

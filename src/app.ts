@@ -30,6 +30,7 @@ import { rejectNonFiniteNumbers } from './http/finite-numbers.js';
 import { mcpRoutes } from './http/mcp.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { passwordResetRoutes } from './http/password-reset.js';
+import { passkeyRoutes } from './http/passkeys.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -142,6 +143,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(accountSecurityRoutes, { services });
   await app.register(passwordResetRoutes, { services });
   await app.register(emailVerificationRoutes, { services });
+  await app.register(passkeyRoutes, { services });
 
   return app;
 }

@@ -35,6 +35,7 @@ import type { TokenService } from './tokens/types.js';
 import { createEmailVerification, EMAIL_VERIFICATION_TTL_SECONDS, type EmailVerification } from './users/email-verification.js';
 import { createMailQueue, createSmtpMailer, type MailQueue } from './users/mail.js';
 import { createMailedLinks } from './users/mailed-links.js';
+import { createPasskeyService, type PasskeyService } from './users/passkeys.js';
 import { createPasswordPolicy } from './users/password-policy.js';
 import { createPasswordReset, MAILS_PER_EMAIL, PASSWORD_RESET_TTL_SECONDS, type PasswordReset } from './users/password-reset.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
@@ -63,6 +64,8 @@ export interface Services {
   readonly idleClients: IdleClientReaper;
   /** Accounts, and the one sign-in path (`users.signIn`). */
   readonly users: UserService;
+  /** Passkeys (WebAuthn): registered on the account page, used to sign in on the login page. */
+  readonly passkeys: PasskeyService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
   /** "Forgot password": mailed single-use links; null without `SMTP_URL` (the routes are then absent). */
@@ -193,6 +196,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     // Every password check of the server, wherever it was made (not awaited: the sign-in must not wait for it).
     onSignInAttempt: (attempt) => void audit.record(signInEvent(attempt)),
   });
+  const passkeys = createPasskeyService({ repo: storage.passkeys, users: storage.users, kv, throttle, config, audit, now });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
@@ -239,6 +243,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     initialAccessTokens,
     idleClients,
     users,
+    passkeys,
     consents,
     passwordReset,
     emailVerification,

@@ -32,6 +32,9 @@ export const AUDIT_EVENT_TYPES = [
   'user.enabled',
   'user.deleted',
   'key.rotated',
+  'passkey.added',
+  'passkey.removed',
+  'passkey.clone_detected',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -42,7 +45,7 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
  * exactly these: no place for a secret to slip through.
  */
 export const AUDIT_DETAIL_FIELDS = {
-  /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant. */
+  /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant, passkey. */
   source: 'string',
   /** Why a sign-in failed (invalid_credentials, disabled), why a client was deleted (idle), why sessions ended (signed_out_elsewhere, password_changed, password_reset). */
   reason: 'string',
@@ -66,6 +69,12 @@ export const AUDIT_DETAIL_FIELDS = {
   description: 'string',
   max_uses: 'integer',
   expires_at: 'string',
+  /** A passkey's name as its owner gave it, and its credential id (public). */
+  passkey_name: 'string',
+  credential_id: 'string',
+  /** Signature counters: the one stored and the one presented (a clone detected). */
+  stored_counter: 'integer',
+  presented_counter: 'integer',
 } as const satisfies Record<string, 'string' | 'integer' | 'strings'>;
 
 /** `failure`: the attempt was refused (wrong password, throttled, a reused refresh token). */

@@ -13,12 +13,14 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { appsSection, passwordSection, sessionsSection } from './account-sections.js';
+import { passkeyScripts } from './assets.js';
 import { pageErrorHandler, renderPage } from './pages.js';
+import { passkeyListView } from './passkeys.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { deviceOf, readSession } from './session-cookie.js';
 
-export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients'>;
+export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients' | 'passkeys'>;
 
 /** What a section's loader gets: the user, their session, the services. */
 export interface AccountContext {
@@ -34,11 +36,18 @@ export interface AccountSection {
   template: string;
   /** The data the partial reads as `it.section`. */
   load(context: AccountContext): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Our own scripts the section needs (`/assets/…`); the page then allows `script-src 'self'`. */
+  scripts?(context: AccountContext): readonly string[];
 }
 
 /** The sections, in page order. */
 const ACCOUNT_SECTIONS: readonly AccountSection[] = [
   passwordSection,
+  {
+    template: 'passkeys',
+    load: async ({ user, services }) => ({ available: services.passkeys.available, passkeys: passkeyListView(await services.passkeys.list(user.id)) }),
+    scripts: ({ services }) => (services.passkeys.available ? passkeyScripts() : []),
+  },
   appsSection,
   sessionsSection,
   { template: 'sign-out', load: () => ({}) },
@@ -69,6 +78,7 @@ export async function renderAccountPage(
     ACCOUNT_SECTIONS.map(async (section) => ({ template: `account/${section.template}`, data: await section.load(context) })),
   );
   const errors = Object.entries(view.errors ?? {}).map(([field, message]) => ({ field, message }));
+  const scripts = [...new Set(ACCOUNT_SECTIONS.flatMap((section) => section.scripts?.(context) ?? []))];
   return renderPage(
     reply,
     services.config,
@@ -80,8 +90,9 @@ export async function renderAccountPage(
       notice: view.notice !== undefined && Object.hasOwn(NOTICES, view.notice) ? NOTICES[view.notice as AccountNotice] : null,
       errors,
       sections,
+      scripts,
     },
-    { status: view.status ?? 200 },
+    { status: view.status ?? 200, scripts: scripts.length > 0 },
   );
 }
 

@@ -17,13 +17,14 @@ import type { Services } from '../services.js';
 import type { PendingAuthorization } from '../sessions/pending-authorization.js';
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH } from '../users/password.js';
-import { renderErrorPage, renderPage, sendStep } from './pages.js';
+import { passkeyScripts } from './assets.js';
+import { renderErrorPage, renderPage, stepLocation } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
 /** What the browser flow's routes use. */
-export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'resources'>;
+export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'resources' | 'passkeys'>;
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
@@ -57,6 +58,38 @@ const loginBodySchema = {
 
 const logoutBodySchema = { type: 'object', properties: { csrf_token: { type: 'string', maxLength: 200 } } } as const;
 
+/** What follows a verified sign-in, whatever proved it (password, passkey). */
+export interface SignInDone {
+  userId: string;
+  /** RFC 8176 methods of this sign-in (the session's `amr`). */
+  amr: readonly string[];
+  /** The authorization request it was for, if any (loaded for this session). */
+  pending: PendingAuthorization | null;
+  /** Where to go without a pending request (already checked by `safeReturnPath`). */
+  next: string | null;
+}
+
+/**
+ * The tail of every sign-in of the login page: a new session id (an id
+ * planted before sign-in is worthless) in the cookie, then the next step:
+ * the pending authorization request goes on (consent, or the client), else
+ * the `next` page or the account page. Returns where the browser goes.
+ */
+export async function completeSignIn(
+  services: Pick<BrowserFlowServices, 'config' | 'sessions' | 'authorization' | 'pendingAuthorizations'>,
+  reply: FastifyReply,
+  session: BrowserSession,
+  done: SignInDone,
+): Promise<string> {
+  const signedIn = await services.sessions.signIn(session, done.userId, done.amr);
+  setSessionCookie(reply, services.sessions, signedIn, services.config);
+  const { pending } = done;
+  if (!pending) return done.next ?? '/account';
+  pending.loginDone = true;
+  await services.pendingAuthorizations.save(pending);
+  return stepLocation(await services.authorization.proceed(pending, signedIn));
+}
+
 interface LoginView {
   pending?: PendingAuthorization | null;
   username?: string | undefined;
@@ -68,7 +101,7 @@ interface LoginView {
 }
 
 export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowServices): void {
-  const { config, authorization: flow, pendingAuthorizations: store } = services;
+  const { config, pendingAuthorizations: store } = services;
 
   async function loginPage(reply: FastifyReply, session: BrowserSession, view: LoginView): Promise<FastifyReply> {
     const pending = view.pending ?? null;
@@ -89,9 +122,10 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         registrationOpen: config.registration === 'open',
         // "Forgot your password?" only when mail can go out (`SMTP_URL`).
         forgotPassword: config.smtp !== undefined,
+        passkeyScripts: services.passkeys.available ? passkeyScripts() : [],
       },
       // A sign-in may end in a redirect straight to the client (remembered consent).
-      { status: view.status ?? 200, formTargets: pending ? [pending.request.redirectUri] : [] },
+      { status: view.status ?? 200, formTargets: pending ? [pending.request.redirectUri] : [], scripts: services.passkeys.available },
     );
   }
 
@@ -152,13 +186,8 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
       }
       if (!result.ok) return loginPage(reply, session, { pending, next, username, error: WRONG_CREDENTIALS, status: 400 });
 
-      // A new session id at sign-in: an id planted before sign-in is worthless.
-      const signedIn = await services.sessions.signIn(session, result.user.id);
-      setSessionCookie(reply, services.sessions, signedIn, config);
-      if (!pending) return reply.header('cache-control', 'no-store').redirect(next ?? '/account', 303);
-      pending.loginDone = true;
-      await store.save(pending);
-      return sendStep(reply, await flow.proceed(pending, signedIn));
+      const location = await completeSignIn(services, reply, session, { userId: result.user.id, amr: ['pwd'], pending, next });
+      return reply.header('cache-control', 'no-store').redirect(location, 303);
     },
   );
 

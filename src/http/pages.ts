@@ -8,12 +8,18 @@ import type { Config } from '../config.js';
 import type { FlowStep } from '../oauth/authorization.js';
 import { formActionSource } from '../oauth/redirect-uri.js';
 import { logError, toOAuthError } from './errors.js';
-import { allowFormTargets } from './security-headers.js';
+import { widenPagePolicy } from './security-headers.js';
 
 export interface PageOptions {
   status?: number;
-  /** Redirect URIs a form on this page may end up at (see `allowFormTargets`). */
+  /** Redirect URIs a form on this page may end up at (see `widenPagePolicy`). */
   formTargets?: readonly string[];
+  /**
+   * The page loads our own scripts (`/assets/…`, never inline) that call our
+   * own JSON endpoints: its CSP allows `script-src 'self'` and
+   * `connect-src 'self'`, on this page only.
+   */
+  scripts?: boolean;
 }
 
 /** Renders `views/<template>.eta` as an uncacheable HTML page. */
@@ -26,7 +32,7 @@ export async function renderPage(
 ): Promise<FastifyReply> {
   // Pages carry CSRF tokens and personal data: never stored by caches or the back/forward cache.
   reply.code(options.status ?? 200).header('cache-control', 'no-store').type('text/html; charset=utf-8');
-  allowFormTargets(reply, config, (options.formTargets ?? []).map(formActionSource));
+  widenPagePolicy(reply, config, { formSources: (options.formTargets ?? []).map(formActionSource), scripts: options.scripts });
   return reply.view(template, { serviceName: new URL(config.issuer).host, ...model });
 }
 
@@ -67,13 +73,17 @@ export function pageErrorHandler(config: Pick<Config, 'secureCookies' | 'issuer'
  * would re-post the user's credentials to the client).
  */
 export function sendStep(reply: FastifyReply, step: FlowStep): FastifyReply {
-  reply.header('cache-control', 'no-store');
+  return reply.header('cache-control', 'no-store').redirect(stepLocation(step), 303);
+}
+
+/** Where a flow step sends the browser: the client, the login page or the consent page. */
+export function stepLocation(step: FlowStep): string {
   switch (step.kind) {
     case 'redirect':
-      return reply.redirect(step.location, 303);
+      return step.location;
     case 'login':
-      return reply.redirect(`/login?rid=${encodeURIComponent(step.pending.id)}`, 303);
+      return `/login?rid=${encodeURIComponent(step.pending.id)}`;
     case 'consent':
-      return reply.redirect(`/consent?rid=${encodeURIComponent(step.pending.id)}`, 303);
+      return `/consent?rid=${encodeURIComponent(step.pending.id)}`;
   }
 }

@@ -12,8 +12,9 @@
  *
  * Chromium applies `form-action` to every redirect that follows a form
  * submission, so a page whose form may end in a redirect to a client (login
- * and consent) must also allow that client's origin: `allowFormTargets`
- * widens `form-action` for one response.
+ * and consent) must also allow that client's origin: `widenPagePolicy`
+ * widens `form-action` for one response (and allows our own scripts on the
+ * pages that need them: passkeys).
  *
  * To adjust the policy for a route (e.g. Swagger UI), build it with
  * `contentSecurityPolicy(config, { 'script-src': ["'self'"] })` and set it
@@ -53,14 +54,27 @@ export function contentSecurityPolicy(config: Pick<Config, 'secureCookies'>, ove
 }
 
 /**
- * Widens `form-action` on this response to also allow `sources` (CSP source
- * expressions from `formActionSource`), so the redirect to the client after
- * the page's form is posted is not blocked.
+ * Widens the policy of one page: `formSources` (CSP source expressions from
+ * `formActionSource`) are added to `form-action`, so the redirect to the
+ * client after the page's form is posted is not blocked; `scripts` allows
+ * our own scripts (`script-src 'self'`) and their calls to our own JSON
+ * endpoints (`connect-src 'self'`), never inline ones. Nothing to widen:
+ * the strict default stays.
  */
-export function allowFormTargets(reply: FastifyReply, config: Pick<Config, 'secureCookies'>, sources: ReadonlyArray<string | null>): void {
-  const extra = [...new Set(sources.filter((s): s is string => s !== null))];
-  if (extra.length === 0) return;
-  reply.header('content-security-policy', contentSecurityPolicy(config, { 'form-action': ["'self'", ...extra] }));
+export function widenPagePolicy(
+  reply: FastifyReply,
+  config: Pick<Config, 'secureCookies'>,
+  widen: { formSources?: ReadonlyArray<string | null>; scripts?: boolean | undefined },
+): void {
+  const overrides: Record<string, readonly string[]> = {};
+  const extra = [...new Set((widen.formSources ?? []).filter((s): s is string => s !== null))];
+  if (extra.length > 0) overrides['form-action'] = ["'self'", ...extra];
+  if (widen.scripts) {
+    overrides['script-src'] = ["'self'"];
+    overrides['connect-src'] = ["'self'"];
+  }
+  if (Object.keys(overrides).length === 0) return;
+  reply.header('content-security-policy', contentSecurityPolicy(config, overrides));
 }
 
 /** The response headers helmet sets for this configuration (lower-case names). None depends on the request. */

@@ -43,6 +43,9 @@ import type { KvStore } from '../storage/types.js';
  *   address (429 past the limit) and per email address typed (past its own
  *   limit no more mail goes out, with the same answer, so nobody learns
  *   anything and the owner's inbox is not flooded).
+ * - `passkey`: passkey assertions per address (the hard limit; a verified
+ *   one gives its attempt back). Per address only: a passkey sign-in names no
+ *   account until the assertion is verified.
  */
 export const throttleKeys = {
   // The username is percent-encoded so that no username can end in what looks like another's address.
@@ -54,6 +57,7 @@ export const throttleKeys = {
   clientRegistration: (ip: string) => `client-registration-ip:${ip}`,
   passwordResetIp: (ip: string) => `password-reset-ip:${ip}`,
   passwordResetEmail: (email: string) => `password-reset-email:${encodeURIComponent(email.toLowerCase())}`,
+  passkey: (ip: string) => `passkey-ip:${ip}`,
 } as const;
 
 /**

@@ -13,6 +13,7 @@ import { createAuditEventRepo } from './sql/audit-events.js';
 import { createClientRepo } from './sql/clients.js';
 import { createConsentRepo } from './sql/consents.js';
 import { createInitialAccessTokenRepo } from './sql/initial-access-tokens.js';
+import { createPasskeyRepo } from './sql/passkeys.js';
 import { createRefreshTokenRepo } from './sql/refresh-tokens.js';
 import { createRevocationRepo } from './sql/revocations.js';
 import { createSigningKeyRepo } from './sql/signing-keys.js';
@@ -119,6 +120,7 @@ export async function createStorage(config: Config, overrides: StorageOverrides 
     revocations: createRevocationRepo(db),
     auditEvents: createAuditEventRepo(db),
     initialAccessTokens: createInitialAccessTokenRepo(db),
+    passkeys: createPasskeyRepo(db),
     describe() {
       const database =
         db.kind === 'postgres' && config.databaseUrl

@@ -3,7 +3,7 @@
  * `storage/` imports pg, PGlite or ioredis.
  *
  * SQL-backed (PostgreSQL or PGlite, one implementation): users, clients,
- * consents, refresh tokens, signing keys, revoked access tokens, the audit trail.
+ * consents, refresh tokens, signing keys, revoked access tokens, the audit trail, passkeys.
  * TTL-backed (Redis or an in-process map): authorization codes, login
  * sessions, pending authorization requests, failed-attempt counters, and the
  * event bus that tells other instances about revocations and new keys.
@@ -278,6 +278,47 @@ export interface ConsentRepo {
   revoke(userId: string, clientId: string): Promise<boolean>;
 }
 
+/** `singleDevice`: the key never leaves its authenticator; `multiDevice`: it may be synced (WebAuthn backup eligibility). */
+export type PasskeyDeviceType = 'singleDevice' | 'multiDevice';
+
+/** A WebAuthn credential of a user (never a secret: the private key stays in the authenticator). */
+export interface Passkey {
+  id: string;
+  userId: string;
+  /** The authenticator's credential id, base64url. */
+  credentialId: string;
+  /** The COSE public key, base64url. */
+  publicKey: string;
+  /** The last signature counter seen (0: the authenticator keeps none). */
+  counter: number;
+  transports: string[];
+  deviceType: PasskeyDeviceType;
+  /** Whether the authenticator said the key is backed up (synced), at registration or last use. */
+  backedUp: boolean;
+  name: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+export type NewPasskey = Omit<Passkey, 'createdAt' | 'lastUsedAt'>;
+
+export interface PasskeyRepo {
+  /** Null when the credential id is already stored (for this user or another). */
+  create(passkey: NewPasskey): Promise<Passkey | null>;
+  /** Oldest first. */
+  listForUser(userId: string): Promise<Passkey[]>;
+  findByCredentialId(credentialId: string): Promise<Passkey | null>;
+  /**
+   * Records a verified use, atomically: stores `counter` only if it is
+   * greater than the stored one, or both are 0 (an authenticator without a
+   * counter). False when the counter did not move forward (a cloned
+   * authenticator, or a concurrent use with the same counter): nothing changed.
+   */
+  recordUse(id: string, use: { counter: number; deviceType: PasskeyDeviceType; backedUp: boolean; usedAt: Date }): Promise<boolean>;
+  /** Deletes the user's passkey; null when the user has no passkey with this id. */
+  delete(userId: string, id: string): Promise<Passkey | null>;
+}
+
 export interface NewRefreshToken {
   tokenHash: string;
   familyId: string;
@@ -477,6 +518,7 @@ export interface Storage {
   readonly revocations: RevocationRepo;
   readonly auditEvents: AuditEventRepo;
   readonly initialAccessTokens: InitialAccessTokenRepo;
+  readonly passkeys: PasskeyRepo;
   /** One line for the start-up log: which stores are in use. */
   describe(): string;
   close(): Promise<void>;

@@ -16,6 +16,7 @@ import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
 import { buildTestApp, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { authorizePath, hiddenFields, InjectBrowser, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
+import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 import { basic, postForm, userBasic } from '../helpers/tokens.js';
 
 interface WireEvent {
@@ -384,6 +385,40 @@ t.test(`audit trail (${backendName})`, async (t) => {
     t.equal((await here.post('/account/sessions/end-others', { csrf_token: hiddenFields(page.body, '/account/sessions/end-others').csrf_token! })).statusCode, 303);
     t.match((await events({ subject: person.id, type: 'user.sessions_ended' })).items, [
       { type: 'user.sessions_ended', actor: { type: 'user', id: person.id, username: 'sessionful' }, ip: '198.51.100.22', details: { username: 'sessionful', reason: 'signed_out_elsewhere' } },
+    ]);
+  });
+
+  await t.test('passkeys: added, used, a clone detected, removed; as the person, from their address', async (t) => {
+    const ip = '198.51.100.20';
+    const frank = await seedUser(services, { username: 'frank', password: 'frank passphrase is long' });
+    secrets.add('frank passphrase is long');
+    const browser = new InjectBrowser(app, ip);
+    const login = await browser.get('/login');
+    t.equal((await browser.post('/login', { ...hiddenFields(login.body, '/login'), username: 'frank', password: 'frank passphrase is long' })).statusCode, 303);
+    const csrf = hiddenFields((await browser.get('/account')).body, '/logout').csrf_token!;
+    const authenticator = new SoftAuthenticator('http://localhost:3000');
+    const options = await browser.postJson('/account/passkeys/options', {}, { 'x-csrf-token': csrf });
+    const { credential, response } = authenticator.create(options.json());
+    const added = await browser.postJson('/account/passkeys', { response, name: 'Frank phone' }, { 'x-csrf-token': csrf });
+    t.equal(added.statusCode, 201);
+    const signIn = async (signCount: number) => {
+      const other = new InjectBrowser(app, ip);
+      const token = hiddenFields((await other.get('/login')).body, '/login').csrf_token!;
+      const opts = await other.postJson('/login/passkey/options', {}, { 'x-csrf-token': token });
+      return other.postJson('/login/passkey', { response: authenticator.get(opts.json(), credential, { signCount }) }, { 'x-csrf-token': token });
+    };
+    t.equal((await signIn(2)).statusCode, 200);
+    t.equal((await signIn(1)).statusCode, 403);
+    t.equal((await browser.post(`/account/passkeys/${added.json<{ id: string }>().id}/remove`, { csrf_token: csrf })).statusCode, 303);
+
+    const frankActor = { type: 'user', id: frank.id, username: 'frank' };
+    const passkey = { passkey_name: 'Frank phone', credential_id: credential.id };
+    t.match((await events({ subject: frank.id, since: new Date(Date.now() - 60_000).toISOString() })).items.filter((e) => e.type.startsWith('passkey.') || e.details.source === 'passkey'), [
+      { type: 'passkey.removed', actor: frankActor, ip, details: passkey },
+      { type: 'sign_in.failed', outcome: 'failure', actor: frankActor, ip, details: { source: 'passkey', reason: 'counter_went_back', ...passkey } },
+      { type: 'passkey.clone_detected', outcome: 'failure', actor: frankActor, details: { stored_counter: 2, presented_counter: 1, ...passkey } },
+      { type: 'sign_in.succeeded', actor: frankActor, ip, details: { source: 'passkey', ...passkey } },
+      { type: 'passkey.added', actor: frankActor, ip, subject: { type: 'user', id: frank.id }, details: { username: 'frank', ...passkey } },
     ]);
   });
 

@@ -8,6 +8,7 @@ import t from 'tap';
 import { createClientRepo } from '../../src/storage/sql/clients.js';
 import { createConsentRepo } from '../../src/storage/sql/consents.js';
 import { createInitialAccessTokenRepo } from '../../src/storage/sql/initial-access-tokens.js';
+import { createPasskeyRepo } from '../../src/storage/sql/passkeys.js';
 import { createRefreshTokenRepo } from '../../src/storage/sql/refresh-tokens.js';
 import { createRevocationRepo } from '../../src/storage/sql/revocations.js';
 import { createSigningKeyRepo } from '../../src/storage/sql/signing-keys.js';
@@ -385,6 +386,36 @@ for (const kind of dbKinds) {
       t.same((await revocations.listSince(new Date(now.getTime() + HOUR), now)).filter((r) => r.jti === live.jti), [], 'since filters');
       t.ok((await revocations.deleteExpired(now)) >= 1);
       t.ok(await revocations.isRevoked(live.jti));
+    });
+
+    t.test('passkeys: one account per credential, counters only move forward (atomically), delete by owner, cascade', async (t) => {
+      const passkeys = createPasskeyRepo(db);
+      const holder = (await users.create(newUser()))!;
+      const other = (await users.create(newUser()))!;
+      const base = { userId: holder.id, publicKey: 'pQECAyYgASFYIA', transports: ['internal', 'hybrid'], deviceType: 'singleDevice' as const, backedUp: false, name: 'Laptop' };
+      const first = await passkeys.create({ ...base, id: randomUUID(), credentialId: `cred_${id()}`, counter: 4_294_967_295 });
+      t.match(first, { ...base, counter: 4_294_967_295, lastUsedAt: null });
+      t.ok(first!.createdAt instanceof Date);
+      t.equal(await passkeys.create({ ...base, id: randomUUID(), credentialId: first!.credentialId, userId: other.id, counter: 0 }), null, 'a credential id belongs to one account');
+      t.same(await passkeys.findByCredentialId(first!.credentialId), first);
+      t.equal(await passkeys.findByCredentialId('nope'), null);
+
+      const zero = (await passkeys.create({ ...base, id: randomUUID(), credentialId: `cred_${id()}`, counter: 0, name: 'Synced' }))!;
+      t.same((await passkeys.listForUser(holder.id)).map((p) => p.name), ['Laptop', 'Synced'], 'oldest first');
+      const use = (counter: number) => ({ counter, deviceType: 'multiDevice' as const, backedUp: true, usedAt: new Date() });
+      t.ok(await passkeys.recordUse(zero.id, use(0)), '0 after 0: an authenticator without a counter');
+      t.ok(await passkeys.recordUse(zero.id, use(7)));
+      t.notOk(await passkeys.recordUse(zero.id, use(7)), 'the same counter again');
+      t.notOk(await passkeys.recordUse(zero.id, use(0)), 'back to 0 after 7');
+      const racing = await Promise.all(Array.from({ length: 10 }, () => passkeys.recordUse(zero.id, use(8))));
+      t.equal(racing.filter(Boolean).length, 1, 'one winner among concurrent uses of one counter');
+      t.match(await passkeys.findByCredentialId(zero.credentialId), { counter: 8, deviceType: 'multiDevice', backedUp: true, lastUsedAt: Date });
+
+      t.equal(await passkeys.delete(other.id, zero.id), null, "never another user's");
+      t.match(await passkeys.delete(holder.id, zero.id), { id: zero.id });
+      t.equal(await passkeys.delete(holder.id, zero.id), null);
+      await users.delete(holder.id);
+      t.equal(await passkeys.findByCredentialId(first!.credentialId), null, "deleting the user deletes its passkeys");
     });
   });
 }
