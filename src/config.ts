@@ -126,6 +126,12 @@ export interface Config {
   readonly clientMetadataAllowPrivateNetworks: boolean;
   /** Milliseconds a metadata-document fetch may take in all (`CLIENT_METADATA_TIMEOUT_MS`). */
   readonly clientMetadataTimeoutMs: number;
+  /**
+   * DPoP proofs (RFC 9449) at the token endpoint and the resource routes
+   * must carry a server nonce (`DPOP_NONCE`, §8, §9): a client's first proof
+   * is answered `use_dpop_nonce` with `DPoP-Nonce`, which it then sends.
+   */
+  readonly dpopNonce: boolean;
 }
 
 export class ConfigError extends Error {
@@ -427,6 +433,7 @@ export function loadConfig(env: Env = {}): Config {
     dynamicClientIdleDays: integer(env, 'DYNAMIC_CLIENT_IDLE_DAYS', 30, 1, 3_650),
     clientMetadataAllowPrivateNetworks: bool(env, 'CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS', false),
     clientMetadataTimeoutMs: integer(env, 'CLIENT_METADATA_TIMEOUT_MS', 5_000, 100, 60_000),
+    dpopNonce: bool(env, 'DPOP_NONCE', true),
   };
   // Node refuses a headers timeout longer than the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) {

@@ -23,7 +23,7 @@ export const authorizationCodeParameters: GrantParameters = {
 const REFUSED = 'The authorization code is invalid, expired, already used, or was issued to another client or redirect URI.';
 
 export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick<GrantDeps, 'codes' | 'tokens' | 'users' | 'resources'>): GrantHandler {
-  return async ({ client, params }) => {
+  return async ({ client, params, dpopJkt }) => {
     const { code, redirect_uri: redirectUri, code_verifier: verifier, resource } = params;
     if (code === undefined || code === '') throw invalidRequest('code is required.');
     if (verifier === undefined || verifier === '') throw invalidRequest('code_verifier is required (PKCE).');
@@ -69,6 +69,7 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
       refreshToken: client.grantTypes.includes('refresh_token'),
       idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime } : undefined,
       authTime: grant.authTime,
+      dpopJkt,
     });
 
     const replayed = await codes.recordRedemption(code, {
