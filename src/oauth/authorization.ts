@@ -137,6 +137,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         resources: request.resources,
         nonce: request.nonce,
         authTime: session.authTime,
+        ...(request.dpopJkt === undefined ? {} : { dpopJkt: request.dpopJkt }),
       });
       return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }

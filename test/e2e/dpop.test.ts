@@ -180,6 +180,50 @@ t.test(`DPoP (${backendName})`, async (t) => {
     t.equal(rows?.dpopJkt, key.jkt, 'the successor keeps the binding');
   });
 
+  t.test('dpop_jkt at /authorize binds the code to the key (RFC 9449 §10)', async (t) => {
+    const key = await proofKey();
+    const DPoP = oauth.DPoP({ client_id: spa.clientId } as oauth.Client, key.pair);
+    const client: oauth.Client = { client_id: spa.clientId };
+    const authorize = async () => {
+      const pkce = pkcePair();
+      const state = oauth.generateRandomState();
+      const { location } = await loginAndConsent(
+        browser,
+        authorizePath({
+          response_type: 'code',
+          client_id: spa.clientId,
+          redirect_uri: REDIRECT,
+          scope: 'api:read',
+          state,
+          code_challenge: pkce.challenge,
+          code_challenge_method: 'S256',
+          dpop_jkt: await DPoP.calculateThumbprint(),
+        }),
+        user,
+      );
+      return { pkce, params: oauth.validateAuthResponse(as, client, new URL(location), state) };
+    };
+    const first = await authorize();
+    const other = await proofKey();
+    const wrongKey = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await proof(other, { htm: 'POST', htu: `${ISSUER}/token`, nonce: await currentNonce() }) },
+      payload: new URLSearchParams({ grant_type: 'authorization_code', code: first.params.get('code')!, redirect_uri: REDIRECT, code_verifier: first.pkce.verifier, client_id: spa.clientId }).toString(),
+    });
+    t.equal(wrongKey.json().error, 'invalid_grant', 'a proof by another key is refused');
+
+    const second = await authorize();
+    const tokens = await withNonceRetry(async () =>
+      oauth.processAuthorizationCodeResponse(
+        as,
+        client,
+        await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), second.params, REDIRECT, second.pkce.verifier, { ...httpOptions, DPoP }),
+      ),
+    );
+    t.same(decodeJwt(tokens.access_token).cnf, { jkt: key.jkt }, 'the key named at /authorize redeems the code');
+  });
+
   t.test('client credentials, introspection, and the API with a proof (oauth4webapi)', async (t) => {
     const key = await proofKey();
     const token = await machineToken(key);
@@ -281,6 +325,33 @@ t.test(`DPoP (${backendName})`, async (t) => {
       payload: 'grant_type=client_credentials',
     });
     t.equal(atTwo.statusCode, 200, 'the other instance accepts the nonce this one handed out');
+  });
+
+  t.test('the password grant binds too; admins register dpop_bound_access_tokens', async (t) => {
+    const legacy = await seedClient(services, { client_name: 'Legacy', grant_types: ['password'], scope: 'api:read' });
+    const key = await proofKey();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(legacy), dpop: await proof(key, { htm: 'POST', htu: `${ISSUER}/token`, nonce: await currentNonce() }) },
+      payload: new URLSearchParams({ grant_type: 'password', username: user.username, password: user.password }).toString(),
+    });
+    t.equal(res.json().token_type, 'DPoP');
+    t.same(decodeJwt(res.json().access_token as string).cnf, { jkt: key.jkt });
+
+    const admin = await seedUser(services, { roles: ['admin'] });
+    const adminAuth = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`;
+    const created = await app.inject({
+      method: 'POST',
+      url: '/admin/clients',
+      headers: { authorization: adminAuth, 'content-type': 'application/json' },
+      payload: { client_name: 'Bound', grant_types: ['client_credentials'], dpop_bound_access_tokens: true },
+    });
+    t.equal(created.statusCode, 201);
+    t.equal(created.json().dpop_bound_access_tokens, true);
+    const id = created.json().client_id as string;
+    const patched = await app.inject({ method: 'PATCH', url: `/admin/clients/${id}`, headers: { authorization: adminAuth, 'content-type': 'application/json' }, payload: { dpop_bound_access_tokens: false } });
+    t.equal(patched.json().dpop_bound_access_tokens, false);
   });
 
   t.test('CORS lets browser apps send DPoP and read DPoP-Nonce', async (t) => {

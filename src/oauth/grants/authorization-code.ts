@@ -10,6 +10,7 @@
  * redemption issued is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
  */
 import { invalidGrant, invalidRequest } from '../../errors.js';
+import { constantTimeEqual } from '../../security/constant-time.js';
 import { verifyS256 } from '../pkce.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
@@ -51,6 +52,10 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
     }
     // RFC 7636 §4.6: the verifier must hash to the challenge (constant-time compare).
     if (!verifyS256(verifier, grant.codeChallenge)) throw invalidGrant('PKCE verification failed: code_verifier does not match the code_challenge.');
+    // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
+    if (grant.dpopJkt !== undefined && (dpopJkt === null || !constantTimeEqual(dpopJkt, grant.dpopJkt))) {
+      throw invalidGrant('This code was requested with dpop_jkt: redeem it with a DPoP proof signed by that key.');
+    }
 
     const user = await users.findEnabled(grant.userId);
     if (!user) throw invalidGrant('The user who authorized this code no longer exists or is disabled.');
