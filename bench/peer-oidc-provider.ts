@@ -16,11 +16,16 @@
  *   one using `private_key_jwt` with that key (its `jwks`), like ours in
  *   case (h). oidc-provider checks the assertion's `jti` once with its
  *   default (in-memory) replay detection.
+ * - `features.dPoP` (RFC 9449, on by default in v9) with `PEER_DPOP_NONCE=true`
+ *   also requires server nonces (`nonceSecret`, `requireNonce`), as ours
+ *   does by default: case (i). Its `jti` replay check uses its in-process
+ *   store (ours uses Redis, shared by every instance).
  *
  * Environment: PORT, PEER_ALG (ES256, RS256, PS256 or EdDSA), PEER_CLIENT_ID,
- * PEER_CLIENT_SECRET, PEER_JWT_CLIENT_ID, PEER_JWT_CLIENT_JWK. Prints
- * `listening <url>` when ready.
+ * PEER_CLIENT_SECRET, PEER_JWT_CLIENT_ID, PEER_JWT_CLIENT_JWK, PEER_DPOP_NONCE.
+ * Prints `listening <url>` when ready.
  */
+import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -73,6 +78,10 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: {
+      enabled: true,
+      ...(process.env.PEER_DPOP_NONCE === 'true' ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => audience,

@@ -12,6 +12,9 @@
  *   (f) our password grant (argon2id-bound)
  *   (g) oidc-provider v9, client credentials authenticated with private_key_jwt
  *   (h) ours, the same
+ *   (i)–(l) DPoP (RFC 9449): (i) oidc-provider and (j) ours, client
+ *       credentials with a proof; (k) our GET /api/hello with DPoP-bound
+ *       tokens and proofs; (l) a bare jose route verifying token and proof
  *
  * `--soak N` runs the mixed workload of `lib/soak.ts` for N seconds instead.
  */
@@ -28,7 +31,8 @@ import { CASE_IDS, parseArgs, USAGE, type BenchArgs, type CaseId } from './lib/a
 import { prepareBackend, type Backend } from './lib/backend.js';
 import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
 import { freePort, startServer, type ServerChild } from './lib/processes.js';
-import { basicAuth, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type Seed } from './lib/seed.js';
+import { dpopKey, learnNonce, proofPool, signProof, type DpopKey } from './lib/dpop.js';
+import { basicAuth, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type ClientCreds, type Seed } from './lib/seed.js';
 import { mixedWorkload, percentile } from './lib/soak.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -43,7 +47,16 @@ const TITLES: Record<CaseId, string> = {
   f: 'ours: POST /token password (argon2id)',
   g: 'oidc-provider v9: POST /token client_credentials, private_key_jwt',
   h: 'ours: POST /token client_credentials, private_key_jwt',
+  i: 'oidc-provider v9: POST /token client_credentials with DPoP',
+  j: 'ours: POST /token client_credentials with DPoP',
+  k: 'ours: GET /api/hello with DPoP (token pool, a proof each)',
+  l: 'floor: bare Fastify + jose, token and DPoP proof',
 };
+
+/** Cases that do not measure our server (excluded from our targets). */
+const NOT_OURS: ReadonlySet<CaseId> = new Set(['a', 'd', 'g', 'i', 'l']);
+/** DPoP-bound tokens in the pool of cases (k) and (l). */
+const DPOP_TOKENS = 100;
 
 /** The private_key_jwt client of cases (g) and (h): one key, registered with us (and given to the peer). */
 interface KeyClient {
@@ -71,9 +84,6 @@ async function registerKeyClient(baseUrl: string, adminUser: { username: string;
   return { key, clientId: body.client_id };
 }
 
-async function issuerOf(baseUrl: string): Promise<string> {
-  return ((await (await fetch(`${baseUrl}/.well-known/oauth-authorization-server`)).json()) as { issuer: string }).issuer;
-}
 
 interface CaseResult extends LoadResult {
   id: CaseId;
@@ -127,6 +137,16 @@ function profileArgs(args: BenchArgs, name: string): string[] {
   const dir = resolve(args.cpuProf, name);
   mkdirSync(dir, { recursive: true });
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/** A server's issuer (RFC 8414 metadata): what `htu` starts with. */
+async function issuerOf(baseUrl: string): Promise<string> {
+  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+    const res = await fetch(`${baseUrl}${path}`);
+    if (res.status === 200) return ((await res.json()) as { issuer: string }).issuer;
+    await res.arrayBuffer();
+  }
+  throw new Error(`no metadata at ${baseUrl}`);
 }
 
 /** The `kid` of a JWT's protected header. */
@@ -251,21 +271,26 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
     await run('c', ours, [rotatingBearer()]);
   }
 
-  if (args.only.has('d')) {
+  /** The bare jose route, with the public key of `token` (ours). */
+  const startFloor = async (token: string, name: string): Promise<ServerChild> => {
     const jwks = (await (await fetch(`${ours.url}/jwks.json`)).json()) as { keys: Array<{ kid: string; alg: string }> };
-    const jwk = jwks.keys.find((k) => k.kid === kidOf(pool[0]!));
+    const jwk = jwks.keys.find((k) => k.kid === kidOf(token));
     if (!jwk) throw new Error('the key of the pool tokens is not in /jwks.json');
-    const issuer = (await (await fetch(`${ours.url}/.well-known/oauth-authorization-server`)).json()) as { issuer: string };
+    const issuer = await issuerOf(ours.url);
     const port = await freePort();
-    const floor = await startServer({
+    return startServer({
       name: 'jwtVerify floor',
-      args: [...profileArgs(args, 'floor'), '--import', 'tsx', 'bench/floor-verify.ts'],
-      env: serverEnv({ PORT: String(port), FLOOR_JWK: JSON.stringify(jwk), FLOOR_ISSUER: issuer.issuer, FLOOR_AUDIENCE: `${issuer.issuer}/api` }),
+      args: [...profileArgs(args, name), '--import', 'tsx', 'bench/floor-verify.ts'],
+      env: serverEnv({ PORT: String(port), FLOOR_JWK: JSON.stringify(jwk), FLOOR_ISSUER: issuer, FLOOR_AUDIENCE: `${issuer}/api` }),
       port,
       readyPath: '/healthz',
-      logFile: join(logDir, 'floor.log'),
+      logFile: join(logDir, `${name}.log`),
       cwd: ROOT,
     });
+  };
+
+  if (args.only.has('d')) {
+    const floor = await startFloor(pool[0]!, 'floor');
     try {
       await expectOk(`${floor.url}/api/hello`, { headers: { authorization: `Bearer ${pool[0]!}` } }, 'floor GET /api/hello');
       await run('d', floor, [rotatingBearer()]);
@@ -297,6 +322,99 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
         },
       },
     ]);
+  }
+
+  // DPoP (i–l): a proof per request, all signed before the case starts (bench/lib/dpop.ts).
+  const proofsPerCase = Math.ceil(args.dpopRate * (args.warmup + args.duration));
+  /** Client credentials with the next proof of `proofs` in the DPoP header. */
+  const dpopCcRequest = (auth: string, proofs: readonly string[], start: number): autocannon.Request => {
+    let next = start;
+    return {
+      method: 'POST',
+      path: '/token',
+      body: form({ grant_type: 'client_credentials', scope: MACHINE_SCOPE }),
+      setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: auth, 'content-type': FORM, dpop: proofs[next++ % proofs.length]! } }),
+    };
+  };
+  /** Signs the pool for a client-credentials case, after a pre-flight that learns the nonce and checks the answer is DPoP-bound. */
+  const ccProofs = async (server: ServerChild, client: ClientCreds, key: DpopKey): Promise<string[]> => {
+    const tokenEndpoint = `${await issuerOf(server.url)}/token`;
+    const init = { method: 'POST', headers: { authorization: basicAuth(client), 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: MACHINE_SCOPE }) };
+    const nonce = await learnNonce(`${server.url}/token`, init, key, tokenEndpoint);
+    const t0 = Date.now();
+    const proofs = await proofPool(key, proofsPerCase + 1, () => ({ htm: 'POST', htu: tokenEndpoint, nonce }));
+    log(`   ${fmt(proofs.length)} proofs signed in ${((Date.now() - t0) / 1000).toFixed(1)} s${nonce === undefined ? '' : ', with the server nonce'}`);
+    const res = await fetch(`${server.url}/token`, { ...init, headers: { ...init.headers, dpop: proofs[0]! } });
+    const body = (await res.json()) as { token_type?: string };
+    if (res.status !== 200 || body.token_type?.toLowerCase() !== 'dpop') throw new Error(`pre-flight DPoP client credentials: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+    return proofs;
+  };
+
+  if (args.only.has('i')) {
+    const port = await freePort();
+    const peerClient = { clientId: 'bench-peer', secret: randomBytes(32).toString('base64url') };
+    const peer = await startServer({
+      name: 'oidc-provider (DPoP)',
+      args: [...profileArgs(args, 'peer-dpop'), '--import', 'tsx', 'bench/peer-oidc-provider.ts'],
+      env: serverEnv({ PORT: String(port), PEER_ALG: args.alg, PEER_CLIENT_ID: peerClient.clientId, PEER_CLIENT_SECRET: peerClient.secret, PEER_DPOP_NONCE: 'true' }),
+      port,
+      readyPath: '/.well-known/openid-configuration',
+      logFile: join(logDir, 'peer-dpop.log'),
+      cwd: ROOT,
+    });
+    try {
+      const proofs = await ccProofs(peer, peerClient, await dpopKey());
+      await run('i', peer, [dpopCcRequest(basicAuth(peerClient), proofs, 1)]);
+    } finally {
+      await peer.stop();
+    }
+  }
+
+  if (args.only.has('j')) {
+    const proofs = await ccProofs(ours, seed.machine, await dpopKey());
+    await run('j', ours, [dpopCcRequest(basicAuth(seed.machine), proofs, 1)]);
+  }
+
+  if (args.only.has('k') || args.only.has('l')) {
+    // DPoP-bound tokens of one key, and for each request a proof for one of them (its ath).
+    const key = await dpopKey();
+    const issuer = await issuerOf(ours.url);
+    const tokenEndpoint = `${issuer}/token`;
+    const helloUrl = `${issuer}/api/hello`;
+    const machineAuth = basicAuth(seed.machine);
+    const ccInit = { method: 'POST', headers: { authorization: machineAuth, 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: MACHINE_SCOPE }) };
+    const nonce = await learnNonce(`${ours.url}/token`, ccInit, key, tokenEndpoint);
+    const tokens = await mapLimit(Array.from({ length: DPOP_TOKENS }), 8, async () => {
+      const res = await fetch(`${ours.url}/token`, { ...ccInit, headers: { ...ccInit.headers, dpop: await signProof(key, { htm: 'POST', htu: tokenEndpoint, nonce }) } });
+      if (res.status !== 200) throw new Error(`DPoP token for the pool: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { access_token: string }).access_token;
+    });
+    const pairs = async (server: ServerChild) => {
+      const t0 = Date.now();
+      const proofs = await proofPool(key, proofsPerCase, (i) => ({ htm: 'GET', htu: helloUrl, nonce, accessToken: tokens[i % tokens.length]! }));
+      log(`   ${fmt(proofs.length)} proofs signed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      const check = await signProof(key, { htm: 'GET', htu: helloUrl, nonce, accessToken: tokens[0]! });
+      await expectOk(`${server.url}/api/hello`, { headers: { authorization: `DPoP ${tokens[0]!}`, dpop: check } }, `DPoP GET /api/hello at ${server.url}`);
+      let next = 0;
+      const request: autocannon.Request = {
+        method: 'GET',
+        path: '/api/hello',
+        setupRequest: (r) => {
+          const i = next++ % proofs.length;
+          return { ...r, headers: { ...r.headers, authorization: `DPoP ${tokens[i % tokens.length]!}`, dpop: proofs[i]! } };
+        },
+      };
+      return request;
+    };
+    if (args.only.has('k')) await run('k', ours, [await pairs(ours)]);
+    if (args.only.has('l')) {
+      const floor = await startFloor(tokens[0]!, 'floor-dpop');
+      try {
+        await run('l', floor, [await pairs(floor)]);
+      } finally {
+        await floor.stop();
+      }
+    }
   }
 
   if (args.only.has('f')) {
@@ -384,8 +502,12 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
   if (a && b) out.push({ target: '(b)/(a) ≥ 2', value: `${(b.rps / a.rps).toFixed(2)}×`, pass: b.rps >= 2 * a.rps });
   if (c && d) out.push({ target: '(c)/(d) ≥ 80 %', value: `${fmt((100 * c.rps) / d.rps)} %`, pass: c.rps >= 0.8 * d.rps });
   if (g && h) out.push({ target: '(h)/(g) ≥ 1 (private_key_jwt, ours vs the peer)', value: `${(h.rps / g.rps).toFixed(2)}×`, pass: h.rps >= g.rps });
+  // DPoP: the same yardsticks as (b)/(a) and (c)/(d).
+  const [i, j, k, l] = (['i', 'j', 'k', 'l'] as const).map((id) => by.get(id));
+  if (i && j) out.push({ target: '(j)/(i) ≥ 2 (DPoP, ours vs the peer)', value: `${(j.rps / i.rps).toFixed(2)}×`, pass: j.rps >= 2 * i.rps });
+  if (k && l) out.push({ target: '(k)/(l) ≥ 80 % (DPoP)', value: `${fmt((100 * k.rps) / l.rps)} %`, pass: k.rps >= 0.8 * l.rps });
   for (const r of results) {
-    if (r.id === 'a' || r.id === 'd' || r.id === 'f' || r.id === 'g') continue;
+    if (NOT_OURS.has(r.id) || r.id === 'f') continue;
     out.push({ target: `(${r.id}) p99 < 50 ms`, value: `${fmt(r.p99, 1)} ms`, pass: r.p99 < 50 });
   }
   if (f) {
@@ -394,7 +516,7 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
       out.push({ target: '(f) / argon2id alone', value: `${fmt((100 * f.rps) / argon2Ceiling)} % of ${fmt(argon2Ceiling)}/s`, pass: f.rps >= 0.8 * argon2Ceiling });
     }
   }
-  const ours = results.filter((r) => r.id !== 'a' && r.id !== 'd' && r.id !== 'g');
+  const ours = results.filter((r) => !NOT_OURS.has(r.id));
   const bad = ours.reduce((n, r) => n + r.non2xx + r.errors, 0);
   if (ours.length > 0) out.push({ target: 'our cases: zero non-2xx and errors', value: String(bad), pass: bad === 0 });
   return out;

@@ -134,6 +134,12 @@ export interface Config {
   readonly smtp: { readonly url: string; readonly from: string } | undefined;
   /** Self-registration with an email sends a verification link (`REQUIRE_EMAIL_VERIFICATION`; needs SMTP). */
   readonly requireEmailVerification: boolean;
+  /**
+   * DPoP proofs (RFC 9449) at the token endpoint and the resource routes
+   * must carry a server nonce (`DPOP_NONCE`, §8, §9): a client's first proof
+   * is answered `use_dpop_nonce` with `DPoP-Nonce`, which it then sends.
+   */
+  readonly dpopNonce: boolean;
 }
 
 export class ConfigError extends Error {
@@ -452,6 +458,7 @@ export function loadConfig(env: Env = {}): Config {
     clientMetadataTimeoutMs: integer(env, 'CLIENT_METADATA_TIMEOUT_MS', 5_000, 100, 60_000),
     smtp: smtp(env),
     requireEmailVerification: bool(env, 'REQUIRE_EMAIL_VERIFICATION', false),
+    dpopNonce: bool(env, 'DPOP_NONCE', true),
   };
   if (config.requireEmailVerification && config.smtp === undefined) {
     throw new ConfigError('REQUIRE_EMAIL_VERIFICATION', 'needs SMTP_URL and SMTP_FROM (the verification link goes out by mail)');

@@ -27,6 +27,9 @@ export type ErrorCode =
   | 'unsupported_token_type'
   // RFC 8707 §2: a resource that is malformed, unknown, or not among those granted
   | 'invalid_target'
+  // RFC 9449 §12.2: a DPoP proof that fails a check; the proof lacks the server nonce (§8, §9)
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   // OpenID Connect Core §3.1.2.6
   | 'login_required'
   | 'consent_required'

@@ -30,6 +30,8 @@ import { createThrottle } from './security/throttle.js';
 import { createPendingAuthorizationStore, type PendingAuthorizationStore } from './sessions/pending-authorization.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
 import type { Storage } from './storage/types.js';
+import { createDpopVerifier, normalizeHtu, type DpopVerifier } from './tokens/dpop.js';
+import { createDpopNonces, type DpopNonces } from './tokens/dpop-nonce.js';
 import { createTokenService, type TokenServiceTimings } from './tokens/service.js';
 import type { TokenService } from './tokens/types.js';
 import { createEmailVerification, EMAIL_VERIFICATION_TTL_SECONDS, type EmailVerification } from './users/email-verification.js';
@@ -88,6 +90,8 @@ export interface Services {
   readonly resources: ResourceRegistry;
   /** The audit trail: security events, recorded by the services above, listed by the admin front ends. */
   readonly audit: AuditTrail;
+  /** DPoP (RFC 9449): proof verification (token endpoint, resource routes) and the server nonces (null when `DPOP_NONCE=false`). */
+  readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces | null };
   readonly health: Health;
   /** Starts background work (pub/sub subscriptions, caches, timers). */
   start(): Promise<void>;
@@ -229,7 +233,16 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const grants = createGrantHandlers({ config, now, codes, tokens, users, resources });
-  const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens, clients, ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}) });
+  const nonces = config.dpopNonce ? createDpopNonces({ kv, now }) : null;
+  const dpop = { verifier: createDpopVerifier({ kv, now, nonces }), nonces };
+  const tokenEndpoints = createTokenEndpoints({
+    clientAuth,
+    grants,
+    tokens,
+    clients,
+    dpop: { verifier: dpop.verifier, tokenEndpoint: normalizeHtu(`${config.issuer}/token`)! },
+    ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
+  });
 
   const stops: Array<() => Promise<void>> = [];
   let closed = false;
@@ -255,6 +268,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     tokens,
     resources,
     audit,
+    dpop,
     health: { database: () => storage.db.ping(), codeStore: () => kv.ping() },
     async start() {
       stops.push(await clients.start());

@@ -1,7 +1,7 @@
 /**
  * Command-line flags of `npm run bench -- …` (see `bench/README.md`).
  */
-export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
+export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
 export interface BenchArgs {
@@ -21,6 +21,8 @@ export interface BenchArgs {
   soak: number | undefined;
   /** Distinct access tokens in the /api/hello pool. */
   pool: number;
+  /** The highest req/s a DPoP case is expected to reach: its proofs are signed beforehand, this many per second of load. */
+  dpopRate: number;
   /** Signing algorithm of access tokens, ours and the peer's. */
   alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
   /** Write V8 CPU profiles of the servers (`node --cpu-prof`) under this directory. */
@@ -41,7 +43,8 @@ export const USAGE = `npm run bench -- [flags]
   --connections N     concurrent connections (default 50)
   --only a,b,...      run only these cases (a peer, b /token cc, c /api/hello,
                       d jwtVerify floor, e refresh rotation, f password grant,
-                      g peer cc with private_key_jwt, h ours cc with private_key_jwt)
+                      g peer cc with private_key_jwt, h ours cc with private_key_jwt;
+                      DPoP: i peer cc, j our cc, k our /api/hello, l floor)
   --repeat N          run all the cases N times in turn (a b c … a b c …) and judge each
                       case by its median round (default 1); for machines whose speed drifts
   --embedded          embedded PGlite + in-process store instead of PostgreSQL + Redis
@@ -50,6 +53,8 @@ export const USAGE = `npm run bench -- [flags]
   --redis-url URL     Redis to use (default $REDIS_URL)
   --soak N            run the mixed workload for N seconds instead of the cases
   --pool N            distinct access tokens for /api/hello (default 1000)
+  --dpop-rate N       req/s a DPoP case (i–l) may reach: N × (warm-up + duration) proofs are
+                      signed before it (default 4000); keep warm-up + duration under 45 s
   --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
   --cpu-prof DIR      write CPU profiles of the servers into DIR/{ours,peer,floor}
                       (summarise with bench/profile-summary.ts)
@@ -78,6 +83,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     repeat: 1,
     soak: undefined,
     pool: 1000,
+    dpopRate: 4000,
     alg: 'ES256',
     cpuProf: undefined,
     env: {},
@@ -127,6 +133,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
         break;
       case '--pool':
         args.pool = Math.round(positive(name, value()));
+        break;
+      case '--dpop-rate':
+        args.dpopRate = Math.round(positive(name, value()));
         break;
       case '--alg': {
         const alg = value();

@@ -101,6 +101,10 @@ const metadataProperties = {
     maxLength: MAX_JWKS_URI_LENGTH,
     description: 'private_key_jwt only: https URL where the client publishes its JWK Set (fetched through the SSRF guard, cached per its caching headers). Not with jwks.',
   },
+  dpop_bound_access_tokens: {
+    type: 'boolean',
+    description: 'RFC 9449 §5.2: every token request of this client must carry a DPoP proof, so its access tokens are always DPoP-bound. Default false.',
+  },
 } as const;
 
 export const clientCreateBody = {
@@ -135,6 +139,7 @@ export const clientResponse = {
     resource_server: { type: 'boolean' },
     jwks: { type: 'object', additionalProperties: true, description: 'private_key_jwt clients registered with inline keys' },
     jwks_uri: { type: 'string', description: 'private_key_jwt clients registered with a key URL' },
+    dpop_bound_access_tokens: { type: 'boolean' },
     origin: {
       type: 'string',
       enum: ['admin', 'dynamic', 'metadata_document'],

@@ -83,6 +83,8 @@ export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tok
     const invalid = () =>
       refuse(reply, request, new OAuthError('invalid_token', 'The access token is invalid or expired.'), [CHALLENGES[0]!, 'Bearer realm="admin", error="invalid_token"']);
     if (!claims) return invalid();
+    // RFC 9449 §7.2: a DPoP-bound token is never good as a bearer token (the admin API takes no DPoP proofs).
+    if (claims.cnf !== undefined) return invalid();
     // A client's own token (client credentials) carries no roles: it speaks for no user.
     if (claims.roles === undefined) return refuse(reply, request, NOT_ADMIN);
     if (!claims.scope.split(' ').includes(ADMIN_SCOPE)) return refuse(reply, request, NO_ADMIN_SCOPE);

@@ -41,6 +41,8 @@ export interface ClientMetadataInput {
   jwks?: unknown;
   /** `private_key_jwt`: where the client publishes them; null clears it. Never with `jwks`. */
   jwks_uri?: string | null;
+  /** RFC 9449 §5.2: the client always uses DPoP, so a token request without a proof is refused. Default false. */
+  dpop_bound_access_tokens?: boolean;
 }
 
 /** Metadata after defaults and validation. */
@@ -55,6 +57,7 @@ export interface ClientMetadata {
   /** Set (one of the two) exactly for `private_key_jwt`. */
   jwks: ClientJwks | null;
   jwksUri: string | null;
+  dpopBoundAccessTokens: boolean;
 }
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
@@ -175,6 +178,8 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
       token_endpoint_auth_method: method,
       scope: knownScopes.join(' '),
       resource_server: false,
+      // RFC 9449 §5.2: a client may declare it itself; it only makes its own token requests stricter.
+      ...(input.dpop_bound_access_tokens === undefined ? {} : { dpop_bound_access_tokens: input.dpop_bound_access_tokens }),
     },
     knownScopes,
   );
@@ -251,7 +256,8 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
 
   const keys = clientKeys(input, authMethod);
 
-  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer, ...keys };
+  const dpopBoundAccessTokens = input.dpop_bound_access_tokens ?? false;
+  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer, dpopBoundAccessTokens, ...keys };
 }
 
 /**

@@ -84,6 +84,12 @@ export function readRegistrationRequest(body: unknown): RegistrationRequest {
   if (method !== undefined) metadata.token_endpoint_auth_method = method;
   const scope = string('scope', MAX_SCOPE_LENGTH);
   if (scope !== undefined) metadata.scope = scope;
+  // RFC 9449 §5.2: a client may oblige itself to use DPoP.
+  const dpopBound = fields.dpop_bound_access_tokens;
+  if (dpopBound !== undefined && dpopBound !== null) {
+    if (typeof dpopBound !== 'boolean') throw new OAuthError('invalid_client_metadata', 'dpop_bound_access_tokens must be true or false');
+    metadata.dpop_bound_access_tokens = dpopBound;
+  }
   const request: RegistrationRequest = { metadata };
   const clientId = string('client_id', 1_000);
   if (clientId !== undefined) request.clientId = clientId;

@@ -128,6 +128,7 @@ function changedFields(before: Client, after: Client): string[] {
     ['resource_server', before.resourceServer, after.resourceServer],
     ['jwks', before.jwks, after.jwks],
     ['jwks_uri', before.jwksUri, after.jwksUri],
+    ['dpop_bound_access_tokens', before.dpopBoundAccessTokens, after.dpopBoundAccessTokens],
   ];
   return pairs.filter(([, a, b]) => !same(a, b)).map(([name]) => name);
 }
@@ -250,6 +251,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
               scope: patch.scope ?? current.scope,
               resource_server: patch.resource_server ?? current.resourceServer,
               ...keysAfter(current, patch),
+              dpop_bound_access_tokens: patch.dpop_bound_access_tokens ?? current.dpopBoundAccessTokens,
             },
             config.scopes,
           );

@@ -1,17 +1,21 @@
 /**
- * Bearer-token authentication of resource routes (RFC 6750) and its error
- * dialect: `WWW-Authenticate: Bearer realm=…, resource_metadata=…, error=…,
- * error_description=…, scope=…` (RFC 6750 §3, RFC 9728 §5.1), with no
- * error attribute when the request carried no token at all (§3.1). Each
+ * Access-token authentication of resource routes, Bearer (RFC 6750) and
+ * DPoP (RFC 9449 §7), and its error dialect: `WWW-Authenticate: Bearer
+ * realm=…, resource_metadata=…, error=…, error_description=…, scope=…`
+ * (RFC 6750 §3, RFC 9728 §5.1), then `DPoP [error=…, error_description=…,]
+ * algs=…` (RFC 9449 §7.1); the error goes in the challenge of the scheme
+ * the request used, and none when it carried no token at all (§3.1). Each
  * route says which resource it is (the audience its tokens must name) and
  * the scope it needs. Tokens are verified locally by the token service: no
- * database or TTL-store round trip per request.
+ * database or TTL-store round trip per request, except a DPoP proof's `jti`
+ * (one atomic write to the TTL store, so a replay fails on every instance).
  */
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { invalidRequest, invalidToken, OAuthError } from '../errors.js';
 import { resourceMetadataUrl } from '../oauth/resource-uri.js';
-import { B64TOKEN, parseBearer } from '../security/authorization-header.js';
+import { B64TOKEN, parseAccessTokenHeader } from '../security/authorization-header.js';
 import type { Services } from '../services.js';
+import { DPOP_ALGORITHMS, normalizeHtu } from '../tokens/dpop.js';
 import type { AccessTokenClaims, AudienceRequirement } from '../tokens/types.js';
 import { logError, toOAuthError } from './errors.js';
 
@@ -25,16 +29,23 @@ declare module 'fastify' {
 /** No credentials at all: RFC 6750 §3.1 wants the bare challenge. */
 export class MissingTokenError extends OAuthError {
   constructor() {
-    super('invalid_token', 'An access token is required (Authorization: Bearer <token>).', { status: 401 });
+    super('invalid_token', 'An access token is required (Authorization: Bearer <token>, or DPoP <token> with a DPoP proof).', { status: 401 });
   }
 }
 
+/** An access token as presented: the token and the scheme it came in (a form parameter is Bearer). */
+export interface PresentedToken {
+  scheme: 'Bearer' | 'DPoP';
+  token: string;
+}
+
 /**
- * The bearer token of a request: the Authorization header (§2.1) or, when
- * `allowBody`, the `access_token` form parameter (§2.2). More than one →
- * `invalid_request` (§3.1); none → `MissingTokenError`.
+ * The access token of a request: the Authorization header, Bearer (RFC 6750
+ * §2.1) or DPoP (RFC 9449 §7.1), or, when `allowBody`, the `access_token`
+ * form parameter (§2.2, Bearer). More than one → `invalid_request` (§3.1);
+ * none → `MissingTokenError`.
  */
-export function extractBearerToken(request: FastifyRequest, allowBody: boolean): string {
+export function extractAccessToken(request: FastifyRequest, allowBody: boolean): PresentedToken {
   const header = request.headers.authorization;
   const body = request.body as Record<string, unknown> | undefined;
   // §2.2: only from a form-encoded body.
@@ -47,12 +58,12 @@ export function extractBearerToken(request: FastifyRequest, allowBody: boolean):
   if (header !== undefined && fromBody !== undefined) throw invalidRequest('Send the access token in one place only (RFC 6750 §3.1).');
   if (fromBody !== undefined) {
     if (typeof fromBody !== 'string' || !B64TOKEN.test(fromBody)) throw invalidToken('The access token is malformed.');
-    return fromBody;
+    return { scheme: 'Bearer', token: fromBody };
   }
-  const bearer = header === undefined ? null : parseBearer(header);
-  if (bearer === null) throw new MissingTokenError();
-  if (bearer === 'malformed') throw invalidToken('The Authorization header is not "Bearer <token>".');
-  return bearer.token;
+  const presented = header === undefined ? null : parseAccessTokenHeader(header);
+  if (presented === null) throw new MissingTokenError();
+  if (presented === 'malformed') throw invalidToken('The Authorization header is not "Bearer <token>" or "DPoP <token>".');
+  return presented;
 }
 
 /** What a route's challenges say besides the error (RFC 6750 §3, RFC 9728 §5.1). */
@@ -94,7 +105,7 @@ export interface BearerRoute {
  * sample MCP server mounts with
  * `{ ...requireBearer(services, { resource: `${services.config.issuer}/mcp` }), … }`.
  */
-export function requireBearer(services: Pick<Services, 'config' | 'tokens' | 'resources'>, options: BearerOptions): BearerRoute {
+export function requireBearer(services: Pick<Services, 'config' | 'tokens' | 'resources' | 'dpop'>, options: BearerOptions): BearerRoute {
   let audience: AudienceRequirement = { anyResource: true };
   let resourceMetadata: string | undefined;
   if ('resource' in options) {
@@ -106,12 +117,30 @@ export function requireBearer(services: Pick<Services, 'config' | 'tokens' | 're
   const needed = options.scope?.split(' ').filter(Boolean) ?? [];
   const scope = needed.length > 0 ? needed.join(' ') : undefined;
   const allowBody = options.allowBody ?? false;
-  const { tokens } = services;
+  const { tokens, dpop } = services;
+  const issuer = services.config.issuer;
+
+  /** RFC 9449 §7.1: a DPoP-bound token only with a proof by its key, for this request and this token. */
+  async function checkSenderConstraint(request: FastifyRequest, reply: FastifyReply, presented: PresentedToken, claims: AccessTokenClaims): Promise<void> {
+    const jkt = claims.cnf?.jkt;
+    if (presented.scheme === 'Bearer') {
+      // §7.2: sent as Bearer, a bound token would be usable by anyone who saw it.
+      if (jkt !== undefined) throw invalidToken('This access token is DPoP-bound: send it as "Authorization: DPoP <token>" with a DPoP proof.');
+      return;
+    }
+    if (jkt === undefined) throw invalidToken('This access token is not DPoP-bound: send it as "Authorization: Bearer <token>".');
+    if (dpop.nonces !== null) reply.header('dpop-nonce', await dpop.nonces.current());
+    const path = request.url.split('?', 1)[0]!;
+    const url = normalizeHtu(`${issuer}${path}`);
+    if (url === null) throw invalidToken('The request URL cannot be checked against a DPoP proof.');
+    await dpop.verifier.verify(request.headers.dpop, { method: request.method, url, accessToken: presented.token, jkt });
+  }
 
   return {
-    async preHandler(request) {
-      const token = extractBearerToken(request, allowBody);
-      const claims = await tokens.verifyAccessToken(token, audience);
+    async preHandler(request, reply) {
+      const presented = extractAccessToken(request, allowBody);
+      const claims = await tokens.verifyAccessToken(presented.token, audience);
+      await checkSenderConstraint(request, reply, presented, claims);
       if (scope !== undefined) {
         const granted = claims.scope.split(' ');
         // RFC 6750 §3.1: a valid token without the needed scope is 403 insufficient_scope, naming the scope.
@@ -135,13 +164,18 @@ function quoted(value: string): string {
  * §3.1), and the scope: the one an `InsufficientScopeError` names (step-up),
  * else the route's.
  */
-export function bearerChallenge(challenge: BearerChallenge, err: OAuthError | null): string {
+export function bearerChallenge(challenge: BearerChallenge, err: OAuthError | null, scheme: PresentedToken['scheme'] = 'Bearer'): string {
+  const errorParts = err && !(err instanceof MissingTokenError) ? [`error=${quoted(err.error)}`, `error_description=${quoted(err.description)}`] : [];
   const parts = [`realm=${quoted(challenge.realm)}`];
   if (challenge.resourceMetadata !== undefined) parts.push(`resource_metadata=${quoted(challenge.resourceMetadata)}`);
-  if (err && !(err instanceof MissingTokenError)) parts.push(`error=${quoted(err.error)}`, `error_description=${quoted(err.description)}`);
+  if (scheme === 'Bearer') parts.push(...errorParts);
   const scope = err instanceof InsufficientScopeError && err.scope !== undefined ? err.scope : challenge.scope;
   if (scope !== undefined) parts.push(`scope=${quoted(scope)}`);
-  return `Bearer ${parts.join(', ')}`;
+  // RFC 9449 §7.1: the DPoP challenge names the proof algorithms; it carries the error when the request used DPoP.
+  const dpop = scheme === 'DPoP' ? [...errorParts] : [];
+  if (scheme === 'DPoP' && err instanceof InsufficientScopeError && scope !== undefined) dpop.push(`scope=${quoted(scope)}`);
+  dpop.push(`algs=${quoted(DPOP_ALGORITHMS.join(' '))}`);
+  return `Bearer ${parts.join(', ')}, DPoP ${dpop.join(', ')}`;
 }
 
 /**
@@ -161,11 +195,14 @@ export class InsufficientScopeError extends OAuthError {
 /** RFC 6750 §3 challenge plus a JSON body of the same two fields: a route's (`requireBearer`) or a resource scope's. */
 export function bearerErrorHandler(challenge: BearerChallenge) {
   return function handleBearerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const err = toOAuthError(error);
+    let err = toOAuthError(error);
+    // RFC 9449 §7.1: at a resource a refused proof is a 401 challenge, like a refused token.
+    if (err.error === 'invalid_dpop_proof' || err.error === 'use_dpop_nonce') err = new OAuthError(err.error, err.description, { status: 401, cause: err });
     logError(request, err);
     reply.code(err.status).header('cache-control', 'no-store');
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
-    if (err.status === 401 || err.status === 403 || err.error === 'invalid_request') reply.header('www-authenticate', bearerChallenge(challenge, err));
+    const scheme = /^DPoP(\s|$)/i.test(request.headers.authorization ?? '') ? 'DPoP' : 'Bearer';
+    if (err.status === 401 || err.status === 403 || err.error === 'invalid_request') reply.header('www-authenticate', bearerChallenge(challenge, err, scheme));
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toJSON()));
   };
 }

@@ -49,6 +49,7 @@ const metadataBody = {
       description: `One of ${AUTH_METHOD_NAMES.join(', ')}. DYNAMIC_REGISTRATION=open: none only (the default). token: default client_secret_basic.`,
     },
     scope: { description: 'Space-separated; default: every scope the server knows. Never "admin".' },
+    dpop_bound_access_tokens: { description: 'RFC 9449 §5.2: true obliges the client to send a DPoP proof with every token request. Default false.' },
     client_id: { description: 'RFC 7592 update only: this client’s id.' },
     client_secret: { description: 'RFC 7592 update only, optional: the current secret.' },
   },
@@ -71,6 +72,7 @@ const registrationResponse = {
     response_types: strings,
     token_endpoint_auth_method: { type: 'string' },
     scope: { type: 'string' },
+    dpop_bound_access_tokens: { type: 'boolean' },
   },
 } as const;
 
@@ -94,6 +96,7 @@ function toResponse(config: Pick<Config, 'issuer'>, client: Client, registration
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     scope: client.scope,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens,
   };
 }
 

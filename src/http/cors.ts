@@ -46,9 +46,10 @@ export async function registerCors(app: FastifyInstance, config: Pick<Config, 'c
   const common: Options = {
     methods: ['GET', 'POST'],
     // MCP-Protocol-Version: what an MCP client sends with every request after initialize (the sample MCP server, /mcp).
-    allowedHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
-    // The headers an app needs to read on errors and rate limits.
-    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+    // DPoP: the proof (RFC 9449 §4.1) a browser app sends to the token endpoint and the resources.
+    allowedHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version', 'DPoP'],
+    // The headers an app needs to read on errors and rate limits, and the DPoP server nonce (RFC 9449 §8).
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id', 'DPoP-Nonce'],
     credentials: false,
     maxAge: 600,
     strictPreflight: true,

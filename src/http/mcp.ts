@@ -70,7 +70,7 @@ const jsonRpcErrorSchema = {
   },
 } as const;
 
-export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'resources' | 'now'> }> = async (app, { services }) => {
+export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'resources' | 'now' | 'dpop'> }> = async (app, { services }) => {
   const resource = sampleResource(services, 'mcp');
   // Left out of RESOURCES: no token is ever issued for it, so it is not served.
   if (resource === null) return;

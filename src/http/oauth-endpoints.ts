@@ -19,6 +19,7 @@ import { GRANT_PARAMETERS } from '../oauth/grants/index.js';
 import { JWT_BEARER_ASSERTION_TYPE, TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
 import type { EndpointRequest, RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
+import { dpopNonceHook } from './dpop.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
@@ -75,7 +76,7 @@ const tokenResponse = {
   type: 'object',
   properties: {
     access_token: { type: 'string' },
-    token_type: { type: 'string', enum: ['Bearer'] },
+    token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: 'DPoP when the request carried a DPoP proof (RFC 9449 §5): present the token with that key.' },
     expires_in: { type: 'integer' },
     scope: { type: 'string' },
     refresh_token: { type: 'string' },
@@ -98,7 +99,7 @@ const introspectionResponse = {
   type: 'object',
   properties: {
     active: { type: 'boolean' },
-    token_type: { type: 'string', enum: ['Bearer', 'refresh_token'] },
+    token_type: { type: 'string', enum: ['Bearer', 'DPoP', 'refresh_token'] },
     scope: { type: 'string' },
     client_id: { type: 'string' },
     username: { type: 'string' },
@@ -110,6 +111,12 @@ const introspectionResponse = {
     jti: { type: 'string' },
     auth_time: { type: 'integer' },
     roles: { type: 'array', items: { type: 'string' } },
+    cnf: {
+      type: 'object',
+      properties: { jkt: { type: 'string' } },
+      required: ['jkt'],
+      description: 'RFC 9449 §6.2: the thumbprint of the DPoP key the access token is bound to.',
+    },
   },
   required: ['active'],
 } as const;
@@ -135,6 +142,7 @@ function endpointRequest(request: FastifyRequest): EndpointRequest {
     contentType: request.headers['content-type'],
     form: body === NOT_FORM || body === undefined ? undefined : body,
     authorization: request.headers.authorization,
+    dpop: request.headers.dpop,
     ip: request.ip,
   };
 }
@@ -150,8 +158,9 @@ function oauthErrorHandler(error: unknown, request: FastifyRequest, reply: Fasti
   return sendJsonError(reply, err, err.error === 'invalid_client' ? { 'www-authenticate': CLIENT_CHALLENGE } : {});
 }
 
-export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'tokenEndpoints' | 'metrics'> }> = async (app, { services }) => {
+export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'tokenEndpoints' | 'metrics' | 'dpop'> }> = async (app, { services }) => {
   const endpoints = services.tokenEndpoints;
+  const sendNonce = dpopNonceHook(services.dpop.nonces);
   // Only forms are parsed; anything else is handed on unread and refused by the first check.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -169,6 +178,7 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'toke
     {
       attachValidation: true,
       config: FOR_APPS,
+      preHandler: sendNonce,
       schema: {
         tags: ['oauth'],
         security: SECURITY.client,

@@ -42,6 +42,7 @@ const metadataSchema = {
     authorization_servers: { type: 'array', items: { type: 'string' } },
     scopes_supported: { type: 'array', items: { type: 'string' } },
     bearer_methods_supported: { type: 'array', items: { type: 'string' } },
+    dpop_signing_alg_values_supported: { type: 'array', items: { type: 'string' }, description: 'RFC 9449: DPoP-bound tokens are accepted with proofs of these algorithms.' },
     resource_name: { type: 'string' },
   },
   required: ['resource', 'authorization_servers'],

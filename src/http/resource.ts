@@ -61,7 +61,7 @@ function hello(claims: AccessTokenClaims, message: string) {
   return { message, sub: claims.sub, client_id: claims.client_id, scope: claims.scope };
 }
 
-export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'users' | 'resources'> }> = async (app, { services }) => {
+export const resourceRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens' | 'users' | 'resources' | 'dpop'> }> = async (app, { services }) => {
   app.decorateRequest('accessToken', null);
   // Each route answers its own errors (`requireBearer`); this one is for any route added without it.
   app.setErrorHandler(bearerErrorHandler({ realm: services.config.issuer }));

@@ -137,12 +137,13 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         resources: request.resources,
         nonce: request.nonce,
         authTime: session.authTime,
+        ...(request.dpopJkt === undefined ? {} : { dpopJkt: request.dpopJkt }),
       });
       return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }
-    // RFC 6749 §4.2.2: implicit never gets a refresh token. Its one resource was checked with the request.
+    // RFC 6749 §4.2.2: implicit never gets a refresh token. Its one resource was checked with the request. No DPoP: the token leaves by the front channel.
     const resource = deps.resources.audienceFor(undefined, request.resources);
-    const issued = await deps.tokens.issue({ client, user, scopes: request.scopes, resource, refreshToken: false, authTime: session.authTime });
+    const issued = await deps.tokens.issue({ client, user, scopes: request.scopes, resource, refreshToken: false, authTime: session.authTime, dpopJkt: null });
     deps.metrics?.tokenIssued('implicit');
     const { access_token, token_type, expires_in, scope } = issued.response;
     return {

@@ -50,6 +50,8 @@ export interface AuthorizationRequest {
   /** Seconds (OIDC Core §3.1.2.1); undefined when not sent. */
   maxAge: number | undefined;
   loginHint: string | undefined;
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code must be redeemed with; undefined when not sent. */
+  dpopJkt?: string | undefined;
 }
 
 /** Where an error may be sent once client and redirect URI are known to belong together. */
@@ -92,6 +94,7 @@ const KNOWN = [
   'prompt',
   'max_age',
   'login_hint',
+  'dpop_jkt',
   'request',
   'request_uri',
   'registration',
@@ -203,6 +206,7 @@ interface AuthorizationDraft {
   prompt: PromptValue[];
   maxAge: number | undefined;
   loginHint: string | undefined;
+  dpopJkt: string | undefined;
 }
 
 type AuthorizationCheck = (draft: AuthorizationDraft, deps: AuthorizationRequestDeps) => void | Promise<void>;
@@ -401,6 +405,16 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     redirected,
   ],
   [
+    'dpop_jkt is a SHA-256 JWK thumbprint',
+    (draft) => {
+      // RFC 9449 §10: binds the code to a DPoP key; an RFC 7638 SHA-256 thumbprint is 43 base64url characters.
+      const jkt = draft.values.dpop_jkt;
+      if (jkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw invalidRequest('dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP key.');
+      draft.dpopJkt = jkt;
+    },
+    redirected,
+  ],
+  [
     'login_hint is kept only when short',
     (draft) => {
       // A hint only prefills the form: an oversized one is dropped, not refused.
@@ -462,6 +476,7 @@ export async function runAuthorizationChecks(
       prompt: draft.prompt,
       maxAge: draft.maxAge,
       loginHint: draft.loginHint,
+      ...(draft.dpopJkt === undefined ? {} : { dpopJkt: draft.dpopJkt }),
     },
   };
 }

@@ -38,6 +38,8 @@ export interface CodeGrant {
   nonce: string | undefined;
   /** Epoch seconds of the user's sign-in (OIDC `auth_time`). */
   authTime: number | null;
+  /** RFC 9449 §10: the code is redeemed only with a DPoP proof by the key of this thumbprint. */
+  dpopJkt?: string | undefined;
 }
 
 /** What a redeemed code issued, so a replay can revoke it. */

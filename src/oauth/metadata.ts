@@ -4,6 +4,7 @@
  * Built once from the config; the HTTP scope serves the serialised result.
  */
 import type { Config } from '../config.js';
+import { DPOP_ALGORITHMS } from '../tokens/dpop.js';
 import { ID_TOKEN_ALG } from '../tokens/keys.js';
 import {
   AUTH_METHOD_NAMES,
@@ -72,6 +73,8 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
           introspection_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
         }),
     code_challenge_methods_supported: [...PKCE_METHODS],
+    // RFC 9449 §5.1: DPoP proofs are accepted at the token endpoint (and the resource routes) with these algorithms.
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [ID_TOKEN_ALG],
     // Not registered by RFC 8414/9068 (§2 allows extensions): tells resource

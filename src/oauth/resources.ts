@@ -19,6 +19,7 @@
  * one parse of the asked-for URI and a map read.
  */
 import { invalidTarget } from '../errors.js';
+import { DPOP_ALGORITHMS } from '../tokens/dpop.js';
 import { resourceKey } from './resource-uri.js';
 
 /** At most this many `resource` values in one authorization request (more are refused unread). */
@@ -126,6 +127,8 @@ export function protectedResourceMetadata(issuer: string, description: ResourceD
     authorization_servers: [issuer],
     scopes_supported: [...description.scopes],
     bearer_methods_supported: ['header'],
+    // RFC 9728 §2, RFC 9449: DPoP-bound tokens are accepted too, with proofs of these algorithms.
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
     resource_name: description.name,
   };
 }

@@ -9,6 +9,7 @@
 import type { ClientService } from '../clients/service.js';
 import { invalidRequest, invalidTarget, OAuthError, unauthorizedClient, unsupportedGrantType } from '../errors.js';
 import type { Client } from '../storage/types.js';
+import { invalidDpopProof, type DpopVerifier } from '../tokens/dpop.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
 import type { ClientAuthenticator } from './client-auth.js';
 import type { GrantHandler, GrantHandlers } from './grants/types.js';
@@ -24,6 +25,8 @@ export interface EndpointRequest {
   /** The parsed form, or undefined when there was no form body. */
   form: RawForm | undefined;
   authorization: string | undefined;
+  /** The DPoP header(s) as received (RFC 9449 §4.1); only the token endpoint reads it. */
+  dpop?: string | string[] | undefined;
   ip: string;
 }
 
@@ -65,6 +68,8 @@ interface TokenRequestState {
   grantType: TokenGrantType;
   handler: GrantHandler;
   client: Client;
+  /** The key of the verified DPoP proof, or null without one. */
+  dpopJkt: string | null;
 }
 
 export interface TokenEndpointDeps {
@@ -75,9 +80,11 @@ export interface TokenEndpointDeps {
   clients?: Pick<ClientService, 'recordUse'>;
   /** A failure to record that use: the tokens were issued and are answered all the same. */
   onError?: (err: unknown) => void;
+  /** DPoP (RFC 9449): the proof verifier and the token endpoint's URL (the proofs' `htu`). */
+  dpop: { verifier: Pick<DpopVerifier, 'verify'>; tokenEndpoint: string };
 }
 
-type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants'>) => void | Promise<void>;
+type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants' | 'dpop'>) => void | Promise<void>;
 
 /** Run in order; each either passes (possibly filling in the state) or throws the RFC 6749 §5.2 error. */
 export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> = [
@@ -111,6 +118,19 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
       if (!state.client.grantTypes.includes(state.grantType)) {
         throw unauthorizedClient(`This client is not registered for the ${state.grantType} grant.`);
       }
+    },
+  ],
+  [
+    'DPoP proof valid when sent, and sent when the client registered dpop_bound_access_tokens',
+    async (state, { dpop }) => {
+      // RFC 9449 §5: for every grant alike; the grant binds what it issues to this key (GrantRequest.dpopJkt).
+      state.dpopJkt = null;
+      if (state.request.dpop === undefined) {
+        // §5.2: such a client never gets a bearer token.
+        if (state.client.dpopBoundAccessTokens) throw invalidDpopProof('This client must send a DPoP proof with every token request (dpop_bound_access_tokens).');
+        return;
+      }
+      state.dpopJkt = (await dpop.verifier.verify(state.request.dpop, { method: 'POST', url: dpop.tokenEndpoint })).jkt;
     },
   ],
 ];
@@ -150,7 +170,9 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
     async token(request) {
       const state = { request } as TokenRequestState;
       for (const [, check] of tokenChecks) await check(state, deps);
-      const response = await state.handler({ client: state.client, params: state.params, ip: state.request.ip });
+      const response = await state.handler({ client: state.client, params: state.params, ip: state.request.ip, dpopJkt: state.dpopJkt });
+      // A grant that dropped the verified proof would hand out a bearer token the client believes is bound.
+      if (state.dpopJkt !== null && response.token_type !== 'DPoP') throw new Error(`the ${state.grantType} grant ignored the DPoP proof`);
       await deps.clients?.recordUse(state.client).catch((err: unknown) => deps.onError?.(err));
       return { grantType: state.grantType, response };
     },

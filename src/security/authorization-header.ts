@@ -47,3 +47,17 @@ export function parseBearer(header: string): { token: string } | 'malformed' | n
   const match = /^Bearer +(\S+) *$/i.exec(header);
   return match && B64TOKEN.test(match[1]!) ? { token: match[1]! } : 'malformed';
 }
+
+/**
+ * An access token in either scheme a resource accepts: `Bearer` (RFC 6750
+ * §2.1) or `DPoP` (RFC 9449 §7.1, the same token68 syntax). Null for any
+ * other scheme, `'malformed'` when the scheme is one of them without
+ * exactly one b64token.
+ */
+export function parseAccessTokenHeader(header: string): { scheme: 'Bearer' | 'DPoP'; token: string } | 'malformed' | null {
+  const bearer = parseBearer(header);
+  if (bearer !== null) return bearer === 'malformed' ? bearer : { scheme: 'Bearer', token: bearer.token };
+  if (!/^DPoP(\s|$)/i.test(header)) return null;
+  const match = /^DPoP +(\S+) *$/i.exec(header);
+  return match && B64TOKEN.test(match[1]!) ? { scheme: 'DPoP', token: match[1]! } : 'malformed';
+}

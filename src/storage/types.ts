@@ -80,6 +80,8 @@ export interface Client {
   jwks: ClientJwks | null;
   /** `private_key_jwt` only: where the client publishes its keys (RFC 7591 `jwks_uri`); null otherwise. Never both. */
   jwksUri: string | null;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof (its access tokens are always DPoP-bound). */
+  dpopBoundAccessTokens: boolean;
   origin: ClientOrigin;
   /** RFC 7592: hash of the registration access token (`clients/secret.ts`); null unless registered dynamically. */
   registrationAccessTokenHash: string | null;
@@ -112,6 +114,8 @@ export interface RefreshTokenRecord {
   expiresAt: Date;
   usedAt: Date | null;
   revokedAt: Date | null;
+  /** RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh token is bound to; null: not bound. */
+  dpopJkt: string | null;
 }
 
 export interface SigningKeyRecord {
@@ -190,6 +194,8 @@ export interface NewClient {
   /** Default null (both). */
   jwks?: ClientJwks | null;
   jwksUri?: string | null;
+  /** RFC 9449 §5.2; default false. */
+  dpopBoundAccessTokens?: boolean;
   /** Default `admin`. */
   origin?: ClientOrigin;
   /** Default null. */
@@ -331,6 +337,8 @@ export interface NewRefreshToken {
   accessTokenJti: string | null;
   accessTokenExpiresAt: Date | null;
   expiresAt: Date;
+  /** RFC 9449 §5: the DPoP key the token is bound to (kept by every successor); null or absent: not bound. */
+  dpopJkt?: string | null;
 }
 
 export interface RefreshTokenRepo {

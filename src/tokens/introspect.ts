@@ -60,7 +60,8 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     if (isUserToken && !user) return INACTIVE;
     const out: IntrospectionResponse = {
       active: true,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a bound token says so, and which key it is bound to.
+      token_type: claims.cnf ? 'DPoP' : 'Bearer',
       scope: claims.scope,
       client_id: claims.client_id,
       sub: claims.sub,
@@ -75,6 +76,7 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
       out.roles = [...user.roles];
     }
     if (claims.auth_time !== undefined) out.auth_time = claims.auth_time;
+    if (claims.cnf) out.cnf = { jkt: claims.cnf.jkt };
     return out;
   }
 

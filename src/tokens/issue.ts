@@ -8,6 +8,7 @@
  * both and persists the refresh token itself, in parallel with signing.
  */
 import type { Config } from '../config.js';
+import { TOKEN_ENDPOINT_AUTH_METHODS } from '../oauth/protocol.js';
 import type { NewRefreshToken, RefreshTokenRepo } from '../storage/types.js';
 import type { DenyList } from './deny-list.js';
 import { accessTokenClaims, idTokenClaims, signJwt } from './jwt.js';
@@ -57,7 +58,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     const iat = request.user ? Math.max(seconds, denyList.earliestIat(request.user.id)) : seconds;
     const authTime = request.authTime ?? request.idToken?.authTime ?? null;
     const claims = accessTokenClaims(
-      { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: request.resource, jti: randomId() },
+      { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: request.resource, jti: randomId(), dpopJkt: request.dpopJkt },
       { issuer: config.issuer, iat, ttlSeconds: config.accessTokenTtlSeconds },
     );
     let refresh: PreparedTokens['refresh'] = null;
@@ -79,6 +80,8 @@ export function createIssuer(deps: IssuerDeps): Issuer {
           accessTokenJti: claims.jti,
           accessTokenExpiresAt: new Date(claims.exp * 1000),
           expiresAt: new Date(now() + config.refreshTokenTtlSeconds * 1000),
+          // RFC 9449 §5: a public client's refresh token is bound to the DPoP key (a confidential client's is bound by its authentication).
+          dpopJkt: TOKEN_ENDPOINT_AUTH_METHODS[request.client.tokenEndpointAuthMethod].confidential ? null : request.dpopJkt,
         },
       };
     }
@@ -93,7 +96,8 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     const accessToken = await signJwt(claims, signer.key, signer.header);
     const response: TokenResponse = {
       access_token: accessToken,
-      token_type: 'Bearer',
+      // RFC 9449 §5: the type says how the token must be presented.
+      token_type: claims.cnf ? 'DPoP' : 'Bearer',
       expires_in: claims.exp - claims.iat,
       scope: claims.scope,
     };

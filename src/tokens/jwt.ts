@@ -25,7 +25,16 @@ export interface ClaimContext {
  * claims; the sample API greets the user by it without a lookup).
  */
 export function accessTokenClaims(
-  input: { client: Client; user: User | null; scopes: readonly string[]; authTime?: number | null | undefined; audience: string; jti: string },
+  input: {
+    client: Client;
+    user: User | null;
+    scopes: readonly string[];
+    authTime?: number | null | undefined;
+    audience: string;
+    jti: string;
+    /** RFC 9449 §6.1: bind the token to this DPoP key. */
+    dpopJkt?: string | null;
+  },
   ctx: ClaimContext,
 ): AccessTokenClaims {
   const claims: AccessTokenClaims = {
@@ -43,6 +52,7 @@ export function accessTokenClaims(
     claims.preferred_username = input.user.username;
     if (input.authTime !== undefined && input.authTime !== null) claims.auth_time = input.authTime;
   }
+  if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt };
   return claims;
 }
 

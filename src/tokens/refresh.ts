@@ -9,6 +9,7 @@
 import { SYSTEM_ACTOR, type AuditRecorder } from '../audit/events.js';
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
+import { constantTimeEqual } from '../security/constant-time.js';
 import { invalidGrant } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceRegistry } from '../oauth/resources.js';
@@ -91,7 +92,7 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     throw invalidGrant('The refresh token was already used; every token of its grant has been revoked.');
   }
 
-  return async function refresh({ client, refreshToken: token, scope, resource, ip }: RefreshRequest): Promise<TokenResponse> {
+  return async function refresh({ client, refreshToken: token, scope, resource, ip, dpopJkt }: RefreshRequest): Promise<TokenResponse> {
     const requested = parseScopeParameter(scope);
     if (!isRefreshTokenShape(token)) throw invalidGrant('The refresh token is invalid, expired or revoked.');
     const hash = hashRefreshToken(token);
@@ -101,6 +102,11 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     // token is refused without touching it.
     if (!record || record.clientId !== client.clientId) throw invalidGrant('The refresh token is invalid, expired or revoked.');
     if (record.revokedAt !== null || record.expiresAt.getTime() <= now()) throw invalidGrant('The refresh token is invalid, expired or revoked.');
+    // RFC 9449 §5: a bound refresh token is good only with a proof by its key; refused without using it up
+    // (whoever holds the token without the key can neither refresh nor burn the grant).
+    if (record.dpopJkt !== null && (dpopJkt === null || !constantTimeEqual(dpopJkt, record.dpopJkt))) {
+      throw invalidGrant('The refresh token is bound to a DPoP key: send a DPoP proof signed with that key.');
+    }
     if (record.usedAt !== null) return replayed(record, token, hash, ip);
 
     const scopes = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
@@ -122,6 +128,7 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
         refreshToken: true,
         familyId: record.familyId,
         authTime,
+        dpopJkt,
         // OIDC Core §12.2: a refresh may return a new ID token (no nonce).
         ...(scopes.includes('openid') ? { idToken: { authTime } } : {}),
       },

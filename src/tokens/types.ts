@@ -9,7 +9,8 @@ import type { Client, User } from '../storage/types.js';
 /** RFC 6749 §5.1 (plus OIDC `id_token`). Sent with `Cache-Control: no-store`. */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the access token is bound to a DPoP key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token?: string;
@@ -38,6 +39,14 @@ export interface IssueRequest {
   idToken?: { nonce?: string | undefined; authTime: number | null };
   /** Epoch seconds of the user's authentication, kept with the refresh token. */
   authTime?: number | null;
+  /**
+   * The thumbprint of the DPoP key the token request proved (RFC 9449):
+   * the access token is bound to it (`cnf.jkt`, `token_type: DPoP`), and a
+   * public client's refresh token too. Null: a bearer token. Required, so
+   * a grant cannot forget the proof the token endpoint verified: pass
+   * `GrantRequest.dpopJkt`.
+   */
+  dpopJkt: string | null;
 }
 
 export interface IssuedTokens {
@@ -72,6 +81,8 @@ export interface AccessTokenClaims {
   jti: string;
   roles?: string[];
   auth_time?: number;
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to. */
+  cnf?: { jkt: string };
   [claim: string]: unknown;
 }
 
@@ -86,16 +97,19 @@ export interface RefreshRequest {
   resource?: string | undefined;
   /** The client's address (recorded when a reused token revokes its family). */
   ip?: string | undefined;
+  /** The key of the request's DPoP proof (RFC 9449), if any: binds the new access token; must be the key of a bound refresh token. */
+  dpopJkt: string | null;
 }
 
 /**
  * RFC 7662 §2.2 response. Inactive tokens answer exactly `{ active: false }`.
- * `token_type` is `Bearer` for access tokens and `refresh_token` for refresh
- * tokens.
+ * `token_type` is `Bearer` (or `DPoP`) for access tokens and `refresh_token`
+ * for refresh tokens.
  */
 export interface IntrospectionResponse {
   active: boolean;
-  token_type?: 'Bearer' | 'refresh_token';
+  /** `DPoP` for a DPoP-bound access token (RFC 9449 §6.2). */
+  token_type?: 'Bearer' | 'DPoP' | 'refresh_token';
   scope?: string;
   client_id?: string;
   username?: string;
@@ -107,6 +121,8 @@ export interface IntrospectionResponse {
   jti?: string;
   auth_time?: number;
   roles?: string[];
+  /** RFC 9449 §6.2: the key a DPoP-bound token is bound to. */
+  cnf?: { jkt: string };
 }
 
 /**

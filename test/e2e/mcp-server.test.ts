@@ -13,6 +13,10 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { basic, decodePayload, getWithToken, postForm } from '../helpers/tokens.js';
+import { DPOP_ALGORITHMS } from '../../src/tokens/dpop.js';
+
+/** RFC 9449 §7.1: every challenge of a resource route also offers DPoP. */
+const DPOP_CHALLENGE = `DPoP algs="${DPOP_ALGORITHMS.join(' ')}"`;
 
 const ISSUER = 'http://localhost:3000';
 const MCP = `${ISSUER}/mcp`;
@@ -58,7 +62,7 @@ t.test(`the sample MCP server at /mcp (${backendName})`, async (t) => {
   t.test('without a token: 401 pointing to the resource metadata and the scope, which lead to this server', async (t) => {
     const res = await mcp(app, null, initialize());
     t.equal(res.statusCode, 401);
-    t.equal(res.headers['www-authenticate'], `Bearer realm="${ISSUER}", resource_metadata="${MCP_METADATA}", scope="api:read"`);
+    t.equal(res.headers['www-authenticate'], `Bearer realm="${ISSUER}", resource_metadata="${MCP_METADATA}", scope="api:read", ${DPOP_CHALLENGE}`);
     const metadata = (await app.inject({ url: new URL(MCP_METADATA).pathname })).json();
     t.equal(metadata.resource, MCP);
     t.same(metadata.authorization_servers, [ISSUER]);
@@ -103,7 +107,7 @@ t.test(`the sample MCP server at /mcp (${backendName})`, async (t) => {
     t.equal(refused.statusCode, 403);
     t.equal(
       refused.headers['www-authenticate'],
-      `Bearer realm="${ISSUER}", resource_metadata="${MCP_METADATA}", error="insufficient_scope", error_description="The tool write_note needs scope api:read api:write.", scope="api:read api:write"`,
+      `Bearer realm="${ISSUER}", resource_metadata="${MCP_METADATA}", error="insufficient_scope", error_description="The tool write_note needs scope api:read api:write.", scope="api:read api:write", ${DPOP_CHALLENGE}`,
     );
     t.same(refused.json(), { error: 'insufficient_scope', error_description: 'The tool write_note needs scope api:read api:write.' });
     const batch = await mcp(app, readToken, [callTool('whoami', {}, 1), callTool('write_note', { text: 'x' }, 2)]);
@@ -136,7 +140,7 @@ t.test(`the sample MCP server at /mcp (${backendName})`, async (t) => {
 
     const noScope = await mcp(app, await clientToken({ resource: MCP, scope: 'api:write' }), initialize());
     t.equal(noScope.statusCode, 403, 'an /mcp token without api:read');
-    t.match(noScope.headers['www-authenticate'], /error="insufficient_scope", error_description="[^"]+", scope="api:read"$/);
+    t.match(noScope.headers['www-authenticate'], /error="insufficient_scope", error_description="[^"]+", scope="api:read", DPoP algs="[^"]+"$/);
   });
 
   t.test('the transport’s own answers: 405 for GET and DELETE, 406, 415, JSON-RPC parse errors', async (t) => {

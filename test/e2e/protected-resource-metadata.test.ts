@@ -12,6 +12,10 @@ import { sampleResource } from '../../src/http/resource-metadata.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { basic, getWithToken, postForm } from '../helpers/tokens.js';
+import { DPOP_ALGORITHMS } from '../../src/tokens/dpop.js';
+
+/** RFC 9449 §7.1: every challenge of a resource route also offers DPoP. */
+const DPOP_CHALLENGE = `DPoP algs="${DPOP_ALGORITHMS.join(' ')}"`;
 
 const ISSUER = 'http://localhost:3000';
 const API = `${ISSUER}/api`;
@@ -42,6 +46,7 @@ t.test(`protected resource metadata and challenges (${backendName})`, async (t) 
         authorization_servers: [ISSUER],
         scopes_supported: ['api:read', 'api:write'],
         bearer_methods_supported: ['header'],
+        dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
         resource_name: name,
       });
       t.equal(res.headers['access-control-allow-origin'], '*', 'readable by any origin, like discovery');
@@ -55,13 +60,13 @@ t.test(`protected resource metadata and challenges (${backendName})`, async (t) 
   t.test('a 401 from /api names the metadata, and the metadata names the resource (RFC 9728 §5.1, §3.3)', async (t) => {
     const missing = await app.inject({ url: '/api/hello' });
     t.equal(missing.statusCode, 401);
-    t.equal(missing.headers['www-authenticate'], `Bearer realm="${ISSUER}", resource_metadata="${API_METADATA}"`, 'no error attribute without a token (RFC 6750 §3.1)');
+    t.equal(missing.headers['www-authenticate'], `Bearer realm="${ISSUER}", resource_metadata="${API_METADATA}", ${DPOP_CHALLENGE}`, 'no error attribute without a token (RFC 6750 §3.1)');
     const path = new URL(API_METADATA).pathname;
     t.equal((await app.inject({ url: path })).json().resource, API, 'followed from the challenge alone');
 
     const invalid = await getWithToken(app, '/api/hello', 'not-a-jwt');
     t.equal(invalid.statusCode, 401);
-    t.match(invalid.headers['www-authenticate'], new RegExp(`^Bearer realm="${ISSUER}", resource_metadata="${API_METADATA}", error="invalid_token", error_description="[^"]+"$`));
+    t.match(invalid.headers['www-authenticate'], new RegExp(`^Bearer realm="${ISSUER}", resource_metadata="${API_METADATA}", error="invalid_token", error_description="[^"]+", DPoP algs="[^"]+"$`));
     const elsewhere = await getWithToken(app, '/api/hello', await clientToken({ resource: MCP }));
     t.match(elsewhere.headers['www-authenticate'], /resource_metadata=".*\/api", error="invalid_token", error_description="[^"]*aud/, 'a token for another resource');
 
@@ -70,7 +75,7 @@ t.test(`protected resource metadata and challenges (${backendName})`, async (t) 
     t.equal(admin.statusCode, 403);
     t.equal(
       admin.headers['www-authenticate'],
-      `Bearer realm="${ISSUER}", resource_metadata="${API_METADATA}", error="insufficient_scope", error_description="This resource needs a user with role admin."`,
+      `Bearer realm="${ISSUER}", resource_metadata="${API_METADATA}", error="insufficient_scope", error_description="This resource needs a user with role admin.", ${DPOP_CHALLENGE}`,
       'a role no scope grants: no scope named',
     );
   });
@@ -78,10 +83,10 @@ t.test(`protected resource metadata and challenges (${backendName})`, async (t) 
   t.test('UserInfo, the server’s own endpoint: no resource metadata, the scope it needs', async (t) => {
     const missing = await app.inject({ url: '/userinfo' });
     t.equal(missing.statusCode, 401);
-    t.equal(missing.headers['www-authenticate'], `Bearer realm="${ISSUER}", scope="openid"`);
+    t.equal(missing.headers['www-authenticate'], `Bearer realm="${ISSUER}", scope="openid", ${DPOP_CHALLENGE}`);
     const noOpenid = await getWithToken(app, '/userinfo', await clientToken({ resource: MCP }));
     t.equal(noOpenid.statusCode, 403);
-    t.match(noOpenid.headers['www-authenticate'], /^Bearer realm="[^"]+", error="insufficient_scope", error_description="[^"]+", scope="openid"$/);
+    t.match(noOpenid.headers['www-authenticate'], /^Bearer realm="[^"]+", error="insufficient_scope", error_description="[^"]+", scope="openid", DPoP algs="[^"]+"$/);
   });
 
   t.test('a route mounted like /mcp: its audience, its metadata, its scope, and step-up', async (t) => {
@@ -99,16 +104,16 @@ t.test(`protected resource metadata and challenges (${backendName})`, async (t) 
 
     const missing = await call();
     t.equal(missing.statusCode, 401);
-    t.equal(missing.headers['www-authenticate'], `Bearer realm="${ISSUER}", resource_metadata="${MCP_METADATA}", scope="api:read"`, 'the metadata and the scope to ask for');
+    t.equal(missing.headers['www-authenticate'], `Bearer realm="${ISSUER}", resource_metadata="${MCP_METADATA}", scope="api:read", ${DPOP_CHALLENGE}`, 'the metadata and the scope to ask for');
     const forApi = await call(await clientToken({ scope: 'api:read' }));
     t.equal(forApi.statusCode, 401, 'an /api token is refused');
-    t.match(forApi.headers['www-authenticate'], /error="invalid_token".*scope="api:read"$/);
+    t.match(forApi.headers['www-authenticate'], /error="invalid_token".*scope="api:read", DPoP algs="[^"]+"$/);
     const writeOnly = await call(await clientToken({ resource: MCP, scope: 'api:write' }));
     t.equal(writeOnly.statusCode, 403, 'the route’s scope is checked');
-    t.match(writeOnly.headers['www-authenticate'], new RegExp(`resource_metadata="${MCP_METADATA}", error="insufficient_scope", error_description="[^"]+", scope="api:read"$`));
+    t.match(writeOnly.headers['www-authenticate'], new RegExp(`resource_metadata="${MCP_METADATA}", error="insufficient_scope", error_description="[^"]+", scope="api:read", DPoP algs="[^"]+"$`));
     const readOnly = await call(await clientToken({ resource: MCP, scope: 'api:read' }));
     t.equal(readOnly.statusCode, 403, 'a tool that needs more');
-    t.match(readOnly.headers['www-authenticate'], /error="insufficient_scope", error_description="This tool needs api:write.", scope="api:read api:write"$/, 'names the scope to step up to');
+    t.match(readOnly.headers['www-authenticate'], /error="insufficient_scope", error_description="This tool needs api:write.", scope="api:read api:write", DPoP algs="[^"]+"$/, 'names the scope to step up to');
     t.same((await call(await clientToken({ resource: MCP, scope: 'api:read api:write' }))).json(), { sub: machine.clientId });
 
     t.throws(() => requireBearer(services, { resource: 'https://elsewhere.example/mcp' }), /not one of RESOURCES/, 'a route for a resource the server does not know fails at start');

@@ -7,6 +7,10 @@ import t, { type Test } from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { basic, decodePayload, getWithToken, postForm, signWithServerKey } from '../helpers/tokens.js';
+import { DPOP_ALGORITHMS } from '../../src/tokens/dpop.js';
+
+/** RFC 9449 §7.1: every challenge of a resource route also offers DPoP. */
+const DPOP_CHALLENGE = `DPoP algs="${DPOP_ALGORITHMS.join(' ')}"`;
 
 const ISSUER = 'http://localhost:3000';
 
@@ -274,7 +278,7 @@ t.test(`token service error paths (${backendName})`, async (t) => {
 
   t.test('resource routes: RFC 6750 errors', async (t) => {
     // RFC 9728 §5.1: every challenge of the sample API points to its metadata.
-    const realm = `Bearer realm="${ISSUER}", resource_metadata="${ISSUER}/.well-known/oauth-protected-resource/api"`;
+    const realm = `Bearer realm="${ISSUER}", resource_metadata="${ISSUER}/.well-known/oauth-protected-resource/api", ${DPOP_CHALLENGE}`;
     const missing = await app.inject({ method: 'GET', url: '/api/hello' });
     t.equal(missing.statusCode, 401);
     t.equal(missing.headers['www-authenticate'], realm, 'no error attribute without a token (RFC 6750 §3.1)');
@@ -284,7 +288,7 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     const invalid = async (t: Tap, tokenValue: string, description: RegExp) => {
       const res = await getWithToken(app, '/api/hello', tokenValue);
       t.equal(res.statusCode, 401);
-      t.match(res.headers['www-authenticate'], /^Bearer realm="[^"]+", resource_metadata="[^"]+", error="invalid_token", error_description="[^"]+"$/);
+      t.match(res.headers['www-authenticate'], /^Bearer realm="[^"]+", resource_metadata="[^"]+", error="invalid_token", error_description="[^"]+", DPoP algs="[^"]+"$/);
       t.match(res.json().error_description, description);
       t.equal(res.json().error, 'invalid_token');
     };

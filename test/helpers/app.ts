@@ -77,6 +77,7 @@ export async function seedClient(
     token_endpoint_auth_method?: string;
     scope?: string;
     resource_server?: boolean;
+    dpop_bound_access_tokens?: boolean;
   } = {},
 ): Promise<{ clientId: string; clientSecret: string | null }> {
   const { client, clientSecret } = await services.clients.register({ client_name: 'Test client', ...metadata });

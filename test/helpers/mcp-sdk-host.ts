@@ -357,7 +357,7 @@ export async function stepUpRefused(t: Test, host: McpHost): Promise<void> {
   const refusals = exchanges.slice(seen).filter((e) => e.status === 403);
   t.ok(refusals.length >= 1);
   for (const refusal of refusals) {
-    t.match(refusal.wwwAuthenticate, /error="insufficient_scope", error_description="[^"]+", scope="api:read api:write"$/, '403 insufficient_scope naming every scope needed');
+    t.match(refusal.wwwAuthenticate, /error="insufficient_scope", error_description="[^"]+", scope="api:read api:write", DPoP algs="[^"]+"$/, '403 insufficient_scope naming every scope needed');
     t.match(refusal.wwwAuthenticate, /resource_metadata="[^"]+\/mcp"/);
   }
   t.equal(decodePayload(provider.tokens()!.access_token).scope, 'api:read', 'a refresh never widened the grant');

@@ -28,6 +28,7 @@ function client(overrides: Partial<Client> = {}): Client {
     resourceServer: false,
     jwks: null,
     jwksUri: null,
+    dpopBoundAccessTokens: false,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,
@@ -348,6 +349,7 @@ const failing: ReadonlyArray<readonly [check: string, change: AuthorizeQuery]> =
   ['PKCE code challenge for a code request', { code_challenge: 'short' }],
   ['prompt values are understood and consistent', { prompt: 'bogus' }],
   ['max_age is whole seconds', { max_age: 'soon' }],
+  ['dpop_jkt is a SHA-256 JWK thumbprint', { dpop_jkt: 'short' }],
 ];
 /** The one check that cannot fail (an oversized hint is dropped). */
 const NEVER_FAILS = 'login_hint is kept only when short';

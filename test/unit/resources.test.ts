@@ -12,6 +12,7 @@ import { resourceKey, resourceMetadataUrl } from '../../src/oauth/resource-uri.j
 import { createResourceRegistry, protectedResourceMetadata } from '../../src/oauth/resources.js';
 import { createMemoryKv } from '../../src/storage/kv/memory.js';
 import { errorCode } from '../helpers/errors.js';
+import { DPOP_ALGORITHMS } from '../../src/tokens/dpop.js';
 
 const API = 'https://as.example/api';
 const MCP = 'https://as.example/mcp';
@@ -124,6 +125,7 @@ t.test('protected resource metadata (RFC 9728 §2)', async (t) => {
     authorization_servers: ['https://as.example'],
     scopes_supported: ['api:read'],
     bearer_methods_supported: ['header'],
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
     resource_name: 'Sample MCP server',
   });
 });

@@ -18,6 +18,8 @@ const metadataOptions: Record<string, OptionSpec> = {
   scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows but "admin")' },
   'resource-server': { type: 'boolean', description: "A resource server: may introspect other clients' access tokens" },
   'no-resource-server': { type: 'boolean', description: 'Not a resource server (the default)' },
+  'dpop-bound': { type: 'boolean', description: 'dpop_bound_access_tokens (RFC 9449 §5.2): every token request must carry a DPoP proof' },
+  'no-dpop-bound': { type: 'boolean', description: 'DPoP optional (the default)' },
 };
 
 function metadataFrom(args: ParsedArgs): ClientMetadataInput {
@@ -49,6 +51,9 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   }
   if (args.values['resource-server'] === true) input.resource_server = true;
   if (args.values['no-resource-server'] === true) input.resource_server = false;
+  if (args.values['dpop-bound'] === true && args.values['no-dpop-bound'] === true) throw new UsageError('give either --dpop-bound or --no-dpop-bound, not both');
+  if (args.values['dpop-bound'] === true) input.dpop_bound_access_tokens = true;
+  if (args.values['no-dpop-bound'] === true) input.dpop_bound_access_tokens = false;
   return input;
 }
 
@@ -64,6 +69,7 @@ function show(client: Client, secret: string | null = null): CommandResult {
     ['resource_server', client.resourceServer ? 'yes' : 'no'],
     ...(client.jwks === null ? [] : ([['jwks', client.jwks.keys.map((k) => `${String(k.kty)}${typeof k.kid === 'string' ? ` kid=${k.kid}` : ''}`)]] as Array<[string, unknown]>)),
     ...(client.jwksUri === null ? [] : ([['jwks_uri', client.jwksUri]] as Array<[string, unknown]>)),
+    ['dpop_bound_access_tokens', client.dpopBoundAccessTokens ? 'yes' : 'no'],
     ['origin', client.origin],
     ['last_used_at', client.lastUsedAt?.toISOString() ?? 'never'],
     ['created_at', client.createdAt.toISOString()],

@@ -10,6 +10,7 @@
  * redemption issued is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
  */
 import { invalidGrant, invalidRequest } from '../../errors.js';
+import { constantTimeEqual } from '../../security/constant-time.js';
 import { verifyS256 } from '../pkce.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
@@ -23,7 +24,7 @@ export const authorizationCodeParameters: GrantParameters = {
 const REFUSED = 'The authorization code is invalid, expired, already used, or was issued to another client or redirect URI.';
 
 export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick<GrantDeps, 'codes' | 'tokens' | 'users' | 'resources'>): GrantHandler {
-  return async ({ client, params }) => {
+  return async ({ client, params, dpopJkt }) => {
     const { code, redirect_uri: redirectUri, code_verifier: verifier, resource } = params;
     if (code === undefined || code === '') throw invalidRequest('code is required.');
     if (verifier === undefined || verifier === '') throw invalidRequest('code_verifier is required (PKCE).');
@@ -51,6 +52,10 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
     }
     // RFC 7636 §4.6: the verifier must hash to the challenge (constant-time compare).
     if (!verifyS256(verifier, grant.codeChallenge)) throw invalidGrant('PKCE verification failed: code_verifier does not match the code_challenge.');
+    // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
+    if (grant.dpopJkt !== undefined && (dpopJkt === null || !constantTimeEqual(dpopJkt, grant.dpopJkt))) {
+      throw invalidGrant('This code was requested with dpop_jkt: redeem it with a DPoP proof signed by that key.');
+    }
 
     const user = await users.findEnabled(grant.userId);
     if (!user) throw invalidGrant('The user who authorized this code no longer exists or is disabled.');
@@ -69,6 +74,7 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
       refreshToken: client.grantTypes.includes('refresh_token'),
       idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime } : undefined,
       authTime: grant.authTime,
+      dpopJkt,
     });
 
     const replayed = await codes.recordRedemption(code, {

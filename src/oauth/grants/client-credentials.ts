@@ -13,11 +13,11 @@ const forClient = (scope: string) => !USER_ONLY_SCOPES.has(scope);
 export const clientCredentialsParameters: GrantParameters = {};
 
 export function clientCredentialsGrant({ config, tokens, resources }: Pick<GrantDeps, 'config' | 'tokens' | 'resources'>): GrantHandler {
-  return async ({ client, params }) => {
+  return async ({ client, params, dpopJkt }) => {
     const scopes = grantScopes(parseScopeParameter(params.scope), client.scope.split(' '), config.scopes, forClient);
     // RFC 8707 §2: any resource of this server, the default when none is named.
     const resource = resources.audienceFor(params.resource);
-    const issued = await tokens.issue({ client, user: null, scopes, resource, refreshToken: false });
+    const issued = await tokens.issue({ client, user: null, scopes, resource, refreshToken: false, dpopJkt });
     return issued.response;
   };
 }

@@ -17,7 +17,7 @@ export const passwordParameters: GrantParameters = {
 };
 
 export function passwordGrant({ config, now, tokens, users, resources }: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users' | 'resources'>): GrantHandler {
-  return async ({ client, params, ip }) => {
+  return async ({ client, params, ip, dpopJkt }) => {
     const { username, password } = params;
     if (username === undefined) throw invalidRequest('username is required.');
     if (password === undefined) throw invalidRequest('password is required.');
@@ -39,6 +39,7 @@ export function passwordGrant({ config, now, tokens, users, resources }: Pick<Gr
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
       authTime: Math.floor(now() / 1000),
+      dpopJkt,
     });
     return issued.response;
   };

@@ -10,8 +10,8 @@ export const refreshTokenParameters: GrantParameters = {
 };
 
 export function refreshTokenGrant({ tokens }: Pick<GrantDeps, 'tokens'>): GrantHandler {
-  return async ({ client, params, ip }) => {
+  return async ({ client, params, ip, dpopJkt }) => {
     if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required.');
-    return tokens.refresh({ client, refreshToken: params.refresh_token, scope: params.scope, resource: params.resource, ip });
+    return tokens.refresh({ client, refreshToken: params.refresh_token, scope: params.scope, resource: params.resource, ip, dpopJkt });
   };
 }

@@ -21,6 +21,12 @@ export interface GrantRequest {
   params: Readonly<Record<string, string | undefined>>;
   /** Client IP, for throttling. */
   ip: string;
+  /**
+   * The thumbprint of the key of the request's verified DPoP proof (RFC
+   * 9449), or null: pass it on as `IssueRequest.dpopJkt` (the token
+   * endpoint checked the proof, and that every answer is bound to it).
+   */
+  dpopJkt: string | null;
 }
 
 export type GrantHandler = (request: GrantRequest) => Promise<TokenResponse>;
