@@ -27,6 +27,10 @@ export type ErrorCode =
   | 'unsupported_token_type'
   // RFC 8707 §2: a resource that is malformed, unknown, or not among those granted
   | 'invalid_target'
+  // RFC 8628 §3.5: the device flow's answers to a poll of the token endpoint
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
   // OpenID Connect Core §3.1.2.6
   | 'login_required'
   | 'consent_required'

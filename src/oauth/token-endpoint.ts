@@ -1,8 +1,9 @@
 /**
  * The endpoints where a client authenticates with a form post: the token
  * endpoint (RFC 6749 §3.2) as a list of named checks, then one handler per
- * `grant_type` (`grants/`); revocation (RFC 7009) and introspection
- * (RFC 7662), which share its form and client-authentication checks.
+ * `grant_type` (`grants/`); revocation (RFC 7009), introspection
+ * (RFC 7662) and device authorization (RFC 8628 §3.1), which share its form
+ * and client-authentication checks.
  * Transport-neutral: the HTTP scope passes the header values and the parsed
  * form.
  */
@@ -11,8 +12,10 @@ import { invalidRequest, invalidTarget, OAuthError, unauthorizedClient, unsuppor
 import type { Client } from '../storage/types.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
 import type { ClientAuthenticator } from './client-auth.js';
+import type { DeviceAuthorizationResponse, DeviceFlow } from './device-authorization.js';
+import { DEVICE_AUTHORIZATION_PATH } from './metadata.js';
 import type { GrantHandler, GrantHandlers } from './grants/types.js';
-import type { TokenGrantType } from './protocol.js';
+import { DEVICE_CODE_GRANT, type TokenGrantType } from './protocol.js';
 
 /** A parsed `application/x-www-form-urlencoded` body: each value a string, or a list when repeated. */
 export type RawForm = Readonly<Record<string, string | readonly string[]>>;
@@ -75,6 +78,8 @@ export interface TokenEndpointDeps {
   clients?: Pick<ClientService, 'recordUse'>;
   /** A failure to record that use: the tokens were issued and are answered all the same. */
   onError?: (err: unknown) => void;
+  /** The device authorization grant (RFC 8628). */
+  devices?: Pick<DeviceFlow, 'authorize'>;
 }
 
 type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants'>) => void | Promise<void>;
@@ -130,6 +135,12 @@ export interface TokenEndpoints {
   revoke(request: EndpointRequest): Promise<void>;
   /** `POST /introspect` (RFC 7662): only an authenticated (confidential) client may ask (§2.1). */
   introspect(request: EndpointRequest): Promise<IntrospectionResponse>;
+  /**
+   * `POST /device_authorization` (RFC 8628 §3.1): the client authenticates as
+   * at the token endpoint (§3.1: "as described in Section 3.2.1 of RFC 6749")
+   * and must be registered for the device code grant.
+   */
+  deviceAuthorization(request: EndpointRequest): Promise<DeviceAuthorizationResponse>;
 }
 
 export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
@@ -161,6 +172,15 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
     async introspect(request) {
       const { client, token, hint } = await tokenRequest(request, { allowPublic: false, rfc: 'RFC 7662', path: '/introspect' });
       return tokens.introspect(token, hint, client);
+    },
+    async deviceAuthorization(request) {
+      const params = readForm(request);
+      // A client assertion may name this endpoint's URL as its audience (RFC 7523 §3).
+      const client = await clientAuth.authenticate(request.authorization, params, request.ip, DEVICE_AUTHORIZATION_PATH);
+      // RFC 8628 §3.2 → RFC 6749 §5.2 unauthorized_client.
+      if (!client.grantTypes.includes(DEVICE_CODE_GRANT)) throw unauthorizedClient(`This client is not registered for the ${DEVICE_CODE_GRANT} grant.`);
+      if (!deps.devices) throw new OAuthError('server_error', 'The device authorization grant is not available.');
+      return deps.devices.authorize(client, params);
     },
   };
 }

@@ -43,6 +43,8 @@ import type { KvStore } from '../storage/types.js';
  *   address (429 past the limit) and per email address typed (past its own
  *   limit no more mail goes out, with the same answer, so nobody learns
  *   anything and the owner's inbox is not flooded).
+ * - `deviceUserCode`: user codes typed at `/device` per address (RFC 8628
+ *   §5.1: a user code has about 34 bits, so guesses must be bounded).
  */
 export const throttleKeys = {
   // The username is percent-encoded so that no username can end in what looks like another's address.
@@ -54,6 +56,7 @@ export const throttleKeys = {
   clientRegistration: (ip: string) => `client-registration-ip:${ip}`,
   passwordResetIp: (ip: string) => `password-reset-ip:${ip}`,
   passwordResetEmail: (email: string) => `password-reset-email:${encodeURIComponent(email.toLowerCase())}`,
+  deviceUserCode: (ip: string) => `device-user-code-ip:${ip}`,
 } as const;
 
 /**
