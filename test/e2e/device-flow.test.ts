@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 import t from 'tap';
+import { clientCommands } from '../../src/admin/cli/clients.js';
 import { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from '../../src/oauth/device-authorization.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName, testDb, testKv } from '../helpers/backend.js';
@@ -249,6 +250,16 @@ t.test('a client not registered for the grant is refused: unauthorized_client', 
   const { device_code } = await device(a.app, tv, asA).start();
   const boxA = device(a.app, box, asA);
   t.same(await errorOf(boxA.poll(device_code)), { error: 'invalid_grant', status: 400 });
+});
+
+t.test("the CLI registers a device client and prints its setup: the device authorization endpoint and curl", async (t) => {
+  const create = clientCommands.commands.find((c) => c.name === 'create')!;
+  const result = await create.run(services, { values: { name: 'Kiosk', grant: [DEVICE_GRANT, 'refresh_token'], 'auth-method': 'none', scope: 'api:read' }, positionals: [] });
+  t.match(result.text, `device_authorization_endpoint: ${ISSUER}/device_authorization`);
+  t.match(result.text, /curl -s http:\/\/localhost:3000\/device_authorization -d client_id=\S+ -d 'scope=api:read'/);
+  t.match(result.text, `-d grant_type=${DEVICE_GRANT} -d device_code=DEVICE_CODE`);
+  const plain = await create.run(services, { values: { name: 'Batch', grant: ['client_credentials'], scope: 'api:read' }, positionals: [] });
+  t.notMatch(plain.text, 'device_authorization', 'only for device clients');
 });
 
 t.test('the /device page in headless Chromium: sign in, the code typed in lower case without the dash, allow', { skip: existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM}` }, async (t) => {
