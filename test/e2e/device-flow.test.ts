@@ -7,9 +7,11 @@
  * user codes, and once in headless Chromium. Time moves through the apps'
  * shared clock (`now`), never by waiting.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 import t from 'tap';
@@ -43,10 +45,10 @@ const tv = await seedClient(services, { client_name: 'Living-room TV', grant_typ
 const box = await seedClient(services, { client_name: 'Set-top box', grant_types: [DEVICE_GRANT], token_endpoint_auth_method: 'client_secret_basic', scope: 'api:read' });
 const webApp = await seedClient(services, { client_name: 'Web app', redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none', scope: 'api:read' });
 
-function device(app: FastifyInstance, client: { clientId: string; clientSecret: string | null }, as: oauth.AuthorizationServer) {
+function device(app: FastifyInstance, client: { clientId: string; clientSecret: string | null }, as: oauth.AuthorizationServer, clientAuth?: oauth.ClientAuth) {
   const options = { [oauth.allowInsecureRequests]: true, [oauth.customFetch]: injectFetch(app) as typeof fetch } as const;
   const c: oauth.Client = { client_id: client.clientId };
-  const auth = client.clientSecret === null ? oauth.None() : oauth.ClientSecretBasic(client.clientSecret);
+  const auth = clientAuth ?? (client.clientSecret === null ? oauth.None() : oauth.ClientSecretBasic(client.clientSecret));
   return {
     async start(scope?: string) {
       const params = new URLSearchParams(scope === undefined ? {} : { scope });
@@ -250,6 +252,34 @@ t.test('a client not registered for the grant is refused: unauthorized_client', 
   const { device_code } = await device(a.app, tv, asA).start();
   const boxA = device(a.app, box, asA);
   t.same(await errorOf(boxA.poll(device_code)), { error: 'invalid_grant', status: 400 });
+});
+
+t.test('private_key_jwt at the device authorization endpoint: the issuer or the endpoint itself as audience', async (t) => {
+  offsetMs = 0; // assertions are judged by the server's clock
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = 'device-key';
+  const { client } = await services.clients.register({
+    client_name: 'Signed TV',
+    grant_types: [DEVICE_GRANT],
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
+    scope: 'api:read',
+  });
+  const signedTv = device(a.app, { clientId: client.clientId, clientSecret: null }, asA, oauth.PrivateKeyJwt({ key: privateKey, kid }));
+  const { device_code, user_code } = await signedTv.start();
+  t.match(user_code, /^[A-Z]{4}-[A-Z]{4}$/, 'through oauth4webapi');
+  const at = Math.floor(Date.now() / 1000);
+  const assertion = await new SignJWT({ iss: client.clientId, sub: client.clientId, aud: `${ISSUER}/device_authorization`, jti: randomUUID(), iat: at, exp: at + 60 })
+    .setProtectedHeader({ alg: 'ES256', kid })
+    .sign(privateKey);
+  const res = await a.app.inject({
+    method: 'POST',
+    url: '/device_authorization',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString(),
+  });
+  t.equal(res.statusCode, 200, res.body);
+  t.same(await errorOf(signedTv.poll(device_code)), { error: 'authorization_pending', status: 400 }, 'and it polls with one');
 });
 
 t.test("the CLI registers a device client and prints its setup: the device authorization endpoint and curl", async (t) => {

@@ -2,7 +2,7 @@
 import { CLI_ACTOR } from '../../audit/events.js';
 import type { ClientMetadataInput } from '../../clients/metadata.js';
 import { DEVICE_AUTHORIZATION_PATH } from '../../oauth/metadata.js';
-import { AUTH_METHOD_NAMES, DEVICE_CODE_GRANT, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES } from '../../oauth/protocol.js';
+import { AUTH_METHOD_NAMES, DEVICE_CODE_GRANT, JWT_BEARER_ASSERTION_TYPE, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, type TokenEndpointAuthMethod } from '../../oauth/protocol.js';
 import type { Client } from '../../storage/types.js';
 import { clientToWire } from '../wire.js';
 import { describe, listValue, pageArgs, pageOptions, requireString, stringValue, table } from './format.js';
@@ -58,15 +58,21 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
  * curl example, for the person setting the device up.
  */
 function deviceSetup(client: Client, issuer: string): string {
-  const auth = client.tokenEndpointAuthMethod === 'none' ? '' : client.tokenEndpointAuthMethod === 'client_secret_post' ? ' -d client_secret=SECRET' : ` -u '${client.clientId}:SECRET'`;
-  const id = client.tokenEndpointAuthMethod === 'client_secret_basic' ? '' : ` -d client_id=${client.clientId}`;
+  // Client authentication as at the token endpoint: curl arguments per method.
+  const auth: Record<TokenEndpointAuthMethod, string> = {
+    client_secret_basic: ` -u '${client.clientId}:SECRET'`,
+    client_secret_post: ` -d client_id=${client.clientId} -d client_secret=SECRET`,
+    private_key_jwt: ` -d client_assertion_type=${JWT_BEARER_ASSERTION_TYPE} -d client_assertion=SIGNED_JWT`,
+    none: ` -d client_id=${client.clientId}`,
+  };
+  const as = auth[client.tokenEndpointAuthMethod];
   return [
     'Device flow (RFC 8628):',
     `  device_authorization_endpoint: ${issuer}${DEVICE_AUTHORIZATION_PATH}`,
     `  token_endpoint: ${issuer}/token (grant_type=${DEVICE_CODE_GRANT}, poll every "interval" seconds)`,
-    `  curl -s${auth} ${issuer}${DEVICE_AUTHORIZATION_PATH}${id} -d 'scope=${client.scope}'`,
+    `  curl -s ${issuer}${DEVICE_AUTHORIZATION_PATH}${as} -d 'scope=${client.scope}'`,
     '  then open verification_uri_complete, sign in and allow, and poll:',
-    `  curl -s${auth} ${issuer}/token${id} -d grant_type=${DEVICE_CODE_GRANT} -d device_code=DEVICE_CODE`,
+    `  curl -s ${issuer}/token${as} -d grant_type=${DEVICE_CODE_GRANT} -d device_code=DEVICE_CODE`,
   ].join('\n');
 }
 
