@@ -19,6 +19,7 @@ import { accountRoutes } from './http/account.js';
 import { accountSecurityRoutes } from './http/account-security.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { clientRegistrationRoutes } from './http/client-registration.js';
+import { deviceRoutes } from './http/device.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
 import { emailVerificationRoutes } from './http/email-verification.js';
@@ -130,6 +131,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(homeRoutes, { services });
   await app.register(healthRoutes, { services });
   await app.register(authorizeRoutes, { services });
+  await app.register(deviceRoutes, { services });
   await app.register(oauthEndpoints, { services });
   await app.register(clientRegistrationRoutes, { services });
   await app.register(discoveryRoutes, { services });

@@ -30,6 +30,10 @@ export type ErrorCode =
   // RFC 9449 §12.2: a DPoP proof that fails a check; the proof lacks the server nonce (§8, §9)
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
+  // RFC 8628 §3.5: the device flow's answers to a poll of the token endpoint
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
   // OpenID Connect Core §3.1.2.6
   | 'login_required'
   | 'consent_required'

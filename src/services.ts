@@ -22,6 +22,7 @@ import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authori
 import { createClientAssertionVerifier } from './oauth/client-assertion.js';
 import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
+import { createDeviceFlow, type DeviceFlow } from './oauth/device-authorization.js';
 import { createGrantHandlers } from './oauth/grants/index.js';
 import { createResourceRegistry, type ResourceRegistry } from './oauth/resources.js';
 import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
@@ -82,6 +83,8 @@ export interface Services {
   readonly pendingAuthorizations: PendingAuthorizationStore;
   /** The flow behind `/authorize`, `/login` and `/consent`. */
   readonly authorization: AuthorizationFlow;
+  /** The device authorization grant (RFC 8628): codes, the `/device` page's lookups and decisions, polls. */
+  readonly devices: DeviceFlow;
   /** `/token`, `/revoke` and `/introspect`: client authentication, then the grant or token operation. */
   readonly tokenEndpoints: TokenEndpoints;
   /** Access, refresh and ID tokens; signing keys; revocation, introspection, verification. */
@@ -232,7 +235,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
-  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources });
+  const devices = createDeviceFlow({ kv, config, now, throttle, clients, consents, resources, audit });
+  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources, devices });
   const nonces = config.dpopNonce ? createDpopNonces({ kv, now }) : null;
   const dpop = { verifier: createDpopVerifier({ kv, now, nonces }), nonces };
   const tokenEndpoints = createTokenEndpoints({
@@ -240,6 +244,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     grants,
     tokens,
     clients,
+    devices,
     dpop: { verifier: dpop.verifier, tokenEndpoint: normalizeHtu(`${config.issuer}/token`)! },
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
@@ -264,6 +269,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     consoleSessions,
     pendingAuthorizations,
     authorization,
+    devices,
     tokenEndpoints,
     tokens,
     resources,

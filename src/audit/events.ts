@@ -18,6 +18,8 @@ export const AUDIT_EVENT_TYPES = [
   'refresh_token.reuse_detected',
   'consent.granted',
   'consent.revoked',
+  'device_authorization.approved',
+  'device_authorization.denied',
   'client.created',
   'client.updated',
   'client.deleted',

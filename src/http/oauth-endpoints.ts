@@ -1,7 +1,7 @@
 /**
- * `POST /token` (RFC 6749 §3.2), `POST /revoke` (RFC 7009) and
- * `POST /introspect` (RFC 7662): one encapsulated scope with its own body
- * parsing and error dialect.
+ * `POST /token` (RFC 6749 §3.2), `POST /revoke` (RFC 7009),
+ * `POST /introspect` (RFC 7662) and `POST /device_authorization` (RFC 8628
+ * §3.1): one encapsulated scope with its own body parsing and error dialect.
  *
  * - Only `application/x-www-form-urlencoded` bodies are parsed here; any
  *   other body (JSON included) reaches the handler unparsed and is refused by
@@ -16,6 +16,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
 import { GRANT_PARAMETERS } from '../oauth/grants/index.js';
+import { DEVICE_AUTHORIZATION_PATH } from '../oauth/metadata.js';
 import { JWT_BEARER_ASSERTION_TYPE, TOKEN_GRANT_TYPES } from '../oauth/protocol.js';
 import type { EndpointRequest, RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
@@ -119,6 +120,28 @@ const introspectionResponse = {
     },
   },
   required: ['active'],
+} as const;
+
+const deviceAuthorizationBody = {
+  type: 'object',
+  properties: {
+    scope: { type: 'string', description: 'Space-separated scopes; default: all of the client’s registered scopes.' },
+    resource: { type: 'string', description: 'RFC 8707: the resource the tokens are for, one of RESOURCES; default: the default resource.' },
+    ...clientAuthProperties,
+  },
+} as const;
+
+const deviceAuthorizationResponse = {
+  type: 'object',
+  properties: {
+    device_code: { type: 'string', description: 'For the token request (grant_type urn:ietf:params:oauth:grant-type:device_code).' },
+    user_code: { type: 'string', description: 'For the person to type at verification_uri (XXXX-XXXX; case and dash do not matter).' },
+    verification_uri: { type: 'string' },
+    verification_uri_complete: { type: 'string', description: 'verification_uri with the user code filled in (for a QR code).' },
+    expires_in: { type: 'integer' },
+    interval: { type: 'integer', description: 'Seconds to wait between polls of the token endpoint.' },
+  },
+  required: ['device_code', 'user_code', 'verification_uri', 'verification_uri_complete', 'expires_in', 'interval'],
 } as const;
 
 /** Marks a body that was not form-encoded: the endpoint's first check refuses it. */
@@ -238,11 +261,33 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'toke
     },
   );
 
+  app.post(
+    DEVICE_AUTHORIZATION_PATH,
+    {
+      attachValidation: true,
+      config: FOR_SERVERS,
+      schema: {
+        tags: ['oauth'],
+        security: SECURITY.client,
+        summary: 'Device authorization (RFC 8628 §3.1): codes for a device without a browser; the person approves at /device',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: deviceAuthorizationBody,
+        response: { 200: deviceAuthorizationResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const result = await endpoints.deviceAuthorization(endpointRequest(request));
+      noStore(reply);
+      return result;
+    },
+  );
+
   // RFC 6749 §3.2: POST only. Hidden from the docs.
   for (const [url, config] of [
     ['/token', FOR_APPS],
     ['/revoke', FOR_APPS],
     ['/introspect', FOR_SERVERS],
+    [DEVICE_AUTHORIZATION_PATH, FOR_SERVERS],
   ] as const) {
     app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, config, schema: { hide: true }, handler: methodNotAllowed });
   }

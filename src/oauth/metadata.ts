@@ -42,6 +42,9 @@ export const CLAIMS_SUPPORTED = [
  */
 export const REGISTRATION_ENDPOINT_PATH = '/oauth/register';
 
+/** The device authorization endpoint (RFC 8628 §3.1). */
+export const DEVICE_AUTHORIZATION_PATH = '/device_authorization';
+
 export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg' | 'dynamicRegistration'>): Record<string, unknown> {
   const base = config.issuer;
   return {
@@ -52,6 +55,8 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     userinfo_endpoint: `${base}/userinfo`,
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
+    // RFC 8628 §4.
+    device_authorization_endpoint: `${base}${DEVICE_AUTHORIZATION_PATH}`,
     // RFC 8414 §2: only when registration is possible.
     ...(config.dynamicRegistration === 'off' ? {} : { registration_endpoint: `${base}${REGISTRATION_ENDPOINT_PATH}` }),
     scopes_supported: [...config.scopes],

@@ -46,9 +46,20 @@ export const GRANT_TYPES = {
     issuesRefreshTokens: false,
   },
   refresh_token: { label: 'Refresh token', servedBy: 'token', registrable: true, confidentialOnly: false, issuesRefreshTokens: false },
+  // RFC 8628: devices without a browser (TVs, command-line tools); public or confidential (§3.1).
+  'urn:ietf:params:oauth:grant-type:device_code': {
+    label: 'Device authorization (RFC 8628: TVs, command-line tools)',
+    servedBy: 'token',
+    registrable: true,
+    confidentialOnly: false,
+    issuesRefreshTokens: true,
+  },
 } as const satisfies Record<string, GrantTypeInfo>;
 
 export type GrantType = keyof typeof GRANT_TYPES;
+
+/** The device authorization grant's `grant_type` (RFC 8628 §3.4). */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code' satisfies GrantType;
 
 /** The grant types served by the token endpoint (each has a handler in `oauth/grants/`). */
 export type TokenGrantType = { [G in GrantType]: (typeof GRANT_TYPES)[G]['servedBy'] extends 'token' ? G : never }[GrantType];

@@ -1,8 +1,9 @@
 /**
  * The endpoints where a client authenticates with a form post: the token
  * endpoint (RFC 6749 §3.2) as a list of named checks, then one handler per
- * `grant_type` (`grants/`); revocation (RFC 7009) and introspection
- * (RFC 7662), which share its form and client-authentication checks.
+ * `grant_type` (`grants/`); revocation (RFC 7009), introspection
+ * (RFC 7662) and device authorization (RFC 8628 §3.1), which share its form
+ * and client-authentication checks.
  * Transport-neutral: the HTTP scope passes the header values and the parsed
  * form.
  */
@@ -12,8 +13,10 @@ import type { Client } from '../storage/types.js';
 import { invalidDpopProof, type DpopVerifier } from '../tokens/dpop.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
 import type { ClientAuthenticator } from './client-auth.js';
+import type { DeviceAuthorizationResponse, DeviceFlow } from './device-authorization.js';
+import { DEVICE_AUTHORIZATION_PATH } from './metadata.js';
 import type { GrantHandler, GrantHandlers } from './grants/types.js';
-import type { TokenGrantType } from './protocol.js';
+import { DEVICE_CODE_GRANT, type TokenGrantType } from './protocol.js';
 
 /** A parsed `application/x-www-form-urlencoded` body: each value a string, or a list when repeated. */
 export type RawForm = Readonly<Record<string, string | readonly string[]>>;
@@ -82,6 +85,8 @@ export interface TokenEndpointDeps {
   onError?: (err: unknown) => void;
   /** DPoP (RFC 9449): the proof verifier and the token endpoint's URL (the proofs' `htu`). */
   dpop: { verifier: Pick<DpopVerifier, 'verify'>; tokenEndpoint: string };
+  /** The device authorization grant (RFC 8628). */
+  devices?: Pick<DeviceFlow, 'authorize'>;
 }
 
 type Check = (state: TokenRequestState, deps: Pick<TokenEndpointDeps, 'clientAuth' | 'grants' | 'dpop'>) => void | Promise<void>;
@@ -150,6 +155,12 @@ export interface TokenEndpoints {
   revoke(request: EndpointRequest): Promise<void>;
   /** `POST /introspect` (RFC 7662): only an authenticated (confidential) client may ask (§2.1). */
   introspect(request: EndpointRequest): Promise<IntrospectionResponse>;
+  /**
+   * `POST /device_authorization` (RFC 8628 §3.1): the client authenticates as
+   * at the token endpoint (§3.1: "as described in Section 3.2.1 of RFC 6749")
+   * and must be registered for the device code grant.
+   */
+  deviceAuthorization(request: EndpointRequest): Promise<DeviceAuthorizationResponse>;
 }
 
 export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
@@ -183,6 +194,15 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
     async introspect(request) {
       const { client, token, hint } = await tokenRequest(request, { allowPublic: false, rfc: 'RFC 7662', path: '/introspect' });
       return tokens.introspect(token, hint, client);
+    },
+    async deviceAuthorization(request) {
+      const params = readForm(request);
+      // A client assertion may name this endpoint's URL as its audience (RFC 7523 §3).
+      const client = await clientAuth.authenticate(request.authorization, params, request.ip, DEVICE_AUTHORIZATION_PATH);
+      // RFC 8628 §3.2 → RFC 6749 §5.2 unauthorized_client.
+      if (!client.grantTypes.includes(DEVICE_CODE_GRANT)) throw unauthorizedClient(`This client is not registered for the ${DEVICE_CODE_GRANT} grant.`);
+      if (!deps.devices) throw new OAuthError('server_error', 'The device authorization grant is not available.');
+      return deps.devices.authorize(client, params);
     },
   };
 }

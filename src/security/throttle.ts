@@ -46,6 +46,8 @@ import type { KvStore } from '../storage/types.js';
  * - `passkey`: passkey assertions per address (the hard limit; a verified
  *   one gives its attempt back). Per address only: a passkey sign-in names no
  *   account until the assertion is verified.
+ * - `deviceUserCode`: user codes typed at `/device` per address (RFC 8628
+ *   §5.1: a user code has about 34 bits, so guesses must be bounded).
  */
 export const throttleKeys = {
   // The username is percent-encoded so that no username can end in what looks like another's address.
@@ -58,6 +60,7 @@ export const throttleKeys = {
   passwordResetIp: (ip: string) => `password-reset-ip:${ip}`,
   passwordResetEmail: (email: string) => `password-reset-email:${encodeURIComponent(email.toLowerCase())}`,
   passkey: (ip: string) => `passkey-ip:${ip}`,
+  deviceUserCode: (ip: string) => `device-user-code-ip:${ip}`,
 } as const;
 
 /**

@@ -470,6 +470,37 @@ t.test(`audit trail (${backendName})`, async (t) => {
     t.equal((await app.inject({ method: 'GET', url: '/admin/events' })).statusCode, 401, 'same authentication as the rest');
   });
 
+  await t.test('a device approved and another denied at /device (the person, their address)', async (t) => {
+    const created = await api('POST', '/admin/clients', {
+      client_name: 'Audit TV',
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+      token_endpoint_auth_method: 'none',
+      scope: 'api:read',
+    });
+    const tv = created.json<{ client_id: string }>().client_id;
+    const dana = await seedUser(services, { username: 'dana', password: 'dana passphrase is long' });
+    secrets.add(dana.password);
+    const browser = new InjectBrowser(app, '198.51.100.12');
+    const login = await browser.get((await browser.get('/device')).headers.location as string);
+    await browser.post('/login', { ...hiddenFields(login.body, '/login'), username: 'dana', password: dana.password });
+    for (const decision of ['allow', 'deny']) {
+      const started = await app.inject({ method: 'POST', url: '/device_authorization', payload: `client_id=${tv}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const { device_code, user_code } = started.json<{ device_code: string; user_code: string }>();
+      secrets.add(device_code);
+      secrets.add(user_code);
+      const form = await browser.get('/device');
+      const consent = await browser.post('/device', { ...hiddenFields(form.body, '/device'), user_code });
+      t.equal((await browser.post('/device', { ...hiddenFields(consent.body, '/device'), decision })).statusCode, 200, decision);
+    }
+    const actor = { type: 'user', id: dana.id, username: 'dana' };
+    const recorded = (await events({ type: 'device_authorization.' })).items.sort((x, y) => x.type.localeCompare(y.type));
+    t.match(recorded, [
+      { type: 'device_authorization.approved', actor, subject: { type: 'user', id: dana.id }, client_id: tv, ip: '198.51.100.12', details: { scopes: ['api:read'] } },
+      { type: 'device_authorization.denied', actor, subject: { type: 'user', id: dana.id }, client_id: tv, ip: '198.51.100.12', details: { scopes: ['api:read'] } },
+    ]);
+    t.equal(recorded.length, 2);
+  });
+
   await t.test('every kind of event was recorded, and no secret is in any of them', async (t) => {
     t.equal((await api('DELETE', `/admin/clients/${clientId}`)).statusCode, 204);
     await services.audit.flush();

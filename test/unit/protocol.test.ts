@@ -69,6 +69,15 @@ t.test('registration rules follow the table', async (t) => {
   }
 });
 
+t.test('the device grant: its endpoint in metadata; public (none) or confidential device clients without redirect URIs (RFC 8628 §3.1)', async (t) => {
+  t.equal(buildServerMetadata(config).device_authorization_endpoint, 'http://localhost:3000/device_authorization');
+  const device = 'urn:ietf:params:oauth:grant-type:device_code';
+  for (const method of ['none', 'client_secret_basic']) {
+    const meta = validateClientMetadata({ client_name: 'TV', grant_types: [device, 'refresh_token'], token_endpoint_auth_method: method }, config.scopes);
+    t.same(meta.responseTypes, [], `${method}: no response types, so no redirect URIs needed`);
+  }
+});
+
 t.test('metrics count every grant type by name and nothing else', async (t) => {
   const metrics = createMetrics();
   for (const g of GRANT_TYPE_NAMES) metrics.tokenIssued(g);

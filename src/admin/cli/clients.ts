@@ -1,7 +1,8 @@
 /** `clients …`: register, list, show, update, delete OAuth clients and rotate their secrets. */
 import { CLI_ACTOR } from '../../audit/events.js';
 import type { ClientMetadataInput } from '../../clients/metadata.js';
-import { AUTH_METHOD_NAMES, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES } from '../../oauth/protocol.js';
+import { DEVICE_AUTHORIZATION_PATH } from '../../oauth/metadata.js';
+import { AUTH_METHOD_NAMES, DEVICE_CODE_GRANT, JWT_BEARER_ASSERTION_TYPE, REGISTRABLE_GRANT_TYPES, RESPONSE_TYPE_NAMES, type TokenEndpointAuthMethod } from '../../oauth/protocol.js';
 import type { Client } from '../../storage/types.js';
 import { clientToWire } from '../wire.js';
 import { describe, listValue, pageArgs, pageOptions, requireString, stringValue, table } from './format.js';
@@ -57,7 +58,30 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   return input;
 }
 
-function show(client: Client, secret: string | null = null): CommandResult {
+/**
+ * How a device client starts the device flow (RFC 8628): the endpoint and a
+ * curl example, for the person setting the device up.
+ */
+function deviceSetup(client: Client, issuer: string): string {
+  // Client authentication as at the token endpoint: curl arguments per method.
+  const auth: Record<TokenEndpointAuthMethod, string> = {
+    client_secret_basic: ` -u '${client.clientId}:SECRET'`,
+    client_secret_post: ` -d client_id=${client.clientId} -d client_secret=SECRET`,
+    private_key_jwt: ` -d client_assertion_type=${JWT_BEARER_ASSERTION_TYPE} -d client_assertion=SIGNED_JWT`,
+    none: ` -d client_id=${client.clientId}`,
+  };
+  const as = auth[client.tokenEndpointAuthMethod];
+  return [
+    'Device flow (RFC 8628):',
+    `  device_authorization_endpoint: ${issuer}${DEVICE_AUTHORIZATION_PATH}`,
+    `  token_endpoint: ${issuer}/token (grant_type=${DEVICE_CODE_GRANT}, poll every "interval" seconds)`,
+    `  curl -s ${issuer}${DEVICE_AUTHORIZATION_PATH}${as} -d 'scope=${client.scope}'`,
+    '  then open verification_uri_complete, sign in and allow, and poll:',
+    `  curl -s ${issuer}/token${as} -d grant_type=${DEVICE_CODE_GRANT} -d device_code=DEVICE_CODE`,
+  ].join('\n');
+}
+
+function show(client: Client, secret: string | null = null, issuer?: string): CommandResult {
   const lines: Array<[string, unknown]> = [
     ['client_id', client.clientId],
     ['client_name', client.clientName],
@@ -77,6 +101,7 @@ function show(client: Client, secret: string | null = null): CommandResult {
   ];
   let text = describe(lines);
   if (secret !== null) text += `\n\nclient_secret: ${secret}\n(shown once: it is stored only as a hash; keep it now)`;
+  if (issuer !== undefined && client.grantTypes.includes(DEVICE_CODE_GRANT)) text += `\n\n${deviceSetup(client, issuer)}`;
   return { data: clientToWire(client, secret), text };
 }
 
@@ -89,11 +114,12 @@ const create: Command = {
     'clients create --name "Batch job" --grant client_credentials --scope api:read',
     'clients create --name SPA --redirect-uri https://app.example.com/cb --auth-method none',
     'clients create --name "Signed job" --grant client_credentials --auth-method private_key_jwt --jwks-uri https://job.example.com/jwks.json',
+    `clients create --name "TV app" --grant ${DEVICE_CODE_GRANT} --grant refresh_token --auth-method none --scope "openid api:read"`,
   ],
   async run(services, args) {
     requireString(args, 'name');
     const { client, clientSecret } = await services.clients.register(metadataFrom(args), { actor: CLI_ACTOR });
-    return show(client, clientSecret);
+    return show(client, clientSecret, services.config.issuer);
   },
 };
 
@@ -118,7 +144,7 @@ const showCommand: Command = {
   summary: 'Show one client',
   positionals: ['CLIENT_ID'],
   async run(services, args) {
-    return show(await services.clients.get(args.positionals[0]!));
+    return show(await services.clients.get(args.positionals[0]!), null, services.config.issuer);
   },
 };
 

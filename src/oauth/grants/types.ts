@@ -11,6 +11,7 @@ import type { Client } from '../../storage/types.js';
 import type { IssuedTokens, IssueRequest, TokenResponse, TokenService } from '../../tokens/types.js';
 import type { UserService } from '../../users/service.js';
 import type { CodeStore } from '../codes.js';
+import type { DeviceFlow } from '../device-authorization.js';
 import type { TokenGrantType } from '../protocol.js';
 import type { ResourceRegistry } from '../resources.js';
 
@@ -50,4 +51,6 @@ export interface GrantDeps {
   users: Pick<UserService, 'signIn' | 'findEnabled'>;
   /** The `resource` parameter (RFC 8707): which resource the access token is for. */
   resources: Pick<ResourceRegistry, 'audienceFor'>;
+  /** The device authorization grant's requests (RFC 8628), redeemed once. */
+  devices: Pick<DeviceFlow, 'redeem'>;
 }
