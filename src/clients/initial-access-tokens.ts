@@ -5,11 +5,10 @@
  * only as a hash; it may expire and may allow a limited number of
  * registrations, counted atomically by the store.
  */
-import { randomBytes } from 'node:crypto';
 import { recordChange, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import { invalidRequest, notFound } from '../errors.js';
 import type { InitialAccessToken, InitialAccessTokenRepo, Page } from '../storage/types.js';
-import { generateRegistrationAccessToken, hashClientSecret } from './secret.js';
+import { generateRegistrationAccessToken, hashClientSecret, randomIdentifier } from './secret.js';
 
 export const MAX_DESCRIPTION_LENGTH = 200;
 /** Longest lifetime an admin may give a token: a year. */
@@ -49,7 +48,7 @@ export function createInitialAccessTokenService(deps: { repo: InitialAccessToken
       }
       const value = generateRegistrationAccessToken();
       const token = await repo.create({
-        id: randomBytes(9).toString('base64url'),
+        id: randomIdentifier(9),
         tokenHash: hashClientSecret(value),
         description,
         expiresAt: expiresInSeconds === undefined ? null : new Date(now() + expiresInSeconds * 1000),

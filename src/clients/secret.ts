@@ -14,9 +14,21 @@ export function generateClientSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** 16 random bytes, base64url. Not a secret, but unguessable. */
+/**
+ * 16 random bytes, base64url. Not a secret, but unguessable. Never starting
+ * with `-`, so the id can be typed as a command-line argument
+ * (`npm run cli -- clients show <id>`) without being taken for an option.
+ */
 export function generateClientId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomIdentifier(16);
+}
+
+/** `bytes` random bytes, base64url, drawn again while the first character is `-` (one in 64). */
+export function randomIdentifier(bytes: number): string {
+  for (;;) {
+    const id = randomBytes(bytes).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 export function hashClientSecret(secret: string): string {

@@ -332,7 +332,7 @@ t.test(`audit trail (${backendName})`, async (t) => {
       { type: 'client.created', actor: cliActor },
     ]);
     t.same(types(await events({ actor: 'cliuser', type: 'user.' })), [], 'the CLI acted, not the user');
-    const keyEvents = await cli(services, ['events', 'list', '--type', 'key.', '--subject', kid, '--json']);
+    const keyEvents = await cli(services, ['events', 'list', '--type', 'key.', `--subject=${kid}`, '--json']);
     t.equal(keyEvents.code, 0, keyEvents.stderr);
     t.match(JSON.parse(keyEvents.stdout), { total: 1, items: [{ type: 'key.rotated', actor: cliActor, subject: { type: 'key', id: kid }, details: { alg: 'ES256' } }] });
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { generateClientSecret, hashClientSecret } from '../../src/clients/secret.js';
+import { generateClientId, generateClientSecret, hashClientSecret } from '../../src/clients/secret.js';
 import { OAuthError } from '../../src/errors.js';
 import { createClientAuthenticator, extractClientCredentials, parseClientBasic } from '../../src/oauth/client-auth.js';
 import { createThrottle } from '../../src/security/throttle.js';
@@ -82,4 +82,11 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
   const locked = await attempt(secret).catch((err: unknown) => err);
   t.ok(locked instanceof OAuthError && locked.error === 'too_many_requests', 'the right secret waits out the lockout at that address');
   t.equal((await attempt(secret, '192.0.2.2')).clientId, 'machine', 'from another address it works');
+});
+
+t.test('client ids never start with "-" (they are typed as CLI arguments)', async (t) => {
+  // 4,000 draws: a leading dash (one in 64 without the rule) would show up about 60 times.
+  const ids = Array.from({ length: 4_000 }, generateClientId);
+  t.notOk(ids.some((id) => id.startsWith('-')));
+  t.ok(ids.every((id) => /^[A-Za-z0-9_-]{22}$/.test(id)));
 });
