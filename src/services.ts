@@ -224,7 +224,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
-  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources });
+  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources, audit });
   const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens, clients, ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}) });
 
   const stops: Array<() => Promise<void>> = [];

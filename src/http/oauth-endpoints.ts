@@ -80,6 +80,7 @@ const tokenResponse = {
     scope: { type: 'string' },
     refresh_token: { type: 'string' },
     id_token: { type: 'string' },
+    issued_token_type: { type: 'string', description: 'Token exchange (RFC 8693 §2.2.1): urn:ietf:params:oauth:token-type:access_token' },
   },
   required: ['access_token', 'token_type', 'expires_in', 'scope'],
 } as const;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { CompactSign, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { invalidToken, isOAuthError, type OAuthError } from '../errors.js';
 import type { Client, User } from '../storage/types.js';
-import type { AccessTokenClaims } from './types.js';
+import type { AccessTokenClaims, ActorClaim } from './types.js';
 
 const encoder = new TextEncoder();
 
@@ -25,7 +25,7 @@ export interface ClaimContext {
  * claims; the sample API greets the user by it without a lookup).
  */
 export function accessTokenClaims(
-  input: { client: Client; user: User | null; scopes: readonly string[]; authTime?: number | null | undefined; audience: string; jti: string },
+  input: { client: Client; user: User | null; scopes: readonly string[]; authTime?: number | null | undefined; audience: string; jti: string; act?: ActorClaim | undefined },
   ctx: ClaimContext,
 ): AccessTokenClaims {
   const claims: AccessTokenClaims = {
@@ -43,6 +43,8 @@ export function accessTokenClaims(
     claims.preferred_username = input.user.username;
     if (input.authTime !== undefined && input.authTime !== null) claims.auth_time = input.authTime;
   }
+  // RFC 8693 §4.1: a delegated token names who acts for the subject.
+  if (input.act !== undefined) claims.act = input.act;
   return claims;
 }
 

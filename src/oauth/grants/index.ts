@@ -9,6 +9,7 @@ import { authorizationCodeGrant, authorizationCodeParameters } from './authoriza
 import { clientCredentialsGrant, clientCredentialsParameters } from './client-credentials.js';
 import { passwordGrant, passwordParameters } from './password.js';
 import { refreshTokenGrant, refreshTokenParameters } from './refresh-token.js';
+import { tokenExchangeGrant, tokenExchangeParameters } from './token-exchange.js';
 import type { GrantDeps, GrantHandlers, GrantParameters } from './types.js';
 import type { TokenGrantType } from '../protocol.js';
 
@@ -18,6 +19,7 @@ export function createGrantHandlers(deps: GrantDeps): GrantHandlers {
     password: passwordGrant(deps),
     client_credentials: clientCredentialsGrant(deps),
     refresh_token: refreshTokenGrant(deps),
+    'urn:ietf:params:oauth:grant-type:token-exchange': tokenExchangeGrant(deps),
   };
 }
 
@@ -26,4 +28,5 @@ export const GRANT_PARAMETERS: Readonly<Record<TokenGrantType, GrantParameters>>
   password: passwordParameters,
   client_credentials: clientCredentialsParameters,
   refresh_token: refreshTokenParameters,
+  'urn:ietf:params:oauth:grant-type:token-exchange': tokenExchangeParameters,
 };
