@@ -134,6 +134,12 @@ export interface Config {
   readonly smtp: { readonly url: string; readonly from: string } | undefined;
   /** Self-registration with an email sends a verification link (`REQUIRE_EMAIL_VERIFICATION`; needs SMTP). */
   readonly requireEmailVerification: boolean;
+  /**
+   * Every client must push its authorization requests (`REQUIRE_PAR`, RFC
+   * 9126 §5 `require_pushed_authorization_requests`): `/authorize` accepts
+   * only a `request_uri` from `/par`. A client can also be required alone.
+   */
+  readonly requirePushedAuthorizationRequests: boolean;
 }
 
 export class ConfigError extends Error {
@@ -452,6 +458,7 @@ export function loadConfig(env: Env = {}): Config {
     clientMetadataTimeoutMs: integer(env, 'CLIENT_METADATA_TIMEOUT_MS', 5_000, 100, 60_000),
     smtp: smtp(env),
     requireEmailVerification: bool(env, 'REQUIRE_EMAIL_VERIFICATION', false),
+    requirePushedAuthorizationRequests: bool(env, 'REQUIRE_PAR', false),
   };
   if (config.requireEmailVerification && config.smtp === undefined) {
     throw new ConfigError('REQUIRE_EMAIL_VERIFICATION', 'needs SMTP_URL and SMTP_FROM (the verification link goes out by mail)');

@@ -23,6 +23,7 @@ import { createClientAssertionVerifier } from './oauth/client-assertion.js';
 import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
 import { createGrantHandlers } from './oauth/grants/index.js';
+import { createPushedRequests, type PushedRequests } from './oauth/pushed-requests.js';
 import { createResourceRegistry, type ResourceRegistry } from './oauth/resources.js';
 import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
 import { createOutboundFetch, type ResolveHost } from './security/outbound-fetch.js';
@@ -79,6 +80,8 @@ export interface Services {
   readonly authorization: AuthorizationFlow;
   /** `/token`, `/revoke` and `/introspect`: client authentication, then the grant or token operation. */
   readonly tokenEndpoints: TokenEndpoints;
+  /** Pushed authorization requests (RFC 9126): `/par`, and their `request_uri` at `/authorize`. */
+  readonly pushedRequests: PushedRequests;
   /** Access, refresh and ID tokens; signing keys; revocation, introspection, verification. */
   readonly tokens: TokenService;
   /** The protected resources tokens are issued for (`RESOURCES`, RFC 8707), normalised once. */
@@ -225,6 +228,12 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const grants = createGrantHandlers({ config, now, codes, tokens, users, resources, audit });
+  const pushedRequests = createPushedRequests({
+    clientAuth,
+    kv,
+    now,
+    checks: { findClient: (clientId) => clients.find(clientId), knownScopes: config.scopes, resources },
+  });
   const tokenEndpoints = createTokenEndpoints({ clientAuth, grants, tokens, clients, ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}) });
 
   const stops: Array<() => Promise<void>> = [];
@@ -247,6 +256,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     pendingAuthorizations,
     authorization,
     tokenEndpoints,
+    pushedRequests,
     tokens,
     resources,
     audit,

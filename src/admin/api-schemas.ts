@@ -101,6 +101,10 @@ const metadataProperties = {
     maxLength: MAX_JWKS_URI_LENGTH,
     description: 'private_key_jwt only: https URL where the client publishes its JWK Set (fetched through the SSRF guard, cached per its caching headers). Not with jwks.',
   },
+  require_pushed_authorization_requests: {
+    type: 'boolean',
+    description: 'RFC 9126 §6: the client must push its authorization requests (POST /par); /authorize refuses requests sent directly. Default false (REQUIRE_PAR=true requires it of every client).',
+  },
 } as const;
 
 export const clientCreateBody = {
@@ -135,6 +139,7 @@ export const clientResponse = {
     resource_server: { type: 'boolean' },
     jwks: { type: 'object', additionalProperties: true, description: 'private_key_jwt clients registered with inline keys' },
     jwks_uri: { type: 'string', description: 'private_key_jwt clients registered with a key URL' },
+    require_pushed_authorization_requests: { type: 'boolean' },
     origin: {
       type: 'string',
       enum: ['admin', 'dynamic', 'metadata_document'],

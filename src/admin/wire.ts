@@ -21,6 +21,7 @@ export function clientToWire(client: Client, clientSecret: string | null = null)
     resource_server: client.resourceServer,
     ...(client.jwks === null ? {} : { jwks: client.jwks }),
     ...(client.jwksUri === null ? {} : { jwks_uri: client.jwksUri }),
+    require_pushed_authorization_requests: client.requirePushedAuthorizationRequests,
     origin: client.origin,
     last_used_at: client.lastUsedAt?.toISOString() ?? null,
     created_at: client.createdAt.toISOString(),

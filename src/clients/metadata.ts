@@ -41,6 +41,8 @@ export interface ClientMetadataInput {
   jwks?: unknown;
   /** `private_key_jwt`: where the client publishes them; null clears it. Never with `jwks`. */
   jwks_uri?: string | null;
+  /** RFC 9126 §6: the client's authorization requests must be pushed. Default false. */
+  require_pushed_authorization_requests?: boolean;
 }
 
 /** Metadata after defaults and validation. */
@@ -55,6 +57,7 @@ export interface ClientMetadata {
   /** Set (one of the two) exactly for `private_key_jwt`. */
   jwks: ClientJwks | null;
   jwksUri: string | null;
+  requirePushedAuthorizationRequests: boolean;
 }
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
@@ -251,7 +254,7 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
 
   const keys = clientKeys(input, authMethod);
 
-  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer, ...keys };
+  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer, requirePushedAuthorizationRequests: input.require_pushed_authorization_requests ?? false, ...keys };
 }
 
 /**

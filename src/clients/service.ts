@@ -128,6 +128,7 @@ function changedFields(before: Client, after: Client): string[] {
     ['resource_server', before.resourceServer, after.resourceServer],
     ['jwks', before.jwks, after.jwks],
     ['jwks_uri', before.jwksUri, after.jwksUri],
+    ['require_pushed_authorization_requests', before.requirePushedAuthorizationRequests, after.requirePushedAuthorizationRequests],
   ];
   return pairs.filter(([, a, b]) => !same(a, b)).map(([name]) => name);
 }
@@ -250,6 +251,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
               scope: patch.scope ?? current.scope,
               resource_server: patch.resource_server ?? current.resourceServer,
               ...keysAfter(current, patch),
+              require_pushed_authorization_requests: patch.require_pushed_authorization_requests ?? current.requirePushedAuthorizationRequests,
             },
             config.scopes,
           );

@@ -41,7 +41,9 @@ export const CLAIMS_SUPPORTED = [
  */
 export const REGISTRATION_ENDPOINT_PATH = '/oauth/register';
 
-export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg' | 'dynamicRegistration'>): Record<string, unknown> {
+export function buildServerMetadata(
+  config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg' | 'dynamicRegistration' | 'requirePushedAuthorizationRequests'>,
+): Record<string, unknown> {
   const base = config.issuer;
   return {
     issuer: base,
@@ -51,6 +53,9 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     userinfo_endpoint: `${base}/userinfo`,
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
+    // RFC 9126 §5.
+    pushed_authorization_request_endpoint: `${base}/par`,
+    require_pushed_authorization_requests: config.requirePushedAuthorizationRequests,
     // RFC 8414 §2: only when registration is possible.
     ...(config.dynamicRegistration === 'off' ? {} : { registration_endpoint: `${base}${REGISTRATION_ENDPOINT_PATH}` }),
     scopes_supported: [...config.scopes],
@@ -82,7 +87,9 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     claims_supported: [...CLAIMS_SUPPORTED],
     claims_parameter_supported: false,
     request_parameter_supported: false,
-    // OIDC Discovery §3 defaults this one to true: say it is not supported.
+    // OIDC Discovery §3 defaults this one to true: say it is not supported. (It is
+    // about request objects by reference; the request_uri of a pushed request,
+    // RFC 9126, is announced by pushed_authorization_request_endpoint.)
     request_uri_parameter_supported: false,
     authorization_response_iss_parameter_supported: true,
     // draft-ietf-oauth-client-id-metadata-document: an https client_id names the client's metadata document.

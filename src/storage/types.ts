@@ -80,6 +80,8 @@ export interface Client {
   jwks: ClientJwks | null;
   /** `private_key_jwt` only: where the client publishes its keys (RFC 7591 `jwks_uri`); null otherwise. Never both. */
   jwksUri: string | null;
+  /** RFC 9126 §6: its authorization requests must be pushed (`/par`); `/authorize` refuses others. */
+  requirePushedAuthorizationRequests: boolean;
   origin: ClientOrigin;
   /** RFC 7592: hash of the registration access token (`clients/secret.ts`); null unless registered dynamically. */
   registrationAccessTokenHash: string | null;
@@ -190,6 +192,8 @@ export interface NewClient {
   /** Default null (both). */
   jwks?: ClientJwks | null;
   jwksUri?: string | null;
+  /** RFC 9126 §6; default false. */
+  requirePushedAuthorizationRequests?: boolean;
   /** Default `admin`. */
   origin?: ClientOrigin;
   /** Default null. */

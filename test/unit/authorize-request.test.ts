@@ -28,6 +28,7 @@ function client(overrides: Partial<Client> = {}): Client {
     resourceServer: false,
     jwks: null,
     jwksUri: null,
+    requirePushedAuthorizationRequests: false,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,

@@ -56,6 +56,7 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
     resourceServer: false,
     jwks: null,
     jwksUri: null,
+    requirePushedAuthorizationRequests: false,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,

@@ -18,6 +18,8 @@ const metadataOptions: Record<string, OptionSpec> = {
   scope: { type: 'string', valueName: '"A B"', description: 'Space-separated scopes the client may get (default: all the server knows but "admin")' },
   'resource-server': { type: 'boolean', description: "A resource server: may introspect other clients' access tokens" },
   'no-resource-server': { type: 'boolean', description: 'Not a resource server (the default)' },
+  'require-par': { type: 'boolean', description: 'Its authorization requests must be pushed (RFC 9126, POST /par)' },
+  'no-require-par': { type: 'boolean', description: 'Authorization requests may also go to /authorize directly (the default, unless REQUIRE_PAR=true)' },
 };
 
 function metadataFrom(args: ParsedArgs): ClientMetadataInput {
@@ -49,6 +51,11 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   }
   if (args.values['resource-server'] === true) input.resource_server = true;
   if (args.values['no-resource-server'] === true) input.resource_server = false;
+  if (args.values['require-par'] === true && args.values['no-require-par'] === true) {
+    throw new UsageError('give either --require-par or --no-require-par, not both');
+  }
+  if (args.values['require-par'] === true) input.require_pushed_authorization_requests = true;
+  if (args.values['no-require-par'] === true) input.require_pushed_authorization_requests = false;
   return input;
 }
 
@@ -64,6 +71,7 @@ function show(client: Client, secret: string | null = null): CommandResult {
     ['resource_server', client.resourceServer ? 'yes' : 'no'],
     ...(client.jwks === null ? [] : ([['jwks', client.jwks.keys.map((k) => `${String(k.kty)}${typeof k.kid === 'string' ? ` kid=${k.kid}` : ''}`)]] as Array<[string, unknown]>)),
     ...(client.jwksUri === null ? [] : ([['jwks_uri', client.jwksUri]] as Array<[string, unknown]>)),
+    ['require_pushed_authorization_requests', client.requirePushedAuthorizationRequests ? 'yes' : 'no'],
     ['origin', client.origin],
     ['last_used_at', client.lastUsedAt?.toISOString() ?? 'never'],
     ['created_at', client.createdAt.toISOString()],

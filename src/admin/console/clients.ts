@@ -25,6 +25,7 @@ const clientBody = {
     jwks: { type: 'string', maxLength: MAX_JWKS_BYTES * 2 },
     jwks_uri: { type: 'string', maxLength: MAX_JWKS_URI_LENGTH },
     scope: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 200 } },
+    require_pushed_authorization_requests: { type: 'string', maxLength: 10 },
     csrf_token: csrf,
   },
 } as const;
@@ -39,6 +40,8 @@ interface ClientBody {
   jwks?: string;
   jwks_uri?: string;
   scope?: string[];
+  /** A checkbox: present ("yes") when checked. */
+  require_pushed_authorization_requests?: string;
   csrf_token?: string;
 }
 
@@ -53,6 +56,7 @@ interface ClientFormValues {
   jwks: string;
   jwks_uri: string;
   scope: string[];
+  require_pushed_authorization_requests: boolean;
 }
 
 function valuesOf(client: Client): ClientFormValues {
@@ -64,6 +68,7 @@ function valuesOf(client: Client): ClientFormValues {
     jwks: client.jwks === null ? '' : JSON.stringify(client.jwks, null, 2),
     jwks_uri: client.jwksUri ?? '',
     scope: client.scope.split(' ').filter(Boolean),
+    require_pushed_authorization_requests: client.requirePushedAuthorizationRequests,
   };
 }
 
@@ -76,6 +81,7 @@ function valuesFromBody(body: ClientBody): ClientFormValues {
     jwks: body.jwks ?? '',
     jwks_uri: body.jwks_uri ?? '',
     scope: body.scope ?? [],
+    require_pushed_authorization_requests: body.require_pushed_authorization_requests !== undefined,
   };
 }
 
@@ -134,6 +140,7 @@ function metadataOf(values: ClientFormValues): ClientMetadataInput {
     grant_types: values.grant_types,
     token_endpoint_auth_method: values.token_endpoint_auth_method,
     scope: values.scope.join(' '),
+    require_pushed_authorization_requests: values.require_pushed_authorization_requests,
     ...(keys === 'invalid' ? {} : keys),
   };
 }
@@ -199,7 +206,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
   app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
     clientForm(reply, 200, admin(request), {
       client: null,
-      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes] },
+      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], require_pushed_authorization_requests: false },
     }),
   );
 

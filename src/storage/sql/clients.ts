@@ -13,6 +13,7 @@ interface ClientRow {
   resource_server: boolean;
   jwks: ClientJwks | null;
   jwks_uri: string | null;
+  require_pushed_authorization_requests: boolean;
   origin: string;
   registration_access_token_hash: string | null;
   last_used_at: Date | null;
@@ -22,7 +23,7 @@ interface ClientRow {
 
 const COLUMNS =
   'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, ' +
-  'jwks, jwks_uri, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
+  'jwks, jwks_uri, require_pushed_authorization_requests, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -37,6 +38,7 @@ function toClient(row: ClientRow): Client {
     resourceServer: row.resource_server,
     jwks: row.jwks,
     jwksUri: row.jwks_uri,
+    requirePushedAuthorizationRequests: row.require_pushed_authorization_requests,
     origin: row.origin as ClientOrigin,
     registrationAccessTokenHash: row.registration_access_token_hash,
     lastUsedAt: row.last_used_at,
@@ -56,6 +58,7 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   resourceServer: 'resource_server',
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
+  requirePushedAuthorizationRequests: 'require_pushed_authorization_requests',
   origin: 'origin',
   registrationAccessTokenHash: 'registration_access_token_hash',
 };
@@ -75,8 +78,8 @@ export function createClientRepo(db: Db): ClientRepo {
     async create(client: NewClient) {
       const rows = await db.query<ClientRow>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
-                              origin, registration_access_token_hash, jwks, jwks_uri)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13) RETURNING ${COLUMNS}`,
+                              origin, registration_access_token_hash, jwks, jwks_uri, require_pushed_authorization_requests)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -91,6 +94,7 @@ export function createClientRepo(db: Db): ClientRepo {
           client.registrationAccessTokenHash ?? null,
           jsonb(client.jwks),
           client.jwksUri ?? null,
+          client.requirePushedAuthorizationRequests ?? false,
         ],
       );
       return toClient(rows[0]!);
