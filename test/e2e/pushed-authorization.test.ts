@@ -10,9 +10,10 @@
  */
 import * as oauth from 'oauth4webapi';
 import t from 'tap';
+import { runCli } from '../../src/admin/cli/run.js';
 import { buildTestApp, seedClient, seedUser, type TestApp } from '../helpers/app.js';
 import { backendName, testDb, testKv } from '../helpers/backend.js';
-import { InjectBrowser, authorizePath, loginAndConsent, pkcePair, responseParams } from '../helpers/browser-flow.js';
+import { InjectBrowser, authorizePath, hiddenFields, loginAndConsent, pkcePair, responseParams } from '../helpers/browser-flow.js';
 import { injectFetch } from '../helpers/inject-fetch.js';
 
 const REDIRECT = 'http://127.0.0.1:7009/cb';
@@ -163,6 +164,56 @@ t.test(`pushed authorization requests (${backendName})`, async (t) => {
     const result = await authorizeWith(strict, await push(strict));
     t.ok(result.params.get('code'));
     t.equal(registered.client.requirePushedAuthorizationRequests, true);
+  });
+
+  t.test('an admin sets the requirement through the admin API, the CLI and the console', async (t) => {
+    const admin = await seedUser(services, { username: 'root', roles: ['admin'] });
+    const target = await seedClient(services, { client_name: 'Switched', redirect_uris: [REDIRECT], scope: 'api:read' });
+    const required = async () => (await services.clients.get(target.clientId)).requirePushedAuthorizationRequests;
+    const refusedDirectly = async () => {
+      const res = await new InjectBrowser(app).get(authorizePath({ client_id: target.clientId, ...authorizationParams() }));
+      const location = res.headers.location as string;
+      return location.startsWith(REDIRECT) && responseParams(location).get('error') === 'invalid_request';
+    };
+
+    const basicAuth = `Basic ${Buffer.from(`root:${admin.password}`).toString('base64')}`;
+    const patched = await app.inject({
+      method: 'PATCH',
+      url: `/admin/clients/${target.clientId}`,
+      headers: { authorization: basicAuth, 'content-type': 'application/json' },
+      payload: { require_pushed_authorization_requests: true },
+    });
+    t.equal(patched.statusCode, 200, patched.body);
+    t.equal(patched.json().require_pushed_authorization_requests, true);
+    t.ok(await refusedDirectly(), 'refused at /authorize once the admin API set it');
+
+    let stdout = '';
+    const io = { stdout: (text: string) => (stdout += text), stderr: () => {}, readStdin: async () => '' };
+    t.equal(await runCli(['clients', 'update', target.clientId, '--no-require-par'], io, { services }), 0, stdout);
+    t.match(stdout, /require_pushed_authorization_requests:\s+no/);
+    t.equal(await required(), false);
+    t.notOk(await refusedDirectly(), 'accepted again once the CLI cleared it');
+
+    const { browser } = await (async () => {
+      const console = new InjectBrowser(app);
+      const form = await console.get('/admin/console/sign-in');
+      await console.post('/admin/console/sign-in', { ...hiddenFields(form.body), username: 'root', password: admin.password });
+      return { browser: console };
+    })();
+    const page = await browser.get(`/admin/console/clients/${target.clientId}`);
+    t.match(page.body, /name="require_pushed_authorization_requests"/);
+    const saved = await browser.post(`/admin/console/clients/${target.clientId}`, {
+      ...hiddenFields(page.body, `/admin/console/clients/${target.clientId}`),
+      client_name: 'Switched',
+      redirect_uris: REDIRECT,
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: ['api:read'],
+      require_pushed_authorization_requests: 'yes',
+    });
+    t.equal(saved.statusCode, 303, saved.body.slice(0, 300));
+    t.equal(await required(), true, 'set by the console checkbox');
+    t.match((await browser.get(`/admin/console/clients/${target.clientId}`)).body, /name="require_pushed_authorization_requests" value="yes" checked/);
   });
 
   t.test('REQUIRE_PAR=true requires it of every client and says so in metadata', async (t) => {
