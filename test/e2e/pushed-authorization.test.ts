@@ -8,6 +8,8 @@
  * other fault answered as JSON, never redirected; and `/authorize` without
  * a pushed request when the client (or REQUIRE_PAR) requires one.
  */
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import t from 'tap';
 import { runCli } from '../../src/admin/cli/run.js';
@@ -94,6 +96,40 @@ t.test(`pushed authorization requests (${backendName})`, async (t) => {
     const callback = oauth.validateAuthResponse(as, client, new URL(result.location), state);
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), callback, REDIRECT, pkce.verifier, options));
     t.ok(tokens.access_token);
+  });
+
+  t.test('a private_key_jwt client pushes with an assertion whose aud is the /par endpoint (RFC 9126 §2)', async (t) => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const kid = randomUUID();
+    const { client: signed } = await services.clients.register({
+      client_name: 'Signed',
+      redirect_uris: [REDIRECT],
+      scope: 'api:read',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
+    });
+    const assertion = (aud: string) =>
+      new SignJWT({ iss: signed.clientId, sub: signed.clientId, aud, jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .setIssuedAt(Math.floor(now() / 1000))
+        .setExpirationTime(Math.floor(now() / 1000) + 60)
+        .sign(privateKey);
+    const pushWith = async (aud: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/par',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          ...authorizationParams(),
+          client_id: signed.clientId,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: await assertion(aud),
+        }).toString(),
+      });
+    const pushed = await pushWith(`${config.issuer}/par`);
+    t.equal(pushed.statusCode, 201, pushed.body);
+    t.ok((pushed.json<{ request_uri: string }>()).request_uri.startsWith(PREFIX));
+    t.equal((await pushWith(`${config.issuer}/introspect`)).statusCode, 401, 'another endpoint of this server is not the audience');
   });
 
   t.test('parameters outside the pushed request are ignored (RFC 9126 §4)', async (t) => {
