@@ -33,7 +33,7 @@ export const PUSHED_REQUEST_TTL_SECONDS = 60;
 const CLIENT_AUTHENTICATION = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
 
 /** One message for every reason a request_uri is refused, so a caller learns nothing about URIs it does not hold. */
-const REFUSED = 'This sign-in link has expired or was already used (request_uri is single-use and valid for 60 seconds). Start again from the application.';
+const REFUSED = `This sign-in link has expired or was already used (request_uri is single-use and valid for ${PUSHED_REQUEST_TTL_SECONDS} seconds). Start again from the application.`;
 
 /** RFC 9126 §2.2 success response (201). */
 export interface PushedAuthorizationResponse {
