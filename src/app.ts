@@ -32,6 +32,7 @@ import { mcpRoutes } from './http/mcp.js';
 import { oauthEndpoints } from './http/oauth-endpoints.js';
 import { passwordResetRoutes } from './http/password-reset.js';
 import { passkeyRoutes } from './http/passkeys.js';
+import { pushedAuthorizationRoutes } from './http/pushed-authorization.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -133,6 +134,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(authorizeRoutes, { services });
   await app.register(deviceRoutes, { services });
   await app.register(oauthEndpoints, { services });
+  await app.register(pushedAuthorizationRoutes, { services });
   await app.register(clientRegistrationRoutes, { services });
   await app.register(discoveryRoutes, { services });
   await app.register(resourceRoutes, { services });

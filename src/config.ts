@@ -140,6 +140,12 @@ export interface Config {
    * is answered `use_dpop_nonce` with `DPoP-Nonce`, which it then sends.
    */
   readonly dpopNonce: boolean;
+  /**
+   * Every client must push its authorization requests (`REQUIRE_PAR`, RFC
+   * 9126 §5 `require_pushed_authorization_requests`): `/authorize` accepts
+   * only a `request_uri` from `/par`. A client can also be required alone.
+   */
+  readonly requirePushedAuthorizationRequests: boolean;
 }
 
 export class ConfigError extends Error {
@@ -459,6 +465,7 @@ export function loadConfig(env: Env = {}): Config {
     smtp: smtp(env),
     requireEmailVerification: bool(env, 'REQUIRE_EMAIL_VERIFICATION', false),
     dpopNonce: bool(env, 'DPOP_NONCE', true),
+    requirePushedAuthorizationRequests: bool(env, 'REQUIRE_PAR', false),
   };
   if (config.requireEmailVerification && config.smtp === undefined) {
     throw new ConfigError('REQUIRE_EMAIL_VERIFICATION', 'needs SMTP_URL and SMTP_FROM (the verification link goes out by mail)');

@@ -24,6 +24,7 @@ import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
 import { createDeviceFlow, type DeviceFlow } from './oauth/device-authorization.js';
 import { createGrantHandlers } from './oauth/grants/index.js';
+import { createPushedRequests, type PushedRequests } from './oauth/pushed-requests.js';
 import { createResourceRegistry, type ResourceRegistry } from './oauth/resources.js';
 import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
 import { createOutboundFetch, type ResolveHost } from './security/outbound-fetch.js';
@@ -87,6 +88,8 @@ export interface Services {
   readonly devices: DeviceFlow;
   /** `/token`, `/revoke` and `/introspect`: client authentication, then the grant or token operation. */
   readonly tokenEndpoints: TokenEndpoints;
+  /** Pushed authorization requests (RFC 9126): `/par`, and their `request_uri` at `/authorize`. */
+  readonly pushedRequests: PushedRequests;
   /** Access, refresh and ID tokens; signing keys; revocation, introspection, verification. */
   readonly tokens: TokenService;
   /** The protected resources tokens are issued for (`RESOURCES`, RFC 8707), normalised once. */
@@ -236,7 +239,13 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
   const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const devices = createDeviceFlow({ kv, config, now, throttle, clients, consents, resources, audit });
-  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources, devices });
+  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources, devices, audit });
+  const pushedRequests = createPushedRequests({
+    clientAuth,
+    kv,
+    now,
+    checks: { findClient: (clientId) => clients.find(clientId), knownScopes: config.scopes, resources },
+  });
   const nonces = config.dpopNonce ? createDpopNonces({ kv, now }) : null;
   const dpop = { verifier: createDpopVerifier({ kv, now, nonces }), nonces };
   const tokenEndpoints = createTokenEndpoints({
@@ -271,6 +280,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     authorization,
     devices,
     tokenEndpoints,
+    pushedRequests,
     tokens,
     resources,
     audit,

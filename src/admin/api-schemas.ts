@@ -105,6 +105,10 @@ const metadataProperties = {
     type: 'boolean',
     description: 'RFC 9449 §5.2: every token request of this client must carry a DPoP proof, so its access tokens are always DPoP-bound. Default false.',
   },
+  require_pushed_authorization_requests: {
+    type: 'boolean',
+    description: 'RFC 9126 §6: the client must push its authorization requests (POST /par); /authorize refuses requests sent directly. Default false (REQUIRE_PAR=true requires it of every client).',
+  },
 } as const;
 
 export const clientCreateBody = {
@@ -140,6 +144,7 @@ export const clientResponse = {
     jwks: { type: 'object', additionalProperties: true, description: 'private_key_jwt clients registered with inline keys' },
     jwks_uri: { type: 'string', description: 'private_key_jwt clients registered with a key URL' },
     dpop_bound_access_tokens: { type: 'boolean' },
+    require_pushed_authorization_requests: { type: 'boolean' },
     origin: {
       type: 'string',
       enum: ['admin', 'dynamic', 'metadata_document'],

@@ -16,6 +16,7 @@ export const AUDIT_EVENT_TYPES = [
   'sign_in.failed',
   'sign_in.throttled',
   'refresh_token.reuse_detected',
+  'token.exchanged',
   'consent.granted',
   'consent.revoked',
   'device_authorization.approved',
@@ -65,6 +66,9 @@ export const AUDIT_DETAIL_FIELDS = {
   alg: 'string',
   /** The user whose refresh-token family was revoked. */
   user_id: 'string',
+  /** The audience of a token issued by token exchange (RFC 8693), and the earlier actors of its chain, most recent first. */
+  resource: 'string',
+  actors: 'strings',
   /** Who registered a client: admin, dynamic (RFC 7591) or metadata_document. */
   origin: 'string',
   /** An initial access token's note from the admin, and its limits. */

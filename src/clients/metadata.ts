@@ -43,6 +43,8 @@ export interface ClientMetadataInput {
   jwks_uri?: string | null;
   /** RFC 9449 §5.2: the client always uses DPoP, so a token request without a proof is refused. Default false. */
   dpop_bound_access_tokens?: boolean;
+  /** RFC 9126 §6: the client's authorization requests must be pushed. Default false. */
+  require_pushed_authorization_requests?: boolean;
 }
 
 /** Metadata after defaults and validation. */
@@ -58,6 +60,7 @@ export interface ClientMetadata {
   jwks: ClientJwks | null;
   jwksUri: string | null;
   dpopBoundAccessTokens: boolean;
+  requirePushedAuthorizationRequests: boolean;
 }
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
@@ -257,7 +260,19 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
   const keys = clientKeys(input, authMethod);
 
   const dpopBoundAccessTokens = input.dpop_bound_access_tokens ?? false;
-  return { clientName, redirectUris, grantTypes: grants, responseTypes: responses, tokenEndpointAuthMethod: authMethod, scope: scopes.join(' '), resourceServer, dpopBoundAccessTokens, ...keys };
+  const requirePushedAuthorizationRequests = input.require_pushed_authorization_requests ?? false;
+  return {
+    clientName,
+    redirectUris,
+    grantTypes: grants,
+    responseTypes: responses,
+    tokenEndpointAuthMethod: authMethod,
+    scope: scopes.join(' '),
+    resourceServer,
+    dpopBoundAccessTokens,
+    requirePushedAuthorizationRequests,
+    ...keys,
+  };
 }
 
 /**

@@ -129,6 +129,7 @@ function changedFields(before: Client, after: Client): string[] {
     ['jwks', before.jwks, after.jwks],
     ['jwks_uri', before.jwksUri, after.jwksUri],
     ['dpop_bound_access_tokens', before.dpopBoundAccessTokens, after.dpopBoundAccessTokens],
+    ['require_pushed_authorization_requests', before.requirePushedAuthorizationRequests, after.requirePushedAuthorizationRequests],
   ];
   return pairs.filter(([, a, b]) => !same(a, b)).map(([name]) => name);
 }
@@ -252,6 +253,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
               resource_server: patch.resource_server ?? current.resourceServer,
               ...keysAfter(current, patch),
               dpop_bound_access_tokens: patch.dpop_bound_access_tokens ?? current.dpopBoundAccessTokens,
+              require_pushed_authorization_requests: patch.require_pushed_authorization_requests ?? current.requirePushedAuthorizationRequests,
             },
             config.scopes,
           );

@@ -10,9 +10,11 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopbackHost } from '../config.js';
-import { UnavailableError } from '../errors.js';
+import { OAuthError, UnavailableError } from '../errors.js';
 import type { FlowStep } from '../oauth/authorization.js';
 import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authorize-request.js';
+import type { AuthorizationParameters } from '../oauth/pushed-requests.js';
+import type { Services } from '../services.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
 import { EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, registerLoginRoutes, type BrowserFlowServices } from './login.js';
 import { pageErrorHandler, renderErrorPage, renderPage, sendStep } from './pages.js';
@@ -37,6 +39,7 @@ const authorizeParamsSchema = {
     prompt: str('OIDC: none, login, consent or select_account'),
     max_age: str('OIDC: seconds since the last sign-in after which the user must sign in again'),
     login_hint: str('OIDC: prefills the username'),
+    request_uri: str('RFC 9126: the request_uri the pushed authorization request endpoint (/par) answered, with client_id; every other parameter is then ignored. Single-use, valid 60 seconds'),
   },
 } as const;
 
@@ -45,7 +48,9 @@ const authorizeResponses = {
   303: redirect(
     'To the sign-in or consent page, or back to the registered redirect_uri with code, state and iss (RFC 9207), or with error, state and iss. Implicit: access_token in the fragment.',
   ),
-  400: htmlPage('Error page, shown (never redirected) when client_id or redirect_uri is unknown or they do not belong together.'),
+  400: htmlPage(
+    'Error page, shown (never redirected) when client_id or redirect_uri is unknown or they do not belong together, or a request_uri is unknown, expired, used or was pushed by another client.',
+  ),
 };
 
 const consentQuerySchema = { type: 'object', properties: { rid: { type: 'string', maxLength: 100 } } } as const;
@@ -78,18 +83,27 @@ function isLoopbackRedirect(uri: string): boolean {
   }
 }
 
-export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices }> = async (app, { services }) => {
+export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices & Pick<Services, 'pushedRequests'> }> = async (app, { services }) => {
   const { config, authorization: flow, pendingAuthorizations: pending } = services;
 
   app.setErrorHandler(pageErrorHandler(config));
 
   async function authorize(request: FastifyRequest, reply: FastifyReply, params: unknown): Promise<FastifyReply> {
     const query = (typeof params === 'object' && params !== null ? params : {}) as AuthorizeQuery;
-    const result = await parseAuthorizationRequest(query, {
-      findClient: (clientId) => services.clients.find(clientId),
-      knownScopes: config.scopes,
-      resources: services.resources,
-    });
+    // RFC 9126 §4: with a request_uri, the pushed parameters (taken once), nothing else.
+    let sent: AuthorizationParameters;
+    try {
+      sent = await services.pushedRequests.authorizationParameters(query);
+    } catch (err) {
+      if (!(err instanceof OAuthError) || err instanceof UnavailableError) throw err;
+      request.log.debug({ error: err.error, description: err.description }, 'request_uri refused (not redirected)');
+      return renderErrorPage(reply, config, 400, err.description, { title: 'This sign-in link is not valid' });
+    }
+    const result = await parseAuthorizationRequest(
+      sent.params,
+      { findClient: (clientId) => services.clients.find(clientId), knownScopes: config.scopes, resources: services.resources },
+      { pushed: sent.pushed, pushRequiredByServer: config.requirePushedAuthorizationRequests },
+    );
     if (!result.ok) {
       if (result.target === null) {
         request.log.debug({ error: result.error.error, description: result.error.description }, 'authorization request refused (not redirected)');

@@ -12,7 +12,7 @@
  *   Basic` challenge (§5.2, and RFC 9110 §15.5.2 for every 401).
  * - Other methods on these paths answer 405 with `Allow: POST`.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
 import { GRANT_PARAMETERS } from '../oauth/grants/index.js';
@@ -82,6 +82,7 @@ const tokenResponse = {
     scope: { type: 'string' },
     refresh_token: { type: 'string' },
     id_token: { type: 'string' },
+    issued_token_type: { type: 'string', description: 'Token exchange (RFC 8693 §2.2.1): urn:ietf:params:oauth:token-type:access_token' },
   },
   required: ['access_token', 'token_type', 'expires_in', 'scope'],
 } as const;
@@ -159,7 +160,8 @@ function parseForm(body: string): RawForm {
   return form;
 }
 
-function endpointRequest(request: FastifyRequest): EndpointRequest {
+/** The transport-neutral form of a request to one of these endpoints (or `/par`). */
+export function endpointRequest(request: FastifyRequest): EndpointRequest {
   const body = request.body as RawForm | typeof NOT_FORM | undefined;
   return {
     contentType: request.headers['content-type'],
@@ -170,7 +172,7 @@ function endpointRequest(request: FastifyRequest): EndpointRequest {
   };
 }
 
-function noStore(reply: FastifyReply): void {
+export function noStore(reply: FastifyReply): void {
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 }
 
@@ -181,10 +183,13 @@ function oauthErrorHandler(error: unknown, request: FastifyRequest, reply: Fasti
   return sendJsonError(reply, err, err.error === 'invalid_client' ? { 'www-authenticate': CLIENT_CHALLENGE } : {});
 }
 
-export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'tokenEndpoints' | 'metrics' | 'dpop'> }> = async (app, { services }) => {
-  const endpoints = services.tokenEndpoints;
-  const sendNonce = dpopNonceHook(services.dpop.nonces);
-  // Only forms are parsed; anything else is handed on unread and refused by the first check.
+/**
+ * The body parsing and error dialect of an endpoint where a client
+ * authenticates with a form post (these three, and `/par`): only forms are
+ * parsed, anything else is handed on unread and refused by the endpoint's
+ * first check; errors are RFC 6749 §5.2 JSON.
+ */
+export function useClientFormDialect(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, parseForm(body as string));
@@ -193,6 +198,12 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'toke
     done(null, NOT_FORM);
   });
   app.setErrorHandler(oauthErrorHandler);
+}
+
+export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'tokenEndpoints' | 'metrics' | 'dpop'> }> = async (app, { services }) => {
+  const endpoints = services.tokenEndpoints;
+  const sendNonce = dpopNonceHook(services.dpop.nonces);
+  useClientFormDialect(app);
 
   // The body schemas document the parameters; validation is the endpoints' own
   // named checks (in their order, with RFC error codes), so it is only attached.
@@ -293,7 +304,8 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'toke
   }
 };
 
-async function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/** Answers another method than POST: 405 with `Allow: POST`. */
+export async function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   reply.header('allow', 'POST');
   return sendJsonError(reply, new OAuthError('invalid_request', 'Use POST.', { status: 405 }));
 }

@@ -285,7 +285,8 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     (draft) => {
       // OIDC Core §6: request objects are not supported.
       if (draft.values.request !== undefined) throw new OAuthError('request_not_supported', 'Request objects are not supported.');
-      if (draft.values.request_uri !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported.');
+      // A pushed request's request_uri (RFC 9126) is resolved before these checks run; any other is not supported.
+      if (draft.values.request_uri !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is supported only as the answer of the pushed authorization request endpoint.');
       if (draft.values.registration !== undefined) throw new OAuthError('registration_not_supported', 'The registration parameter is not supported.');
     },
     redirected,
@@ -481,13 +482,44 @@ export async function runAuthorizationChecks(
   };
 }
 
+/** How a request reached `/authorize` (RFC 9126). */
+export interface AuthorizeEndpointOptions {
+  /** The parameters are those of a pushed request (`request_uri`), validated when pushed and again now. */
+  pushed: boolean;
+  /** `REQUIRE_PAR`: every client must push its requests (RFC 9126 §5). */
+  pushRequiredByServer: boolean;
+}
+
+const PUSHED_REQUIRED = 'Pushed authorization requests are required: send this request to the pushed authorization request endpoint (/par) and use its request_uri (RFC 9126).';
+
+/**
+ * The checks of a request sent to `/authorize` directly: the default ones,
+ * and, once client and redirect URI are known, that neither the server nor
+ * the client requires the request to be pushed (RFC 9126 §5, §6). Its
+ * error may go to the redirect URI: both are verified by then.
+ */
+function directRequestChecks(pushRequiredByServer: boolean): typeof authorizationChecks {
+  const at = authorizationChecks.findIndex(([name]) => name.startsWith('redirect_uri is sent once')) + 1;
+  const check: AuthorizationCheck = (draft) => {
+    if (pushRequiredByServer || draft.client.requirePushedAuthorizationRequests) throw invalidRequest(PUSHED_REQUIRED);
+  };
+  return [...authorizationChecks.slice(0, at), ['the request was pushed, if the server or the client requires it', check, redirected], ...authorizationChecks.slice(at)];
+}
+
+/** Built once: with and without `REQUIRE_PAR`. */
+const DIRECT_CHECKS = { required: directRequestChecks(true), optional: directRequestChecks(false) };
+
 /**
  * Validates an authorization request sent to `/authorize`. Never throws for
  * bad input: the result says whether to proceed, redirect an error
  * (`target`), or show the error page (`target` null).
  */
-export async function parseAuthorizationRequest(query: AuthorizeQuery, deps: AuthorizationRequestDeps): Promise<AuthorizationRequestResult> {
-  const result = await runAuthorizationChecks(query, deps);
+export async function parseAuthorizationRequest(
+  query: AuthorizeQuery,
+  deps: AuthorizationRequestDeps,
+  options: AuthorizeEndpointOptions = { pushed: false, pushRequiredByServer: false },
+): Promise<AuthorizationRequestResult> {
+  const result = await runAuthorizationChecks(query, deps, options.pushed ? authorizationChecks : options.pushRequiredByServer ? DIRECT_CHECKS.required : DIRECT_CHECKS.optional);
   if (result.ok) return result;
   return { ok: false, error: result.error, target: result.target, client: result.client };
 }

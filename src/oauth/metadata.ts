@@ -45,7 +45,9 @@ export const REGISTRATION_ENDPOINT_PATH = '/oauth/register';
 /** The device authorization endpoint (RFC 8628 §3.1). */
 export const DEVICE_AUTHORIZATION_PATH = '/device_authorization';
 
-export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg' | 'dynamicRegistration'>): Record<string, unknown> {
+export function buildServerMetadata(
+  config: Pick<Config, 'issuer' | 'scopes' | 'accessTokenAlg' | 'dynamicRegistration' | 'requirePushedAuthorizationRequests'>,
+): Record<string, unknown> {
   const base = config.issuer;
   return {
     issuer: base,
@@ -57,6 +59,9 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     introspection_endpoint: `${base}/introspect`,
     // RFC 8628 §4.
     device_authorization_endpoint: `${base}${DEVICE_AUTHORIZATION_PATH}`,
+    // RFC 9126 §5.
+    pushed_authorization_request_endpoint: `${base}/par`,
+    require_pushed_authorization_requests: config.requirePushedAuthorizationRequests,
     // RFC 8414 §2: only when registration is possible.
     ...(config.dynamicRegistration === 'off' ? {} : { registration_endpoint: `${base}${REGISTRATION_ENDPOINT_PATH}` }),
     scopes_supported: [...config.scopes],
@@ -90,7 +95,9 @@ export function buildServerMetadata(config: Pick<Config, 'issuer' | 'scopes' | '
     claims_supported: [...CLAIMS_SUPPORTED],
     claims_parameter_supported: false,
     request_parameter_supported: false,
-    // OIDC Discovery §3 defaults this one to true: say it is not supported.
+    // OIDC Discovery §3 defaults this one to true: say it is not supported. (It is
+    // about request objects by reference; the request_uri of a pushed request,
+    // RFC 9126, is announced by pushed_authorization_request_endpoint.)
     request_uri_parameter_supported: false,
     authorization_response_iss_parameter_supported: true,
     // draft-ietf-oauth-client-id-metadata-document: an https client_id names the client's metadata document.

@@ -54,6 +54,14 @@ export const GRANT_TYPES = {
     confidentialOnly: false,
     issuesRefreshTokens: true,
   },
+  // RFC 8693: delegation (an agent acting for a user); never a refresh token (§2.2.1: optional, not offered).
+  'urn:ietf:params:oauth:grant-type:token-exchange': {
+    label: 'Token exchange (act for a user, RFC 8693)',
+    servedBy: 'token',
+    registrable: true,
+    confidentialOnly: true,
+    issuesRefreshTokens: false,
+  },
 } as const satisfies Record<string, GrantTypeInfo>;
 
 export type GrantType = keyof typeof GRANT_TYPES;

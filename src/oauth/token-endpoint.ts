@@ -44,13 +44,15 @@ export function checkFormEncoded(contentType: string | undefined): void {
 /**
  * RFC 6749 §3.1: a parameter sent more than once is `invalid_request`; one
  * sent without a value is treated as omitted. `resource` may repeat
- * (RFC 8707 §2), but an access token of this server has one audience, so
- * a token request names one resource: more are `invalid_target`.
+ * (RFC 8707 §2), and so may `audience` (RFC 8693 §2.1), but an access
+ * token of this server has one audience, so a token request names one
+ * resource: more are `invalid_target`.
  */
 export function singleValued(form: RawForm | undefined): FormParams {
   const params: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
   for (const [name, value] of Object.entries(form ?? {})) {
-    if (typeof value !== 'string' && name === 'resource') {
+    // RFC 8693 §2.1 `audience` names a target like `resource`: the same single audience.
+    if (typeof value !== 'string' && (name === 'resource' || name === 'audience')) {
       throw invalidTarget('Name one resource per token request: an access token has a single audience. Ask again for each other resource the grant covers.');
     }
     if (typeof value !== 'string') throw invalidRequest(`Parameter "${name.slice(0, 64)}" was sent more than once (RFC 6749 §3.1).`);

@@ -82,6 +82,8 @@ export interface Client {
   jwksUri: string | null;
   /** RFC 9449 §5.2: every token request must carry a DPoP proof (its access tokens are always DPoP-bound). */
   dpopBoundAccessTokens: boolean;
+  /** RFC 9126 §6: its authorization requests must be pushed (`/par`); `/authorize` refuses others. */
+  requirePushedAuthorizationRequests: boolean;
   origin: ClientOrigin;
   /** RFC 7592: hash of the registration access token (`clients/secret.ts`); null unless registered dynamically. */
   registrationAccessTokenHash: string | null;
@@ -196,6 +198,8 @@ export interface NewClient {
   jwksUri?: string | null;
   /** RFC 9449 §5.2; default false. */
   dpopBoundAccessTokens?: boolean;
+  /** RFC 9126 §6; default false. */
+  requirePushedAuthorizationRequests?: boolean;
   /** Default `admin`. */
   origin?: ClientOrigin;
   /** Default null. */

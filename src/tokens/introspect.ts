@@ -26,8 +26,21 @@ export interface IntrospectorDeps {
 /** RFC 7662 §2.2: an inactive token is answered with nothing but this. */
 const INACTIVE: IntrospectionResponse = Object.freeze({ active: false }) as IntrospectionResponse;
 
-/** Creates `TokenService.introspect`. */
-export function createIntrospector(deps: IntrospectorDeps): (token: string, hint: string | undefined, caller: Client) => Promise<IntrospectionResponse> {
+/** An access token of ours that is active now, with its user (null for a client's own token). */
+interface ActiveAccessToken {
+  claims: AccessTokenClaims;
+  user: User | null;
+}
+
+interface Introspector {
+  /** `TokenService.introspect`. */
+  introspect(token: string, hint: string | undefined, caller: Client): Promise<IntrospectionResponse>;
+  /** `TokenService.activeAccessToken`: the rules of introspection, for any caller. */
+  activeAccessToken(token: string): Promise<ActiveAccessToken | null>;
+}
+
+/** Creates `TokenService.introspect` and `TokenService.activeAccessToken`. */
+export function createIntrospector(deps: IntrospectorDeps): Introspector {
   const { config, now, verifier, denyList, revocations, refreshTokens, users } = deps;
 
   async function activeUser(userId: string): Promise<User | null> {
@@ -35,7 +48,13 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     return isEnabled(user) ? user : null;
   }
 
-  async function introspectAccessToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
+  /**
+   * One of our access tokens, for any of `RESOURCES`, unexpired and not
+   * revoked, by the database (a revocation on another instance counts at
+   * once): not its jti, not its subject's or client's cut-off, and a user's
+   * token only while the user is enabled. Null otherwise.
+   */
+  async function activeAccessToken(token: string): Promise<ActiveAccessToken | null> {
     if (!looksLikeJwt(token)) return null;
     let claims: AccessTokenClaims;
     try {
@@ -43,21 +62,28 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     } catch {
       return null;
     }
-    // SPEC: only the client the token was issued to, or a resource server, learns it is active.
-    if (claims.client_id !== caller.clientId && !caller.resourceServer) return INACTIVE;
-    // The database, not the in-memory copy: a revocation on another instance counts at once.
     const at = new Date(now());
     const [revoked, subject, client] = await Promise.all([
       revocations.isRevoked(claims.jti),
       revocations.findSubject(claims.sub, at),
       revocations.findSubject(clientSubject(claims.client_id), at),
     ]);
-    if (revoked || denyList.isDenied(claims.jti, claims.sub, claims.iat, claims.client_id)) return INACTIVE;
-    for (const cutOff of [subject, client]) if (cutOff && claims.iat * 1000 < cutOff.notBefore.getTime()) return INACTIVE;
+    if (revoked || denyList.isDenied(claims.jti, claims.sub, claims.iat, claims.client_id)) return null;
+    for (const cutOff of [subject, client]) if (cutOff && claims.iat * 1000 < cutOff.notBefore.getTime()) return null;
     // Users' tokens carry roles; a client's own token (client credentials) does not.
     const isUserToken = claims.roles !== undefined;
     const user = isUserToken ? await activeUser(claims.sub) : null;
-    if (isUserToken && !user) return INACTIVE;
+    if (isUserToken && !user) return null;
+    return { claims, user };
+  }
+
+  async function introspectAccessToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
+    if (!looksLikeJwt(token)) return null;
+    const active = await activeAccessToken(token);
+    if (!active) return INACTIVE;
+    const { claims, user } = active;
+    // SPEC: only the client the token was issued to, or a resource server, learns it is active.
+    if (claims.client_id !== caller.clientId && !caller.resourceServer) return INACTIVE;
     const out: IntrospectionResponse = {
       active: true,
       // RFC 9449 §6.2: a bound token says so, and which key it is bound to.
@@ -103,11 +129,14 @@ export function createIntrospector(deps: IntrospectorDeps): (token: string, hint
     return out;
   }
 
-  return async function introspect(token, _hint, caller) {
-    // Refresh tokens (43 base64url characters) and JWTs (dotted) cannot be
-    // mistaken for each other, so the shape decides where to look and
-    // `token_type_hint` (RFC 7662 §2.1: only an optimisation) is not needed.
-    if (isRefreshTokenShape(token)) return (await introspectRefreshToken(token, caller)) ?? INACTIVE;
-    return (await introspectAccessToken(token, caller)) ?? INACTIVE;
+  return {
+    async introspect(token, _hint, caller) {
+      // Refresh tokens (43 base64url characters) and JWTs (dotted) cannot be
+      // mistaken for each other, so the shape decides where to look and
+      // `token_type_hint` (RFC 7662 §2.1: only an optimisation) is not needed.
+      if (isRefreshTokenShape(token)) return (await introspectRefreshToken(token, caller)) ?? INACTIVE;
+      return (await introspectAccessToken(token, caller)) ?? INACTIVE;
+    },
+    activeAccessToken,
   };
 }

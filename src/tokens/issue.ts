@@ -58,7 +58,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     const iat = request.user ? Math.max(seconds, denyList.earliestIat(request.user.id)) : seconds;
     const authTime = request.authTime ?? request.idToken?.authTime ?? null;
     const claims = accessTokenClaims(
-      { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: request.resource, jti: randomId(), dpopJkt: request.dpopJkt },
+      { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: request.resource, jti: randomId(), dpopJkt: request.dpopJkt, act: request.act },
       { issuer: config.issuer, iat, ttlSeconds: config.accessTokenTtlSeconds },
     );
     let refresh: PreparedTokens['refresh'] = null;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { CompactSign, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { invalidToken, isOAuthError, type OAuthError } from '../errors.js';
 import type { Client, User } from '../storage/types.js';
-import type { AccessTokenClaims } from './types.js';
+import type { AccessTokenClaims, ActorClaim } from './types.js';
 
 const encoder = new TextEncoder();
 
@@ -34,6 +34,8 @@ export function accessTokenClaims(
     jti: string;
     /** RFC 9449 §6.1: bind the token to this DPoP key. */
     dpopJkt?: string | null;
+    /** RFC 8693 §4.1: who acts for the subject (token exchange). */
+    act?: ActorClaim | undefined;
   },
   ctx: ClaimContext,
 ): AccessTokenClaims {
@@ -53,6 +55,8 @@ export function accessTokenClaims(
     if (input.authTime !== undefined && input.authTime !== null) claims.auth_time = input.authTime;
   }
   if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt };
+  // RFC 8693 §4.1: a delegated token names who acts for the subject.
+  if (input.act !== undefined) claims.act = input.act;
   return claims;
 }
 

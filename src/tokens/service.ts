@@ -74,7 +74,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   const verifier = createVerifier({ config, now, keys, denyList, resources: deps.resources });
   const revoker = createRevoker({ db, refreshTokens, revocations, denyList, verifier, config, now });
   const refresh = createRefresher({ config, now, kv, refreshTokens, issuer, resources: deps.resources, revokeFamily: revoker.revokeFamily, metrics: deps.metrics, audit: deps.audit, onError });
-  const introspect = createIntrospector({ config, now, verifier, denyList, revocations, refreshTokens, users });
+  const introspector = createIntrospector({ config, now, verifier, denyList, revocations, refreshTokens, users });
 
   async function cleanup(): Promise<void> {
     const at = new Date(now());
@@ -85,7 +85,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     issue: issuer.issue,
     refresh,
     verifyAccessToken: verifier.verifyAccessToken,
-    introspect,
+    introspect: introspector.introspect,
+    activeAccessToken: introspector.activeAccessToken,
     revoke: revoker.revoke,
     revokeIssued: revoker.revokeIssued,
     revokeUser: revoker.revokeUser,

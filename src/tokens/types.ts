@@ -15,6 +15,8 @@ export interface TokenResponse {
   scope: string;
   refresh_token?: string;
   id_token?: string;
+  /** RFC 8693 §2.2.1: what a token exchange issued (always an access token here). */
+  issued_token_type?: string;
 }
 
 export interface IssueRequest {
@@ -47,6 +49,18 @@ export interface IssueRequest {
    * `GrantRequest.dpopJkt`.
    */
   dpopJkt: string | null;
+  /** RFC 8693 §4.1: who acts for the user (token exchange); goes into the access token as `act`. */
+  act?: ActorClaim;
+}
+
+/**
+ * RFC 8693 §4.1 `act`: the party acting for the subject (here a client, by
+ * its client_id), with the earlier actors of a chain of delegations nested
+ * inside, the most recent outermost.
+ */
+export interface ActorClaim {
+  sub: string;
+  act?: ActorClaim;
 }
 
 export interface IssuedTokens {
@@ -224,6 +238,14 @@ export interface TokenService {
    * client they were issued to. Anything else is `{ active: false }`.
    */
   introspect(token: string, hint: string | undefined, caller: Client): Promise<IntrospectionResponse>;
+  /**
+   * An access token of this server that introspection would call active
+   * (signature, expiry, any of `RESOURCES`, not revoked by jti, subject or
+   * client cut-off, its user enabled), read from the database; null when it
+   * is not. For token exchange (RFC 8693), whose subject token may have been
+   * issued to another client.
+   */
+  activeAccessToken(token: string): Promise<{ claims: AccessTokenClaims; user: User | null } | null>;
   /**
    * RFC 7009: revokes a refresh token (its whole family and the access tokens
    * issued with it) or an access token (deny list until it expires), when

@@ -246,6 +246,28 @@ t.test(`audit trail (${backendName})`, async (t) => {
     ]);
   });
 
+  await t.test('token exchange: the delegation recorded with the acting client, the user, the scope and the audience', async (t) => {
+    const subject = await postForm(app, '/token', { grant_type: 'password', username: 'erin', password: ERIN_PASSWORD, scope: 'api:read' }, { authorization: basic(clientId, clientSecret) });
+    const { client: agent, clientSecret: agentSecret } = await services.clients.register({ client_name: 'Agent', grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'], scope: 'api:read' });
+    const audience = `${services.config.issuer}/mcp`;
+    const exchanged = await postForm(
+      app,
+      '/token',
+      {
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: subject.json<{ access_token: string }>().access_token,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        resource: audience,
+      },
+      { authorization: basic(agent.clientId, agentSecret!), remoteAddress: '198.51.100.10' },
+    );
+    t.equal(exchanged.statusCode, 200, exchanged.body);
+    for (const v of [subject.json<{ access_token: string }>().access_token, exchanged.json<{ access_token: string }>().access_token, agentSecret!]) secrets.add(v);
+    t.match((await events({ type: 'token.exchanged' })).items, [
+      { outcome: 'success', actor: { type: 'anonymous' }, subject: { type: 'user', id: erin.id }, client_id: agent.clientId, ip: '198.51.100.10', details: { scope: 'api:read', resource: audience, actors: [] } },
+    ]);
+  });
+
   await t.test('the console: changes recorded as the signed-in admin; the Events page filters, escapes and pages', async (t) => {
     const browser = new InjectBrowser(app, '198.51.100.9');
     const form = await browser.get('/admin/console/sign-in');

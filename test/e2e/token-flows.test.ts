@@ -32,8 +32,9 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
     t.equal(as.issuer, ISSUER);
     t.equal(as.token_endpoint, `${ISSUER}/token`);
     t.equal(as.jwks_uri, `${ISSUER}/jwks.json`);
-    t.same(as.grant_types_supported, ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code']);
+    t.same(as.grant_types_supported, ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange']);
     t.equal(as.device_authorization_endpoint, `${ISSUER}/device_authorization`);
+    t.equal(as.pushed_authorization_request_endpoint, `${ISSUER}/par`);
     t.same(as.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
     t.same(as.introspection_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
     t.same(as.code_challenge_methods_supported, ['S256']);

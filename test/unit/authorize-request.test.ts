@@ -29,6 +29,7 @@ function client(overrides: Partial<Client> = {}): Client {
     jwks: null,
     jwksUri: null,
     dpopBoundAccessTokens: false,
+    requirePushedAuthorizationRequests: false,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,
@@ -452,4 +453,21 @@ t.test('a store outage during the client lookup is thrown, not answered as a bad
   await t.rejects(validateAuthorizationRequest(base, down), UnavailableError);
   const broken = { ...deps, findClient: async () => Promise.reject(new Error('bug')) };
   await t.rejects(parseAuthorizationRequest(base, broken), { message: 'bug' });
+});
+
+t.test('a request not pushed is refused when REQUIRE_PAR or the client requires pushing (RFC 9126 §5, §6); a pushed one is not', async (t) => {
+  const strict = new Map([['strict', client({ clientId: 'strict', requirePushedAuthorizationRequests: true })], ['web', client()]]);
+  const withStrict = { ...deps, findClient: async (id: string) => strict.get(id) ?? null };
+  const direct = { pushed: false, pushRequiredByServer: false };
+  t.match(await parseAuthorizationRequest({ ...base, client_id: 'strict' }, withStrict, direct), {
+    ok: false,
+    error: { error: 'invalid_request', description: /Pushed authorization requests are required/ },
+    target: { redirectUri: base.redirect_uri, state: 'st' },
+  });
+  t.ok((await parseAuthorizationRequest({ ...base, client_id: 'strict' }, withStrict, { pushed: true, pushRequiredByServer: false })).ok, 'pushed: accepted');
+  t.ok((await parseAuthorizationRequest(base, withStrict, direct)).ok, 'another client, not required: accepted');
+  t.match(await parseAuthorizationRequest(base, withStrict, { pushed: false, pushRequiredByServer: true }), { ok: false, error: { error: 'invalid_request' } }, 'REQUIRE_PAR: refused');
+  t.ok((await parseAuthorizationRequest(base, withStrict, { pushed: true, pushRequiredByServer: true })).ok, 'REQUIRE_PAR, pushed: accepted');
+  // An unknown client or redirect URI is still the error page, whatever the requirement.
+  t.match(await parseAuthorizationRequest({ ...base, redirect_uri: 'https://evil.example/cb' }, withStrict, { pushed: false, pushRequiredByServer: true }), { ok: false, target: null });
 });

@@ -57,6 +57,7 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
     jwks: null,
     jwksUri: null,
     dpopBoundAccessTokens: false,
+    requirePushedAuthorizationRequests: false,
     origin: 'admin',
     registrationAccessTokenHash: null,
     lastUsedAt: null,

@@ -21,6 +21,8 @@ const metadataOptions: Record<string, OptionSpec> = {
   'no-resource-server': { type: 'boolean', description: 'Not a resource server (the default)' },
   'dpop-bound': { type: 'boolean', description: 'dpop_bound_access_tokens (RFC 9449 §5.2): every token request must carry a DPoP proof' },
   'no-dpop-bound': { type: 'boolean', description: 'DPoP optional (the default)' },
+  'require-par': { type: 'boolean', description: 'Its authorization requests must be pushed (RFC 9126, POST /par)' },
+  'no-require-par': { type: 'boolean', description: 'Authorization requests may also go to /authorize directly (the default, unless REQUIRE_PAR=true)' },
 };
 
 function metadataFrom(args: ParsedArgs): ClientMetadataInput {
@@ -55,6 +57,11 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   if (args.values['dpop-bound'] === true && args.values['no-dpop-bound'] === true) throw new UsageError('give either --dpop-bound or --no-dpop-bound, not both');
   if (args.values['dpop-bound'] === true) input.dpop_bound_access_tokens = true;
   if (args.values['no-dpop-bound'] === true) input.dpop_bound_access_tokens = false;
+  if (args.values['require-par'] === true && args.values['no-require-par'] === true) {
+    throw new UsageError('give either --require-par or --no-require-par, not both');
+  }
+  if (args.values['require-par'] === true) input.require_pushed_authorization_requests = true;
+  if (args.values['no-require-par'] === true) input.require_pushed_authorization_requests = false;
   return input;
 }
 
@@ -94,6 +101,7 @@ function show(client: Client, secret: string | null = null, issuer?: string): Co
     ...(client.jwks === null ? [] : ([['jwks', client.jwks.keys.map((k) => `${String(k.kty)}${typeof k.kid === 'string' ? ` kid=${k.kid}` : ''}`)]] as Array<[string, unknown]>)),
     ...(client.jwksUri === null ? [] : ([['jwks_uri', client.jwksUri]] as Array<[string, unknown]>)),
     ['dpop_bound_access_tokens', client.dpopBoundAccessTokens ? 'yes' : 'no'],
+    ['require_pushed_authorization_requests', client.requirePushedAuthorizationRequests ? 'yes' : 'no'],
     ['origin', client.origin],
     ['last_used_at', client.lastUsedAt?.toISOString() ?? 'never'],
     ['created_at', client.createdAt.toISOString()],

@@ -26,6 +26,7 @@ const clientBody = {
     jwks_uri: { type: 'string', maxLength: MAX_JWKS_URI_LENGTH },
     scope: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 200 } },
     dpop_bound_access_tokens: { type: 'string', maxLength: 10 },
+    require_pushed_authorization_requests: { type: 'string', maxLength: 10 },
     csrf_token: csrf,
   },
 } as const;
@@ -42,6 +43,8 @@ interface ClientBody {
   scope?: string[];
   /** The checkbox: "true" when ticked, absent otherwise. */
   dpop_bound_access_tokens?: string;
+  /** A checkbox: present ("yes") when checked. */
+  require_pushed_authorization_requests?: string;
   csrf_token?: string;
 }
 
@@ -57,6 +60,7 @@ interface ClientFormValues {
   jwks_uri: string;
   scope: string[];
   dpop_bound_access_tokens: boolean;
+  require_pushed_authorization_requests: boolean;
 }
 
 function valuesOf(client: Client): ClientFormValues {
@@ -69,6 +73,7 @@ function valuesOf(client: Client): ClientFormValues {
     jwks_uri: client.jwksUri ?? '',
     scope: client.scope.split(' ').filter(Boolean),
     dpop_bound_access_tokens: client.dpopBoundAccessTokens,
+    require_pushed_authorization_requests: client.requirePushedAuthorizationRequests,
   };
 }
 
@@ -82,6 +87,7 @@ function valuesFromBody(body: ClientBody): ClientFormValues {
     jwks_uri: body.jwks_uri ?? '',
     scope: body.scope ?? [],
     dpop_bound_access_tokens: body.dpop_bound_access_tokens === 'true',
+    require_pushed_authorization_requests: body.require_pushed_authorization_requests !== undefined,
   };
 }
 
@@ -141,6 +147,7 @@ function metadataOf(values: ClientFormValues): ClientMetadataInput {
     token_endpoint_auth_method: values.token_endpoint_auth_method,
     scope: values.scope.join(' '),
     dpop_bound_access_tokens: values.dpop_bound_access_tokens,
+    require_pushed_authorization_requests: values.require_pushed_authorization_requests,
     ...(keys === 'invalid' ? {} : keys),
   };
 }
@@ -206,7 +213,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
   app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
     clientForm(reply, 200, admin(request), {
       client: null,
-      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], dpop_bound_access_tokens: false },
+      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], dpop_bound_access_tokens: false, require_pushed_authorization_requests: false },
     }),
   );
 

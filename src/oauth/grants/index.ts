@@ -10,6 +10,7 @@ import { clientCredentialsGrant, clientCredentialsParameters } from './client-cr
 import { deviceCodeGrant, deviceCodeParameters } from './device-code.js';
 import { passwordGrant, passwordParameters } from './password.js';
 import { refreshTokenGrant, refreshTokenParameters } from './refresh-token.js';
+import { tokenExchangeGrant, tokenExchangeParameters } from './token-exchange.js';
 import type { GrantDeps, GrantHandlers, GrantParameters } from './types.js';
 import type { TokenGrantType } from '../protocol.js';
 
@@ -20,6 +21,7 @@ export function createGrantHandlers(deps: GrantDeps): GrantHandlers {
     client_credentials: clientCredentialsGrant(deps),
     refresh_token: refreshTokenGrant(deps),
     'urn:ietf:params:oauth:grant-type:device_code': deviceCodeGrant(deps),
+    'urn:ietf:params:oauth:grant-type:token-exchange': tokenExchangeGrant(deps),
   };
 }
 
@@ -29,4 +31,5 @@ export const GRANT_PARAMETERS: Readonly<Record<TokenGrantType, GrantParameters>>
   client_credentials: clientCredentialsParameters,
   refresh_token: refreshTokenParameters,
   'urn:ietf:params:oauth:grant-type:device_code': deviceCodeParameters,
+  'urn:ietf:params:oauth:grant-type:token-exchange': tokenExchangeParameters,
 };

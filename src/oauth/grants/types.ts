@@ -6,6 +6,7 @@
  * `OAuthError`. Each grant file exports a factory that takes only the
  * dependencies it uses (`GrantDeps`) and returns its handler.
  */
+import type { AuditRecorder } from '../../audit/events.js';
 import type { Config } from '../../config.js';
 import type { Client } from '../../storage/types.js';
 import type { IssuedTokens, IssueRequest, TokenResponse, TokenService } from '../../tokens/types.js';
@@ -47,10 +48,13 @@ export interface GrantDeps {
     issue(request: IssueRequest): Promise<IssuedTokens>;
     refresh: TokenService['refresh'];
     revokeIssued: TokenService['revokeIssued'];
+    activeAccessToken: TokenService['activeAccessToken'];
   };
   users: Pick<UserService, 'signIn' | 'findEnabled'>;
   /** The `resource` parameter (RFC 8707): which resource the access token is for. */
-  resources: Pick<ResourceRegistry, 'audienceFor'>;
+  resources: Pick<ResourceRegistry, 'audienceFor' | 'find'>;
   /** The device authorization grant's requests (RFC 8628), redeemed once. */
   devices: Pick<DeviceFlow, 'redeem'>;
+  /** Where a delegation (token exchange) is recorded. */
+  audit?: AuditRecorder;
 }

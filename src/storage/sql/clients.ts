@@ -14,6 +14,7 @@ interface ClientRow {
   jwks: ClientJwks | null;
   jwks_uri: string | null;
   dpop_bound_access_tokens: boolean;
+  require_pushed_authorization_requests: boolean;
   origin: string;
   registration_access_token_hash: string | null;
   last_used_at: Date | null;
@@ -23,7 +24,7 @@ interface ClientRow {
 
 const COLUMNS =
   'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, ' +
-  'jwks, jwks_uri, dpop_bound_access_tokens, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
+  'jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -39,6 +40,7 @@ function toClient(row: ClientRow): Client {
     jwks: row.jwks,
     jwksUri: row.jwks_uri,
     dpopBoundAccessTokens: row.dpop_bound_access_tokens,
+    requirePushedAuthorizationRequests: row.require_pushed_authorization_requests,
     origin: row.origin as ClientOrigin,
     registrationAccessTokenHash: row.registration_access_token_hash,
     lastUsedAt: row.last_used_at,
@@ -59,6 +61,7 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
   dpopBoundAccessTokens: 'dpop_bound_access_tokens',
+  requirePushedAuthorizationRequests: 'require_pushed_authorization_requests',
   origin: 'origin',
   registrationAccessTokenHash: 'registration_access_token_hash',
 };
@@ -78,8 +81,8 @@ export function createClientRepo(db: Db): ClientRepo {
     async create(client: NewClient) {
       const rows = await db.query<ClientRow>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
-                              origin, registration_access_token_hash, jwks, jwks_uri, dpop_bound_access_tokens)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) RETURNING ${COLUMNS}`,
+                              origin, registration_access_token_hash, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -95,6 +98,7 @@ export function createClientRepo(db: Db): ClientRepo {
           jsonb(client.jwks),
           client.jwksUri ?? null,
           client.dpopBoundAccessTokens ?? false,
+          client.requirePushedAuthorizationRequests ?? false,
         ],
       );
       return toClient(rows[0]!);
