@@ -221,7 +221,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   });
   const passkeys = createPasskeyService({ repo: storage.passkeys, users: storage.users, kv, throttle, config, audit, now });
   const identityProviders = createIdentityProviderService({ repo: storage.identityProviders, sealer: createSecretSealer(config.signingKeyEncryptionKey), config, audit });
-  const linkedAccounts = createLinkedAccounts({ links: storage.linkedIdentities, users, providers: identityProviders, audit });
+  const linkedAccounts = createLinkedAccounts({ links: storage.linkedIdentities, users, providers: identityProviders, passkeys: storage.passkeys, audit });
   const upstreamSignIn = createUpstreamSignIn({ relyingParty: createRelyingParty({ providers: identityProviders, kv, now }), accounts: linkedAccounts, audit });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { recordChange, userActor, type AuditRecorder } from '../audit/events.js';
 import { accessDenied, conflict, notFound, OAuthError } from '../errors.js';
-import type { LinkedIdentity, LinkedIdentityRepo, User } from '../storage/types.js';
+import type { LinkedIdentity, LinkedIdentityRepo, PasskeyRepo, User } from '../storage/types.js';
 import { hasPassword, isEnabled } from '../users/account.js';
 import type { UserService } from '../users/service.js';
 import type { IdentityProviderService } from './providers.js';
@@ -43,7 +43,8 @@ export interface LinkedAccounts {
   listForUser(userId: string): Promise<LinkedProviderView[]>;
   /**
    * Removes one of the user's links; 409 `conflict` when it is the last way
-   * to sign in (no password, no other link), 404 when there is no such link.
+   * to sign in (no password, no passkey, no other link), 404 when there is
+   * no such link.
    */
   unlink(user: User, providerId: string, subject: string, ip: string | null): Promise<void>;
 }
@@ -52,6 +53,8 @@ export interface LinkedAccountsDeps {
   links: LinkedIdentityRepo;
   users: Pick<UserService, 'get' | 'create' | 'findByVerifiedEmail' | 'delete'>;
   providers: Pick<IdentityProviderService, 'list'>;
+  /** A passkey is another way in: with one, the last link may go. */
+  passkeys: Pick<PasskeyRepo, 'listForUser'>;
   audit?: AuditRecorder;
 }
 
@@ -143,8 +146,8 @@ export function createLinkedAccounts(deps: LinkedAccountsDeps): LinkedAccounts {
       const mine = await links.listForUser(user.id);
       if (!mine.some((l) => l.providerId === providerId && l.subject === subject)) throw notFound('There is no such linked provider.');
       // The last way in: without a password, the account would be locked out for good.
-      if (!hasPassword(user) && mine.length === 1) {
-        throw conflict('This is the only way you can sign in: set a password (or link another provider) before removing it.');
+      if (!hasPassword(user) && mine.length === 1 && (await deps.passkeys.listForUser(user.id)).length === 0) {
+        throw conflict('This is the only way you can sign in: add a passkey (or link another provider) before removing it.');
       }
       if (!(await links.delete(user.id, providerId, subject))) throw notFound('There is no such linked provider.');
       await recordChange(audit, { actor: userActor(user), ip }, { type: 'identity.unlinked', subject: { type: 'user', id: user.id }, details: { provider: providerId, username: user.username } });
