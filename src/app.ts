@@ -37,6 +37,7 @@ import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { signUpRoutes } from './http/sign-up.js';
+import { upstreamLoginRoutes } from './http/upstream-login.js';
 import { AccessLogController } from './observability/access-log.js';
 import { healthRoutes } from './observability/health.js';
 import { defaultLogger } from './observability/logger.js';
@@ -143,6 +144,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(adminApi, { services });
   await app.register(adminConsole, { services });
   await app.register(signUpRoutes, { services });
+  await app.register(upstreamLoginRoutes, { services });
   await app.register(accountRoutes, { services });
   await app.register(accountSecurityRoutes, { services });
   await app.register(passwordResetRoutes, { services });

@@ -44,6 +44,12 @@ export interface Config {
   /** Idle timeout of the admin console's own session (renewed on use). */
   readonly adminSessionTtlSeconds: number;
   readonly registration: 'open' | 'closed';
+  /**
+   * The upstream OpenID Connect provider bootstrapped at start from
+   * `UPSTREAM_OIDC_*` (all or none); more are managed at
+   * `/admin/identity-providers`. Undefined when unset.
+   */
+  readonly upstreamOidc: UpstreamOidcConfig | undefined;
   /** The scopes this server knows; each client is registered for a subset. */
   readonly scopes: readonly string[];
   /** Seconds during which a just-rotated refresh token returns the same successor (0 = strict). */
@@ -209,6 +215,64 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
     throw new ConfigError(name, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
   }
   return raw;
+}
+
+/** `UPSTREAM_OIDC_*`: one "Sign in with …" provider, ensured at every start. */
+export interface UpstreamOidcConfig {
+  /** `UPSTREAM_OIDC_ID`, default `upstream`: the slug in `/login/providers/<id>/callback`. */
+  readonly id: string;
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** `UPSTREAM_OIDC_NAME`: shown as "Sign in with <name>". */
+  readonly displayName: string;
+}
+
+/** What an identity provider's id may be: a slug, as it appears in its redirect URI. */
+export const IDENTITY_PROVIDER_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * Why `raw` cannot be an upstream provider's issuer, or null when it can: an
+ * absolute https URL (plain http only on a loopback host, for local use and
+ * tests), without query, fragment or credentials (OIDC Discovery §2 / RFC
+ * 8414 §2). Kept as written: the provider's metadata must name exactly it.
+ * Shared by `UPSTREAM_OIDC_ISSUER` and the admin API.
+ */
+export function upstreamIssuerProblem(raw: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    return 'expected an absolute https URL (http only for localhost)';
+  }
+  if (raw.length > 500) return 'must be at most 500 characters';
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
+    return 'must use https (plain http is allowed only for localhost/loopback)';
+  }
+  if (parsed.search || parsed.hash || raw.includes('#') || raw.includes('?')) return 'must not contain a query or fragment';
+  if (parsed.username || parsed.password) return 'must not contain credentials';
+  return null;
+}
+
+const UPSTREAM_OIDC_REQUIRED = ['UPSTREAM_OIDC_ISSUER', 'UPSTREAM_OIDC_CLIENT_ID', 'UPSTREAM_OIDC_CLIENT_SECRET', 'UPSTREAM_OIDC_NAME'] as const;
+
+function upstreamOidc(env: Env): UpstreamOidcConfig | undefined {
+  const values = UPSTREAM_OIDC_REQUIRED.map((name) => [name, read(env, name)] as const);
+  const id = read(env, 'UPSTREAM_OIDC_ID');
+  const missing = values.filter(([, value]) => value === undefined).map(([name]) => name);
+  if (missing.length === UPSTREAM_OIDC_REQUIRED.length) {
+    if (id !== undefined) throw new ConfigError('UPSTREAM_OIDC_ID', `is set but ${UPSTREAM_OIDC_REQUIRED.join(', ')} are not: set all of them, or none`);
+    return undefined;
+  }
+  if (missing.length > 0) throw new ConfigError(missing[0]!, `must be set too: ${UPSTREAM_OIDC_REQUIRED.join(', ')} go together (all or none)`);
+  const [issuerValue, clientId, clientSecret, name] = values.map(([, value]) => value!) as [string, string, string, string];
+  const problem = upstreamIssuerProblem(issuerValue);
+  if (problem) throw new ConfigError('UPSTREAM_OIDC_ISSUER', problem);
+  if (id !== undefined && !IDENTITY_PROVIDER_ID.test(id)) throw new ConfigError('UPSTREAM_OIDC_ID', 'expected 1 to 63 lowercase letters, digits and -, starting with a letter or digit (it appears in the redirect URI)');
+  if (clientId.length > 255) throw new ConfigError('UPSTREAM_OIDC_CLIENT_ID', 'must be at most 255 characters');
+  if (clientSecret.length > 1000) throw new ConfigError('UPSTREAM_OIDC_CLIENT_SECRET', 'must be at most 1000 characters');
+  if (name.length > 100) throw new ConfigError('UPSTREAM_OIDC_NAME', 'must be at most 100 characters');
+  return { id: id ?? 'upstream', issuer: issuerValue, clientId, clientSecret, displayName: name };
 }
 
 export function isLoopbackHost(hostname: string): boolean {
@@ -433,6 +497,7 @@ export function loadConfig(env: Env = {}): Config {
     sessionTtlSeconds: integer(env, 'SESSION_TTL', 28_800, 60, 2_592_000),
     adminSessionTtlSeconds: integer(env, 'ADMIN_SESSION_TTL', 1_800, 60, 86_400),
     registration: oneOf(env, 'REGISTRATION', ['open', 'closed'] as const, 'open'),
+    upstreamOidc: upstreamOidc(env),
     scopes: scopes(env),
     refreshReuseGraceSeconds: integer(env, 'REFRESH_REUSE_GRACE', 0, 0, 300),
     accessTokenAlg: oneOf(env, 'ACCESS_TOKEN_ALG', ['ES256', 'RS256', 'EdDSA', 'PS256'] as const, 'ES256'),
@@ -484,7 +549,7 @@ export function loadConfig(env: Env = {}): Config {
  * Name prefixes of this server's variables: an unknown variable starting with
  * one of them is most likely a misspelt setting.
  */
-const OWN_PREFIXES = ['ACCESS_TOKEN_', 'ADMIN_', 'AUDIT_', 'CORS_', 'DATABASE_', 'FAILED_ATTEMPT', 'HEADERS_TIMEOUT', 'KEEP_ALIVE', 'MAX_FAILED', 'METRICS_', 'PG_', 'REDIS_', 'REFRESH_', 'REQUEST_TIMEOUT', 'SIGNING_KEY', 'SMTP_', 'SWAGGER_UI', 'TRUST_PROXY'];
+const OWN_PREFIXES = ['ACCESS_TOKEN_', 'ADMIN_', 'AUDIT_', 'CORS_', 'DATABASE_', 'FAILED_ATTEMPT', 'HEADERS_TIMEOUT', 'KEEP_ALIVE', 'MAX_FAILED', 'METRICS_', 'PG_', 'REDIS_', 'REFRESH_', 'REQUEST_TIMEOUT', 'SIGNING_KEY', 'SMTP_', 'SWAGGER_UI', 'TRUST_PROXY', 'UPSTREAM_OIDC'];
 
 /** Levenshtein distance, for "did you mean". */
 function distance(a: string, b: string): number {

@@ -17,6 +17,11 @@ import { createClientService, type ClientService } from './clients/service.js';
 import { ensureSwaggerUiClient } from './clients/swagger-ui-client.js';
 import type { Config } from './config.js';
 import { createConsentService, type ConsentService } from './consents/service.js';
+import { createLinkedAccounts, type LinkedAccounts } from './identity-providers/accounts.js';
+import { createIdentityProviderService, type IdentityProviderService } from './identity-providers/providers.js';
+import { createRelyingParty } from './identity-providers/relying-party.js';
+import { createSecretSealer } from './identity-providers/secret.js';
+import { createUpstreamSignIn, type UpstreamSignIn } from './identity-providers/sign-in.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authorization.js';
 import { createClientAssertionVerifier } from './oauth/client-assertion.js';
@@ -70,6 +75,12 @@ export interface Services {
   readonly users: UserService;
   /** Passkeys (WebAuthn): registered on the account page, used to sign in on the login page. */
   readonly passkeys: PasskeyService;
+  /** Upstream OpenID Connect providers ("Sign in with …"), managed by admins. */
+  readonly identityProviders: IdentityProviderService;
+  /** Signing in through an upstream provider: this server as its relying party, then the local account. */
+  readonly upstreamSignIn: UpstreamSignIn;
+  /** Users' links to upstream accounts (the account page lists and removes them). */
+  readonly linkedAccounts: LinkedAccounts;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
   /** "Forgot password": mailed single-use links; null without `SMTP_URL` (the routes are then absent). */
@@ -104,7 +115,9 @@ export interface Services {
   /**
    * First-start work, idempotent and safe on several instances at once: the
    * admin of `ADMIN_USERNAME` / `ADMIN_PASSWORD` (or a generated one when no
-   * admin exists), and the Swagger UI client when `SWAGGER_UI_CLIENT=true`.
+   * admin exists), the Swagger UI client when `SWAGGER_UI_CLIENT=true`, and
+   * the identity provider of `UPSTREAM_OIDC_*` (never contacted here:
+   * discovery waits for the first sign-in).
    * Without `ADMIN_USERNAME`, an admin an earlier start generated whose
    * password may never have been seen comes back with `passwordMayBeUnseen`.
    */
@@ -207,6 +220,9 @@ export function createServices(config: Config, storage: Storage, options: Servic
     onSignInAttempt: (attempt) => void audit.record(signInEvent(attempt)),
   });
   const passkeys = createPasskeyService({ repo: storage.passkeys, users: storage.users, kv, throttle, config, audit, now });
+  const identityProviders = createIdentityProviderService({ repo: storage.identityProviders, sealer: createSecretSealer(config.signingKeyEncryptionKey), config, audit });
+  const linkedAccounts = createLinkedAccounts({ links: storage.linkedIdentities, users, providers: identityProviders, passkeys: storage.passkeys, audit });
+  const upstreamSignIn = createUpstreamSignIn({ relyingParty: createRelyingParty({ providers: identityProviders, kv, now }), accounts: linkedAccounts, audit });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
@@ -271,6 +287,9 @@ export function createServices(config: Config, storage: Storage, options: Servic
     idleClients,
     users,
     passkeys,
+    identityProviders,
+    upstreamSignIn,
+    linkedAccounts,
     consents,
     passwordReset,
     emailVerification,
@@ -296,6 +315,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     async bootstrap() {
       // The admin last: a password generated there must reach the caller, who prints it, with nothing left to fail.
       if (config.swaggerUiClient) await ensureSwaggerUiClient(clients, config);
+      if (config.upstreamOidc) await identityProviders.ensureFromConfig(config.upstreamOidc);
       const admin = await users.ensureAdmin(config);
       if (admin !== null || config.adminUsername !== undefined) return admin;
       const unseen = await bootstrapAdminWithUnseenPassword({ findByUsername: users.findByUsername, audit });

@@ -240,6 +240,7 @@ export const userResponse = {
     id: { type: 'string' },
     username: { type: 'string' },
     email: { type: ['string', 'null'] },
+    email_verified: { type: 'boolean', description: 'Whether the user proved the address (the mailed link) or an upstream provider verified it; only a verified address links an upstream sign-in' },
     roles: { type: 'array', items: { type: 'string' } },
     disabled: { type: 'boolean' },
     created_at: timestamp,

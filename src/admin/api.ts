@@ -13,6 +13,7 @@ import type { ClientMetadataInput } from '../clients/metadata.js';
 import { isOAuthError } from '../errors.js';
 import { SECURITY } from '../http/schemas.js';
 import { changeContextOf, createAdminAuth } from './auth.js';
+import { registerIdentityProviderRoutes } from './identity-providers-api.js';
 import type { Services } from '../services.js';
 import type { Page } from '../storage/types.js';
 import {
@@ -41,7 +42,7 @@ import {
 import { auditEventToWire, clientToWire, consentToWire, initialAccessTokenToWire, userToWire } from './wire.js';
 import type { AuditFilterInput } from '../audit/filter.js';
 
-export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'initialAccessTokens' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit'>;
+export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'initialAccessTokens' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit' | 'identityProviders'>;
 
 interface IdParams {
   id: string;
@@ -190,6 +191,10 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
       return reply.code(204).send();
     },
   );
+
+  // ------------------------------------------------------------ upstream identity providers
+
+  registerIdentityProviderRoutes(app, services);
 
   // ------------------------------------------------------------ users
 

@@ -50,6 +50,7 @@ export function userToWire(user: User): Record<string, unknown> {
     id: user.id,
     username: user.username,
     email: user.email,
+    email_verified: user.emailVerified,
     roles: user.roles,
     disabled: user.disabled,
     created_at: user.createdAt.toISOString(),

@@ -38,6 +38,11 @@ export const AUDIT_EVENT_TYPES = [
   'passkey.added',
   'passkey.removed',
   'passkey.clone_detected',
+  'identity_provider.created',
+  'identity_provider.updated',
+  'identity_provider.deleted',
+  'identity.linked',
+  'identity.unlinked',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -48,7 +53,7 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
  * exactly these: no place for a secret to slip through.
  */
 export const AUDIT_DETAIL_FIELDS = {
-  /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant, passkey. */
+  /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant, passkey, upstream (an identity provider's, `provider`). */
   source: 'string',
   /** Why a sign-in failed (invalid_credentials, disabled), why a client was deleted (idle), why sessions ended (signed_out_elsewhere, password_changed, password_reset). */
   reason: 'string',
@@ -81,6 +86,10 @@ export const AUDIT_DETAIL_FIELDS = {
   /** Signature counters: the one stored and the one presented (a clone detected). */
   stored_counter: 'integer',
   presented_counter: 'integer',
+  /** The upstream identity provider (its id) of a sign-in, a link or a change to it. */
+  provider: 'string',
+  issuer: 'string',
+  display_name: 'string',
 } as const satisfies Record<string, 'string' | 'integer' | 'strings'>;
 
 /** `failure`: the attempt was refused (wrong password, throttled, a reused refresh token). */
@@ -120,7 +129,7 @@ export interface ChangeContext {
   ip?: string | null | undefined;
 }
 
-export type AuditSubjectType = 'user' | 'client' | 'key' | 'family' | 'initial_access_token';
+export type AuditSubjectType = 'user' | 'client' | 'key' | 'family' | 'initial_access_token' | 'identity_provider';
 
 export interface AuditEventInput {
   type: AuditEventType;

@@ -14,13 +14,14 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { appsSection, passwordSection, sessionsSection } from './account-sections.js';
 import { passkeyScripts } from './assets.js';
+import { linkedProvidersSection, registerLinkedProviderRoutes } from './account-linked-providers.js';
 import { pageErrorHandler, renderPage } from './pages.js';
 import { passkeyListView } from './passkeys.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { deviceOf, readSession } from './session-cookie.js';
 
-export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients' | 'passkeys'>;
+export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients' | 'passkeys' | 'linkedAccounts'>;
 
 /** What a section's loader gets: the user, their session, the services. */
 export interface AccountContext {
@@ -48,6 +49,7 @@ const ACCOUNT_SECTIONS: readonly AccountSection[] = [
     load: async ({ user, services }) => ({ available: services.passkeys.available, passkeys: passkeyListView(await services.passkeys.list(user.id)) }),
     scripts: ({ services }) => (services.passkeys.available ? passkeyScripts() : []),
   },
+  linkedProvidersSection,
   appsSection,
   sessionsSection,
   { template: 'sign-out', load: () => ({}) },
@@ -109,6 +111,7 @@ export async function signedInUser(
 export const accountRoutes: FastifyPluginAsync<{ services: AccountServices }> = async (app, { services }) => {
   const { config } = services;
   app.setErrorHandler(pageErrorHandler(config));
+  registerLinkedProviderRoutes(app, services);
 
   app.get<{ Querystring: { notice?: string } }>(
     '/account',

@@ -24,7 +24,7 @@ import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
 /** What the browser flow's routes use. */
-export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'resources' | 'passkeys'>;
+export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'resources' | 'passkeys' | 'identityProviders'>;
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
@@ -90,6 +90,12 @@ export async function completeSignIn(
   return stepLocation(await services.authorization.proceed(pending, signedIn));
 }
 
+/** The "Sign in with …" links of the login page, carrying the pending request or `next` along. */
+async function providerLinks(services: Pick<BrowserFlowServices, 'identityProviders'>, rid: string | null, next: string | null) {
+  const query = rid ? `?rid=${encodeURIComponent(rid)}` : next ? `?next=${encodeURIComponent(next)}` : '';
+  return (await services.identityProviders.listEnabled()).map((p) => ({ displayName: p.displayName, href: `/login/providers/${p.id}${query}` }));
+}
+
 interface LoginView {
   pending?: PendingAuthorization | null;
   username?: string | undefined;
@@ -105,7 +111,8 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
 
   async function loginPage(reply: FastifyReply, session: BrowserSession, view: LoginView): Promise<FastifyReply> {
     const pending = view.pending ?? null;
-    const client = pending ? await services.clients.find(pending.request.clientId) : null;
+    const next = pending ? null : (view.next ?? null);
+    const [client, providers] = await Promise.all([pending ? services.clients.find(pending.request.clientId) : null, providerLinks(services, pending?.id ?? null, next)]);
     return renderPage(
       reply,
       config,
@@ -114,7 +121,8 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         title: 'Sign in',
         csrfToken: session.csrfToken,
         rid: pending?.id ?? null,
-        next: pending ? null : (view.next ?? null),
+        next,
+        providers,
         clientName: client?.clientName ?? null,
         username: view.username ?? '',
         error: view.error ?? null,

@@ -12,6 +12,7 @@ import { migrate } from './migrate.js';
 import { createAuditEventRepo } from './sql/audit-events.js';
 import { createClientRepo } from './sql/clients.js';
 import { createConsentRepo } from './sql/consents.js';
+import { createIdentityProviderRepo, createLinkedIdentityRepo } from './sql/identity-providers.js';
 import { createInitialAccessTokenRepo } from './sql/initial-access-tokens.js';
 import { createPasskeyRepo } from './sql/passkeys.js';
 import { createRefreshTokenRepo } from './sql/refresh-tokens.js';
@@ -115,6 +116,8 @@ export async function createStorage(config: Config, overrides: StorageOverrides 
     users: createUserRepo(db),
     clients: createClientRepo(db),
     consents: createConsentRepo(db),
+    identityProviders: createIdentityProviderRepo(db),
+    linkedIdentities: createLinkedIdentityRepo(db),
     refreshTokens: createRefreshTokenRepo(db),
     signingKeys: createSigningKeyRepo(db),
     revocations: createRevocationRepo(db),

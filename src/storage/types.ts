@@ -39,6 +39,7 @@ export interface User {
   email: string | null;
   /** The user proved they receive mail at `email` (a mailed link); false for any new address. */
   emailVerified: boolean;
+  /** An argon2 hash, or `NO_PASSWORD` (`users/password.ts`) for an account that signs in only upstream. */
   passwordHash: string;
   roles: Role[];
   disabled: boolean;
@@ -134,6 +135,40 @@ export interface SigningKeyRecord {
   expiresAt: Date | null;
 }
 
+/** An upstream OpenID Connect provider ("Sign in with …"). */
+export interface IdentityProviderRecord {
+  /** Slug: the `<id>` of `/login/providers/<id>/callback`. */
+  id: string;
+  issuer: string;
+  clientId: string;
+  /** The client secret as stored (`identity-providers/secret.ts`): sealed or plain, never shown. */
+  clientSecret: Record<string, unknown>;
+  /** Space-separated, `openid` included. */
+  scopes: string;
+  displayName: string;
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface IdentityProviderPatch {
+  issuer?: string;
+  clientId?: string;
+  clientSecret?: Record<string, unknown>;
+  scopes?: string;
+  displayName?: string;
+  enabled?: boolean;
+}
+
+/** A provider's account (`sub`) linked to a local user. */
+export interface LinkedIdentity {
+  providerId: string;
+  subject: string;
+  userId: string;
+  email: string | null;
+  linkedAt: Date;
+}
+
 export interface RevokedJti {
   jti: string;
   expiresAt: Date;
@@ -146,12 +181,15 @@ export interface NewUser {
   id: string;
   username: string;
   email: string | null;
+  /** Default false. */
+  emailVerified?: boolean;
   passwordHash: string;
   roles: Role[];
 }
 
 export interface UserPatch {
   email?: string | null;
+  emailVerified?: boolean;
   passwordHash?: string;
   roles?: Role[];
   disabled?: boolean;
@@ -171,6 +209,8 @@ export interface UserRepo {
   findByUsername(username: string): Promise<User | null>;
   /** The users with this email address (case-insensitive), at most `limit` of them, oldest first. */
   findByEmail(email: string, limit: number): Promise<User[]>;
+  /** Users whose email is this address (case-insensitively) and verified; at most a few. */
+  findByVerifiedEmail(email: string): Promise<User[]>;
   list(page: Page): Promise<User[]>;
   count(): Promise<number>;
   /** Null when no such user. */
@@ -475,6 +515,30 @@ export interface AuditEventRepo {
  * implementation's prefix; every operation touches a single key, so the
  * store works on Redis Cluster.
  */
+export interface IdentityProviderRepo {
+  /** Null when the id is taken. */
+  create(provider: Omit<IdentityProviderRecord, 'createdAt' | 'updatedAt'>): Promise<IdentityProviderRecord | null>;
+  /** Inserts or replaces every field but `created_at` (the bootstrap from the environment). */
+  upsert(provider: Omit<IdentityProviderRecord, 'createdAt' | 'updatedAt'>): Promise<IdentityProviderRecord>;
+  find(id: string): Promise<IdentityProviderRecord | null>;
+  /** Every provider, by id (few: an operator adds them by hand). */
+  list(): Promise<IdentityProviderRecord[]>;
+  /** Null when there is no such provider. */
+  update(id: string, patch: IdentityProviderPatch): Promise<IdentityProviderRecord | null>;
+  /** False when there was none; its links go with it. */
+  delete(id: string): Promise<boolean>;
+}
+
+export interface LinkedIdentityRepo {
+  find(providerId: string, subject: string): Promise<LinkedIdentity | null>;
+  /** False when this upstream account is already linked (to anyone): the unique (provider, sub). */
+  create(link: Omit<LinkedIdentity, 'linkedAt'>, tx?: Executor): Promise<boolean>;
+  /** The user's links, oldest first. */
+  listForUser(userId: string): Promise<LinkedIdentity[]>;
+  /** False when the user had no such link. */
+  delete(userId: string, providerId: string, subject: string): Promise<boolean>;
+}
+
 export interface KvStore {
   readonly kind: 'redis' | 'redis-cluster' | 'memory';
   /** Stores `value` for `ttlSeconds` (overwrites). */
@@ -525,6 +589,8 @@ export interface Storage {
   readonly users: UserRepo;
   readonly clients: ClientRepo;
   readonly consents: ConsentRepo;
+  readonly identityProviders: IdentityProviderRepo;
+  readonly linkedIdentities: LinkedIdentityRepo;
   readonly refreshTokens: RefreshTokenRepo;
   readonly signingKeys: SigningKeyRepo;
   readonly revocations: RevocationRepo;

@@ -3,6 +3,7 @@
  * all, and whether it may administer this server.
  */
 import type { User } from '../storage/types.js';
+import { NO_PASSWORD } from './password.js';
 
 /** The role that opens the admin API, the console and `/api/admin/hello`. */
 export const ADMIN_ROLE = 'admin';
@@ -15,4 +16,9 @@ export function isEnabled(user: User | null | undefined): user is User {
 /** True when the user is enabled and has the admin role (checked again on every admin request). */
 export function isAdmin(user: Pick<User, 'disabled' | 'roles'> | null | undefined): boolean {
   return user !== null && user !== undefined && !user.disabled && user.roles.includes(ADMIN_ROLE);
+}
+
+/** False for an account created at an upstream sign-in that never set a password: it signs in only upstream (or with a passkey). */
+export function hasPassword(user: Pick<User, 'passwordHash'>): boolean {
+  return user.passwordHash !== NO_PASSWORD;
 }

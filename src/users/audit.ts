@@ -10,8 +10,8 @@ import { recordChange, userActor, type AuditRecorder, type ChangeContext } from 
 import type { User, UserRepo } from '../storage/types.js';
 
 interface UserChanges<C, P> {
-  create(input: C): Promise<User>;
-  update(id: string, input: P): Promise<User>;
+  create(input: C, context?: ChangeContext): Promise<User>;
+  update(id: string, input: P, context?: ChangeContext): Promise<User>;
   delete(id: string): Promise<void>;
 }
 
@@ -33,7 +33,7 @@ export function auditUserChanges<C, P extends { password?: unknown }>(
 
   return {
     async create(input, context) {
-      const user = await changes.create(input);
+      const user = await changes.create(input, context);
       // Someone not yet known (id null) creating an account is its owner signing up.
       const actor = context?.actor.type === 'user' && context.actor.id === null ? { ...context, actor: userActor(user) } : context;
       await recordChange(audit, actor, { type: 'user.created', subject: subject(user), details: { username: user.username, roles: user.roles } });
@@ -41,7 +41,7 @@ export function auditUserChanges<C, P extends { password?: unknown }>(
     },
     async update(id, input, context) {
       const before = audit ? await repo.findById(id) : null;
-      const user = await changes.update(id, input);
+      const user = await changes.update(id, input, context);
       if (!before) return user;
       const base = { subject: subject(user) };
       const fields = [...(before.email !== user.email ? ['email'] : []), ...(sameRoles(before.roles, user.roles) ? [] : ['roles'])];

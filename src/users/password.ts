@@ -15,6 +15,13 @@ export function hashPassword(password: string): Promise<string> {
   return argon2.hash(password, ARGON2_OPTIONS);
 }
 
+/**
+ * What an account that has no password stores in place of a hash (created at
+ * an upstream sign-in): no password ever matches it, and checking one costs
+ * the same as for an unknown user (`verifyPassword`).
+ */
+export const NO_PASSWORD = '!';
+
 let dummyHash: Promise<string> | undefined;
 
 /**
@@ -22,7 +29,7 @@ let dummyHash: Promise<string> | undefined;
  * verifies against a dummy hash of the same cost and returns false.
  */
 export async function verifyPassword(hash: string | null, password: string): Promise<boolean> {
-  if (hash === null) {
+  if (hash === null || hash === NO_PASSWORD) {
     dummyHash ??= argon2.hash('not the password of anyone', ARGON2_OPTIONS);
     await argon2.verify(await dummyHash, password).catch(() => false);
     return false;

@@ -12,7 +12,7 @@ import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
 import { ADMIN_ROLE, isEnabled } from './account.js';
 import { auditUserChanges } from './audit.js';
-import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
+import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, NO_PASSWORD, verifyPassword } from './password.js';
 import { PasswordPolicyError, type PasswordContext, type PasswordPolicy } from './password-policy.js';
 import { createSignIn, type SignIn, type SignInAttempt } from './sign-in.js';
 import { BOOTSTRAP_ADMIN_USERNAME } from './unseen-password.js';
@@ -26,8 +26,15 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
 
 export interface NewUserInput {
   username: string;
-  password: string;
+  /** Null: no password (an account created at an upstream sign-in; `NO_PASSWORD`). */
+  password: string | null;
   email?: string | null | undefined;
+  /**
+   * Whether `email` is known to be the user's already: an upstream
+   * provider's `email_verified` (`identity-providers/accounts.ts`). Default
+   * false: an address is verified by the mailed link.
+   */
+  emailVerified?: boolean | undefined;
   roles?: string[] | undefined;
 }
 
@@ -106,6 +113,8 @@ export interface UserService {
    * over, and `user.password_changed` is recorded with `context`.
    */
   changeOwnPassword(userId: string, currentPassword: string, newPassword: string, context: { ip: string }): Promise<ChangePasswordResult>;
+  /** Users whose verified email is this address (case-insensitively); linking by email reads it. */
+  findByVerifiedEmail(email: string): Promise<User[]>;
   list(page: Page): Promise<{ users: User[]; total: number }>;
   update(id: string, patch: UserPatchInput, context?: ChangeContext): Promise<User>;
   delete(id: string, context?: ChangeContext): Promise<void>;
@@ -175,9 +184,10 @@ export function createUserService(deps: UserServiceDeps): UserService {
   const create = async (input: NewUserInput) => {
     checkUsername(input.username);
     const email = checkEmail(input.email);
-    passwordPolicy.check(input.password, { username: input.username, email });
+    if (input.password !== null) passwordPolicy.check(input.password, { username: input.username, email });
     const roles = checkRoles(input.roles);
-    const user = await repo.create({ id: randomUUID(), username: input.username, email, roles, passwordHash: await hashPassword(input.password) });
+    const passwordHash = input.password === null ? NO_PASSWORD : await hashPassword(input.password);
+    const user = await repo.create({ id: randomUUID(), username: input.username, email, emailVerified: email !== null && input.emailVerified === true, roles, passwordHash });
     if (!user) throw conflict(`username "${input.username}" is taken`);
     return user;
   };
@@ -249,6 +259,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
       const updated = await audited.update(user.id, { password: newPassword }, { actor: userActor(user), ip });
       return { ok: true, user: updated };
     },
+    findByVerifiedEmail: (email) => repo.findByVerifiedEmail(email),
     async list(page) {
       const [users, total] = await Promise.all([repo.list(page), repo.count()]);
       return { users, total };

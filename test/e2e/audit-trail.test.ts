@@ -444,6 +444,29 @@ t.test(`audit trail (${backendName})`, async (t) => {
     ]);
   });
 
+  await t.test('identity providers changed by the admin; an upstream account linked and unlinked by its user', async (t) => {
+    const providerSecret = 'upstream client secret of the audit test';
+    secrets.add(providerSecret);
+    t.equal((await api('POST', '/admin/identity-providers', { id: 'audited', issuer: 'https://login.example.com', client_id: 'us', client_secret: providerSecret, display_name: 'Audited' })).statusCode, 201);
+    t.equal((await api('PATCH', '/admin/identity-providers/audited', { client_secret: `${providerSecret} 2`, display_name: 'Audited Corp' })).statusCode, 200);
+    secrets.add(`${providerSecret} 2`);
+    t.match((await events({ subject: 'audited' })).items, [
+      { type: 'identity_provider.updated', actor: rootActor, ip: ADMIN_IP, details: { provider: 'audited', fields: ['client_secret', 'display_name'] } },
+      { type: 'identity_provider.created', actor: rootActor, details: { provider: 'audited', issuer: 'https://login.example.com', display_name: 'Audited' } },
+    ]);
+    // What the relying party hands over once the provider's answer passed every check (identity-providers/relying-party.ts).
+    const provider = await services.identityProviders.get('audited');
+    const identity = { provider, subject: 'upstream-sub-1', email: null, emailVerified: false, preferredUsername: 'linked-one', returnTo: { rid: null, next: null } };
+    const { user } = await services.linkedAccounts.resolve(identity, '198.51.100.20');
+    t.match((await events({ type: 'identity.' })).items, [{ type: 'identity.linked', actor: { type: 'user', id: user.id }, ip: '198.51.100.20', details: { provider: 'audited', reason: 'created' } }]);
+    await services.users.update(user.id, { password: 'now with a password 55' });
+    secrets.add('now with a password 55');
+    await services.linkedAccounts.unlink((await services.users.get(user.id)), 'audited', 'upstream-sub-1', '198.51.100.20');
+    t.equal((await events({ type: 'identity.unlinked' })).items[0]?.details.provider, 'audited');
+    t.equal((await api('DELETE', '/admin/identity-providers/audited')).statusCode, 204);
+    t.equal((await events({ subject: 'audited' })).items[0]?.type, 'identity_provider.deleted');
+  });
+
   await t.test('GET /admin/events: filters, paging, errors, and exactly the listed fields', async (t) => {
     // Reading the trail adds sign-ins to it: look at what happened before now.
     await services.audit.flush();

@@ -120,6 +120,21 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     t.match(leaked.stderr, /private member "d"/);
   });
 
+  t.test('identity-providers: create with the secret from stdin (never shown), list and show the redirect URI, update, delete', async (t) => {
+    const created = await cli(services, ['identity-providers', 'create', 'cli-corp', '--issuer', 'https://login.example.com', '--client-id', 'us', '--client-secret-stdin', '--name', 'CLI Corp'], 'cli provider secret\n');
+    t.equal(created.code, 0, created.stderr);
+    t.match(created.stdout, /redirect_uri: +http:\/\/localhost:3000\/login\/providers\/cli-corp\/callback/);
+    t.notMatch(created.stdout, /cli provider secret/);
+    const list = await cli(services, ['identity-providers', 'list', '--json']);
+    t.match(json(list), { items: [{ id: 'cli-corp', display_name: 'CLI Corp', enabled: true, redirect_uri: 'http://localhost:3000/login/providers/cli-corp/callback' }] });
+    t.notMatch(list.stdout, /cli provider secret/);
+    t.equal((await cli(services, ['identity-providers', 'create', 'cli-bad', '--issuer', 'http://login.example.com', '--client-id', 'us', '--client-secret', 'x', '--name', 'Bad'])).code, 1, 'http on a public host');
+    t.equal((await cli(services, ['identity-providers', 'create', 'cli-none', '--issuer', 'https://login.example.com', '--client-id', 'us', '--name', 'No secret'])).code, 2, 'the secret is required');
+    t.match(json(await cli(services, ['identity-providers', 'update', 'cli-corp', '--disable', '--json'])), { enabled: false });
+    t.equal((await cli(services, ['identity-providers', 'delete', 'cli-corp'])).code, 0);
+    t.equal((await cli(services, ['identity-providers', 'show', 'cli-corp'])).code, 1);
+  });
+
   t.test('initial-access-tokens: create (shown once), list (never the value), revoke; usable at the registration endpoint until revoked', async (t) => {
     const created = await cli(services, ['initial-access-tokens', 'create', '--description', 'Partner', '--expires-in', '3600', '--max-uses', '2']);
     t.equal(created.code, 0, created.stderr);

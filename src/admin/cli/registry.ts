@@ -5,6 +5,7 @@
  */
 import { clientCommands } from './clients.js';
 import { eventCommands } from './events.js';
+import { identityProviderCommands } from './identity-providers.js';
 import { initialAccessTokenCommands } from './initial-access-tokens.js';
 import { keyCommands } from './keys.js';
 import type { Command, CommandGroup } from './types.js';
@@ -14,6 +15,7 @@ export const commandGroups: readonly CommandGroup[] = [
   clientCommands,
   initialAccessTokenCommands,
   userCommands,
+  identityProviderCommands,
   keyCommands,
   eventCommands,
 ];

@@ -25,6 +25,7 @@ import { isAdmin } from '../../users/account.js';
 import { registerClientPages } from './clients.js';
 import { CONSOLE, csrf, csrfOnly, SIGN_IN, type ConsoleAdmin, type ConsoleContext, type ConsoleServices } from './context.js';
 import { registerEventPages } from './events.js';
+import { registerIdentityProviderPages } from './identity-providers.js';
 import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
@@ -212,4 +213,5 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
   registerClientPages(app, ctx);
   registerUserPages(app, ctx);
   registerEventPages(app, ctx);
+  registerIdentityProviderPages(app, ctx);
 };

@@ -36,8 +36,8 @@ export function createUserRepo(db: Db): UserRepo {
     async create(user: NewUser, tx: Executor = db) {
       try {
         const rows = await tx.query<UserRow>(
-          `INSERT INTO users (id, username, email, password_hash, roles) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-          [user.id, user.username, user.email, user.passwordHash, user.roles],
+          `INSERT INTO users (id, username, email, email_verified, password_hash, roles) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+          [user.id, user.username, user.email, user.emailVerified ?? false, user.passwordHash, user.roles],
         );
         return toUser(rows[0]!);
       } catch (err) {
@@ -52,6 +52,10 @@ export function createUserRepo(db: Db): UserRepo {
     async findByUsername(username) {
       const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username]);
       return rows[0] ? toUser(rows[0]) : null;
+    },
+    async findByVerifiedEmail(email) {
+      const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE email_verified AND lower(email) = lower($1) ORDER BY created_at, id LIMIT 5`, [email]);
+      return rows.map(toUser);
     },
     async findByEmail(email, limit) {
       const rows = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(email) = lower($1) ORDER BY created_at, id LIMIT $2`, [email, limit]);
@@ -74,9 +78,10 @@ export function createUserRepo(db: Db): UserRepo {
       };
       if (patch.email !== undefined) {
         add('email', patch.email);
-        // A new address is not verified (the right side reads the row as it was).
-        sets.push(`email_verified = (email_verified AND lower(email) IS NOT DISTINCT FROM lower($${params.length}))`);
+        // A new address is not verified (the right side reads the row as it was), unless the caller vouches for it.
+        if (patch.emailVerified === undefined) sets.push(`email_verified = (email_verified AND lower(email) IS NOT DISTINCT FROM lower($${params.length}))`);
       }
+      if (patch.emailVerified !== undefined) add('email_verified', patch.emailVerified);
       if (patch.passwordHash !== undefined) add('password_hash', patch.passwordHash);
       if (patch.roles !== undefined) add('roles', patch.roles);
       if (patch.disabled !== undefined) add('disabled', patch.disabled);
