@@ -616,6 +616,12 @@ export interface TotpRepo {
   useRecoveryCode(userId: string, codeHash: string): Promise<boolean>;
   /** How many unused recovery codes the user has. */
   countRecoveryCodes(userId: string): Promise<number>;
+  /**
+   * Rewrites every stored secret as `reseal` returns it, in one transaction
+   * with the rows locked: all or nothing (a throw from `reseal` writes none).
+   * Returns how many were rewritten.
+   */
+  resealAll(reseal: (userId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>): Promise<number>;
 }
 
 export interface Storage {

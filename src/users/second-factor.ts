@@ -63,6 +63,11 @@ export interface SecondFactorService {
   regenerateRecoveryCodes(user: User, code: string, ip: string): Promise<string[] | null>;
   /** Removes the app and the recovery codes (the caller checked a code or the password). */
   remove(userId: string): Promise<boolean>;
+  /**
+   * Re-seals every stored secret under `newKey` (plainly when undefined),
+   * with `keys reencrypt`: all or nothing; returns how many.
+   */
+  reencrypt(newKey: Uint8Array | undefined): Promise<number>;
 }
 
 export interface SecondFactorDeps {
@@ -90,7 +95,7 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
   const { repo, throttle, config } = deps;
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? ((ms: number) => delay(ms).then(() => {}));
-  const protector = createKeyProtector(config.signingKeyEncryptionKey);
+  let protector = createKeyProtector(config.signingKeyEncryptionKey);
   // The issuer's host name: the Key URI format splits issuer and account at a colon, so no port.
   const issuerLabel = new URL(config.issuer).hostname;
   // The kid of the JWE binds a sealed secret to its user: a row's secret cannot be moved to another row.
@@ -202,5 +207,12 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
     },
 
     remove: (userId) => repo.delete(userId),
+
+    async reencrypt(newKey) {
+      const next = createKeyProtector(newKey);
+      const count = await repo.resealAll(async (userId, stored) => next.seal(kidOf(userId), await protector.open(kidOf(userId), stored)));
+      protector = next;
+      return count;
+    },
   };
 }

@@ -179,6 +179,12 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     const stored = JSON.stringify(row!.secret);
     t.match(row!.secret, { jwe: String }, 'a JWE under SIGNING_KEY_ENCRYPTION_KEY');
     t.notOk(stored.includes(aliceApp.secret) || stored.includes(Buffer.from(Secret.fromBase32(aliceApp.secret).buffer).toString('base64url')));
+    // keys reencrypt re-seals them too: to another key and back (the other instance keeps the configured one).
+    const jweOf = async () => ((await storage.db.query<{ secret: { jwe: string } }>('SELECT secret FROM totp_credentials WHERE user_id = $1', [alice.id]))[0]!.secret.jwe);
+    const before = await jweOf();
+    t.equal(await services.secondFactor.reencrypt(randomBytes(32)), 1);
+    t.not(await jweOf(), before);
+    t.equal(await services.secondFactor.reencrypt(config.signingKeyEncryptionKey), 1);
     const codes = await storage.db.query<{ code_hash: string }>('SELECT code_hash FROM recovery_codes WHERE user_id = $1', [alice.id]);
     t.equal(codes.length, 10);
     const all = JSON.stringify(codes);

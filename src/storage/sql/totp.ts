@@ -66,6 +66,16 @@ export function createTotpRepo(db: Db): TotpRepo {
       );
       return rows.length > 0;
     },
+    async resealAll(reseal) {
+      return db.transaction(async (tx) => {
+        const rows = await tx.query<{ user_id: string; secret: Record<string, unknown> }>('SELECT user_id, secret FROM totp_credentials ORDER BY user_id FOR UPDATE');
+        // Every secret first, then the writes: a failure leaves all of them as they were.
+        const next = [];
+        for (const row of rows) next.push({ userId: row.user_id, secret: await reseal(row.user_id, row.secret) });
+        for (const { userId, secret } of next) await tx.query('UPDATE totp_credentials SET secret = $2 WHERE user_id = $1', [userId, JSON.stringify(secret)]);
+        return next.length;
+      });
+    },
     async countRecoveryCodes(userId) {
       const rows = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL', [userId]);
       return Number(rows[0]?.n ?? 0);
