@@ -17,15 +17,16 @@ import type { ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Client, User } from '../storage/types.js';
+import { isAdmin } from '../users/account.js';
 import type { SecondFactorService } from '../users/second-factor.js';
 import type { UserService } from '../users/service.js';
 import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
-import { amrOf, needsMultiFactor } from './acr.js';
+import { amrOf, isMultiFactor, needsMultiFactor } from './acr.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
 import { buildRedirect, matchClientRedirectUri } from './redirect-uri.js';
 import type { ResourceRegistry } from './resources.js';
-import { scopesForUser } from './scope.js';
+import { ADMIN_SCOPE, scopesForUser } from './scope.js';
 
 export type FlowStep =
   /** Send the browser to the client's redirect URI, with the response or an error. */
@@ -37,7 +38,7 @@ export type FlowStep =
   | { kind: 'consent'; pending: PendingAuthorization; client: Client; user: User; scopes: string[] };
 
 export interface AuthorizationFlowDeps {
-  config: Pick<Config, 'issuer'>;
+  config: Pick<Config, 'issuer'> & Partial<Pick<Config, 'requireMfaForAdmins'>>;
   consents: Pick<ConsentService, 'find' | 'grant'>;
   users: Pick<UserService, 'findSignedIn'>;
   secondFactor: Pick<SecondFactorService, 'isEnrolled'>;
@@ -177,9 +178,13 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
    * sends the user through the second factor; an account without one cannot
    * meet it (OpenID Connect Unmet Authentication Requirements 1.0), and
    * `prompt=none` may show no page. Null when the session is good enough.
+   * With `REQUIRE_MFA_FOR_ADMINS`, the admin scope asked for by an admin
+   * needs the second factor too (the admin API's key must not come from a
+   * password alone).
    */
   const stepUp = async (client: Client, request: AuthorizationRequest, user: User, session: BrowserSession, pending: PendingAuthorization | null): Promise<FlowStep | null> => {
-    if (!needsMultiFactor(request.acrValues, session.amr)) return null;
+    const adminNeedsIt = config.requireMfaForAdmins === true && request.scopes.includes(ADMIN_SCOPE) && isAdmin(user) && !isMultiFactor(session.amr);
+    if (!adminNeedsIt && !needsMultiFactor(request.acrValues, session.amr)) return null;
     if (request.prompt.includes('none')) {
       return errorRedirect(targetOf(request), new OAuthError('interaction_required', 'A second factor is needed and prompt=none forbids asking for it.'));
     }
@@ -187,7 +192,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       if (pending) await store.take(pending.id, session);
       return errorRedirect(
         targetOf(request),
-        new OAuthError('unmet_authentication_requirements', 'The account has no second factor, which the requested authentication context (acr_values) needs.'),
+        new OAuthError('unmet_authentication_requirements', 'This request needs a second factor (an authenticator app), which the account does not have.'),
       );
     }
     return { kind: 'second_factor', pending: pending ?? (await park(request, session)), client };

@@ -373,6 +373,13 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     t.equal((await browser.post('/account/authenticator', { ...hiddenFields(setup.body, '/account/authenticator'), code: codeOf() })).statusCode, 200);
     tick();
 
+    // The browser session was signed in with the password alone: the admin scope asks for the code first.
+    const adminTool = await seedClient(services, { client_name: 'Admin tool', redirect_uris: [REDIRECT], scope: 'openid admin' });
+    const viaApp = await authorize(browser, admin, secret, { client_id: adminTool.clientId, scope: 'openid admin' });
+    t.same(viaApp.pages, ['code', 'consent'], 'the code before the admin scope');
+    t.ok(viaApp.params.get('code'));
+    tick();
+
     const second = await consoleSignIn();
     t.equal(second.statusCode, 303);
     t.match(second.headers.location, /^\/admin\/console\/sign-in\/code/);
