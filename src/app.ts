@@ -17,6 +17,7 @@ import type { Config, TrustProxy } from './config.js';
 import { assetRoutes } from './http/assets.js';
 import { accountRoutes } from './http/account.js';
 import { accountSecurityRoutes } from './http/account-security.js';
+import { accountAuthenticatorRoutes } from './http/account-authenticator.js';
 import { authorizeRoutes } from './http/authorize.js';
 import { clientRegistrationRoutes } from './http/client-registration.js';
 import { deviceRoutes } from './http/device.js';
@@ -150,6 +151,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(passwordResetRoutes, { services });
   await app.register(emailVerificationRoutes, { services });
   await app.register(passkeyRoutes, { services });
+  await app.register(accountAuthenticatorRoutes, { services });
 
   return app;
 }

@@ -43,6 +43,8 @@ export interface Config {
   readonly sessionTtlSeconds: number;
   /** Idle timeout of the admin console's own session (renewed on use). */
   readonly adminSessionTtlSeconds: number;
+  /** `REQUIRE_MFA_FOR_ADMINS`: admins reach the console only after an authenticator-app code (and must set one up). */
+  readonly requireMfaForAdmins: boolean;
   readonly registration: 'open' | 'closed';
   /**
    * The upstream OpenID Connect provider bootstrapped at start from
@@ -496,6 +498,7 @@ export function loadConfig(env: Env = {}): Config {
     codeTtlSeconds: integer(env, 'CODE_TTL', 60, 5, 600),
     sessionTtlSeconds: integer(env, 'SESSION_TTL', 28_800, 60, 2_592_000),
     adminSessionTtlSeconds: integer(env, 'ADMIN_SESSION_TTL', 1_800, 60, 86_400),
+    requireMfaForAdmins: bool(env, 'REQUIRE_MFA_FOR_ADMINS', false),
     registration: oneOf(env, 'REGISTRATION', ['open', 'closed'] as const, 'open'),
     upstreamOidc: upstreamOidc(env),
     scopes: scopes(env),

@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'login_required'
   | 'consent_required'
   | 'interaction_required'
+  // OpenID Connect Unmet Authentication Requirements 1.0 (acr_values the account cannot meet)
+  | 'unmet_authentication_requirements'
   | 'request_not_supported'
   | 'request_uri_not_supported'
   | 'registration_not_supported'

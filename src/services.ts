@@ -47,6 +47,7 @@ import { createMailedLinks } from './users/mailed-links.js';
 import { createPasskeyService, type PasskeyService } from './users/passkeys.js';
 import { createPasswordPolicy } from './users/password-policy.js';
 import { createPasswordReset, MAILS_PER_EMAIL, PASSWORD_RESET_TTL_SECONDS, type PasswordReset } from './users/password-reset.js';
+import { createSecondFactorService, type SecondFactorService } from './users/second-factor.js';
 import { createUserService, type AdminBootstrap, type UserService } from './users/service.js';
 import { bootstrapAdminWithUnseenPassword } from './users/unseen-password.js';
 
@@ -81,6 +82,8 @@ export interface Services {
   readonly upstreamSignIn: UpstreamSignIn;
   /** Users' links to upstream accounts (the account page lists and removes them). */
   readonly linkedAccounts: LinkedAccounts;
+  /** The second factor: authenticator apps (TOTP) and recovery codes. */
+  readonly secondFactor: SecondFactorService;
   /** Remembered consent (consent page; admin revocation). */
   readonly consents: ConsentService;
   /** "Forgot password": mailed single-use links; null without `SMTP_URL` (the routes are then absent). */
@@ -223,6 +226,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const identityProviders = createIdentityProviderService({ repo: storage.identityProviders, sealer: createSecretSealer(config.signingKeyEncryptionKey), config, audit });
   const linkedAccounts = createLinkedAccounts({ links: storage.linkedIdentities, users, providers: identityProviders, passkeys: storage.passkeys, audit });
   const upstreamSignIn = createUpstreamSignIn({ relyingParty: createRelyingParty({ providers: identityProviders, kv, now }), accounts: linkedAccounts, audit });
+  const secondFactor = createSecondFactorService({ repo: storage.totp, throttle, config, now, ...(options.sleep ? { sleep: options.sleep } : {}) });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
@@ -253,9 +257,9 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const assertions = createClientAssertionVerifier({ keys: clientKeys, kv, now, issuer: config.issuer });
   const clientAuth = createClientAuthenticator({ clients, throttle, kv, now, metrics, assertions });
   const pendingAuthorizations = createPendingAuthorizationStore({ kv, now });
-  const authorization = createAuthorizationFlow({ config, consents, users, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
+  const authorization = createAuthorizationFlow({ config, consents, users, secondFactor, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const devices = createDeviceFlow({ kv, config, now, throttle, clients, consents, resources, audit });
-  const grants = createGrantHandlers({ config, now, codes, tokens, users, resources, devices, audit });
+  const grants = createGrantHandlers({ config, now, codes, tokens, users, secondFactor, resources, devices, audit });
   const pushedRequests = createPushedRequests({
     clientAuth,
     kv,
@@ -290,6 +294,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     identityProviders,
     upstreamSignIn,
     linkedAccounts,
+    secondFactor,
     consents,
     passwordReset,
     emailVerification,

@@ -42,7 +42,10 @@ import {
 import { auditEventToWire, clientToWire, consentToWire, initialAccessTokenToWire, userToWire } from './wire.js';
 import type { AuditFilterInput } from '../audit/filter.js';
 
-export type AdminApiServices = Pick<Services, 'config' | 'clients' | 'initialAccessTokens' | 'users' | 'consents' | 'tokens' | 'metrics' | 'audit' | 'identityProviders'>;
+export type AdminApiServices = Pick<
+  Services,
+  'config' | 'clients' | 'initialAccessTokens' | 'users' | 'secondFactor' | 'consents' | 'tokens' | 'metrics' | 'audit' | 'identityProviders'
+>;
 
 interface IdParams {
   id: string;

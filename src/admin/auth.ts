@@ -13,6 +13,10 @@
  *   throttled per account and address with the login page's counters; a
  *   wrong one is 401, past the limit 429 with `Retry-After`.
  * - Right credentials, but the user is disabled or lacks role `admin`: 403.
+ * - Basic is a password alone: refused (403) for a user with an
+ *   authenticator app, and for every admin when `REQUIRE_MFA_FOR_ADMINS` is
+ *   set. They use a bearer token with the scope `admin`, whose sign-in asked
+ *   for the second factor.
  * - Bearer tokens are verified locally and must carry the scope `admin`
  *   (else 403); then the user's CURRENT roles are read (a role removed a
  *   minute ago must not linger for the token's lifetime). A client's own
@@ -65,7 +69,12 @@ function refuse(reply: FastifyReply, request: FastifyRequest, err: OAuthError, c
 }
 
 /** The admin scope's authentication hook (see the file comment). */
-export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tokens'>): onRequestAsyncHookHandler {
+const PASSWORD_NOT_ENOUGH = new OAuthError(
+  'forbidden',
+  'This account signs in with a second factor, which HTTP Basic cannot carry: use a bearer access token with the scope "admin".',
+);
+
+export function createAdminAuth({ config, users, secondFactor, tokens }: Pick<Services, 'config' | 'users' | 'secondFactor' | 'tokens'>): onRequestAsyncHookHandler {
   async function withPassword(request: FastifyRequest, reply: FastifyReply, username: string, password: string): Promise<FastifyReply | undefined> {
     const result = await users.signIn(username, password, { ip: request.ip, source: 'admin_api' });
     if (!result.ok) {
@@ -73,6 +82,7 @@ export function createAdminAuth({ users, tokens }: Pick<Services, 'users' | 'tok
       return refuse(reply, request, new OAuthError('unauthorized', 'Invalid username or password.'), CHALLENGES);
     }
     if (!isAdmin(result.user)) return refuse(reply, request, NOT_ADMIN);
+    if (config.requireMfaForAdmins || (await secondFactor.isEnrolled(result.user.id))) return refuse(reply, request, PASSWORD_NOT_ENOUGH);
     request.adminPrincipal = { method: 'basic', userId: result.user.id, username: result.user.username, roles: result.user.roles };
     return undefined;
   }

@@ -21,7 +21,7 @@ import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { deviceOf, readSession } from './session-cookie.js';
 
-export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients' | 'passkeys' | 'linkedAccounts'>;
+export type AccountServices = Pick<Services, 'config' | 'sessions' | 'users' | 'consents' | 'clients' | 'passkeys' | 'linkedAccounts' | 'secondFactor'>;
 
 /** What a section's loader gets: the user, their session, the services. */
 export interface AccountContext {
@@ -49,6 +49,8 @@ const ACCOUNT_SECTIONS: readonly AccountSection[] = [
     load: async ({ user, services }) => ({ available: services.passkeys.available, passkeys: passkeyListView(await services.passkeys.list(user.id)) }),
     scripts: ({ services }) => (services.passkeys.available ? passkeyScripts() : []),
   },
+  // The authenticator app (TOTP): its own pages in `account-authenticator.ts`.
+  { template: 'authenticator', load: ({ user, services }) => services.secondFactor.status(user.id) },
   linkedProvidersSection,
   appsSection,
   sessionsSection,

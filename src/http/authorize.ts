@@ -16,6 +16,7 @@ import { parseAuthorizationRequest, type AuthorizeQuery } from '../oauth/authori
 import type { AuthorizationParameters } from '../oauth/pushed-requests.js';
 import type { Services } from '../services.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
+import { registerSecondFactorRoutes } from './second-factor.js';
 import { EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, registerLoginRoutes, type BrowserFlowServices } from './login.js';
 import { pageErrorHandler, renderErrorPage, renderPage, sendStep } from './pages.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -39,6 +40,7 @@ const authorizeParamsSchema = {
     prompt: str('OIDC: none, login, consent or select_account'),
     max_age: str('OIDC: seconds since the last sign-in after which the user must sign in again'),
     login_hint: str('OIDC: prefills the username'),
+    acr_values: str('OIDC: space-separated authentication context classes accepted (acr_values_supported); naming only the mfa class asks for the second factor'),
     request_uri: str('RFC 9126: the request_uri the pushed authorization request endpoint (/par) answered, with client_id; every other parameter is then ignored. Single-use, valid 60 seconds'),
   },
 } as const;
@@ -212,4 +214,5 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
   );
 
   registerLoginRoutes(app, services);
+  registerSecondFactorRoutes(app, services);
 };

@@ -8,6 +8,8 @@
  *   not the user exists (at the same argon2 cost), failures are counted per
  *   username and per IP in the shared TTL store so the limit holds across
  *   instances, and over the limit the form answers 429 with Retry-After.
+ * - A user with an authenticator app is not signed in by the password: the
+ *   code comes next (`second-factor.ts`).
  * - Signing in replaces the session id (no session fixation) and answers 303,
  *   so the browser follows with GET and never re-posts the password.
  */
@@ -20,11 +22,15 @@ import { MAX_PASSWORD_LENGTH } from '../users/password.js';
 import { passkeyScripts } from './assets.js';
 import { renderErrorPage, renderPage, stepLocation } from './pages.js';
 import { safeReturnPath } from './return-path.js';
+import { awaitSecondFactor, SECOND_FACTOR_KEY, secondFactorLocation } from './second-factor-state.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
 /** What the browser flow's routes use. */
-export type BrowserFlowServices = Pick<Services, 'config' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'resources' | 'passkeys' | 'identityProviders'>;
+export type BrowserFlowServices = Pick<
+  Services,
+  'config' | 'now' | 'authorization' | 'pendingAuthorizations' | 'sessions' | 'clients' | 'users' | 'secondFactor' | 'resources' | 'passkeys' | 'identityProviders'
+>;
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
@@ -194,6 +200,14 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
       }
       if (!result.ok) return loginPage(reply, session, { pending, next, username, error: WRONG_CREDENTIALS, status: 400 });
 
+      // With an authenticator app, the password only leads to the code (`second-factor.ts`).
+      if (await services.secondFactor.isEnrolled(result.user.id)) {
+        awaitSecondFactor(session, result.user.id, services.now());
+        await services.sessions.save(session);
+        return reply.header('cache-control', 'no-store').redirect(secondFactorLocation(pending, next), 303);
+      }
+      // A half sign-in of another account in this browser (its password, no code yet) ends here.
+      delete session.data[SECOND_FACTOR_KEY];
       const location = await completeSignIn(services, reply, session, { userId: result.user.id, amr: ['pwd'], pending, next });
       return reply.header('cache-control', 'no-store').redirect(location, 303);
     },

@@ -85,5 +85,7 @@ export function stepLocation(step: FlowStep): string {
       return `/login?rid=${encodeURIComponent(step.pending.id)}`;
     case 'consent':
       return `/consent?rid=${encodeURIComponent(step.pending.id)}`;
+    case 'second_factor':
+      return `/login/second-factor?rid=${encodeURIComponent(step.pending.id)}`;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The authorization flow behind `/authorize`, `/login` and `/consent`:
  * decides whether the person must sign in or consent (OIDC `prompt`,
- * `max_age`, remembered consent), and completes a request by issuing a code
+ * `max_age`, `acr_values`, remembered consent), and completes a request by issuing a code
  * (RFC 6749 §4.1.2) or, for the implicit grant, an access token in the
  * fragment (RFC 6749 §4.2.2). Every response carries `iss` (RFC 9207).
  *
@@ -17,25 +17,31 @@ import type { ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Client, User } from '../storage/types.js';
+import { isAdmin } from '../users/account.js';
+import type { SecondFactorService } from '../users/second-factor.js';
 import type { UserService } from '../users/service.js';
 import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
+import { amrOf, isMultiFactor, needsMultiFactor } from './acr.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
 import { buildRedirect, matchClientRedirectUri } from './redirect-uri.js';
 import type { ResourceRegistry } from './resources.js';
-import { scopesForUser } from './scope.js';
+import { ADMIN_SCOPE, scopesForUser } from './scope.js';
 
 export type FlowStep =
   /** Send the browser to the client's redirect URI, with the response or an error. */
   | { kind: 'redirect'; location: string }
   | { kind: 'login'; pending: PendingAuthorization; client: Client }
+  /** The signed-in user must also give a second-factor code (`acr_values` asks for more than the session's sign-in). */
+  | { kind: 'second_factor'; pending: PendingAuthorization; client: Client }
   /** `scopes`: what this user would grant (the request's, narrowed to what the user may hold). */
   | { kind: 'consent'; pending: PendingAuthorization; client: Client; user: User; scopes: string[] };
 
 export interface AuthorizationFlowDeps {
-  config: Pick<Config, 'issuer'>;
+  config: Pick<Config, 'issuer'> & Partial<Pick<Config, 'requireMfaForAdmins'>>;
   consents: Pick<ConsentService, 'find' | 'grant'>;
   users: Pick<UserService, 'findSignedIn'>;
+  secondFactor: Pick<SecondFactorService, 'isEnrolled'>;
   clients: Pick<ClientService, 'find' | 'recordUse'>;
   codes: Pick<CodeStore, 'issue'>;
   pending: PendingAuthorizationStore;
@@ -138,6 +144,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         nonce: request.nonce,
         authTime: session.authTime,
         ...(request.dpopJkt === undefined ? {} : { dpopJkt: request.dpopJkt }),
+        amr: amrOf(session.amr),
       });
       return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }
@@ -165,6 +172,32 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
   const nothingToGrant = (request: AuthorizationRequest) =>
     errorRedirect(targetOf(request), invalidScope('None of the requested scopes can be granted to this account.'));
 
+  /**
+   * OIDC Core §3.1.2.1 `acr_values` (`acr.ts`): a request that accepts only
+   * a multi-factor sign-in, from a session signed in with a password alone,
+   * sends the user through the second factor; an account without one cannot
+   * meet it (OpenID Connect Unmet Authentication Requirements 1.0), and
+   * `prompt=none` may show no page. Null when the session is good enough.
+   * With `REQUIRE_MFA_FOR_ADMINS`, the admin scope asked for by an admin
+   * needs the second factor too (the admin API's key must not come from a
+   * password alone).
+   */
+  const stepUp = async (client: Client, request: AuthorizationRequest, user: User, session: BrowserSession, pending: PendingAuthorization | null): Promise<FlowStep | null> => {
+    const adminNeedsIt = config.requireMfaForAdmins === true && request.scopes.includes(ADMIN_SCOPE) && isAdmin(user) && !isMultiFactor(session.amr);
+    if (!adminNeedsIt && !needsMultiFactor(request.acrValues, session.amr)) return null;
+    if (request.prompt.includes('none')) {
+      return errorRedirect(targetOf(request), new OAuthError('interaction_required', 'A second factor is needed and prompt=none forbids asking for it.'));
+    }
+    if (!(await deps.secondFactor.isEnrolled(user.id))) {
+      if (pending) await store.take(pending.id, session);
+      return errorRedirect(
+        targetOf(request),
+        new OAuthError('unmet_authentication_requirements', 'This request needs a second factor (an authenticator app), which the account does not have.'),
+      );
+    }
+    return { kind: 'second_factor', pending: pending ?? (await park(request, session)), client };
+  };
+
   const park = async (request: AuthorizationRequest, session: BrowserSession): Promise<PendingAuthorization> => {
     const created = flowKeyOf(session).created;
     const pending = await store.create(request, session);
@@ -183,6 +216,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         return errorRedirect(targetOf(request), new OAuthError('login_required', 'The user is not signed in.'));
       }
       if (signIn) return { kind: 'login', pending: await park(request, session), client };
+      const more = await stepUp(client, request, user!, session, null);
+      if (more) return more;
       const granted = forUser(request, user!);
       if (!granted) return nothingToGrant(request);
       if (await mustConsent(granted, user!)) {
@@ -199,6 +234,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       const client = await currentClient(request);
       const user = await sessionUser(session);
       if (user === null || mustSignIn(request, session, pending.loginDone)) return { kind: 'login', pending, client };
+      const more = await stepUp(client, request, user, session, pending);
+      if (more) return more;
       const granted = forUser(request, user);
       // A consent page already shown to this user keeps being the one to answer.
       if (granted && pending.consentTicket !== null && pending.consentUserId === user.id) return { kind: 'consent', pending, client, user, scopes: granted.scopes };

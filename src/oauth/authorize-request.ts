@@ -52,6 +52,8 @@ export interface AuthorizationRequest {
   loginHint: string | undefined;
   /** RFC 9449 §10: the thumbprint of the DPoP key the code must be redeemed with; undefined when not sent. */
   dpopJkt?: string | undefined;
+  /** OIDC Core §3.1.2.1 `acr_values`, in the order sent (`oauth/acr.ts` reads them); empty when not sent. */
+  acrValues: string[];
 }
 
 /** Where an error may be sent once client and redirect URI are known to belong together. */
@@ -95,6 +97,7 @@ const KNOWN = [
   'max_age',
   'login_hint',
   'dpop_jkt',
+  'acr_values',
   'request',
   'request_uri',
   'registration',
@@ -104,6 +107,7 @@ type KnownParameter = (typeof KNOWN)[number];
 
 const MAX_NONCE_LENGTH = 512;
 const MAX_LOGIN_HINT_LENGTH = 256;
+const MAX_ACR_VALUES_LENGTH = 512;
 /** Bounded so a client cannot park large values in the code store. */
 const MAX_STATE_LENGTH = 4096;
 /** OIDC max_age is seconds; a year is plenty and keeps arithmetic exact. */
@@ -207,6 +211,7 @@ interface AuthorizationDraft {
   maxAge: number | undefined;
   loginHint: string | undefined;
   dpopJkt: string | undefined;
+  acrValues: string[];
 }
 
 type AuthorizationCheck = (draft: AuthorizationDraft, deps: AuthorizationRequestDeps) => void | Promise<void>;
@@ -399,6 +404,15 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     redirected,
   ],
   [
+    'acr_values is bounded',
+    (draft) => {
+      const raw = draft.values.acr_values;
+      if (raw !== undefined && raw.length > MAX_ACR_VALUES_LENGTH) throw invalidRequest(`acr_values must be at most ${MAX_ACR_VALUES_LENGTH} characters.`);
+      draft.acrValues = raw === undefined ? [] : raw.split(' ').filter((v) => v !== '');
+    },
+    redirected,
+  ],
+  [
     'max_age is whole seconds',
     (draft) => {
       draft.maxAge = parseMaxAge(draft.values.max_age);
@@ -478,6 +492,7 @@ export async function runAuthorizationChecks(
       maxAge: draft.maxAge,
       loginHint: draft.loginHint,
       ...(draft.dpopJkt === undefined ? {} : { dpopJkt: draft.dpopJkt }),
+      acrValues: draft.acrValues,
     },
   };
 }

@@ -40,6 +40,8 @@ export interface CodeGrant {
   authTime: number | null;
   /** RFC 9449 §10: the code is redeemed only with a DPoP proof by the key of this thumbprint. */
   dpopJkt?: string | undefined;
+  /** How the user signed in (RFC 8176 `amr`); absent on codes issued before it was recorded. */
+  amr?: string[];
 }
 
 /** What a redeemed code issued, so a replay can revoke it. */

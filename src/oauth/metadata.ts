@@ -6,6 +6,7 @@
 import type { Config } from '../config.js';
 import { DPOP_ALGORITHMS } from '../tokens/dpop.js';
 import { ID_TOKEN_ALG } from '../tokens/keys.js';
+import { ACR_VALUES_SUPPORTED } from './acr.js';
 import {
   AUTH_METHOD_NAMES,
   CLIENT_ASSERTION_ALGS,
@@ -26,6 +27,8 @@ export const CLAIMS_SUPPORTED = [
   'iat',
   'auth_time',
   'nonce',
+  'acr',
+  'amr',
   'at_hash',
   'azp',
   'preferred_username',
@@ -92,6 +95,8 @@ export function buildServerMetadata(
     // jwks_uri also carries its "alg".
     access_token_signing_alg_values_supported: [config.accessTokenAlg],
     prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+    // OIDC Discovery §3: the authentication context classes `acr_values` may ask for (oauth/acr.ts).
+    acr_values_supported: [...ACR_VALUES_SUPPORTED],
     claims_supported: [...CLAIMS_SUPPORTED],
     claims_parameter_supported: false,
     request_parameter_supported: false,

@@ -36,6 +36,8 @@ import type { KvStore } from '../storage/types.js';
  *   be guessed anyway, and a per-client-only lockout would let anyone who knows
  *   a client_id lock that client out).
  * - `registration`: self-registrations per address (each costs a password hash).
+ * - `secondFactorAttempts`, `secondFactorUser`: authenticator-app and
+ *   recovery codes, as `attempts` and `user` are for passwords.
  * - `clientRegistration`: RFC 7591 client registrations per address, every
  *   attempt counted (a throttle of its own: `DYNAMIC_REGISTRATION_LIMIT` per
  *   `DYNAMIC_REGISTRATION_WINDOW`).
@@ -61,6 +63,11 @@ export const throttleKeys = {
   passwordResetEmail: (email: string) => `password-reset-email:${encodeURIComponent(email.toLowerCase())}`,
   passkey: (ip: string) => `passkey-ip:${ip}`,
   deviceUserCode: (ip: string) => `device-user-code-ip:${ip}`,
+  // Second-factor codes (TOTP, recovery codes): a hard limit per account AND
+  // address, a slow-down per account; apart from the password's counters, so
+  // a user's typos in one never use up the other.
+  secondFactorAttempts: (userId: string, ip: string) => `second-factor:${userId}@${ip}`,
+  secondFactorUser: (userId: string) => `second-factor-user:${userId}`,
 } as const;
 
 /**

@@ -18,6 +18,7 @@ import { createPasskeyRepo } from './sql/passkeys.js';
 import { createRefreshTokenRepo } from './sql/refresh-tokens.js';
 import { createRevocationRepo } from './sql/revocations.js';
 import { createSigningKeyRepo } from './sql/signing-keys.js';
+import { createTotpRepo } from './sql/totp.js';
 import { createUserRepo } from './sql/users.js';
 import type { KvStore, Storage } from './types.js';
 
@@ -124,6 +125,7 @@ export async function createStorage(config: Config, overrides: StorageOverrides 
     auditEvents: createAuditEventRepo(db),
     initialAccessTokens: createInitialAccessTokenRepo(db),
     passkeys: createPasskeyRepo(db),
+    totp: createTotpRepo(db),
     describe() {
       const database =
         db.kind === 'postgres' && config.databaseUrl

@@ -583,6 +583,47 @@ export interface KvStore {
   close(): Promise<void>;
 }
 
+/** A user's TOTP credential (RFC 6238); `secret` as stored (sealed or a plain oct JWK). */
+export interface TotpRecord {
+  userId: string;
+  secret: Record<string, unknown>;
+  /** Null while the user is setting it up: not a factor yet. */
+  confirmedAt: Date | null;
+  /** The time step of the last accepted code; null before any. */
+  lastUsedStep: number | null;
+}
+
+export interface TotpRepo {
+  find(userId: string): Promise<TotpRecord | null>;
+  /**
+   * Stores a new unconfirmed secret, replacing an unconfirmed one; returns
+   * false (and changes nothing) when the user already has a confirmed one.
+   */
+  saveUnconfirmed(userId: string, secret: Record<string, unknown>): Promise<boolean>;
+  /**
+   * Atomically accepts a code of time step `step`: sets `lastUsedStep` when
+   * the credential is in the state asked for (`confirmed`: a sign-in;
+   * unconfirmed: the enrolment, which also confirms it) and no code of this
+   * or a later step was accepted. Of concurrent calls with the same step, on
+   * any number of instances, exactly one gets true.
+   */
+  acceptStep(userId: string, step: number, confirmed: boolean): Promise<boolean>;
+  /** Removes the credential and the recovery codes; false when there was none. */
+  delete(userId: string): Promise<boolean>;
+  /** Replaces every recovery code of the user with these (hashes), in one transaction. */
+  replaceRecoveryCodes(userId: string, codeHashes: readonly string[]): Promise<void>;
+  /** Atomically marks an unused recovery code used; false when unknown or already used. */
+  useRecoveryCode(userId: string, codeHash: string): Promise<boolean>;
+  /** How many unused recovery codes the user has. */
+  countRecoveryCodes(userId: string): Promise<number>;
+  /**
+   * Rewrites every stored secret as `reseal` returns it, in one transaction
+   * with the rows locked: all or nothing (a throw from `reseal` writes none).
+   * Returns how many were rewritten.
+   */
+  resealAll(reseal: (userId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>): Promise<number>;
+}
+
 export interface Storage {
   readonly db: Db;
   readonly kv: KvStore;
@@ -597,6 +638,7 @@ export interface Storage {
   readonly auditEvents: AuditEventRepo;
   readonly initialAccessTokens: InitialAccessTokenRepo;
   readonly passkeys: PasskeyRepo;
+  readonly totp: TotpRepo;
   /** One line for the start-up log: which stores are in use. */
   describe(): string;
   close(): Promise<void>;

@@ -105,7 +105,15 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     if (prepared.idToken && request.user) {
       const idSigner = snapshot.signing.get(ID_TOKEN_ALG)!;
       const idClaims = idTokenClaims(
-        { client: request.client, user: request.user, accessToken, nonce: prepared.idToken.nonce, authTime: claims.auth_time ?? prepared.idToken.authTime },
+        {
+          client: request.client,
+          user: request.user,
+          accessToken,
+          nonce: prepared.idToken.nonce,
+          authTime: claims.auth_time ?? prepared.idToken.authTime,
+          amr: prepared.idToken.amr,
+          acr: prepared.idToken.acr,
+        },
         { issuer: config.issuer, iat: claims.iat, ttlSeconds: config.accessTokenTtlSeconds },
       );
       response.id_token = await signJwt(idClaims, idSigner.key, idSigner.idHeader);

@@ -77,12 +77,22 @@ export interface IdTokenClaims extends JWTPayload {
   azp: string;
   auth_time?: number;
   nonce?: string;
+  acr?: string;
+  amr?: string[];
   at_hash: string;
 }
 
 /** OIDC Core §2 and §3.1.3.6: the ID token of a user for one client. */
 export function idTokenClaims(
-  input: { client: Client; user: User; accessToken: string; nonce?: string | undefined; authTime: number | null },
+  input: {
+    client: Client;
+    user: User;
+    accessToken: string;
+    nonce?: string | undefined;
+    authTime: number | null;
+    amr?: readonly string[] | undefined;
+    acr?: string | undefined;
+  },
   ctx: ClaimContext,
 ): IdTokenClaims {
   const claims: IdTokenClaims = {
@@ -98,6 +108,9 @@ export function idTokenClaims(
   };
   if (input.authTime !== null) claims.auth_time = input.authTime;
   if (input.nonce !== undefined) claims.nonce = input.nonce;
+  // OIDC Core §2: the authentication context class achieved and the methods used.
+  if (input.acr !== undefined) claims.acr = input.acr;
+  if (input.amr !== undefined && input.amr.length > 0) claims.amr = [...input.amr];
   return claims;
 }
 

@@ -38,7 +38,13 @@ export interface IssueRequest {
   /** Continue this refresh-token family (rotation) instead of starting a new one. */
   familyId?: string;
   /** OIDC: when set, an ID token is issued (requires `openid` in `scopes`). */
-  idToken?: { nonce?: string | undefined; authTime: number | null };
+  idToken?: {
+    nonce?: string | undefined;
+    authTime: number | null;
+    /** OIDC Core §2: how the user signed in (RFC 8176 values) and the class achieved; left out when unknown. */
+    amr?: readonly string[] | undefined;
+    acr?: string | undefined;
+  };
   /** Epoch seconds of the user's authentication, kept with the refresh token. */
   authTime?: number | null;
   /**

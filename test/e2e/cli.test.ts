@@ -443,7 +443,7 @@ t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a ne
 
     const plain = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyB }, ['keys', 'reencrypt', '--decrypt', '--json']);
     t.equal(plain.code, 0, plain.stderr);
-    t.same(json(plain), { reencrypted: 2, encrypted: false });
+    t.same(json(plain), { reencrypted: 2, encrypted: false, totpSecrets: 0 });
     t.equal(await serverSigns(where), esKid, 'after --decrypt a server without the variable signs');
   });
 
@@ -468,7 +468,7 @@ t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a ne
     // The CLI's own environment holds no key: the holder's configuration opens the keys, the new one travels from stdin.
     const moved = await spawnCli(['keys', 'reencrypt', '--new-key-stdin', '--json'], { DATA_DIR: dir }, `${keyB}\n`);
     t.equal(moved.code, 0, moved.stderr);
-    t.same(json(moved), { reencrypted: 2, encrypted: true });
+    t.same(json(moved), { reencrypted: 2, encrypted: true, totpSecrets: 0 });
     // The holder seals under the new key from now on, without a restart.
     const rotated = await services.tokens.keys.rotate();
     const rows = await storage.db.query<{ kid: string; private_jwk: Record<string, unknown> }>('SELECT kid, private_jwk FROM signing_keys');

@@ -408,9 +408,12 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       },
       pages: {
         methods: ['GET', 'POST'],
-        path: fc.constantFrom('/login', '/consent', '/logout'),
-        names: ['username', 'password', 'csrf_token', 'rid', 'ticket', 'decision', 'signed_out'],
+        path: fc.constantFrom('/login', '/consent', '/logout', '/login/second-factor', '/account/authenticator', '/account/authenticator/recovery-codes', '/account/authenticator/remove'),
+        names: ['username', 'password', 'csrf_token', 'rid', 'ticket', 'decision', 'signed_out', 'code', 'next'],
         templates: [
+          { method: 'POST', path: '/login/second-factor', params: { csrf_token: signedInCsrf, code: '123456', rid: 'r' } },
+          { method: 'POST', path: '/account/authenticator', params: { csrf_token: signedInCsrf, code: '123456' } },
+          { method: 'POST', path: '/account/authenticator/remove', params: { csrf_token: signedInCsrf, code: 'AAAA-BBBB', password: 'x' } },
           { method: 'POST', path: '/login', params: { csrf_token: signedInCsrf, username: alice.username, password: 'wrong password' } },
           { method: 'POST', path: '/consent', params: { csrf_token: signedInCsrf, rid: 'r', ticket: 't', decision: 'allow' } },
           { method: 'GET', path: '/consent', params: { rid: 'r'.repeat(20) } },

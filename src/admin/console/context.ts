@@ -36,7 +36,7 @@ export interface NavModel {
 }
 
 /** What the console's pages use. */
-export type ConsoleServices = Pick<Services, 'config' | 'clients' | 'users' | 'consoleSessions' | 'audit' | 'metrics' | 'identityProviders'>;
+export type ConsoleServices = Pick<Services, 'config' | 'now' | 'clients' | 'users' | 'secondFactor' | 'consoleSessions' | 'audit' | 'metrics' | 'identityProviders'>;
 
 export interface ConsoleContext {
   services: ConsoleServices;

@@ -13,6 +13,12 @@
  *   checked again on every request, so taking `admin` away or disabling the
  *   account locks the console at once. The password goes through the
  *   server's one sign-in path (`users.signIn`, throttled like every other).
+ * - An admin with an authenticator app gives its code next
+ *   (`/admin/console/sign-in/code`, `secondFactor.verify`); the half-signed-in
+ *   state lives in the console session for five minutes. With
+ *   `REQUIRE_MFA_FOR_ADMINS=true` a console session without a second factor
+ *   opens nothing, and an admin without an app is sent to set one up on the
+ *   account page (`/login?next=/account/authenticator`).
  * - Every form carries the session's CSRF token (synchronizer pattern) and
  *   every POST is refused without it.
  * - A client secret is shown once, in the response to the POST that created
@@ -21,6 +27,7 @@
  *   typed kept (secrets never are).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { isMultiFactor } from '../../oauth/acr.js';
 import { isAdmin } from '../../users/account.js';
 import { registerClientPages } from './clients.js';
 import { CONSOLE, csrf, csrfOnly, SIGN_IN, type ConsoleAdmin, type ConsoleContext, type ConsoleServices } from './context.js';
@@ -31,6 +38,14 @@ import { logError, toOAuthError } from '../../http/errors.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
 const FLASH_KEY = 'adminConsoleNotice';
+/** The admin whose password was right and whose code is awaited: `{ userId, expiresAt }` (epoch ms). */
+const SECOND_FACTOR_KEY = 'consoleSecondFactor';
+const SECOND_FACTOR_TTL_MS = 5 * 60_000;
+const CODE_PAGE = `${SIGN_IN}/code`;
+/** Where an admin without an authenticator app sets one up (the account pages sign in on their own). */
+const ENROL = `/login?next=${encodeURIComponent('/account/authenticator')}`;
+
+const codeBody = { type: 'object', properties: { code: { type: 'string', maxLength: 64 }, next: { type: 'string', maxLength: 500 }, csrf_token: csrf } } as const;
 
 const signInBody = {
   type: 'object',
@@ -110,7 +125,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     const session = await readSession(request, services.consoleSessions, config);
     // A deleted user is simply signed out; a dead database is a 503 page (the error handler).
     const user = session ? await services.users.findSignedIn(session) : null;
-    if (!session || !user || !isAdmin(user)) {
+    if (!session || !user || !isAdmin(user) || !mfaMet(session)) {
       if (request.method === 'GET') {
         const next = request.url.split('?')[0]!;
         return reply.code(303).header('cache-control', 'no-store').redirect(`${SIGN_IN}?next=${encodeURIComponent(next)}`);
@@ -129,6 +144,10 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
   }
 
   const admin = (request: FastifyRequest): ConsoleAdmin => request.consoleAdmin!;
+  /** `REQUIRE_MFA_FOR_ADMINS`: a console session counts only when it was signed in with a second factor. */
+  function mfaMet(session: { amr?: string[] }): boolean {
+    return !config.requireMfaForAdmins || isMultiFactor(session.amr);
+  }
   const guarded = { preHandler: requireAdmin };
 
   // ---------------------------------------------------------------- sign-in
@@ -141,7 +160,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     let notice: string | null = null;
     if (session.userId) {
       const user = await services.users.findSignedIn(session);
-      if (isAdmin(user)) return reply.code(303).redirect(safeNext(request.query.next));
+      if (isAdmin(user) && mfaMet(session)) return reply.code(303).redirect(safeNext(request.query.next));
       if (user) notice = `You are signed in as ${user.username}, who is not an administrator. Sign in with an admin account.`;
     }
     return signInPage(reply, 200, { csrfToken: session.csrfToken, next: safeNext(request.query.next), notice });
@@ -173,9 +192,62 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     if (!isAdmin(user)) {
       return signInPage(reply, 403, { csrfToken: session.csrfToken, username, next, error: 'Only administrators can sign in to the admin console.' });
     }
+    if (await services.secondFactor.isEnrolled(user.id)) {
+      session.data[SECOND_FACTOR_KEY] = { userId: user.id, expiresAt: services.now() + SECOND_FACTOR_TTL_MS };
+      await services.consoleSessions.save(session);
+      return reply.code(303).header('cache-control', 'no-store').redirect(`${CODE_PAGE}?next=${encodeURIComponent(next)}`);
+    }
+    if (config.requireMfaForAdmins) return reply.code(303).header('cache-control', 'no-store').redirect(ENROL);
     const signedIn = await services.consoleSessions.signIn(session, user.id);
     setSessionCookie(reply, services.consoleSessions, signedIn, config);
     request.log.info({ userId: user.id }, 'admin console sign-in');
+    return reply.code(303).header('cache-control', 'no-store').redirect(next);
+  });
+
+  /** The admin whose code this console session waits for; null when none (or the time is up). */
+  async function awaitedAdmin(session: { data: Record<string, unknown> } | null) {
+    const entry = session?.data[SECOND_FACTOR_KEY] as { userId: string; expiresAt: number } | undefined;
+    if (!entry || entry.expiresAt <= services.now()) return null;
+    const user = await services.users.findEnabled(entry.userId);
+    return isAdmin(user) ? user : null;
+  }
+
+  const codePage = (reply: FastifyReply, status: number, data: { csrfToken: string; next: string; username: string; error?: string | null }) =>
+    render(reply, status, 'sign-in-code', { title: 'Admin sign-in', error: null, ...data });
+
+  app.get<{ Querystring: { next?: string } }>(CODE_PAGE, { schema: { querystring: signInQuery } }, async (request, reply) => {
+    const session = await readSession(request, services.consoleSessions, config);
+    const user = await awaitedAdmin(session);
+    if (!session || !user) return reply.code(303).header('cache-control', 'no-store').redirect(SIGN_IN);
+    return codePage(reply, 200, { csrfToken: session.csrfToken, next: safeNext(request.query.next), username: user.username });
+  });
+
+  app.post<{ Body: { code?: string; next?: string; csrf_token?: string } }>(CODE_PAGE, { schema: { body: codeBody } }, async (request, reply) => {
+    const body = request.body ?? {};
+    const next = safeNext(body.next);
+    const session = await readSession(request, services.consoleSessions, config);
+    if (!session || !services.consoleSessions.verifyCsrf(session, body.csrf_token)) {
+      return message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Sign in again.', null);
+    }
+    const user = await awaitedAdmin(session);
+    if (!user) return reply.code(303).header('cache-control', 'no-store').redirect(SIGN_IN);
+    const page = (status: number, error: string) => codePage(reply, status, { csrfToken: session.csrfToken, next, username: user.username, error });
+    const code = (body.code ?? '').trim();
+    if (code === '') return page(400, 'Enter the code from your authenticator app.');
+    let method;
+    try {
+      method = await services.secondFactor.verify(user, code, request.ip);
+    } catch (err) {
+      const e = toOAuthError(err);
+      if (e.retryAfter === undefined) throw err;
+      reply.header('retry-after', String(e.retryAfter));
+      return page(429, e.description);
+    }
+    if (!method) return page(401, 'That code is not right, or it was already used.');
+    delete session.data[SECOND_FACTOR_KEY];
+    const signedIn = await services.consoleSessions.signIn(session, user.id, ['pwd', 'otp']);
+    setSessionCookie(reply, services.consoleSessions, signedIn, config);
+    request.log.info({ userId: user.id }, 'admin console sign-in (with a second factor)');
     return reply.code(303).header('cache-control', 'no-store').redirect(next);
   });
 

@@ -9,6 +9,7 @@
  * `invalid_grant` and, if it had been redeemed, everything the first
  * redemption issued is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
  */
+import { acrOf } from '../acr.js';
 import { invalidGrant, invalidRequest } from '../../errors.js';
 import { constantTimeEqual } from '../../security/constant-time.js';
 import { verifyS256 } from '../pkce.js';
@@ -72,7 +73,8 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
       grantResources: grant.resources.length > 0 ? grant.resources : [audience],
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
-      idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime } : undefined,
+      // OIDC Core §2: amr and acr of the sign-in the code came from (none recorded: a code from before, no claim).
+      idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime, amr: grant.amr, acr: grant.amr ? acrOf(grant.amr) : undefined } : undefined,
       authTime: grant.authTime,
       dpopJkt,
     });

@@ -6,8 +6,13 @@
  * with `Retry-After` before checking any password. Wrong credentials, and a
  * disabled account, are `invalid_grant` with one message whether or not the
  * user exists.
+ *
+ * A user with an authenticator app (or an admin when `REQUIRE_MFA_FOR_ADMINS`
+ * is set) is refused with `invalid_grant`: this grant has no way to ask for
+ * the second factor, and a password alone must not sign them in.
  */
 import { invalidGrant, invalidRequest, invalidScope } from '../../errors.js';
+import { isAdmin } from '../../users/account.js';
 import { grantScopes, parseScopeParameter, scopesForUser } from '../scope.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
@@ -16,7 +21,17 @@ export const passwordParameters: GrantParameters = {
   password: "The resource owner's password",
 };
 
-export function passwordGrant({ config, now, tokens, users, resources }: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users' | 'resources'>): GrantHandler {
+export const SECOND_FACTOR_REQUIRED =
+  'This account signs in with a second factor (an authenticator app), which the password grant cannot ask for. Use the authorization code flow.';
+
+export function passwordGrant({
+  config,
+  now,
+  tokens,
+  users,
+  secondFactor,
+  resources,
+}: Pick<GrantDeps, 'config' | 'now' | 'tokens' | 'users' | 'secondFactor' | 'resources'>): GrantHandler {
   return async ({ client, params, ip, dpopJkt }) => {
     const { username, password } = params;
     if (username === undefined) throw invalidRequest('username is required.');
@@ -28,6 +43,10 @@ export function passwordGrant({ config, now, tokens, users, resources }: Pick<Gr
 
     const signedIn = await users.signIn(username, password, { ip, source: 'password_grant', clientId: client.clientId });
     if (!signedIn.ok) throw invalidGrant('Invalid username or password.');
+    // Only after the password was right: who has a second factor is not told to a guesser.
+    if ((config.requireMfaForAdmins && isAdmin(signedIn.user)) || (await secondFactor.isEnrolled(signedIn.user.id))) {
+      throw invalidGrant(SECOND_FACTOR_REQUIRED);
+    }
     const granted = scopesForUser(scopes, signedIn.user);
     if (granted.length === 0) throw invalidScope('None of the requested scopes can be granted to this account.');
 

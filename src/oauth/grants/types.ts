@@ -10,6 +10,7 @@ import type { AuditRecorder } from '../../audit/events.js';
 import type { Config } from '../../config.js';
 import type { Client } from '../../storage/types.js';
 import type { IssuedTokens, IssueRequest, TokenResponse, TokenService } from '../../tokens/types.js';
+import type { SecondFactorService } from '../../users/second-factor.js';
 import type { UserService } from '../../users/service.js';
 import type { CodeStore } from '../codes.js';
 import type { DeviceFlow } from '../device-authorization.js';
@@ -41,7 +42,7 @@ export type GrantParameters = Readonly<Record<string, string>>;
 
 /** Everything any grant may need; each factory picks its part. */
 export interface GrantDeps {
-  config: Pick<Config, 'scopes'>;
+  config: Pick<Config, 'scopes' | 'requireMfaForAdmins'>;
   now: () => number;
   codes: CodeStore;
   tokens: {
@@ -51,6 +52,8 @@ export interface GrantDeps {
     activeAccessToken: TokenService['activeAccessToken'];
   };
   users: Pick<UserService, 'signIn' | 'findEnabled'>;
+  /** Whether a user signs in with a second factor (the password grant cannot ask for it). */
+  secondFactor: Pick<SecondFactorService, 'isEnrolled'>;
   /** The `resource` parameter (RFC 8707): which resource the access token is for. */
   resources: Pick<ResourceRegistry, 'audienceFor' | 'find'>;
   /** The device authorization grant's requests (RFC 8628), redeemed once. */

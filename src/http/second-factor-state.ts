@@ -1,0 +1,30 @@
+/**
+ * The half-signed-in state of `/login` → `/login/second-factor`, shared by
+ * both routes (`second-factor.ts` has the rules).
+ */
+import type { PendingAuthorization } from '../sessions/pending-authorization.js';
+import type { BrowserSession } from '../sessions/service.js';
+
+export const SECOND_FACTOR_PATH = '/login/second-factor';
+/** How long a right password waits for its code. */
+const SECOND_FACTOR_TTL_MS = 5 * 60_000;
+/** Where the half-signed-in user is kept in the session's data. */
+export const SECOND_FACTOR_KEY = 'secondFactor';
+
+export interface HalfSignedIn {
+  userId: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** Records in `session` (saved by the caller's `sessions.save`) that this user's password was right. */
+export function awaitSecondFactor(session: BrowserSession, userId: string, now: number): void {
+  const entry: HalfSignedIn = { userId, expiresAt: now + SECOND_FACTOR_TTL_MS };
+  session.data[SECOND_FACTOR_KEY] = entry;
+}
+
+/** The page that asks for the code, carrying `rid` or `next`. */
+export function secondFactorLocation(pending: PendingAuthorization | null, next: string | null): string {
+  if (pending) return `${SECOND_FACTOR_PATH}?rid=${encodeURIComponent(pending.id)}`;
+  return next ? `${SECOND_FACTOR_PATH}?next=${encodeURIComponent(next)}` : SECOND_FACTOR_PATH;
+}

@@ -1,0 +1,218 @@
+/**
+ * The second factor: an authenticator app (TOTP, RFC 6238: HMAC-SHA-1,
+ * 6 digits, 30-second steps, one step of clock drift either way) and ten
+ * single-use recovery codes.
+ *
+ * - The shared secret (160 random bits, RFC 4226 §4) is stored as an oct JWK
+ *   sealed like the signing keys (`tokens/key-encryption.ts`: a compact JWE
+ *   under `SIGNING_KEY_ENCRYPTION_KEY` when it is set, bound to the user).
+ * - A code is accepted once (RFC 6238 §5.2): the store takes its time step
+ *   with a conditional UPDATE (`last_used_step < step`), so of two requests
+ *   with the same code, on any number of instances, one wins; a code of an
+ *   earlier step than one already used is refused too.
+ * - Recovery codes are 80 random bits each, shown once, stored as SHA-256
+ *   hashes and marked used atomically.
+ * - Every check of a code is throttled like a password (`security/throttle.ts`):
+ *   a hard limit per account and address, reserved before the check, and a
+ *   capped slow-down per account.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Secret, TOTP } from 'otpauth';
+import type { Config } from '../config.js';
+import { conflict } from '../errors.js';
+import { constantTimeEqual } from '../security/constant-time.js';
+import { slowDownMs, throttleKeys, type Throttle } from '../security/throttle.js';
+import type { TotpRepo, User } from '../storage/types.js';
+import { createKeyProtector } from '../tokens/key-encryption.js';
+
+export const TOTP_PERIOD_SECONDS = 30;
+const TOTP_DIGITS = 6;
+const TOTP_ALGORITHM = 'SHA1';
+/** Steps of clock drift accepted either way (RFC 6238 §5.2). */
+const TOTP_WINDOW = 1;
+const SECRET_BYTES = 20;
+export const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE_BYTES = 10;
+
+/** How a code was accepted: an authenticator app's (`otp`) or a recovery code. */
+export type SecondFactorMethod = 'otp' | 'recovery';
+
+export interface Enrolment {
+  /** Base32 (RFC 4648), as authenticator apps take it typed in. */
+  secret: string;
+  /** The `otpauth://totp/…` URI of the QR code. */
+  uri: string;
+}
+
+export interface SecondFactorService {
+  /** Whether the user has a confirmed authenticator app (then the password alone signs nobody in). */
+  isEnrolled(userId: string): Promise<boolean>;
+  status(userId: string): Promise<{ enrolled: boolean; recoveryCodesLeft: number }>;
+  /** A secret to set up (the one being set up, if any); 409 when the user already has an app. */
+  beginEnrolment(user: User): Promise<Enrolment>;
+  /** Confirms the secret being set up with a current code; the new recovery codes, or null for a wrong code. */
+  confirmEnrolment(user: User, code: string, ip: string): Promise<string[] | null>;
+  /**
+   * Checks a current code or a recovery code of an enrolled user, using it
+   * up. Null when wrong (or replayed); throws 429 `too_many_requests` when
+   * this account and address have used up their attempts.
+   */
+  verify(user: User, code: string, ip: string): Promise<SecondFactorMethod | null>;
+  /** New recovery codes (the old ones stop working), after a current app code; null for a wrong code. */
+  regenerateRecoveryCodes(user: User, code: string, ip: string): Promise<string[] | null>;
+  /** Removes the app and the recovery codes (the caller checked a code or the password). */
+  remove(userId: string): Promise<boolean>;
+  /**
+   * Re-seals every stored secret under `newKey` (plainly when undefined),
+   * with `keys reencrypt`: all or nothing; returns how many.
+   */
+  reencrypt(newKey: Uint8Array | undefined): Promise<number>;
+}
+
+export interface SecondFactorDeps {
+  repo: TotpRepo;
+  throttle: Throttle;
+  config: Pick<Config, 'issuer'> & Partial<Pick<Config, 'signingKeyEncryptionKey'>>;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Random bytes in an ArrayBuffer of their own (a Buffer's may be a shared pool). */
+const ownBytes = (size: number): ArrayBuffer => new Uint8Array(randomBytes(size)).buffer;
+
+const hashRecoveryCode = (code: string) => createHash('sha256').update(code).digest('base64url');
+
+/** What people type: case, spaces and dashes do not matter. */
+const normaliseRecoveryCode = (code: string) => code.toUpperCase().replace(/[\s-]/g, '');
+
+/** A recovery code as shown: four groups of four base32 characters. */
+function newRecoveryCode(): string {
+  return new Secret({ buffer: ownBytes(RECOVERY_CODE_BYTES) }).base32.match(/.{4}/g)!.join('-');
+}
+
+export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorService {
+  const { repo, throttle, config } = deps;
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => delay(ms).then(() => {}));
+  let protector = createKeyProtector(config.signingKeyEncryptionKey);
+  // The issuer's host name: the Key URI format splits issuer and account at a colon, so no port.
+  const issuerLabel = new URL(config.issuer).hostname;
+  // The kid of the JWE binds a sealed secret to its user: a row's secret cannot be moved to another row.
+  const kidOf = (userId: string) => `totp:${userId}`;
+
+  const totpOf = (secret: Secret, label: string) =>
+    new TOTP({ issuer: issuerLabel, label, secret, algorithm: TOTP_ALGORITHM, digits: TOTP_DIGITS, period: TOTP_PERIOD_SECONDS });
+
+  async function openSecret(userId: string, stored: Record<string, unknown>): Promise<Secret> {
+    const jwk = await protector.open(kidOf(userId), stored);
+    return new Secret({ buffer: new Uint8Array(Buffer.from(String(jwk.k), 'base64url')).buffer });
+  }
+
+  /** The time step whose code `code` is, within the window; null when none. Every candidate is compared. */
+  function matchingStep(secret: Secret, code: string): number | null {
+    const current = Math.floor(now() / 1000 / TOTP_PERIOD_SECONDS);
+    const totp = totpOf(secret, 'check');
+    let found: number | null = null;
+    for (let delta = -TOTP_WINDOW; delta <= TOTP_WINDOW; delta++) {
+      const step = current + delta;
+      if (constantTimeEqual(code, totp.generate({ timestamp: step * TOTP_PERIOD_SECONDS * 1000 })) && found === null) found = step;
+    }
+    return found;
+  }
+
+  /** An app code accepted once: the step is taken atomically by the store. */
+  async function acceptAppCode(userId: string, code: string, confirmed: boolean): Promise<boolean> {
+    if (!/^\d{6}$/.test(code)) return false;
+    const record = await repo.find(userId);
+    if (!record || (record.confirmedAt !== null) !== confirmed) return false;
+    const step = matchingStep(await openSecret(userId, record.secret), code);
+    return step !== null && repo.acceptStep(userId, step, confirmed);
+  }
+
+  /**
+   * Runs one throttled check (as `sign-in.ts` does for passwords): the
+   * attempt is reserved before the check and kept when it fails.
+   */
+  async function throttled<T>(userId: string, ip: string, check: () => Promise<T | null>): Promise<T | null> {
+    const attempts = throttleKeys.secondFactorAttempts(userId, ip);
+    const account = throttleKeys.secondFactorUser(userId);
+    await throttle.reserve(attempts);
+    let result: T | null;
+    try {
+      const wait = slowDownMs(await throttle.failures(account), throttle.maxAttempts);
+      if (wait > 0) await sleep(wait);
+      result = await check();
+    } catch (err) {
+      // Nothing was decided (a store is down): not a failure.
+      await throttle.release(attempts).catch(() => {});
+      throw err;
+    }
+    if (result === null) await throttle.fail(account);
+    else await throttle.release(attempts);
+    return result;
+  }
+
+  async function newRecoveryCodes(userId: string): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    await repo.replaceRecoveryCodes(userId, codes.map((c) => hashRecoveryCode(normaliseRecoveryCode(c))));
+    return codes;
+  }
+
+  const isEnrolled = async (userId: string) => (await repo.find(userId))?.confirmedAt != null;
+
+  return {
+    isEnrolled,
+
+    async status(userId) {
+      const enrolled = await isEnrolled(userId);
+      return { enrolled, recoveryCodesLeft: enrolled ? await repo.countRecoveryCodes(userId) : 0 };
+    },
+
+    async beginEnrolment(user) {
+      const existing = await repo.find(user.id);
+      if (existing?.confirmedAt) throw conflict('An authenticator app is already set up for this account.');
+      let secret: Secret;
+      if (existing) {
+        // The one being set up stays: a reload (or a second tab) shows the same QR code.
+        secret = await openSecret(user.id, existing.secret);
+      } else {
+        secret = new Secret({ buffer: ownBytes(SECRET_BYTES) });
+        const sealed = await protector.seal(kidOf(user.id), { kty: 'oct', k: Buffer.from(secret.buffer).toString('base64url') });
+        if (!(await repo.saveUnconfirmed(user.id, sealed))) throw conflict('An authenticator app is already set up for this account.');
+      }
+      return { secret: secret.base32, uri: totpOf(secret, user.username).toString() };
+    },
+
+    async confirmEnrolment(user, code, ip) {
+      const accepted = await throttled(user.id, ip, async () => ((await acceptAppCode(user.id, code.trim(), false)) ? true : null));
+      return accepted ? newRecoveryCodes(user.id) : null;
+    },
+
+    async verify(user, code, ip) {
+      const typed = code.trim();
+      return throttled<SecondFactorMethod>(user.id, ip, async () => {
+        if (await acceptAppCode(user.id, typed.replace(/\s/g, ''), true)) return 'otp';
+        const recovery = normaliseRecoveryCode(typed);
+        if (/^[A-Z2-7]{16}$/.test(recovery) && (await isEnrolled(user.id)) && (await repo.useRecoveryCode(user.id, hashRecoveryCode(recovery)))) {
+          return 'recovery';
+        }
+        return null;
+      });
+    },
+
+    async regenerateRecoveryCodes(user, code, ip) {
+      const accepted = await throttled(user.id, ip, async () => ((await acceptAppCode(user.id, code.replace(/\s/g, ''), true)) ? true : null));
+      return accepted ? newRecoveryCodes(user.id) : null;
+    },
+
+    remove: (userId) => repo.delete(userId),
+
+    async reencrypt(newKey) {
+      const next = createKeyProtector(newKey);
+      const count = await repo.resealAll(async (userId, stored) => next.seal(kidOf(userId), await protector.open(kidOf(userId), stored)));
+      protector = next;
+      return count;
+    },
+  };
+}
