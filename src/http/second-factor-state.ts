@@ -15,11 +15,17 @@ export interface HalfSignedIn {
   userId: string;
   /** Epoch ms. */
   expiresAt: number;
+  /** How the first step was made (RFC 8176): `pwd`, or `fed` for an upstream provider. Absent: `pwd`. */
+  amr?: string[];
 }
 
-/** Records in `session` (saved by the caller's `sessions.save`) that this user's password was right. */
-export function awaitSecondFactor(session: BrowserSession, userId: string, now: number): void {
-  const entry: HalfSignedIn = { userId, expiresAt: now + SECOND_FACTOR_TTL_MS };
+/**
+ * Records in `session` (saved by the caller's `sessions.save`) that this
+ * user passed the first step (`amr`: the password by default, or an
+ * upstream provider's sign-in).
+ */
+export function awaitSecondFactor(session: BrowserSession, userId: string, now: number, amr: readonly string[] = ['pwd']): void {
+  const entry: HalfSignedIn = { userId, expiresAt: now + SECOND_FACTOR_TTL_MS, amr: [...amr] };
   session.data[SECOND_FACTOR_KEY] = entry;
 }
 

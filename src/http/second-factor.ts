@@ -50,15 +50,18 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
    * (not yet signed in), or, with a pending request, the signed-in user
    * stepping up. `stepUp` says which.
    */
-  async function awaitedUser(session: BrowserSession, pending: PendingAuthorization | null): Promise<{ user: User; stepUp: boolean } | null> {
+  async function awaitedUser(
+    session: BrowserSession,
+    pending: PendingAuthorization | null,
+  ): Promise<{ user: User; stepUp: boolean; firstStep: readonly string[] } | null> {
     const entry = session.data[SECOND_FACTOR_KEY] as HalfSignedIn | undefined;
     if (entry && entry.expiresAt > services.now()) {
       const user = await services.users.findEnabled(entry.userId);
-      return user ? { user, stepUp: false } : null;
+      return user ? { user, stepUp: false, firstStep: entry.amr ?? ['pwd'] } : null;
     }
     if (!pending) return null;
     const user = await services.users.findSignedIn(session);
-    return user && (await services.secondFactor.isEnrolled(user.id)) ? { user, stepUp: true } : null;
+    return user && (await services.secondFactor.isEnrolled(user.id)) ? { user, stepUp: true, firstStep: amrOf(session.amr) } : null;
   }
 
   async function codePage(
@@ -137,7 +140,7 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
       const next = safeReturnPath(body.next);
       const awaited = await awaitedUser(session, pending);
       if (!awaited) return startAgain(reply, pending, next);
-      const { user, stepUp } = awaited;
+      const { user, firstStep } = awaited;
 
       const code = (body.code ?? '').trim();
       if (code === '') return codePage(reply, session, { pending, next, user, error: 'Enter the code from your authenticator app.', status: 400 });
@@ -154,8 +157,9 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
       if (!method) return codePage(reply, session, { pending, next, user, error: WRONG_CODE, status: 400 });
 
       delete session.data[SECOND_FACTOR_KEY];
-      // RFC 8176: a recovery code is a one-time password too. A step-up keeps the methods already used.
-      const amr = stepUp ? [...new Set([...amrOf(session.amr), 'otp'])] : ['pwd', 'otp'];
+      // RFC 8176: a recovery code is a one-time password too. The methods of the first step (or of
+      // the session a step-up started from) are kept.
+      const amr = [...new Set([...firstStep, 'otp'])];
       // The one end of every sign-in: a new session id (no session fixation), also for a step-up.
       const location = await completeSignIn(services, reply, session, { userId: user.id, amr, pending, next });
       return reply.header('cache-control', 'no-store').redirect(location, 303);

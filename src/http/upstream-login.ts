@@ -14,6 +14,7 @@ import type { Services } from '../services.js';
 import { completeSignIn, EXPIRED_REQUEST, type BrowserFlowServices } from './login.js';
 import { pageErrorHandler, renderErrorPage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
+import { awaitSecondFactor, SECOND_FACTOR_KEY, secondFactorLocation } from './second-factor-state.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
 
@@ -105,6 +106,13 @@ export const upstreamLoginRoutes: FastifyPluginAsync<{ services: UpstreamLoginSe
       const { user, returnTo, amr } = await services.upstreamSignIn.complete(request.params.id, session, callbackUrl, request.ip);
       // The application's request may have expired meanwhile: signed in all the same, to /account.
       const pending = returnTo.rid ? await services.pendingAuthorizations.load(returnTo.rid, session) : null;
+      // The provider vouches for who this is; an authenticator app the user set up here is still asked for.
+      if (await services.secondFactor.isEnrolled(user.id)) {
+        awaitSecondFactor(session, user.id, services.now(), amr);
+        await services.sessions.save(session);
+        return reply.header('cache-control', 'no-store').redirect(secondFactorLocation(pending, returnTo.next), 303);
+      }
+      delete session.data[SECOND_FACTOR_KEY];
       const location = await completeSignIn(services, reply, session, { userId: user.id, amr, pending, next: returnTo.next });
       return reply.header('cache-control', 'no-store').redirect(location, 303);
     },

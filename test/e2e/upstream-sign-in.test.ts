@@ -15,6 +15,7 @@ import { buildTestApp, seedClient } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
 import { freePort } from '../helpers/server-process.js';
+import { Secret, TOTP } from 'otpauth';
 import { findCommand } from '../../src/admin/cli/registry.js';
 import { userBasic } from '../helpers/tokens.js';
 import { driveUpstream, startUpstream } from '../helpers/upstream-oidc.js';
@@ -35,6 +36,7 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
       'carol-up': { email: 'carol@example.com', email_verified: false, preferred_username: 'carol' },
       'erin-up': { email: 'erin@example.com', email_verified: true, preferred_username: 'erin' },
       'dave-up': { email: 'dave@example.com', email_verified: true, preferred_username: 'dave' },
+      'gina-up': { email: 'gina@example.com', email_verified: true, preferred_username: 'gina' },
     },
   });
   // The provider of the environment is down: the server starts all the same (discovery is lazy).
@@ -188,6 +190,29 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
     t.equal((await again.get(await upstreamCallback(again, 'corp', 'alice-up'))).headers.location, '/account');
     t.equal(await signedInUser(again), 'alice', 'the same user');
     t.equal((await services.users.list({ limit: 100, offset: 0 })).users.filter((u) => u.username.startsWith('alice')).length, 1, 'no second account');
+  });
+
+  await t.test('an authenticator app set up here is still asked for after the provider (amr fed otp)', async (t) => {
+    const first = new InjectBrowser(app);
+    t.equal((await first.get(await upstreamCallback(first, 'corp', 'gina-up'))).headers.location, '/account');
+    const gina = (await services.users.findByUsername('gina'))!;
+    const { secret } = await services.secondFactor.beginEnrolment(gina);
+    const codeAt = (ms: number) => new TOTP({ secret: Secret.fromBase32(secret) }).generate({ timestamp: ms });
+    t.ok(await services.secondFactor.confirmEnrolment(gina, codeAt(Date.now()), '127.0.0.1'));
+
+    const browser = new InjectBrowser(app);
+    const back = await browser.get(await upstreamCallback(browser, 'corp', 'gina-up', { query: '?next=/account' }));
+    t.equal(back.statusCode, 303);
+    t.equal(back.headers.location, '/login/second-factor?next=%2Faccount', 'the provider alone does not sign in');
+    t.equal(await signedInUser(browser), null, 'not signed in before the code');
+    const page = await browser.get(back.headers.location as string);
+    // The next time step: the current one was used up by the enrolment (a code is single use).
+    const done = await browser.post('/login/second-factor', { ...hiddenFields(page.body, '/login/second-factor'), code: codeAt(Date.now() + 30_000) });
+    t.equal(done.statusCode, 303);
+    t.equal(done.headers.location, '/account');
+    t.equal(await signedInUser(browser), 'gina');
+    const session = await services.sessions.load(browser.cookies.get('sid'));
+    t.same(session?.amr, ['fed', 'otp'], 'both steps are named');
   });
 
   await t.test('a verified email links an existing account whose email is verified here', async (t) => {
