@@ -7,13 +7,15 @@
  *
  * - docs/images/login.png: the sign-in page;
  * - docs/images/account.png: the account page of a signed-in user;
- * - docs/images/second-factor.png: see `captureSecondFactor` below.
+ * - docs/images/second-factor.png: the code page after the password, for a
+ *   user with an authenticator app.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Secret, TOTP } from 'otpauth';
 import { chromium, type Page } from 'playwright-core';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -41,13 +43,22 @@ async function signIn(page: Page): Promise<void> {
 }
 
 /**
- * The hook for the second-factor page (TOTP, SPEC "Signing in"): once a user
- * can have an authenticator app, enrol `USER` here through `services`, sign
- * in with the password in a fresh page so the server asks for the code, and
- * write docs/images/second-factor.png. Returns whether it took the picture.
+ * The second-factor page (TOTP, SPEC "Signing in"): enrols `USER`'s
+ * authenticator app through `services`, signs in with the password in a
+ * fresh page so the server asks for the code, and writes
+ * docs/images/second-factor.png.
  */
-async function captureSecondFactor(_services: Services, _newPage: () => Promise<Page>, _baseUrl: string): Promise<boolean> {
-  return false;
+async function captureSecondFactor(services: Services, newPage: () => Promise<Page>, baseUrl: string): Promise<void> {
+  const user = (await services.users.findByUsername(USER.username))!;
+  const { secret } = await services.secondFactor.beginEnrolment(user);
+  const code = new TOTP({ secret: Secret.fromBase32(secret) }).generate();
+  if (!(await services.secondFactor.confirmEnrolment(user, code, '127.0.0.1'))) throw new Error('the enrolment code was refused');
+  const page = await newPage();
+  await page.goto(`${baseUrl}/login`);
+  await page.fill('#username', USER.username);
+  await page.fill('#password', USER.password);
+  await Promise.all([page.waitForURL(/\/login\/second-factor/), page.click('button[type=submit]')]);
+  await page.screenshot({ path: join(IMAGES, 'second-factor.png'), fullPage: true });
 }
 
 async function main(): Promise<void> {
@@ -87,8 +98,8 @@ async function main(): Promise<void> {
       await page.screenshot({ path: join(IMAGES, 'login.png'), fullPage: true });
       await signIn(page);
       await page.screenshot({ path: join(IMAGES, 'account.png'), fullPage: true });
-      const second = await captureSecondFactor(services, () => newPage(), baseUrl);
-      process.stdout.write(`Wrote docs/images/login.png, docs/images/account.png${second ? ', docs/images/second-factor.png' : ''}\n`);
+      await captureSecondFactor(services, () => newPage(), baseUrl);
+      process.stdout.write('Wrote docs/images/login.png, docs/images/account.png, docs/images/second-factor.png\n');
     } finally {
       await browser.close();
     }
