@@ -37,7 +37,9 @@ const FOR_SERVERS = { accessLog: 'debug' } as const;
 const clientAuthProperties = {
   client_id: { type: 'string', description: 'For client_secret_post and public clients (`none`); optional with a client assertion (then it must be its `sub`).' },
   client_secret: { type: 'string', description: 'client_secret_post only; prefer HTTP Basic.' },
-  client_assertion_type: { type: 'string', enum: [JWT_BEARER_ASSERTION_TYPE], description: 'private_key_jwt (RFC 7523 §2.2).' },
+  // No `enum`: Swagger UI would render a select and send its value with every request, which is then a second
+  // client authentication method beside Basic.
+  client_assertion_type: { type: 'string', description: `private_key_jwt (RFC 7523 §2.2): ${JWT_BEARER_ASSERTION_TYPE}.` },
   client_assertion: {
     type: 'string',
     description:

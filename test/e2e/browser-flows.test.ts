@@ -259,7 +259,7 @@ t.test(
       const { page } = alicesBrowser;
       await page.goto(`${config.issuer}/login`);
       t.match(await page.textContent('main'), 'You are signed in');
-      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
       await page.getByText('You have signed out.').waitFor();
       const flow = await startAuthorization();
       await page.goto(flow.url);

@@ -328,9 +328,9 @@ t.test('two server processes on one PostgreSQL and one Redis', { skip: skip ?? f
     t.equal(form.status, 200);
     const signedIn = await person.post(a, '/login', { ...hiddenFields(form.body, '/login'), ...alice });
     t.equal(signedIn.status, 303, 'signed in on A');
-    const account = await person.get(b, '/login');
+    const account = await person.get(b, '/account');
     t.equal(account.status, 200);
-    t.match(account.body, /Signed in/, 'B knows the session');
+    t.match(account.body, /You are signed in/, 'B knows the session');
     t.match(account.body, /alice/);
     // B skips sign-in (session) and consent (remembered in PostgreSQL) and answers with a code at once.
     const pkce = pkcePair();

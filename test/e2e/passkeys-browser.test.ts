@@ -101,7 +101,7 @@ t.test(
       t.equal(credentials.length, 1);
       t.ok(credentials[0]!.isResidentCredential, 'a discoverable credential');
       t.equal(Buffer.from(credentials[0]!.credentialId, 'base64').toString('base64url'), stored[0]!.credentialId);
-      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
       await page.waitForURL(/\/login\?signed_out=1$/);
     });
 
@@ -140,7 +140,7 @@ t.test(
     await t.test('with autofill: the passkey offered in the username field signs in (conditional UI)', async (t) => {
       await noAutofill.dispose();
       await page.goto(`${config.issuer}/account`);
-      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
       // The login page asks for a passkey in the background; picking it (done by the virtual authenticator) signs in.
       await page.waitForURL(`${config.issuer}/account`);
       const sid = (await context.cookies(config.issuer)).find((c) => c.name === 'sid');

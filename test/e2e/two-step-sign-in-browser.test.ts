@@ -79,7 +79,7 @@ t.test(
 
     // Sign out, then sign in to the client: password, then a code of the next time step.
     await page.goto(`${config.issuer}/account`);
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/login\?signed_out=1$/);
     clock += 30_000;
 
