@@ -349,6 +349,7 @@ const failing: ReadonlyArray<readonly [check: string, change: AuthorizeQuery]> =
   ['nonce is sent for an implicit OpenID request', { response_type: 'token' }],
   ['PKCE code challenge for a code request', { code_challenge: 'short' }],
   ['prompt values are understood and consistent', { prompt: 'bogus' }],
+  ['acr_values is bounded', { acr_values: 'x'.repeat(513) }], // over the 512-character bound
   ['max_age is whole seconds', { max_age: 'soon' }],
   ['dpop_jkt is a SHA-256 JWK thumbprint', { dpop_jkt: 'short' }],
 ];
