@@ -25,7 +25,7 @@ import type { User } from '../storage/types.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
 import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
 import { FORGED_FORM } from './login.js';
-import { pageErrorHandler, renderErrorPage } from './pages.js';
+import { pageErrorHandler, renderErrorPage, throttledMessage } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, readSession, setSessionCookie } from './session-cookie.js';
@@ -102,9 +102,7 @@ export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = asy
       } catch (err) {
         if (err instanceof PasswordPolicyError) return again(reply, current, { new_password: err.problem });
         if (!(err instanceof OAuthError) || err.retryAfter === undefined) throw err;
-        reply.header('retry-after', String(err.retryAfter));
-        const minutes = Math.max(1, Math.ceil(err.retryAfter / 60));
-        return again(reply, current, { current_password: `Too many wrong passwords. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` }, 429);
+        return again(reply, current, { current_password: throttledMessage(reply, err.retryAfter, 'Too many wrong passwords') }, 429);
       }
       if (!result.ok) return again(reply, current, { current_password: 'That is not your current password.' });
 

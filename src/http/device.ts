@@ -19,7 +19,7 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { FORGED_FORM, FORM_POST_RESPONSES } from './login.js';
-import { pageErrorHandler, renderErrorPage, renderPage } from './pages.js';
+import { pageErrorHandler, renderErrorPage, renderPage, throttledMessage } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -76,9 +76,7 @@ export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = as
       return { value: await step() };
     } catch (err) {
       if (!(err instanceof OAuthError) || err.error !== 'too_many_requests' || err.retryAfter === undefined) throw err;
-      reply.header('retry-after', String(err.retryAfter));
-      const minutes = Math.max(1, Math.ceil(err.retryAfter / 60));
-      const error = `Too many wrong codes. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+      const error = throttledMessage(reply, err.retryAfter, 'Too many wrong codes');
       return { reply: await form(reply, session, user, { userCode: shown(typed), error, status: 429 }) };
     }
   }

@@ -20,7 +20,7 @@ import type { PendingAuthorization } from '../sessions/pending-authorization.js'
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH } from '../users/password.js';
 import { passkeyScripts } from './assets.js';
-import { renderErrorPage, renderPage, stepLocation } from './pages.js';
+import { renderErrorPage, renderPage, stepLocation, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { awaitSecondFactor, SECOND_FACTOR_KEY, secondFactorLocation } from './second-factor-state.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -193,9 +193,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
         result = await services.users.signIn(username, password, { ip: request.ip, source: 'login_form' });
       } catch (err) {
         if (!(err instanceof OAuthError) || err.retryAfter === undefined) throw err;
-        reply.header('retry-after', String(err.retryAfter));
-        const minutes = Math.max(1, Math.ceil(err.retryAfter / 60));
-        const error = `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+        const error = throttledMessage(reply, err.retryAfter, 'Too many failed sign-in attempts');
         return loginPage(reply, session, { pending, next, username, error, status: 429 });
       }
       if (!result.ok) return loginPage(reply, session, { pending, next, username, error: WRONG_CREDENTIALS, status: 400 });

@@ -45,6 +45,16 @@ const TITLES: Record<number, string> = {
   503: 'Temporarily unavailable',
 };
 
+/**
+ * A form post refused by a throttle: sets `Retry-After` and returns the
+ * sentence for the form, `<what>. Try again in N minute(s).`
+ */
+export function throttledMessage(reply: FastifyReply, retryAfter: number, what: string): string {
+  reply.header('retry-after', String(retryAfter));
+  const minutes = Math.max(1, Math.ceil(retryAfter / 60));
+  return `${what}. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+}
+
 /** The error page. `message` is shown escaped; it must never name a secret. */
 export function renderErrorPage(
   reply: FastifyReply,

@@ -20,7 +20,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { toOAuthError } from './errors.js';
 import { completeSignIn, EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, type BrowserFlowServices } from './login.js';
-import { renderErrorPage, renderPage } from './pages.js';
+import { renderErrorPage, renderPage, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { SECOND_FACTOR_KEY, SECOND_FACTOR_PATH, type HalfSignedIn } from './second-factor-state.js';
@@ -150,9 +150,7 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
       } catch (err) {
         const e = toOAuthError(err);
         if (e.retryAfter === undefined) throw err;
-        reply.header('retry-after', String(e.retryAfter));
-        const minutes = Math.max(1, Math.ceil(e.retryAfter / 60));
-        return codePage(reply, session, { pending, next, user, error: `Too many wrong codes. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, status: 429 });
+        return codePage(reply, session, { pending, next, user, error: throttledMessage(reply, e.retryAfter, 'Too many wrong codes'), status: 429 });
       }
       if (!method) return codePage(reply, session, { pending, next, user, error: WRONG_CODE, status: 400 });
 
