@@ -6,6 +6,10 @@
  * not blur the picture.
  *
  *   node --import tsx bench/profile-summary.ts PROFILE.cpuprofile [RESULTS.json CASE] [--top N]
+ *
+ * Also prints inclusive time by function (the function and everything it
+ * called, each function counted once per stack), which shows what a request
+ * spends in, say, the token route or the signing call as a whole.
  */
 import { readFileSync } from 'node:fs';
 
@@ -49,7 +53,17 @@ const where = (n: ProfileNode) => {
 const label = (n: ProfileNode) =>
   `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(dist|src|bench)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
 
+const parents = new Map<number, number>();
+for (const n of profile.nodes) for (const child of n.children ?? []) parents.set(child, n.id);
+/** Each function on the sample's stack, once. */
+const stackLabels = (id: number): Set<string> => {
+  const labels = new Set<string>();
+  for (let at: number | undefined = id; at !== undefined; at = parents.get(at)) labels.add(label(nodes.get(at)!));
+  return labels;
+};
+
 const byFunction = new Map<string, number>();
+const inclusive = new Map<string, number>();
 const byPackage = new Map<string, number>();
 let t = profile.startTime;
 let total = 0;
@@ -61,6 +75,7 @@ for (let i = 0; i < profile.samples.length; i++) {
   total += dt;
   byFunction.set(label(node), (byFunction.get(label(node)) ?? 0) + dt);
   byPackage.set(where(node), (byPackage.get(where(node)) ?? 0) + dt);
+  for (const l of stackLabels(node.id)) inclusive.set(l, (inclusive.get(l) ?? 0) + dt);
 }
 const print = (title: string, map: Map<string, number>) => {
   process.stdout.write(`\n${title} (${(total / 1e6).toFixed(1)} s of samples${window ? ' in the window' : ''})\n`);
@@ -68,3 +83,5 @@ const print = (title: string, map: Map<string, number>) => {
 };
 print('self time by package', byPackage);
 print('self time by function', byFunction);
+inclusive.delete(label(profile.nodes[0]!));
+print('inclusive time by function', inclusive);
