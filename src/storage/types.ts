@@ -456,6 +456,11 @@ export interface RevocationRepo {
   revokeSubject(entry: RevokedSubject, tx?: Executor): Promise<void>;
   /** The subject's cut-off, or null when none is in force at `now`. */
   findSubject(sub: string, now: Date): Promise<RevokedSubject | null>;
+  /**
+   * In one query: whether `jti` is revoked, and the latest cut-off in force
+   * at `now` among `subs` (null when none).
+   */
+  standing(jti: string, subs: readonly string[], now: Date): Promise<{ revoked: boolean; notBefore: Date | null }>;
   /** Unexpired subject revocations with `notBefore` at or after `since` (all when null). */
   listSubjectsSince(since: Date | null, now: Date): Promise<RevokedSubject[]>;
 }
@@ -578,8 +583,13 @@ export interface KvStore {
   ping(): Promise<void>;
   /** Fire-and-forget broadcast to every instance (including this one). */
   publish(channel: string, message: string): Promise<void>;
-  /** Returns an unsubscribe function. Handlers must not throw. */
-  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Returns an unsubscribe function. Handlers must not throw. `onLive(true)`
+   * is called once the subscription is in effect (every message published
+   * from then on is delivered), `onLive(false)` as soon as it may not be
+   * (the connection dropped: messages can be lost until the next `true`).
+   */
+  subscribe(channel: string, handler: (message: string) => void, onLive?: (live: boolean) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

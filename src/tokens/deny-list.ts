@@ -2,9 +2,8 @@
  * The access-token deny list, held in memory by every instance so the
  * resource routes check revocation without any I/O per request.
  *
- * The database is the truth (`revoked_access_tokens`, `revoked_subjects`):
- * introspection reads it and sees a revocation at once. Each instance keeps
- * a copy that is
+ * The database is the truth (`revoked_access_tokens`, `revoked_subjects`).
+ * Each instance keeps a copy that is
  * - loaded whole at start,
  * - updated at once over the TTL store's `revocations` channel (pub/sub;
  *   the revoking instance also adds the entries to its own copy before it
@@ -14,6 +13,15 @@
  *
  * Entries are dropped once the token they name would have expired anyway, so
  * memory is bounded by the revocations of one access-token lifetime.
+ *
+ * The copy is *current* (`isCurrent`) while no message can have been missed:
+ * the subscription has been in effect without a break since before a
+ * database sync that completed. A revocation is written to the database
+ * before it is announced, so it is then either in the copy already or on its
+ * way over the subscription. Introspection answers from a current copy
+ * without asking the database (`introspect.ts`); a dropped subscription makes
+ * the copy not current until it is back and a sync started after that has
+ * completed.
  */
 import type { KvStore, RevocationRepo, RevokedSubject } from '../storage/types.js';
 
@@ -56,6 +64,8 @@ export interface DenyList {
    * when none is in force.
    */
   earliestIat(sub: string): number;
+  /** Whether the copy has every revocation the database holds, as far as this instance can know (see above). */
+  isCurrent(): boolean;
   /** Adds entries already persisted to this instance's copy and tells every other instance. */
   announce(jtis: readonly RevokedJtiEntry[], subjects?: readonly RevokedSubject[]): Promise<void>;
   start(): Promise<() => Promise<void>>;
@@ -76,6 +86,11 @@ export function createDenyList(deps: DenyListDeps): DenyList {
   const subjects = new Map<string, { notBeforeMs: number; expiresMs: number }>();
   let jtiCursor: Date | null = null;
   let subjectCursor: Date | null = null;
+  /** Whether the subscription is in effect now. */
+  let live = false;
+  /** Counts the subscription's changes, so a sync knows whether it was live throughout. */
+  let liveChanges = 0;
+  let current = false;
 
   const addJti = (jti: string, expiresMs: number) => {
     if (expiresMs > now()) jtis.set(jti, expiresMs);
@@ -95,6 +110,9 @@ export function createDenyList(deps: DenyListDeps): DenyList {
   const back = (cursor: Date | null) => (cursor === null ? null : new Date(cursor.getTime() - POLL_OVERLAP_MS));
 
   const sync = async () => {
+    // Live since before this read, and still (checked after it): the copy is then current.
+    const wasLive = live;
+    const changesBefore = liveChanges;
     const at = new Date(now());
     const [revoked, revokedSubjects] = await Promise.all([repo.listSince(back(jtiCursor), at), repo.listSubjectsSince(back(subjectCursor), at)]);
     for (const entry of revoked) {
@@ -109,6 +127,15 @@ export function createDenyList(deps: DenyListDeps): DenyList {
     jtiCursor ??= at;
     subjectCursor ??= at;
     sweep();
+    if (wasLive && live && liveChanges === changesBefore) current = true;
+  };
+
+  const onLive = (isLive: boolean) => {
+    live = isLive;
+    liveChanges += 1;
+    current = false;
+    // Back: catch up with what was announced while the subscription was down.
+    if (isLive) sync().catch(onError);
   };
 
   const onMessage = (raw: string) => {
@@ -136,6 +163,7 @@ export function createDenyList(deps: DenyListDeps): DenyList {
       const client = subjects.get(clientSubject(clientId));
       return client !== undefined && iat * 1000 < client.notBeforeMs;
     },
+    isCurrent: () => current,
     earliestIat(sub) {
       const subject = subjects.size === 0 ? undefined : subjects.get(sub);
       return subject === undefined ? 0 : Math.ceil(subject.notBeforeMs / 1000);
@@ -152,7 +180,7 @@ export function createDenyList(deps: DenyListDeps): DenyList {
       await kv.publish(REVOCATIONS_CHANNEL, JSON.stringify(message)).catch(onError);
     },
     async start() {
-      const unsubscribe = await kv.subscribe(REVOCATIONS_CHANNEL, onMessage);
+      const unsubscribe = await kv.subscribe(REVOCATIONS_CHANNEL, onMessage, onLive);
       await sync();
       const timer = setInterval(() => {
         sync().catch(onError);
@@ -160,6 +188,7 @@ export function createDenyList(deps: DenyListDeps): DenyList {
       timer.unref();
       return async () => {
         clearInterval(timer);
+        onLive(false);
         await unsubscribe();
       };
     },

@@ -1,8 +1,14 @@
 /**
- * Token introspection (RFC 7662) for an authenticated client. Unlike the
- * resource routes it reads the database, so a revocation made on any
- * instance counts at once, and a disabled or deleted user's tokens are
- * inactive.
+ * Token introspection (RFC 7662) for an authenticated client. A revocation
+ * made on any instance counts at once, and a disabled or deleted user's
+ * tokens are inactive (disabling or deleting a user cuts off their tokens).
+ *
+ * An access token is judged by the deny list while its copy is current
+ * (`deny-list.ts`: subscribed without a break since a completed sync, so it
+ * holds every revocation committed anywhere): no I/O, as at the resource
+ * routes. While it is not (the TTL store's subscription dropped), by the
+ * database: one query for the token's jti and its subject's and client's
+ * cut-offs, and the user's row. A refresh token is one query, with its user.
  */
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
@@ -17,19 +23,19 @@ export interface IntrospectorDeps {
   config: Pick<Config, 'issuer'>;
   now: () => number;
   verifier: Pick<Verifier, 'verify'>;
-  denyList: Pick<DenyList, 'isDenied'>;
-  revocations: Pick<RevocationRepo, 'isRevoked' | 'findSubject'>;
-  refreshTokens: Pick<RefreshTokenRepo, 'findByHash'>;
+  denyList: Pick<DenyList, 'isDenied' | 'isCurrent'>;
+  revocations: Pick<RevocationRepo, 'standing'>;
+  refreshTokens: Pick<RefreshTokenRepo, 'findByHashWithUser'>;
   users: Pick<UserRepo, 'findById'>;
 }
 
 /** RFC 7662 §2.2: an inactive token is answered with nothing but this. */
 const INACTIVE: IntrospectionResponse = Object.freeze({ active: false }) as IntrospectionResponse;
 
-/** An access token of ours that is active now, with its user (null for a client's own token). */
+/** An access token of ours that is active now, and whose it is (null: a client's own token). */
 interface ActiveAccessToken {
   claims: AccessTokenClaims;
-  user: User | null;
+  userId: string | null;
 }
 
 interface Introspector {
@@ -48,11 +54,20 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     return isEnabled(user) ? user : null;
   }
 
+  /** The database's word on a verified token: revoked (by jti, subject or client cut-off) or its user gone or disabled. */
+  async function refusedByDatabase(claims: AccessTokenClaims, isUserToken: boolean): Promise<boolean> {
+    const [standing, user] = await Promise.all([
+      revocations.standing(claims.jti, [claims.sub, clientSubject(claims.client_id)], new Date(now())),
+      isUserToken ? activeUser(claims.sub) : null,
+    ]);
+    if (standing.revoked || (standing.notBefore !== null && claims.iat * 1000 < standing.notBefore.getTime())) return true;
+    return isUserToken && user === null;
+  }
+
   /**
    * One of our access tokens, for any of `RESOURCES`, unexpired and not
-   * revoked, by the database (a revocation on another instance counts at
-   * once): not its jti, not its subject's or client's cut-off, and a user's
-   * token only while the user is enabled. Null otherwise.
+   * revoked anywhere: not its jti, not its subject's or client's cut-off,
+   * and a user's token only while the user is enabled. Null otherwise.
    */
   async function activeAccessToken(token: string): Promise<ActiveAccessToken | null> {
     if (!looksLikeJwt(token)) return null;
@@ -62,26 +77,18 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     } catch {
       return null;
     }
-    const at = new Date(now());
-    const [revoked, subject, client] = await Promise.all([
-      revocations.isRevoked(claims.jti),
-      revocations.findSubject(claims.sub, at),
-      revocations.findSubject(clientSubject(claims.client_id), at),
-    ]);
-    if (revoked || denyList.isDenied(claims.jti, claims.sub, claims.iat, claims.client_id)) return null;
-    for (const cutOff of [subject, client]) if (cutOff && claims.iat * 1000 < cutOff.notBefore.getTime()) return null;
     // Users' tokens carry roles; a client's own token (client credentials) does not.
     const isUserToken = claims.roles !== undefined;
-    const user = isUserToken ? await activeUser(claims.sub) : null;
-    if (isUserToken && !user) return null;
-    return { claims, user };
+    if (denyList.isDenied(claims.jti, claims.sub, claims.iat, claims.client_id)) return null;
+    if (!denyList.isCurrent() && (await refusedByDatabase(claims, isUserToken))) return null;
+    return { claims, userId: isUserToken ? claims.sub : null };
   }
 
   async function introspectAccessToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
     if (!looksLikeJwt(token)) return null;
     const active = await activeAccessToken(token);
     if (!active) return INACTIVE;
-    const { claims, user } = active;
+    const { claims, userId } = active;
     // SPEC: only the client the token was issued to, or a resource server, learns it is active.
     if (claims.client_id !== caller.clientId && !caller.resourceServer) return INACTIVE;
     const out: IntrospectionResponse = {
@@ -97,9 +104,10 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       iat: claims.iat,
       jti: claims.jti,
     };
-    if (user) {
-      out.username = user.username;
-      out.roles = [...user.roles];
+    // As the token says (what a resource server verifying it locally sees too).
+    if (userId !== null) {
+      if (typeof claims.preferred_username === 'string') out.username = claims.preferred_username;
+      out.roles = [...(claims.roles ?? [])];
     }
     if (claims.auth_time !== undefined) out.auth_time = claims.auth_time;
     if (claims.cnf) out.cnf = { jkt: claims.cnf.jkt };
@@ -107,12 +115,13 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   }
 
   async function introspectRefreshToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
-    const record = await refreshTokens.findByHash(hashRefreshToken(token));
-    if (!record) return null;
+    const found = await refreshTokens.findByHashWithUser(hashRefreshToken(token));
+    if (!found) return null;
+    const { record } = found;
     // Only the client it belongs to learns anything about a refresh token.
     if (record.clientId !== caller.clientId) return INACTIVE;
     if (record.usedAt !== null || record.revokedAt !== null || record.expiresAt.getTime() <= now()) return INACTIVE;
-    const user = await activeUser(record.userId);
+    const user = isEnabled(found.user) ? found.user : null;
     if (!user) return INACTIVE;
     const out: IntrospectionResponse = {
       active: true,

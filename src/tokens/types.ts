@@ -100,6 +100,8 @@ export interface AccessTokenClaims {
   exp: number;
   jti: string;
   roles?: string[];
+  /** Users' tokens: the username when the token was issued. */
+  preferred_username?: string;
   auth_time?: number;
   /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to. */
   cnf?: { jkt: string };
@@ -251,7 +253,7 @@ export interface TokenService {
    * is not. For token exchange (RFC 8693), whose subject token may have been
    * issued to another client.
    */
-  activeAccessToken(token: string): Promise<{ claims: AccessTokenClaims; user: User | null } | null>;
+  activeAccessToken(token: string): Promise<{ claims: AccessTokenClaims; userId: string | null } | null>;
   /**
    * RFC 7009: revokes a refresh token (its whole family and the access tokens
    * issued with it) or an access token (deny list until it expires), when

@@ -18,6 +18,7 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createServices, type ServiceOptions, type Services } from '../../src/services.js';
 import { createStorage } from '../../src/storage/index.js';
+import { createRedisKv } from '../../src/storage/kv/redis.js';
 import { seedClient, seedUser } from '../helpers/app.js';
 import { authorizePath, InjectBrowser, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
 import { heapAfterGc } from '../helpers/heap.js';
@@ -102,6 +103,12 @@ t.test('outages of PostgreSQL and Redis (throwaway servers)', { skip: skip ?? fa
   const a = await startInstance(t, env);
   const b = await startInstance(t, env, { tokenTimings: { denyListPollMs: 60_000 } });
 
+  // Every change of a subscription's liveness (`KvStore.subscribe`'s onLive), as the deny list sees them.
+  const watcher = await createRedisKv({ url: redis.url, prefix: 'watch:' });
+  t.teardown(() => watcher.close());
+  const liveness: boolean[] = [];
+  await watcher.subscribe('revocations', () => {}, (live) => liveness.push(live));
+
   const admin = await seedUser(a.services, { roles: ['admin'] });
   const adminAuth = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`;
   const alice = await seedUser(a.services);
@@ -158,7 +165,8 @@ t.test('outages of PostgreSQL and Redis (throwaway servers)', { skip: skip ?? fa
     ['token: refresh_token', () => refresh(a.app, refreshToken)],
     ['token: password grant (cold client)', () => sendForm(a.app, '/token', { grant_type: 'password', username: alice.username, password: alice.password }, coldAuth)],
     ['token: client_credentials (cold client)', () => sendForm(a.app, '/token', { grant_type: 'client_credentials' }, coldAuth)],
-    ['introspect', () => sendForm(a.app, '/introspect', { token: accessToken }, webAuth)],
+    // A refresh token is only in the database (an access token is judged by the deny list: see below).
+    ['introspect (refresh token)', () => sendForm(a.app, '/introspect', { token: refreshToken }, webAuth)],
     ['revoke', () => sendForm(a.app, '/revoke', { token: refreshToken }, webAuth)],
     ['admin: list clients', () => bounded('GET /admin/clients', a.app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: adminAuth } }))],
     [
@@ -176,6 +184,12 @@ t.test('outages of PostgreSQL and Redis (throwaway servers)', { skip: skip ?? fa
     t.same(await ready(a.app), { status: 'unavailable', checks: { database: 'unavailable', code_store: 'ok' } }, '/readyz names the database');
     const readyz = await a.app.inject({ method: 'GET', url: '/readyz' });
     t.equal(readyz.statusCode, 503);
+
+    // Introspection of an access token answers from the deny list, current while pub/sub is up
+    // (nothing can be revoked while the database is down). First, while the client is in the 5 s cache.
+    const introspected = await sendForm(a.app, '/introspect', { token: accessToken }, webAuth);
+    t.equal(introspected.statusCode, 200, 'introspection of an access token needs no database');
+    t.equal((introspected.json() as { active: boolean }).active, true);
 
     for (const [what, send] of databaseRequests(0)) assertUnavailable(t, await send(), /database/, what);
 
@@ -262,8 +276,10 @@ t.test('outages of PostgreSQL and Redis (throwaway servers)', { skip: skip ?? fa
     kept.verifier = pkce.verifier;
     t.ok(kept.code);
 
+    t.same(liveness, [true], 'the subscription is live');
     await redis.stop();
     t.same(await ready(a.app), { status: 'unavailable', checks: { database: 'ok', code_store: 'unavailable' } }, '/readyz names the code store');
+    t.ok(await eventually(5_000, async () => liveness.at(-1) === false), 'a dropped connection ends it');
 
     assertUnavailable(t, await redeem(a.app, kept.code, kept.verifier), /code store/, 'token: authorization_code');
     assertUnavailable(t, await sendForm(a.app, '/token', { grant_type: 'password', username: alice.username, password: alice.password }, coldAuth), /code store/, 'token: password (throttle)');
@@ -287,8 +303,18 @@ t.test('outages of PostgreSQL and Redis (throwaway servers)', { skip: skip ?? fa
     t.equal(login.statusCode, 503, 'sign-in page: 503 page');
 
     // What needs no Redis: client credentials with a correct secret, local verification.
-    t.equal((await sendForm(a.app, '/token', { grant_type: 'client_credentials' }, machineAuth)).statusCode, 200, 'client_credentials');
+    const cc = await sendForm(a.app, '/token', { grant_type: 'client_credentials' }, machineAuth);
+    t.equal(cc.statusCode, 200, 'client_credentials');
     t.equal((await hello(a.app, machineToken)).statusCode, 200);
+
+    // A revocation now cannot be announced (no pub/sub), and B's database poll is a minute away:
+    // B's deny list is not current, so its introspection asks the database and sees it at once.
+    const fresh = (cc.json() as { access_token: string }).access_token;
+    const introspect = async (app: FastifyInstance) => (await sendForm(app, '/introspect', { token: fresh }, machineAuth)).json() as { active: boolean };
+    t.equal((await introspect(b.app)).active, true, 'B: active before the revocation');
+    t.equal((await sendForm(a.app, '/revoke', { token: fresh }, machineAuth)).statusCode, 200, 'revocation works without Redis');
+    t.same(await introspect(b.app), { active: false }, 'B: inactive at once, by the database');
+    t.same(await introspect(a.app), { active: false }, 'A: inactive');
   });
 
   t.test('Redis stopped: memory stays flat across failing requests', async (t) => {
@@ -318,6 +344,7 @@ t.test('outages of PostgreSQL and Redis (throwaway servers)', { skip: skip ?? fa
 
   t.test('Redis back, empty: serves again; the old code fails invalid_grant; pub/sub reaches every instance', async (t) => {
     await redis.start();
+    t.ok(await eventually(15_000, async () => liveness.at(-1) === true), 'live again once resubscribed');
     for (const app of [a.app, b.app, c!.app]) {
       t.ok(await eventually(15_000, async () => (await ready(app)).status === 'ok'), '/readyz recovers without a restart');
     }

@@ -178,6 +178,20 @@ for (const backend of backends) {
       t.equal((await after).message, null, 'no cross-channel delivery');
       await (await after).unsubscribe();
     });
+
+    t.test('onLive(true) once the subscription is in effect: a message published then is delivered', async (t) => {
+      const live = new Promise<boolean>((resolve) => {
+        void kv.subscribe('liveness', () => {}, resolve);
+      });
+      t.equal(await live, true);
+      // No sleep: in effect means in effect.
+      const received = nextMessage(kv, 'liveness');
+      await live;
+      await kv.publish('liveness', 'heard');
+      const { message, unsubscribe } = await received;
+      t.equal(message, 'heard');
+      await unsubscribe();
+    });
   });
 }
 

@@ -388,6 +388,21 @@ for (const kind of dbKinds) {
       t.ok(await revocations.isRevoked(live.jti));
     });
 
+    t.test("revocations: a token's standing in one query (its jti, the latest cut-off of its subjects)", async (t) => {
+      const now = new Date();
+      const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
+      const [user, client, stranger] = [`sub_${id()}`, `client:${id()}`, `sub_${id()}`];
+      t.same(await revocations.standing(`jti_${id()}`, [user, client], now), { revoked: false, notBefore: null }, 'nothing recorded');
+      await revocations.revokeSubject({ sub: user, notBefore: at(-2), expiresAt: at(15) });
+      await revocations.revokeSubject({ sub: client, notBefore: at(-1), expiresAt: at(15) });
+      await revocations.revokeSubject({ sub: stranger, notBefore: at(0), expiresAt: at(15) });
+      const jti = `jti_${id()}`;
+      await revocations.revoke([{ jti, expiresAt: at(60) }]);
+      t.same(await revocations.standing(jti, [user, client], now), { revoked: true, notBefore: at(-1) }, 'the later of the two cut-offs; not the stranger’s');
+      t.same(await revocations.standing(`jti_${id()}`, [user], now), { revoked: false, notBefore: at(-2) });
+      t.same(await revocations.standing(`jti_${id()}`, [user], at(20)), { revoked: false, notBefore: null }, 'an expired cut-off is not in force');
+    });
+
     t.test('passkeys: one account per credential, counters only move forward (atomically), delete by owner, cascade', async (t) => {
       const passkeys = createPasskeyRepo(db);
       const holder = (await users.create(newUser()))!;

@@ -67,7 +67,7 @@ function actorsOf(act: ActorClaim | undefined): string[] {
   return actors;
 }
 
-export function tokenExchangeGrant({ tokens, resources, audit }: Pick<GrantDeps, 'tokens' | 'resources' | 'audit'>): GrantHandler {
+export function tokenExchangeGrant({ tokens, users, resources, audit }: Pick<GrantDeps, 'tokens' | 'users' | 'resources' | 'audit'>): GrantHandler {
   /**
    * The new token's audience: `resource` (RFC 8707) and/or `audience`
    * (RFC 8693 §2.1), each naming one of `RESOURCES`, the same one when both
@@ -97,8 +97,11 @@ export function tokenExchangeGrant({ tokens, resources, audit }: Pick<GrantDeps,
 
     const active = await tokens.activeAccessToken(subjectToken);
     if (!active) throw invalidRequest('The subject_token is not an active access token of this server (expired, revoked, or its user is disabled).');
-    const { claims, user } = active;
-    if (!user) throw invalidRequest('The subject_token must be a user’s access token: a client’s own token has nobody to act for.');
+    const { claims, userId } = active;
+    if (userId === null) throw invalidRequest('The subject_token must be a user’s access token: a client’s own token has nobody to act for.');
+    // The user as they are now (their roles decide what may be delegated).
+    const user = await users.findEnabled(userId);
+    if (!user) throw invalidRequest('The subject_token is not an active access token of this server (expired, revoked, or its user is disabled).');
 
     const subjectScopes = claims.scope.split(' ').filter(Boolean);
     const wider = (requested ?? []).filter((s) => !subjectScopes.includes(s));

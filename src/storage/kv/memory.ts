@@ -127,8 +127,10 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
       // Deliver asynchronously, like Redis, so publishers never run handlers inline.
       setImmediate(() => bus.emit(channel, message));
     },
-    async subscribe(channel, handler) {
+    async subscribe(channel, handler, onLive) {
       bus.on(channel, handler);
+      // In-process delivery cannot drop a message: live from the start, for good.
+      if (onLive) setImmediate(() => onLive(true));
       return async () => {
         bus.off(channel, handler);
       };

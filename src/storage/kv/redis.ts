@@ -132,6 +132,36 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
   subscriber.on('message', (channel: string, message: string) => {
     for (const handler of handlers.get(channel) ?? []) handler(message);
   });
+  /**
+   * Whether each channel's subscription is in effect (see `onLive`). A
+   * dropped connection ends them all at once; after a reconnect a channel is
+   * live again when a SUBSCRIBE sent on the new connection is acknowledged
+   * (Redis answers commands of one connection in order, so the resubscription
+   * ioredis sent before it is in effect too).
+   */
+  const liveness = new Map<string, Set<(live: boolean) => void>>();
+  const announceLive = (name: string, live: boolean) => {
+    for (const onLive of liveness.get(name) ?? []) onLive(live);
+  };
+  const confirm = (name: string) => {
+    subscriber.subscribe(name).then(
+      () => {
+        if (subscriber.status === 'ready') announceLive(name, true);
+      },
+      onError,
+    );
+  };
+  let dropped = false;
+  subscriber.on('close', () => {
+    if (dropped) return;
+    dropped = true;
+    for (const name of liveness.keys()) announceLive(name, false);
+  });
+  subscriber.on('ready', () => {
+    if (!dropped) return;
+    dropped = false;
+    for (const name of liveness.keys()) confirm(name);
+  });
 
   return {
     kind: cluster ? 'redis-cluster' : 'redis',
@@ -166,19 +196,30 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
     async publish(channel, message) {
       await wrap(client.publish(p + channel, message));
     },
-    async subscribe(channel, handler) {
+    async subscribe(channel, handler, onLive) {
       const name = p + channel;
       let set = handlers.get(name);
       if (!set) {
         set = new Set();
         handlers.set(name, set);
-        // Queued until connected (see above); do not wait for it here.
-        subscriber.subscribe(name).catch(onError);
       }
       set.add(handler);
+      if (onLive) {
+        let watchers = liveness.get(name);
+        if (!watchers) {
+          watchers = new Set();
+          liveness.set(name, watchers);
+        }
+        watchers.add(onLive);
+      }
+      // Queued until connected (see above); do not wait for it here. Sent for
+      // each subscriber, so each one's `onLive(true)` follows an acknowledgement.
+      confirm(name);
       return async () => {
         set.delete(handler);
+        if (onLive) liveness.get(name)?.delete(onLive);
         if (set.size === 0) {
+          liveness.delete(name);
           handlers.delete(name);
           // Not awaited: while Redis is down the UNSUBSCRIBE waits in the
           // offline queue (see above) and would hold up a shutdown. Nothing

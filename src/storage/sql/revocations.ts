@@ -56,6 +56,14 @@ export function createRevocationRepo(db: Db): RevocationRepo {
       const rows = await db.query<SubjectRow>('SELECT sub, not_before, expires_at FROM revoked_subjects WHERE sub = $1 AND expires_at > $2', [sub, now]);
       return rows[0] ? toSubject(rows[0]) : null;
     },
+    async standing(jti, subs, now) {
+      const rows = await db.query<{ revoked: boolean; not_before: Date | null }>(
+        `SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) AS revoked,
+                (SELECT max(not_before) FROM revoked_subjects WHERE sub = ANY($2::text[]) AND expires_at > $3) AS not_before`,
+        [jti, subs, now],
+      );
+      return { revoked: rows[0]!.revoked, notBefore: rows[0]!.not_before };
+    },
     async listSubjectsSince(since, now) {
       const rows = await db.query<SubjectRow>(
         `SELECT sub, not_before, expires_at FROM revoked_subjects
