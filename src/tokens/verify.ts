@@ -2,8 +2,21 @@
  * Local verification of the JWTs this server signed: cached keys (`keys.ts`)
  * and the in-memory deny list (`deny-list.ts`), so a resource request costs
  * no database or TTL-store round trip.
+ *
+ * Access tokens verified once are remembered by their exact text (an LRU of
+ * `VERIFIED_CACHE_SIZE`): a client presents the same token for every call of
+ * its lifetime, and the signature, `typ`, `iss` and `alg` of a given string
+ * cannot change. What can change is checked again on every hit: the token
+ * expired, its key is no longer published (retired past publication, or
+ * removed), or this route wants another audience; any of these and the token
+ * is verified in full again (which gives the error). Revocation is not a
+ * property of the text: the deny list is consulted on every request, after
+ * this, so a revocation still counts at once. Only tokens that verified are
+ * kept, so a stream of forged tokens cannot fill the cache (bench/README.md,
+ * "Hot-path changes").
  */
 import type { JWTHeaderParameters, JWTPayload } from 'jose';
+import { LruMap } from 'toad-cache';
 import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { ResourceRegistry } from '../oauth/resources.js';
@@ -33,9 +46,27 @@ export interface Verifier {
   verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims>;
 }
 
+/** Access tokens kept verified (about 1.5 KB each with their claims). */
+export const VERIFIED_CACHE_SIZE = 10_000;
+
+interface Verified {
+  payload: JWTPayload;
+  header: JWTHeaderParameters;
+  kid: string;
+  /** `exp`, in ms. */
+  expiresMs: number;
+}
+
+/** Whether `aud` (a string or an array) names `wanted` or one of them. */
+function audienceMatches(aud: unknown, wanted: string | readonly string[]): boolean {
+  const named = (value: string) => (typeof wanted === 'string' ? value === wanted : wanted.includes(value));
+  return typeof aud === 'string' ? named(aud) : Array.isArray(aud) && aud.some((value) => typeof value === 'string' && named(value));
+}
+
 /** Creates the verifier shared by the resource routes, introspection and revocation. */
 export function createVerifier(deps: VerifierDeps): Verifier {
   const { config, now, keys, denyList, resources } = deps;
+  const verified = new LruMap<Verified>(VERIFIED_CACHE_SIZE);
   // Built once, not per request.
   const resolveKey = (kid: string) => keys.verificationKey(kid);
   const anyResource = [...resources.identifiers];
@@ -59,15 +90,26 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     return identifier;
   }
 
-  function verify(token: string, typ: string | undefined, audience: AudienceRequirement = { anyResource: true }) {
+  function verifyInFull(token: string, typ: string | undefined, audience: string | string[] | undefined) {
     return verifyJwt(token, {
       issuer: config.issuer,
-      audience: typ === 'at+jwt' ? audienceOf(audience) : undefined,
+      audience,
       typ,
       algorithms: keys.snapshot().algorithms,
       currentDate: new Date(now()),
       resolveKey,
     });
+  }
+
+  async function verify(token: string, typ: string | undefined, audience: AudienceRequirement = { anyResource: true }) {
+    if (typ !== 'at+jwt') return verifyInFull(token, typ, undefined);
+    const wanted = audienceOf(audience);
+    const hit = verified.get(token);
+    if (hit !== undefined && hit.expiresMs > now() && keys.snapshot().verifying.has(hit.kid) && audienceMatches(hit.payload.aud, wanted)) return hit;
+    const result = await verifyInFull(token, typ, wanted);
+    // verifyJwt resolved the key by this kid and jose checked exp is a number.
+    verified.set(token, { ...result, kid: result.header.kid!, expiresMs: result.payload.exp! * 1000 });
+    return result;
   }
 
   async function verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims> {
