@@ -66,7 +66,7 @@ export const USAGE = `npm run bench -- [flags]
   --revoke-rate N[,M] req/s a revocation case may reach, the peer's (p) N and ours (q, r) M
                       (default M = N): N × (warm-up + duration) tokens are issued before it,
                       one revoked per request; a pool that runs dry shows as 400s
-                      (default 10000,4000)
+                      (default 15000,4000)
   --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
   --cpu-prof DIR      write CPU profiles of the servers into DIR/{ours,peer,floor}
                       (summarise with bench/profile-summary.ts)
@@ -96,7 +96,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     soak: undefined,
     pool: 1000,
     dpopRate: 4000,
-    revokeRate: { peer: 10_000, ours: 4_000 },
+    revokeRate: { peer: 15_000, ours: 4_000 },
     alg: 'ES256',
     cpuProf: undefined,
     env: {},
