@@ -15,6 +15,15 @@
  *   (i)–(l) DPoP (RFC 9449): (i) oidc-provider and (j) ours, client
  *       credentials with a proof; (k) our GET /api/hello with DPoP-bound
  *       tokens and proofs; (l) a bare jose route verifying token and proof
+ *   (m)–(o) introspection (RFC 7662) by the client the tokens were issued to:
+ *       (m) oidc-provider, its opaque access tokens; (n) ours, our JWT access
+ *       tokens; (o) ours, our (opaque) refresh tokens. oidc-provider cannot
+ *       introspect its JWT access tokens (400 unsupported_token_type, see
+ *       peer-oidc-provider.ts), so opaque is its only format here
+ *   (p)–(r) revocation (RFC 7009), each request a different, still valid
+ *       token: (p) oidc-provider, its opaque access tokens; (q) ours, JWT
+ *       access tokens (deny-listed by jti); (r) ours, refresh tokens (each
+ *       its own grant, revoked with its family)
  *
  * `--soak N` runs the mixed workload of `lib/soak.ts` for N seconds instead.
  */
@@ -32,7 +41,7 @@ import { prepareBackend, type Backend } from './lib/backend.js';
 import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
 import { freePort, startServer, type ServerChild } from './lib/processes.js';
 import { dpopKey, learnNonce, proofPool, signProof, type DpopKey } from './lib/dpop.js';
-import { basicAuth, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type ClientCreds, type Seed } from './lib/seed.js';
+import { basicAuth, clientTokens, codeFamilies, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type ClientCreds, type Seed } from './lib/seed.js';
 import { mixedWorkload, percentile } from './lib/soak.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -51,12 +60,29 @@ const TITLES: Record<CaseId, string> = {
   j: 'ours: POST /token client_credentials with DPoP',
   k: 'ours: GET /api/hello with DPoP (token pool, a proof each)',
   l: 'floor: bare Fastify + jose, token and DPoP proof',
+  m: 'oidc-provider v9: introspection of its opaque access tokens',
+  n: 'ours: introspection of our JWT access tokens',
+  o: 'ours: introspection of our refresh tokens',
+  p: 'oidc-provider v9: revocation of its opaque access tokens',
+  q: 'ours: revocation of JWT access tokens',
+  r: 'ours: revocation of refresh tokens',
 };
 
 /** Cases that do not measure our server (excluded from our targets). */
-const NOT_OURS: ReadonlySet<CaseId> = new Set(['a', 'd', 'g', 'i', 'l']);
+const NOT_OURS: ReadonlySet<CaseId> = new Set(['a', 'd', 'g', 'i', 'l', 'm', 'p']);
 /** DPoP-bound tokens in the pool of cases (k) and (l). */
 const DPOP_TOKENS = 100;
+
+/**
+ * Tokens introspected by cases (n) and (o), issued once for the run (an
+ * introspection changes nothing, so every round reuses them).
+ */
+interface IntrospectionPools {
+  /** Access tokens (JWT) of the machine client, by client credentials. */
+  accessTokens: string[];
+  /** Refresh tokens of the app client, each its own grant. */
+  refreshTokens: string[];
+}
 
 /** The private_key_jwt client of cases (g) and (h): one key, registered with us (and given to the peer). */
 interface KeyClient {
@@ -92,6 +118,8 @@ interface CaseResult extends LoadResult {
   round: number;
   /** Machine CPU busy (%) in the second before the case, while the benchmark was idle. */
   foreignCpu: number | null;
+  /** Revocation cases: tokens in the pool, and requests made (warm-up included; those beyond the pool had no token). */
+  pool?: { tokens: number; requests: number };
 }
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -188,7 +216,7 @@ function familiesPerRound(args: BenchArgs): number {
   return Math.max(2 * args.connections + 20, 64);
 }
 
-async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string, round: number, keyClient: KeyClient | null): Promise<CaseResult[]> {
+async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: string, round: number, keyClient: KeyClient | null, introspectionPools: IntrospectionPools): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   const pool = seed.accessTokens;
   let poolIndex = 0;
@@ -466,6 +494,134 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
     const pool = await signAssertions(keyClient.key, keyClient.clientId, issuer, assertionsFor(args.warmup + args.duration));
     await run('h', ours, [assertionRequest(pool)]);
   }
+
+  // Introspection (m–o) and revocation (p–r): the client the tokens were
+  // issued to asks, with client_secret_basic and the token_type_hint a client
+  // would send. Each server's endpoint is taken from its metadata.
+  /** oidc-provider with opaque access tokens, introspection and revocation (PEER_OPAQUE). */
+  const startOpaquePeer = async (name: string, client: ClientCreds): Promise<ServerChild> => {
+    const port = await freePort();
+    return startServer({
+      name: `oidc-provider (${name})`,
+      args: [...profileArgs(args, name), '--import', 'tsx', 'bench/peer-oidc-provider.ts'],
+      env: serverEnv({ PORT: String(port), PEER_ALG: args.alg, PEER_CLIENT_ID: client.clientId, PEER_CLIENT_SECRET: client.secret, PEER_OPAQUE: 'true' }),
+      port,
+      readyPath: '/.well-known/openid-configuration',
+      logFile: join(logDir, `${name}.log`),
+      cwd: ROOT,
+    });
+  };
+  const endpointPath = async (server: ServerChild, name: 'introspection_endpoint' | 'revocation_endpoint'): Promise<string> => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const res = await fetch(`${server.url}${path}`);
+      if (res.status !== 200) {
+        await res.arrayBuffer();
+        continue;
+      }
+      const url = ((await res.json()) as Record<string, string | undefined>)[name];
+      if (url) return new URL(url).pathname;
+    }
+    throw new Error(`no ${name} in the metadata of ${server.url}`);
+  };
+  /** POSTs `token` to `path` as `client`; the status and the JSON body (null when empty). */
+  const tokenCall = async (server: ServerChild, path: string, client: ClientCreds, token: string, hint: string) => {
+    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: basicAuth(client), 'content-type': FORM }, body: form({ token, token_type_hint: hint }) });
+    const text = await res.text();
+    return { status: res.status, body: text === '' ? null : (JSON.parse(text) as { active?: boolean; client_id?: string }) };
+  };
+  /** One introspection must answer 200 with `active: true` for the token's own client, or the case is not run. */
+  const preflightIntrospection = async (server: ServerChild, path: string, client: ClientCreds, token: string, hint: string) => {
+    const { status, body } = await tokenCall(server, path, client, token, hint);
+    if (status !== 200 || body?.active !== true || body.client_id !== client.clientId) throw new Error(`pre-flight introspection at ${server.url}: ${status} ${JSON.stringify(body)}`);
+  };
+  /** Introspection of the tokens of `pool` in turn (they stay valid, so the pool is reused in a circle). */
+  const introspectionRequest = (path: string, client: ClientCreds, pool: readonly string[], hint: string): autocannon.Request => {
+    let next = 0;
+    const auth = basicAuth(client);
+    return {
+      method: 'POST',
+      path,
+      setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: auth, 'content-type': FORM }, body: form({ token: pool[next++ % pool.length]!, token_type_hint: hint }) }),
+    };
+  };
+  const introspection = async (id: CaseId, server: ServerChild, client: ClientCreds, pool: readonly string[], hint: string) => {
+    const path = await endpointPath(server, 'introspection_endpoint');
+    await preflightIntrospection(server, path, client, pool[0]!, hint);
+    await run(id, server, [introspectionRequest(path, client, pool, hint)]);
+  };
+
+  /** Tokens a revocation case needs: one per request it may make at `rate` (--revoke-rate), plus one for the pre-flight. */
+  const revocationPool = (rate: number) => Math.ceil(rate * (args.warmup + args.duration)) + 1;
+  /**
+   * Revokes `pool[0]` and checks it (introspection active before, 200, inactive
+   * after), then measures revoking the others, each request the next token.
+   * Revoking a revoked or unknown token also answers 200 (RFC 7009 §2.2), so
+   * a pool must never be reused: once it is spent, requests go without a
+   * token and are answered 400 (non-2xx), and the case says how many.
+   */
+  const revocation = async (id: CaseId, server: ServerChild, client: ClientCreds, pool: readonly string[], hint: string) => {
+    const [introspect, revoke] = await Promise.all([endpointPath(server, 'introspection_endpoint'), endpointPath(server, 'revocation_endpoint')]);
+    await preflightIntrospection(server, introspect, client, pool[0]!, hint);
+    const revoked = await tokenCall(server, revoke, client, pool[0]!, hint);
+    const after = await tokenCall(server, introspect, client, pool[0]!, hint);
+    if (revoked.status !== 200 || after.status !== 200 || after.body?.active !== false) throw new Error(`pre-flight revocation at ${server.url}: revoke ${revoked.status}, then introspection ${after.status} ${JSON.stringify(after.body)}`);
+    let next = 1;
+    const auth = basicAuth(client);
+    await run(id, server, [
+      {
+        method: 'POST',
+        path: revoke,
+        setupRequest: (request) => {
+          const token = pool[next++];
+          return { ...request, headers: { ...request.headers, authorization: auth, 'content-type': FORM }, body: form(token === undefined ? { token_type_hint: hint } : { token, token_type_hint: hint }) };
+        },
+      },
+    ]);
+    const made = next - 1;
+    const dry = Math.max(0, made - (pool.length - 1));
+    results[results.length - 1]!.pool = { tokens: pool.length - 1, requests: made };
+    log(`   pool ${fmt(pool.length - 1)} tokens, ${fmt(made)} requests made (warm-up included)${dry > 0 ? `; ran dry: ${fmt(dry)} requests without a token (400), raise --revoke-rate` : ''}`);
+  };
+  /** Issues `count` tokens with `issue`, logging how long it took. */
+  const issued = async (what: string, issue: () => Promise<string[]>): Promise<string[]> => {
+    const t0 = Date.now();
+    const tokens = await issue();
+    log(`   ${fmt(tokens.length)} ${what} issued in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return tokens;
+  };
+
+  if (args.only.has('m')) {
+    const peerClient = { clientId: 'bench-peer', secret: randomBytes(32).toString('base64url') };
+    const peer = await startOpaquePeer('peer-introspection', peerClient);
+    try {
+      const pool = await issued('opaque peer access tokens', () => clientTokens(peer.url, peerClient, args.pool, 16));
+      if (pool[0]!.includes('.')) throw new Error(`the peer issued a JWT, not an opaque token: ${pool[0]!.slice(0, 40)}…`);
+      await introspection('m', peer, peerClient, pool, 'access_token');
+    } finally {
+      await peer.stop();
+    }
+  }
+  if (args.only.has('n')) await introspection('n', ours, seed.machine, introspectionPools.accessTokens, 'access_token');
+  if (args.only.has('o')) await introspection('o', ours, seed.app, introspectionPools.refreshTokens, 'refresh_token');
+
+  if (args.only.has('p')) {
+    const peerClient = { clientId: 'bench-peer', secret: randomBytes(32).toString('base64url') };
+    const peer = await startOpaquePeer('peer-revocation', peerClient);
+    try {
+      const pool = await issued('opaque peer access tokens', () => clientTokens(peer.url, peerClient, revocationPool(args.revokeRate.peer), 32));
+      await revocation('p', peer, peerClient, pool, 'access_token');
+    } finally {
+      await peer.stop();
+    }
+  }
+  if (args.only.has('q')) {
+    const pool = await issued('access tokens (JWT) of the machine client', () => clientTokens(ours.url, seed.machine, revocationPool(args.revokeRate.ours), 32));
+    await revocation('q', ours, seed.machine, pool, 'access_token');
+  }
+  if (args.only.has('r')) {
+    const pool = await issued('refresh tokens (one grant each)', () => codeFamilies(ours.url, seed.users[0]!, seed.app, revocationPool(args.revokeRate.ours), 32));
+    await revocation('r', ours, seed.app, pool, 'refresh_token');
+  }
   return results;
 }
 
@@ -500,12 +656,28 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
   const g = by.get('g');
   const h = by.get('h');
   if (a && b) out.push({ target: '(b)/(a) ≥ 2', value: `${(b.rps / a.rps).toFixed(2)}×`, pass: b.rps >= 2 * a.rps });
-  if (c && d) out.push({ target: '(c)/(d) ≥ 80 %', value: `${fmt((100 * c.rps) / d.rps)} %`, pass: c.rps >= 0.8 * d.rps });
+  if (c && d) out.push({ target: '(c)/(d) ≥ 90 %', value: `${fmt((100 * c.rps) / d.rps)} %`, pass: c.rps >= 0.9 * d.rps });
   if (g && h) out.push({ target: '(h)/(g) ≥ 1 (private_key_jwt, ours vs the peer)', value: `${(h.rps / g.rps).toFixed(2)}×`, pass: h.rps >= g.rps });
   // DPoP: the same yardsticks as (b)/(a) and (c)/(d).
   const [i, j, k, l] = (['i', 'j', 'k', 'l'] as const).map((id) => by.get(id));
   if (i && j) out.push({ target: '(j)/(i) ≥ 2 (DPoP, ours vs the peer)', value: `${(j.rps / i.rps).toFixed(2)}×`, pass: j.rps >= 2 * i.rps });
   if (k && l) out.push({ target: '(k)/(l) ≥ 80 % (DPoP)', value: `${fmt((100 * k.rps) / l.rps)} %`, pass: k.rps >= 0.8 * l.rps });
+  // Introspection and revocation against the peer's opaque tokens, its only
+  // introspectable format: (n)/(m) is the headline (our JWT against its opaque),
+  // (o)/(m) opaque against opaque.
+  const [m, n, o, p, q, rr] = (['m', 'n', 'o', 'p', 'q', 'r'] as const).map((id) => by.get(id));
+  // A revocation pool that ran dry answers 400s fast: such a ratio would flatter, so it fails.
+  const twice = (ours: CaseResult | undefined, peer: CaseResult | undefined, target: string) => {
+    if (!ours || !peer) return;
+    const failed = ours.non2xx + ours.errors + peer.non2xx + peer.errors;
+    const ratio = `${(ours.rps / peer.rps).toFixed(2)}×`;
+    if (failed > 0) out.push({ target, value: `${ratio}, void: ${failed} non-2xx or errors`, pass: false });
+    else out.push({ target, value: ratio, pass: ours.rps >= 2 * peer.rps });
+  };
+  twice(n, m, '(n)/(m) ≥ 2 (introspection: our JWT vs the peer\'s opaque)');
+  twice(o, m, '(o)/(m) ≥ 2 (introspection: our refresh tokens vs the peer\'s opaque)');
+  twice(q, p, '(q)/(p) ≥ 2 (revocation: our JWT vs the peer\'s opaque)');
+  twice(rr, p, '(r)/(p) ≥ 2 (revocation: our refresh tokens vs the peer\'s opaque)');
   for (const r of results) {
     if (NOT_OURS.has(r.id) || r.id === 'f') continue;
     out.push({ target: `(${r.id}) p99 < 50 ms`, value: `${fmt(r.p99, 1)} ms`, pass: r.p99 < 50 });
@@ -648,6 +820,11 @@ async function main(): Promise<void> {
     });
     log(`seeded    2 clients, ${seed.users.length} users, ${new Set(seed.accessTokens).size} distinct access tokens, ${seed.refreshTokens.length} refresh-token families (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     const keyClient = args.only.has('g') || args.only.has('h') ? await registerKeyClient(ours.url, adminUser) : null;
+    const introspectionPools: IntrospectionPools = {
+      accessTokens: args.only.has('n') ? await clientTokens(ours.url, seed.machine, args.pool) : [],
+      refreshTokens: args.only.has('o') ? await codeFamilies(ours.url, seed.users[0]!, seed.app, args.pool) : [],
+    };
+    if (args.only.has('n') || args.only.has('o')) log(`seeded    for introspection: ${fmt(introspectionPools.accessTokens.length)} access tokens of the machine client, ${fmt(introspectionPools.refreshTokens.length)} refresh tokens of the app client (one grant each)`);
     log(`RSS       our server after seeding: ${mib(ours.rssBytes())}`);
     log();
 
@@ -655,7 +832,7 @@ async function main(): Promise<void> {
       json.soak = await runSoak(args, ours, seed);
     } else {
       const results: CaseResult[] = [];
-      for (let round = 1; round <= args.repeat; round++) results.push(...(await runCases(args, ours, seed, logDir, round, keyClient)));
+      for (let round = 1; round <= args.repeat; round++) results.push(...(await runCases(args, ours, seed, logDir, round, keyClient, introspectionPools)));
       const medians = medianRounds(results);
       const checks = verdicts(medians);
       if (args.repeat > 1) {

@@ -1,7 +1,7 @@
 /**
  * Command-line flags of `npm run bench -- …` (see `bench/README.md`).
  */
-export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'] as const;
+export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
 export interface BenchArgs {
@@ -19,10 +19,16 @@ export interface BenchArgs {
   repeat: number;
   /** Seconds of the mixed soak; undefined runs the side-by-side cases instead. */
   soak: number | undefined;
-  /** Distinct access tokens in the /api/hello pool. */
+  /** Distinct access tokens in the /api/hello pool, and tokens in each introspection pool. */
   pool: number;
   /** The highest req/s a DPoP case is expected to reach: its proofs are signed beforehand, this many per second of load. */
   dpopRate: number;
+  /**
+   * The highest req/s a revocation case is expected to reach, the peer's (p)
+   * and ours (q, r): its tokens are issued beforehand, this many per second
+   * of load (issuing ours, a refresh token's grant especially, is slower).
+   */
+  revokeRate: { peer: number; ours: number };
   /** Signing algorithm of access tokens, ours and the peer's. */
   alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
   /** Write V8 CPU profiles of the servers (`node --cpu-prof`) under this directory. */
@@ -44,7 +50,9 @@ export const USAGE = `npm run bench -- [flags]
   --only a,b,...      run only these cases (a peer, b /token cc, c /api/hello,
                       d jwtVerify floor, e refresh rotation, f password grant,
                       g peer cc with private_key_jwt, h ours cc with private_key_jwt;
-                      DPoP: i peer cc, j our cc, k our /api/hello, l floor)
+                      DPoP: i peer cc, j our cc, k our /api/hello, l floor;
+                      introspection: m peer (opaque), n ours (JWT), o ours (refresh token);
+                      revocation: p peer (opaque), q ours (JWT), r ours (refresh token))
   --repeat N          run all the cases N times in turn (a b c … a b c …) and judge each
                       case by its median round (default 1); for machines whose speed drifts
   --embedded          embedded PGlite + in-process store instead of PostgreSQL + Redis
@@ -52,9 +60,13 @@ export const USAGE = `npm run bench -- [flags]
                       created on it for the run and dropped afterwards
   --redis-url URL     Redis to use (default $REDIS_URL)
   --soak N            run the mixed workload for N seconds instead of the cases
-  --pool N            distinct access tokens for /api/hello (default 1000)
+  --pool N            distinct tokens for /api/hello and for introspection (m–o) (default 1000)
   --dpop-rate N       req/s a DPoP case (i–l) may reach: N × (warm-up + duration) proofs are
                       signed before it (default 4000); keep warm-up + duration under 45 s
+  --revoke-rate N[,M] req/s a revocation case may reach, the peer's (p) N and ours (q, r) M
+                      (default M = N): N × (warm-up + duration) tokens are issued before it,
+                      one revoked per request; a pool that runs dry shows as 400s
+                      (default 15000,4000)
   --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
   --cpu-prof DIR      write CPU profiles of the servers into DIR/{ours,peer,floor}
                       (summarise with bench/profile-summary.ts)
@@ -84,6 +96,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     soak: undefined,
     pool: 1000,
     dpopRate: 4000,
+    revokeRate: { peer: 15_000, ours: 4_000 },
     alg: 'ES256',
     cpuProf: undefined,
     env: {},
@@ -137,6 +150,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--dpop-rate':
         args.dpopRate = Math.round(positive(name, value()));
         break;
+      case '--revoke-rate': {
+        const [peer, ours = peer] = value().split(',');
+        args.revokeRate = { peer: Math.round(positive(name, peer)), ours: Math.round(positive(name, ours)) };
+        break;
+      }
       case '--alg': {
         const alg = value();
         if (alg !== 'ES256' && alg !== 'RS256' && alg !== 'PS256' && alg !== 'EdDSA') throw new Error(`--alg: expected ES256, RS256, PS256 or EdDSA, got "${alg}"`);

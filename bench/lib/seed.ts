@@ -166,17 +166,17 @@ export function hiddenFields(html: string): Record<string, string> {
   return fields;
 }
 
-export function authorizePath(app: Seed['app'], challenge: string, state: string): string {
+export function authorizePath(app: Seed['app'], challenge: string, state: string, scope = CODE_SCOPE, promptConsent = true): string {
   return `/authorize?${form({
     response_type: 'code',
     client_id: app.clientId,
     redirect_uri: app.redirectUri,
-    scope: CODE_SCOPE,
+    scope,
     state,
     code_challenge: challenge,
     code_challenge_method: 'S256',
     // Every run through the flow shows the consent page (OIDC Core §3.1.2.1), so each posts a decision with CSRF.
-    prompt: 'consent',
+    ...(promptConsent ? { prompt: 'consent' } : {}),
   })}`;
 }
 
@@ -203,4 +203,53 @@ export async function signIn(baseUrl: string, user: BenchUser, app: Seed['app'])
   await start.arrayBuffer();
   if (start.status !== 303 || !start.headers.get('location')?.startsWith('/consent')) throw new Error(`GET /authorize: expected 303 to /consent, got ${start.status}`);
   return sid;
+}
+
+/** `count` access tokens of `client` by client credentials (`params` added to the request), `limit` requests in flight. */
+export function clientTokens(baseUrl: string, client: ClientCreds, count: number, limit = 16, params: Record<string, string> = {}): Promise<string[]> {
+  return mapLimit(Array.from({ length: count }), limit, async () => (await postToken(baseUrl, client, { grant_type: 'client_credentials', scope: MACHINE_SCOPE, ...params })).access_token);
+}
+
+/** The code of a 303 from /authorize or /consent to the client, with the state checked. */
+function codeOf(res: Response, state: string, what: string): string {
+  const location = res.headers.get('location') ?? '';
+  const params = location.startsWith('http') ? new URL(location).searchParams : null;
+  const code = params?.get('code');
+  if (res.status !== 303 || !code || params!.get('state') !== state) throw new Error(`${what}: expected 303 to the client with the code, got ${res.status} ${location.slice(0, 120)}`);
+  return code;
+}
+
+/**
+ * `count` refresh-token families of the app client, each its own grant, by
+ * the authorization code flow of one signed-in user (no argon2 per family,
+ * unlike the password grant): consent once, then each `GET /authorize` is
+ * answered with a code at once (consent remembered), exchanged at /token.
+ */
+export async function codeFamilies(baseUrl: string, user: BenchUser, app: Seed['app'], count: number, limit = 16): Promise<string[]> {
+  const sid = await signIn(baseUrl, user, app);
+  const cookie = `sid=${sid}`;
+  const consentState = randomBytes(8).toString('base64url');
+  const asked = await fetch(baseUrl + authorizePath(app, pkcePair().challenge, consentState, USER_SCOPE), { redirect: 'manual', headers: { cookie } });
+  await asked.arrayBuffer();
+  const consentPath = asked.headers.get('location') ?? '';
+  if (asked.status !== 303 || !consentPath.startsWith('/consent')) throw new Error(`GET /authorize: expected 303 to /consent, got ${asked.status}`);
+  const fields = hiddenFields(await (await fetch(baseUrl + consentPath, { headers: { cookie } })).text());
+  const allowed = await fetch(`${baseUrl}/consent`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: form({ csrf_token: fields.csrf_token ?? '', rid: fields.rid ?? '', ticket: fields.ticket ?? '', decision: 'allow' }),
+  });
+  await allowed.arrayBuffer();
+  codeOf(allowed, consentState, 'POST /consent allow');
+  return mapLimit(Array.from({ length: count }), limit, async () => {
+    const pkce = pkcePair();
+    const state = randomBytes(8).toString('base64url');
+    const res = await fetch(baseUrl + authorizePath(app, pkce.challenge, state, USER_SCOPE, false), { redirect: 'manual', headers: { cookie } });
+    await res.arrayBuffer();
+    const code = codeOf(res, state, 'GET /authorize (consent remembered)');
+    const answer = await postToken(baseUrl, app, { grant_type: 'authorization_code', code, redirect_uri: app.redirectUri, code_verifier: pkce.verifier });
+    if (!answer.refresh_token) throw new Error('authorization_code: no refresh token');
+    return answer.refresh_token;
+  });
 }
