@@ -40,7 +40,7 @@ const jwksSchema = {
 } as const;
 
 /** Read by any origin (RFC 8414 §3, OIDC Discovery §4); fetched by machines, so their request lines log at debug. */
-const MACHINE_PUBLIC = { cors: 'public', accessLog: 'debug' } as const;
+const MACHINE_PUBLIC = { cors: 'public', accessLog: 'debug', securityHeaders: 'api' } as const;
 
 export const discoveryRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens'> }> = async (app, { services }) => {
   const metadata = JSON.stringify(buildServerMetadata(services.config));

@@ -9,7 +9,7 @@
  * into SQL, a 500). No parameter of this server may be infinite, so any
  * that validation produced is answered 400 `invalid_request`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { invalidRequest } from '../errors.js';
 
 function nonFinite(value: unknown): string | null {
@@ -21,8 +21,12 @@ function nonFinite(value: unknown): string | null {
   return null;
 }
 
-/** A `preHandler` hook (after validation): 400 when a validated query or params value is ±Infinity or NaN. */
-export async function rejectNonFiniteNumbers(request: FastifyRequest): Promise<void> {
+/**
+ * A `preHandler` hook (after validation): 400 when a validated query or
+ * params value is ±Infinity or NaN. Callback style, not async: it runs
+ * before every handler, and an async hook costs a promise each time.
+ */
+export function rejectNonFiniteNumbers(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const name = nonFinite(request.query) ?? nonFinite(request.params);
-  if (name !== null) throw invalidRequest(`Parameter "${name.slice(0, 64)}" must be a finite number.`);
+  done(name === null ? undefined : invalidRequest(`Parameter "${name.slice(0, 64)}" must be a finite number.`));
 }

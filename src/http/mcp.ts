@@ -36,7 +36,7 @@ import { errorResponses, SECURITY } from './schemas.js';
  * the other resource routes (an agent calls tools in loops). Each tool call
  * is logged at info on its own (tool, subject, client).
  */
-const MCP_ROUTE = { cors: 'app', accessLog: 'debug' } as const;
+const MCP_ROUTE = { cors: 'app', accessLog: 'debug', securityHeaders: 'api' } as const;
 
 /** The request headers the transport reads (content negotiation and the protocol version); nothing else reaches the SDK. */
 const FORWARDED_HEADERS = ['accept', 'content-type', 'mcp-protocol-version'] as const;

@@ -28,11 +28,12 @@ const errors = errorResponses(400, 401, 429, 503);
 
 /**
  * Route policy of these endpoints: called by machines at high rates (their
- * request lines log at debug); token and revocation also by browser-based
- * apps from `CORS_ORIGINS` (introspection is for resource servers only).
+ * request lines log at debug, their JSON answers carry the API headers);
+ * token and revocation also by browser-based apps from `CORS_ORIGINS`
+ * (introspection is for resource servers only).
  */
-const FOR_APPS = { cors: 'app', accessLog: 'debug' } as const;
-const FOR_SERVERS = { accessLog: 'debug' } as const;
+const FOR_APPS = { cors: 'app', accessLog: 'debug', securityHeaders: 'api' } as const;
+const FOR_SERVERS = { accessLog: 'debug', securityHeaders: 'api' } as const;
 
 const clientAuthProperties = {
   client_id: { type: 'string', description: 'For client_secret_post and public clients (`none`); optional with a client assertion (then it must be its `sub`).' },

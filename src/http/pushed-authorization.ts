@@ -11,7 +11,7 @@ import { endpointRequest, methodNotAllowed, noStore, useClientFormDialect } from
 import { errorResponses, SECURITY } from './schemas.js';
 
 /** Called by apps (browser-based ones from `CORS_ORIGINS` too), once per sign-in. */
-const FOR_APPS = { cors: 'app', accessLog: 'debug' } as const;
+const FOR_APPS = { cors: 'app', accessLog: 'debug', securityHeaders: 'api' } as const;
 
 const str = (description: string) => ({ type: 'string', description }) as const;
 

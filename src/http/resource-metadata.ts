@@ -49,7 +49,7 @@ const metadataSchema = {
 } as const;
 
 /** Read by any origin and fetched by machines (like discovery): CORS public, request lines at debug. */
-const MACHINE_PUBLIC = { cors: 'public', accessLog: 'debug' } as const;
+const MACHINE_PUBLIC = { cors: 'public', accessLog: 'debug', securityHeaders: 'api' } as const;
 
 export const resourceMetadataRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'resources'> }> = async (app, { services }) => {
   const { config } = services;

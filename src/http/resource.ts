@@ -25,7 +25,7 @@ const errors = errorResponses(400, 401, 403);
  * send their own bearer header, never cookies), and called at high rates,
  * so their request lines log at debug.
  */
-const RESOURCE = { cors: 'app', accessLog: 'debug' } as const;
+const RESOURCE = { cors: 'app', accessLog: 'debug', securityHeaders: 'api' } as const;
 
 const helloSchema = {
   type: 'object',

@@ -118,13 +118,24 @@ t.test('security headers on every kind of response', async (t) => {
     { url: '/metrics' },
     { url: '/register' },
     { url: '/docs/static/swagger-ui.css' },
+    // JSON for machines: the API subset.
+    { url: '/token', method: 'POST' as const, payload: 'grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+    { url: '/api/hello' },
+    { url: '/jwks.json' },
+    { url: '/.well-known/oauth-authorization-server' },
   ];
+  const machineRoutes = ['/token', '/api/hello', '/jwks.json', '/.well-known/oauth-authorization-server'];
   for (const r of requests) {
     const res = await app.inject(r);
     t.equal(res.headers['x-frame-options'], 'DENY', `${r.url}: X-Frame-Options`);
     t.equal(res.headers['x-content-type-options'], 'nosniff', `${r.url}: nosniff`);
     t.equal(res.headers['referrer-policy'], 'no-referrer', `${r.url}: Referrer-Policy`);
+    t.equal(res.headers['cross-origin-resource-policy'], 'same-origin', `${r.url}: Cross-Origin-Resource-Policy`);
     t.match(String(res.headers['content-security-policy']), /frame-ancestors 'none'/, `${r.url}: CSP`);
+    // Headers that only affect documents: on everything but the machines' JSON routes.
+    const document = !machineRoutes.includes(r.url);
+    t.equal(res.headers['cross-origin-opener-policy'], document ? 'same-origin' : undefined, `${r.url}: COOP ${document ? 'set' : 'left out'}`);
+    t.equal(res.headers['x-dns-prefetch-control'], document ? 'off' : undefined, `${r.url}: X-DNS-Prefetch-Control ${document ? 'set' : 'left out'}`);
   }
 });
 
