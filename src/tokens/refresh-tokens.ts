@@ -36,7 +36,7 @@ export function hashRefreshToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('base64url');
 }
 
-/** 16 random bytes, base64url: ids that must not be guessable (jti, family id). */
+/** 16 random bytes, base64url: ids that must not be guessable (refresh-token family ids). */
 export function randomId(): string {
   return randomBytes(16).toString('base64url');
 }
