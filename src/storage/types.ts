@@ -403,6 +403,12 @@ export interface RefreshTokenRepo {
    * deny-listed.
    */
   revokeFamily(familyId: string, now: Date, tx?: Executor): Promise<Array<{ jti: string; expiresAt: Date }>>;
+  /**
+   * `revokeFamily` and the deny-listing of those access tokens
+   * (`RevocationRepo.revoke`) as one statement, so atomic without a
+   * transaction's extra round trips. Same result.
+   */
+  revokeFamilyAndAccessTokens(familyId: string, now: Date): Promise<Array<{ jti: string; expiresAt: Date }>>;
   /** Revokes all of a user's (optionally one client's) families; same result as `revokeFamily`. */
   revokeForUser(userId: string, clientId: string | null, now: Date, tx?: Executor): Promise<Array<{ jti: string; expiresAt: Date }>>;
   /** The newest token of a family (the one a grace-window replay hands back). */

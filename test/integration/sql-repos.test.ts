@@ -311,6 +311,18 @@ for (const kind of dbKinds) {
       t.equal((await refreshTokens.findByHash(other.tokenHash))!.revokedAt, null, 'other families untouched');
       t.same(await refreshTokens.revokeFamily(family, new Date()), [], 'revoking again changes nothing');
 
+      // The same in one statement, with the deny entries.
+      const together = `fam_${id()}`;
+      const rows = [token(together), token(together, { accessTokenExpiresAt: new Date(Date.now() - 1000) }), token(together)];
+      for (const row of rows) await refreshTokens.insert(row);
+      const denied = await refreshTokens.revokeFamilyAndAccessTokens(together, new Date());
+      t.same(new Set(denied.map((j) => j.jti)), new Set([rows[0]!.accessTokenJti, rows[2]!.accessTokenJti]), 'unexpired access tokens of the family');
+      for (const row of rows) t.ok((await refreshTokens.findByHash(row.tokenHash))!.revokedAt, 'every token of the family revoked');
+      t.ok(await revocations.isRevoked(rows[0]!.accessTokenJti!), 'its access tokens deny-listed');
+      t.ok(await revocations.isRevoked(rows[2]!.accessTokenJti!));
+      t.notOk(await revocations.isRevoked(rows[1]!.accessTokenJti!), 'an expired one is not');
+      t.same(await refreshTokens.revokeFamilyAndAccessTokens(together, new Date()), [], 'revoking again changes nothing');
+
       const user = (await users.create(newUser()))!;
       const mine = token(`fam_${id()}`, { userId: user.id });
       await refreshTokens.insert(mine);

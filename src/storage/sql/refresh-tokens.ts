@@ -114,6 +114,25 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       );
       return toJtis(rows.filter((r) => r.access_token_jti !== null && r.access_token_expires_at !== null && r.access_token_expires_at > now));
     },
+    async revokeFamilyAndAccessTokens(familyId, now) {
+      const rows = await db.query<JtiRow>(
+        `WITH revoked AS (
+           UPDATE refresh_tokens SET revoked_at = $2
+           WHERE family_id = $1 AND revoked_at IS NULL
+           RETURNING access_token_jti, access_token_expires_at
+         ), live AS (
+           SELECT access_token_jti, access_token_expires_at FROM revoked
+           WHERE access_token_jti IS NOT NULL AND access_token_expires_at > $2
+         ), denied AS (
+           INSERT INTO revoked_access_tokens (jti, expires_at)
+           SELECT access_token_jti, access_token_expires_at FROM live
+           ON CONFLICT (jti) DO NOTHING
+         )
+         SELECT access_token_jti, access_token_expires_at FROM live`,
+        [familyId, now],
+      );
+      return toJtis(rows);
+    },
     async revokeForUser(userId, clientId, now, tx: Executor = db) {
       const rows = await tx.query<JtiRow>(
         `UPDATE refresh_tokens SET revoked_at = $3
