@@ -70,13 +70,28 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   let processMetrics = false;
+  /**
+   * Per route pattern (never a raw URL), method (seven, or `other`) and status
+   * code: as bounded as the series themselves.
+   */
+  const requestSeries = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();
 
   return {
     registry,
     observeRequest(method, route, statusCode, seconds) {
-      const labels = { route: route ?? 'unmatched', method: METHODS.has(method) ? method : 'other', status_code: String(statusCode) };
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      const m = METHODS.has(method) ? method : 'other';
+      const r = route ?? 'unmatched';
+      // The series of one route, method and status, looked up once: prom-client
+      // would otherwise hash the three labels twice on every request.
+      const key = `${m} ${statusCode} ${r}`;
+      let series = requestSeries.get(key);
+      if (series === undefined) {
+        const labels = { route: r, method: m, status_code: String(statusCode) };
+        series = { count: requests.labels(labels), time: duration.labels(labels) };
+        requestSeries.set(key, series);
+      }
+      series.count.inc();
+      series.time.observe(seconds);
     },
     tokenIssued(grantType) {
       tokens.inc({ grant_type: isGrantType(grantType) ? grantType : 'other' });
