@@ -182,7 +182,11 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
   return {
     async token(request) {
       const state = { request } as TokenRequestState;
-      for (const [, check] of tokenChecks) await check(state, deps);
+      for (const [, check] of tokenChecks) {
+        // Most checks are synchronous: awaited only when one returns a promise.
+        const pending = check(state, deps);
+        if (pending !== undefined) await pending;
+      }
       const response = await state.handler({ client: state.client, params: state.params, ip: state.request.ip, dpopJkt: state.dpopJkt });
       // A grant that dropped the verified proof would hand out a bearer token the client believes is bound.
       if (state.dpopJkt !== null && response.token_type !== 'DPoP') throw new Error(`the ${state.grantType} grant ignored the DPoP proof`);
