@@ -25,7 +25,8 @@
  *       access tokens (deny-listed by jti); (r) ours, refresh tokens (each
  *       its own grant, revoked with its family)
  *
- * `--soak N` runs the mixed workload of `lib/soak.ts` for N seconds instead.
+ * `--soak N` runs the mixed workload of `lib/soak.ts` for N seconds instead;
+ * `--startup` times start → ready and idle memory instead (`startup.ts`).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,10 +40,11 @@ import { ASSERTION_TYPE, assertionKey, assertionsFor, signAssertions, type Asser
 import { CASE_IDS, parseArgs, USAGE, type BenchArgs, type CaseId } from './lib/args.js';
 import { prepareBackend, type Backend } from './lib/backend.js';
 import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
-import { freePort, startServer, type ServerChild } from './lib/processes.js';
+import { freePort, serverEnv, startServer, type ServerChild } from './lib/processes.js';
 import { dpopKey, learnNonce, proofPool, signProof, type DpopKey } from './lib/dpop.js';
 import { basicAuth, clientTokens, codeFamilies, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type ClientCreds, type Seed } from './lib/seed.js';
 import { mixedWorkload, percentile } from './lib/soak.js';
+import { runStartup } from './startup.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const FORM = 'application/x-www-form-urlencoded';
@@ -146,17 +148,6 @@ function machine(): Record<string, string> {
     loadavg: loadavg().map((l) => l.toFixed(2)).join(' '),
     versions: `fastify ${versionOf('fastify')}, jose ${versionOf('jose')}, oidc-provider ${versionOf('oidc-provider')}, autocannon ${versionOf('autocannon')}`,
   };
-}
-
-function serverEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    // The server gets exactly the configuration the benchmark means to give it.
-    if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|DATA_DIR|PORT|HOST|ISSUER|ADMIN_USERNAME|ADMIN_PASSWORD|LOG_LEVEL|ACCESS_TOKEN_ALG|NODE_OPTIONS|PEER_.*|FLOOR_.*)$/.test(k)) {
-      env[k] = v;
-    }
-  }
-  return { ...env, ...extra };
 }
 
 /** `--cpu-prof` for a server process: its profile goes to `<DIR>/<name>/`. */
@@ -765,6 +756,10 @@ async function main(): Promise<void> {
   }
   if (args.help) {
     log(USAGE);
+    return;
+  }
+  if (args.startup) {
+    await runStartup(args);
     return;
   }
   if (!existsSync(resolve(ROOT, args.server))) throw new Error(`${args.server} is missing: run \`npm run build\` (npm run bench does)`);

@@ -39,6 +39,8 @@ export interface BenchArgs {
   json: string | undefined;
   /** Entry point of our server (default dist/main.js): an A/B comparison runs a saved build. */
   server: string;
+  /** Time start → ready and idle memory instead of the load cases (bench/startup.ts). */
+  startup: boolean;
   help: boolean;
 }
 
@@ -60,6 +62,9 @@ export const USAGE = `npm run bench -- [flags]
                       created on it for the run and dropped afterwards
   --redis-url URL     Redis to use (default $REDIS_URL)
   --soak N            run the mixed workload for N seconds instead of the cases
+  --startup           time start → ready (/readyz) and idle RSS instead of the cases: a fresh
+                      and an already set-up DATA_DIR (and database, with PostgreSQL + Redis);
+                      --repeat N rounds, --embedded for the embedded default only
   --pool N            distinct tokens for /api/hello and for introspection (m–o) (default 1000)
   --dpop-rate N       req/s a DPoP case (i–l) may reach: N × (warm-up + duration) proofs are
                       signed before it (default 4000); keep warm-up + duration under 45 s
@@ -102,6 +107,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     env: {},
     json: undefined,
     server: 'dist/main.js',
+    startup: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -176,6 +182,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
         break;
       case '--server':
         args.server = value();
+        break;
+      case '--startup':
+        args.startup = true;
         break;
       case '--help':
       case '-h':

@@ -16,6 +16,8 @@ export interface ServerChild {
   url: string;
   port: number;
   logFile: string;
+  /** Milliseconds from spawning the process to its first 2xx answer on `readyPath`. */
+  readyMs: number;
   /** Resident set size in bytes (Linux `/proc`), or null where unavailable. */
   rssBytes(): number | null;
   /** CPU time used so far (user + system, all threads), seconds; null where unavailable. */
@@ -80,10 +82,27 @@ export interface StartOptions {
   logFile: string;
   cwd: string;
   timeoutMs?: number;
+  /** Milliseconds between readiness polls (default 100; the startup bench polls faster to time the start). */
+  pollMs?: number;
+}
+
+/**
+ * The parent's environment without the variables that configure a server
+ * under test (so it gets exactly what the benchmark gives it), plus `extra`.
+ */
+export function serverEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|DATA_DIR|PORT|HOST|ISSUER|ADMIN_USERNAME|ADMIN_PASSWORD|LOG_LEVEL|ACCESS_TOKEN_ALG|NODE_OPTIONS|PEER_.*|FLOOR_.*)$/.test(k)) {
+      env[k] = v;
+    }
+  }
+  return { ...env, ...extra };
 }
 
 export async function startServer(options: StartOptions): Promise<ServerChild> {
   const fd = openSync(options.logFile, 'a');
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, options.args, { cwd: options.cwd, env: options.env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   running.add(child);
@@ -97,12 +116,16 @@ export async function startServer(options: StartOptions): Promise<ServerChild> {
   });
   const url = `http://127.0.0.1:${options.port}`;
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let readyMs = 0;
   for (;;) {
     if (exitCode !== null) throw new Error(`${options.name} exited (${String(exitCode)}) before it was ready; see ${options.logFile}`);
     try {
       const res = await fetch(url + options.readyPath);
       await res.arrayBuffer();
-      if (res.ok) break;
+      if (res.ok) {
+        readyMs = performance.now() - spawnedAt;
+        break;
+      }
     } catch {
       // not listening yet
     }
@@ -110,7 +133,7 @@ export async function startServer(options: StartOptions): Promise<ServerChild> {
       child.kill('SIGKILL');
       throw new Error(`${options.name} was not ready within ${options.timeoutMs ?? 60_000} ms; see ${options.logFile}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
   }
   return {
     name: options.name,
@@ -118,6 +141,7 @@ export async function startServer(options: StartOptions): Promise<ServerChild> {
     url,
     port: options.port,
     logFile: options.logFile,
+    readyMs,
     rssBytes: () => rssOf(child.pid!),
     cpuSeconds: () => cpuSecondsOf(child.pid!),
     async stop() {
