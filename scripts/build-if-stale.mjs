@@ -63,9 +63,40 @@ function findTsc() {
   }
 }
 
+/**
+ * dist/pglite/<release>-<migrations>/, the migrated empty embedded database a
+ * fresh DATA_DIR starts from (src/storage/pglite-template.ts), made by the
+ * built code when it may be missing: just built, or the migrations or the
+ * installed PGlite changed since it was made (the code itself decides by the
+ * exact release and migration checksums). Without it the server still
+ * starts (running initdb and the migrations), so a failure here only warns.
+ */
+function ensurePgliteTemplate() {
+  if (!existsSync(join(DIST, 'storage', 'pglite-template.js'))) return;
+  let pglite;
+  try {
+    pglite = join(dirname(createRequire(join(ROOT, 'package.json')).resolve('@electric-sql/pglite')), '..', 'package.json');
+  } catch {
+    return;
+  }
+  const migrations = join(ROOT, 'migrations');
+  if (!existsSync(migrations)) return;
+  const made = mtime(join(DIST, 'pglite'));
+  if (made !== null && made >= Math.max(mtime(STAMP) ?? 0, newestUnder(migrations), mtime(pglite) ?? 0)) return;
+  say('Making the migrated empty embedded database (dist/pglite/), for fresh DATA_DIRs.');
+  const script = "import('./dist/storage/pglite-template.js').then((m) => m.buildPgliteTemplate())";
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  if (result.status !== 0) say('warning: making dist/pglite/ failed (see above); a fresh DATA_DIR will run initdb and the migrations at its first start instead.');
+  // Checked: the next start need not ask again until something changes.
+  else utimesSync(join(DIST, 'pglite'), new Date(), new Date());
+}
+
 if (!existsSync(SRC)) process.exit(0);
 const reason = force ? 'npm run build' : stale();
-if (reason === null) process.exit(0);
+if (reason === null) {
+  ensurePgliteTemplate();
+  process.exit(0);
+}
 
 const tsc = findTsc();
 if (tsc === null) {
@@ -93,3 +124,4 @@ if (result.status !== 0) {
 mkdirSync(DIST, { recursive: true });
 writeFileSync(STAMP, `${startedAt.toISOString()}\n`);
 utimesSync(STAMP, startedAt, startedAt);
+ensurePgliteTemplate();

@@ -5,10 +5,10 @@
  */
 import type { Config } from '../config.js';
 import { UnavailableError } from '../errors.js';
-import { openPglite, pgDb, type DbWithScripts } from './db.js';
+import { openPglite, type DbWithScripts } from './db.js';
 import { createMemoryKv } from './kv/memory.js';
-import { createRedisKv } from './kv/redis.js';
-import { migrate } from './migrate.js';
+import { migrate, readMigrations } from './migrate.js';
+import { findPgliteTemplate } from './pglite-template.js';
 import { createAuditEventRepo } from './sql/audit-events.js';
 import { createClientRepo } from './sql/clients.js';
 import { createConsentRepo } from './sql/consents.js';
@@ -39,6 +39,8 @@ export interface StorageOverrides {
 
 export async function openDatabase(config: Config): Promise<DbWithScripts> {
   if (config.databaseUrl) {
+    // Loaded only here: the embedded default never needs pg (nor ioredis, below).
+    const { pgDb } = await import('./postgres.js');
     return pgDb({
       connectionString: config.databaseUrl,
       max: config.pgPoolMax,
@@ -47,11 +49,12 @@ export async function openDatabase(config: Config): Promise<DbWithScripts> {
       preparedStatements: config.pgPreparedStatements,
     });
   }
-  return openPglite(config.dataDir);
+  return openPglite(config.dataDir, { template: await findPgliteTemplate(await readMigrations()) });
 }
 
 export async function openKv(config: Config, overrides: StorageOverrides = {}): Promise<KvStore> {
   if (config.redisClusterNodes || config.redisUrl) {
+    const { createRedisKv } = await import('./kv/redis.js');
     return createRedisKv({
       url: config.redisUrl,
       clusterNodes: config.redisClusterNodes,

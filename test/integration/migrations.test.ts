@@ -5,7 +5,8 @@
  * file exactly once.
  */
 import t from 'tap';
-import { pgDb, type DbWithScripts } from '../../src/storage/db.js';
+import type { DbWithScripts } from '../../src/storage/db.js';
+import { pgDb } from '../../src/storage/postgres.js';
 import { migrate, MigrationError, readMigrations } from '../../src/storage/migrate.js';
 import { createRefreshTokenRepo } from '../../src/storage/sql/refresh-tokens.js';
 import { dbKinds, testDb } from '../helpers/backend.js';

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import t from 'tap';
-import { pgDb } from '../../src/storage/db.js';
+import { pgDb } from '../../src/storage/postgres.js';
 import { DATABASE_URL } from '../helpers/backend.js';
 
 if (!DATABASE_URL) {
