@@ -14,7 +14,6 @@
  * Every form carries the session's CSRF token; the pages are `no-store`.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { toDataURL } from 'qrcode';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { signedInUser, type AccountServices } from './account.js';
@@ -52,6 +51,8 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
 
   async function setupPage(reply: FastifyReply, user: User, session: BrowserSession, error: string | null = null, status = 200) {
     const enrolment = await secondFactor.beginEnrolment(user);
+    // Loaded here, not at start: only enrolment draws a QR code.
+    const { toDataURL } = await import('qrcode');
     const qrCode = await toDataURL(enrolment.uri, { errorCorrectionLevel: 'M', margin: 2, width: 240 });
     return renderPage(reply, config, 'authenticator-setup', { title: 'Set up an authenticator app', csrfToken: session.csrfToken, ...enrolment, qrCode, error }, { status });
   }

@@ -16,44 +16,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation';
 import { z } from 'zod';
 import type { AccessTokenClaims } from '../tokens/types.js';
-
-/** The scope every call to the MCP server needs (the route's, `requireBearer`). */
-export const MCP_SCOPE = 'api:read';
-
-/** The scopes each tool needs, all of them (the route's included): what a 403 names for step-up. */
-const TOOL_SCOPES: Readonly<Record<string, readonly string[]>> = {
-  whoami: [MCP_SCOPE],
-  write_note: [MCP_SCOPE, 'api:write'],
-};
+import { toolNeedingScope } from './mcp-scopes.js';
 
 const MAX_NOTE_LENGTH = 1000;
-
-/** The names of the tools called by `message` (a JSON-RPC message or a batch of them), as sent. */
-export function calledTools(message: unknown): string[] {
-  const messages: unknown[] = Array.isArray(message) ? message : [message];
-  const names: string[] = [];
-  for (const m of messages) {
-    if (typeof m !== 'object' || m === null) continue;
-    const { method, params } = m as { method?: unknown; params?: unknown };
-    if (method !== 'tools/call' || typeof params !== 'object' || params === null) continue;
-    const name = (params as { name?: unknown }).name;
-    if (typeof name === 'string') names.push(name);
-  }
-  return names;
-}
-
-/**
- * The first of `tools` that needs a scope `granted` lacks, with every scope
- * it needs (space-separated), or null. Unknown tools need nothing here: the
- * MCP server answers them with its own error.
- */
-export function toolNeedingScope(tools: readonly string[], granted: readonly string[]): { tool: string; scope: string } | null {
-  for (const tool of tools) {
-    const needed = Object.hasOwn(TOOL_SCOPES, tool) ? TOOL_SCOPES[tool]! : [];
-    if (!needed.every((scope) => granted.includes(scope))) return { tool, scope: needed.join(' ') };
-  }
-  return null;
-}
 
 /** What the tools report about the caller, from the access token's claims. */
 function caller(claims: AccessTokenClaims) {

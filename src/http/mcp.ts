@@ -21,12 +21,10 @@
  * reply is never hijacked, so the security headers, the request id, CORS,
  * the access log, the metrics and the error handler apply as on any route.
  */
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Services } from '../services.js';
 import { InsufficientScopeError, requireBearer } from './bearer.js';
-import { calledTools, createSampleMcpServer, MCP_SCOPE, toolNeedingScope } from './mcp-server.js';
+import { calledTools, MCP_SCOPE, toolNeedingScope } from './mcp-scopes.js';
 import { sampleResource } from './resource-metadata.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
@@ -40,6 +38,17 @@ const MCP_ROUTE = { cors: 'app', accessLog: 'debug', securityHeaders: 'api' } as
 
 /** The request headers the transport reads (content negotiation and the protocol version); nothing else reaches the SDK. */
 const FORWARDED_HEADERS = ['accept', 'content-type', 'mcp-protocol-version'] as const;
+
+/** The parts of the MCP SDK the route uses, with the one validator every request's server shares. */
+async function loadMcpSdk() {
+  const [{ AjvJsonSchemaValidator }, { WebStandardStreamableHTTPServerTransport }, { createSampleMcpServer }] = await Promise.all([
+    import('@modelcontextprotocol/sdk/validation/ajv'),
+    import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
+    import('./mcp-server.js'),
+  ]);
+  return { validator: new AjvJsonSchemaValidator(), WebStandardStreamableHTTPServerTransport, createSampleMcpServer };
+}
+type McpSdk = Awaited<ReturnType<typeof loadMcpSdk>>;
 
 /** A JSON-RPC error answer without a request id, the shape of the transport's own HTTP-level errors. */
 function jsonRpcError(reply: FastifyReply, status: number, message: string): FastifyReply {
@@ -83,7 +92,10 @@ export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' |
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
   const bearer = requireBearer(services, { resource, scope: MCP_SCOPE });
-  const validator = new AjvJsonSchemaValidator();
+  // The MCP SDK (with its own Ajv and zod schemas) costs about 130 ms and 25 MB to load
+  // (bench/startup.ts): loaded by the first call that gets past authentication, not at start.
+  let sdk: Promise<McpSdk> | undefined;
+  const loadSdk = () => (sdk ??= loadMcpSdk());
 
   // Streamable HTTP §"Security Warning": the Origin header of every request is validated
   // (against DNS rebinding); a browser page of another origin gets 403.
@@ -112,6 +124,7 @@ export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' |
       if (typeof value === 'string') headers.set(name, value);
     }
     const body = typeof request.body === 'string' ? request.body : undefined;
+    const { createSampleMcpServer, validator, WebStandardStreamableHTTPServerTransport } = await loadSdk();
     const server = createSampleMcpServer(claims, { validator, now: services.now });
     // Stateless (no session ids); answers as JSON once every request of the message is answered.
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });

@@ -4,7 +4,7 @@
  * answers before the SMTP conversation, so its answer and timing are the same
  * whether or not a mail went out (no way to tell which addresses are known).
  */
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 
 export interface MailMessage {
   to: string;
@@ -18,14 +18,24 @@ export interface Mailer {
   close(): void;
 }
 
-/** A mailer over SMTP (`SMTP_URL`, e.g. `smtp://mail:25`), from `SMTP_FROM`. */
+/**
+ * A mailer over SMTP (`SMTP_URL`, e.g. `smtp://mail:25`), from `SMTP_FROM`.
+ * nodemailer is loaded with the first message, not at start (about 50 ms and
+ * 10 MB that a server sending no mail need not pay).
+ */
 export function createSmtpMailer(smtp: { url: string; from: string }): Mailer {
-  const transport = nodemailer.createTransport(smtp.url);
+  let transport: Promise<Transporter> | undefined;
+  const open = () => (transport ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(smtp.url)));
   return {
     async send(message) {
-      await transport.sendMail({ from: smtp.from, ...message });
+      await (await open()).sendMail({ from: smtp.from, ...message });
     },
-    close: () => transport.close(),
+    close: () => {
+      void transport?.then(
+        (t) => t.close(),
+        () => {},
+      );
+    },
   };
 }
 

@@ -35,17 +35,14 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type * as WebAuthnServer from '@simplewebauthn/server';
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpers';
+import type * as WebAuthnHelpers from '@simplewebauthn/server/helpers';
 import { ANONYMOUS_ACTOR, userActor, type AuditActor, type AuditEventInput, type AuditRecorder } from '../audit/events.js';
 import type { Config } from '../config.js';
 import { accessDenied, conflict, invalidRequest, isOAuthError } from '../errors.js';
@@ -53,6 +50,18 @@ import { constantTimeEqual } from '../security/constant-time.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { KvStore, Passkey, PasskeyDeviceType, PasskeyRepo, User, UserRepo } from '../storage/types.js';
 import { isEnabled } from './account.js';
+
+type WebAuthn = typeof WebAuthnServer & typeof WebAuthnHelpers;
+let webAuthn: Promise<WebAuthn> | undefined;
+/**
+ * @simplewebauthn/server, loaded at the first ceremony rather than at start:
+ * importing it costs about 150 ms and 20 MB of memory (bench/startup.ts),
+ * which a server whose users never use passkeys need not pay.
+ */
+function loadWebAuthn(): Promise<WebAuthn> {
+  webAuthn ??= Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]).then(([server, helpers]) => ({ ...server, ...helpers }));
+  return webAuthn;
+}
 
 /** How long a ceremony may take, from its options to its answer, seconds. */
 export const CHALLENGE_TTL_SECONDS = 300;
@@ -141,7 +150,7 @@ function cleanName(name: string | undefined, fallback: string): string {
 }
 
 /** The challenge in an answer's client data (what the authenticator signed over), if it looks like one of ours. */
-function challengeOf(response: unknown): string | null {
+function challengeOf(response: unknown, { decodeClientDataJSON, isoBase64URL }: WebAuthn): string | null {
   const clientDataJSON = typeof response === 'object' && response !== null ? (response as { response?: { clientDataJSON?: unknown } }).response?.clientDataJSON : undefined;
   if (typeof clientDataJSON !== 'string' || clientDataJSON.length > 4096 || !isoBase64URL.isBase64URL(clientDataJSON)) return null;
   try {
@@ -153,7 +162,7 @@ function challengeOf(response: unknown): string | null {
 }
 
 /** The id of the credential an answer names, if it is a plausible base64url string. */
-function credentialIdOf(response: unknown): string | null {
+function credentialIdOf(response: unknown, { isoBase64URL }: WebAuthn): string | null {
   const id = typeof response === 'object' && response !== null ? (response as { id?: unknown }).id : undefined;
   return typeof id === 'string' && id.length > 0 && id.length <= 1400 && isoBase64URL.isBase64URL(id) ? id : null;
 }
@@ -181,7 +190,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
    * not used yet: taken out of the store atomically (null otherwise).
    */
   async function takeChallenge(ceremony: Ceremony, session: CeremonySession, response: unknown): Promise<string | null> {
-    const challenge = challengeOf(response);
+    const challenge = challengeOf(response, await loadWebAuthn());
     if (challenge === null) return null;
     return (await kv.take(challengeKey(ceremony, session, challenge))) === null ? null : challenge;
   }
@@ -194,7 +203,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
 
   async function registrationOptions(user: User, session: CeremonySession) {
     ensureAvailable();
-    const existing = await repo.listForUser(user.id);
+    const [existing, { generateRegistrationOptions }] = await Promise.all([repo.listForUser(user.id), loadWebAuthn()]);
     const options = await generateRegistrationOptions({
       rpName: issuer.host,
       rpID,
@@ -214,6 +223,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
     ensureAvailable();
     const challenge = await takeChallenge('registration', session, response);
     if (challenge === null) throw invalidRequest('This passkey request has expired or was already used. Try again.');
+    const { verifyRegistrationResponse, isoBase64URL } = await loadWebAuthn();
     let verified;
     try {
       verified = await verifyRegistrationResponse({
@@ -255,6 +265,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
 
   async function authenticationOptions(session: CeremonySession) {
     ensureAvailable();
+    const { generateAuthenticationOptions } = await loadWebAuthn();
     const options = await generateAuthenticationOptions({ rpID, userVerification: 'required', timeout: CHALLENGE_TTL_SECONDS * 1000 });
     await remember('authentication', session, options.challenge);
     return options;
@@ -264,7 +275,9 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
   async function verifyAssertion(session: CeremonySession, response: unknown): Promise<PasskeySignIn> {
     const challenge = await takeChallenge('authentication', session, response);
     if (challenge === null) throw new Refusal('no_challenge');
-    const credentialId = credentialIdOf(response);
+    const webAuthn = await loadWebAuthn();
+    const { isoBase64URL, verifyAuthenticationResponse } = webAuthn;
+    const credentialId = credentialIdOf(response, webAuthn);
     const passkey = credentialId === null ? null : await repo.findByCredentialId(credentialId);
     if (!passkey) throw new Refusal('unknown_credential');
     const user = await deps.users.findById(passkey.userId);

@@ -10,7 +10,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import t from 'tap';
-import { calledTools, createSampleMcpServer, toolNeedingScope } from '../../src/http/mcp-server.js';
+import { calledTools, toolNeedingScope } from '../../src/http/mcp-scopes.js';
+import { createSampleMcpServer } from '../../src/http/mcp-server.js';
 import type { AccessTokenClaims } from '../../src/tokens/types.js';
 
 const call = (name: unknown, id = 1) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
