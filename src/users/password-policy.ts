@@ -15,16 +15,21 @@
  *   10^8 guesses (MIN_GUESSES_LOG10; see there for why).
  *
  * Measured on a busy 2-core machine: importing zxcvbn-ts and the dictionaries
- * takes about 90 ms and `createPasswordPolicy()` turns them into lookup
- * tables in 35 to 95 ms, once, at start. A check then costs about 1 ms for an
+ * takes about 90 ms (and some 15 MB of memory) and turning them into lookup
+ * tables 35 to 95 ms more, once. That happens at the first check, not at
+ * start: a server that sets no password after it started (no sign-up, no
+ * ADMIN_PASSWORD to check) never pays it. The first check is the full check;
+ * it only takes that much longer, once. A check then costs about 1 ms for an
  * ordinary password and 5 to 8 ms at worst, however long the password
  * (ESTIMATED_LENGTH, l33tMaxSubstitutions). It is synchronous, on the event
  * loop, so it must stay that cheap.
  * Neither the password nor anything derived from it ever appears in an error
  * message.
  */
-import { ZxcvbnFactory, type MatchExtended, type ZxcvbnResult } from '@zxcvbn-ts/core';
-import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
+import { createRequire } from 'node:module';
+import type * as ZxcvbnCore from '@zxcvbn-ts/core';
+import type { MatchExtended, ZxcvbnResult } from '@zxcvbn-ts/core';
+import type * as ZxcvbnCommon from '@zxcvbn-ts/language-common';
 import { OAuthError } from '../errors.js';
 import { MAX_PASSWORD_LENGTH } from './password.js';
 
@@ -80,9 +85,14 @@ export interface PasswordPolicy {
   check(password: string, context?: PasswordContext): void;
 }
 
-/** Builds the policy; call once at start (it prepares the dictionaries). */
-export function createPasswordPolicy(): PasswordPolicy {
-  const zxcvbn = new ZxcvbnFactory({
+// zxcvbn-ts ships CommonJS: required synchronously, so `check` stays synchronous for its callers.
+const require = createRequire(import.meta.url);
+
+/** zxcvbn-ts with its dictionaries, as the rule uses it. */
+function buildZxcvbn(): ZxcvbnCore.ZxcvbnFactory {
+  const { ZxcvbnFactory } = require('@zxcvbn-ts/core') as typeof ZxcvbnCore;
+  const { adjacencyGraphs, dictionary } = require('@zxcvbn-ts/language-common') as typeof ZxcvbnCommon;
+  return new ZxcvbnFactory({
     dictionary,
     graphs: adjacencyGraphs,
     maxLength: ESTIMATED_LENGTH,
@@ -95,12 +105,17 @@ export function createPasswordPolicy(): PasswordPolicy {
     // the near-misses that matter (P@ssw0rd!, password1).
     useLevenshteinDistance: false,
   });
+}
 
+/** Builds the policy; call once (the dictionaries are prepared at its first check and kept). */
+export function createPasswordPolicy(): PasswordPolicy {
+  let built: ZxcvbnCore.ZxcvbnFactory | undefined;
   return {
     check(password, context = {}) {
       const length = codePoints(password);
       if (length < MIN_PASSWORD_LENGTH) throw new PasswordPolicyError(`This password is too short (${length} of at least ${MIN_PASSWORD_LENGTH} characters).`);
       if (length > MAX_PASSWORD_LENGTH) throw new PasswordPolicyError(`This password is too long (more than ${MAX_PASSWORD_LENGTH} characters).`);
+      const zxcvbn = (built ??= buildZxcvbn());
       const inputs = userInputs(context);
       const result = zxcvbn.check(password, inputs);
       if (result.guessesLog10 < MIN_GUESSES_LOG10) throw new PasswordPolicyError(`This password is too easy to guess: ${weakness(result)}.`);
