@@ -3,12 +3,8 @@
  * where to go and how to log in; closes gracefully on SIGTERM/SIGINT.
  */
 import type { FastifyInstance } from 'fastify';
-import { startControlServer } from './admin/control.js';
-import { buildApp } from './app.js';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, loadConfig, unknownVariableWarnings, type Config } from './config.js';
-import { startMetricsServer } from './observability/metrics-http.js';
-import { createServices } from './services.js';
 import { createStorage } from './storage/index.js';
 
 /** How long in-flight requests may take to finish after SIGTERM/SIGINT before the process exits anyway. */
@@ -27,7 +23,16 @@ async function main(): Promise<void> {
   }
   for (const warning of unknownVariableWarnings(process.env)) process.stderr.write(`Configuration warning: ${warning}\n`);
 
-  const storage = await createStorage(config);
+  // The rest of the server's code (the routes, their schemas, the services) is loaded while the
+  // database opens: PGlite compiles its WebAssembly and PostgreSQL answers off this thread, which
+  // would otherwise wait idle for them (bench/startup.ts).
+  const [storage, { createServices }, { buildApp }, { startControlServer }, { startMetricsServer }] = await Promise.all([
+    createStorage(config),
+    import('./services.js'),
+    import('./app.js'),
+    import('./admin/control.js'),
+    import('./observability/metrics-http.js'),
+  ]);
   // Background work (key reloads, deny-list polls, revocation broadcasts) retries on its own; say when it fails.
   let logBackground = (_err: unknown) => {};
   // An audit event that could not be written is lost (the request went on): say so loudly.
