@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, loadConfig, unknownVariableWarnings, type Config } from './config.js';
 import { createStorage } from './storage/index.js';
+import { preparePasswordRule } from './users/password-policy.js';
 
 /** How long in-flight requests may take to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -23,6 +24,9 @@ async function main(): Promise<void> {
   }
   for (const warning of unknownVariableWarnings(process.env)) process.stderr.write(`Configuration warning: ${warning}\n`);
 
+  // ADMIN_PASSWORD is checked against the password rule before the admin is set up: its
+  // dictionaries are prepared in a pause of the database's opening, not after it.
+  if (config.adminPassword !== undefined) setImmediate(preparePasswordRule);
   // The rest of the server's code (the routes, their schemas, the services) is loaded while the
   // database opens: PGlite compiles its WebAssembly and PostgreSQL answers off this thread, which
   // would otherwise wait idle for them (bench/startup.ts).

@@ -107,9 +107,19 @@ function buildZxcvbn(): ZxcvbnCore.ZxcvbnFactory {
   });
 }
 
-/** Builds the policy; call once (the dictionaries are prepared at its first check and kept). */
+let built: ZxcvbnCore.ZxcvbnFactory | undefined;
+
+/**
+ * Prepares the dictionaries now rather than at the first check: for a start
+ * that will check a password (ADMIN_PASSWORD), while the database opens and
+ * the main thread would wait anyway.
+ */
+export function preparePasswordRule(): void {
+  built ??= buildZxcvbn();
+}
+
+/** Builds the policy (the dictionaries are prepared at the first check, or by `preparePasswordRule`, once per process). */
 export function createPasswordPolicy(): PasswordPolicy {
-  let built: ZxcvbnCore.ZxcvbnFactory | undefined;
   return {
     check(password, context = {}) {
       const length = codePoints(password);
