@@ -62,7 +62,7 @@ const median = (values: number[]) => {
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 const mib = (bytes: number) => (bytes / 1048576).toFixed(0);
 
-async function startOnce(args: BenchArgs, env: Record<string, string>, logFile: string): Promise<Omit<Sample, 'backend' | 'start' | 'round'>> {
+async function startOnce(args: BenchArgs, env: Record<string, string>, adminPassword: string, logFile: string): Promise<Omit<Sample, 'backend' | 'start' | 'round'>> {
   const port = await freePort();
   const server = await startServer({
     name: 'our server',
@@ -72,7 +72,7 @@ async function startOnce(args: BenchArgs, env: Record<string, string>, logFile: 
       PORT: String(port),
       HOST: '127.0.0.1',
       ADMIN_USERNAME: 'bench-admin',
-      ADMIN_PASSWORD: randomBytes(18).toString('base64url'),
+      ADMIN_PASSWORD: adminPassword,
       ...args.env,
     }),
     port,
@@ -93,10 +93,13 @@ async function startOnce(args: BenchArgs, env: Record<string, string>, logFile: 
 /** One backend's pair of starts (first, later) on a backend prepared for it alone. */
 async function round(args: BenchArgs, backendName: BackendName, n: number, logDir: string): Promise<Sample[]> {
   const backend = await prepareBackend({ embedded: backendName === 'embedded', databaseUrl: args.databaseUrl, redisUrl: args.redisUrl });
+  // One configuration for both starts, as a deployment restarts with the same settings: the
+  // first start creates the admin, the later one finds it with this password already set.
+  const adminPassword = randomBytes(18).toString('base64url');
   try {
     const samples: Sample[] = [];
     for (const start of ['first', 'later'] as const) {
-      const sample = await startOnce(args, backend.env, join(logDir, `${backendName}-${start}-${n}.log`));
+      const sample = await startOnce(args, backend.env, adminPassword, join(logDir, `${backendName}-${start}-${n}.log`));
       samples.push({ backend: backendName, start, round: n, ...sample });
       log(
         `   round ${n}  ${LABELS[backendName][start].padEnd(38)} ready ${seconds(sample.readyMs)} s` +
