@@ -3,7 +3,8 @@
  * build time (`storage/pglite-template.ts`, `openPglite`'s `template`): the
  * copy is a working, fully migrated database; a copy cut short (no
  * PG_VERSION yet) is copied again rather than opened; a directory that
- * already holds a database is never overwritten.
+ * already holds a database is never overwritten. The build's template is
+ * found for exactly the installed PGlite and the current migrations.
  */
 import { existsSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openPglite } from '../../src/storage/db.js';
 import { migrate, readMigrations } from '../../src/storage/migrate.js';
+import { buildPgliteTemplate, findPgliteTemplate } from '../../src/storage/pglite-template.js';
 import { seedDataDir } from '../helpers/backend.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -57,4 +59,14 @@ t.test('a copy cut short (no PG_VERSION) is copied again, not opened', async (t)
   } finally {
     await db.close();
   }
+});
+
+t.test('the build makes the template for these migrations, and only those find it', async (t) => {
+  const migrations = await readMigrations();
+  const dir = await buildPgliteTemplate();
+  t.equal(await findPgliteTemplate(migrations), dir);
+  t.ok(existsSync(join(dir, 'PG_VERSION')));
+  const changed = migrations.map((m, i) => (i === migrations.length - 1 ? { ...m, checksum: 'changed' } : m));
+  t.equal(await findPgliteTemplate(changed), undefined, 'a changed migration has no template');
+  t.equal(await findPgliteTemplate(migrations.slice(0, -1)), undefined, 'nor a different set');
 });
