@@ -67,11 +67,11 @@ export const USAGE = `npm run bench -- [flags]
                       --repeat N rounds, --embedded for the embedded default only
   --pool N            distinct tokens for /api/hello and for introspection (m–o) (default 1000)
   --dpop-rate N       req/s a DPoP case (i–l) may reach: N × (warm-up + duration) proofs are
-                      signed before it (default 4000); keep warm-up + duration under 45 s
+                      signed before it (default 8000); keep warm-up + duration under 45 s
   --revoke-rate N[,M] req/s a revocation case may reach, the peer's (p) N and ours (q, r) M
                       (default M = N): N × (warm-up + duration) tokens are issued before it,
                       one revoked per request; a pool that runs dry shows as 400s
-                      (default 15000,4000)
+                      (default 15000,8000)
   --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
   --cpu-prof DIR      write CPU profiles of the servers into DIR/{ours,peer,floor}
                       (summarise with bench/profile-summary.ts)
@@ -100,8 +100,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     repeat: 1,
     soak: undefined,
     pool: 1000,
-    dpopRate: 4000,
-    revokeRate: { peer: 15_000, ours: 4_000 },
+    dpopRate: 8000,
+    revokeRate: { peer: 15_000, ours: 8_000 },
     alg: 'ES256',
     cpuProf: undefined,
     env: {},

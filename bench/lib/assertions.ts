@@ -12,7 +12,7 @@ import { mapLimit } from './seed.js';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Assertions signed per second of a case (warm-up included). */
-const POOL_RATE = 4_000;
+const POOL_RATE = 12_000;
 
 export interface AssertionKey {
   privateKey: CryptoKey;
