@@ -42,7 +42,7 @@ import { prepareBackend, type Backend } from './lib/backend.js';
 import { foreignCpuPercent, measure, summarize, type LoadResult } from './lib/load.js';
 import { freePort, serverEnv, startServer, type ServerChild } from './lib/processes.js';
 import { dpopKey, learnNonce, proofPool, signProof, type DpopKey } from './lib/dpop.js';
-import { basicAuth, clientTokens, codeFamilies, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, type ClientCreds, type Seed } from './lib/seed.js';
+import { basicAuth, clientTokens, codeFamilies, form, MACHINE_SCOPE, mapLimit, postToken, seed as seedServer, signIn, userTokens, type ClientCreds, type Seed } from './lib/seed.js';
 import { mixedWorkload, percentile } from './lib/soak.js';
 import { runStartup } from './startup.js';
 
@@ -827,7 +827,18 @@ async function main(): Promise<void> {
       json.soak = await runSoak(args, ours, seed);
     } else {
       const results: CaseResult[] = [];
-      for (let round = 1; round <= args.repeat; round++) results.push(...(await runCases(args, ours, seed, logDir, round, keyClient, introspectionPools)));
+      for (let round = 1; round <= args.repeat; round++) {
+        if (round > 1) {
+          // Access tokens live 15 minutes and a round with every case lasts about 11: each later
+          // round gets pools of its own (the same kinds of tokens), so none expires mid-round.
+          const t1 = Date.now();
+          const fresh = await userTokens(ours.url, seed.app, seed.users, args.pool, 16);
+          seed.accessTokens.splice(0, seed.accessTokens.length, ...fresh.accessTokens);
+          if (args.only.has('n')) introspectionPools.accessTokens = await clientTokens(ours.url, seed.machine, args.pool, 16);
+          log(`reissued  round ${round}: ${fmt(seed.accessTokens.length)} access tokens for (c)/(d)${args.only.has('n') ? `, ${fmt(introspectionPools.accessTokens.length)} for (n)` : ''} (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+        }
+        results.push(...(await runCases(args, ours, seed, logDir, round, keyClient, introspectionPools)));
+      }
       const medians = medianRounds(results);
       const checks = verdicts(medians);
       if (args.repeat > 1) {

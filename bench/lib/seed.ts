@@ -130,14 +130,23 @@ export async function seed(options: SeedOptions): Promise<Seed> {
   const users = Array.from({ length: options.userCount }, (_, i) => ({ username: `bench-${suffix}-${i}`, password: `bench-password-${randomBytes(9).toString('base64url')}` }));
   await mapLimit(users, 4, (user) => admin(baseUrl, adminAuth, '/admin/users', { ...user, roles: ['user'] }));
 
-  // One password grant per family (argon2-bound), then refresh chains until the access-token pool is full.
-  const first = await mapLimit(Array.from({ length: options.families }), 4, (_, i) => {
+  const { accessTokens, refreshTokens } = await userTokens(baseUrl, app, users, options.pool, options.families);
+  return { machine, app, users, accessTokens, refreshTokens };
+}
+
+/**
+ * `count` distinct access tokens of `users` at `app`: one password grant per
+ * family (argon2-bound), then refresh chains until there are enough. Also
+ * the latest refresh token of each family.
+ */
+export async function userTokens(baseUrl: string, app: ClientCreds, users: readonly BenchUser[], count: number, families: number): Promise<{ accessTokens: string[]; refreshTokens: string[] }> {
+  const first = await mapLimit(Array.from({ length: families }), 4, (_, i) => {
     const user = users[i % users.length]!;
     return postToken(baseUrl, app, { grant_type: 'password', username: user.username, password: user.password, scope: USER_SCOPE });
   });
   const accessTokens = first.map((t) => t.access_token);
   const refreshTokens = first.map((t) => t.refresh_token!);
-  let wanted = options.pool - accessTokens.length;
+  let wanted = count - accessTokens.length;
   await mapLimit(refreshTokens, 16, async (_, family) => {
     while (wanted > 0) {
       wanted--;
@@ -146,7 +155,7 @@ export async function seed(options: SeedOptions): Promise<Seed> {
       accessTokens.push(next.access_token);
     }
   });
-  return { machine, app, users, accessTokens, refreshTokens };
+  return { accessTokens, refreshTokens };
 }
 
 /** The value of `name` among a response's Set-Cookie headers. */
