@@ -35,6 +35,7 @@ import { registerEventPages } from './events.js';
 import { registerIdentityProviderPages } from './identity-providers.js';
 import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
+import { throttledMessage } from '../../http/pages.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
 const FLASH_KEY = 'adminConsoleNotice';
@@ -184,8 +185,8 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
       result = await services.users.signIn(username, body.password, { ip: request.ip, source: 'admin_console' });
     } catch (err) {
       const e = toOAuthError(err);
-      if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
-      return signInPage(reply, e.status, { csrfToken: session.csrfToken, username, next, error: e.description });
+      const error = e.retryAfter === undefined ? e.description : throttledMessage(reply, e.retryAfter, 'Too many sign-in attempts');
+      return signInPage(reply, e.status, { csrfToken: session.csrfToken, username, next, error });
     }
     if (!result.ok) return signInPage(reply, 401, { csrfToken: session.csrfToken, username, next, error: 'Wrong username or password.' });
     const user = result.user;
@@ -240,8 +241,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     } catch (err) {
       const e = toOAuthError(err);
       if (e.retryAfter === undefined) throw err;
-      reply.header('retry-after', String(e.retryAfter));
-      return page(429, e.description);
+      return page(429, throttledMessage(reply, e.retryAfter, 'Too many wrong codes'));
     }
     if (!method) return page(401, 'That code is not right, or it was already used.');
     delete session.data[SECOND_FACTOR_KEY];
