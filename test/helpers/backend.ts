@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { pgliteDb, type DbWithScripts } from '../../src/storage/db.js';
+import { pgliteDb, useBaselineWasmCompiler, type DbWithScripts } from '../../src/storage/db.js';
 import { pgDb } from '../../src/storage/postgres.js';
 import { createMemoryKv } from '../../src/storage/kv/memory.js';
 import { createRedisKv } from '../../src/storage/kv/redis.js';
@@ -119,6 +119,8 @@ export async function openTestDb(options: TestDbOptions = {}): Promise<DbWithScr
       url: url.toString(),
     });
   }
+  // Compiled as the server compiles it (storage/db.ts).
+  useBaselineWasmCompiler();
   const { PGlite } = await import('@electric-sql/pglite');
   const instance = await PGlite.create({ loadDataDir: await pgliteTemplate(migrated) });
   return pgliteDb(instance);
