@@ -1,14 +1,15 @@
 /**
  * The upstream OpenID Connect providers an operator set up for "Sign in
  * with …": validation, the client secret sealed at rest (`secret.ts`, never
- * returned), the audit trail of every change, and the one provider of the
- * environment (`UPSTREAM_OIDC_*`) ensured at start.
+ * returned; re-sealed under a new key by `keys reencrypt`), the audit trail
+ * of every change, and the one provider of the environment
+ * (`UPSTREAM_OIDC_*`) ensured at start.
  */
 import { recordChange, SYSTEM_ACTOR, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import { IDENTITY_PROVIDER_ID, SCOPE_TOKEN, upstreamIssuerProblem, type Config, type UpstreamOidcConfig } from '../config.js';
 import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { IdentityProviderPatch, IdentityProviderRecord, IdentityProviderRepo } from '../storage/types.js';
-import type { SecretSealer } from './secret.js';
+import { createSecretSealer, type SecretSealer } from './secret.js';
 
 export const DEFAULT_UPSTREAM_SCOPES = 'openid email profile';
 const MAX_SCOPES = 20;
@@ -63,6 +64,12 @@ export interface IdentityProviderService {
   ensureFromConfig(upstream: UpstreamOidcConfig): Promise<IdentityProvider>;
   /** The redirect URI of a provider id. */
   redirectUriOf(id: string): string;
+  /**
+   * Re-seals every stored client secret under `newKey` (plainly when
+   * undefined), with `keys reencrypt`: all or nothing; returns how many.
+   * From then on this instance seals and opens with the new key.
+   */
+  reencrypt(newKey: Uint8Array | undefined): Promise<number>;
 }
 
 export interface IdentityProviderServiceDeps {
@@ -101,7 +108,9 @@ function checkScopes(scopes: string): string {
 }
 
 export function createIdentityProviderService(deps: IdentityProviderServiceDeps): IdentityProviderService {
-  const { repo, sealer, audit } = deps;
+  const { repo, audit } = deps;
+  /** Replaced by `reencrypt`. */
+  let sealer = deps.sealer;
   const redirectUriOf = (id: string) => `${deps.config.issuer}/login/providers/${id}/callback`;
   const view = (record: IdentityProviderRecord): IdentityProvider => ({
     id: record.id,
@@ -218,5 +227,11 @@ export function createIdentityProviderService(deps: IdentityProviderServiceDeps)
       }
     },
     redirectUriOf,
+    async reencrypt(newKey) {
+      const next = createSecretSealer(newKey);
+      const count = await repo.resealAll(async (id, stored) => next.seal(id, await sealer.open(id, stored)));
+      sealer = next;
+      return count;
+    },
   };
 }

@@ -6,7 +6,9 @@
  * (`alg: dir`, `enc: A256GCM`) whose protected header binds the provider id,
  * so one provider's sealed secret cannot be swapped into another's row;
  * without it, stored plainly, as signing keys are. Plain secrets are sealed
- * the next time the provider is saved with the variable set.
+ * the next time the provider is saved with the variable set, or all at once
+ * by `keys reencrypt` (`providers.ts`), which also moves sealed ones to a new
+ * key or back to plain.
  */
 import { CompactEncrypt, compactDecrypt } from 'jose';
 

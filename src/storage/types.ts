@@ -538,6 +538,13 @@ export interface IdentityProviderRepo {
   update(id: string, patch: IdentityProviderPatch): Promise<IdentityProviderRecord | null>;
   /** False when there was none; its links go with it. */
   delete(id: string): Promise<boolean>;
+  /**
+   * Rewrites every stored client secret as `reseal` returns it, in one
+   * transaction with the rows locked: all or nothing (a throw from `reseal`
+   * writes none). `updated_at` stays: the secret itself is the same. Returns
+   * how many were rewritten.
+   */
+  resealAll(reseal: (providerId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>): Promise<number>;
 }
 
 export interface LinkedIdentityRepo {

@@ -3,7 +3,8 @@
  * test backend (fast, in-process), then the real entry point as a child
  * process: help and usage exit codes, a command against its own database, and
  * a command while another process holds the embedded database (carried out
- * by that process over its control socket). Last, `keys reencrypt` both ways.
+ * by that process over its control socket). Last, `keys reencrypt` both ways,
+ * with an identity provider's client secret moving along with the keys.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { loadConfig } from '../../src/config.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createStorage } from '../../src/storage/index.js';
 import { PASSWORD_RULE } from '../../src/users/password-policy.js';
+import { createSecretSealer } from '../../src/identity-providers/secret.js';
 import { createKeyProtector } from '../../src/tokens/key-encryption.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
@@ -378,6 +380,20 @@ t.test('the real entry point', async (t) => {
 t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a new key', async (t) => {
   const newKey = () => randomBytes(32).toString('base64url');
   const [keyA, keyB, keyC] = [newKey(), newKey(), newKey()];
+  const bytes = (key: string) => new Uint8Array(Buffer.from(key, 'base64url'));
+  const PROVIDER_SECRET = 'upstream-client-secret';
+  /** What `env`'s configuration reads as the client secret of provider `corp` (the message when it cannot). */
+  const providerSecret = async (env: Record<string, string>) => {
+    const config = loadConfig({ LOG_LEVEL: 'silent', ISSUER: 'http://localhost:3000', ...env });
+    const services = createServices(config, await createStorage(config));
+    try {
+      return (await services.identityProviders.credentials('corp'))!.clientSecret;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    } finally {
+      await services.close();
+    }
+  };
   /** Runs the CLI over its own storage (as `npm run cli` does when no server holds the database). */
   const cliWith = async (env: Record<string, string>, argv: string[], stdin = ''): Promise<Run> => {
     let stdout = '';
@@ -416,6 +432,12 @@ t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a ne
     t.equal(listed.code, 0, listed.stderr);
     const kids = json<Array<{ kid: string; alg: string }>>(listed);
     const esKid = kids.find((k) => k.alg === 'ES256')!.kid;
+    const provider = await cliWith(
+      { ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA },
+      ['identity-providers', 'create', 'corp', '--issuer', 'https://login.example.com', '--client-id', 'auth-server', '--client-secret-stdin', '--name', 'Example Corp'],
+      `${PROVIDER_SECRET}\n`,
+    );
+    t.equal(provider.code, 0, provider.stderr);
 
     for (const [argv, stdin, message] of [
       [['keys', 'reencrypt'], '', /either --new-key-stdin or --decrypt/],
@@ -436,15 +458,26 @@ t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a ne
     const moved = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }, ['keys', 'reencrypt', '--new-key-stdin'], `${keyB}\n`);
     t.equal(moved.code, 0, moved.stderr);
     t.match(moved.stdout, /^2 signing key\(s\) are now encrypted under the new key\.\nNow set SIGNING_KEY_ENCRYPTION_KEY to the new key for every instance/);
+    t.match(moved.stdout, /\n1 identity-provider client secret\(s\) were re-sealed the same way/);
     t.equal(await serverSigns({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyB }), esKid, 'a server started with the new key signs with the same key');
     const old = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }, ['keys', 'list']);
     t.equal(old.code, 1, 'the old key opens nothing any more');
     t.match(old.stderr, /SIGNING_KEY_ENCRYPTION_KEY is not the key/);
+    t.equal(await providerSecret({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyB }), PROVIDER_SECRET, "the provider's client secret opens with the new key");
+    t.match(await providerSecret({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyA }), /identity provider corp cannot be decrypted/, 'and no longer with the old one');
 
     const plain = await cliWith({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyB }, ['keys', 'reencrypt', '--decrypt', '--json']);
     t.equal(plain.code, 0, plain.stderr);
-    t.same(json(plain), { reencrypted: 2, encrypted: false, totpSecrets: 0 });
+    t.same(json(plain), { reencrypted: 2, encrypted: false, totpSecrets: 0, identityProviderSecrets: 1 });
     t.equal(await serverSigns(where), esKid, 'after --decrypt a server without the variable signs');
+    t.equal(await providerSecret(where), PROVIDER_SECRET, "and reads the provider's secret plainly");
+
+    // From plain to encrypted: the configuration holds no key, the new one comes from stdin.
+    const sealed = await cliWith(where, ['keys', 'reencrypt', '--new-key-stdin', '--json'], `${keyC}\n`);
+    t.equal(sealed.code, 0, sealed.stderr);
+    t.same(json(sealed), { reencrypted: 2, encrypted: true, totpSecrets: 0, identityProviderSecrets: 1 });
+    t.equal(await providerSecret({ ...where, SIGNING_KEY_ENCRYPTION_KEY: keyC }), PROVIDER_SECRET, 'a plain secret is sealed under the new key');
+    t.match(await providerSecret(where), /identity provider corp is stored encrypted/);
   });
 
   t.test('through the control socket of the process holding the embedded database', async (t) => {
@@ -464,16 +497,22 @@ t.test('keys reencrypt: stored keys move from SIGNING_KEY_ENCRYPTION_KEY to a ne
     };
     t.teardown(close);
     const esKid = (await services.tokens.keys.list()).find((k) => k.alg === 'ES256')!.kid;
+    await services.identityProviders.create({ id: 'corp', issuer: 'https://login.example.com', clientId: 'auth-server', clientSecret: PROVIDER_SECRET, displayName: 'Example Corp' });
 
     // The CLI's own environment holds no key: the holder's configuration opens the keys, the new one travels from stdin.
     const moved = await spawnCli(['keys', 'reencrypt', '--new-key-stdin', '--json'], { DATA_DIR: dir }, `${keyB}\n`);
     t.equal(moved.code, 0, moved.stderr);
-    t.same(json(moved), { reencrypted: 2, encrypted: true, totpSecrets: 0 });
+    t.same(json(moved), { reencrypted: 2, encrypted: true, totpSecrets: 0, identityProviderSecrets: 1 });
     // The holder seals under the new key from now on, without a restart.
     const rotated = await services.tokens.keys.rotate();
     const rows = await storage.db.query<{ kid: string; private_jwk: Record<string, unknown> }>('SELECT kid, private_jwk FROM signing_keys');
     t.equal(rows.length, 3, 'two keys and the rotated one');
     for (const row of rows) t.ok(await createKeyProtector(new Uint8Array(Buffer.from(keyB, 'base64url'))).open(row.kid, row.private_jwk), `${row.kid === rotated.kid ? 'the rotated key' : row.kid} opens with the new key`);
+    // Its provider secrets too: the holder opens the re-sealed one at once, and so does the new key alone.
+    t.equal((await services.identityProviders.credentials('corp'))!.clientSecret, PROVIDER_SECRET, 'the holder reads the re-sealed provider secret');
+    const [row] = await storage.db.query<{ client_secret: Record<string, unknown> }>('SELECT client_secret FROM identity_providers WHERE id = $1', ['corp']);
+    t.equal(await createSecretSealer(bytes(keyB)).open('corp', row!.client_secret), PROVIDER_SECRET, 'the provider secret opens with the new key');
+    await t.rejects(createSecretSealer(bytes(keyA)).open('corp', row!.client_secret), /cannot be decrypted/, 'and no longer with the old one');
     await close();
 
     t.equal(await serverSigns({ DATA_DIR: dir, SIGNING_KEY_ENCRYPTION_KEY: keyB }), esKid, 'restarted with the new key, the server signs');

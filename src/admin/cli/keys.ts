@@ -1,4 +1,4 @@
-/** `keys …`: list the signing keys, rotate them, re-encrypt them at rest. */
+/** `keys …`: list the signing keys, rotate them, re-encrypt them (and the other secrets sealed with the same key) at rest. */
 import { CLI_ACTOR } from '../../audit/events.js';
 import { ConfigError, loadConfig, type AccessTokenAlg } from '../../config.js';
 import type { SigningKeyInfo } from '../../tokens/types.js';
@@ -81,10 +81,10 @@ async function readNewKey(args: ParsedArgs, io: CliIo): Promise<ParsedArgs> {
 const reencrypt: Command = {
   name: 'reencrypt',
   summary:
-    'Re-encrypt every stored private key: opened with the configured SIGNING_KEY_ENCRYPTION_KEY (or read plainly when it is unset), written under a new key read from standard input, or plainly with --decrypt',
+    'Re-encrypt every stored private key, authenticator-app secret and identity-provider client secret: opened with the configured SIGNING_KEY_ENCRYPTION_KEY (or read plainly when it is unset), written under a new key read from standard input, or plainly with --decrypt',
   options: {
     'new-key-stdin': { type: 'boolean', description: 'Read the new key (32 random bytes, base64url) from standard input (first line)' },
-    decrypt: { type: 'boolean', description: 'Store the keys as plain JWKs instead (switching encryption off)' },
+    decrypt: { type: 'boolean', description: 'Store the keys and secrets plainly instead (switching encryption off)' },
   },
   examples: [
     "printf '%s\\n' \"$NEW_KEY\" | SIGNING_KEY_ENCRYPTION_KEY=\"$OLD_KEY\" npm run cli -- keys reencrypt --new-key-stdin",
@@ -100,15 +100,23 @@ const reencrypt: Command = {
     const totpSecrets = await services.secondFactor.reencrypt(newKey).catch((err: unknown) => {
       throw new Error(`the signing keys were re-encrypted, but the authenticator-app secrets were not: ${err instanceof Error ? err.message : String(err)}`);
     });
+    // So are our client secrets at the upstream identity providers (identity-providers/secret.ts).
+    const providerSecrets = await services.identityProviders.reencrypt(newKey).catch((err: unknown) => {
+      throw new Error(
+        `the signing keys and the authenticator-app secrets were re-encrypted, but the identity providers' client secrets were not: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    });
     const how = result.encrypted ? 'encrypted under the new key' : 'stored as plain JWKs';
     const next = result.encrypted ? 'set SIGNING_KEY_ENCRYPTION_KEY to the new key' : 'unset SIGNING_KEY_ENCRYPTION_KEY';
     return {
-      data: { reencrypted: result.count, encrypted: result.encrypted, totpSecrets },
+      data: { reencrypted: result.count, encrypted: result.encrypted, totpSecrets, identityProviderSecrets: providerSecrets },
       text: [
         `${result.count} signing key(s) are now ${how}.`,
         `Now ${next} for every instance and for the CLI, and restart the instances. Until then they keep signing with the keys they`,
         'loaded, but refuse "keys rotate", and one restarted with the old setting refuses to start.',
         `${totpSecrets} authenticator-app secret(s) were re-sealed the same way: until the restart, sign-ins with an app code fail.`,
+        `${providerSecrets} identity-provider client secret(s) were re-sealed the same way: each sign-in opens the secret with the key its instance`,
+        'started with (nothing is cached), so until the restart "Sign in with …" fails.',
       ].join('\n'),
     };
   },
