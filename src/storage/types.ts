@@ -119,6 +119,9 @@ export interface RefreshTokenRecord {
   revokedAt: Date | null;
   /** RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh token is bound to; null: not bound. */
   dpopJkt: string | null;
+  /** OIDC Core §12.2: the `amr` and `acr` of the grant's authentication, repeated by a refreshed ID token; null: none recorded. */
+  amr: string[] | null;
+  acr: string | null;
 }
 
 export interface SigningKeyRecord {
@@ -383,6 +386,9 @@ export interface NewRefreshToken {
   expiresAt: Date;
   /** RFC 9449 §5: the DPoP key the token is bound to (kept by every successor); null or absent: not bound. */
   dpopJkt?: string | null;
+  /** OIDC Core §12.2: how the user authenticated for the grant (kept by every successor); null or absent: not recorded. */
+  amr?: readonly string[] | null;
+  acr?: string | null;
 }
 
 export interface RefreshTokenRepo {

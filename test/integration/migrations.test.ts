@@ -65,7 +65,7 @@ for (const kind of dbKinds) {
       t.equal(rows[0]!.n, all.length);
     });
 
-    t.test('0006 keeps the refresh tokens stored before it, covering no listed resource (read as the default)', async (t) => {
+    t.test('0006 and 0015 keep the refresh tokens stored before them, covering no listed resource (read as the default), with no amr or acr', async (t) => {
       const db = await testDb(t, { kind, migrated: false });
       const before = all.filter((m) => m.name < '0006');
       await migrate(db, before);
@@ -80,6 +80,7 @@ for (const kind of dbKinds) {
       const record = await createRefreshTokenRepo(db).findByHash('h1');
       t.equal(record?.scope, 'openid', 'the row is still there');
       t.equal(record?.resources, null, 'with no resources: the token service reads that as the default resource');
+      t.same([record?.amr, record?.acr], [null, null], 'and no amr or acr (0015): a refreshed ID token has none, as before');
     });
   });
 }

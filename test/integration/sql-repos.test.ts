@@ -259,6 +259,24 @@ for (const kind of dbKinds) {
       t.equal((await refreshTokens.findByHash(legacy.tokenHash))?.resources, null);
     });
 
+    t.test('refresh tokens: amr and acr of the grant are kept through insert and rotation', async (t) => {
+      const family = `fam_${id()}`;
+      const rt = token(family, { amr: ['pwd', 'otp'], acr: 'urn:oauth-server:acr:mfa' });
+      await refreshTokens.insert(rt);
+      t.match(await refreshTokens.findByHash(rt.tokenHash), { amr: ['pwd', 'otp'], acr: 'urn:oauth-server:acr:mfa' });
+      const successor = token(family, { amr: rt.amr, acr: rt.acr });
+      t.equal(await refreshTokens.rotate(rt.tokenHash, new Date(), successor), true);
+      t.match((await refreshTokens.findByHashWithUser(successor.tokenHash))?.record, { amr: ['pwd', 'otp'], acr: 'urn:oauth-server:acr:mfa' }, 'the successor, read with its user');
+      t.match(await refreshTokens.findLatestInFamily(family), { amr: ['pwd', 'otp'], acr: 'urn:oauth-server:acr:mfa' });
+      // None recorded (a row from before migration 0015, or the password grant): null, through rotation too.
+      const plain = token(`fam_${id()}`);
+      await refreshTokens.insert(plain);
+      t.match(await refreshTokens.findByHash(plain.tokenHash), { amr: null, acr: null });
+      const next = token(plain.familyId);
+      t.equal(await refreshTokens.rotate(plain.tokenHash, new Date(), next), true);
+      t.match(await refreshTokens.findByHash(next.tokenHash), { amr: null, acr: null });
+    });
+
     t.test('refresh tokens: rotate marks used and inserts the successor in one step, one winner among 20', async (t) => {
       const family = `fam_${id()}`;
       const rt = token(family);

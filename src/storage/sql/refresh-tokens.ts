@@ -16,10 +16,12 @@ interface RefreshTokenRow {
   used_at: Date | null;
   revoked_at: Date | null;
   dpop_jkt: string | null;
+  amr: string[] | null;
+  acr: string | null;
 }
 
 const COLUMNS =
-  'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at, dpop_jkt';
+  'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at, dpop_jkt, amr, acr';
 
 function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
   return {
@@ -37,6 +39,8 @@ function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
     usedAt: row.used_at,
     revokedAt: row.revoked_at,
     dpopJkt: row.dpop_jkt,
+    amr: row.amr,
+    acr: row.acr,
   };
 }
 
@@ -47,9 +51,9 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
   return {
     async insert(t: NewRefreshToken, tx: Executor = db) {
       await tx.query(
-        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null],
+        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt, amr, acr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null, t.amr ?? null, t.acr ?? null],
       );
     },
     async findByHash(tokenHash, tx: Executor = db) {
@@ -98,10 +102,10 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
            WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
            RETURNING 1
          )
-         INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt)
-         SELECT $3, $4, $5, $6, $7, $8::text[], $9::timestamptz, $10, $11::timestamptz, $12::timestamptz, $13::text FROM used
+         INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt, amr, acr)
+         SELECT $3, $4, $5, $6, $7, $8::text[], $9::timestamptz, $10, $11::timestamptz, $12::timestamptz, $13::text, $14::text[], $15::text FROM used
          RETURNING 1`,
-        [tokenHash, now, t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null],
+        [tokenHash, now, t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null, t.amr ?? null, t.acr ?? null],
       );
       return rows.length === 1;
     },
