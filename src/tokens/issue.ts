@@ -81,6 +81,9 @@ export function createIssuer(deps: IssuerDeps): Issuer {
           // RFC 8707 §2.2: and the resources of the grant, however narrow this access token is.
           resources: [...(request.grantResources ?? [request.resource])],
           authTime: authTime === null ? null : new Date(authTime * 1000),
+          // OIDC Core §12.2: and how the user authenticated, for the ID tokens of later refreshes.
+          amr: request.amr ?? request.idToken?.amr ?? null,
+          acr: request.acr ?? request.idToken?.acr ?? null,
           accessTokenJti: claims.jti,
           accessTokenExpiresAt: new Date(claims.exp * 1000),
           expiresAt: new Date(now() + config.refreshTokenTtlSeconds * 1000),

@@ -128,9 +128,12 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
         refreshToken: true,
         familyId: record.familyId,
         authTime,
+        // Kept by the successor even when this refresh asks for no ID token: a later one may.
+        amr: record.amr,
+        acr: record.acr,
         dpopJkt,
-        // OIDC Core §12.2: a refresh may return a new ID token (no nonce).
-        ...(scopes.includes('openid') ? { idToken: { authTime } } : {}),
+        // OIDC Core §12.2: a refresh may return a new ID token (no nonce), about the same authentication as the first.
+        ...(scopes.includes('openid') ? { idToken: { authTime, amr: record.amr ?? undefined, acr: record.acr ?? undefined } } : {}),
       },
       record.scope,
     );

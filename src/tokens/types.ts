@@ -48,6 +48,13 @@ export interface IssueRequest {
   /** Epoch seconds of the user's authentication, kept with the refresh token. */
   authTime?: number | null;
   /**
+   * How the user authenticated (RFC 8176 `amr`) and the class achieved
+   * (`acr`), kept with the refresh token so a refreshed ID token repeats them
+   * (OIDC Core §12.2). Default: `idToken`'s; none: not recorded.
+   */
+  amr?: readonly string[] | null;
+  acr?: string | null;
+  /**
    * The thumbprint of the DPoP key the token request proved (RFC 9449):
    * the access token is bound to it (`cnf.jkt`, `token_type: DPoP`), and a
    * public client's refresh token too. Null: a bearer token. Required, so

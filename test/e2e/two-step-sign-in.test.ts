@@ -1,14 +1,15 @@
 /**
  * Two-step sign-in (SPEC "Signing in", TOTP): enrolment on the account page,
  * the code after the password, single use (also across two instances),
- * recovery codes, throttling of wrong codes, amr/acr in the ID token,
- * `acr_values` step-up, the password grant and admin Basic refused, and
- * `REQUIRE_MFA_FOR_ADMINS` on the console. Codes are computed here from the
- * secret the setup page shows (otpauth); the clock is injected and moved a
- * time step at a time, so nothing waits for real time.
+ * recovery codes, throttling of wrong codes, amr/acr in the ID token (and
+ * in those of its refreshes), `acr_values` step-up, the password grant and
+ * admin Basic refused, and `REQUIRE_MFA_FOR_ADMINS` on the console. Codes
+ * are computed here from the secret the setup page shows (otpauth); the
+ * clock is injected and moved a time step at a time, so nothing waits for
+ * real time.
  */
 import { randomBytes } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { Secret, TOTP, URI } from 'otpauth';
 import t, { type Test } from 'tap';
@@ -45,7 +46,7 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
   const web = await seedClient(services, {
     client_name: 'Web app',
     redirect_uris: [REDIRECT],
-    grant_types: ['authorization_code', 'password'],
+    grant_types: ['authorization_code', 'password', 'refresh_token'],
     scope: 'openid profile api:read',
   });
   const client: oauth.Client = { client_id: web.clientId };
@@ -158,14 +159,36 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     throw new Error('too many redirects');
   }
 
-  /** Redeems the code with oauth4webapi and verifies the ID token's signature with jose. */
-  async function idTokenOf(auth: Awaited<ReturnType<typeof authorize>>) {
+  /** Verifies an ID token's signature with jose; its claims. */
+  async function claimsOf(idToken: string | undefined) {
+    const { payload } = await jwtVerify(idToken!, jwks, { issuer: config.issuer, audience: web.clientId, currentDate: new Date(clock) });
+    return payload;
+  }
+
+  /** Redeems the code with oauth4webapi; the ID token's verified claims and the refresh token. */
+  async function redeem(auth: Awaited<ReturnType<typeof authorize>>) {
     const params = oauth.validateAuthResponse(as, client, new URL(auth.location), auth.state);
     const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretBasic(web.clientSecret!), params, REDIRECT, auth.pkce.verifier, httpOptions);
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: auth.nonce, requireIdToken: true });
-    const { payload } = await jwtVerify(tokens.id_token!, jwks, { issuer: config.issuer, audience: web.clientId, currentDate: new Date(clock) });
-    return payload;
+    return { claims: await claimsOf(tokens.id_token), refreshToken: tokens.refresh_token! };
   }
+
+  const idTokenOf = async (auth: Awaited<ReturnType<typeof authorize>>) => (await redeem(auth)).claims;
+
+  /** A refresh with oauth4webapi (optionally narrowed to `scope`): the new ID token's verified claims, if any, and the next refresh token. */
+  async function refresh(refreshToken: string, scope?: string) {
+    const options = { ...httpOptions, ...(scope === undefined ? {} : { additionalParameters: { scope } }) };
+    const response = await oauth.refreshTokenGrantRequest(as, client, oauth.ClientSecretBasic(web.clientSecret!), refreshToken, options);
+    const tokens = await oauth.processRefreshTokenResponse(as, client, response);
+    return { claims: tokens.id_token === undefined ? undefined : await claimsOf(tokens.id_token), refreshToken: tokens.refresh_token! };
+  }
+
+  /** The claims that say how the user signed in (OIDC Core §12.2: a refreshed ID token keeps them). */
+  const authentication = (claims: JWTPayload | undefined) => ({
+    amr: claims?.amr,
+    acr: claims?.acr,
+    auth_time: claims?.auth_time,
+  });
 
   // ------------------------------------------------------------------ enrolment and sign-in
 
@@ -274,14 +297,29 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
 
   // ------------------------------------------------------------------ tokens
 
-  t.test('amr and acr in the ID token', async (t) => {
-    const withApp = await idTokenOf(await authorize(new InjectBrowser(app), alice, aliceApp.secret));
+  t.test('amr and acr in the ID token, and in the ID tokens of its refreshes', async (t) => {
+    const first = await redeem(await authorize(new InjectBrowser(app), alice, aliceApp.secret));
+    const withApp = first.claims;
     t.same(withApp.amr, ['pwd', 'otp']);
     t.equal(withApp.acr, ACR_MFA);
+    // OIDC Core §12.2: a refreshed ID token is about the same sign-in, at every rotation;
+    // one refresh without openid (no ID token) keeps them for the next.
+    tick();
+    const second = await refresh(first.refreshToken);
+    t.same(authentication(second.claims), authentication(withApp), 'the first refresh: amr, acr and auth_time of the sign-in');
+    tick();
+    const narrowed = await refresh(second.refreshToken, 'api:read');
+    t.equal(narrowed.claims, undefined, 'no ID token without openid');
+    tick();
+    const third = await refresh(narrowed.refreshToken);
+    t.same(authentication(third.claims), authentication(withApp), 'still after a refresh without an ID token');
+
     const carol = await seedUser(services, { username: 'carol' });
-    const passwordOnly = await idTokenOf(await authorize(new InjectBrowser(app), carol, null));
+    const passwordFirst = await redeem(await authorize(new InjectBrowser(app), carol, null));
+    const passwordOnly = passwordFirst.claims;
     t.same(passwordOnly.amr, ['pwd']);
     t.equal(passwordOnly.acr, ACR_PASSWORD);
+    t.same(authentication((await refresh(passwordFirst.refreshToken)).claims), authentication(passwordOnly), 'a password sign-in stays pwd');
     t.same((await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json().acr_values_supported, [ACR_PASSWORD, ACR_MFA]);
   });
 
@@ -296,9 +334,14 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     t.equal((await idTokenOf(plain)).acr, ACR_PASSWORD);
     const stepped = await authorize(browser, dave, daveApp.secret, { acr_values: `${ACR_MFA}` });
     t.same(stepped.pages, ['code'], 'the code, not the password again');
-    const claims = await idTokenOf(stepped);
+    const redeemed = await redeem(stepped);
+    const claims = redeemed.claims;
     t.equal(claims.acr, ACR_MFA);
     t.same(claims.amr, ['pwd', 'otp']);
+    tick();
+    const refreshed = (await refresh(redeemed.refreshToken)).claims;
+    t.equal(refreshed?.acr, ACR_MFA, 'the step-up outlives a refresh');
+    t.same(refreshed?.amr, ['pwd', 'otp']);
     const accepted = await authorize(browser, dave, daveApp.secret, { acr_values: `${ACR_PASSWORD} ${ACR_MFA}` });
     t.same(accepted.pages, [], 'a session that already has mfa meets it at once');
 
