@@ -13,6 +13,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { OAuthError } from '../errors.js';
+import { amrOf } from '../oauth/acr.js';
 import { formatUserCode, normalizeUserCode, VERIFICATION_PATH } from '../oauth/device-authorization.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
 import type { Services } from '../services.js';
@@ -122,7 +123,7 @@ export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = as
       if (normalizeUserCode(typed) === null) return form(reply, session, user, { userCode: shown(typed), error: WRONG_CODE, status: 400 });
 
       if (body.decision !== undefined) {
-        const decide = () => devices.decide(typed, user, { allow: body.decision === 'allow', authTime: session.authTime, ip: request.ip });
+        const decide = () => devices.decide(typed, user, { allow: body.decision === 'allow', authTime: session.authTime, amr: amrOf(session.amr), ip: request.ip });
         const result = await guarded(reply, session, user, typed, decide);
         if ('reply' in result) return result.reply;
         const outcome = result.value;

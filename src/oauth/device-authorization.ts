@@ -103,6 +103,8 @@ interface DeviceRecord {
   userId: string | null;
   /** Epoch seconds of the approving user's sign-in (OIDC `auth_time`). */
   authTime: number | null;
+  /** How the approving user signed in (RFC 8176 `amr`); absent while pending, and on records stored before it was recorded. */
+  amr?: string[];
 }
 
 /** A pending request as the `/device` page shows it. */
@@ -120,6 +122,8 @@ export interface ApprovedDevice {
   scopes: string[];
   resources: string[];
   authTime: number | null;
+  /** RFC 8176 methods of the approving user's sign-in; undefined when not recorded. */
+  amr: string[] | undefined;
 }
 
 export interface DeviceFlowDeps {
@@ -152,7 +156,7 @@ export interface DeviceFlow {
    * (throttled like `find`). Allowing remembers the consent (so it can be
    * revoked with the tokens) and records it in the audit trail.
    */
-  decide(userCode: unknown, user: User, input: { allow: boolean; authTime: number | null; ip: string }): Promise<'approved' | 'denied' | null>;
+  decide(userCode: unknown, user: User, input: { allow: boolean; authTime: number | null; amr: readonly string[]; ip: string }): Promise<'approved' | 'denied' | null>;
   /**
    * A poll of the token endpoint (RFC 8628 §3.4–3.5): the approved request,
    * taken from the store so it is redeemed once; else throws
@@ -251,7 +255,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       });
     },
 
-    async decide(typed, user, { allow, authTime, ip }) {
+    async decide(typed, user, { allow, authTime, amr, ip }) {
       const code = normalizeUserCode(typed);
       if (code === null) return null;
       const found = await throttled(code, ip, () => lookup(code));
@@ -263,7 +267,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       const scopes = scopesForUser(record.scopes, user);
       // Nothing this account may grant is a refusal.
       const approved = allow && client !== null && scopes.length > 0;
-      const answered: DeviceRecord = { ...record, status: approved ? 'approved' : 'denied', userId: user.id, scopes, authTime };
+      const answered: DeviceRecord = { ...record, status: approved ? 'approved' : 'denied', userId: user.id, scopes, authTime, amr: [...amr] };
       const context = { actor: userActor(user), ip };
       if (approved) {
         // Before the consent, which refers to the client's row; remembered so it can be revoked with its tokens.
@@ -299,7 +303,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       await kv.delete(pollKey(hash));
       // RFC 8628 §3.5: a token-endpoint error, so 400 (not the 403 of the pages).
       if (taken.status !== 'approved' || taken.userId === null) throw new OAuthError('access_denied', 'The user denied the request.', { status: 400 });
-      return { userId: taken.userId, scopes: taken.scopes, resources: taken.resources, authTime: taken.authTime };
+      return { userId: taken.userId, scopes: taken.scopes, resources: taken.resources, authTime: taken.authTime, amr: taken.amr };
     },
   };
 }

@@ -16,6 +16,7 @@ import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { clientCommands } from '../../src/admin/cli/clients.js';
+import { ACR_PASSWORD } from '../../src/oauth/acr.js';
 import { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from '../../src/oauth/device-authorization.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName, testDb, testKv } from '../helpers/backend.js';
@@ -56,6 +57,9 @@ function device(app: FastifyInstance, client: { clientId: string; clientSecret: 
     },
     async poll(deviceCode: string) {
       return oauth.processDeviceCodeResponse(as, c, await oauth.deviceCodeGrantRequest(as, c, auth, deviceCode, options));
+    },
+    async refresh(refreshToken: string) {
+      return oauth.processRefreshTokenResponse(as, c, await oauth.refreshTokenGrantRequest(as, c, auth, refreshToken, options));
     },
   };
 }
@@ -111,7 +115,7 @@ t.test('user codes: 8 consonants shown as XXXX-XXXX, typed in any case with or w
   t.notMatch(USER_CODE_ALPHABET, /[AEIOUY01]/);
 });
 
-t.test('happy path: pending until the person signs in at /device and allows; tokens once; a refresh token and an ID token', async (t) => {
+t.test('happy path: pending until the person signs in at /device and allows; tokens once; a refresh token and an ID token (amr, acr, kept by a refresh)', async (t) => {
   const tvA = device(a.app, tv, asA);
   const started = await tvA.start('openid api:read');
   t.match(started, { user_code: /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/, verification_uri: `${ISSUER}/device`, expires_in: 600, interval: 5 });
@@ -154,6 +158,11 @@ t.test('happy path: pending until the person signs in at /device and allows; tok
   t.type(tokens.id_token, 'string');
   const hello = await a.app.inject({ url: '/api/hello', headers: { authorization: `Bearer ${tokens.access_token}` } });
   t.match(hello.json(), { message: 'Hello, alice!', client_id: tv.clientId });
+  // OIDC Core §2: how alice signed in at /device; §12.2: a refreshed ID token says the same.
+  const first = oauth.getValidatedIdTokenClaims(tokens)!;
+  t.match(first, { amr: ['pwd'], acr: ACR_PASSWORD, auth_time: Number });
+  const refreshed = oauth.getValidatedIdTokenClaims(await tvA.refresh(tokens.refresh_token!))!;
+  t.same([refreshed.amr, refreshed.acr, refreshed.auth_time], [first.amr, first.acr, first.auth_time], 'the refreshed ID token: the same amr, acr and auth_time');
 
   advance(10);
   t.same(await errorOf(tvA.poll(started.device_code)), { error: 'invalid_grant', status: 400 }, 'redeemed once');

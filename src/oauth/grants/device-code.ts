@@ -8,6 +8,7 @@
  * approved request to exactly one poll.
  */
 import { invalidGrant, invalidRequest } from '../../errors.js';
+import { acrOf } from '../acr.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
 export const deviceCodeParameters: GrantParameters = {
@@ -35,7 +36,10 @@ export function deviceCodeGrant({ devices, tokens, users, resources }: Pick<Gran
       grantResources: approved.resources,
       // As for the code flow: a refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
-      idToken: approved.scopes.includes('openid') ? { authTime: approved.authTime } : undefined,
+      // OIDC Core §2: amr and acr of the sign-in that approved, as for a code (none recorded: no claim).
+      idToken: approved.scopes.includes('openid')
+        ? { authTime: approved.authTime, amr: approved.amr, acr: approved.amr ? acrOf(approved.amr) : undefined }
+        : undefined,
       authTime: approved.authTime,
       dpopJkt,
     });
