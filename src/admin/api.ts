@@ -296,7 +296,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     {
       schema: doc('List audit events (newest first)', {
         description:
-          'Security events: sign-ins and their failures, throttling, refresh-token reuse, consent, changes to clients, users and signing keys. ' +
+          'Security events: sign-ins and their failures, throttling, refresh-token reuse, consent, changes to clients, users, second factors and signing keys. ' +
           'Filters combine (AND); kept for AUDIT_RETENTION_DAYS.',
         querystring: eventQuery,
         response: { 200: eventListResponse, ...adminErrorResponses(400) },

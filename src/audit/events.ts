@@ -38,6 +38,10 @@ export const AUDIT_EVENT_TYPES = [
   'passkey.added',
   'passkey.removed',
   'passkey.clone_detected',
+  'second_factor.added',
+  'second_factor.removed',
+  'second_factor.recovery_codes_regenerated',
+  'second_factor.recovery_code_used',
   'identity_provider.created',
   'identity_provider.updated',
   'identity_provider.deleted',
@@ -86,6 +90,8 @@ export const AUDIT_DETAIL_FIELDS = {
   /** Signature counters: the one stored and the one presented (a clone detected). */
   stored_counter: 'integer',
   presented_counter: 'integer',
+  /** The unused recovery codes a user has left (after one was used). */
+  recovery_codes_left: 'integer',
   /** The upstream identity provider (its id) of a sign-in, a link or a change to it. */
   provider: 'string',
   issuer: 'string',

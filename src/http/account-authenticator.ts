@@ -12,6 +12,7 @@
  *   a recovery code) or the password.
  *
  * Every form carries the session's CSRF token; the pages are `no-store`.
+ * The service records each change in the audit trail (`second_factor.*`).
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { BrowserSession } from '../sessions/service.js';
@@ -151,7 +152,7 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
         return renderErrorPage(reply, config, status, message);
       }
       if (!proved) return renderErrorPage(reply, config, 400, 'That code or password is not right. Go back and try again.');
-      await secondFactor.remove(user.id);
+      await secondFactor.remove(user, request.ip);
       return toAccount(reply);
     },
   );

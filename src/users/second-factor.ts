@@ -15,10 +15,16 @@
  * - Every check of a code is throttled like a password (`security/throttle.ts`):
  *   a hard limit per account and address, reserved before the check, and a
  *   capped slow-down per account.
+ * - The audit trail records, here for every front end: the app set up
+ *   (`second_factor.added`), removed by its user (`second_factor.removed`),
+ *   new recovery codes (`second_factor.recovery_codes_regenerated`), a
+ *   recovery code used (`second_factor.recovery_code_used`, with how many
+ *   are left). Never a code or the secret.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Secret, TOTP } from 'otpauth';
+import { recordChange, userActor, type AuditRecorder } from '../audit/events.js';
 import type { Config } from '../config.js';
 import { conflict } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
@@ -61,8 +67,8 @@ export interface SecondFactorService {
   verify(user: User, code: string, ip: string): Promise<SecondFactorMethod | null>;
   /** New recovery codes (the old ones stop working), after a current app code; null for a wrong code. */
   regenerateRecoveryCodes(user: User, code: string, ip: string): Promise<string[] | null>;
-  /** Removes the app and the recovery codes (the caller checked a code or the password). */
-  remove(userId: string): Promise<boolean>;
+  /** The user removes their app and recovery codes (the caller checked a code or the password); false when there was none. */
+  remove(user: User, ip: string | null): Promise<boolean>;
   /**
    * Re-seals every stored secret under `newKey` (plainly when undefined),
    * with `keys reencrypt`: all or nothing; returns how many.
@@ -76,6 +82,8 @@ export interface SecondFactorDeps {
   config: Pick<Config, 'issuer'> & Partial<Pick<Config, 'signingKeyEncryptionKey'>>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Where the changes and the use of recovery codes are recorded. */
+  audit?: AuditRecorder;
 }
 
 /** Random bytes in an ArrayBuffer of their own (a Buffer's may be a shared pool). */
@@ -92,7 +100,7 @@ function newRecoveryCode(): string {
 }
 
 export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorService {
-  const { repo, throttle, config } = deps;
+  const { repo, throttle, config, audit } = deps;
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? ((ms: number) => delay(ms).then(() => {}));
   let protector = createKeyProtector(config.signingKeyEncryptionKey);
@@ -161,6 +169,10 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
 
   const isEnrolled = async (userId: string) => (await repo.find(userId))?.confirmedAt != null;
 
+  /** Records what the user did to their own second factor, from `ip`. */
+  const recordOwn = (type: 'second_factor.added' | 'second_factor.removed' | 'second_factor.recovery_codes_regenerated' | 'second_factor.recovery_code_used', user: User, ip: string | null, details: { recovery_codes_left?: number } = {}) =>
+    recordChange(audit, { actor: userActor(user), ip }, { type, subject: { type: 'user', id: user.id }, details: { username: user.username, ...details } });
+
   return {
     isEnrolled,
 
@@ -186,12 +198,15 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
 
     async confirmEnrolment(user, code, ip) {
       const accepted = await throttled(user.id, ip, async () => ((await acceptAppCode(user.id, code.trim(), false)) ? true : null));
-      return accepted ? newRecoveryCodes(user.id) : null;
+      if (!accepted) return null;
+      const codes = await newRecoveryCodes(user.id);
+      await recordOwn('second_factor.added', user, ip);
+      return codes;
     },
 
     async verify(user, code, ip) {
       const typed = code.trim();
-      return throttled<SecondFactorMethod>(user.id, ip, async () => {
+      const method = await throttled<SecondFactorMethod>(user.id, ip, async () => {
         if (await acceptAppCode(user.id, typed.replace(/\s/g, ''), true)) return 'otp';
         const recovery = normaliseRecoveryCode(typed);
         if (/^[A-Z2-7]{16}$/.test(recovery) && (await isEnrolled(user.id)) && (await repo.useRecoveryCode(user.id, hashRecoveryCode(recovery)))) {
@@ -199,14 +214,24 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
         }
         return null;
       });
+      // A recovery code stands in for the device: its owner and the admins should see each one go.
+      if (method === 'recovery') await recordOwn('second_factor.recovery_code_used', user, ip, { recovery_codes_left: await repo.countRecoveryCodes(user.id) });
+      return method;
     },
 
     async regenerateRecoveryCodes(user, code, ip) {
       const accepted = await throttled(user.id, ip, async () => ((await acceptAppCode(user.id, code.replace(/\s/g, ''), true)) ? true : null));
-      return accepted ? newRecoveryCodes(user.id) : null;
+      if (!accepted) return null;
+      const codes = await newRecoveryCodes(user.id);
+      await recordOwn('second_factor.recovery_codes_regenerated', user, ip);
+      return codes;
     },
 
-    remove: (userId) => repo.delete(userId),
+    async remove(user, ip) {
+      if (!(await repo.delete(user.id))) return false;
+      await recordOwn('second_factor.removed', user, ip);
+      return true;
+    },
 
     async reencrypt(newKey) {
       const next = createKeyProtector(newKey);

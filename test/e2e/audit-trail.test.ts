@@ -7,6 +7,7 @@
  * list`; no secret in any stored event; a failing insert that does not fail
  * the request; pruning on an injected clock.
  */
+import { Secret, TOTP } from 'otpauth';
 import t, { type Test } from 'tap';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
 import { runCli } from '../../src/admin/cli/run.js';
@@ -442,6 +443,52 @@ t.test(`audit trail (${backendName})`, async (t) => {
       { type: 'sign_in.succeeded', actor: frankActor, ip, details: { source: 'passkey', ...passkey } },
       { type: 'passkey.added', actor: frankActor, ip, subject: { type: 'user', id: frank.id }, details: { username: 'frank', ...passkey } },
     ]);
+  });
+
+  await t.test('the second factor: set up, a recovery code used, new codes, removed by its user', async (t) => {
+    const ip = '198.51.100.30';
+    const password = 'gwen passphrase is long';
+    const gwen = await seedUser(services, { username: 'gwen', password });
+    secrets.add(password);
+    const signIn = async () => {
+      const browser = new InjectBrowser(app, ip);
+      const login = await browser.get('/login');
+      return { browser, res: await browser.post('/login', { ...hiddenFields(login.body, '/login'), username: 'gwen', password }) };
+    };
+    const { browser } = await signIn();
+    const setup = await browser.get('/account/authenticator');
+    const secret = /<code id="totp-secret">([A-Z2-7]+)<\/code>/.exec(setup.body)![1]!;
+    secrets.add(secret);
+    const codeAt = (ms: number) => new TOTP({ secret: Secret.fromBase32(secret) }).generate({ timestamp: ms });
+    const enrolled = await browser.post('/account/authenticator', { ...hiddenFields(setup.body, '/account/authenticator'), code: codeAt(Date.now()) });
+    const recoveryCodes = [...enrolled.body.matchAll(/<code class="recovery-code">([A-Z2-7-]+)<\/code>/g)].map((m) => m[1]!);
+    t.equal(recoveryCodes.length, 10);
+    for (const code of recoveryCodes) secrets.add(code).add(code.replace(/-/g, ''));
+
+    // Signing in with a recovery code: the password first, then the code.
+    const other = await signIn();
+    const codePage = await other.browser.get(other.res.headers.location as string);
+    t.equal((await other.browser.post('/login/second-factor', { ...hiddenFields(codePage.body, '/login/second-factor'), code: recoveryCodes[0]! })).statusCode, 303);
+
+    // New codes with a code of the next time step (the enrolment used up this one), then removed with the password.
+    const account = await browser.get('/account');
+    const regenerated = await browser.post('/account/authenticator/recovery-codes', { ...hiddenFields(account.body, '/account/authenticator/recovery-codes'), code: codeAt(Date.now() + 30_000) });
+    t.equal(regenerated.statusCode, 200);
+    for (const [, code] of regenerated.body.matchAll(/<code class="recovery-code">([A-Z2-7-]+)<\/code>/g)) secrets.add(code!).add(code!.replace(/-/g, ''));
+    t.equal((await browser.post('/account/authenticator/remove', { ...hiddenFields(account.body, '/account/authenticator/remove'), password })).statusCode, 303);
+
+    const gwenActor = { type: 'user', id: gwen.id, username: 'gwen' };
+    const subject = { type: 'user', id: gwen.id };
+    const details = { username: 'gwen' };
+    const list = await events({ subject: gwen.id, type: 'second_factor.' });
+    t.match(list.items, [
+      { type: 'second_factor.removed', outcome: 'success', actor: gwenActor, ip, subject, details },
+      { type: 'second_factor.recovery_codes_regenerated', outcome: 'success', actor: gwenActor, ip, subject, details },
+      { type: 'second_factor.recovery_code_used', outcome: 'success', actor: gwenActor, ip, subject, details: { username: 'gwen', recovery_codes_left: 9 } },
+      { type: 'second_factor.added', outcome: 'success', actor: gwenActor, ip, subject, details },
+    ]);
+    t.equal(list.items.length, 4);
+    for (const e of list.items) t.same(Object.keys(e.details).sort(), e.type === 'second_factor.recovery_code_used' ? ['recovery_codes_left', 'username'] : ['username'], `${e.type}: no code, no secret`);
   });
 
   await t.test('identity providers changed by the admin; an upstream account linked and unlinked by its user', async (t) => {
