@@ -226,7 +226,16 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const identityProviders = createIdentityProviderService({ repo: storage.identityProviders, sealer: createSecretSealer(config.signingKeyEncryptionKey), config, audit });
   const linkedAccounts = createLinkedAccounts({ links: storage.linkedIdentities, users, providers: identityProviders, passkeys: storage.passkeys, audit });
   const upstreamSignIn = createUpstreamSignIn({ relyingParty: createRelyingParty({ providers: identityProviders, kv, now }), accounts: linkedAccounts, audit });
-  const secondFactor = createSecondFactorService({ repo: storage.totp, throttle, config, now, audit, ...(options.sleep ? { sleep: options.sleep } : {}) });
+  // An admin's reset of a user's second factor ends what the user holds, like an admin's new password.
+  const secondFactor = createSecondFactorService({
+    repo: storage.totp,
+    throttle,
+    config,
+    now,
+    audit,
+    endSignIns: (userId) => users.endSignIns(userId),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
   const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });

@@ -243,6 +243,11 @@ export const userResponse = {
     email_verified: { type: 'boolean', description: 'Whether the user proved the address (the mailed link) or an upstream provider verified it; only a verified address links an upstream sign-in' },
     roles: { type: 'array', items: { type: 'string' } },
     disabled: { type: 'boolean' },
+    second_factor: {
+      type: 'boolean',
+      description:
+        'Whether the user has an authenticator app (TOTP): then the password alone signs them in nowhere. In the answers about one user, not in lists. DELETE /admin/users/{id}/second-factor removes it.',
+    },
     created_at: timestamp,
     updated_at: timestamp,
   },

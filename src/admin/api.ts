@@ -1,8 +1,9 @@
 /**
  * The admin JSON API (SPEC "Admin API"): clients (RFC 7591 field names),
- * users, users' remembered consents, and `GET /metrics` on the main port
- * (unless `METRICS_PORT` serves it elsewhere). A plain encapsulated plugin:
- * its authentication hook and content-type rules apply to these routes only.
+ * users, users' remembered consents and second factor (an admin's reset of
+ * a lost authenticator app), and `GET /metrics` on the main port (unless
+ * `METRICS_PORT` serves it elsewhere). A plain encapsulated plugin: its
+ * authentication hook and content-type rules apply to these routes only.
  *
  * Conventions: 201 + the resource on create, 204 on delete, 404 for an
  * unknown id, 409 for a taken username; lists are `{items, total, limit,
@@ -15,7 +16,7 @@ import { SECURITY } from '../http/schemas.js';
 import { changeContextOf, createAdminAuth } from './auth.js';
 import { registerIdentityProviderRoutes } from './identity-providers-api.js';
 import type { Services } from '../services.js';
-import type { Page } from '../storage/types.js';
+import type { Page, User } from '../storage/types.js';
 import {
   ADMIN_TAG,
   clientCreateBody,
@@ -215,14 +216,17 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     { schema: doc('List users', { querystring: pageQuery, response: { 200: userListResponse, ...adminErrorResponses(400) } }) },
     async (request) => {
       const { users, total } = await services.users.list(request.query);
-      return { items: users.map(userToWire), total, limit: request.query.limit, offset: request.query.offset };
+      return { items: users.map((user) => userToWire(user)), total, limit: request.query.limit, offset: request.query.offset };
     },
   );
+
+  /** A user's wire form with whether they have an authenticator app: the answers about one user. */
+  const oneUser = async (user: User) => userToWire(user, await services.secondFactor.isEnrolled(user.id));
 
   app.get<{ Params: IdParams }>(
     '/admin/users/:id',
     { schema: doc('Read a user', { params: userIdParams, response: { 200: userResponse, ...adminErrorResponses(404) } }) },
-    async (request) => userToWire(await services.users.get(request.params.id)),
+    async (request) => oneUser(await services.users.get(request.params.id)),
   );
 
   app.patch<{ Params: IdParams; Body: UserPatchBody }>(
@@ -235,7 +239,7 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
         response: { 200: userResponse, ...adminErrorResponses(400, 404, 409, 413, 415) },
       }),
     },
-    async (request) => userToWire(await services.users.update(request.params.id, request.body, changeContextOf(request))),
+    async (request) => oneUser(await services.users.update(request.params.id, request.body, changeContextOf(request))),
   );
 
   app.delete<{ Params: IdParams }>(
@@ -249,6 +253,24 @@ export const adminApi: FastifyPluginAsync<{ services: AdminApiServices }> = asyn
     },
     async (request, reply) => {
       await services.users.delete(request.params.id, changeContextOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: IdParams }>(
+    '/admin/users/:id/second-factor',
+    {
+      schema: doc("Reset a user's second factor (a lost authenticator app)", {
+        description:
+          'Removes the authenticator app and the recovery codes: the user signs in without them and may set up a new app. ' +
+          'Like a new password, it ends every session and token the user holds. 404 for an unknown user or one without an app.',
+        params: userIdParams,
+        response: { 204: { type: 'null' }, ...adminErrorResponses(404) },
+      }),
+    },
+    async (request, reply) => {
+      const user = await services.users.get(request.params.id);
+      await services.secondFactor.reset(user, changeContextOf(request));
       return reply.code(204).send();
     },
   );

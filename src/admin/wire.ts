@@ -44,8 +44,12 @@ export function initialAccessTokenToWire(token: InitialAccessToken, value: strin
   };
 }
 
-/** Wire form of a user: never the password hash. */
-export function userToWire(user: User): Record<string, unknown> {
+/**
+ * Wire form of a user: never the password hash. `secondFactor`, whether the
+ * user has an authenticator app, is given where one user is read (not in
+ * lists, which would look it up per user).
+ */
+export function userToWire(user: User, secondFactor?: boolean): Record<string, unknown> {
   return {
     id: user.id,
     username: user.username,
@@ -53,6 +57,7 @@ export function userToWire(user: User): Record<string, unknown> {
     email_verified: user.emailVerified,
     roles: user.roles,
     disabled: user.disabled,
+    ...(secondFactor === undefined ? {} : { second_factor: secondFactor }),
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
   };

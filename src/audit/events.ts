@@ -42,6 +42,7 @@ export const AUDIT_EVENT_TYPES = [
   'second_factor.removed',
   'second_factor.recovery_codes_regenerated',
   'second_factor.recovery_code_used',
+  'second_factor.reset',
   'identity_provider.created',
   'identity_provider.updated',
   'identity_provider.deleted',

@@ -19,14 +19,21 @@
  *   (`second_factor.added`), removed by its user (`second_factor.removed`),
  *   new recovery codes (`second_factor.recovery_codes_regenerated`), a
  *   recovery code used (`second_factor.recovery_code_used`, with how many
- *   are left). Never a code or the secret.
+ *   are left) and an admin's reset (`second_factor.reset`). Never a code or
+ *   the secret.
+ * - An admin's reset (a user who lost the app and the recovery codes) is a
+ *   change of credentials made for the user: like an admin's new password, it
+ *   ends every session and refresh token the user holds (`endSignIns`), so
+ *   whoever signed in with the lost device is out too. A user removing their
+ *   own app on the account page proved a code or the password in this
+ *   session, and keeps their sessions, as with removing a passkey.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Secret, TOTP } from 'otpauth';
-import { recordChange, userActor, type AuditRecorder } from '../audit/events.js';
+import { recordChange, userActor, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import type { Config } from '../config.js';
-import { conflict } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import { slowDownMs, throttleKeys, type Throttle } from '../security/throttle.js';
 import type { TotpRepo, User } from '../storage/types.js';
@@ -70,6 +77,12 @@ export interface SecondFactorService {
   /** The user removes their app and recovery codes (the caller checked a code or the password); false when there was none. */
   remove(user: User, ip: string | null): Promise<boolean>;
   /**
+   * An admin removes a user's app and recovery codes (API, console, CLI:
+   * `context` says who), and every session and refresh token of the user
+   * ends. 404 `not_found` when the user has no app set up.
+   */
+  reset(user: User, context: ChangeContext): Promise<void>;
+  /**
    * Re-seals every stored secret under `newKey` (plainly when undefined),
    * with `keys reencrypt`: all or nothing; returns how many.
    */
@@ -84,6 +97,8 @@ export interface SecondFactorDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Where the changes and the use of recovery codes are recorded. */
   audit?: AuditRecorder;
+  /** Ends the user's sessions and refresh tokens after an admin's reset (`users.endSignIns`). */
+  endSignIns?: (userId: string) => Promise<void>;
 }
 
 /** Random bytes in an ArrayBuffer of their own (a Buffer's may be a shared pool). */
@@ -102,6 +117,7 @@ function newRecoveryCode(): string {
 export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorService {
   const { repo, throttle, config, audit } = deps;
   const now = deps.now ?? Date.now;
+  const endSignIns = deps.endSignIns ?? (async () => {});
   const sleep = deps.sleep ?? ((ms: number) => delay(ms).then(() => {}));
   let protector = createKeyProtector(config.signingKeyEncryptionKey);
   // The issuer's host name: the Key URI format splits issuer and account at a colon, so no port.
@@ -231,6 +247,13 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
       if (!(await repo.delete(user.id))) return false;
       await recordOwn('second_factor.removed', user, ip);
       return true;
+    },
+
+    async reset(user, context) {
+      // Only a confirmed app: a setup left half done is no second factor (and the next setup replaces it).
+      if (!(await isEnrolled(user.id)) || !(await repo.delete(user.id))) throw notFound(`user "${user.username}" has no authenticator app`);
+      await endSignIns(user.id);
+      await recordChange(audit, context, { type: 'second_factor.reset', subject: { type: 'user', id: user.id }, details: { username: user.username } });
     },
 
     async reencrypt(newKey) {

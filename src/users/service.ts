@@ -118,6 +118,13 @@ export interface UserService {
   list(page: Page): Promise<{ users: User[]; total: number }>;
   update(id: string, patch: UserPatchInput, context?: ChangeContext): Promise<User>;
   delete(id: string, context?: ChangeContext): Promise<void>;
+  /**
+   * Ends what the user is signed in with, as a change of credentials does:
+   * every browser session (login pages and console) signed in before now,
+   * and their refresh tokens. For a credential kept elsewhere: an admin's
+   * reset of the second factor (`second-factor.ts`). 404 for an unknown user.
+   */
+  endSignIns(id: string): Promise<void>;
   /** The user when it exists and is enabled, else null (grants, tokens: `account.ts`). */
   findEnabled(id: string): Promise<User | null>;
   /**
@@ -266,6 +273,11 @@ export function createUserService(deps: UserServiceDeps): UserService {
     },
     update: audited.update,
     delete: audited.delete,
+    async endSignIns(id) {
+      // Every browser session signed in before now is over (`findSignedIn`).
+      if (!(await repo.update(id, { credentialsChangedAt: new Date(now()) }))) throw notFound(`no user "${id}"`);
+      await changed(id);
+    },
     async findEnabled(id) {
       const user = await repo.findById(id);
       return isEnabled(user) ? user : null;

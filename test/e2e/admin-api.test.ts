@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
 import { PASSWORD_RULE } from '../../src/users/password-policy.js';
-import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
+import { buildTestApp, enrolSecondFactor, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { userBasic } from '../helpers/tokens.js';
 
@@ -392,6 +392,38 @@ t.test(`admin API (${backendName})`, async (t) => {
       t.equal(await services.consents.find(erin.id, clientId), null);
       expectError(t, await call('DELETE', `/admin/users/${erin.id}/consents/${clientId}`), 404, 'not_found');
       expectError(t, await call('GET', '/admin/users/no-such-user/consents'), 404, 'not_found');
+    });
+
+    t.test("a user's second factor: shown on the user; DELETE resets a lost one (204), so an admin's Basic works again; 404 when there is none", async (t) => {
+      const gail = await seedUser(services, { username: 'gail-lost-phone', roles: ['admin'] });
+      const gailBasic = { authorization: userBasic(gail.username, gail.password) };
+      t.equal((await call('GET', `/admin/users/${gail.id}`)).json().second_factor, false);
+      expectError(t, await call('DELETE', `/admin/users/${gail.id}/second-factor`), 404, 'not_found');
+
+      await enrolSecondFactor(services, gail.id);
+      t.equal((await call('GET', `/admin/users/${gail.id}`)).json().second_factor, true);
+      t.equal((await call('PATCH', `/admin/users/${gail.id}`, { payload: { email: 'gail@example.com' } })).json().second_factor, true, 'also in the answer to a change');
+      const listed = (await call('GET', '/admin/users?limit=200')).json().items as Array<Record<string, unknown>>;
+      t.notOk(listed.some((u) => 'second_factor' in u), 'not in lists');
+      t.equal((await call('GET', '/admin/users', { headers: gailBasic })).statusCode, 403, 'with an app, her password alone does not open the API');
+
+      const reset = await call('DELETE', `/admin/users/${gail.id}/second-factor`);
+      t.equal(reset.statusCode, 204);
+      t.equal(reset.body, '');
+      t.notOk(await services.secondFactor.isEnrolled(gail.id));
+      t.equal((await call('GET', `/admin/users/${gail.id}`)).json().second_factor, false);
+      t.equal((await call('GET', '/admin/users', { headers: gailBasic })).statusCode, 200, 'her password opens the API again');
+
+      expectError(t, await call('DELETE', `/admin/users/${gail.id}/second-factor`), 404, 'not_found');
+      expectError(t, await call('DELETE', '/admin/users/no-such-user/second-factor'), 404, 'not_found');
+      const anonymous = await app.inject({ method: 'DELETE', url: `/admin/users/${gail.id}/second-factor` });
+      t.equal(anonymous.statusCode, 401, 'admins only');
+      const plain = await seedUser(services);
+      t.equal((await call('DELETE', `/admin/users/${gail.id}/second-factor`, { headers: { authorization: userBasic(plain.username, plain.password) } })).statusCode, 403);
+
+      const openapi = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      t.same(Object.keys(openapi.paths['/admin/users/{id}/second-factor'].delete.responses).sort(), ['204', '401', '403', '404', '429'], 'documented like its neighbours');
+      t.ok(openapi.paths['/admin/users/{id}'].get.responses['200'].content['application/json'].schema.properties.second_factor);
     });
 
     t.test('the last enabled admin cannot be deleted, disabled or demoted: 409', async (t) => {

@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
-import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
+import { buildTestApp, enrolSecondFactor, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
 
@@ -184,6 +184,16 @@ t.test(`admin console in Chromium (${backendName})`, { skip: chromiumFound ? fal
     t.equal((await services.users.get(bob.id)).disabled, false);
   });
 
+  await t.test("remove a user's lost authenticator app", async (t) => {
+    await enrolSecondFactor(services, bob.id);
+    await page.reload();
+    t.match(await page.textContent('#second-factor-title + p'), /Authenticator app set up; recovery codes left: 10\./);
+    await page.click('button:has-text("Remove authenticator app")');
+    t.match(await page.textContent('.notice'), /Authenticator app removed/);
+    t.notOk(await services.secondFactor.isEnrolled(bob.id));
+    t.equal(await page.locator('button:has-text("Remove authenticator app")').count(), 0, 'nothing left to remove');
+  });
+
   await t.test('sign out ends the session', async (t) => {
     await page.click('button:has-text("Sign out")');
     t.match(page.url(), /\/admin\/console\/sign-in$/);
@@ -252,6 +262,50 @@ t.test('HTTP level: CSRF, roles, escaping, throttling, headers', async (t) => {
     const res = await browser.post(`/admin/console/users/${root.id}/roles`, { ...fields, roles: 'support' });
     t.equal(res.statusCode, 400);
     t.same((await services.users.get(root.id)).roles, ['admin']);
+  });
+
+  await t.test("removing a user's authenticator app: needs the CSRF token, ends their sessions, is recorded; not one's own", async (t) => {
+    const gus = await seedUser(services, { username: 'gus', password: PASSWORD });
+    const gusBrowser = new InjectBrowser(app);
+    const login = await gusBrowser.get('/login');
+    t.equal((await gusBrowser.post('/login', { ...hiddenFields(login.body, '/login'), username: 'gus', password: PASSWORD })).statusCode, 303);
+    await enrolSecondFactor(services, gus.id);
+    t.equal((await gusBrowser.get('/account')).statusCode, 200, 'gus is signed in');
+
+    const { browser } = await signIn('root', PASSWORD, '198.51.100.40');
+    const page = await browser.get(`/admin/console/users/${gus.id}`);
+    t.match(page.body, /recovery codes left: <strong>10<\/strong>/);
+    const action = `/admin/console/users/${gus.id}/second-factor/reset`;
+    const fields = hiddenFields(page.body, action);
+    t.equal((await browser.post(action, {})).statusCode, 403, 'no CSRF token');
+    t.equal((await browser.post(action, { csrf_token: 'x'.repeat(43) })).statusCode, 403, 'a wrong one');
+    t.ok(await services.secondFactor.isEnrolled(gus.id), 'still there');
+
+    const done = await browser.post(action, fields);
+    t.equal(done.statusCode, 303);
+    t.equal(done.headers.location, `/admin/console/users/${gus.id}`);
+    t.notOk(await services.secondFactor.isEnrolled(gus.id));
+    const after = await browser.get(done.headers.location as string);
+    t.match(after.body, /Authenticator app removed/);
+    t.match(after.body, /No authenticator app set up\./);
+    t.equal((await gusBrowser.get('/account')).statusCode, 303, "gus's session has ended");
+    t.match((await services.audit.list({ subject: gus.id, type: 'second_factor.reset' }, { limit: 5, offset: 0 })).events, [
+      { actor: { type: 'user', id: root.id, username: 'root' }, ip: '198.51.100.40', details: { username: 'gus' } },
+    ]);
+    const twice = await browser.post(action, fields);
+    t.equal(twice.statusCode, 404, 'nothing left to remove');
+    t.match(twice.body, /has no authenticator app/);
+
+    // An admin's own app is removed on the account page, with a code or the password.
+    const ivy = await seedUser(services, { username: 'ivy', password: PASSWORD, roles: ['admin'] });
+    const { browser: ivyBrowser } = await signIn('ivy', PASSWORD);
+    await enrolSecondFactor(services, ivy.id);
+    const own = await ivyBrowser.get(`/admin/console/users/${ivy.id}`);
+    t.match(own.body, /<button type="submit" class="danger" disabled title="Remove your own on your account page">Remove authenticator app<\/button>/);
+    const refused = await ivyBrowser.post(`/admin/console/users/${ivy.id}/second-factor/reset`, hiddenFields(own.body, `/admin/console/users/${ivy.id}/second-factor/reset`));
+    t.equal(refused.statusCode, 400);
+    t.match(refused.body, /your account page/);
+    t.ok(await services.secondFactor.isEnrolled(ivy.id));
   });
 
   await t.test('client-supplied text is escaped', async (t) => {

@@ -14,7 +14,7 @@ import { runCli } from '../../src/admin/cli/run.js';
 import { handleControlRequest } from '../../src/admin/control.js';
 import type { Services } from '../../src/services.js';
 import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
-import { buildTestApp, seedUser } from '../helpers/app.js';
+import { buildTestApp, enrolSecondFactor, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { authorizePath, hiddenFields, InjectBrowser, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
@@ -445,7 +445,7 @@ t.test(`audit trail (${backendName})`, async (t) => {
     ]);
   });
 
-  await t.test('the second factor: set up, a recovery code used, new codes, removed by its user', async (t) => {
+  await t.test('the second factor: set up, a recovery code used, new codes, removed by its user; reset by the admin and the CLI', async (t) => {
     const ip = '198.51.100.30';
     const password = 'gwen passphrase is long';
     const gwen = await seedUser(services, { username: 'gwen', password });
@@ -477,17 +477,27 @@ t.test(`audit trail (${backendName})`, async (t) => {
     for (const [, code] of regenerated.body.matchAll(/<code class="recovery-code">([A-Z2-7-]+)<\/code>/g)) secrets.add(code!).add(code!.replace(/-/g, ''));
     t.equal((await browser.post('/account/authenticator/remove', { ...hiddenFields(account.body, '/account/authenticator/remove'), password })).statusCode, 303);
 
+    // Lost: reset by the admin (API), then, set up again, by the CLI.
+    secrets.add((await enrolSecondFactor(services, gwen.id)).secret);
+    t.equal((await api('DELETE', `/admin/users/${gwen.id}/second-factor`)).statusCode, 204);
+    secrets.add((await enrolSecondFactor(services, gwen.id)).secret);
+    t.equal((await cli(services, ['users', 'reset-second-factor', 'gwen'])).code, 0);
+
     const gwenActor = { type: 'user', id: gwen.id, username: 'gwen' };
     const subject = { type: 'user', id: gwen.id };
     const details = { username: 'gwen' };
     const list = await events({ subject: gwen.id, type: 'second_factor.' });
     t.match(list.items, [
+      { type: 'second_factor.reset', actor: { type: 'cli', id: null, username: null }, ip: null, subject, details },
+      { type: 'second_factor.added', actor: gwenActor },
+      { type: 'second_factor.reset', outcome: 'success', actor: rootActor, ip: ADMIN_IP, subject, details },
+      { type: 'second_factor.added', actor: gwenActor },
       { type: 'second_factor.removed', outcome: 'success', actor: gwenActor, ip, subject, details },
       { type: 'second_factor.recovery_codes_regenerated', outcome: 'success', actor: gwenActor, ip, subject, details },
       { type: 'second_factor.recovery_code_used', outcome: 'success', actor: gwenActor, ip, subject, details: { username: 'gwen', recovery_codes_left: 9 } },
       { type: 'second_factor.added', outcome: 'success', actor: gwenActor, ip, subject, details },
     ]);
-    t.equal(list.items.length, 4);
+    t.equal(list.items.length, 8);
     for (const e of list.items) t.same(Object.keys(e.details).sort(), e.type === 'second_factor.recovery_code_used' ? ['recovery_codes_left', 'username'] : ['username'], `${e.type}: no code, no secret`);
   });
 

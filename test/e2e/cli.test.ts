@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 import t from 'tap';
-import { startControlServer } from '../../src/admin/control.js';
+import { handleControlRequest, startControlServer } from '../../src/admin/control.js';
 import { runCli } from '../../src/admin/cli/run.js';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -20,10 +20,10 @@ import { createStorage } from '../../src/storage/index.js';
 import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { createSecretSealer } from '../../src/identity-providers/secret.js';
 import { createKeyProtector } from '../../src/tokens/key-encryption.js';
-import { buildTestApp, checkPassword } from '../helpers/app.js';
+import { buildTestApp, checkPassword, enrolSecondFactor, seedUser } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { basic, postForm } from '../helpers/tokens.js';
+import { basic, postForm, userBasic } from '../helpers/tokens.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -61,7 +61,7 @@ function spawnCli(argv: string[], env: Record<string, string>, stdin = ''): Prom
 const json = <T = Record<string, unknown>>(run: Run): T => JSON.parse(run.stdout) as T;
 
 t.test(`CLI commands (${backendName})`, async (t) => {
-  const { services } = await buildTestApp(t);
+  const { app, services } = await buildTestApp(t);
 
   t.test('clients: create, list, show, update, rotate-secret, delete', async (t) => {
     const created = await cli(services, [
@@ -198,6 +198,40 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     t.equal((await cli(services, ['users', 'delete', 'cli-alice'])).code, 0);
     t.equal(await services.users.findByUsername('cli-alice'), null);
     t.equal((await cli(services, ['users', 'show', 'cli-alice'])).code, 1);
+  });
+
+  t.test('users reset-second-factor: an admin who lost their authenticator app gets in with the password again', async (t) => {
+    const lost = await seedUser(services, { username: 'cli-lost-phone', roles: ['admin'] });
+    await enrolSecondFactor(services, lost.id);
+    const adminApi = () => app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(lost.username, lost.password) } });
+    t.equal((await adminApi()).statusCode, 403, 'locked out of the admin API: the password alone is not enough');
+    t.match((await cli(services, ['users', 'show', 'cli-lost-phone'])).stdout, /second_factor:\s+authenticator app/);
+
+    const reset = await cli(services, ['users', 'reset-second-factor', 'cli-lost-phone']);
+    t.equal(reset.code, 0, reset.stderr);
+    t.match(reset.stdout, new RegExp(`Removed the authenticator app and recovery codes of cli-lost-phone \\(${lost.id}\\)`));
+    t.notOk(await services.secondFactor.isEnrolled(lost.id));
+    t.equal((await adminApi()).statusCode, 200, 'the password opens the admin API again');
+    t.match(json(await cli(services, ['users', 'show', lost.id, '--json'])), { username: 'cli-lost-phone', second_factor: false });
+
+    const again = await cli(services, ['users', 'reset-second-factor', lost.id]);
+    t.equal(again.code, 1, 'nothing to reset');
+    t.match(again.stderr, /has no authenticator app/);
+    const unknown = await cli(services, ['users', 'reset-second-factor', 'nobody-here']);
+    t.equal(unknown.code, 1);
+    t.match(unknown.stderr, /no user with id or username "nobody-here"/);
+    t.equal((await cli(services, ['users', 'reset-second-factor'])).code, 2, 'the user is required');
+
+    // While a server holds the embedded database, the command runs inside it (control socket).
+    await enrolSecondFactor(services, lost.id);
+    const token = 'control-token';
+    const viaServer = await handleControlRequest(
+      services,
+      token,
+      JSON.stringify({ token, group: 'users', command: 'reset-second-factor', args: { values: {}, positionals: ['cli-lost-phone'] } }),
+    );
+    t.match(viaServer, { ok: true, result: { data: { reset: true, id: lost.id, username: 'cli-lost-phone' } } });
+    t.notOk(await services.secondFactor.isEnrolled(lost.id));
   });
 
   t.test('bad values are failures (exit 1) with the reason', async (t) => {

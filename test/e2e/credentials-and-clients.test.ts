@@ -1,11 +1,13 @@
 /**
  * SPEC "Accounts and brute force": changing a user's password, disabling or
- * deleting the user ends their browser sessions and refresh tokens; deleting
+ * deleting the user, or an admin's reset of their second factor (a change of
+ * credentials too), ends their browser sessions and refresh tokens; deleting
  * a client ends its tokens; introspection tells `active: true` only to the
  * token's own client or to a resource server.
  */
 import t from 'tap';
-import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
+import { CLI_ACTOR } from '../../src/audit/events.js';
+import { buildTestApp, enrolSecondFactor, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { authorizePath, hiddenFields, InjectBrowser, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
 import { basic, getWithToken, postForm } from '../helpers/tokens.js';
@@ -41,6 +43,13 @@ t.test(`credentials, clients and introspection (${backendName})`, async (t) => {
     ['a new password', (id: string) => services.users.update(id, { password: 'another long passphrase 42' })],
     ['disabling the account', (id: string) => services.users.update(id, { disabled: true })],
     ['deleting the account', (id: string) => services.users.delete(id)],
+    [
+      "an admin's reset of the second factor",
+      async (id: string) => {
+        await enrolSecondFactor(services, id);
+        await services.secondFactor.reset(await services.users.get(id), { actor: CLI_ACTOR });
+      },
+    ],
   ] as const) {
     await t.test(`${change} ends the browser sessions and refresh tokens`, async (t) => {
       const user = await seedUser(services);

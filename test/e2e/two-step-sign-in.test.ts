@@ -295,6 +295,32 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     tick();
   });
 
+  t.test("a lost app: an admin's reset ends the user's sessions; the password alone signs in, and a new app can be set up", async (t) => {
+    const fred = await seedUser(services, { username: 'fred' });
+    const helpdesk = await seedUser(services, { username: 'helpdesk', roles: ['admin'] });
+    const setUpIn = new InjectBrowser(app);
+    await signInWithPassword(setUpIn, fred);
+    const lost = await enrol(t, setUpIn, fred);
+    const withCode = new InjectBrowser(app);
+    t.equal((await withCode.post('/login/second-factor', { ...(await passwordStep(withCode, fred)), code: codeOf(lost.secret) })).statusCode, 303);
+    t.equal((await withCode.get('/account')).statusCode, 200);
+    tick();
+
+    const reset = await app.inject({ method: 'DELETE', url: `/admin/users/${fred.id}/second-factor`, headers: { authorization: userBasic(helpdesk.username, helpdesk.password) } });
+    t.equal(reset.statusCode, 204);
+    t.equal((await withCode.get('/account')).statusCode, 303, 'the session signed in with the app has ended');
+    t.equal((await setUpIn.get('/account')).statusCode, 303, 'and the one that set it up');
+
+    const fresh = new InjectBrowser(app);
+    t.equal((await signInWithPassword(fresh, fred)).headers.location, '/account', 'the password alone signs in');
+    const found = await enrol(t, fresh, fred);
+    t.not(found.secret, lost.secret, 'a new secret');
+    const old = new InjectBrowser(app);
+    t.equal((await old.post('/login/second-factor', { ...(await passwordStep(old, fred)), code: lost.recoveryCodes[0]! })).statusCode, 400, 'the lost recovery codes are gone');
+    t.equal((await old.post('/login/second-factor', { ...(await passwordStep(old, fred)), code: codeOf(found.secret) })).statusCode, 303, 'the new app signs in');
+    tick();
+  });
+
   // ------------------------------------------------------------------ tokens
 
   t.test('amr and acr in the ID token, and in the ID tokens of its refreshes', async (t) => {

@@ -1,4 +1,8 @@
-/** `users …`: create, list, show, update and delete users. */
+/**
+ * `users …`: create, list, show, update and delete users, and reset the
+ * second factor of one who lost their authenticator app (also an admin
+ * locked out of the console and the admin API by that loss).
+ */
 import { randomBytes } from 'node:crypto';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { OAuthError } from '../../errors.js';
@@ -37,18 +41,27 @@ async function findUser(services: Services, idOrUsername: string): Promise<User>
   }
 }
 
-function show(user: User, generatedPassword: string | null = null): CommandResult {
+/** One user; `secondFactor` (whether they have an authenticator app) when it was looked up. */
+function show(user: User, extra: { generatedPassword?: string; secondFactor?: boolean } = {}): CommandResult {
+  const { generatedPassword, secondFactor } = extra;
   let text = describe([
     ['id', user.id],
     ['username', user.username],
     ['email', user.email],
     ['roles', user.roles],
     ['disabled', user.disabled ? 'yes' : 'no'],
+    ...(secondFactor === undefined ? [] : [['second_factor', secondFactor ? 'authenticator app' : 'none'] as [string, string]]),
     ['created_at', user.createdAt.toISOString()],
     ['updated_at', user.updatedAt.toISOString()],
   ]);
-  if (generatedPassword !== null) text += `\n\npassword: ${generatedPassword}\n(generated and shown once; the user should change it)`;
-  return { data: generatedPassword === null ? userToWire(user) : { ...userToWire(user), generated_password: generatedPassword }, text };
+  if (generatedPassword !== undefined) text += `\n\npassword: ${generatedPassword}\n(generated and shown once; the user should change it)`;
+  const data = userToWire(user, secondFactor);
+  return { data: generatedPassword === undefined ? data : { ...data, generated_password: generatedPassword }, text };
+}
+
+/** `show` with whether the user has an authenticator app. */
+async function showWithSecondFactor(services: Services, user: User): Promise<CommandResult> {
+  return show(user, { secondFactor: await services.secondFactor.isEnrolled(user.id) });
 }
 
 const create: Command = {
@@ -67,7 +80,7 @@ const create: Command = {
     const given = stringValue(args, 'password');
     const password = given ?? randomBytes(18).toString('base64url');
     const user = await services.users.create({ username, password, email: stringValue(args, 'email') ?? null, roles: listValue(args, 'role') ?? [] }, { actor: CLI_ACTOR });
-    return show(user, given === undefined ? password : null);
+    return show(user, given === undefined ? { generatedPassword: password } : {});
   },
 };
 
@@ -81,7 +94,7 @@ const list: Command = {
     const rows = users.map((u) => [u.id, u.username, u.roles.join(',') || '-', u.disabled ? 'disabled' : 'enabled', u.email ?? '-']);
     const footer = `${users.length} of ${total} user(s)${page.offset > 0 ? ` from offset ${page.offset}` : ''}`;
     return {
-      data: { items: users.map(userToWire), total, ...page },
+      data: { items: users.map((user) => userToWire(user)), total, ...page },
       text: users.length === 0 ? `No users (${total} in total).` : `${table(['ID', 'USERNAME', 'ROLES', 'STATUS', 'EMAIL'], rows)}\n\n${footer}`,
     };
   },
@@ -92,7 +105,7 @@ const showCommand: Command = {
   summary: 'Show one user',
   positionals: ['ID_OR_USERNAME'],
   async run(services, args) {
-    return show(await findUser(services, args.positionals[0]!));
+    return showWithSecondFactor(services, await findUser(services, args.positionals[0]!));
   },
 };
 
@@ -125,7 +138,7 @@ const update: Command = {
     if (flag(args, 'enable')) patch.disabled = false;
     if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give at least one option');
     const user = await findUser(services, args.positionals[0]!);
-    return show(await services.users.update(user.id, patch, { actor: CLI_ACTOR }));
+    return showWithSecondFactor(services, await services.users.update(user.id, patch, { actor: CLI_ACTOR }));
   },
 };
 
@@ -140,8 +153,26 @@ const remove: Command = {
   },
 };
 
+const resetSecondFactor: Command = {
+  name: 'reset-second-factor',
+  summary: "Remove a user's authenticator app and recovery codes (a lost device); their sessions and tokens end",
+  positionals: ['ID_OR_USERNAME'],
+  examples: [
+    'users reset-second-factor alice',
+    'users reset-second-factor root   # an admin who lost theirs: sign in to the console with the password, then set up a new app',
+  ],
+  async run(services, args) {
+    const user = await findUser(services, args.positionals[0]!);
+    await services.secondFactor.reset(user, { actor: CLI_ACTOR });
+    return {
+      data: { reset: true, id: user.id, username: user.username },
+      text: `Removed the authenticator app and recovery codes of ${user.username} (${user.id}). They sign in without it now (and can set up a new one); every session and token they held has ended.`,
+    };
+  },
+};
+
 export const userCommands: CommandGroup = {
   name: 'users',
   summary: 'Users and their roles',
-  commands: [create, list, showCommand, update, remove],
+  commands: [create, list, showCommand, update, remove, resetSecondFactor],
 };

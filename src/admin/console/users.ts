@@ -1,13 +1,16 @@
 /**
  * The admin console's user pages: list users, change a user's roles,
- * disable or enable an account. An admin cannot take their own admin role
- * or disable themselves (no lock-out by accident).
+ * disable or enable an account, reset the second factor of a user who lost
+ * their authenticator app (`secondFactor.reset`: their sessions and tokens
+ * end). An admin cannot take their own admin role or disable themselves (no
+ * lock-out by accident), nor reset their own app here: that is the account
+ * page's, with a code or the password.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../../errors.js';
 import type { User } from '../../storage/types.js';
 import { ADMIN_ROLE } from '../../users/account.js';
-import { changeContextOf, CONSOLE, csrf, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
+import { changeContextOf, CONSOLE, csrf, csrfOnly, PAGE_SIZE, pageQuery, pager, type ConsoleAdmin, type ConsoleContext } from './context.js';
 
 const rolesBody = { type: 'object', properties: { roles: { type: 'string', maxLength: 2_000 }, csrf_token: csrf } } as const;
 const statusBody = { type: 'object', properties: { disabled: { type: 'string', enum: ['true', 'false'] }, csrf_token: csrf } } as const;
@@ -47,12 +50,12 @@ export function registerUserPages(app: FastifyInstance, ctx: ConsoleContext): vo
     });
   });
 
-  const userPage = (
+  const userPage = async (
     reply: FastifyReply,
     status: number,
     a: ConsoleAdmin,
     user: User,
-    extra: { roles?: string; error?: string | null; statusError?: string | null; notice?: string | null } = {},
+    extra: { roles?: string; error?: string | null; statusError?: string | null; secondFactorError?: string | null; notice?: string | null } = {},
   ) =>
     render(reply, status, 'user', {
       title: `User ${user.username}`,
@@ -60,8 +63,10 @@ export function registerUserPages(app: FastifyInstance, ctx: ConsoleContext): vo
       user: userRow(user),
       self: user.id === a.user.id,
       roles: extra.roles ?? user.roles.join(' '),
+      secondFactor: await services.secondFactor.status(user.id),
       error: extra.error ?? null,
       statusError: extra.statusError ?? null,
+      secondFactorError: extra.secondFactorError ?? null,
       notice: extra.notice ?? null,
     });
 
@@ -105,6 +110,23 @@ export function registerUserPages(app: FastifyInstance, ctx: ConsoleContext): vo
       await services.users.update(user.id, { disabled }, changeContextOf(request));
       request.log.info({ userId: user.id, by: a.user.id, disabled }, 'user status changed in the admin console');
       await setNotice(a, disabled ? 'Account disabled: the user can no longer sign in, and every token they held was revoked.' : 'Account enabled.');
+      return reply.code(303).redirect(`${CONSOLE}/users/${encodeURIComponent(user.id)}`);
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    `${CONSOLE}/users/:id/second-factor/reset`,
+    { ...guarded, schema: { params: userParams, body: csrfOnly } },
+    async (request, reply) => {
+      const a = admin(request);
+      const user = await services.users.get(request.params.id);
+      if (user.id === a.user.id) {
+        return userPage(reply, 400, a, user, { secondFactorError: 'Remove your own authenticator app on your account page (/account), with a code or your password.' });
+      }
+      // 404 (the error page) when the user has none: another admin was first.
+      await services.secondFactor.reset(user, changeContextOf(request));
+      request.log.info({ userId: user.id, by: a.user.id }, 'second factor reset in the admin console');
+      await setNotice(a, 'Authenticator app removed: the user signs in without it now, and every session and token they held has ended.');
       return reply.code(303).redirect(`${CONSOLE}/users/${encodeURIComponent(user.id)}`);
     },
   );
