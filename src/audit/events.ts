@@ -42,6 +42,8 @@ export const AUDIT_EVENT_TYPES = [
   'second_factor.removed',
   'second_factor.recovery_codes_regenerated',
   'second_factor.recovery_code_used',
+  'second_factor.failed',
+  'second_factor.throttled',
   'second_factor.reset',
   'identity_provider.created',
   'identity_provider.updated',

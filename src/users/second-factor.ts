@@ -19,8 +19,9 @@
  *   (`second_factor.added`), removed by its user (`second_factor.removed`),
  *   new recovery codes (`second_factor.recovery_codes_regenerated`), a
  *   recovery code used (`second_factor.recovery_code_used`, with how many
- *   are left) and an admin's reset (`second_factor.reset`). Never a code or
- *   the secret.
+ *   are left), a wrong code (`second_factor.failed`) or one refused by the
+ *   throttle (`second_factor.throttled`), and an admin's reset
+ *   (`second_factor.reset`). Never a code or the secret.
  * - An admin's reset (a user who lost the app and the recovery codes) is a
  *   change of credentials made for the user: like an admin's new password, it
  *   ends every session and refresh token the user holds (`endSignIns`), so
@@ -31,9 +32,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Secret, TOTP } from 'otpauth';
-import { recordChange, userActor, type AuditRecorder, type ChangeContext } from '../audit/events.js';
+import { recordChange, userActor, type AuditOutcome, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import type { Config } from '../config.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict, notFound, OAuthError } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import { slowDownMs, throttleKeys, type Throttle } from '../security/throttle.js';
 import type { TotpRepo, User } from '../storage/types.js';
@@ -186,8 +187,13 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
   const isEnrolled = async (userId: string) => (await repo.find(userId))?.confirmedAt != null;
 
   /** Records what the user did to their own second factor, from `ip`. */
-  const recordOwn = (type: 'second_factor.added' | 'second_factor.removed' | 'second_factor.recovery_codes_regenerated' | 'second_factor.recovery_code_used', user: User, ip: string | null, details: { recovery_codes_left?: number } = {}) =>
-    recordChange(audit, { actor: userActor(user), ip }, { type, subject: { type: 'user', id: user.id }, details: { username: user.username, ...details } });
+  const recordOwn = (
+    type: 'second_factor.added' | 'second_factor.removed' | 'second_factor.recovery_codes_regenerated' | 'second_factor.recovery_code_used' | 'second_factor.failed' | 'second_factor.throttled',
+    user: User,
+    ip: string | null,
+    details: { recovery_codes_left?: number } = {},
+    outcome: AuditOutcome = 'success',
+  ) => recordChange(audit, { actor: userActor(user), ip }, { type, outcome, subject: { type: 'user', id: user.id }, details: { username: user.username, ...details } });
 
   return {
     isEnrolled,
@@ -222,14 +228,22 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
 
     async verify(user, code, ip) {
       const typed = code.trim();
-      const method = await throttled<SecondFactorMethod>(user.id, ip, async () => {
-        if (await acceptAppCode(user.id, typed.replace(/\s/g, ''), true)) return 'otp';
-        const recovery = normaliseRecoveryCode(typed);
-        if (/^[A-Z2-7]{16}$/.test(recovery) && (await isEnrolled(user.id)) && (await repo.useRecoveryCode(user.id, hashRecoveryCode(recovery)))) {
-          return 'recovery';
-        }
-        return null;
-      });
+      let method: SecondFactorMethod | null;
+      try {
+        method = await throttled<SecondFactorMethod>(user.id, ip, async () => {
+          if (await acceptAppCode(user.id, typed.replace(/\s/g, ''), true)) return 'otp';
+          const recovery = normaliseRecoveryCode(typed);
+          if (/^[A-Z2-7]{16}$/.test(recovery) && (await isEnrolled(user.id)) && (await repo.useRecoveryCode(user.id, hashRecoveryCode(recovery)))) {
+            return 'recovery';
+          }
+          return null;
+        });
+      } catch (err) {
+        // Someone who has the password is guessing codes: the trail shows where from.
+        if (err instanceof OAuthError && err.error === 'too_many_requests') await recordOwn('second_factor.throttled', user, ip, {}, 'failure');
+        throw err;
+      }
+      if (method === null) await recordOwn('second_factor.failed', user, ip, {}, 'failure');
       // A recovery code stands in for the device: its owner and the admins should see each one go.
       if (method === 'recovery') await recordOwn('second_factor.recovery_code_used', user, ip, { recovery_codes_left: await repo.countRecoveryCodes(user.id) });
       return method;

@@ -445,7 +445,7 @@ t.test(`audit trail (${backendName})`, async (t) => {
     ]);
   });
 
-  await t.test('the second factor: set up, a recovery code used, new codes, removed by its user; reset by the admin and the CLI', async (t) => {
+  await t.test('the second factor: set up, a recovery code used, new codes, removed by its user; reset by the admin and the CLI; wrong codes and the throttle', async (t) => {
     const ip = '198.51.100.30';
     const password = 'gwen passphrase is long';
     const gwen = await seedUser(services, { username: 'gwen', password });
@@ -483,11 +483,28 @@ t.test(`audit trail (${backendName})`, async (t) => {
     secrets.add((await enrolSecondFactor(services, gwen.id)).secret);
     t.equal((await cli(services, ['users', 'reset-second-factor', 'gwen'])).code, 0);
 
+    // Set up once more; someone with the password guesses codes from elsewhere: three wrong
+    // (MAX_FAILED_ATTEMPTS=3 here), then refused before any check.
+    secrets.add((await enrolSecondFactor(services, gwen.id)).secret);
+    const guesserIp = '198.51.100.31';
+    const guesser = new InjectBrowser(app, guesserIp);
+    const guessLogin = await guesser.get('/login');
+    const guessCodePage = await guesser.get((await guesser.post('/login', { ...hiddenFields(guessLogin.body, '/login'), username: 'gwen', password })).headers.location as string);
+    const guess = () => guesser.post('/login/second-factor', { ...hiddenFields(guessCodePage.body, '/login/second-factor'), code: '000000' });
+    for (let i = 0; i < 3; i++) t.equal((await guess()).statusCode, 400, 'a wrong code');
+    t.equal((await guess()).statusCode, 429, 'then refused');
+
     const gwenActor = { type: 'user', id: gwen.id, username: 'gwen' };
     const subject = { type: 'user', id: gwen.id };
     const details = { username: 'gwen' };
     const list = await events({ subject: gwen.id, type: 'second_factor.' });
+    const guessed = { actor: gwenActor, ip: guesserIp, subject, details, outcome: 'failure' };
     t.match(list.items, [
+      { type: 'second_factor.throttled', ...guessed },
+      { type: 'second_factor.failed', ...guessed },
+      { type: 'second_factor.failed', ...guessed },
+      { type: 'second_factor.failed', ...guessed },
+      { type: 'second_factor.added', actor: gwenActor },
       { type: 'second_factor.reset', actor: { type: 'cli', id: null, username: null }, ip: null, subject, details },
       { type: 'second_factor.added', actor: gwenActor },
       { type: 'second_factor.reset', outcome: 'success', actor: rootActor, ip: ADMIN_IP, subject, details },
@@ -497,7 +514,7 @@ t.test(`audit trail (${backendName})`, async (t) => {
       { type: 'second_factor.recovery_code_used', outcome: 'success', actor: gwenActor, ip, subject, details: { username: 'gwen', recovery_codes_left: 9 } },
       { type: 'second_factor.added', outcome: 'success', actor: gwenActor, ip, subject, details },
     ]);
-    t.equal(list.items.length, 8);
+    t.equal(list.items.length, 13);
     for (const e of list.items) t.same(Object.keys(e.details).sort(), e.type === 'second_factor.recovery_code_used' ? ['recovery_codes_left', 'username'] : ['username'], `${e.type}: no code, no secret`);
   });
 
