@@ -1,6 +1,7 @@
 /** Upstream OpenID Connect providers and the upstream accounts linked to local users (migration 0014). */
 import type { Db, Executor, IdentityProviderPatch, IdentityProviderRecord, IdentityProviderRepo, LinkedIdentity, LinkedIdentityRepo } from '../types.js';
 import { isUniqueViolation } from './errors.js';
+import { resealColumn } from './reseal.js';
 
 interface ProviderRow {
   id: string;
@@ -100,15 +101,8 @@ export function createIdentityProviderRepo(db: Db): IdentityProviderRepo {
       const rows = await db.query('DELETE FROM identity_providers WHERE id = $1 RETURNING id', [id]);
       return rows.length > 0;
     },
-    async resealAll(reseal) {
-      return db.transaction(async (tx) => {
-        const rows = await tx.query<{ id: string; client_secret: Record<string, unknown> }>('SELECT id, client_secret FROM identity_providers ORDER BY id FOR UPDATE');
-        // Every secret first, then the writes: a failure leaves all of them as they were.
-        const next = [];
-        for (const row of rows) next.push({ id: row.id, secret: await reseal(row.id, row.client_secret) });
-        for (const { id, secret } of next) await tx.query('UPDATE identity_providers SET client_secret = $2 WHERE id = $1', [id, JSON.stringify(secret)]);
-        return next.length;
-      });
+    resealAll(reseal) {
+      return resealColumn(db, { table: 'identity_providers', key: 'id', column: 'client_secret' }, reseal);
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Db, TotpRecord, TotpRepo } from '../types.js';
+import { resealColumn } from './reseal.js';
 
 interface TotpRow {
   user_id: string;
@@ -66,15 +67,8 @@ export function createTotpRepo(db: Db): TotpRepo {
       );
       return rows.length > 0;
     },
-    async resealAll(reseal) {
-      return db.transaction(async (tx) => {
-        const rows = await tx.query<{ user_id: string; secret: Record<string, unknown> }>('SELECT user_id, secret FROM totp_credentials ORDER BY user_id FOR UPDATE');
-        // Every secret first, then the writes: a failure leaves all of them as they were.
-        const next = [];
-        for (const row of rows) next.push({ userId: row.user_id, secret: await reseal(row.user_id, row.secret) });
-        for (const { userId, secret } of next) await tx.query('UPDATE totp_credentials SET secret = $2 WHERE user_id = $1', [userId, JSON.stringify(secret)]);
-        return next.length;
-      });
+    resealAll(reseal) {
+      return resealColumn(db, { table: 'totp_credentials', key: 'user_id', column: 'secret' }, reseal);
     },
     async countRecoveryCodes(userId) {
       const rows = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL', [userId]);
