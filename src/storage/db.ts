@@ -142,9 +142,9 @@ const PGLITE_SHARED_BUFFERS = '16MB';
  * function when first called: PGlite is PostgreSQL compiled to about 10 MB of
  * WebAssembly, and by default V8 compiles all of it when it loads, then again
  * with its optimising compiler (TurboFan) where it runs hot. Measured on the
- * embedded server (bench/README.md): about 0.7 s off every start and 40 MiB
- * off its resident memory; once warm, a query through the baseline code is
- * slower by about a fifth. The flags are process-wide and are set before
+ * embedded server (bench/README.md): 0.6 s off a restart, 1.4 s off a first
+ * start, 50–60 MiB off its idle resident memory; a warm query alone is slower
+ * by about a fifth, which the token and refresh benchmarks do not show. The flags are process-wide and are set before
  * PGlite's module is compiled; they touch nothing but WebAssembly (besides
  * PGlite, only the HTTP parser of undici behind `fetch`).
  */
