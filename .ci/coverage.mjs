@@ -14,14 +14,16 @@
 // directory written through NODE_V8_COVERAGE has the same shape and works too.
 //
 // Why not tap's own report: it merges the processes' V8 coverage per URL and
-// only then maps it back to TypeScript. But the same src/x.ts is compiled by
-// ts-node in the test processes and by tsx in the spawned servers
-// (whitespace-minified, its source maps without sourcesContent), so byte
-// offsets from the two do not line up and one source map is used for both:
-// a file last seen in a server came out as a single line. It also leaves out
-// every file no process loaded. Here each compiled form is mapped back
-// through its own source map first, and the results are merged per line of
-// TypeScript.
+// only then maps it back to TypeScript, so when the same src/x.ts is
+// compiled in two ways (tap's default loader is ts-node; the spawned servers
+// run under tsx, whitespace-minified, its source maps without
+// sourcesContent), byte offsets from the two do not line up and one source
+// map is used for both: a file last seen in a server came out as a single
+// line. It also leaves out every file no process loaded. Here each compiled
+// form is mapped back through its own source map first, and the results are
+// merged per line of TypeScript. (The test processes run under tsx too now,
+// `node-arg` in package.json, but a run with tap's default loader still
+// comes out right.)
 //
 // What counts:
 // - lines: every line of src/ that compiles to JavaScript (not comments,
