@@ -145,6 +145,7 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
     const idClaims = oauth.getValidatedIdTokenClaims(refreshed)!;
     t.equal(idClaims.sub, alice.id);
     t.equal(idClaims.aud, legacy.clientId);
+    t.same([idClaims.amr, idClaims.acr], [['pwd'], 'urn:oauth-server:acr:pwd'], 'how alice signed in: a password');
 
     // The old refresh token is used up.
     const stale = await oauth.processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, auth, tokens.refresh_token!, options));

@@ -13,6 +13,7 @@
  */
 import { invalidGrant, invalidRequest, invalidScope } from '../../errors.js';
 import { isAdmin } from '../../users/account.js';
+import { acrOf } from '../acr.js';
 import { grantScopes, parseScopeParameter, scopesForUser } from '../scope.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
@@ -23,6 +24,9 @@ export const passwordParameters: GrantParameters = {
 
 export const SECOND_FACTOR_REQUIRED =
   'This account signs in with a second factor (an authenticator app), which the password grant cannot ask for. Use the authorization code flow.';
+
+/** RFC 8176: a password and nothing else (this grant refuses users with a second factor). */
+const PASSWORD_AMR = ['pwd'] as const;
 
 export function passwordGrant({
   config,
@@ -58,6 +62,9 @@ export function passwordGrant({
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
       authTime: Math.floor(now() / 1000),
+      // Kept with the refresh token: an ID token of a refresh (scope openid) says how the user signed in.
+      amr: PASSWORD_AMR,
+      acr: acrOf(PASSWORD_AMR),
       dpopJkt,
     });
     return issued.response;
