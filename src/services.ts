@@ -59,6 +59,15 @@ export interface Health {
   codeStore(): Promise<void>;
 }
 
+/** What `keys reencrypt` rewrote: how many of each. */
+export interface ReencryptedSecrets {
+  signingKeys: number;
+  totpSecrets: number;
+  identityProviderSecrets: number;
+  /** Whether they are now encrypted (false: stored plainly). */
+  encrypted: boolean;
+}
+
 export interface Services {
   readonly config: Config;
   /** Milliseconds since the epoch; injectable for tests. */
@@ -113,6 +122,14 @@ export interface Services {
   /** DPoP (RFC 9449): proof verification (token endpoint, resource routes) and the server nonces (null when `DPOP_NONCE=false`). */
   readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces | null };
   readonly health: Health;
+  /**
+   * `keys reencrypt`: every sealed secret (signing keys, authenticator-app
+   * secrets, identity providers' client secrets) opened with this instance's
+   * SIGNING_KEY_ENCRYPTION_KEY (or read plainly) and written under `newKey`,
+   * or plainly when undefined, in one transaction: one that cannot be opened
+   * changes nothing anywhere. From then on this instance uses `newKey`.
+   */
+  reencryptSecrets(newKey: Uint8Array | undefined): Promise<ReencryptedSecrets>;
   /** Starts background work (pub/sub subscriptions, caches, timers). */
   start(): Promise<void>;
   /**
@@ -319,6 +336,25 @@ export function createServices(config: Config, storage: Storage, options: Servic
     audit,
     dpop,
     health: { database: () => storage.db.ping(), codeStore: () => kv.ping() },
+    async reencryptSecrets(newKey) {
+      const parts = await storage.db
+        .transaction(async (tx) => ({
+          signingKeys: await tokens.keys.reseal(newKey, tx),
+          totpSecrets: await secondFactor.reseal(newKey, tx),
+          identityProviderSecrets: await identityProviders.reseal(newKey, tx),
+        }))
+        .catch((err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          throw new Error(`${message}; nothing was re-encrypted`, { cause: err });
+        });
+      for (const part of Object.values(parts)) part.adopt();
+      return {
+        signingKeys: parts.signingKeys.count,
+        totpSecrets: parts.totpSecrets.count,
+        identityProviderSecrets: parts.identityProviderSecrets.count,
+        encrypted: newKey !== undefined,
+      };
+    },
     async start() {
       stops.push(await clients.start());
       stops.push(await tokens.start());

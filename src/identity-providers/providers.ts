@@ -8,7 +8,8 @@
 import { recordChange, SYSTEM_ACTOR, type AuditRecorder, type ChangeContext } from '../audit/events.js';
 import { IDENTITY_PROVIDER_ID, SCOPE_TOKEN, upstreamIssuerProblem, type Config, type UpstreamOidcConfig } from '../config.js';
 import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
-import type { IdentityProviderPatch, IdentityProviderRecord, IdentityProviderRepo } from '../storage/types.js';
+import type { Executor, IdentityProviderPatch, IdentityProviderRecord, IdentityProviderRepo } from '../storage/types.js';
+import type { Resealed } from '../tokens/key-encryption.js';
 import { createSecretSealer, type SecretSealer } from './secret.js';
 
 export const DEFAULT_UPSTREAM_SCOPES = 'openid email profile';
@@ -65,11 +66,12 @@ export interface IdentityProviderService {
   /** The redirect URI of a provider id. */
   redirectUriOf(id: string): string;
   /**
-   * Re-seals every stored client secret under `newKey` (plainly when
-   * undefined), with `keys reencrypt`: all or nothing; returns how many.
-   * From then on this instance seals and opens with the new key.
+   * `keys reencrypt`'s part for the client secrets, in `tx`: every stored
+   * secret re-sealed under `newKey` (plainly when undefined); throws before
+   * writing when one cannot be opened. `adopt()` once `tx` committed: from
+   * then on this instance seals and opens with the new key.
    */
-  reencrypt(newKey: Uint8Array | undefined): Promise<number>;
+  reseal(newKey: Uint8Array | undefined, tx: Executor): Promise<Resealed>;
 }
 
 export interface IdentityProviderServiceDeps {
@@ -227,11 +229,15 @@ export function createIdentityProviderService(deps: IdentityProviderServiceDeps)
       }
     },
     redirectUriOf,
-    async reencrypt(newKey) {
+    async reseal(newKey, tx) {
       const next = createSecretSealer(newKey);
-      const count = await repo.resealAll(async (id, stored) => next.seal(id, await sealer.open(id, stored)));
-      sealer = next;
-      return count;
+      const count = await repo.resealAll(async (id, stored) => next.seal(id, await sealer.open(id, stored)), tx);
+      return {
+        count,
+        adopt: () => {
+          sealer = next;
+        },
+      };
     },
   };
 }

@@ -443,8 +443,12 @@ export interface SigningKeyRepo {
    * Keys already retiring keep their instant.
    */
   retireOthers(alg: string, keepKid: string, retiredAt: Date, expiresAt: Date, tx?: Executor): Promise<number>;
-  /** Runs `fn` while holding a cluster-wide lock, so two instances never create first keys at once. */
-  withLock<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while holding a cluster-wide lock, so two instances never
+   * create first keys at once: in a transaction of its own, or in `tx`
+   * (the lock is then held until that transaction ends).
+   */
+  withLock<T>(fn: (tx: Executor) => Promise<T>, tx?: Executor): Promise<T>;
   /** Replaces the stored private JWK of `kid` (its encrypted form); false when no such key. */
   replacePrivateJwk(kid: string, privateJwk: Record<string, unknown>, tx?: Executor): Promise<boolean>;
 }
@@ -545,12 +549,11 @@ export interface IdentityProviderRepo {
   /** False when there was none; its links go with it. */
   delete(id: string): Promise<boolean>;
   /**
-   * Rewrites every stored client secret as `reseal` returns it, in one
-   * transaction with the rows locked: all or nothing (a throw from `reseal`
-   * writes none). `updated_at` stays: the secret itself is the same. Returns
-   * how many were rewritten.
+   * Rewrites every stored client secret as `reseal` returns it, in `tx`
+   * with the rows locked (a throw from `reseal` writes none). `updated_at`
+   * stays: the secret itself is the same. Returns how many were rewritten.
    */
-  resealAll(reseal: (providerId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>): Promise<number>;
+  resealAll(reseal: (providerId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>, tx: Executor): Promise<number>;
 }
 
 export interface LinkedIdentityRepo {
@@ -646,11 +649,11 @@ export interface TotpRepo {
   /** How many unused recovery codes the user has. */
   countRecoveryCodes(userId: string): Promise<number>;
   /**
-   * Rewrites every stored secret as `reseal` returns it, in one transaction
-   * with the rows locked: all or nothing (a throw from `reseal` writes none).
-   * Returns how many were rewritten.
+   * Rewrites every stored secret as `reseal` returns it, in `tx` with the
+   * rows locked (a throw from `reseal` writes none). Returns how many were
+   * rewritten.
    */
-  resealAll(reseal: (userId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>): Promise<number>;
+  resealAll(reseal: (userId: string, secret: Record<string, unknown>) => Promise<Record<string, unknown>>, tx: Executor): Promise<number>;
 }
 
 export interface Storage {

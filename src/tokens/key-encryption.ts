@@ -21,6 +21,17 @@ export function isSealed(stored: Record<string, unknown>): boolean {
   return typeof stored.jwe === 'string' && Object.keys(stored).length === 1;
 }
 
+/**
+ * One table's part of `keys reencrypt`, written inside the transaction that
+ * re-encrypts every sealed secret (`services.reencryptSecrets`): how many
+ * values were sealed anew, and `adopt`, which makes this instance seal and
+ * open them with the new key; called only once that transaction committed.
+ */
+export interface Resealed {
+  count: number;
+  adopt(): void;
+}
+
 export interface KeyProtector {
   /** Whether keys are encrypted at rest. */
   readonly enabled: boolean;

@@ -374,24 +374,22 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       const atMs = now();
       return infoAt(await repo.listPublished(new Date(atMs)), atMs);
     },
-    async reencrypt(newKey) {
+    async reseal(newKey, outer) {
       const next = createKeyProtector(newKey);
       const count = await repo.withLock(async (tx) => {
         const records = await repo.listAll(tx);
-        // Open every key before writing any: all or nothing.
+        // Open every key before writing any.
         const opened: Array<{ kid: string; jwk: JWK }> = [];
-        for (const record of records) {
-          try {
-            opened.push({ kid: record.kid, jwk: await protector.open(record.kid, record.privateJwk) });
-          } catch (err) {
-            throw new Error(`${err instanceof Error ? err.message : String(err)}; nothing was re-encrypted (SIGNING_KEY_ENCRYPTION_KEY must be the key the stored keys are encrypted with now)`);
-          }
-        }
+        for (const record of records) opened.push({ kid: record.kid, jwk: await protector.open(record.kid, record.privateJwk) });
         for (const { kid, jwk } of opened) await repo.replacePrivateJwk(kid, await next.seal(kid, jwk), tx);
         return opened.length;
-      });
-      protector = next;
-      return { count, encrypted: next.enabled };
+      }, outer);
+      return {
+        count,
+        adopt: () => {
+          protector = next;
+        },
+      };
     },
     async start() {
       await ensureKeys();

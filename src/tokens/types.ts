@@ -4,7 +4,8 @@
  */
 import type { ChangeContext } from '../audit/events.js';
 import type { AccessTokenAlg } from '../config.js';
-import type { Client, User } from '../storage/types.js';
+import type { Client, Executor, User } from '../storage/types.js';
+import type { Resealed } from './key-encryption.js';
 
 /** RFC 6749 §5.1 (plus OIDC `id_token`). Sent with `Cache-Control: no-store`. */
 export interface TokenResponse {
@@ -185,13 +186,6 @@ export interface SigningKeyInfo {
 }
 
 /** What `KeyManager.reencrypt` did. */
-export interface ReencryptResult {
-  /** How many stored private keys were rewritten (every row, unpublished ones too). */
-  count: number;
-  /** Whether they are now encrypted (false: stored as plain JWKs). */
-  encrypted: boolean;
-}
-
 export interface KeyManager {
   /**
    * Adds a new key for `alg` (default: the access-token algorithm) and
@@ -208,14 +202,15 @@ export interface KeyManager {
   /** The keys currently published, latest activation first. */
   list(): Promise<SigningKeyInfo[]>;
   /**
-   * Rewrites every stored private key, opened with this instance's
-   * SIGNING_KEY_ENCRYPTION_KEY (or read plainly), under `newKey` (32 bytes),
-   * or plainly when `newKey` is undefined; from then on this instance seals
-   * new keys under `newKey` too. All or nothing: refused, with nothing
-   * changed, when any stored key cannot be opened. The key material, its
-   * `kid` and the signing schedule do not change.
+   * `keys reencrypt`'s part for the signing keys, in `tx`: every stored
+   * private key (unpublished ones too), opened with this instance's
+   * SIGNING_KEY_ENCRYPTION_KEY (or read plainly), rewritten under `newKey`
+   * (32 bytes), or plainly when `newKey` is undefined; once `tx` committed,
+   * `adopt()` makes this instance seal new keys under `newKey` too. Throws
+   * before writing when any stored key cannot be opened. The key material,
+   * its `kid` and the signing schedule do not change.
    */
-  reencrypt(newKey: Uint8Array | undefined): Promise<ReencryptResult>;
+  reseal(newKey: Uint8Array | undefined, tx: Executor): Promise<Resealed>;
   /** The JWKS document (RFC 7517 §5), serialised once per key-set change. */
   jwksJson(): string;
 }

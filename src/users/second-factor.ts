@@ -37,8 +37,8 @@ import type { Config } from '../config.js';
 import { conflict, notFound, OAuthError } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import { slowDownMs, throttleKeys, type Throttle } from '../security/throttle.js';
-import type { TotpRepo, User } from '../storage/types.js';
-import { createKeyProtector } from '../tokens/key-encryption.js';
+import type { Executor, TotpRepo, User } from '../storage/types.js';
+import { createKeyProtector, type Resealed } from '../tokens/key-encryption.js';
 
 export const TOTP_PERIOD_SECONDS = 30;
 const TOTP_DIGITS = 6;
@@ -84,10 +84,11 @@ export interface SecondFactorService {
    */
   reset(user: User, context: ChangeContext): Promise<void>;
   /**
-   * Re-seals every stored secret under `newKey` (plainly when undefined),
-   * with `keys reencrypt`: all or nothing; returns how many.
+   * `keys reencrypt`'s part for the app secrets, in `tx`: every stored
+   * secret re-sealed under `newKey` (plainly when undefined); throws before
+   * writing when one cannot be opened. `adopt()` once `tx` committed.
    */
-  reencrypt(newKey: Uint8Array | undefined): Promise<number>;
+  reseal(newKey: Uint8Array | undefined, tx: Executor): Promise<Resealed>;
 }
 
 export interface SecondFactorDeps {
@@ -270,11 +271,15 @@ export function createSecondFactorService(deps: SecondFactorDeps): SecondFactorS
       await recordChange(audit, context, { type: 'second_factor.reset', subject: { type: 'user', id: user.id }, details: { username: user.username } });
     },
 
-    async reencrypt(newKey) {
+    async reseal(newKey, tx) {
       const next = createKeyProtector(newKey);
-      const count = await repo.resealAll(async (userId, stored) => next.seal(kidOf(userId), await protector.open(kidOf(userId), stored)));
-      protector = next;
-      return count;
+      const count = await repo.resealAll(async (userId, stored) => next.seal(kidOf(userId), await protector.open(kidOf(userId), stored)), tx);
+      return {
+        count,
+        adopt: () => {
+          protector = next;
+        },
+      };
     },
   };
 }

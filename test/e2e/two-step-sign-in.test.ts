@@ -205,9 +205,17 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     // keys reencrypt re-seals them too: to another key and back (the other instance keeps the configured one).
     const jweOf = async () => ((await storage.db.query<{ secret: { jwe: string } }>('SELECT secret FROM totp_credentials WHERE user_id = $1', [alice.id]))[0]!.secret.jwe);
     const before = await jweOf();
-    t.equal(await services.secondFactor.reencrypt(randomBytes(32)), 1);
+    t.match(await services.reencryptSecrets(randomBytes(32)), { totpSecrets: 1, encrypted: true });
     t.not(await jweOf(), before);
-    t.equal(await services.secondFactor.reencrypt(config.signingKeyEncryptionKey), 1);
+    t.match(await services.reencryptSecrets(config.signingKeyEncryptionKey), { totpSecrets: 1 });
+    // All or nothing across the tables: an app secret that cannot be opened leaves the signing keys as they were too.
+    const signingKeys = () => storage.db.query('SELECT kid, private_jwk FROM signing_keys ORDER BY kid');
+    const [sealed] = await storage.db.query<{ secret: unknown }>('SELECT secret FROM totp_credentials WHERE user_id = $1', [alice.id]);
+    const keysBefore = await signingKeys();
+    await storage.db.query(`UPDATE totp_credentials SET secret = '{"jwe":"not.a.sealed.secret.here"}' WHERE user_id = $1`, [alice.id]);
+    await t.rejects(services.reencryptSecrets(randomBytes(32)), { message: /nothing was re-encrypted/ }, 'one secret that does not open');
+    t.same(await signingKeys(), keysBefore, 'no signing key re-encrypted either');
+    await storage.db.query('UPDATE totp_credentials SET secret = $2 WHERE user_id = $1', [alice.id, JSON.stringify(sealed!.secret)]);
     const codes = await storage.db.query<{ code_hash: string }>('SELECT code_hash FROM recovery_codes WHERE user_id = $1', [alice.id]);
     t.equal(codes.length, 10);
     const all = JSON.stringify(codes);

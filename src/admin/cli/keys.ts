@@ -95,23 +95,15 @@ const reencrypt: Command = {
     const raw = stringValue(args, 'new-key');
     if ((raw === undefined) === !flag(args, 'decrypt')) throw new UsageError('give either --new-key-stdin or --decrypt');
     const newKey = raw === undefined ? undefined : encryptionKeyFrom(raw);
-    const result = await services.tokens.keys.reencrypt(newKey);
-    // The authenticator-app secrets are sealed with the same key (users/second-factor.ts).
-    const totpSecrets = await services.secondFactor.reencrypt(newKey).catch((err: unknown) => {
-      throw new Error(`the signing keys were re-encrypted, but the authenticator-app secrets were not: ${err instanceof Error ? err.message : String(err)}`);
-    });
-    // So are our client secrets at the upstream identity providers (identity-providers/secret.ts).
-    const providerSecrets = await services.identityProviders.reencrypt(newKey).catch((err: unknown) => {
-      throw new Error(
-        `the signing keys and the authenticator-app secrets were re-encrypted, but the identity providers' client secrets were not: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    });
+    // One transaction for the signing keys, the authenticator-app secrets and the identity providers' client secrets.
+    const result = await services.reencryptSecrets(newKey);
+    const { totpSecrets, identityProviderSecrets: providerSecrets } = result;
     const how = result.encrypted ? 'encrypted under the new key' : 'stored as plain JWKs';
     const next = result.encrypted ? 'set SIGNING_KEY_ENCRYPTION_KEY to the new key' : 'unset SIGNING_KEY_ENCRYPTION_KEY';
     return {
-      data: { reencrypted: result.count, encrypted: result.encrypted, totpSecrets, identityProviderSecrets: providerSecrets },
+      data: { reencrypted: result.signingKeys, encrypted: result.encrypted, totpSecrets, identityProviderSecrets: providerSecrets },
       text: [
-        `${result.count} signing key(s) are now ${how}.`,
+        `${result.signingKeys} signing key(s) are now ${how}.`,
         `Now ${next} for every instance and for the CLI, and restart the instances. Until then they keep signing with the keys they`,
         'loaded, but refuse "keys rotate", and one restarted with the old setting refuses to start.',
         `${totpSecrets} authenticator-app secret(s) were re-sealed the same way: until the restart, sign-ins with an app code fail.`,

@@ -101,8 +101,8 @@ export function createIdentityProviderRepo(db: Db): IdentityProviderRepo {
       const rows = await db.query('DELETE FROM identity_providers WHERE id = $1 RETURNING id', [id]);
       return rows.length > 0;
     },
-    resealAll(reseal) {
-      return resealColumn(db, { table: 'identity_providers', key: 'id', column: 'client_secret' }, reseal);
+    resealAll(reseal, tx) {
+      return resealColumn(tx, { table: 'identity_providers', key: 'id', column: 'client_secret' }, reseal);
     },
   };
 }

@@ -65,11 +65,12 @@ export function createSigningKeyRepo(db: Db): SigningKeyRepo {
       const rows = await tx.query('UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1 RETURNING kid', [kid, JSON.stringify(privateJwk)]);
       return rows.length > 0;
     },
-    async withLock(fn) {
-      return db.transaction(async (tx) => {
+    async withLock(fn, outer) {
+      const locked = async (tx: Executor) => {
         await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
         return fn(tx);
-      });
+      };
+      return outer ? locked(outer) : db.transaction(locked);
     },
   };
 }

@@ -67,8 +67,8 @@ export function createTotpRepo(db: Db): TotpRepo {
       );
       return rows.length > 0;
     },
-    resealAll(reseal) {
-      return resealColumn(db, { table: 'totp_credentials', key: 'user_id', column: 'secret' }, reseal);
+    resealAll(reseal, tx) {
+      return resealColumn(tx, { table: 'totp_credentials', key: 'user_id', column: 'secret' }, reseal);
     },
     async countRecoveryCodes(userId) {
       const rows = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL', [userId]);
