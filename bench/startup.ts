@@ -2,8 +2,8 @@
  * Start → ready, and memory at rest: `npm run bench -- --startup` (or
  * `node --import tsx bench/startup.ts`, same flags). Starts the built server
  * as `npm start` does (`node dist/main.js`), times spawn → first 200 from
- * `/readyz` (polled every 10 ms), lets it idle, reads its resident memory
- * (VmRSS) and stops it. Each round starts it twice on one backend:
+ * `/readyz` (polled every 10 ms), reads its resident memory (VmRSS) 2 s
+ * after ready and again at rest, 20 s after ready, and stops it. Each round starts it twice on one backend:
  *
  *   first   a fresh DATA_DIR (embedded: PGlite creates its cluster) or a
  *           freshly created PostgreSQL database (migrations run)
@@ -28,6 +28,13 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const POLL_MS = 10;
 /** Rest after ready before memory is read: what a freshly started, unused instance holds. */
 const IDLE_MS = 2_000;
+/**
+ * Then memory at rest: by then V8's memory reducer, which runs full
+ * collections a few seconds into an idle period, has returned what the start
+ * left behind (its young generation, grown to 32 MiB while starting, among
+ * it). The goals are judged on this reading: what an instance holds idle.
+ */
+const AT_REST_MS = 20_000;
 
 type Start = 'first' | 'later';
 type BackendName = 'embedded' | 'postgres';
@@ -51,6 +58,8 @@ interface Sample {
   /** CPU seconds (user + system) the process used up to the moment it was seen ready. */
   cpuSecondsToReady: number | null;
   rssBytes: number | null;
+  /** VmRSS at rest (`AT_REST_MS` after ready). */
+  restingRssBytes: number | null;
 }
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -84,7 +93,9 @@ async function startOnce(args: BenchArgs, env: Record<string, string>, adminPass
   try {
     const cpuSecondsToReady = server.cpuSeconds();
     await new Promise((r) => setTimeout(r, IDLE_MS));
-    return { readyMs: server.readyMs, cpuSecondsToReady, rssBytes: server.rssBytes() };
+    const rssBytes = server.rssBytes();
+    await new Promise((r) => setTimeout(r, AT_REST_MS - IDLE_MS));
+    return { readyMs: server.readyMs, cpuSecondsToReady, rssBytes, restingRssBytes: server.rssBytes() };
   } finally {
     await server.stop();
   }
@@ -103,7 +114,8 @@ async function round(args: BenchArgs, backendName: BackendName, n: number, logDi
       samples.push({ backend: backendName, start, round: n, ...sample });
       log(
         `   round ${n}  ${LABELS[backendName][start].padEnd(38)} ready ${seconds(sample.readyMs)} s` +
-          `  (CPU ${sample.cpuSecondsToReady?.toFixed(2) ?? 'n/a'} s)  idle RSS ${sample.rssBytes === null ? 'n/a' : `${mib(sample.rssBytes)} MiB`}`,
+          `  (CPU ${sample.cpuSecondsToReady?.toFixed(2) ?? 'n/a'} s)  RSS ${sample.rssBytes === null ? 'n/a' : `${mib(sample.rssBytes)} MiB`}` +
+          `, at rest ${sample.restingRssBytes === null ? 'n/a' : `${mib(sample.restingRssBytes)} MiB`}`,
       );
     }
     return samples;
@@ -117,7 +129,7 @@ export async function runStartup(args: BenchArgs): Promise<void> {
   const backends: BackendName[] = !args.embedded && args.databaseUrl && args.redisUrl ? ['postgres', 'embedded'] : ['embedded'];
   const date = new Date().toISOString();
   log(`# oauth-server start → ready, ${date}`);
-  log(`node ${process.version}, ${args.server}, ${args.repeat} round(s), /readyz polled every ${POLL_MS} ms, RSS read after ${IDLE_MS / 1000} s idle`);
+  log(`node ${process.version}, ${args.server}, ${args.repeat} round(s), /readyz polled every ${POLL_MS} ms, RSS read ${IDLE_MS / 1000} s and ${AT_REST_MS / 1000} s (at rest) after ready`);
   if (loadavg()[0]! >= 1.5) log(`! load average ${loadavg()[0]!.toFixed(2)} ≥ 1.5: something else is running; numbers taken now are not comparable`);
   if (backends.length === 1 && !args.embedded) log('! no DATABASE_URL / REDIS_URL: the embedded default only');
   const stamp = date.replace(/[:.]/g, '-');
@@ -128,22 +140,31 @@ export async function runStartup(args: BenchArgs): Promise<void> {
   for (let n = 1; n <= args.repeat; n++) for (const b of backends) samples.push(...(await round(args, b, n, logDir)));
 
   log();
-  log('| start | ready, s: median (min–max) | CPU to ready, s | idle RSS, MiB: median (min–max) | goal | met |');
-  log('|---|---:|---:|---:|---|:-:|');
+  log('| start | ready, s: median (min–max) | CPU to ready, s | RSS 2 s after ready, MiB | RSS at rest, MiB: median (min–max) | goal | met |');
+  log('|---|---:|---:|---:|---:|---|:-:|');
   const summary = [];
   for (const b of backends) {
     for (const start of ['first', 'later'] as const) {
       const these = samples.filter((s) => s.backend === b && s.start === start);
       const ready = these.map((s) => s.readyMs);
-      const rss = these.map((s) => s.rssBytes).filter((r): r is number => r !== null);
+      const early = these.map((s) => s.rssBytes).filter((r): r is number => r !== null);
+      const rss = these.map((s) => s.restingRssBytes).filter((r): r is number => r !== null);
       const cpu = these.map((s) => s.cpuSecondsToReady).filter((c): c is number => c !== null);
       const goal = GOALS[b][start];
       const met = median(ready) < goal.seconds * 1000 && rss.length > 0 && median(rss) < goal.rssMiB * 1048576;
-      const rssCell = rss.length ? `${mib(median(rss))} (${mib(Math.min(...rss))}–${mib(Math.max(...rss))})` : 'n/a';
+      const cell = (values: number[]) => (values.length ? `${mib(median(values))} (${mib(Math.min(...values))}–${mib(Math.max(...values))})` : 'n/a');
       log(
-        `| ${LABELS[b][start]} | ${seconds(median(ready))} (${seconds(Math.min(...ready))}–${seconds(Math.max(...ready))}) | ${cpu.length ? median(cpu).toFixed(2) : 'n/a'} | ${rssCell} | < ${goal.seconds} s, < ${goal.rssMiB} MiB | ${met ? 'yes' : 'no'} |`,
+        `| ${LABELS[b][start]} | ${seconds(median(ready))} (${seconds(Math.min(...ready))}–${seconds(Math.max(...ready))}) | ${cpu.length ? median(cpu).toFixed(2) : 'n/a'} | ${cell(early)} | ${cell(rss)} | < ${goal.seconds} s, < ${goal.rssMiB} MiB | ${met ? 'yes' : 'no'} |`,
       );
-      summary.push({ backend: b, start, readyMsMedian: median(ready), rssBytesMedian: rss.length ? median(rss) : null, goal, met });
+      summary.push({
+        backend: b,
+        start,
+        readyMsMedian: median(ready),
+        rssBytesMedian: early.length ? median(early) : null,
+        restingRssBytesMedian: rss.length ? median(rss) : null,
+        goal,
+        met,
+      });
     }
   }
   const out = args.json ?? join(ROOT, 'bench/results', `startup-${stamp}.json`);
