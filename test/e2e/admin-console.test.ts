@@ -5,17 +5,16 @@
  * Security properties (CSRF, role check, throttling, escaping) are checked
  * at the HTTP level on the same app.
  */
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import t from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
 import { buildTestApp, enrolSecondFactor, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery staple';
 
 const { app, services } = await buildTestApp(t, { env: { MAX_FAILED_ATTEMPTS: '3' } });
@@ -24,14 +23,10 @@ const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 const root = await seedUser(services, { username: 'root', password: PASSWORD, roles: ['admin'] });
 const bob = await seedUser(services, { username: 'bob', password: PASSWORD, email: 'bob@example.com' });
 
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
+const noChromium = chromiumSkip(t);
 
-t.test(`admin console in Chromium (${backendName})`, { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium; or set CHROMIUM_PATH)` }, async (t) => {
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+t.test(`admin console in Chromium (${backendName})`, { skip: noChromium }, async (t) => {
+  const browser: Browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext();
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });

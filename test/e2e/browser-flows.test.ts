@@ -11,19 +11,18 @@
  * One browser for the file; each scenario gets its own context (cookie jar).
  * Screenshots of the login and consent pages go to test/artifacts/.
  */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as oauth from 'oauth4webapi';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const STEP_TIMEOUT_MS = 10_000;
 
@@ -32,14 +31,11 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) {
-  t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
-}
+const noChromium = chromiumSkip(t);
 
 t.test(
   `browser flows in headless Chromium (${backendName})`,
-  { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (install it with: apt-get install -y chromium; set CHROMIUM_PATH to use another)` },
+  { skip: noChromium },
   async (t) => {
     // The client's callback: a loopback listener of its own (another origin than the server).
     const callback = createServer((_req, res) => {
@@ -75,10 +71,7 @@ t.test(
     const client: oauth.Client = { client_id: web.clientId };
 
     await mkdir(ARTIFACTS, { recursive: true });
-    const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    const browser: Browser = await launchChromium();
     t.teardown(() => browser.close());
 
     /** A fresh cookie jar, with CSP violations collected from the console. */

@@ -8,12 +8,10 @@
  * shared clock (`now`), never by waiting.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { clientCommands } from '../../src/admin/cli/clients.js';
 import { ACR_PASSWORD } from '../../src/oauth/acr.js';
@@ -22,8 +20,8 @@ import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName, testDb, testKv } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
 import { injectFetch } from '../helpers/inject-fetch.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const ISSUER = 'http://localhost:3000';
 
@@ -301,13 +299,13 @@ t.test("the CLI registers a device client and prints its setup: the device autho
   t.notMatch(plain.text, 'device_authorization', 'only for device clients');
 });
 
-t.test('the /device page in headless Chromium: sign in, the code typed in lower case without the dash, allow', { skip: existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM}` }, async (t) => {
+t.test('the /device page in headless Chromium: sign in, the code typed in lower case without the dash, allow', { skip: chromiumSkip(t) }, async (t) => {
   offsetMs = 0;
   await a.app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(a.app.server.address() as AddressInfo).port}`;
   const tvA = device(a.app, tv, asA);
   const { device_code, user_code } = await tvA.start('api:read');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page = await browser.newPage();
   page.setDefaultTimeout(10_000);

@@ -7,19 +7,17 @@
  * `GET /api/hello` answers with that token.
  * No Content-Security-Policy violation on the way.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import t from 'tap';
 import { ensureSwaggerUiClient } from '../../src/clients/swagger-ui-client.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
+const noChromium = chromiumSkip(t);
 
-t.test(`Swagger UI gets tokens from this server and calls the API (${backendName})`, { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)` }, async (t) => {
+t.test(`Swagger UI gets tokens from this server and calls the API (${backendName})`, { skip: noChromium }, async (t) => {
   // The issuer names the real port: Swagger UI's redirect URI is derived from the page's address.
   const port = await freePort();
   const origin = `http://localhost:${port}`;
@@ -30,7 +28,7 @@ t.test(`Swagger UI gets tokens from this server and calls the API (${backendName
   await seedUser(services, { username: 'alice', password: 'correct horse battery staple' });
   await app.listen({ port, host: '127.0.0.1' });
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser: Browser = await launchChromium();
   t.teardown(() => browser.close());
   const cspViolations: string[] = [];
   const watch = (page: Page) =>

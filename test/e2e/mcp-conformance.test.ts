@@ -16,18 +16,16 @@
  * Documents, being built on another branch). Everything else must succeed.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort, ROOT } from '../helpers/server-process.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 /** The suite's command line entry: its package's `bin`. */
 const SUITE = await (async () => {
   const manifest = fileURLToPath(import.meta.resolve('@modelcontextprotocol/conformance/package.json'));
@@ -48,12 +46,11 @@ interface Check {
   errorMessage?: string;
 }
 
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
+const noChromium = chromiumSkip(t);
 
 t.test(
   `the MCP conformance suite's authorization-server scenarios pass (${backendName})`,
-  { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} for the sign-in the suite waits for (apt-get install -y chromium)` },
+  { skip: noChromium },
   async (t) => {
     const port = await freePort();
     const ISSUER = `http://127.0.0.1:${port}`;
@@ -95,7 +92,7 @@ t.test(
     await until('the callback listening', () => (stdout.includes(`Callback server started: http://127.0.0.1:${callbackPort}`) ? true : null));
     t.equal(new URL(authorizationUrl).searchParams.get('resource'), `${ISSUER}/mcp`, 'the suite asks for the MCP server as the resource');
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     t.teardown(() => browser.close());
     const page = await browser.newPage();
     page.setDefaultTimeout(10_000);

@@ -25,7 +25,6 @@ import { REGISTRATION_ENDPOINT_PATH } from '../../src/oauth/metadata.js';
 import { backendName } from '../helpers/backend.js';
 import {
   checkRefreshed,
-  chromiumSkip,
   hostMetadata,
   openMcpHost,
   refusedByTheApi,
@@ -40,6 +39,7 @@ import {
 import { freePort, startServer } from '../helpers/server-process.js';
 import { json, makeTestCertificates, startHttpsServer } from '../helpers/tls.js';
 import { userBasic } from '../helpers/tokens.js';
+import { chromiumSkip } from '../helpers/chromium.js';
 
 const ADMIN = { username: 'mcp-ops', password: 'lanterns along the quay at dusk' };
 

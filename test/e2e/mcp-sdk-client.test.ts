@@ -26,7 +26,6 @@ import { buildTestApp, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import {
   checkRefreshed,
-  chromiumSkip,
   hostMetadata,
   openMcpHost,
   refusedByTheApi,
@@ -37,6 +36,7 @@ import {
   toolsAndWhoami,
 } from '../helpers/mcp-sdk-host.js';
 import { freePort } from '../helpers/server-process.js';
+import { chromiumSkip } from '../helpers/chromium.js';
 
 t.test(`an MCP SDK client connects from the /mcp URL alone (${backendName})`, { skip: chromiumSkip(t) }, async (t) => {
   const redirect = await startLoopbackRedirect(t);

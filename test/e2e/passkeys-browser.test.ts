@@ -12,19 +12,17 @@
  * consent and the client's redirect; the passkey offered by the username
  * field's autofill (conditional UI); then remove the passkey.
  */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as oauth from 'oauth4webapi';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 10_000;
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
@@ -33,12 +31,11 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
+const noChromium = chromiumSkip(t);
 
 t.test(
   `passkeys in headless Chromium with a virtual authenticator (${backendName})`,
-  { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (install it with: apt-get install -y chromium; set CHROMIUM_PATH to use another)` },
+  { skip: noChromium },
   async (t) => {
     const callback = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -62,7 +59,7 @@ t.test(
     const client: oauth.Client = { client_id: web.clientId };
     const alice = await seedUser(services, { username: 'alice' });
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     t.teardown(() => browser.close());
     const context = await browser.newContext();
     const page = await context.newPage();

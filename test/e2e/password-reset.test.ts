@@ -5,19 +5,17 @@
  * using it ends the account's sessions and refresh tokens. (Without SMTP:
  * account.test.ts, whose app has none.)
  */
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, checkPassword, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
 import { startTestSmtp } from '../helpers/smtp.js';
 import { basic, postForm } from '../helpers/tokens.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
 const ISSUER = 'http://localhost:3000';
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const chromiumFound = existsSync(CHROMIUM);
+const noChromium = chromiumSkip(t);
 
 t.test(`forgot password over SMTP (${backendName})`, async (t) => {
   const smtp = await startTestSmtp(t);
@@ -154,12 +152,12 @@ t.test(`forgot password over SMTP (${backendName})`, async (t) => {
 
   t.test(
     'in Chromium: forgot password, the mail, a new password, signed in with it (no script, no CSP violation)',
-    { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)` },
+    { skip: noChromium },
     async (t) => {
       const person = await seedUser(services, { username: 'browsing', email: 'browsing@example.test' });
       await app.listen({ port: 0, host: '127.0.0.1' });
       const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+      const browser = await launchChromium();
       t.teardown(() => browser.close());
       const page = await (await browser.newContext()).newPage();
       page.setDefaultTimeout(10_000);

@@ -32,21 +32,19 @@
  * `node --import tsx src/admin/cli.ts` (the same code, without `tsc` first).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { backendName } from '../helpers/backend.js';
 import { freePort, ROOT, spawnServer, startServer } from '../helpers/server-process.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
 /** The Markdown file whose walkthrough is run; becomes 'README.md' once the walkthrough moves there. */
 export const WALKTHROUGH_FILE = 'README.md';
 
 const DOC_BASE = 'http://localhost:3000';
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const BLOCK_TIMEOUT_MS = 90_000;
 
 interface Step {
@@ -103,8 +101,7 @@ const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
 const markdown = await readFile(join(ROOT, WALKTHROUGH_FILE), 'utf8');
 const steps = parseWalkthrough(markdown);
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
+const noChromium = chromiumSkip(t);
 
 t.test(`the walkthrough's field helper prints a field, or the answer that lacks it and fails`, async (t) => {
   const block = steps.find((s) => s.kind === 'run' && /^field\(\) \{/m.test(s.code));
@@ -130,7 +127,7 @@ t.test(`the walkthrough's field helper prints a field, or the answer that lacks 
   t.equal((await run('Bad Gateway', 'access_token')).stderr, 'no access_token in: Bad Gateway\n', 'also when the answer is not JSON');
 });
 
-t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})`, { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} for the walkthrough's browser step (apt-get install -y chromium)` }, async (t) => {
+t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})`, { skip: noChromium }, async (t) => {
   const servers = steps.filter((s) => s.kind === 'server');
   t.equal(servers.length, 1, 'exactly one walkthrough:server block');
   t.ok(steps.filter((s) => s.kind === 'run').length > 0, 'there are commands to run');
@@ -220,7 +217,7 @@ t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})
     if (!registered) throw new Error('CODE: no "username"/"password" registration in the walkthrough to sign in with');
     const redirectUri = new URL(url).searchParams.get('redirect_uri');
     if (!redirectUri) throw new Error('CODE: the /authorize URL has no redirect_uri');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       let landed: string | null = null;

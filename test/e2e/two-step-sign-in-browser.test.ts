@@ -8,26 +8,23 @@
  * Chromium enforces the CSP: the QR code (a data: image) must load, and the
  * code page's form must be allowed to end in the redirect to the client.
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { Secret, TOTP } from 'otpauth';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { ACR_MFA } from '../../src/oauth/acr.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 10_000;
-const chromiumFound = existsSync(CHROMIUM);
-if (!chromiumFound && process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests`);
+const noChromium = chromiumSkip(t);
 
 t.test(
   `two-step sign-in in headless Chromium (${backendName})`,
-  { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)` },
+  { skip: noChromium },
   async (t) => {
     const callback = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -47,7 +44,7 @@ t.test(
     const http = { [oauth.allowInsecureRequests]: true };
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...http, algorithm: 'oidc' }));
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     t.teardown(() => browser.close());
     const page = await (await browser.newContext()).newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);

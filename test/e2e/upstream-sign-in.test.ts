@@ -7,9 +7,7 @@
  * the admin API with a write-only secret; then one authorization code flow
  * through the "Sign in with …" button in headless Chromium.
  */
-import { existsSync } from 'node:fs';
 import * as oauth from 'oauth4webapi';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, seedClient } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
@@ -19,8 +17,8 @@ import { Secret, TOTP } from 'otpauth';
 import { findCommand } from '../../src/admin/cli/registry.js';
 import { userBasic } from '../helpers/tokens.js';
 import { driveUpstream, startUpstream } from '../helpers/upstream-oidc.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ADMIN = { username: 'root-admin', password: 'a long admin password for tests 42' };
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64url');
 
@@ -312,8 +310,8 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
     t.ok((await services.audit.list({ type: 'identity.unlinked' }, { limit: 5, offset: 0 })).total >= 1);
   });
 
-  const chromiumFound = existsSync(CHROMIUM);
-  await t.test('Chromium: "Sign in with Example Corp" inside an authorization code flow', { skip: chromiumFound ? false : `no Chromium at ${CHROMIUM}` }, async (t) => {
+  const noChromium = chromiumSkip(t);
+  await t.test('Chromium: "Sign in with Example Corp" inside an authorization code flow', { skip: noChromium }, async (t) => {
     await app.listen({ port, host: '127.0.0.1' });
     const web = await seedClient(services, { client_name: 'Photo Printer', redirect_uris: [`http://127.0.0.1:${port}/cb-not-served`], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none', scope: 'openid profile' });
     const issuer = new URL(ISSUER);
@@ -325,7 +323,7 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
     const authorize = new URL(as.authorization_endpoint!);
     for (const [k, v] of Object.entries({ response_type: 'code', client_id: web.clientId, redirect_uri: `http://127.0.0.1:${port}/cb-not-served`, scope: 'openid profile', state, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })) authorize.searchParams.set(k, v);
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     t.teardown(() => browser.close());
     const page = await (await browser.newContext()).newPage();
     page.setDefaultTimeout(10_000);

@@ -9,30 +9,23 @@
  * Given only the URL of `/mcp`, it goes through `Client` over
  * `StreamableHTTPClientTransport`, whose `auth()` calls the provider.
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { auth, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Test } from 'tap';
 import { decodePayload } from './tokens.js';
+import { launchChromium } from './chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 10_000;
 
 interface Tap {
   teardown(fn: () => unknown): void;
 }
 
-/** The `skip` option of a test that needs Chromium (false when it is there). In CI a missing Chromium is a failure. */
-export function chromiumSkip(t: { fail(message: string): unknown }): false | string {
-  if (existsSync(CHROMIUM)) return false;
-  if (process.env.CI) t.fail(`Chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install -y chromium)`);
-  return `no Chromium at ${CHROMIUM} (install it with: apt-get install -y chromium; set CHROMIUM_PATH to use another)`;
-}
 
 /** One HTTP exchange the SDK made (its `fetch`), for checking the discovery and token requests. */
 interface Exchange {
@@ -217,7 +210,7 @@ export async function openMcpHost(t: Tap, options: McpHostOptions): Promise<McpH
     return client;
   }
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page: Page = await (await browser.newContext()).newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
