@@ -111,7 +111,7 @@ function checkScopes(scopes: string): string {
 
 export function createIdentityProviderService(deps: IdentityProviderServiceDeps): IdentityProviderService {
   const { repo, audit } = deps;
-  /** Replaced by `reencrypt`. */
+  /** Replaced when a `reseal` is adopted (after `keys reencrypt` committed). */
   let sealer = deps.sealer;
   const redirectUriOf = (id: string) => `${deps.config.issuer}/login/providers/${id}/callback`;
   const view = (record: IdentityProviderRecord): IdentityProvider => ({

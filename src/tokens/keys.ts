@@ -180,7 +180,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
   const reloadIntervalMs = deps.reloadIntervalMs ?? 60_000;
   const unknownKidReloadMs = deps.unknownKidReloadMs ?? 5_000;
   const onError = deps.onError ?? (() => {});
-  /** Replaced by `reencrypt`: from then on this instance seals under the new key. */
+  /** Replaced when a `reseal` is adopted: from then on this instance seals under the new key. */
   let protector: KeyProtector = createKeyProtector(config.signingKeyEncryptionKey);
   const needed = [...new Set([config.accessTokenAlg, ID_TOKEN_ALG])];
   /** How long a retired key stays published after it stopped signing. */

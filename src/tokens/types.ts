@@ -185,7 +185,6 @@ export interface SigningKeyInfo {
   expiresAt: Date | null;
 }
 
-/** What `KeyManager.reencrypt` did. */
 export interface KeyManager {
   /**
    * Adds a new key for `alg` (default: the access-token algorithm) and

@@ -27,6 +27,7 @@ export const SECOND_FACTOR_REQUIRED =
 
 /** RFC 8176: a password and nothing else (this grant refuses users with a second factor). */
 const PASSWORD_AMR = ['pwd'] as const;
+const PASSWORD_ACR = acrOf(PASSWORD_AMR);
 
 export function passwordGrant({
   config,
@@ -64,7 +65,7 @@ export function passwordGrant({
       authTime: Math.floor(now() / 1000),
       // Kept with the refresh token: an ID token of a refresh (scope openid) says how the user signed in.
       amr: PASSWORD_AMR,
-      acr: acrOf(PASSWORD_AMR),
+      acr: PASSWORD_ACR,
       dpopJkt,
     });
     return issued.response;
