@@ -12,7 +12,7 @@ import type { Config } from '../config.js';
 import { TOKEN_ENDPOINT_AUTH_METHODS } from '../oauth/protocol.js';
 import type { NewRefreshToken, RefreshTokenRepo } from '../storage/types.js';
 import type { DenyList } from './deny-list.js';
-import { accessTokenClaims, idTokenClaims, signJwt } from './jwt.js';
+import { accessTokenClaims, idTokenClaims } from './jwt.js';
 import { ID_TOKEN_ALG, type KeyStore } from './keys.js';
 import { generateRefreshToken, hashRefreshToken, randomId } from './refresh-tokens.js';
 import type { AccessTokenClaims, IssueRequest, IssuedTokens, TokenResponse } from './types.js';
@@ -100,7 +100,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     const snapshot = keys.snapshot();
     const signer = snapshot.signing.get(config.accessTokenAlg)!;
     const { claims, refresh, request } = prepared;
-    const accessToken = await signJwt(claims, signer.key, signer.header);
+    const accessToken = await signer.sign(claims, 'access');
     const response: TokenResponse = {
       access_token: accessToken,
       // RFC 9449 §5: the type says how the token must be presented.
@@ -123,7 +123,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
         },
         { issuer: config.issuer, iat: claims.iat, ttlSeconds: config.accessTokenTtlSeconds },
       );
-      response.id_token = await signJwt(idClaims, idSigner.key, idSigner.idHeader);
+      response.id_token = await idSigner.sign(idClaims, 'id');
     }
     return { response, accessTokenJti: claims.jti, accessTokenExpiresAt: new Date(claims.exp * 1000), familyId: refresh?.record.familyId ?? null };
   }

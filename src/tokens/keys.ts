@@ -45,6 +45,8 @@ import type { Config } from '../config.js';
 import type { Executor, KvStore, SigningKeyRecord, SigningKeyRepo } from '../storage/types.js';
 import { createKeyProtector, isSealed, type KeyProtector } from './key-encryption.js';
 import { infoAt, isRetiredAt, scheduleOf, signersAt, type Schedule } from './key-schedule.js';
+import { signJwt } from './jwt.js';
+import type { JwsHeader, SigningWorker } from './signing-worker.js';
 import type { KeyManager } from './types.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
@@ -70,8 +72,13 @@ export interface SigningKey {
   alg: string;
   key: CryptoKey;
   /** The JWS protected header, built once per key. */
-  header: { alg: string; typ: string; kid: string };
-  idHeader: { alg: string; typ: string; kid: string };
+  header: JwsHeader;
+  idHeader: JwsHeader;
+  /**
+   * Signs an access token (`header`) or an ID token (`idHeader`): in the
+   * signing worker when one runs, else with jose on this thread.
+   */
+  sign(payload: object, use: 'access' | 'id'): Promise<string>;
 }
 
 export interface KeySnapshot {
@@ -94,6 +101,8 @@ export interface KeyStoreDeps {
   onError?: (err: unknown) => void;
   /** Where rotations are recorded (`key.rotated`). */
   audit?: AuditRecorder;
+  /** Signs off the event loop under load (`signing-worker.ts`); without it every token is signed here with jose. */
+  signingWorker?: SigningWorker;
 }
 
 export interface KeyStore extends KeyManager {
@@ -176,7 +185,7 @@ function viewAt(loaded: LoadedKeys, atMs: number): View {
 }
 
 export function createKeyStore(deps: KeyStoreDeps): KeyStore {
-  const { repo, kv, config, now } = deps;
+  const { repo, kv, config, now, signingWorker } = deps;
   const reloadIntervalMs = deps.reloadIntervalMs ?? 60_000;
   const unknownKidReloadMs = deps.unknownKidReloadMs ?? 5_000;
   const onError = deps.onError ?? (() => {});
@@ -227,25 +236,37 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       if (isRetiredAt(record, atMs)) {
         // It signs nothing more: only its public key is kept.
         delete cached.sign;
+        signingWorker?.removeKey(record.kid);
         continue;
       }
       if (!cached.sign) {
-        const privateJwk = await protector.open(record.kid, record.privateJwk);
-        cached.sign = (await importJWK({ ...privateJwk, alg: record.alg } as JWK, record.alg)) as CryptoKey;
+        const privateJwk = { ...(await protector.open(record.kid, record.privateJwk)), alg: record.alg } as JWK;
+        cached.sign = (await importJWK(privateJwk, record.alg)) as CryptoKey;
+        signingWorker?.addKey(record.kid, record.alg, privateJwk);
       }
       const schedule = scheduleOf(record);
       changes.add(schedule.activatesAtMs);
       if (schedule.retiresAtMs !== Infinity) changes.add(schedule.retiresAtMs);
+      const key = cached.sign;
+      const header = { alg: record.alg, typ: 'at+jwt', kid: record.kid };
+      const idHeader = { alg: record.alg, typ: 'JWT', kid: record.kid };
       candidates.push({
         ...schedule,
         kid: record.kid,
-        key: cached.sign,
-        header: { alg: record.alg, typ: 'at+jwt', kid: record.kid },
-        idHeader: { alg: record.alg, typ: 'JWT', kid: record.kid },
+        key,
+        header,
+        idHeader,
+        sign: signingWorker
+          ? (payload, use) => signingWorker.sign(payload, use === 'id' ? idHeader : header, key)
+          : (payload, use) => signJwt(payload, key, use === 'id' ? idHeader : header),
       });
     }
     const kids = new Set(records.map((r) => r.kid));
-    for (const kid of imported.keys()) if (!kids.has(kid)) imported.delete(kid);
+    for (const kid of imported.keys()) {
+      if (kids.has(kid)) continue;
+      imported.delete(kid);
+      signingWorker?.removeKey(kid);
+    }
     return {
       candidates,
       changes: [...changes].sort((a, b) => a - b),

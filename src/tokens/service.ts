@@ -17,6 +17,7 @@ import { createIssuer } from './issue.js';
 import { createKeyStore } from './keys.js';
 import { createRefresher } from './refresh.js';
 import { createRevoker } from './revoke.js';
+import { createSigningWorker, type SigningWorkerOptions } from './signing-worker.js';
 import type { TokenService } from './types.js';
 import { createVerifier } from './verify.js';
 
@@ -29,6 +30,8 @@ export interface TokenServiceTimings {
   denyListPollMs?: number;
   /** Deletion of expired refresh tokens and revocations, ms (default 10 min). */
   cleanupMs?: number;
+  /** When the signing worker starts and stops (`signing-worker.ts`); false signs every token on the event loop. */
+  signingWorker?: Omit<SigningWorkerOptions, 'now' | 'onError'> | false;
 }
 
 export interface TokenServiceDeps {
@@ -52,6 +55,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   const timings = deps.timings ?? {};
   const onError = deps.onError ?? (() => {});
 
+  const signingWorker = timings.signingWorker === false ? undefined : createSigningWorker({ ...timings.signingWorker, onError });
   const keys = createKeyStore({
     repo: storage.signingKeys,
     kv,
@@ -61,6 +65,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     ...(timings.unknownKidReloadMs === undefined ? {} : { unknownKidReloadMs: timings.unknownKidReloadMs }),
     onError,
     ...(deps.audit ? { audit: deps.audit } : {}),
+    ...(signingWorker ? { signingWorker } : {}),
   });
   const denyList = createDenyList({
     repo: revocations,
@@ -93,6 +98,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     revokeUserAtClient: revoker.revokeUserAtClient,
     revokeClient: revoker.revokeClient,
     keys,
+    signingWorker: () => signingWorker?.stats() ?? null,
     async start() {
       const stops: Array<() => Promise<void>> = [];
       stops.push(await keys.start());
@@ -103,7 +109,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       timer.unref();
       return async () => {
         clearInterval(timer);
-        await Promise.allSettled(stops.map((stop) => stop()));
+        await Promise.allSettled([...stops.map((stop) => stop()), signingWorker?.close()]);
       };
     },
   };

@@ -290,6 +290,23 @@ export interface TokenService {
    */
   revokeClient(clientId: string): Promise<void>;
   readonly keys: KeyManager;
+  /** What the signing worker did (`signing-worker.ts`); null when it is switched off. */
+  signingWorker(): SigningWorkerStats | null;
   /** Loads keys (creating the first ones), the deny list; subscribes; starts timers. Returns the stop. */
   start(): Promise<() => Promise<void>>;
+}
+
+/** What the signing worker (`signing-worker.ts`) did since it was created. */
+export interface SigningWorkerStats {
+  /** A worker is started (it may still be loading). */
+  running: boolean;
+  /** The worker answers: tokens go to it. */
+  ready: boolean;
+  /** Tokens the worker signed, and batches it signed them in. */
+  signedInWorker: number;
+  batches: number;
+  /** Tokens signed on the main thread with jose (no worker ready, or it failed them). */
+  signedHere: number;
+  /** Workers started since creation. */
+  starts: number;
 }

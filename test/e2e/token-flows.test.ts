@@ -2,7 +2,10 @@
  * The token service's happy paths with an independent client library
  * (oauth4webapi) over a real socket: discovery, client credentials (Basic and
  * post), password, refresh, revocation, introspection, UserInfo, and
- * validation of our access tokens as a resource server would do it.
+ * validation of our access tokens as a resource server would do it. Every
+ * token after the first is signed by the signing worker
+ * (`src/tokens/signing-worker.ts`), started here at the first token, so the
+ * client library checks the worker's tokens, ID tokens included.
  */
 import * as oauth from 'oauth4webapi';
 import t from 'tap';
@@ -10,12 +13,16 @@ import { hashClientSecret } from '../../src/clients/secret.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { listenForClient } from '../helpers/oauth-client.js';
+import { eventually } from '../helpers/wait.js';
 
 const ISSUER = 'http://localhost:3000';
 const AUDIENCE = `${ISSUER}/api`;
 
 t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
-  const { app, services, storage } = await buildTestApp(t, { env: { ISSUER } });
+  const { app, services, storage } = await buildTestApp(t, {
+    env: { ISSUER },
+    serviceOptions: { tokenTimings: { signingWorker: { startAtPerSecond: 0, idleMs: 600_000 } } },
+  });
   const { as, options, baseUrl } = await listenForClient(app, ISSUER);
 
   const machine = await seedClient(services, { client_name: 'Machine', grant_types: ['client_credentials'], scope: 'api:read api:write' });
@@ -27,6 +34,16 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
   const alice = await seedUser(services, { username: 'alice', email: 'alice@example.com', roles: ['admin'] });
 
   const hello = (token: string, path = '/api/hello') => fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+  // The first token starts the worker (it is signed on the event loop, as every token is until the worker answers).
+  await oauth.processClientCredentialsResponse(
+    as,
+    { client_id: machine.clientId },
+    await oauth.clientCredentialsGrantRequest(as, { client_id: machine.clientId }, oauth.ClientSecretBasic(machine.clientSecret!), new URLSearchParams(), options),
+  );
+  const signing = () => services.tokens.signingWorker()!;
+  if (!(await eventually(10_000, async () => signing().ready))) throw new Error('the signing worker did not start');
+  const signedHereBefore = signing().signedHere;
 
   t.test('discovery describes what is supported', async (t) => {
     t.equal(as.issuer, ISSUER);
@@ -179,5 +196,11 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
     t.match(res.headers.get('www-authenticate'), /error="invalid_token"/);
     const introspected = await oauth.introspectionRequest(as, client, auth, tokens.access_token, options);
     t.same(await introspected.json(), { active: false }, 'exactly {"active":false}');
+  });
+
+  t.test('every token above was signed by the signing worker', async (t) => {
+    const stats = signing();
+    t.equal(stats.signedHere, signedHereBefore, 'none on the event loop');
+    t.ok(stats.signedInWorker >= 8, `${stats.signedInWorker} in the worker`);
   });
 });
