@@ -137,6 +137,7 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
   /** Asked for in this turn of the event loop, sent together at its end. */
   let queue: Pending[] = [];
   let nextId = 0;
+  let failureReported = false;
   const inFlight = new Map<number, Pending[]>();
 
   const signHere = (p: Pending) => {
@@ -170,7 +171,11 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
     if (!batch) return;
     inFlight.delete(message.id);
     stats.batches++;
-    if (message.failure !== null) onError(new Error(`signing worker: ${message.failure} (signed on the main thread instead)`));
+    // Reported once per worker: a failure that repeats would otherwise be logged with every batch.
+    if (message.failure !== null && !failureReported) {
+      failureReported = true;
+      onError(new Error(`signing worker: ${message.failure} (signed on the main thread instead)`));
+    }
     for (let i = 0; i < batch.length; i++) {
       const token = message.tokens[i];
       if (typeof token === 'string') {
@@ -182,6 +187,7 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
 
   const start = () => {
     stats.starts++;
+    failureReported = false;
     const started = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { fastJwt, keys: [...keys.values()] },

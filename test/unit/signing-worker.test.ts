@@ -128,6 +128,8 @@ t.test('an unknown key is signed here, and the failure reported', async (t) => {
   await compactVerify(token, unknown.verifyKey);
   t.equal(worker.stats().signedHere - before.signedHere, 1, 'signed on the main thread');
   t.match(String(errors[0]), /unknown signing key EdDSA-key/);
+  await compactVerify(await worker.sign(claims(2), header(unknown), unknown.signKey), unknown.verifyKey);
+  t.equal(errors.length, 1, 'reported once, not with every batch');
 });
 
 t.test('a worker that dies loses no token; another starts after the delay', async (t) => {
