@@ -225,6 +225,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.tokenTimings ? { timings: options.tokenTimings } : {}),
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
+  metrics.observeSigning(() => tokens.signingWorker());
   // A password change, disabling or deleting a user ends every token they hold.
   const users = createUserService({
     repo: storage.users,

@@ -8,8 +8,9 @@
  * Label values come from closed sets (route patterns, known grant types, a
  * few sources), so the number of series cannot grow with traffic.
  */
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { isGrantType } from '../oauth/protocol.js';
+import type { SigningWorkerStats } from '../tokens/types.js';
 
 /** Where a failed sign-in happened. */
 export type LoginFailureSource = 'login_form' | 'password_grant' | 'client_auth' | 'admin_api' | 'admin_console' | 'account_page';
@@ -28,6 +29,11 @@ export interface Metrics {
   loginFailed(source: LoginFailureSource): void;
   /** A used refresh token was presented again and its family revoked (RFC 9700 §4.14.2). */
   refreshReuseDetected(): void;
+  /**
+   * Reports what the signing worker did (`tokens/signing-worker.ts`), read at
+   * each scrape: nothing is counted on the token path.
+   */
+  observeSigning(stats: () => SigningWorkerStats | null): void;
   /** The exposition text and its content type. */
   render(): Promise<{ contentType: string; body: string }>;
   /** Adds process metrics (CPU, memory, event-loop lag, GC). Once per process: `main.ts` only. */
@@ -69,6 +75,37 @@ export function createMetrics(): Metrics {
     help: 'Refresh tokens presented again after use; each revoked its whole family.',
     registers: [registry],
   });
+  let signingStats: () => SigningWorkerStats | null = () => null;
+  new Counter({
+    name: 'oauth_tokens_signed_total',
+    help: 'JWTs signed (access and ID tokens), by where: the signing worker, or the event loop (quiet server, or the worker could not).',
+    labelNames: ['signer'] as const,
+    registers: [registry],
+    collect() {
+      const stats = signingStats();
+      this.reset();
+      if (!stats) return;
+      this.inc({ signer: 'worker' }, stats.signedInWorker);
+      this.inc({ signer: 'event_loop' }, stats.signedHere);
+    },
+  });
+  new Gauge({
+    name: 'oauth_signing_worker_running',
+    help: '1 while the signing worker runs (it starts under load and stops when idle), else 0.',
+    registers: [registry],
+    collect() {
+      this.set(signingStats()?.running ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'oauth_signing_worker_starts_total',
+    help: 'Signing workers started (a start after a stop for idleness, or after one died).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(signingStats()?.starts ?? 0);
+    },
+  });
   let processMetrics = false;
   /**
    * Per route pattern (never a raw URL), method (seven, or `other`) and status
@@ -101,6 +138,9 @@ export function createMetrics(): Metrics {
     },
     refreshReuseDetected() {
       refreshReuse.inc();
+    },
+    observeSigning(stats) {
+      signingStats = stats;
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -202,5 +202,10 @@ t.test(`token flows through oauth4webapi (${backendName})`, async (t) => {
     const stats = signing();
     t.equal(stats.signedHere, signedHereBefore, 'none on the event loop');
     t.ok(stats.signedInWorker >= 8, `${stats.signedInWorker} in the worker`);
+    const { body } = await services.metrics.render();
+    t.match(body, new RegExp(`oauth_tokens_signed_total\\{signer="worker"\\} ${stats.signedInWorker}\n`), '/metrics counts them');
+    t.match(body, new RegExp(`oauth_tokens_signed_total\\{signer="event_loop"\\} ${stats.signedHere}\n`));
+    t.match(body, /oauth_signing_worker_running 1\n/);
+    t.match(body, /oauth_signing_worker_starts_total 1\n/);
   });
 });

@@ -35,3 +35,20 @@ t.test('process metrics are opt-in, once', async (t) => {
   m.collectProcessMetrics();
   t.match((await m.render()).body, /process_cpu_user_seconds_total/);
 });
+
+t.test('the signing metrics are read at each scrape', async (t) => {
+  const m = createMetrics();
+  t.match((await m.render()).body, /oauth_signing_worker_running 0\n/, 'no worker: not running');
+  t.notMatch((await m.render()).body, /oauth_tokens_signed_total\{/, 'and nothing counted');
+  let stats = { running: true, ready: true, signedInWorker: 40, batches: 3, signedHere: 2, starts: 1 };
+  m.observeSigning(() => stats);
+  let body = (await m.render()).body;
+  t.match(body, /oauth_tokens_signed_total\{signer="worker"\} 40\n/);
+  t.match(body, /oauth_tokens_signed_total\{signer="event_loop"\} 2\n/);
+  t.match(body, /oauth_signing_worker_running 1\n/);
+  t.match(body, /oauth_signing_worker_starts_total 1\n/);
+  stats = { ...stats, running: false, signedInWorker: 50 };
+  body = (await m.render()).body;
+  t.match(body, /oauth_tokens_signed_total\{signer="worker"\} 50\n/, 'the current values, not a sum of scrapes');
+  t.match(body, /oauth_signing_worker_running 0\n/);
+});
