@@ -71,13 +71,19 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createPrivateKey } = require('node:crypto');
 const { createSigner } = require(workerData.fastJwt);
 const keys = new Map();
+let failure = null;
+// A key that cannot be converted stays unknown here: its tokens are signed on the main thread.
 const add = ({ kid, alg, jwk }) => {
-  const pem = createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' });
-  keys.set(kid, { alg, pem, signers: new Map() });
+  try {
+    const pem = createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' });
+    keys.set(kid, { alg, pem, signers: new Map() });
+  } catch (err) {
+    failure ??= 'key ' + kid + ': ' + String(err && err.message || err);
+  }
 };
 const signerFor = (kid, typ) => {
   const key = keys.get(kid);
-  if (!key) throw new Error('unknown signing key ' + kid);
+  if (!key) throw new Error('no usable signing key ' + kid);
   let signer = key.signers.get(typ);
   if (!signer) {
     signer = createSigner({ key: key.pem, algorithm: key.alg, kid, typ });
@@ -85,7 +91,6 @@ const signerFor = (kid, typ) => {
   }
   return signer;
 };
-let failure = null;
 for (const key of workerData.keys) add(key);
 parentPort.on('message', (message) => {
   if (message.type === 'sign') {
@@ -165,6 +170,8 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
   const onMessage = (message: FromWorker) => {
     if ('ready' in message) {
       ready = true;
+      // Idle from now: a worker slow to start is not stopped before its first token.
+      idleTimer?.refresh();
       return;
     }
     const batch = inFlight.get(message.id);

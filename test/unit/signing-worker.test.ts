@@ -127,7 +127,7 @@ t.test('an unknown key is signed here, and the failure reported', async (t) => {
   const token = await worker.sign(claims(1), header(unknown), unknown.signKey);
   await compactVerify(token, unknown.verifyKey);
   t.equal(worker.stats().signedHere - before.signedHere, 1, 'signed on the main thread');
-  t.match(String(errors[0]), /unknown signing key EdDSA-key/);
+  t.match(String(errors[0]), /no usable signing key EdDSA-key/);
   await compactVerify(await worker.sign(claims(2), header(unknown), unknown.signKey), unknown.verifyKey);
   t.equal(errors.length, 1, 'reported once, not with every batch');
 });
@@ -158,7 +158,7 @@ t.test('a worker that dies loses no token; another starts after the delay', asyn
 
 t.test('an idle worker stops, and starts again with the next load', async (t) => {
   const key = await testKey('ES256');
-  const { worker } = await started(t, { idleMs: 100 });
+  const { worker } = await started(t, { idleMs: 500 });
   worker.addKey(key.kid, key.alg, key.privateJwk);
   await warm(worker, key);
   await worker.sign(claims(1), header(key), key.signKey);
@@ -181,4 +181,19 @@ t.test('closing signs what was in flight here', async (t) => {
   t.notOk(worker.stats().running);
   await worker.sign(claims(1), header(key), key.signKey);
   t.equal(worker.stats().starts, 1, 'a closed worker never starts again');
+});
+
+t.test('a key the worker cannot use leaves it running; its tokens are signed here', async (t) => {
+  const good = await testKey('ES256');
+  const bad = await testKey('ES256');
+  const { worker, errors } = await started(t);
+  worker.addKey(good.kid, good.alg, good.privateJwk);
+  worker.addKey('broken', 'ES256', { ...bad.privateJwk, crv: 'P-999' });
+  await warm(worker, good);
+  const token = await worker.sign(claims(1), { alg: 'ES256', typ: 'at+jwt', kid: 'broken' }, bad.signKey);
+  await compactVerify(token, bad.verifyKey);
+  t.match(String(errors[0]), /key broken/, 'the key named in the report');
+  await compactVerify(await worker.sign(claims(2), header(good), good.signKey), good.verifyKey);
+  t.equal(worker.stats().starts, 1, 'the worker kept running');
+  t.ok(worker.stats().signedInWorker >= 1, 'and signing with the good key');
 });
