@@ -8,8 +8,9 @@
  * RFC 9068 claims set per request:
  *
  *   jose     jose's SignJWT on the event loop (WebCrypto: a pool job per token),
- *            as the server does today;
- *   worker   a worker thread that signs with fast-jwt (node:crypto, no pool
+ *            as a quiet server does;
+ *   worker   the server's signing worker (src/tokens/signing-worker.ts): a
+ *            worker thread that signs with fast-jwt (node:crypto, no pool
  *            job), fed in batches: every request that arrives in one turn of
  *            the event loop goes to the worker in one message.
  *
@@ -19,13 +20,12 @@
  * request (all threads). Before its run, a token of the worker mode is
  * verified by jose (signature, `typ`, `iss`, `aud`, `kid`).
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { importJWK, importPKCS8, jwtVerify, SignJWT, type JWK } from 'jose';
+import { createSigningWorker } from '../src/tokens/signing-worker.js';
 import { freePort, startServer } from './lib/processes.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -41,39 +41,16 @@ function claimsFor(n: number): Claims {
   return { iss: ISSUER, sub: 'machine-client', aud: 'https://api.example', client_id: 'machine-client', scope: 'api:read', iat: now, exp: now + 900, jti: `t${n}-${Math.random().toString(36).slice(2)}` };
 }
 
-/**
- * The worker (plain JavaScript, evaluated: the worker has no TypeScript
- * loader): signs every claims set of a batch with fast-jwt, answers with the
- * tokens in order.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createSigner } = require(workerData.fastJwt);
-const sign = createSigner({ key: workerData.pem, algorithm: 'ES256', kid: workerData.kid, header: { alg: 'ES256', typ: 'at+jwt' }, noTimestamp: true });
-parentPort.on('message', (batch) => parentPort.postMessage(batch.map((claims) => sign(claims))));
-`;
-
-/** The main thread's side of the worker: one message per turn of the event loop. */
-function batchSigner(pem: string): (claims: Claims) => Promise<string> {
-  const fastJwt = createRequire(import.meta.url).resolve('fast-jwt');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pem, fastJwt, kid: KID } });
-  let pending: Array<{ claims: Claims; resolve: (token: string) => void }> = [];
-  const inFlight: Array<Array<(token: string) => void>> = [];
-  worker.on('message', (tokens: string[]) => {
-    const resolvers = inFlight.shift()!;
-    for (let i = 0; i < tokens.length; i++) resolvers[i]!(tokens[i]!);
-  });
-  const flush = () => {
-    const batch = pending;
-    pending = [];
-    inFlight.push(batch.map((p) => p.resolve));
-    worker.postMessage(batch.map((p) => p.claims));
-  };
-  return (claims) =>
-    new Promise((resolve) => {
-      if (pending.length === 0) setImmediate(flush);
-      pending.push({ claims, resolve });
-    });
+/** The server's signing worker (`src/tokens/signing-worker.ts`), started at the first token. */
+async function workerSigner(pem: string): Promise<(claims: Claims) => Promise<string>> {
+  const key = await importPKCS8(pem, 'ES256');
+  const privateJwk = { ...(createPrivateKey(pem).export({ format: 'jwk' }) as JWK), alg: 'ES256', kid: KID };
+  const signing = createSigningWorker({ startAtPerSecond: 0, onError: (err) => process.stderr.write(`${String(err)}\n`) });
+  signing.addKey(KID, 'ES256', privateJwk);
+  const header = { alg: 'ES256', typ: 'at+jwt', kid: KID };
+  await signing.sign(claimsFor(0), header, key);
+  while (!signing.stats().ready) await new Promise((resolve) => setTimeout(resolve, 10));
+  return (claims) => signing.sign(claims, header, key);
 }
 
 async function serve(mode: string, port: number, pem: string, publicJwk: JWK): Promise<void> {
@@ -82,7 +59,7 @@ async function serve(mode: string, port: number, pem: string, publicJwk: JWK): P
     const key = await importPKCS8(pem, 'ES256');
     sign = (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: KID }).sign(key);
   } else {
-    sign = batchSigner(pem);
+    sign = await workerSigner(pem);
     // Byte-for-byte a JWS jose accepts, with the header the server sends.
     const verifyKey = await importJWK(publicJwk, 'ES256');
     const { protectedHeader } = await jwtVerify(await sign(claimsFor(0)), verifyKey, { typ: 'at+jwt', issuer: ISSUER, audience: 'https://api.example' });
