@@ -170,7 +170,7 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
   const onMessage = (message: FromWorker) => {
     if ('ready' in message) {
       ready = true;
-      // Idle from now: a worker slow to start is not stopped before its first token.
+      // Idle from now on.
       idleTimer?.refresh();
       return;
     }
@@ -221,8 +221,8 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
     options.onStart?.(started);
     idleTimer = setTimeout(function idle() {
       if (worker !== started) return;
-      // Still busy: look again later.
-      if (inFlight.size > 0 || queue.length > 0) {
+      // Still starting (a loaded machine), or busy: look again later.
+      if (!ready || inFlight.size > 0 || queue.length > 0) {
         idleTimer = setTimeout(idle, idleMs).unref();
         return;
       }

@@ -158,7 +158,7 @@ t.test('a worker that dies loses no token; another starts after the delay', asyn
 
 t.test('an idle worker stops, and starts again with the next load', async (t) => {
   const key = await testKey('ES256');
-  const { worker } = await started(t, { idleMs: 500 });
+  const { worker } = await started(t, { idleMs: 100 });
   worker.addKey(key.kid, key.alg, key.privateJwk);
   await warm(worker, key);
   await worker.sign(claims(1), header(key), key.signKey);
