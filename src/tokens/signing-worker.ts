@@ -206,18 +206,15 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
     // Never what keeps the process alive.
     started.unref();
     started.on('message', onMessage);
-    started.on('error', (err) => {
+    // An uncaught error is followed by 'exit': reported once. A worker stopped on purpose is no longer `worker`.
+    const died = (err: unknown) => {
+      if (worker !== started) return;
       onError(err);
       startableAt = now() + restartDelayMs;
       stop(started);
-    });
-    started.on('exit', (code) => {
-      if (worker === started) {
-        onError(new Error(`signing worker exited with code ${code}`));
-        startableAt = now() + restartDelayMs;
-      }
-      stop(started);
-    });
+    };
+    started.on('error', died);
+    started.on('exit', (code) => died(new Error(`signing worker exited with code ${code}`)));
     options.onStart?.(started);
     idleTimer = setTimeout(function idle() {
       if (worker !== started) return;
@@ -226,9 +223,7 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
         idleTimer = setTimeout(idle, idleMs).unref();
         return;
       }
-      worker = null;
-      ready = false;
-      idleTimer = null;
+      stop(started);
       void started.terminate();
     }, idleMs).unref();
   };
@@ -262,13 +257,14 @@ export function createSigningWorker(options: SigningWorkerOptions = {}): Signing
       worker?.postMessage({ type: 'remove', kid });
     },
     sign(payload, header, key) {
-      const atSecond = Math.floor(now() / 1000);
+      const atMs = now();
+      const atSecond = Math.floor(atMs / 1000);
       if (atSecond !== second) {
         second = atSecond;
         inSecond = 0;
       }
       inSecond++;
-      if (!worker && !closed && inSecond >= startAtPerSecond && now() >= startableAt && keys.has(header.kid)) start();
+      if (!worker && !closed && inSecond >= startAtPerSecond && atMs >= startableAt && keys.has(header.kid)) start();
       if (!ready) {
         stats.signedHere++;
         return signJwt(payload, key, header);

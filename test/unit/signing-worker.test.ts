@@ -62,11 +62,17 @@ async function warm(worker: SigningWorker, key: TestKey): Promise<void> {
   await waitFor(() => worker.stats().ready, 'the worker answers');
 }
 
+/** A worker holding `keys`, started and answering. */
+async function running(t: { teardown(fn: () => unknown): void }, keys: TestKey[], options: Parameters<typeof createSigningWorker>[0] = {}) {
+  const made = await started(t, options);
+  for (const key of keys) made.worker.addKey(key.kid, key.alg, key.privateJwk);
+  await warm(made.worker, keys[0]!);
+  return made;
+}
+
 t.test('the worker signs what jose would, for every signing algorithm', async (t) => {
   const keys = await Promise.all(['ES256', 'RS256', 'PS256', 'EdDSA'].map(testKey));
-  const { worker, errors } = await started(t);
-  for (const key of keys) worker.addKey(key.kid, key.alg, key.privateJwk);
-  await warm(worker, keys[0]!);
+  const { worker, errors } = await running(t, keys);
   const before = worker.stats().signedInWorker;
   for (const key of keys) {
     for (const typ of ['at+jwt', 'JWT']) {
@@ -87,9 +93,7 @@ t.test('the worker signs what jose would, for every signing algorithm', async (t
 
 t.test("a turn's tokens go to the worker in one message", async (t) => {
   const key = await testKey('ES256');
-  const { worker } = await started(t);
-  worker.addKey(key.kid, key.alg, key.privateJwk);
-  await warm(worker, key);
+  const { worker } = await running(t, [key]);
   const before = worker.stats();
   const tokens = await Promise.all(Array.from({ length: 200 }, (_, i) => worker.sign(claims(i), header(key), key.signKey)));
   const after = worker.stats();
@@ -118,9 +122,7 @@ t.test('a quiet server starts no worker; sustained load does', async (t) => {
 t.test('an unknown key is signed here, and the failure reported', async (t) => {
   const known = await testKey('ES256');
   const unknown = await testKey('EdDSA');
-  const { worker, errors } = await started(t);
-  worker.addKey(known.kid, known.alg, known.privateJwk);
-  await warm(worker, known);
+  const { worker, errors } = await running(t, [known]);
   worker.addKey(unknown.kid, unknown.alg, unknown.privateJwk);
   worker.removeKey(unknown.kid);
   const before = worker.stats();
@@ -136,9 +138,7 @@ t.test('a worker that dies loses no token; another starts after the delay', asyn
   const key = await testKey('ES256');
   let nowMs = Date.now();
   let thread: Worker | undefined;
-  const { worker, errors } = await started(t, { restartDelayMs: 5_000, now: () => nowMs, onStart: (w) => (thread = w) });
-  worker.addKey(key.kid, key.alg, key.privateJwk);
-  await warm(worker, key);
+  const { worker, errors } = await running(t, [key], { restartDelayMs: 5_000, now: () => nowMs, onStart: (w) => (thread = w) });
   const before = worker.stats();
   const pending = Array.from({ length: 2000 }, (_, i) => worker.sign(claims(i), header(key), key.signKey));
   // The batch is on its way to the worker (sent at the end of the turn); the worker dies while signing it.
@@ -158,9 +158,7 @@ t.test('a worker that dies loses no token; another starts after the delay', asyn
 
 t.test('an idle worker stops, and starts again with the next load', async (t) => {
   const key = await testKey('ES256');
-  const { worker } = await started(t, { idleMs: 100 });
-  worker.addKey(key.kid, key.alg, key.privateJwk);
-  await warm(worker, key);
+  const { worker } = await running(t, [key], { idleMs: 100 });
   await worker.sign(claims(1), header(key), key.signKey);
   await waitFor(() => !worker.stats().running, 'the idle worker stops');
   await warm(worker, key);
@@ -171,9 +169,7 @@ t.test('an idle worker stops, and starts again with the next load', async (t) =>
 
 t.test('closing signs what was in flight here', async (t) => {
   const key = await testKey('ES256');
-  const { worker } = await started(t);
-  worker.addKey(key.kid, key.alg, key.privateJwk);
-  await warm(worker, key);
+  const { worker } = await running(t, [key]);
   const pending = Array.from({ length: 50 }, (_, i) => worker.sign(claims(i), header(key), key.signKey));
   await new Promise((resolve) => setImmediate(resolve));
   await worker.close();
