@@ -33,13 +33,18 @@
  *   larger than that would be measured as nothing. This mode therefore
  *   stores them in `MapAdapter` below: the same in-process storage, without
  *   the bound (ours is PostgreSQL and Redis, shared by every instance).
+ * - With PEER_REDIS_URL as well (`--peer-store redis`): in Redis instead
+ *   (`RedisAdapter` below), as oidc-provider is run on more than one
+ *   instance, where a token issued by one must be introspected and revoked by
+ *   any: one Redis command per introspection, and per revocation.
  *
  * Environment: PORT, PEER_ALG (ES256, RS256, PS256 or EdDSA), PEER_CLIENT_ID,
  * PEER_CLIENT_SECRET, PEER_JWT_CLIENT_ID, PEER_JWT_CLIENT_JWK, PEER_DPOP_NONCE,
- * PEER_OPAQUE.
+ * PEER_OPAQUE, PEER_REDIS_URL.
  * Prints `listening <url>` when ready.
  */
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -53,6 +58,7 @@ const scope = 'api:read api:write';
 const jwtClientId = process.env.PEER_JWT_CLIENT_ID;
 const jwtClientJwk = process.env.PEER_JWT_CLIENT_JWK;
 const opaque = process.env.PEER_OPAQUE === 'true';
+const redisUrl = process.env.PEER_REDIS_URL;
 
 /** What the adapter keeps of one entry: its payload and when it expires (ms, or none). */
 interface Stored {
@@ -118,6 +124,84 @@ class MapAdapter {
   }
 }
 
+/**
+ * The same interface on Redis: each entry a hash (`payload`, and `consumed`
+ * once consumed) that expires with the entry, and sets naming the entries of
+ * a grant; `uid` and `userCode` lookups through index keys. Keys are under a
+ * prefix of this process, and expire on their own.
+ */
+class RedisAdapter {
+  static redis: Redis;
+  static readonly prefix = `bench-peer:${randomBytes(6).toString('hex')}:`;
+  private readonly model: string;
+
+  constructor(name: string) {
+    this.model = `${RedisAdapter.prefix}${name}:`;
+  }
+
+  private static ttl(expiresIn: number | undefined): number | null {
+    return typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn : null;
+  }
+
+  async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void> {
+    const key = this.model + id;
+    const ttl = RedisAdapter.ttl(expiresIn);
+    const multi = RedisAdapter.redis.multi().del(key).hset(key, 'payload', JSON.stringify(payload));
+    if (ttl !== null) multi.expire(key, ttl);
+    for (const [field, value] of [['grantId', payload.grantId], ['uid', payload.uid], ['userCode', payload.userCode]] as const) {
+      if (typeof value !== 'string') continue;
+      const index = `${RedisAdapter.prefix}${field}:${value}`;
+      if (field === 'grantId') multi.sadd(index, key);
+      else multi.set(index, id);
+      if (ttl !== null) multi.expire(index, ttl);
+    }
+    await multi.exec();
+  }
+
+  async find(id: string): Promise<Record<string, unknown> | undefined> {
+    const [payload, consumed] = await RedisAdapter.redis.hmget(this.model + id, 'payload', 'consumed');
+    if (payload === null || payload === undefined) return undefined;
+    const parsed = JSON.parse(payload) as Record<string, unknown>;
+    return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
+  }
+
+  private async findByIndex(field: 'uid' | 'userCode', value: string): Promise<Record<string, unknown> | undefined> {
+    const id = await RedisAdapter.redis.get(`${RedisAdapter.prefix}${field}:${value}`);
+    return id === null ? undefined : this.find(id);
+  }
+
+  findByUid(uid: string): Promise<Record<string, unknown> | undefined> {
+    return this.findByIndex('uid', uid);
+  }
+
+  findByUserCode(userCode: string): Promise<Record<string, unknown> | undefined> {
+    return this.findByIndex('userCode', userCode);
+  }
+
+  async consume(id: string): Promise<void> {
+    // Marks an entry that exists; never creates one (it would have no expiry).
+    await RedisAdapter.redis.eval(
+      "if redis.call('exists', KEYS[1]) == 1 then redis.call('hset', KEYS[1], 'consumed', ARGV[1]) end",
+      1,
+      this.model + id,
+      Math.floor(Date.now() / 1000),
+    );
+  }
+
+  async destroy(id: string): Promise<void> {
+    await RedisAdapter.redis.del(this.model + id);
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const index = `${RedisAdapter.prefix}grantId:${grantId}`;
+    const keys = await RedisAdapter.redis.smembers(index);
+    await RedisAdapter.redis.del(...keys, index);
+  }
+}
+
+if (redisUrl) RedisAdapter.redis = new Redis(redisUrl, { lazyConnect: true });
+if (redisUrl) await RedisAdapter.redis.connect();
+
 // RS256/PS256 keys need a modulus; EC and OKP keys do not.
 const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
 const jwk = { ...(await exportJWK(privateKey)), alg, use: 'sig', kid: `peer-${alg}` };
@@ -153,7 +237,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [jwk] },
   scopes: scope.split(' '),
   cookies: { keys: ['bench-peer-cookie-key-not-secret'] },
-  ...(opaque ? { adapter: MapAdapter } : {}),
+  ...(opaque ? { adapter: redisUrl ? RedisAdapter : MapAdapter } : {}),
   ttl: { ClientCredentials: 900 },
   features: {
     devInteractions: { enabled: false },

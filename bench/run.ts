@@ -70,6 +70,11 @@ const TITLES: Record<CaseId, string> = {
   r: 'ours: revocation of refresh tokens',
 };
 
+/** A case's title in this run: the peer's token store named when it is Redis. */
+function titleOf(id: CaseId, args: BenchArgs): string {
+  return (id === 'm' || id === 'p') && args.peerStore === 'redis' ? `${TITLES[id]}, kept in Redis` : TITLES[id];
+}
+
 /** Cases that do not measure our server (excluded from our targets). */
 const NOT_OURS: ReadonlySet<CaseId> = new Set(['a', 'd', 'g', 'i', 'l', 'm', 'p']);
 /** DPoP-bound tokens in the pool of cases (k) and (l). */
@@ -250,9 +255,9 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
   const run = async (id: CaseId, server: ServerChild, requests: autocannon.Request[]) => {
     const foreignCpu = await foreignCpuPercent();
     if (foreignCpu !== null && foreignCpu > 15) log(`   ! the machine was ${fmt(foreignCpu)} % busy before this case without us: numbers may be low`);
-    log(`-> (${id})${args.repeat > 1 ? ` round ${round}/${args.repeat}` : ''} ${TITLES[id]}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections`);
+    log(`-> (${id})${args.repeat > 1 ? ` round ${round}/${args.repeat}` : ''} ${titleOf(id, args)}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections`);
     const result = await measure({ url: server.url, connections: args.connections, requests }, args.duration, args.warmup, server.cpuSeconds);
-    results.push({ id, title: TITLES[id], round, foreignCpu, ...result });
+    results.push({ id, title: titleOf(id, args), round, foreignCpu, ...result });
     log(`   ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 1)} ms, p99 ${fmt(result.p99, 1)} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${cpuCell(result)} µs/req`);
     // Let the servers settle (GC, pending writes) before the next case.
     await new Promise((r) => setTimeout(r, 1000));
@@ -495,7 +500,14 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
     return startServer({
       name: `oidc-provider (${name})`,
       args: [...profileArgs(args, name), '--import', 'tsx', 'bench/peer-oidc-provider.ts'],
-      env: serverEnv({ PORT: String(port), PEER_ALG: args.alg, PEER_CLIENT_ID: client.clientId, PEER_CLIENT_SECRET: client.secret, PEER_OPAQUE: 'true' }),
+      env: serverEnv({
+        PORT: String(port),
+        PEER_ALG: args.alg,
+        PEER_CLIENT_ID: client.clientId,
+        PEER_CLIENT_SECRET: client.secret,
+        PEER_OPAQUE: 'true',
+        ...(args.peerStore === 'redis' ? { PEER_REDIS_URL: args.redisUrl! } : {}),
+      }),
       port,
       readyPath: '/.well-known/openid-configuration',
       logFile: join(logDir, `${name}.log`),
@@ -636,7 +648,7 @@ interface Verdict {
   pass: boolean;
 }
 
-function verdicts(results: readonly CaseResult[]): Verdict[] {
+function verdicts(results: readonly CaseResult[], peerStore: BenchArgs['peerStore']): Verdict[] {
   const by = new Map(results.map((r) => [r.id, r]));
   const out: Verdict[] = [];
   const a = by.get('a');
@@ -665,10 +677,11 @@ function verdicts(results: readonly CaseResult[]): Verdict[] {
     if (failed > 0) out.push({ target, value: `${ratio}, void: ${failed} non-2xx or errors`, pass: false });
     else out.push({ target, value: ratio, pass: ours.rps >= 2 * peer.rps });
   };
-  twice(n, m, '(n)/(m) ≥ 2 (introspection: our JWT vs the peer\'s opaque)');
-  twice(o, m, '(o)/(m) ≥ 2 (introspection: our refresh tokens vs the peer\'s opaque)');
-  twice(q, p, '(q)/(p) ≥ 2 (revocation: our JWT vs the peer\'s opaque)');
-  twice(rr, p, '(r)/(p) ≥ 2 (revocation: our refresh tokens vs the peer\'s opaque)');
+  const peers = peerStore === 'redis' ? 'the peer\'s opaque, in Redis' : 'the peer\'s opaque';
+  twice(n, m, `(n)/(m) ≥ 2 (introspection: our JWT vs ${peers})`);
+  twice(o, m, `(o)/(m) ≥ 2 (introspection: our refresh tokens vs ${peers})`);
+  twice(q, p, `(q)/(p) ≥ 2 (revocation: our JWT vs ${peers})`);
+  twice(rr, p, `(r)/(p) ≥ 2 (revocation: our refresh tokens vs ${peers})`);
   for (const r of results) {
     if (NOT_OURS.has(r.id) || r.id === 'f') continue;
     out.push({ target: `(${r.id}) p99 < 50 ms`, value: `${fmt(r.p99, 1)} ms`, pass: r.p99 < 50 });
@@ -767,6 +780,7 @@ async function main(): Promise<void> {
     log('! no DATABASE_URL / REDIS_URL (nor --database-url / --redis-url): running on the embedded defaults (--embedded)');
     args.embedded = true;
   }
+  if (args.peerStore === 'redis' && !args.redisUrl) throw new Error('--peer-store redis needs REDIS_URL or --redis-url');
 
   const info = machine();
   log(`# oauth-server benchmark, ${info.date}`);
@@ -840,7 +854,7 @@ async function main(): Promise<void> {
         results.push(...(await runCases(args, ours, seed, logDir, round, keyClient, introspectionPools)));
       }
       const medians = medianRounds(results);
-      const checks = verdicts(medians);
+      const checks = verdicts(medians, args.peerStore);
       if (args.repeat > 1) {
         log();
         log(`every round (${args.repeat}):`);

@@ -29,6 +29,12 @@ export interface BenchArgs {
    * of load (issuing ours, a refresh token's grant especially, is slower).
    */
   revokeRate: { peer: number; ours: number };
+  /**
+   * Where the peer keeps its opaque tokens in the introspection and
+   * revocation cases (m, p): its process's memory (default), or Redis at
+   * `redisUrl`, as on several instances.
+   */
+  peerStore: 'memory' | 'redis';
   /** Signing algorithm of access tokens, ours and the peer's. */
   alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
   /** Write V8 CPU profiles of the servers (`node --cpu-prof`) under this directory. */
@@ -72,6 +78,8 @@ export const USAGE = `npm run bench -- [flags]
                       (default M = N): N × (warm-up + duration) tokens are issued before it,
                       one revoked per request; a pool that runs dry shows as 400s
                       (default 15000,8000)
+  --peer-store WHERE  memory (default) or redis: where the peer keeps its opaque tokens in
+                      (m) and (p); redis (at --redis-url) is how it runs on several instances
   --alg ALG           ES256 (default), RS256, PS256 or EdDSA, for us and the peer
   --cpu-prof DIR      write CPU profiles of the servers into DIR/{ours,peer,floor}
                       (summarise with bench/profile-summary.ts)
@@ -102,6 +110,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     pool: 1000,
     dpopRate: 8000,
     revokeRate: { peer: 15_000, ours: 8_000 },
+    peerStore: 'memory',
     alg: 'ES256',
     cpuProf: undefined,
     env: {},
@@ -159,6 +168,12 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--revoke-rate': {
         const [peer, ours = peer] = value().split(',');
         args.revokeRate = { peer: Math.round(positive(name, peer)), ours: Math.round(positive(name, ours)) };
+        break;
+      }
+      case '--peer-store': {
+        const store = value();
+        if (store !== 'memory' && store !== 'redis') throw new Error(`--peer-store: expected memory or redis, got "${store}"`);
+        args.peerStore = store;
         break;
       }
       case '--alg': {
