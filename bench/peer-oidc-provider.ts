@@ -199,8 +199,10 @@ class RedisAdapter {
   }
 }
 
-if (redisUrl) RedisAdapter.redis = new Redis(redisUrl, { lazyConnect: true });
-if (redisUrl) await RedisAdapter.redis.connect();
+if (redisUrl) {
+  RedisAdapter.redis = new Redis(redisUrl, { lazyConnect: true });
+  await RedisAdapter.redis.connect();
+}
 
 // RS256/PS256 keys need a modulus; EC and OKP keys do not.
 const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });

@@ -145,8 +145,9 @@ const PGLITE_SHARED_BUFFERS = '16MB';
  * embedded server (bench/README.md): 0.6 s off a restart, 1.4 s off a first
  * start, 50–60 MiB off its idle resident memory; a warm query alone is slower
  * by about a fifth, which the token and refresh benchmarks do not show. The
- * flags are process-wide and are set before PGlite's module is compiled; they touch nothing but WebAssembly (besides
- * PGlite, only the HTTP parser of undici behind `fetch`).
+ * flags are process-wide and are set before PGlite's module is compiled; they
+ * touch nothing but WebAssembly (besides PGlite, only the HTTP parser of
+ * undici behind `fetch`).
  */
 export function useBaselineWasmCompiler(): void {
   setFlagsFromString('--liftoff-only');
