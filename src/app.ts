@@ -102,17 +102,22 @@ export async function buildApp(config: Config, services: Services, options: Buil
   app.addHook('onClose', async () => {
     await services.close();
   });
-  // Callback style, not async: this runs on every response, and an async hook costs a promise each time.
-  app.addHook('onSend', (request, reply, payload, done) => {
+  // Set when the request arrives, so every answer carries it (an error's too: Fastify keeps
+  // the reply's headers). Callback style, not async: an async hook costs a promise each time.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    done(null, payload);
+    done();
   });
   registerRequestMetrics(app, services.metrics);
 
   // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
   await registerSecurityHeaders(app, config);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
-  await app.register(cookie);
+  // Cookies are read only where a session is (`http/session-cookie.ts`), not parsed on every request.
+  await app.register(cookie, { hook: false });
+  // Templates get all their data from the route (`reply.view(page, data)`); with `locals` declared
+  // here, @fastify/view adds no hook that gives every request an empty `reply.locals`.
+  app.decorateReply('locals', null);
   await app.register(view, {
     engine: { eta: new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true }) },
     templates: VIEWS_DIR,
@@ -123,8 +128,9 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await registerDocs(app, config);
 
   app.setErrorHandler(jsonErrorHandler);
-  // After validation, before every handler: ajv's coercion lets ±Infinity past numeric bounds (see the file).
-  app.addHook('preHandler', rejectNonFiniteNumbers);
+  // After validation, before the handler of each route that validates a query or path parameters:
+  // ajv's coercion lets ±Infinity past numeric bounds (see the file).
+  app.addHook('onRoute', rejectNonFiniteNumbers);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).header('cache-control', 'no-store');
     return { error: 'not_found', error_description: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };

@@ -9,7 +9,7 @@
  * into SQL, a 500). No parameter of this server may be infinite, so any
  * that validation produced is answered 400 `invalid_request`.
  */
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import { invalidRequest } from '../errors.js';
 
 function nonFinite(value: unknown): string | null {
@@ -22,11 +22,23 @@ function nonFinite(value: unknown): string | null {
 }
 
 /**
- * A `preHandler` hook (after validation): 400 when a validated query or
- * params value is ±Infinity or NaN. Callback style, not async: it runs
- * before every handler, and an async hook costs a promise each time.
+ * The `preHandler` check: 400 when a validated query or params value is
+ * ±Infinity or NaN. Callback style, not async: an async hook costs a
+ * promise each time.
  */
-export function rejectNonFiniteNumbers(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+function refuseNonFinite(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const name = nonFinite(request.query) ?? nonFinite(request.params);
   done(name === null ? undefined : invalidRequest(`Parameter "${name.slice(0, 64)}" must be a finite number.`));
+}
+
+/**
+ * An `onRoute` hook: gives the check to each route whose schema validates
+ * its query or path parameters. Without such a schema nothing is coerced
+ * (every value stays a string), so the other routes, the token and
+ * introspection endpoints among them, skip the hook.
+ */
+export function rejectNonFiniteNumbers(route: RouteOptions): void {
+  if (!route.schema?.querystring && !route.schema?.params) return;
+  const preHandler = route.preHandler;
+  route.preHandler = preHandler === undefined ? [refuseNonFinite] : [refuseNonFinite, ...(Array.isArray(preHandler) ? preHandler : [preHandler])];
 }

@@ -13,6 +13,7 @@
  * - Other methods on these paths answer 405 with `Allow: POST`.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { parse as parseQueryString } from 'fast-querystring';
 import { OAuthError } from '../errors.js';
 import { CLIENT_CHALLENGE } from '../oauth/client-auth.js';
 import { GRANT_PARAMETERS } from '../oauth/grants/index.js';
@@ -151,16 +152,13 @@ const deviceAuthorizationResponse = {
 /** Marks a body that was not form-encoded: the endpoint's first check refuses it. */
 const NOT_FORM: unique symbol = Symbol('not a form');
 
-/** Form decoding; repeated names become lists so the endpoint can refuse them (RFC 6749 §3.1). */
+/**
+ * Form decoding (fast-querystring, the parser of Fastify's router and of
+ * @fastify/formbody): a repeated name becomes a list, so the endpoint can
+ * refuse it (RFC 6749 §3.1); the result has no prototype to pollute.
+ */
 function parseForm(body: string): RawForm {
-  const form: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-  for (const [name, value] of new URLSearchParams(body)) {
-    const seen = form[name];
-    if (seen === undefined) form[name] = value;
-    else if (typeof seen === 'string') form[name] = [seen, value];
-    else seen.push(value);
-  }
-  return form;
+  return parseQueryString(body) as RawForm;
 }
 
 /** The transport-neutral form of a request to one of these endpoints (or `/par`). */

@@ -24,7 +24,9 @@ export function sessionCookieName(sessions: Pick<SessionService, 'kind'>, config
 
 /** The session named by the request's cookie of this kind, or null. */
 export function readSession(request: FastifyRequest, sessions: SessionService, config: CookieConfig): Promise<BrowserSession | null> {
-  return sessions.load(request.cookies[sessionCookieName(sessions, config)]);
+  // Parsed here, where a session is wanted: the cookie plugin does not parse every request (`app.ts`).
+  const header = request.headers.cookie;
+  return sessions.load(header === undefined ? undefined : request.server.parseCookie(header)[sessionCookieName(sessions, config)]);
 }
 
 export function setSessionCookie(reply: FastifyReply, sessions: SessionService, session: BrowserSession, config: CookieConfig): void {

@@ -84,8 +84,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     return { claims, userId: isUserToken ? claims.sub : null };
   }
 
-  async function introspectAccessToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
-    if (!looksLikeJwt(token)) return null;
+  async function introspectAccessToken(token: string, caller: Client): Promise<IntrospectionResponse> {
     const active = await activeAccessToken(token);
     if (!active) return INACTIVE;
     const { claims, userId } = active;
@@ -144,7 +143,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       // mistaken for each other, so the shape decides where to look and
       // `token_type_hint` (RFC 7662 §2.1: only an optimisation) is not needed.
       if (isRefreshTokenShape(token)) return (await introspectRefreshToken(token, caller)) ?? INACTIVE;
-      return (await introspectAccessToken(token, caller)) ?? INACTIVE;
+      return introspectAccessToken(token, caller);
     },
     activeAccessToken,
   };

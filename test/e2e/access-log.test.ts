@@ -7,6 +7,7 @@
  * `src/http/access-log.ts`, numbers in bench/README.md.)
  */
 import { Writable } from 'node:stream';
+import type { InjectOptions } from 'fastify';
 import t from 'tap';
 import { defaultLogger } from '../../src/observability/logger.js';
 import { loadConfig } from '../../src/config.js';
@@ -72,4 +73,23 @@ t.test(`at debug, hot routes write both request lines (${backendName})`, async (
     'both lines',
   );
   t.ok(mine.every((l) => l.level === 20), 'at debug level (20)');
+});
+
+t.test(`every answer names its request: X-Request-ID, refusals and errors included (${backendName})`, async (t) => {
+  const { app } = info;
+  const cases: Array<[string, InjectOptions, number]> = [
+    ['a page', { method: 'GET', url: '/login' }, 200],
+    ['no such route (404)', { method: 'GET', url: '/no-such-route' }, 404],
+    ['an OAuth refusal (401 invalid_client)', { method: 'POST', url: '/introspect', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'token=x&client_id=nobody&client_secret=wrong' }, 401],
+    ['a JSON body at a form endpoint (400)', { method: 'POST', url: '/token', headers: { 'content-type': 'application/json' }, payload: '{}' }, 400],
+    ['the admin API without credentials (401)', { method: 'GET', url: '/admin/users' }, 401],
+  ];
+  for (const [what, request, status] of cases) {
+    const id = `id-${status}-${what.length}`;
+    const res = await app.inject({ ...request, headers: { ...request.headers, 'x-request-id': id } });
+    t.equal(res.statusCode, status, what);
+    t.equal(res.headers['x-request-id'], id, `${what}: the id is echoed`);
+  }
+  const generated = await app.inject({ method: 'GET', url: '/no-such-route', headers: { 'x-request-id': 'not an id!' } });
+  t.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'an unusable incoming id is replaced by a generated one');
 });
