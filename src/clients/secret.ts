@@ -4,7 +4,7 @@
  * hash is sound (no dictionary to try) and keeps the token endpoint fast;
  * users' low-entropy passwords get argon2id instead (`users/password.ts`).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../security/constant-time.js';
 
 const PREFIX = 'sha256$';
@@ -39,7 +39,8 @@ export function hashClientSecret(secret: string): string {
 export function verifyClientSecret(secret: string, storedHash: string): boolean {
   if (!storedHash.startsWith(PREFIX)) return false;
   const expected = Buffer.from(storedHash.slice(PREFIX.length), 'base64url');
-  const actual = createHash('sha256').update(secret, 'utf8').digest();
+  // One-shot: no Hash object per request (this runs on every client-authenticated call).
+  const actual = hash('sha256', secret, 'buffer');
   return constantTimeEqual(actual, expected);
 }
 

@@ -20,7 +20,7 @@
  * time; 0 (the default) is strict RFC 9700 §4.14.2 behaviour, where a retry
  * after a lost response ends the session.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes } from 'node:crypto';
 
 /** 32 random bytes, base64url: 43 characters. */
 export function generateRefreshToken(): string {
@@ -33,7 +33,7 @@ export function isRefreshTokenShape(token: string): boolean {
 }
 
 export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 /** 16 random bytes, base64url: ids that must not be guessable (refresh-token family ids). */
