@@ -255,8 +255,8 @@ async function runCases(args: BenchArgs, ours: ServerChild, seed: Seed, logDir: 
   const run = async (id: CaseId, server: ServerChild, requests: autocannon.Request[]) => {
     const foreignCpu = await foreignCpuPercent();
     if (foreignCpu !== null && foreignCpu > 15) log(`   ! the machine was ${fmt(foreignCpu)} % busy before this case without us: numbers may be low`);
-    log(`-> (${id})${args.repeat > 1 ? ` round ${round}/${args.repeat}` : ''} ${titleOf(id, args)}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections`);
-    const result = await measure({ url: server.url, connections: args.connections, requests }, args.duration, args.warmup, server.cpuSeconds);
+    log(`-> (${id})${args.repeat > 1 ? ` round ${round}/${args.repeat}` : ''} ${titleOf(id, args)}: ${args.warmup}s warm-up, ${args.duration}s measured, ${args.connections} connections${args.rate === undefined ? '' : `, at most ${args.rate} req/s`}`);
+    const result = await measure({ url: server.url, connections: args.connections, rate: args.rate, requests }, args.duration, args.warmup, server.cpuSeconds);
     results.push({ id, title: titleOf(id, args), round, foreignCpu, ...result });
     log(`   ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 1)} ms, p99 ${fmt(result.p99, 1)} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${cpuCell(result)} µs/req`);
     // Let the servers settle (GC, pending writes) before the next case.

@@ -10,6 +10,13 @@ export interface BenchArgs {
   /** Seconds of unmeasured load before each case. */
   warmup: number;
   connections: number;
+  /**
+   * Requests per second the load generator sends at most (autocannon's
+   * `overallRate`); undefined: as fast as the server answers. At a fixed
+   * rate two builds are compared at the same load, so their CPU per request
+   * is not skewed by how busy the machine was (see bench/README.md).
+   */
+  rate: number | undefined;
   /** Embedded PGlite + in-process TTL store instead of PostgreSQL + Redis. */
   embedded: boolean;
   databaseUrl: string | undefined;
@@ -55,6 +62,8 @@ export const USAGE = `npm run bench -- [flags]
   --duration N        seconds measured per case (default 10)
   --warmup N          seconds of unmeasured load before each case (default 3)
   --connections N     concurrent connections (default 50)
+  --rate N            send at most N req/s in all (default: as fast as answered); compare
+                      two builds' server CPU µs/req at the same load
   --only a,b,...      run only these cases (a peer, b /token cc, c /api/hello,
                       d jwtVerify floor, e refresh rotation, f password grant,
                       g peer cc with private_key_jwt, h ours cc with private_key_jwt;
@@ -101,6 +110,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     duration: 10,
     warmup: 3,
     connections: 50,
+    rate: undefined,
     embedded: false,
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
@@ -137,6 +147,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
         break;
       case '--connections':
         args.connections = Math.round(positive(name, value()));
+        break;
+      case '--rate':
+        args.rate = Math.round(positive(name, value()));
         break;
       case '--embedded':
         args.embedded = true;

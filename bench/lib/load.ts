@@ -10,6 +10,8 @@ import autocannon from 'autocannon';
 export interface LoadSpec {
   url: string;
   connections: number;
+  /** At most this many req/s in all (autocannon's `overallRate`); undefined: as fast as answered. */
+  rate?: number | undefined;
   requests: autocannon.Request[];
 }
 
@@ -63,7 +65,7 @@ export function summarize(result: autocannon.Result): LoadResult {
 
 /** Runs `spec` for `warmup` seconds (discarded), then for `duration` seconds. `cpuSeconds` reads the server's CPU time. */
 export async function measure(spec: LoadSpec, duration: number, warmup: number, cpuSeconds?: () => number | null): Promise<LoadResult> {
-  const options = { url: spec.url, connections: spec.connections, pipelining: 1, timeout: 10, requests: spec.requests };
+  const options = { url: spec.url, connections: spec.connections, pipelining: 1, timeout: 10, requests: spec.requests, ...(spec.rate === undefined ? {} : { overallRate: spec.rate }) };
   if (warmup > 0) {
     await autocannon({ ...options, duration: warmup });
     // autocannon drops its sockets when the time is up, but the server still
