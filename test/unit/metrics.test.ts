@@ -28,6 +28,23 @@ t.test('label values come from closed sets', async (t) => {
   t.notMatch(body, /jwt-bearer|PROPFIND/);
 });
 
+t.test('request counts are the latency histogram\'s counts, series by series, scrape after scrape', async (t) => {
+  const m = createMetrics();
+  for (let i = 0; i < 3; i++) m.observeRequest('POST', '/introspect', 200, 0.002);
+  m.observeRequest('POST', '/introspect', 401, 0.001);
+  m.observeRequest('GET', '/healthz', 200, 0.0005);
+  const first = (await m.render()).body;
+  t.match(first, /^http_requests_total\{route="\/introspect",method="POST",status_code="200"\} 3$/m);
+  t.match(first, /^http_requests_total\{route="\/introspect",method="POST",status_code="401"\} 1$/m);
+  t.match(first, /^http_requests_total\{route="\/healthz",method="GET",status_code="200"\} 1$/m);
+  t.match(first, /^http_request_duration_seconds_bucket\{le="0.0025",route="\/introspect",method="POST",status_code="200"\} 3$/m);
+  t.match(first, /# TYPE http_requests_total counter[\s\S]*# TYPE http_request_duration_seconds histogram/, 'the counter first, as before');
+  m.observeRequest('POST', '/introspect', 200, 0.002);
+  const second = (await m.render()).body;
+  t.match(second, /^http_requests_total\{route="\/introspect",method="POST",status_code="200"\} 4$/m, 'a second scrape counts on, without counting twice');
+  t.match(second, /^http_requests_total\{route="\/healthz",method="GET",status_code="200"\} 1$/m);
+});
+
 t.test('process metrics are opt-in, once', async (t) => {
   const m = createMetrics();
   t.notMatch((await m.render()).body, /process_cpu_user_seconds_total/);
