@@ -40,6 +40,9 @@ export interface Metrics {
   collectProcessMetrics(): void;
 }
 
+/** The labels of the two request metrics. */
+type RequestLabels = Record<'route' | 'method' | 'status_code', string>;
+
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 export function createMetrics(): Metrics {
@@ -64,7 +67,7 @@ export function createMetrics(): Metrics {
     async collect() {
       const { values } = await duration.get();
       this.reset();
-      for (const value of values) if (value.metricName === COUNT) this.inc(value.labels as Record<'route' | 'method' | 'status_code', string>, value.value);
+      for (const value of values) if (value.metricName === COUNT) this.inc(value.labels as RequestLabels, value.value);
     },
   });
   registry.registerMetric(duration);
@@ -121,14 +124,14 @@ export function createMetrics(): Metrics {
    * Per route pattern (never a raw URL), method (seven, or `other`) and status
    * code: as bounded as the series themselves.
    */
-  const requestSeries = new Map<string, Record<'route' | 'method' | 'status_code', string>>();
+  const requestSeries = new Map<string, RequestLabels>();
 
   return {
     registry,
     observeRequest(method, route, statusCode, seconds) {
       const m = METHODS.has(method) ? method : 'other';
       const r = route ?? 'unmatched';
-      // The labels of one route, method and status, made once (no object per request).
+      // The labels of one route, method and status, made once, not an object per request.
       const key = `${m} ${statusCode} ${r}`;
       let labels = requestSeries.get(key);
       if (labels === undefined) {
