@@ -89,6 +89,10 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
   const { config, authorization: flow, pendingAuthorizations: pending } = services;
 
   app.setErrorHandler(pageErrorHandler(config));
+  // The pages here post HTML forms, and POST /authorize takes form-encoded
+  // parameters only (OIDC Core §3.1.2.1): a JSON or text body is 415, so
+  // every value the checks see is a string or a list of strings.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
 
   async function authorize(request: FastifyRequest, reply: FastifyReply, params: unknown): Promise<FastifyReply> {
     const query = (typeof params === 'object' && params !== null ? params : {}) as AuthorizeQuery;

@@ -153,4 +153,15 @@ t.test(`authorization endpoint (${backendName})`, async (t) => {
     t.equal(res.statusCode, 303);
     t.match(res.headers.location, /^\/login\?rid=/);
   });
+
+  t.test('POST /authorize takes forms only: a JSON body is 415, never a 500 or a non-string nonce', async (t) => {
+    for (const extra of [{ scope: { a: 1 } }, { nonce: { a: 1 } }, { state: ['a', { b: 2 }] }, { response_mode: null }, { request_uri: [{}] }]) {
+      const res = await app.inject({ method: 'POST', url: '/authorize', payload: { ...valid, ...extra } });
+      t.equal(res.statusCode, 415, JSON.stringify(extra));
+      t.match(res.headers['content-type'], /^text\/html/);
+      t.equal(res.headers.location, undefined);
+    }
+    const text = await app.inject({ method: 'POST', url: '/authorize', headers: { 'content-type': 'text/plain' }, payload: 'client_id=x' });
+    t.equal(text.statusCode, 415);
+  });
 });
