@@ -36,7 +36,7 @@ const authorizeParamsSchema = {
     state: str('Opaque value returned unchanged'),
     code_challenge: str('PKCE: BASE64URL(SHA-256(code_verifier)); required for response_type=code'),
     code_challenge_method: str('PKCE: must be S256'),
-    nonce: str('OIDC: copied into the ID token; required for response_type=token with openid'),
+    nonce: str('OIDC: copied into the ID token'),
     prompt: str('OIDC: none, login, consent or select_account'),
     max_age: str('OIDC: seconds since the last sign-in after which the user must sign in again'),
     login_hint: str('OIDC: prefills the username'),

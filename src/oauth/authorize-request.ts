@@ -351,9 +351,13 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
   [
     'redirect_uri is sent for an OpenID request',
     (draft) => {
-      // OIDC Core §3.1.2.1: redirect_uri is required for OpenID requests. It is
-      // safe to answer at the only registered URI.
-      if (draft.scopes.includes('openid') && !draft.redirectUriSent) throw invalidRequest('redirect_uri is required when scope includes openid.');
+      // OIDC Core §3.1.2.1: redirect_uri is required for OpenID requests, those
+      // whose scope parameter names openid. Any other request may leave it out
+      // when one URI is registered (RFC 6749 §3.1.2.3), even when the client's
+      // default scopes include openid.
+      if (!draft.redirectUriSent && parseScopeParameter(draft.values.scope)?.includes('openid') === true) {
+        throw invalidRequest('redirect_uri is required when scope includes openid.');
+      }
     },
     redirected,
   ],
@@ -365,17 +369,6 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
         throw invalidRequest(`nonce must be 1 to ${MAX_NONCE_LENGTH} characters.`);
       }
       draft.nonce = nonce;
-    },
-    redirected,
-  ],
-  [
-    'nonce is sent for an implicit OpenID request',
-    (draft) => {
-      // OIDC Core §3.2.2.1: the implicit flow requires a nonce.
-      const implicit = RESPONSE_TYPES[draft.responseType].grantType === 'implicit';
-      if (implicit && draft.scopes.includes('openid') && draft.nonce === undefined) {
-        throw invalidRequest(`nonce is required for response_type=${draft.responseType} with scope openid.`);
-      }
     },
     redirected,
   ],
