@@ -13,7 +13,8 @@
  *   the replay sets the flag and then reads the marker, so whichever order
  *   the two interleave in, at least one side sees the other and the tokens
  *   are revoked, even when the replay arrives while the winner is still
- *   issuing.
+ *   issuing. Both sides name the client: only a replay by the client the
+ *   code was issued to revokes.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
@@ -46,6 +47,8 @@ export interface CodeGrant {
 
 /** What a redeemed code issued, so a replay can revoke it. */
 export interface IssuedByCode {
+  /** The client the code was issued to; absent on markers written before it was recorded. */
+  clientId?: string;
   familyId: string | null;
   accessTokenJti: string;
   /** Epoch ms. */
@@ -58,15 +61,17 @@ export interface CodeStore {
   /** Atomically takes the grant: null when unknown, expired or already taken. */
   take(code: string): Promise<CodeGrant | null>;
   /**
-   * Records what the code issued. Returns true when a replay of the code was
-   * already seen, in which case the caller must revoke what it just issued.
+   * Records what the code issued. Returns true when a replay of the code by
+   * the same client was already seen, in which case the caller must revoke
+   * what it just issued.
    */
-  recordRedemption(code: string, issued: IssuedByCode): Promise<boolean>;
+  recordRedemption(code: string, issued: IssuedByCode & { clientId: string }): Promise<boolean>;
   /**
-   * Records a replay (an attempt to take a code that is gone) and returns
-   * what the first redemption issued, if it is known yet, for revocation.
+   * Records a replay (an attempt by `clientId` to take a code that is gone)
+   * and returns what the first redemption issued, if it is known yet and
+   * was issued to that client, for revocation.
    */
-  recordReplay(code: string): Promise<IssuedByCode | null>;
+  recordReplay(code: string, clientId: string): Promise<IssuedByCode | null>;
 }
 
 /** 32 random bytes, base64url: 43 characters, 256 bits. */
@@ -105,17 +110,23 @@ export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeT
     async recordRedemption(code, issued) {
       const d = digest(code);
       await kv.set(`code-redeemed:${d}`, JSON.stringify(issued), markerTtl);
-      return (await kv.get(`code-replayed:${d}`)) !== null;
+      return (await kv.get(`code-replayed:${d}`)) === issued.clientId;
     },
-    async recordReplay(code) {
+    async recordReplay(code, clientId) {
       if (!plausible(code)) return null;
       const d = digest(code);
-      const parse = (raw: string | null) => (raw === null ? null : (JSON.parse(raw) as IssuedByCode));
+      // Only the client the code was issued to revokes by replaying it: another
+      // client holding a leaked, used code must not end the user's tokens.
+      // (A marker from before the client was recorded counts as a match.)
+      const parse = (raw: string | null) => {
+        const issued = raw === null ? null : (JSON.parse(raw) as IssuedByCode);
+        return issued !== null && (issued.clientId === undefined || issued.clientId === clientId) ? issued : null;
+      };
       // The usual replay comes after the redemption finished: its marker is there.
-      const finished = parse(await kv.get(`code-redeemed:${d}`));
-      if (finished) return finished;
+      const finished = await kv.get(`code-redeemed:${d}`);
+      if (finished !== null) return parse(finished);
       // Otherwise flag it first, then look again (see the race note above).
-      await kv.set(`code-replayed:${d}`, '1', replayFlagTtl);
+      await kv.set(`code-replayed:${d}`, clientId, replayFlagTtl);
       return parse(await kv.get(`code-redeemed:${d}`));
     },
   };

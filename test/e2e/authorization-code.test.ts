@@ -159,6 +159,25 @@ t.test(`authorization code and implicit grants (${backendName})`, async (t) => {
     t.same(introspection.json(), { active: false });
   });
 
+  t.test('a used code replayed by another client fails, and does not end the tokens of the client it was issued to', async (t) => {
+    const auth = await authorize(web.clientId);
+    const first = await redeem(one, web, codeForm(auth.code, auth.pkce.verifier));
+    t.equal(first.statusCode, 200);
+    const issued = first.json();
+    for (const intruder of [other, spa]) {
+      const replay = await redeem(two, intruder, codeForm(auth.code, auth.pkce.verifier));
+      t.equal(replay.json().error, 'invalid_grant', `replayed as ${intruder.clientId}`);
+    }
+    t.equal((await hello(one, issued.access_token)).statusCode, 200, 'the access token still works');
+    const refreshed = await redeem(one, web, { grant_type: 'refresh_token', refresh_token: issued.refresh_token });
+    t.equal(refreshed.statusCode, 200, 'the refresh token still refreshes');
+    // The client it was issued to replaying it is the RFC 6749 §4.1.2 case: everything goes.
+    t.equal((await redeem(one, web, codeForm(auth.code, auth.pkce.verifier))).json().error, 'invalid_grant');
+    t.equal((await hello(one, issued.access_token)).statusCode, 401);
+    const again = await redeem(one, web, { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token });
+    t.equal(again.json().error, 'invalid_grant', 'the family, rotated since, is revoked');
+  });
+
   t.test('two concurrent redemptions: exactly one succeeds, and what it got is revoked', async (t) => {
     const auth = await authorize(web.clientId);
     const results = await Promise.all([

@@ -6,8 +6,9 @@
  * The code is taken from the store first, atomically: whatever happens next,
  * it can never be redeemed again, so a wrong verifier or redirect URI cannot
  * be retried against the same code. A code that is gone is answered
- * `invalid_grant` and, if it had been redeemed, everything the first
- * redemption issued is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
+ * `invalid_grant` and, if it had been redeemed and is replayed by the client it was
+ * issued to, everything the first redemption issued is revoked (RFC 6749
+ * §4.1.2, RFC 9700 §4.5).
  */
 import { acrOf } from '../acr.js';
 import { invalidGrant, invalidRequest } from '../../errors.js';
@@ -34,7 +35,8 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
 
     const grant = await codes.take(code);
     if (!grant) {
-      const issued = await codes.recordReplay(code);
+      // What the first redemption issued, if this client is the one it was issued to.
+      const issued = await codes.recordReplay(code, client.clientId);
       if (issued) {
         await tokens.revokeIssued({
           familyId: issued.familyId,
@@ -80,6 +82,7 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
     });
 
     const replayed = await codes.recordRedemption(code, {
+      clientId: client.clientId,
       familyId: issued.familyId,
       accessTokenJti: issued.accessTokenJti,
       accessTokenExpiresAt: issued.accessTokenExpiresAt.getTime(),
