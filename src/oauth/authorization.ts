@@ -108,7 +108,9 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
   const mustSignIn = (request: AuthorizationRequest, session: BrowserSession, loginDone: boolean): boolean => {
     if (loginDone) return false;
     if (request.prompt.includes('login') || request.prompt.includes('select_account')) return true;
-    if (request.maxAge !== undefined) return session.authTime === null || seconds() - session.authTime > request.maxAge;
+    // max_age=0 is prompt=login (the OpenID Connect working group's reading): a
+    // sign-in earlier in the same second does not satisfy it.
+    if (request.maxAge !== undefined) return session.authTime === null || request.maxAge === 0 || seconds() - session.authTime > request.maxAge;
     return false;
   };
 

@@ -322,6 +322,10 @@ t.test(`login and consent (${backendName})`, async (t) => {
       const stale = await loginAndConsent(browser, request({ max_age: '60' }), user);
       t.ok(stale.sawLogin, 'signed in 120 s ago does not satisfy max_age=60');
       t.ok(stale.params.get('code'));
+      // Signed in this very second: max_age=0 still asks again (it means prompt=login).
+      const zero = await loginAndConsent(browser, request({ max_age: '0' }), user);
+      t.ok(zero.sawLogin, 'max_age=0 always asks for the password');
+      t.ok(zero.params.get('code'));
       clock += 120_000;
       const silent = responseParams((await browser.get(request({ prompt: 'none', max_age: '60' }))).headers.location as string);
       t.equal(silent.get('error'), 'login_required');
