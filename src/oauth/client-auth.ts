@@ -64,6 +64,9 @@ export interface ClientCredentials {
 
 type Params = Readonly<Record<string, string | undefined>>;
 
+/** The form parameters a client authenticates with (RFC 6749 §2.3.1, RFC 7521 §4.2). */
+export const CLIENT_AUTHENTICATION_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
+
 /** application/x-www-form-urlencoded decoding of one Basic component (RFC 6749 §2.3.1, Appendix B). */
 function formDecode(value: string): string | null {
   try {

@@ -21,7 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { KvStore } from '../storage/types.js';
 import { validateAuthorizationRequest, type AuthorizationRequestDeps, type AuthorizeQuery } from './authorize-request.js';
-import type { ClientAuthenticator } from './client-auth.js';
+import { CLIENT_AUTHENTICATION_PARAMETERS, type ClientAuthenticator } from './client-auth.js';
 import { checkFormEncoded, type EndpointRequest } from './token-endpoint.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
@@ -30,7 +30,6 @@ export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 export const PUSHED_REQUEST_TTL_SECONDS = 60;
 
 /** Used to authenticate the push; never stored with the request. */
-const CLIENT_AUTHENTICATION = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
 
 /** One message for every reason a request_uri is refused, so a caller learns nothing about URIs it does not hold. */
 const REFUSED = `This sign-in link has expired or was already used (request_uri is single-use and valid for ${PUSHED_REQUEST_TTL_SECONDS} seconds). Start again from the application.`;
@@ -99,7 +98,7 @@ export function createPushedRequests(deps: PushedRequestDeps): PushedRequests {
       checkFormEncoded(request.contentType);
       const form: AuthorizeQuery = request.form ?? {};
       const credentials: Record<string, string | undefined> = {};
-      for (const name of CLIENT_AUTHENTICATION) credentials[name] = once(form, name);
+      for (const name of CLIENT_AUTHENTICATION_PARAMETERS) credentials[name] = once(form, name);
       // RFC 9126 §2: the one client-authentication path of the token endpoint (a
       // private_key_jwt assertion may name this endpoint as its audience).
       const client = await clientAuth.authenticate(request.authorization, credentials, request.ip, '/par');
@@ -108,7 +107,7 @@ export function createPushedRequests(deps: PushedRequestDeps): PushedRequests {
       if (form.request_uri !== undefined) throw invalidRequest('request_uri must not be sent to the pushed authorization request endpoint (RFC 9126 §2.1).');
       const params: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(form)) {
-        if (value !== undefined && !(CLIENT_AUTHENTICATION as readonly string[]).includes(name)) params[name] = typeof value === 'string' ? value : [...value];
+        if (value !== undefined && !(CLIENT_AUTHENTICATION_PARAMETERS as readonly string[]).includes(name)) params[name] = typeof value === 'string' ? value : [...value];
       }
       // With HTTP Basic the body need not name the client: the request is the authenticated client's.
       params.client_id = client.clientId;

@@ -12,9 +12,10 @@ import { invalidRequest, invalidTarget, OAuthError, unauthorizedClient, unsuppor
 import type { Client } from '../storage/types.js';
 import { invalidDpopProof, type DpopVerifier } from '../tokens/dpop.js';
 import type { IntrospectionResponse, TokenResponse, TokenService } from '../tokens/types.js';
-import type { ClientAuthenticator } from './client-auth.js';
+import { CLIENT_AUTHENTICATION_PARAMETERS, type ClientAuthenticator } from './client-auth.js';
 import type { DeviceAuthorizationResponse, DeviceFlow } from './device-authorization.js';
 import { DEVICE_AUTHORIZATION_PATH } from './metadata.js';
+import { GRANT_PARAMETERS } from './grants/index.js';
 import type { GrantHandler, GrantHandlers } from './grants/types.js';
 import { DEVICE_CODE_GRANT, type TokenGrantType } from './protocol.js';
 
@@ -41,30 +42,45 @@ export function checkFormEncoded(contentType: string | undefined): void {
   if (mediaType !== FORM) throw invalidRequest(`The request body must be ${FORM} (RFC 6749 §3.2).`);
 }
 
+/** The parameters each endpoint reads; others are ignored, however often sent (RFC 6749 §3.2). */
+const TOKEN_PARAMETERS: ReadonlySet<string> = new Set([
+  'grant_type',
+  'scope',
+  'resource',
+  ...CLIENT_AUTHENTICATION_PARAMETERS,
+  ...Object.values(GRANT_PARAMETERS).flatMap((parameters) => Object.keys(parameters)),
+]);
+const TOKEN_MANAGEMENT_PARAMETERS: ReadonlySet<string> = new Set(['token', 'token_type_hint', ...CLIENT_AUTHENTICATION_PARAMETERS]);
+const DEVICE_AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set(['scope', 'resource', ...CLIENT_AUTHENTICATION_PARAMETERS]);
+
 /**
- * RFC 6749 §3.1: a parameter sent more than once is `invalid_request`; one
- * sent without a value is treated as omitted. `resource` may repeat
- * (RFC 8707 §2), and so may `audience` (RFC 8693 §2.1), but an access
- * token of this server has one audience, so a token request names one
- * resource: more are `invalid_target`.
+ * RFC 6749 §3.1: a parameter of the endpoint (`known`) sent more than once
+ * is `invalid_request`; an unrecognised one is ignored (§3.2), repeated or
+ * not; one sent without a value is treated as omitted. `resource` may
+ * repeat (RFC 8707 §2), and so may `audience` (RFC 8693 §2.1), but an
+ * access token of this server has one audience, so a token request names
+ * one resource: more are `invalid_target`.
  */
-export function singleValued(form: RawForm | undefined): FormParams {
+export function singleValued(form: RawForm | undefined, known: ReadonlySet<string>): FormParams {
   const params: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
   for (const [name, value] of Object.entries(form ?? {})) {
-    // RFC 8693 §2.1 `audience` names a target like `resource`: the same single audience.
-    if (typeof value !== 'string' && (name === 'resource' || name === 'audience')) {
-      throw invalidTarget('Name one resource per token request: an access token has a single audience. Ask again for each other resource the grant covers.');
+    if (typeof value !== 'string') {
+      // RFC 8693 §2.1 `audience` names a target like `resource`: the same single audience.
+      if (name === 'resource' || name === 'audience') {
+        throw invalidTarget('Name one resource per token request: an access token has a single audience. Ask again for each other resource the grant covers.');
+      }
+      if (!known.has(name)) continue;
+      throw invalidRequest(`Parameter "${name}" was sent more than once (RFC 6749 §3.1).`);
     }
-    if (typeof value !== 'string') throw invalidRequest(`Parameter "${name.slice(0, 64)}" was sent more than once (RFC 6749 §3.1).`);
     if (value !== '') params[name] = value;
   }
   return params;
 }
 
-/** Reads the form of a token, revocation or introspection request (the first two checks of each). */
-export function readForm(request: EndpointRequest): FormParams {
+/** Reads the form of a token, revocation, introspection or device authorization request (the first two checks of each). */
+export function readForm(request: EndpointRequest, known: ReadonlySet<string>): FormParams {
   checkFormEncoded(request.contentType);
-  return singleValued(request.form);
+  return singleValued(request.form, known);
 }
 
 interface TokenRequestState {
@@ -98,7 +114,7 @@ export const tokenChecks: ReadonlyArray<readonly [name: string, check: Check]> =
   [
     'form-encoded body, each parameter once',
     (state) => {
-      state.params = readForm(state.request);
+      state.params = readForm(state.request, TOKEN_PARAMETERS);
     },
   ],
   [
@@ -170,7 +186,7 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
 
   /** The form and client of a revocation or introspection request, and its required `token`. */
   async function tokenRequest(request: EndpointRequest, options: { allowPublic: boolean; rfc: string; path: string }) {
-    const params = readForm(request);
+    const params = readForm(request, TOKEN_MANAGEMENT_PARAMETERS);
     const client = await clientAuth.authenticate(request.authorization, params, request.ip, options.path);
     if (!options.allowPublic && client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('invalid_client', 'Introspection needs an authenticated (confidential) client.');
@@ -202,7 +218,7 @@ export function createTokenEndpoints(deps: TokenEndpointDeps): TokenEndpoints {
       return tokens.introspect(token, hint, client);
     },
     async deviceAuthorization(request) {
-      const params = readForm(request);
+      const params = readForm(request, DEVICE_AUTHORIZATION_PARAMETERS);
       // A client assertion may name this endpoint's URL as its audience (RFC 7523 §3).
       const client = await clientAuth.authenticate(request.authorization, params, request.ip, DEVICE_AUTHORIZATION_PATH);
       // RFC 8628 §3.2 → RFC 6749 §5.2 unauthorized_client.

@@ -72,8 +72,12 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     const repeated = await token({ grant_type: 'client_credentials', scope: ['api:read', 'api:read'] }, { authorization: machineAuth });
     isOAuthError(t, repeated, 400, 'invalid_request');
     t.match(repeated.json().error_description, /scope/);
+    // RFC 6749 §3.2: unrecognised parameters are ignored, repeated or not (as at /authorize).
     const repeatedUnknown = await token({ grant_type: 'client_credentials', foo: ['1', '2'] }, { authorization: machineAuth });
-    isOAuthError(t, repeatedUnknown, 400, 'invalid_request');
+    t.equal(repeatedUnknown.statusCode, 200, 'a repeated unknown parameter is ignored');
+    const repeatedSecret = await token({ grant_type: 'client_credentials', client_id: machine.clientId, client_secret: ['a', 'b'] });
+    isOAuthError(t, repeatedSecret, 400, 'invalid_request');
+    t.match(repeatedSecret.json().error_description, /client_secret/);
 
     const get = await app.inject({ method: 'GET', url: '/token?grant_type=client_credentials' });
     t.equal(get.statusCode, 405);
@@ -216,6 +220,7 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     isOAuthError(t, byPublic, 401, 'invalid_client');
     isOAuthError(t, await postForm(app, '/introspect', {}, { authorization: legacyAuth }), 400, 'invalid_request');
     isOAuthError(t, await postForm(app, '/introspect', { token: ['a', 'b'] }, { authorization: legacyAuth }), 400, 'invalid_request');
+    t.same((await postForm(app, '/introspect', { token: 'x', extra: ['a', 'b'] }, { authorization: legacyAuth })).json(), { active: false }, 'an unknown parameter, repeated, is ignored');
     const json = await app.inject({ method: 'POST', url: '/introspect', headers: { authorization: legacyAuth, 'content-type': 'application/json' }, payload: '{"token":"x"}' });
     isOAuthError(t, json, 400, 'invalid_request');
 
