@@ -96,6 +96,23 @@ export class OAuthError extends Error {
   toJSON(): { error: ErrorCode; error_description: string } {
     return { error: this.error, error_description: this.description };
   }
+
+  /** The body as the OAuth endpoints send it: the description in the characters RFC 6749 allows (`protocolText`). */
+  toProtocolJSON(): { error: ErrorCode; error_description: string } {
+    return { error: this.error, error_description: protocolText(this.description) };
+  }
+}
+
+const PROTOCOL_SPELLING: Readonly<Record<string, string>> = { '§': 'section ', '"': "'", '\\': '/', '‘': "'", '’': "'", '“': "'", '”': "'", '–': '-', '—': '-', '…': '...', '→': '->', '∩': 'and' };
+
+/**
+ * An error description as RFC 6749 §4.1.2.1 / §5.2 (and RFC 6750 §3, RFC
+ * 7591 §3.2.2) allow it: %x20-21 / %x23-5B / %x5D-7E, so no `"`, `\` or
+ * anything outside printable ASCII. The few other characters our messages
+ * use are spelled out (`§3.2` → `section 3.2`); anything else becomes `?`.
+ */
+export function protocolText(text: string): string {
+  return text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/gu, (c) => PROTOCOL_SPELLING[c] ?? (c === '\n' || c === '\t' ? ' ' : '?'));
 }
 
 /** A store (PostgreSQL, PGlite, Redis) is unreachable: 503, `temporarily_unavailable`. */

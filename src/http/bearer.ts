@@ -11,7 +11,7 @@
  * (one atomic write to the TTL store, so a replay fails on every instance).
  */
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { invalidRequest, invalidToken, OAuthError } from '../errors.js';
+import { invalidRequest, invalidToken, OAuthError, protocolText } from '../errors.js';
 import { resourceMetadataUrl } from '../oauth/resource-uri.js';
 import { B64TOKEN, parseAccessTokenHeader } from '../security/authorization-header.js';
 import type { Services } from '../services.js';
@@ -154,7 +154,7 @@ export function requireBearer(services: Pick<Services, 'config' | 'tokens' | 're
 
 /** RFC 6750 §3: an auth-param value may hold neither `"` nor `\`, nor non-ASCII. */
 function quoted(value: string): string {
-  return `"${value.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
+  return `"${protocolText(value)}"`;
 }
 
 /**
@@ -203,6 +203,6 @@ export function bearerErrorHandler(challenge: BearerChallenge) {
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     const scheme = /^DPoP(\s|$)/i.test(request.headers.authorization ?? '') ? 'DPoP' : 'Bearer';
     if (err.status === 401 || err.status === 403 || err.error === 'invalid_request') reply.header('www-authenticate', bearerChallenge(challenge, err, scheme));
-    return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toJSON()));
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toProtocolJSON()));
   };
 }

@@ -20,7 +20,7 @@ import { AUTH_METHOD_NAMES } from '../oauth/protocol.js';
 import { parseBearer } from '../security/authorization-header.js';
 import type { Services } from '../services.js';
 import type { Client } from '../storage/types.js';
-import { logError, sendJsonError, toOAuthError } from './errors.js';
+import { logError, sendProtocolError, toOAuthError } from './errors.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
 const TAG = 'registration';
@@ -113,9 +113,9 @@ function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyRep
   const err = toOAuthError(error);
   logError(request, err);
   if (err instanceof RegistrationTokenError) {
-    return sendJsonError(reply, err, { 'www-authenticate': err.tokenSent ? 'Bearer error="invalid_token"' : 'Bearer' });
+    return sendProtocolError(reply, err, { 'www-authenticate': err.tokenSent ? 'Bearer error="invalid_token"' : 'Bearer' });
   }
-  return sendJsonError(reply, err);
+  return sendProtocolError(reply, err);
 }
 
 interface Params {

@@ -67,12 +67,21 @@ export function logError(request: FastifyRequest, err: OAuthError): void {
   }
 }
 
-/** Sends the RFC 6749 §5.2 JSON body with `Cache-Control: no-store`. */
+/** Sends the `{error, error_description}` JSON body with `Cache-Control: no-store` (the admin API's and sign-up's dialect). */
 export function sendJsonError(reply: FastifyReply, err: OAuthError, extraHeaders: Record<string, string> = {}): FastifyReply {
+  return sendErrorBody(reply, err, extraHeaders, err.toJSON());
+}
+
+/** Sends the RFC 6749 §5.2 JSON body, its description in the characters the RFC allows, with `Cache-Control: no-store`. */
+export function sendProtocolError(reply: FastifyReply, err: OAuthError, extraHeaders: Record<string, string> = {}): FastifyReply {
+  return sendErrorBody(reply, err, extraHeaders, err.toProtocolJSON());
+}
+
+function sendErrorBody(reply: FastifyReply, err: OAuthError, extraHeaders: Record<string, string>, body: object): FastifyReply {
   reply.code(err.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
   for (const [name, value] of Object.entries(extraHeaders)) reply.header(name, value);
-  return reply.type('application/json; charset=utf-8').send(JSON.stringify(err.toJSON()));
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
 /** The default error handler: JSON dialect. Route scopes override where the RFCs want another. */

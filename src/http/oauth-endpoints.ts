@@ -22,7 +22,7 @@ import { JWT_BEARER_ASSERTION_TYPE, TOKEN_GRANT_TYPES } from '../oauth/protocol.
 import type { EndpointRequest, RawForm } from '../oauth/token-endpoint.js';
 import type { Services } from '../services.js';
 import { dpopNonceHook } from './dpop.js';
-import { logError, sendJsonError, toOAuthError } from './errors.js';
+import { logError, sendProtocolError, toOAuthError } from './errors.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
 const errors = errorResponses(400, 401, 429, 503);
@@ -181,7 +181,7 @@ export function noStore(reply: FastifyReply): void {
 function oauthErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const err = toOAuthError(error);
   logError(request, err);
-  return sendJsonError(reply, err, err.error === 'invalid_client' ? { 'www-authenticate': CLIENT_CHALLENGE } : {});
+  return sendProtocolError(reply, err, err.error === 'invalid_client' ? { 'www-authenticate': CLIENT_CHALLENGE } : {});
 }
 
 /**
@@ -308,5 +308,5 @@ export const oauthEndpoints: FastifyPluginAsync<{ services: Pick<Services, 'toke
 /** Answers another method than POST: 405 with `Allow: POST`. */
 export async function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   reply.header('allow', 'POST');
-  return sendJsonError(reply, new OAuthError('invalid_request', 'Use POST.', { status: 405 }));
+  return sendProtocolError(reply, new OAuthError('invalid_request', 'Use POST.', { status: 405 }));
 }

@@ -9,7 +9,7 @@
  */
 import { userActor } from '../audit/events.js';
 import type { Config } from '../config.js';
-import { OAuthError, accessDenied, invalidRequest, invalidScope } from '../errors.js';
+import { OAuthError, accessDenied, invalidRequest, invalidScope, protocolText } from '../errors.js';
 import { constantTimeEqual } from '../security/constant-time.js';
 import type { BrowserSession, SessionService } from '../sessions/service.js';
 import { flowKeyOf, newConsentTicket, type PendingAuthorization, type PendingAuthorizationStore } from '../sessions/pending-authorization.js';
@@ -88,7 +88,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
     kind: 'redirect',
     location: buildRedirect(
       target.redirectUri,
-      { error: error.error, error_description: error.description, state: target.state, iss: config.issuer },
+      { error: error.error, error_description: protocolText(error.description), state: target.state, iss: config.issuer },
       target.responseMode,
     ),
   });

@@ -72,7 +72,8 @@ t.test(`authorization endpoint (${backendName})`, async (t) => {
     t.ok(location.startsWith(`${REDIRECT}?`), 'to the registered URI, in the query');
     const params = responseParams(location);
     t.equal(params.get('error'), 'invalid_request');
-    t.ok(params.get('error_description'));
+    t.match(params.get('error_description'), /^[\x20\x21\x23-\x5B\x5D-\x7E]+$/, 'in the characters RFC 6749 §4.1.2.1 allows');
+    t.match(params.get('error_description'), /RFC 7636 section 4\.4|PKCE/);
     t.equal(params.get('state'), 'state-123');
     t.equal(params.get('iss'), config.issuer);
     t.same([...params.keys()].sort(), ['error', 'error_description', 'iss', 'state'], 'nothing else the client sent is reflected');

@@ -140,7 +140,7 @@ t.test(`dynamic client registration, open (${backendName})`, async (t) => {
     for (const grant of ['password', 'client_credentials', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code']) {
       expectError(t, await register(app, { ...base, grant_types: ['authorization_code', grant] }), 400, 'invalid_client_metadata', /cannot be registered here/);
     }
-    expectError(t, await register(app, { ...base, response_types: ['token'] }), 400, 'invalid_client_metadata', /response type "code"/);
+    expectError(t, await register(app, { ...base, response_types: ['token'] }), 400, 'invalid_client_metadata', /response type 'code'/);
     expectError(t, await register(app, { ...base, scope: 'openid admin' }), 400, 'invalid_client_metadata', /admin/);
     expectError(t, await register(app, { ...base, scope: 'openid made:up' }), 400, 'invalid_client_metadata', /unknown scope/);
     for (const method of ['client_secret_basic', 'client_secret_post']) {

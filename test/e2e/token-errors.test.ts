@@ -47,6 +47,7 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     t.equal(res.statusCode, status, `status ${status}`);
     t.equal(res.json().error, error, `error ${error}`);
     t.type(res.json().error_description, 'string');
+    t.match(res.json().error_description, /^[\x20\x21\x23-\x5B\x5D-\x7E]+$/, 'error_description in the characters RFC 6749 §5.2 allows');
     t.equal(res.headers['cache-control'], 'no-store');
     t.equal(res.headers.pragma, 'no-cache');
   };
