@@ -57,6 +57,8 @@ export function extractAccessToken(request: FastifyRequest, allowBody: boolean):
   }
   if (header !== undefined && fromBody !== undefined) throw invalidRequest('Send the access token in one place only (RFC 6750 §3.1).');
   if (fromBody !== undefined) {
+    // A parameter sent twice is a malformed request, not a bad token (§3.1).
+    if (Array.isArray(fromBody)) throw invalidRequest('Send access_token once (RFC 6750 §3.1).');
     if (typeof fromBody !== 'string' || !B64TOKEN.test(fromBody)) throw invalidToken('The access token is malformed.');
     return { scheme: 'Bearer', token: fromBody };
   }

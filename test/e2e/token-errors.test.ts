@@ -374,6 +374,9 @@ t.test(`token service error paths (${backendName})`, async (t) => {
     t.same(post.json(), { sub: bob.id }, 'POST with the token in the body (RFC 6750 §2.2)');
     const both = await postForm(app, '/userinfo', { access_token: withOpenid.access_token }, { authorization: `Bearer ${withOpenid.access_token}` });
     t.equal(both.statusCode, 400);
+    const twice = await postForm(app, '/userinfo', { access_token: [withOpenid.access_token, withOpenid.access_token] });
+    t.equal(twice.statusCode, 400, 'access_token twice is a malformed request (RFC 6750 §3.1)');
+    t.equal(twice.json().error, 'invalid_request');
   });
 });
 
