@@ -10,10 +10,10 @@ import { SYSTEM_ACTOR, type AuditRecorder } from '../audit/events.js';
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
 import { constantTimeEqual } from '../security/constant-time.js';
-import { invalidGrant } from '../errors.js';
+import { invalidGrant, invalidScope } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceRegistry } from '../oauth/resources.js';
-import { narrowScopes, parseScopeParameter } from '../oauth/scope.js';
+import { narrowScopes, parseScopeParameter, scopesForUser } from '../oauth/scope.js';
 import type { KvStore, RefreshTokenRecord, RefreshTokenRepo } from '../storage/types.js';
 import type { Issuer } from './issue.js';
 import { hashRefreshToken, isRefreshTokenShape, openSuccessor, sealSuccessor } from './refresh-tokens.js';
@@ -109,12 +109,15 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
     }
     if (record.usedAt !== null) return replayed(record, token, hash, ip);
 
-    const scopes = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
+    const granted = narrowScopes(requested, record.scope.split(' ').filter(Boolean), client.scope.split(' ').filter(Boolean));
     // RFC 8707 §2.2: like the scope, the resource may narrow to one the grant covers, never widen
     // (a token from before resources were bound covers the default resource).
     const audience = resources.audienceFor(resource, record.resources ?? []);
     const user = found.user;
     if (!isEnabled(user)) throw invalidGrant('The user of this grant no longer exists or is disabled.');
+    // The admin scope only while the user still has the role (SPEC "Admin API"); the grant keeps it for when it comes back.
+    const scopes = scopesForUser(granted, user);
+    if (scopes.length === 0) throw invalidScope('None of the scopes of this grant can still be granted to this account.');
 
     const authTime = record.authTime === null ? null : Math.floor(record.authTime.getTime() / 1000);
     const prepared = issuer.prepare(

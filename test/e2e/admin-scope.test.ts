@@ -8,7 +8,7 @@ import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { authorizePath, hiddenFields, InjectBrowser, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
-import { basic, getWithToken, postForm } from '../helpers/tokens.js';
+import { basic, decodePayload, getWithToken, postForm } from '../helpers/tokens.js';
 
 const REDIRECT = 'https://app.example/cb';
 
@@ -82,6 +82,26 @@ t.test(`the admin scope (${backendName})`, async (t) => {
       postForm(app, '/token', { grant_type: 'password', username: user.username, password: user.password, scope }, { authorization: basic(tool.clientId, tool.clientSecret!) });
     t.equal((await grant(admin, 'admin')).json().scope, 'admin', 'password grant: an admin');
     t.equal((await grant(plain, 'admin')).json().error, 'invalid_scope', 'password grant: not for others');
+  });
+
+  await t.test('a refresh drops it once the user no longer has the role', async (t) => {
+    const demoted = await seedUser(services, { username: 'demoted', roles: ['admin'] });
+    const refresher = await seedClient(services, { grant_types: ['password', 'refresh_token'], scope: 'api:read admin' });
+    const auth = { authorization: basic(refresher.clientId, refresher.clientSecret!) };
+    const first = (await postForm(app, '/token', { grant_type: 'password', username: demoted.username, password: demoted.password, scope: 'admin api:read' }, auth)).json();
+    t.equal(first.scope, 'admin api:read');
+    await services.users.update(demoted.id, { roles: [] });
+    const refreshed = await postForm(app, '/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth);
+    t.equal(refreshed.statusCode, 200);
+    t.equal(refreshed.json().scope, 'api:read', 'no admin scope for a user without the role');
+    t.notMatch(decodePayload(refreshed.json().access_token).scope, /\badmin\b/);
+    // Back in the role, the grant (which still names the scope) carries it again.
+    await services.users.update(demoted.id, { roles: ['admin'] });
+    const restored = await postForm(app, '/token', { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token }, auth);
+    t.equal(restored.json().scope, 'admin api:read');
+    await services.users.update(demoted.id, { roles: [] });
+    const onlyAdmin = await postForm(app, '/token', { grant_type: 'refresh_token', refresh_token: restored.json().refresh_token, scope: 'admin' }, auth);
+    t.equal(onlyAdmin.json().error, 'invalid_scope', 'nothing left to grant');
   });
 
   await t.test('client credentials never carry it', async (t) => {
