@@ -287,14 +287,15 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const authorization = createAuthorizationFlow({ config, consents, users, secondFactor, clients, codes, pending: pendingAuthorizations, sessions, tokens, resources, metrics, now });
   const devices = createDeviceFlow({ kv, config, now, throttle, clients, consents, resources, audit });
   const grants = createGrantHandlers({ config, now, codes, tokens, users, secondFactor, resources, devices, audit });
+  const nonces = config.dpopNonce ? createDpopNonces({ kv, now }) : null;
+  const dpop = { verifier: createDpopVerifier({ kv, now, nonces }), nonces };
   const pushedRequests = createPushedRequests({
     clientAuth,
     kv,
     now,
     checks: { findClient: (clientId) => clients.find(clientId), knownScopes: config.scopes, resources },
+    dpop: { verifier: dpop.verifier, endpoint: normalizeHtu(`${config.issuer}/par`)! },
   });
-  const nonces = config.dpopNonce ? createDpopNonces({ kv, now }) : null;
-  const dpop = { verifier: createDpopVerifier({ kv, now, nonces }), nonces };
   const tokenEndpoints = createTokenEndpoints({
     clientAuth,
     grants,

@@ -7,6 +7,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../services.js';
+import { dpopNonceHook } from './dpop.js';
 import { endpointRequest, methodNotAllowed, noStore, useClientFormDialect } from './oauth-endpoints.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
@@ -44,14 +45,17 @@ const parResponse = {
   },
 } as const;
 
-export const pushedAuthorizationRoutes: FastifyPluginAsync<{ services: Pick<Services, 'pushedRequests'> }> = async (app, { services }) => {
+export const pushedAuthorizationRoutes: FastifyPluginAsync<{ services: Pick<Services, 'pushedRequests' | 'dpop'> }> = async (app, { services }) => {
   useClientFormDialect(app);
+  const sendNonce = dpopNonceHook(services.dpop.nonces);
 
   app.post(
     '/par',
     {
       attachValidation: true,
       config: FOR_APPS,
+      // RFC 9449 §8: the server nonce travels with every answer to a request with a proof.
+      preHandler: sendNonce,
       schema: {
         tags: ['oauth'],
         security: SECURITY.client,

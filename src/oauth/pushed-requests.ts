@@ -16,10 +16,13 @@
  * - The expiry is also checked against the server's clock, not only the
  *   store's TTL, so every instance and the tests agree on it.
  * - The stored parameters never include client credentials.
+ * - A DPoP proof sent with the push (RFC 9449 §10.1) is verified, and binds
+ *   the code as `dpop_jkt` would (which, if also sent, must name its key).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { KvStore } from '../storage/types.js';
+import type { DpopVerifier } from '../tokens/dpop.js';
 import { validateAuthorizationRequest, type AuthorizationRequestDeps, type AuthorizeQuery } from './authorize-request.js';
 import { CLIENT_AUTHENTICATION_PARAMETERS, type ClientAuthenticator } from './client-auth.js';
 import { checkFormEncoded, type EndpointRequest } from './token-endpoint.js';
@@ -69,6 +72,8 @@ export interface PushedRequestDeps {
   now: () => number;
   /** What the authorization request's checks need. */
   checks: AuthorizationRequestDeps;
+  /** DPoP (RFC 9449 §10.1): the proof verifier and this endpoint's URL (the proofs' `htu`). */
+  dpop: { verifier: Pick<DpopVerifier, 'verify'>; endpoint: string };
 }
 
 interface StoredRequest {
@@ -111,6 +116,12 @@ export function createPushedRequests(deps: PushedRequestDeps): PushedRequests {
       }
       // With HTTP Basic the body need not name the client: the request is the authenticated client's.
       params.client_id = client.clientId;
+      // RFC 9449 §10.1: a proof with the push binds the code to its key, as dpop_jkt does.
+      if (request.dpop !== undefined) {
+        const { jkt } = await deps.dpop.verifier.verify(request.dpop, { method: 'POST', url: deps.dpop.endpoint });
+        if (params.dpop_jkt !== undefined && params.dpop_jkt !== jkt) throw invalidRequest('dpop_jkt must be the thumbprint of the key of the DPoP proof sent with it (RFC 9449 §10.1).');
+        params.dpop_jkt = jkt;
+      }
 
       const result = await validateAuthorizationRequest(params, deps.checks);
       if (!result.ok) throw result.error;

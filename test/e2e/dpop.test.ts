@@ -224,6 +224,45 @@ t.test(`DPoP (${backendName})`, async (t) => {
     t.same(decodeJwt(tokens.access_token).cnf, { jkt: key.jkt }, 'the key named at /authorize redeems the code');
   });
 
+  t.test('a proof sent with a pushed request binds the code as dpop_jkt does (RFC 9449 §10.1)', async (t) => {
+    const key = await proofKey();
+    const DPoP = oauth.DPoP({ client_id: spa.clientId } as oauth.Client, key.pair);
+    const client: oauth.Client = { client_id: spa.clientId };
+    const pkce = pkcePair();
+    const state = oauth.generateRandomState();
+    const params = { response_type: 'code', redirect_uri: REDIRECT, scope: 'api:read', state, code_challenge: pkce.challenge, code_challenge_method: 'S256' };
+    const pushed = await withNonceRetry(async () =>
+      oauth.processPushedAuthorizationResponse(as, client, await oauth.pushedAuthorizationRequest(as, client, oauth.None(), params, { ...httpOptions, DPoP })),
+    );
+    const { location } = await loginAndConsent(browser, authorizePath({ client_id: spa.clientId, request_uri: pushed.request_uri }), user);
+    const callback = oauth.validateAuthResponse(as, client, new URL(location), state);
+    const unbound = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ grant_type: 'authorization_code', code: callback.get('code')!, redirect_uri: REDIRECT, code_verifier: pkce.verifier, client_id: spa.clientId }).toString(),
+    });
+    t.equal(unbound.json().error, 'invalid_grant', 'the code is not redeemed without a proof by the pushed key');
+
+    const par = (dpop: string, extra: Record<string, string> = {}) =>
+      app.inject({
+        method: 'POST',
+        url: '/par',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop },
+        payload: new URLSearchParams({ ...params, client_id: spa.clientId, ...extra }).toString(),
+      });
+    const garbage = await par('not-a-proof');
+    t.equal(garbage.statusCode, 400);
+    t.equal(garbage.json().error, 'invalid_dpop_proof', 'a bad proof at /par is refused');
+    const other = await proofKey();
+    const mismatch = await par(await proof(key, { htm: 'POST', htu: `${ISSUER}/par`, nonce: await currentNonce() }), { dpop_jkt: other.jkt });
+    t.equal(mismatch.json().error, 'invalid_request', 'dpop_jkt must name the key of the proof');
+    const wrongHtu = await par(await proof(key, { htm: 'POST', htu: `${ISSUER}/token`, nonce: await currentNonce() }));
+    t.equal(wrongHtu.json().error, 'invalid_dpop_proof', 'a proof for another endpoint is refused');
+    const right = await par(await proof(key, { htm: 'POST', htu: `${ISSUER}/par`, nonce: await currentNonce() }), { dpop_jkt: key.jkt });
+    t.equal(right.statusCode, 201, 'with a matching dpop_jkt');
+  });
+
   t.test('client credentials, introspection, and the API with a proof (oauth4webapi)', async (t) => {
     const key = await proofKey();
     const token = await machineToken(key);
