@@ -83,6 +83,43 @@ t.test(`token exchange (${backendName})`, async (t) => {
     t.match(payload, { sub: alice.id, client_id: subAgent.clientId, scope: 'api:read', act: { sub: subAgent.clientId, act: { sub: agent.clientId } } });
   });
 
+  t.test('a DPoP-bound subject token is exchanged only with a proof by its key, and stays bound (RFC 9449 §7)', async (t) => {
+    /** One oauth4webapi request, again when the server asks for its nonce (RFC 9449 §8). */
+    const withNonce = async <T>(attempt: () => Promise<T>): Promise<T> => {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!oauth.isDPoPNonceError(err)) throw err;
+        return attempt();
+      }
+    };
+    const pair = await oauth.generateKeyPair('ES256');
+    const userKey = oauth.DPoP({ client_id: app1.clientId } as oauth.Client, pair);
+    const bound = await withNonce(async () =>
+      oauth.processGenericTokenEndpointResponse(
+        as,
+        { client_id: app1.clientId },
+        await oauth.genericTokenEndpointRequest(as, { client_id: app1.clientId }, oauth.ClientSecretBasic(app1.clientSecret!), 'password', { username: 'alice', password: alice.password, scope: 'api:read' }, { ...options, DPoP: userKey }),
+      ),
+    );
+    const jkt = await userKey.calculateThumbprint();
+    const params = { subject_token: bound.access_token, subject_token_type: ACCESS_TOKEN, resource: MCP };
+    const bare = await refused(await exchange(agent, params));
+    t.equal(bare.error, 'invalid_request', 'without a proof: refused, never turned into a bearer token');
+    t.match(bare.error_description, /DPoP-bound/);
+    const exchangeWith = (DPoP: oauth.DPoPHandle) => () =>
+      oauth.genericTokenEndpointRequest(as, { client_id: agent.clientId }, oauth.ClientSecretBasic(agent.clientSecret!), GRANT, params, { ...options, DPoP }).then((response) =>
+        oauth.processGenericTokenEndpointResponse(as, { client_id: agent.clientId }, response),
+      );
+    const otherKey = oauth.DPoP({ client_id: agent.clientId } as oauth.Client, await oauth.generateKeyPair('ES256'));
+    await t.rejects(withNonce(exchangeWith(otherKey)), { error: 'invalid_request' }, 'a proof by another key: refused');
+    const result = await withNonce(exchangeWith(oauth.DPoP({ client_id: agent.clientId } as oauth.Client, pair)));
+    t.equal(result.token_type, 'dpop', 'with a proof by its key: a DPoP token');
+    const { payload } = await jwtVerify(result.access_token, jwks, { issuer: config.issuer, audience: MCP });
+    t.same(payload.cnf, { jkt }, 'bound to the same key');
+    t.match(payload, { act: { sub: agent.clientId } });
+  });
+
   t.test('a scope wider than the subject token is refused', async (t) => {
     const narrow = await userToken('api:read');
     t.match(await refused(await exchange(agent, { subject_token: narrow, subject_token_type: ACCESS_TOKEN, scope: 'api:read api:write' })), {
@@ -129,7 +166,7 @@ t.test(`token exchange (${backendName})`, async (t) => {
     );
     t.match(await refused(await exchange(agent, { subject_token: own.access_token, subject_token_type: ACCESS_TOKEN })), {
       error: 'invalid_request',
-      error_description: /user’s access token/,
+      error_description: /user's access token/,
     });
   });
 

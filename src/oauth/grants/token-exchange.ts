@@ -24,6 +24,7 @@
 import { ANONYMOUS_ACTOR } from '../../audit/events.js';
 import { invalidRequest, invalidScope, invalidTarget } from '../../errors.js';
 import type { ActorClaim } from '../../tokens/types.js';
+import { constantTimeEqual } from '../../security/constant-time.js';
 import { narrowScopes, parseScopeParameter, scopesForUser } from '../scope.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
 
@@ -98,6 +99,10 @@ export function tokenExchangeGrant({ tokens, users, resources, audit }: Pick<Gra
     const active = await tokens.activeAccessToken(subjectToken);
     if (!active) throw invalidRequest('The subject_token is not an active access token of this server (expired, revoked, or its user is disabled).');
     const { claims, userId } = active;
+    // RFC 9449 §6, §7: a bound token is used only with a proof by its key, here too; the new token is bound to it as well.
+    if (claims.cnf !== undefined && (dpopJkt === null || !constantTimeEqual(dpopJkt, claims.cnf.jkt))) {
+      throw invalidRequest('The subject_token is DPoP-bound: exchange it with a DPoP proof signed by its key.');
+    }
     if (userId === null) throw invalidRequest('The subject_token must be a user’s access token: a client’s own token has nobody to act for.');
     // The user as they are now (their roles decide what may be delegated).
     const user = await users.findEnabled(userId);
