@@ -112,7 +112,7 @@ t.test(`token exchange (${backendName})`, async (t) => {
         oauth.processGenericTokenEndpointResponse(as, { client_id: agent.clientId }, response),
       );
     const otherKey = oauth.DPoP({ client_id: agent.clientId } as oauth.Client, await oauth.generateKeyPair('ES256'));
-    await t.rejects(withNonce(exchangeWith(otherKey)), { error: 'invalid_request' }, 'a proof by another key: refused');
+    await t.rejects(withNonce(exchangeWith(otherKey)), { name: 'ResponseBodyError', error: 'invalid_request' }, 'a proof by another key: refused');
     const result = await withNonce(exchangeWith(oauth.DPoP({ client_id: agent.clientId } as oauth.Client, pair)));
     t.equal(result.token_type, 'dpop', 'with a proof by its key: a DPoP token');
     const { payload } = await jwtVerify(result.access_token, jwks, { issuer: config.issuer, audience: MCP });
