@@ -131,7 +131,7 @@ export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = as
         return renderPage(reply, config, 'device', { title: outcome === 'approved' ? 'Device connected' : 'Request denied', outcome });
       }
 
-      const result = await guarded(reply, session, user, typed, () => devices.find(typed, user, request.ip));
+      const result = await guarded(reply, session, user, typed, () => devices.find(typed, user, { amr: amrOf(session.amr), ip: request.ip }));
       if ('reply' in result) return result.reply;
       const found = result.value;
       if (found === null) return form(reply, session, user, { userCode: shown(typed), error: WRONG_CODE, status: 400 });

@@ -35,7 +35,8 @@ import { invalidGrant, OAuthError } from '../errors.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client, KvStore, User } from '../storage/types.js';
 import type { ResourceRegistry } from './resources.js';
-import { grantScopes, parseScopeParameter, scopesForUser } from './scope.js';
+import { isMultiFactor } from './acr.js';
+import { ADMIN_SCOPE, grantScopes, parseScopeParameter, scopesForUser } from './scope.js';
 
 /** Lifetime of a device code and its user code (RFC 8628 §3.2 `expires_in`). */
 export const DEVICE_CODE_TTL_SECONDS = 600;
@@ -128,7 +129,7 @@ export interface ApprovedDevice {
 
 export interface DeviceFlowDeps {
   kv: KvStore;
-  config: Pick<Config, 'issuer' | 'scopes'>;
+  config: Pick<Config, 'issuer' | 'scopes'> & Partial<Pick<Config, 'requireMfaForAdmins'>>;
   now: () => number;
   /** The hard limit on user-code guesses per address (`MAX_FAILED_ATTEMPTS` per `FAILED_ATTEMPT_WINDOW`). */
   throttle: Pick<Throttle, 'reserve' | 'release'>;
@@ -145,11 +146,12 @@ export interface DeviceFlow {
    */
   authorize(client: Client, params: Readonly<Record<string, string | undefined>>): Promise<DeviceAuthorizationResponse>;
   /**
-   * The pending request a typed user code names, for `user`; null when the
-   * code is unknown, expired or answered. A well-formed code counts against
-   * the address's guesses unless it is found (throws 429 past the limit).
+   * The pending request a typed user code names, for `user` signed in with
+   * `amr`; null when the code is unknown, expired or answered. A well-formed
+   * code counts against the address's guesses unless it is found (throws 429
+   * past the limit).
    */
-  find(userCode: unknown, user: User, ip: string): Promise<DeviceRequest | null>;
+  find(userCode: unknown, user: User, input: { amr: readonly string[]; ip: string }): Promise<DeviceRequest | null>;
   /**
    * The person's decision (RFC 8628 §3.3): takes the user code, so each is
    * answered once; null when it was unknown, expired or already answered
@@ -180,6 +182,16 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
   /** Seconds the store should keep an entry expiring at `expiresAt` (cleanup only; expiry is judged by `now`). */
   const ttlFor = (expiresAt: number) => Math.max(1, Math.ceil((expiresAt - now()) / 1000) + EXPIRED_GRACE_SECONDS);
   const parse = (raw: string | null) => (raw === null ? null : (JSON.parse(raw) as DeviceRecord));
+  /**
+   * What this sign-in may grant of the request: the admin scope only to an
+   * admin, and with `REQUIRE_MFA_FOR_ADMINS` only from a multi-factor
+   * sign-in, as at /authorize (the admin API's key must not come from a
+   * password alone). This page has no step-up: the scope is left out.
+   */
+  const grantable = (scopes: readonly string[], user: User, amr: readonly string[]) => {
+    const allowed = scopesForUser(scopes, user);
+    return config.requireMfaForAdmins === true && !isMultiFactor(amr) ? allowed.filter((s) => s !== ADMIN_SCOPE) : allowed;
+  };
 
   /** The pending, unexpired request of a user code, with its device code's hash; null otherwise. */
   const lookup = async (code: string): Promise<{ hash: string; record: DeviceRecord } | null> => {
@@ -243,7 +255,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       };
     },
 
-    async find(typed, user, ip) {
+    async find(typed, user, { amr, ip }) {
       const code = normalizeUserCode(typed);
       if (code === null) return null;
       return throttled(code, ip, async () => {
@@ -251,7 +263,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
         if (!found) return null;
         const client = await deps.clients.find(found.record.clientId);
         if (!client) return null;
-        return { client, scopes: scopesForUser(found.record.scopes, user), userCode: formatUserCode(code) };
+        return { client, scopes: grantable(found.record.scopes, user, amr), userCode: formatUserCode(code) };
       });
     },
 
@@ -264,7 +276,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       if ((await kv.take(userCodeKey(code))) === null) return null;
       const { hash, record } = found;
       const client = await deps.clients.find(record.clientId);
-      const scopes = scopesForUser(record.scopes, user);
+      const scopes = grantable(record.scopes, user, amr);
       // Nothing this account may grant is a refusal.
       const approved = allow && client !== null && scopes.length > 0;
       const answered: DeviceRecord = { ...record, status: approved ? 'approved' : 'denied', userId: user.id, scopes, authTime, amr: [...amr] };

@@ -196,6 +196,35 @@ t.test('access_denied after the person denies; the code cannot be answered twice
   t.equal(events.total, 1);
 });
 
+t.test('REQUIRE_MFA_FOR_ADMINS: an admin signed in with a password alone cannot grant a device the admin scope', async (t) => {
+  const strict = await buildTestApp(t, { db, kv, now, env: { ...env, REQUIRE_MFA_FOR_ADMINS: 'true' } });
+  const root = await seedUser(services, { username: 'device-root', roles: ['admin'] });
+  const console_ = await seedClient(services, { client_name: 'Admin TV', grant_types: [DEVICE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid admin' });
+  const as = await oauth.processDiscoveryResponse(
+    new URL(ISSUER),
+    await oauth.discoveryRequest(new URL(ISSUER), { algorithm: 'oauth2', [oauth.allowInsecureRequests]: true, [oauth.customFetch]: injectFetch(strict.app) as typeof fetch }),
+  );
+  const tvS = device(strict.app, console_, as);
+  const browser = new InjectBrowser(strict.app, '127.0.0.61');
+  const loginPage = await browser.get((await browser.get('/device')).headers.location as string);
+  const signedIn = await browser.post('/login', { ...hiddenFields(loginPage.body, '/login'), username: root.username, password: root.password });
+  t.equal(signedIn.headers.location, '/device', 'signed in with the password alone');
+
+  const both = await tvS.start('openid admin');
+  const consent = await enter(browser, both.user_code);
+  t.match(consent.body, 'Admin TV');
+  t.notMatch(consent.body, 'Administer this server', 'the consent page does not offer the admin scope');
+  await enter(browser, both.user_code, 'allow');
+  advance(10);
+  const tokens = await tvS.poll(both.device_code);
+  t.equal(tokens.scope, 'openid', 'granted without the admin scope');
+  t.equal((await strict.app.inject({ url: '/admin/users', headers: { authorization: `Bearer ${tokens.access_token}` } })).statusCode, 403, 'no key to the admin API');
+
+  const only = await tvS.start('admin');
+  const refused = await enter(browser, only.user_code);
+  t.equal(refused.statusCode, 400, 'nothing left to grant');
+});
+
 t.test('expired_token after expires_in; the expired code is refused at /device', async (t) => {
   const tvA = device(a.app, tv, asA);
   const { device_code, user_code } = await tvA.start();
