@@ -15,6 +15,8 @@ export interface HalfSignedIn {
   userId: string;
   /** Epoch ms. */
   expiresAt: number;
+  /** Epoch ms of the first step; absent on entries from before it was kept (then `expiresAt` tells). */
+  at?: number;
   /** How the first step was made (RFC 8176): `pwd`, or `fed` for an upstream provider. Absent: `pwd`. */
   amr?: string[];
 }
@@ -25,8 +27,17 @@ export interface HalfSignedIn {
  * upstream provider's sign-in).
  */
 export function awaitSecondFactor(session: BrowserSession, userId: string, now: number, amr: readonly string[] = ['pwd']): void {
-  const entry: HalfSignedIn = { userId, expiresAt: now + SECOND_FACTOR_TTL_MS, amr: [...amr] };
+  const entry: HalfSignedIn = { userId, expiresAt: now + SECOND_FACTOR_TTL_MS, at: now, amr: [...amr] };
   session.data[SECOND_FACTOR_KEY] = entry;
+}
+
+/**
+ * The first step as a sign-in for `users.findSignedIn`: a password change,
+ * disable or delete after it voids the wait for the code, as it ends the
+ * sessions already signed in.
+ */
+export function firstStepOf(entry: HalfSignedIn): { userId: string; signedInAt: number } {
+  return { userId: entry.userId, signedInAt: entry.at ?? entry.expiresAt - SECOND_FACTOR_TTL_MS };
 }
 
 /** The page that asks for the code, carrying `rid` or `next`. */

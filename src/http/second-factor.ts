@@ -23,7 +23,7 @@ import { completeSignIn, EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, type
 import { renderErrorPage, renderPage, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
-import { SECOND_FACTOR_KEY, SECOND_FACTOR_PATH, type HalfSignedIn } from './second-factor-state.js';
+import { firstStepOf, SECOND_FACTOR_KEY, SECOND_FACTOR_PATH, type HalfSignedIn } from './second-factor-state.js';
 import { readSession } from './session-cookie.js';
 
 const WRONG_CODE = 'That code is not right, or it was already used. Enter the current code from your app, or an unused recovery code.';
@@ -56,7 +56,7 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
   ): Promise<{ user: User; stepUp: boolean; firstStep: readonly string[] } | null> {
     const entry = session.data[SECOND_FACTOR_KEY] as HalfSignedIn | undefined;
     if (entry && entry.expiresAt > services.now()) {
-      const user = await services.users.findEnabled(entry.userId);
+      const user = await services.users.findSignedIn(firstStepOf(entry));
       return user ? { user, stepUp: false, firstStep: entry.amr ?? ['pwd'] } : null;
     }
     if (!pending) return null;

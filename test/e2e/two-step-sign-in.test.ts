@@ -263,6 +263,28 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     tick();
   });
 
+  t.test('a password change while the code page waits voids the wait: the old password cannot finish the sign-in', async (t) => {
+    const carol = await seedUser(services, { username: 'carol-2fa' });
+    const enrolling = new InjectBrowser(app);
+    await signInWithPassword(enrolling, carol);
+    const carolApp = await enrol(t, enrolling, carol);
+    for (const change of [
+      () => services.users.update(carol.id, { password: 'a brand new passphrase 77' }),
+      () => services.users.update(carol.id, { disabled: true }),
+    ]) {
+      const waiting = new InjectBrowser(app);
+      const fields = await passwordStep(waiting, carol);
+      clock += 1;
+      await change();
+      const late = await waiting.post('/login/second-factor', { ...fields, code: codeOf(carolApp.secret) });
+      t.equal(late.statusCode, 303);
+      t.equal(late.headers.location, '/login', 'back to the password');
+      t.equal((await waiting.get('/account')).statusCode, 303, 'not signed in');
+      carol.password = 'a brand new passphrase 77';
+      tick();
+    }
+  });
+
   t.test('two instances, the same code at once: exactly one is accepted', async (t) => {
     const a = new InjectBrowser(one.app);
     const b = new InjectBrowser(two.app);
