@@ -60,6 +60,8 @@ export interface CodeStore {
   issue(grant: CodeGrant): Promise<string>;
   /** Atomically takes the grant: null when unknown, expired or already taken. */
   take(code: string): Promise<CodeGrant | null>;
+  /** Reads the grant without taking it (for checks that must not use the code up); null as for `take`. */
+  peek(code: string): Promise<CodeGrant | null>;
   /**
    * Records what the code issued. Returns true when a replay of the code by
    * the same client was already seen, in which case the caller must revoke
@@ -80,6 +82,12 @@ export function generateCode(): string {
 }
 
 const digest = (code: string) => createHash('sha256').update(code).digest('base64url');
+
+function parseGrant(raw: string | null): CodeGrant | null {
+  if (raw === null) return null;
+  const grant = JSON.parse(raw) as Partial<CodeGrant> & Omit<CodeGrant, 'resources'>;
+  return { ...grant, resources: grant.resources ?? [] };
+}
 
 export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeTtlSeconds' | 'accessTokenTtlSeconds'> }): CodeStore {
   const { kv, config } = deps;
@@ -102,10 +110,11 @@ export function createCodeStore(deps: { kv: KvStore; config: Pick<Config, 'codeT
     },
     async take(code) {
       if (!plausible(code)) return null;
-      const raw = await kv.take(`code:${digest(code)}`);
-      if (raw === null) return null;
-      const grant = JSON.parse(raw) as Partial<CodeGrant> & Omit<CodeGrant, 'resources'>;
-      return { ...grant, resources: grant.resources ?? [] };
+      return parseGrant(await kv.take(`code:${digest(code)}`));
+    },
+    async peek(code) {
+      if (!plausible(code)) return null;
+      return parseGrant(await kv.get(`code:${digest(code)}`));
     },
     async recordRedemption(code, issued) {
       const d = digest(code);

@@ -164,8 +164,10 @@ export interface DeviceFlow {
    * taken from the store so it is redeemed once; else throws
    * `authorization_pending`, `slow_down`, `access_denied`, `expired_token`
    * or `invalid_grant` (unknown, another client's, already redeemed).
+   * `check` judges an approved request's resources before it is taken, so
+   * what it throws leaves the approval to a later poll.
    */
-  redeem(client: Client, deviceCode: string): Promise<ApprovedDevice>;
+  redeem(client: Client, deviceCode: string, check?: (resources: readonly string[]) => void): Promise<ApprovedDevice>;
 }
 
 const UNKNOWN_DEVICE_CODE = 'The device_code is invalid, was already used, or was issued to another client.';
@@ -298,7 +300,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       return approved ? 'approved' : 'denied';
     },
 
-    async redeem(client, deviceCode) {
+    async redeem(client, deviceCode, check) {
       // 32 bytes, base64url: anything else cannot be one of ours.
       if (!/^[\w-]{43}$/.test(deviceCode)) throw invalidGrant(UNKNOWN_DEVICE_CODE);
       const hash = digest(deviceCode);
@@ -309,6 +311,8 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
         await pace(hash, record);
         throw new OAuthError('authorization_pending', 'The user has not yet approved or denied this request.');
       }
+      // Checked on what was read, before anything is taken: a refusal leaves the approval usable.
+      if (record.status === 'approved') check?.(record.resources);
       // Answered: exactly one poll takes it.
       const taken = parse(await kv.take(deviceKey(hash)));
       if (!taken) throw invalidGrant(UNKNOWN_DEVICE_CODE);

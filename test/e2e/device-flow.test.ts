@@ -225,6 +225,21 @@ t.test('REQUIRE_MFA_FOR_ADMINS: an admin signed in with a password alone cannot 
   t.equal(refused.statusCode, 400, 'nothing left to grant');
 });
 
+t.test('a resource the approval does not cover is invalid_target, and the approval stays for the next poll', async (t) => {
+  const tvA = device(a.app, tv, asA);
+  const { device_code, user_code } = await tvA.start();
+  await enter(await signedInBrowser(a.app, '127.0.0.62'), user_code, 'allow');
+  const c: oauth.Client = { client_id: tv.clientId };
+  const options = { [oauth.allowInsecureRequests]: true, [oauth.customFetch]: injectFetch(a.app) as typeof fetch } as const;
+  const withResource = async (resource: string) =>
+    oauth.processDeviceCodeResponse(asA, c, await oauth.deviceCodeGrantRequest(asA, c, oauth.None(), device_code, { ...options, additionalParameters: { resource } }));
+  advance(10);
+  t.same(await errorOf(withResource(`${ISSUER}/mcp`)), { error: 'invalid_target', status: 400 }, 'the request named only the default resource');
+  advance(10);
+  const tokens = await tvA.poll(device_code);
+  t.equal(tokens.token_type, 'bearer', 'the approval was not used up');
+});
+
 t.test('expired_token after expires_in; the expired code is refused at /device', async (t) => {
   const tvA = device(a.app, tv, asA);
   const { device_code, user_code } = await tvA.start();

@@ -136,6 +136,7 @@ t.test(`resource indicators (${backendName})`, async (t) => {
 
     const onlyMcp = await authorize([MCP]);
     isInvalidTarget(t, await redeem(onlyMcp.code!, onlyMcp.verifier, API), /was not granted/);
+    t.equal(audOf(await accessToken(await redeem(onlyMcp.code!, onlyMcp.verifier))), MCP, 'a resource the code does not cover is refused before the code is used up');
     const none = await authorize([]);
     isInvalidTarget(t, await redeem(none.code!, none.verifier, MCP), /was not granted/);
 

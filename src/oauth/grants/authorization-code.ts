@@ -30,8 +30,14 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
     const { code, redirect_uri: redirectUri, code_verifier: verifier, resource } = params;
     if (code === undefined || code === '') throw invalidRequest('code is required.');
     if (verifier === undefined || verifier === '') throw invalidRequest('code_verifier is required (PKCE).');
-    // RFC 8707 §2: a malformed or unknown resource is refused before the code is used up.
-    if (resource !== undefined) resources.audienceFor(resource);
+    if (resource !== undefined) {
+      // RFC 8707 §2: a malformed or unknown resource, or one the code does not
+      // cover (for the client it was issued to), is refused before the code is
+      // used up: the client may ask again for one it covers.
+      resources.audienceFor(resource);
+      const peeked = await codes.peek(code);
+      if (peeked !== null && peeked.clientId === client.clientId) resources.audienceFor(resource, peeked.resources);
+    }
 
     const grant = await codes.take(code);
     if (!grant) {

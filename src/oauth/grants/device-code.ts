@@ -19,10 +19,10 @@ export function deviceCodeGrant({ devices, tokens, users, resources }: Pick<Gran
   return async ({ client, params, dpopJkt }) => {
     const { device_code: deviceCode, resource } = params;
     if (deviceCode === undefined) throw invalidRequest('device_code is required.');
-    // RFC 8707 §2: a malformed or unknown resource is refused before the code is used up.
+    // RFC 8707 §2: a malformed or unknown resource, or one the approved request
+    // does not cover, is refused before the code is used up.
     if (resource !== undefined) resources.audienceFor(resource);
-
-    const approved = await devices.redeem(client, deviceCode);
+    const approved = await devices.redeem(client, deviceCode, resource === undefined ? undefined : (covered) => resources.audienceFor(resource, covered));
     const user = await users.findEnabled(approved.userId);
     if (!user) throw invalidGrant('The user who approved this device no longer exists or is disabled.');
 
