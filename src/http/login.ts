@@ -225,11 +225,14 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
     },
     async (request, reply) => {
       const session = await readSession(request, services.sessions, config);
+      // Without a session (a cross-site post carries no SameSite=Lax cookie)
+      // there is nothing to end, and the cookie is left alone: clearing it
+      // would let any site sign the browser out.
       if (session) {
         if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
         await services.sessions.destroy(session);
+        clearSessionCookie(reply, services.sessions, config);
       }
-      clearSessionCookie(reply, services.sessions, config);
       return reply.header('cache-control', 'no-store').redirect('/login?signed_out=1', 303);
     },
   );

@@ -345,6 +345,10 @@ t.test(`login and consent (${backendName})`, async (t) => {
     const forged = await browser.post('/logout', {});
     t.equal(forged.statusCode, 403);
     t.match((await browser.get('/account')).body, 'You are signed in', 'still signed in after a forged logout');
+    // A cross-site form post carries no SameSite=Lax cookie: nothing to end, and no cookie is touched.
+    const crossSite = await app.inject({ method: 'POST', url: '/logout', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+    t.equal(crossSite.statusCode, 303);
+    t.equal(crossSite.headers['set-cookie'], undefined, 'no Set-Cookie that would sign the browser out');
 
     const res = await browser.post('/logout', { csrf_token: token });
     t.equal(res.statusCode, 303);
