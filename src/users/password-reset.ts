@@ -9,8 +9,9 @@
  * - Requests are counted per client address (429 past `MAX_FAILED_ATTEMPTS`
  *   in the window) and per address typed (past `MAILS_PER_EMAIL` an hour no
  *   further mail goes out, silently).
- * - A link is void once used, after 30 minutes, and once the password has
- *   changed since it was sent (any other link of the account with it).
+ * - A link is void once used, after 30 minutes, once the password has
+ *   changed since it was sent (any other link of the account with it), and
+ *   once the account's address is no longer the one it was mailed to.
  * - Using it sets the password like any change of credentials (password rule,
  *   refresh tokens revoked, sessions over, `user.password_changed` recorded),
  *   and ends every session of the user at once.
@@ -80,11 +81,17 @@ function resetMail(user: User, issuer: string, token: string) {
 export function createPasswordReset(deps: PasswordResetDeps): PasswordReset {
   const { users, links } = deps;
 
-  /** The account of a link, if the link still stands: a password changed since it was sent voids it. */
+  /**
+   * The account of a link, if the link still stands: a password changed
+   * since it was sent voids it, and so does a new address (the link belongs
+   * to whoever reads the old one's mail; a link from before the address was
+   * kept with it is judged on the password alone).
+   */
   const accountOf = async (link: MailedLink | null): Promise<User | null> => {
     if (!link) return null;
     const user = await users.findEnabled(link.userId);
     if (!isEnabled(user)) return null;
+    if (link.detail !== undefined && user.email?.toLowerCase() !== link.detail) return null;
     const changed = user.credentialsChangedAt?.getTime();
     return changed !== undefined && changed > link.issuedAt ? null : user;
   };
@@ -99,7 +106,7 @@ export function createPasswordReset(deps: PasswordResetDeps): PasswordReset {
         return; // This address has had its mails for the hour; the answer stays the same.
       }
       for (const user of accounts) {
-        const token = await links.issue(user.id);
+        const token = await links.issue(user.id, user.email!.toLowerCase());
         deps.mail.enqueue(resetMail(user, deps.issuer, token));
       }
     },

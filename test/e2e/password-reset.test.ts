@@ -110,6 +110,17 @@ t.test(`forgot password over SMTP (${backendName})`, async (t) => {
     t.notOk(await checkPassword(services, user.username, 'too late for this 123'));
   });
 
+  t.test('a link mailed to an address the account no longer has is refused', async (t) => {
+    const moving = await seedUser(services, { username: 'moving', email: 'old@example.test' });
+    await ask('old@example.test');
+    const path = linkOf((await smtp.nextMail()).text);
+    t.equal((await new InjectBrowser(app).get(path)).statusCode, 200, 'valid while the address stands');
+    await services.users.update(moving.id, { email: 'new@example.test' });
+    const late = await reset(path, 'taken over by the old mailbox 9');
+    t.equal(late.statusCode, 400);
+    t.notOk(await checkPassword(services, moving.username, 'taken over by the old mailbox 9'));
+  });
+
   t.test('an unknown or malformed token is refused', async (t) => {
     t.equal((await reset('/reset-password?token=' + 'A'.repeat(43), 'whatever 12345 abc')).statusCode, 400);
     t.equal((await reset('/reset-password', 'whatever 12345 abc')).statusCode, 400);
