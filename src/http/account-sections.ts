@@ -6,6 +6,7 @@
 import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
+import { hasPassword } from '../users/account.js';
 import { MIN_PASSWORD_LENGTH, PASSWORD_RULE } from '../users/password-policy.js';
 
 /** What these loaders read (a part of `account.ts`'s `AccountContext`; declared here so the two files do not import each other). */
@@ -57,7 +58,8 @@ export function userAgentSummary(userAgent: string): string {
 
 export const passwordSection: Section = {
   template: 'password',
-  load: ({ errors }) => ({ minPasswordLength: MIN_PASSWORD_LENGTH, passwordRule: PASSWORD_RULE, errors: errors ?? {} }),
+  // An account made by an upstream sign-in has no password yet: the form sets the first one.
+  load: ({ user, errors }) => ({ hasPassword: hasPassword(user), minPasswordLength: MIN_PASSWORD_LENGTH, passwordRule: PASSWORD_RULE, errors: errors ?? {} }),
 };
 
 export const appsSection: Section = {

@@ -22,7 +22,9 @@ import { OAuthError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
+import { hasPassword } from '../users/account.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
+import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
 import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
 import { FORGED_FORM } from './login.js';
 import { pageErrorHandler, renderErrorPage, throttledMessage } from './pages.js';
@@ -92,17 +94,22 @@ export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = asy
       const currentPassword = request.body?.current_password ?? '';
       const newPassword = request.body?.new_password ?? '';
       const missing: Record<string, string> = {};
-      if (currentPassword === '') missing.current_password = 'Enter your current password.';
+      // An account made by an upstream sign-in has none to enter (`changeOwnPassword`).
+      if (currentPassword === '' && hasPassword(current.user)) missing.current_password = 'Enter your current password.';
       if (newPassword === '') missing.new_password = 'Enter a new password.';
       if (Object.keys(missing).length > 0) return again(reply, current, missing);
 
       let result;
       try {
-        result = await services.users.changeOwnPassword(current.user.id, currentPassword, newPassword, { ip: request.ip });
+        result = await services.users.changeOwnPassword(current.user.id, currentPassword, newPassword, { ip: request.ip, signedInAt: current.session.signedInAt ?? null });
       } catch (err) {
         if (err instanceof PasswordPolicyError) return again(reply, current, { new_password: err.problem });
         if (!(err instanceof OAuthError) || err.retryAfter === undefined) throw err;
         return again(reply, current, { current_password: throttledMessage(reply, err.retryAfter, 'Too many wrong passwords') }, 429);
+      }
+      if (!result.ok && result.reason === 'sign_in_again') {
+        const minutes = FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS / 60_000;
+        return again(reply, current, { new_password: `To set a password, sign out and sign in again first: your sign-in must be less than ${minutes} minutes old.` });
       }
       if (!result.ok) return again(reply, current, { current_password: 'That is not your current password.' });
 

@@ -10,7 +10,7 @@ import { conflict, invalidRequest, notFound, OAuthError } from '../errors.js';
 import type { LoginFailureSource } from '../observability/metrics.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Page, User, UserPatch, UserRepo } from '../storage/types.js';
-import { ADMIN_ROLE, isEnabled } from './account.js';
+import { ADMIN_ROLE, hasPassword, isEnabled } from './account.js';
 import { auditUserChanges } from './audit.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, NO_PASSWORD, verifyPassword } from './password.js';
 import { PasswordPolicyError, type PasswordContext, type PasswordPolicy } from './password-policy.js';
@@ -66,8 +66,15 @@ export interface UserServiceDeps {
   audit?: AuditRecorder;
 }
 
-/** The outcome of `changeOwnPassword`: the user after the change, or the current password was wrong. */
-export type ChangePasswordResult = { ok: true; user: User } | { ok: false; reason: 'wrong_password' };
+/**
+ * The outcome of `changeOwnPassword`: the user after the change; or the
+ * current password was wrong; or, for an account without one, the sign-in
+ * is too old to set the first.
+ */
+export type ChangePasswordResult = { ok: true; user: User } | { ok: false; reason: 'wrong_password' | 'sign_in_again' };
+
+/** How recent a sign-in must be to give an account without a password its first one (the session is then the only proof). */
+export const FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS = 10 * 60_000;
 
 /** At most this many accounts share an address for a password reset (the column is not unique). */
 const MAX_ACCOUNTS_PER_EMAIL = 5;
@@ -110,9 +117,12 @@ export interface UserService {
    * login page's limits. Then the new one must pass the password rule
    * (`PasswordPolicyError`) and is set like any change of credentials: the
    * user's refresh tokens are revoked, every session signed in before now is
-   * over, and `user.password_changed` is recorded with `context`.
+   * over, and `user.password_changed` is recorded with `context`. An account
+   * without a password (made by an upstream sign-in) gets its first one
+   * without `currentPassword` when the session signed in (`signedInAt`, epoch
+   * ms) within `FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS`.
    */
-  changeOwnPassword(userId: string, currentPassword: string, newPassword: string, context: { ip: string }): Promise<ChangePasswordResult>;
+  changeOwnPassword(userId: string, currentPassword: string, newPassword: string, context: { ip: string; signedInAt: number | null }): Promise<ChangePasswordResult>;
   /** Users whose verified email is this address (case-insensitively); linking by email reads it. */
   findByVerifiedEmail(email: string): Promise<User[]>;
   list(page: Page): Promise<{ users: User[]; total: number }>;
@@ -259,8 +269,15 @@ export function createUserService(deps: UserServiceDeps): UserService {
       if (!EMAIL.test(email) || email.length > 254) return [];
       return (await repo.findByEmail(email, MAX_ACCOUNTS_PER_EMAIL)).filter(isEnabled);
     },
-    async changeOwnPassword(userId, currentPassword, newPassword, { ip }) {
+    async changeOwnPassword(userId, currentPassword, newPassword, { ip, signedInAt }) {
       const user = await get(userId);
+      // An account made by an upstream provider's sign-in has no password to
+      // confirm: a recent sign-in stands in for it, so a session left open
+      // somewhere cannot quietly add a second way in.
+      if (!hasPassword(user)) {
+        if (signedInAt === null || now() - signedInAt > FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS) return { ok: false, reason: 'sign_in_again' };
+        return { ok: true, user: await audited.update(user.id, { password: newPassword }, { actor: userActor(user), ip }) };
+      }
       const checked = await signIn(user.username, currentPassword, { ip, source: 'account_page' });
       if (!checked.ok || checked.user.id !== user.id) return { ok: false, reason: 'wrong_password' };
       const updated = await audited.update(user.id, { password: newPassword }, { actor: userActor(user), ip });

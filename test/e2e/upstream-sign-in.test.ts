@@ -35,11 +35,16 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
       'erin-up': { email: 'erin@example.com', email_verified: true, preferred_username: 'erin' },
       'dave-up': { email: 'dave@example.com', email_verified: true, preferred_username: 'dave' },
       'gina-up': { email: 'gina@example.com', email_verified: true, preferred_username: 'gina' },
+      'hank-up': { email: 'hank@example.com', email_verified: true, preferred_username: 'hank' },
+      'ivy-up': { email: 'ivy@example.com', email_verified: true, preferred_username: 'ivy' },
     },
   });
   // The provider of the environment is down: the server starts all the same (discovery is lazy).
   const downPort = await freePort();
+  // Our clock, moved only by the test of a stale sign-in (and back).
+  let offsetMs = 0;
   const { app, services, storage, config } = await buildTestApp(t, {
+    now: () => Date.now() + offsetMs,
     env: {
       ISSUER,
       PORT: String(port),
@@ -308,6 +313,35 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
     t.equal(await storage.linkedIdentities.find('corp', 'bob-up'), null);
     await services.audit.flush();
     t.ok((await services.audit.list({ type: 'identity.unlinked' }, { limit: 5, offset: 0 })).total >= 1);
+  });
+
+  await t.test('an account made by the provider sets its first password without a current one, after a recent sign-in only', async (t) => {
+    const browser = new InjectBrowser(app);
+    await browser.get(await upstreamCallback(browser, 'corp', 'hank-up'));
+    const page = await browser.get('/account');
+    t.match(page.body, /<h2 id="password-title">Set a password<\/h2>/);
+    t.notMatch(page.body, /name="current_password"/, 'no current password to ask for');
+    const fields = hiddenFields(page.body, '/account/password');
+    const weak = await browser.post('/account/password', { ...fields, new_password: 'password' });
+    t.equal(weak.statusCode, 400, 'the password rule applies');
+    const set = await browser.post('/account/password', { ...fields, new_password: 'hank sets his own passphrase 5' });
+    t.equal(set.statusCode, 303);
+    t.equal(set.headers.location, '/account?notice=password_changed');
+    t.ok((await services.users.signIn('hank', 'hank sets his own passphrase 5', { ip: '127.0.0.1', source: 'login_form' })).ok, 'the password signs in');
+    t.match((await browser.get('/account')).body, /<h2 id="password-title">Change password<\/h2>/, 'from now on a change, with the current one');
+
+    const stale = new InjectBrowser(app);
+    await stale.get(await upstreamCallback(stale, 'corp', 'ivy-up'));
+    const stalePage = await stale.get('/account');
+    offsetMs = 11 * 60_000;
+    try {
+      const late = await stale.post('/account/password', { ...hiddenFields(stalePage.body, '/account/password'), new_password: 'ivy sets her own passphrase 6' });
+      t.equal(late.statusCode, 400);
+      t.match(late.body, /sign in again first/);
+      t.equal((await services.users.signIn('ivy', 'ivy sets her own passphrase 6', { ip: '127.0.0.1', source: 'login_form' })).ok, false, 'no password was set');
+    } finally {
+      offsetMs = 0;
+    }
   });
 
   const noChromium = chromiumSkip(t);
