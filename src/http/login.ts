@@ -149,7 +149,8 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
     async (request, reply) => {
       const session = await ensureSession(request, reply, services.sessions, config);
       const { rid } = request.query;
-      if (rid !== undefined) {
+      // As in the form post: an empty rid is no request.
+      if (rid !== undefined && rid !== '') {
         const pending = await store.load(rid, session);
         if (!pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
         return loginPage(reply, session, { pending, username: pending.request.loginHint });

@@ -243,6 +243,7 @@ t.test(`login and consent (${backendName})`, async (t) => {
     // The pending request belongs to the browser session that started it: another one cannot even see it.
     t.equal((await stranger.get(`/consent?rid=${a.fields.rid}`)).statusCode, 400, 'consent page of another session');
     t.equal((await stranger.get(`/login?rid=${a.fields.rid}`)).statusCode, 400, 'login page of another session');
+    t.not((await stranger.get('/login?rid=')).statusCode, 400, 'an empty rid is no request (no "expired" page), as in the form post');
 
     const res = await browser.post('/consent', { ...a.fields, decision: 'allow' });
     t.equal(res.statusCode, 303);
