@@ -41,6 +41,11 @@ export interface BrowserSession {
   device?: SessionDevice;
   /** Epoch seconds this session was last seen on the account page or saved; absent: not since sign-in. */
   lastSeenAt?: number;
+  /**
+   * Epoch seconds of the last write: the store keeps the session until
+   * `renewedAt + ttlSeconds` (`keepAlive`). Absent on sessions stored before the field existed.
+   */
+  renewedAt?: number;
   /** Free-form per-session data for the flows (e.g. pending authorization ids). */
   data: Record<string, unknown>;
 }
@@ -95,6 +100,14 @@ export interface SessionService {
   /** Ends every signed-in session of the user except `keep` (a handle); returns how many ended. */
   endAllForUser(userId: string, keep?: string): Promise<number>;
   /**
+   * Sliding expiry for a signed-in session that was just used: its end moves
+   * to `ttlSeconds` from now. Written only when a tenth of `ttlSeconds` has
+   * passed since the last write, so a busy session is not rewritten on every
+   * request; the idle timeout is thus between 90 % and 100 % of `ttlSeconds`.
+   * True when it was written (the cookie's Max-Age is to be renewed with it).
+   */
+  keepAlive(session: BrowserSession): Promise<boolean>;
+  /**
    * Notes that the session was just used from `device` (saved at most once a
    * minute), for the account page's "last seen".
    */
@@ -116,6 +129,8 @@ const newId = () => randomBytes(32).toString('base64url');
 
 /** How often `touch` writes at most, seconds. */
 const TOUCH_INTERVAL_SECONDS = 60;
+/** `keepAlive` writes once this share of the lifetime has passed since the last write (a tenth). */
+const RENEW_AFTER_SHARE = 0.1;
 /** The longest user agent kept. */
 const MAX_USER_AGENT = 300;
 const HANDLE = /^[\w-]{43}$/;
@@ -142,6 +157,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   const seconds = () => Math.floor(now() / 1000);
 
   const write = async (session: BrowserSession) => {
+    session.renewedAt = seconds();
     const { id, ...stored } = session;
     const ttl = stored.userId === null ? Math.min(ANONYMOUS_SESSION_TTL_SECONDS, ttlSeconds) : ttlSeconds;
     await kv.set(key(id), JSON.stringify(stored), ttl);
@@ -225,6 +241,12 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
         }),
       );
       return ended.filter(Boolean).length;
+    },
+    async keepAlive(session) {
+      if (session.userId === null) return false;
+      if (session.renewedAt !== undefined && seconds() - session.renewedAt < ttlSeconds * RENEW_AFTER_SHARE) return false;
+      await write(session);
+      return true;
     },
     async touch(session, device) {
       const at = seconds();

@@ -10,6 +10,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import t from 'tap';
 import { verifyClientSecret } from '../../src/clients/secret.js';
+import { createMemoryKv } from '../../src/storage/kv/memory.js';
 import { buildTestApp, enrolSecondFactor, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
@@ -357,4 +358,31 @@ t.test('HTTP level: CSRF, roles, escaping, throttling, headers', async (t) => {
     t.equal(res.statusCode, 429, 'even the right password waits');
     t.ok(Number(res.headers['retry-after']) > 0);
   });
+});
+
+t.test('ADMIN_SESSION_TTL is an idle timeout: each use renews the session and its cookie, idleness ends it', async (t) => {
+  let clock = Date.UTC(2026, 0, 1);
+  const now = () => clock;
+  const kv = createMemoryKv({ now });
+  t.teardown(() => kv.close());
+  const idle = await buildTestApp(t, { env: { ADMIN_SESSION_TTL: '60' }, now, kv });
+  const admin = await seedUser(idle.services, { username: 'idle-admin', password: PASSWORD, roles: ['admin'] });
+  const browser = new InjectBrowser(idle.app);
+  const form = await browser.get('/admin/console/sign-in');
+  const signedIn = await browser.post('/admin/console/sign-in', { ...hiddenFields(form.body), username: admin.username, password: PASSWORD });
+  t.equal(signedIn.statusCode, 303);
+  const at = async (seconds: number) => {
+    clock = Date.UTC(2026, 0, 1) + seconds * 1000;
+    return browser.get('/admin');
+  };
+  t.equal((await at(1)).statusCode, 200);
+  const renewed = await at(35);
+  t.equal(renewed.statusCode, 200);
+  t.equal(renewed.cookies.find((c) => c.name === 'admin')?.maxAge, 60, "the cookie's Max-Age starts again");
+  t.equal((await at(50)).statusCode, 200);
+  t.equal((await at(70)).statusCode, 200, 'used 20 s before: still signed in');
+  t.equal((await at(125)).statusCode, 200, 'used 55 s before: still signed in');
+  const late = await at(195);
+  t.equal(late.statusCode, 303, '70 s without use: signed out');
+  t.match(late.headers.location, /^\/admin\/console\/sign-in/);
 });

@@ -37,3 +37,23 @@ t.test('sign-in replaces the session id and the CSRF token', async (t) => {
   t.notOk(sessions.verifyCsrf(after, undefined));
   t.notOk(sessions.verifyCsrf(after, ['x']));
 });
+
+t.test('keepAlive: sliding expiry, written at most every tenth of the TTL', async (t) => {
+  let nowMs = Date.UTC(2026, 0, 1);
+  const now = () => nowMs;
+  const kv = createMemoryKv({ now });
+  t.teardown(() => kv.close());
+  const sessions = createSessionService({ kv, kind: 'console', ttlSeconds: 600, now });
+  const anonymous = await sessions.create();
+  t.equal(await sessions.keepAlive(anonymous), false, 'an anonymous session is never extended');
+  const session = await sessions.signIn(await sessions.create(), 'user-1');
+
+  nowMs += 59_000;
+  t.equal(await sessions.keepAlive(session), false, 'less than a tenth of the TTL since the last write: no write');
+  nowMs += 1_000;
+  t.equal(await sessions.keepAlive(session), true, 'a tenth: written');
+  nowMs += 599_000;
+  t.ok(await sessions.load(session.id), 'alive 599 s after the last use, 659 s after sign-in');
+  nowMs += 1_000;
+  t.equal(await sessions.load(session.id), null, 'gone a full TTL after the last write');
+});

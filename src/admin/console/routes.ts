@@ -7,7 +7,8 @@
  * `/admin/clients` and `/admin/users`.
  *
  * - The console has its own sign-in and its own session (`consoleSessions`:
- *   its own cookie, SameSite=Strict, `ADMIN_SESSION_TTL` idle timeout), so
+ *   its own cookie, SameSite=Strict, `ADMIN_SESSION_TTL` idle timeout,
+ *   renewed by every page the guard lets through), so
  *   an admin who signed in to some app through the login pages is NOT signed
  *   in to the console. The session id is replaced at sign-in. The role is
  *   checked again on every request, so taking `admin` away or disabling the
@@ -140,6 +141,9 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
         return message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Go back, reload the page and try again.', admin);
       }
     }
+    // `ADMIN_SESSION_TTL` is an idle timeout: every use pushes the end back, in the store and in
+    // the cookie's Max-Age alike (written at most every tenth of the TTL: `keepAlive`).
+    if (await services.consoleSessions.keepAlive(session)) setSessionCookie(reply, services.consoleSessions, session, config);
     request.consoleAdmin = admin;
     return undefined;
   }
