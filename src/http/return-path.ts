@@ -1,16 +1,31 @@
 /**
- * Where the sign-in form may send a browser back to after signing in when no
- * authorization request is pending (`/login?next=…`). Only this server's own
- * pages that ask for a signed-in user are allowed, named by path: anything
- * else (another host, `//host`, a backslash, a scheme) is ignored, so the
- * parameter can never become an open redirect (RFC 9700 §4.11).
+ * Where a sign-in form may send a browser back to afterwards (`next`): the
+ * login pages (`/login?next=…`, when no authorization request is pending)
+ * and the admin console's own sign-in. One rule for both: a path of this
+ * server under one of the allowed prefixes, in a few plain characters.
+ * Anything else (another host, `//host`, a backslash, a scheme, a dot
+ * segment) is ignored, so the parameter can never become an open redirect
+ * (RFC 9700 §4.11); and nothing a `Location` header cannot carry (a control
+ * character, raw non-ASCII, which Node refuses with a 500) gets through.
  */
-const RETURN_PATHS = /^\/(account|device)(\/[A-Za-z0-9/_-]*)?(\?[A-Za-z0-9=&_%.~-]*)?$/;
+const PLAIN_PATH = /^\/[A-Za-z0-9/_-]*(\?[A-Za-z0-9=&_%.~-]*)?$/;
+const MAX_LENGTH = 300;
 
-/** `next` if it is one of the pages above, else null. */
+/** The pages of the login pages' users: the account pages and the device flow. */
+const RETURN_PREFIXES = ['/account', '/device'] as const;
+
+/**
+ * `next` if it is `prefix` itself or a page below it (`prefix/…`, `prefix?…`)
+ * for one of `prefixes`, written in the plain characters above; else null.
+ */
+export function safePathUnder(next: string | undefined, prefixes: readonly string[]): string | null {
+  if (next === undefined || next.length > MAX_LENGTH || !PLAIN_PATH.test(next)) return null;
+  return prefixes.some((prefix) => next === prefix || next.startsWith(`${prefix}/`) || next.startsWith(`${prefix}?`)) ? next : null;
+}
+
+/** `next` if it is one of the login pages' return targets (account, device flow), else null. */
 export function safeReturnPath(next: string | undefined): string | null {
-  if (next === undefined || next.length > 300) return null;
-  return RETURN_PATHS.test(next) ? next : null;
+  return safePathUnder(next, RETURN_PREFIXES);
 }
 
 /** The sign-in page that comes back to `path` afterwards. */

@@ -348,6 +348,25 @@ t.test('HTTP level: CSRF, roles, escaping, throttling, headers', async (t) => {
     t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/);
   });
 
+  await t.test('a hostile next goes to the dashboard, never a 500: signed in, and at sign-in (the session cookie kept)', async (t) => {
+    const hostile = ['/admin/console/%E2%9C%93', '/admin/console/%0D%0ASet-Cookie:%20x=1', '/admin/console/%00', '//evil.example', 'https://evil.example/admin'];
+    const { browser } = await signIn('root', PASSWORD);
+    for (const next of hostile) {
+      const res = await browser.get(`/admin/console/sign-in?next=${next}`);
+      t.equal(res.statusCode, 303, `GET, signed in: ${next}`);
+      t.equal(res.headers.location, '/admin');
+    }
+    t.equal((await browser.get('/admin/console/sign-in?next=%2Fadmin%2Fconsole%2Fusers')).headers.location, '/admin/console/users', 'a console page is kept');
+    for (const next of hostile) {
+      const fresh = new InjectBrowser(app);
+      const form = await fresh.get('/admin/console/sign-in');
+      const res = await fresh.post('/admin/console/sign-in', { ...hiddenFields(form.body), username: 'root', password: PASSWORD, next: decodeURIComponent(next) });
+      t.equal(res.statusCode, 303, `POST with the right password: ${next}`);
+      t.equal(res.headers.location, '/admin');
+      t.equal((await fresh.get('/admin')).statusCode, 200, 'and signed in');
+    }
+  });
+
   await t.test('repeated wrong passwords are throttled (429 with Retry-After)', async (t) => {
     const ip = '10.9.8.7';
     for (let i = 0; i < 3; i++) {

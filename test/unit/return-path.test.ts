@@ -1,5 +1,5 @@
 import t from 'tap';
-import { safeReturnPath } from '../../src/http/return-path.js';
+import { safePathUnder, safeReturnPath } from '../../src/http/return-path.js';
 
 t.test('only this server\'s own signed-in pages are return targets', async (t) => {
   for (const ok of ['/account', '/account/totp', '/device', '/device?user_code=BCDF-GHJK']) t.equal(safeReturnPath(ok), ok, ok);
@@ -17,5 +17,22 @@ t.test('only this server\'s own signed-in pages are return targets', async (t) =
     `/account?${'a'.repeat(400)}`,
   ]) {
     t.equal(safeReturnPath(bad), null, String(bad));
+  }
+});
+
+t.test('the rule under any prefix: only plain characters, so a Location header can always carry it', async (t) => {
+  const under = (next: string) => safePathUnder(next, ['/admin/console']);
+  for (const ok of ['/admin/console', '/admin/console/clients', '/admin/console/users/0b7c-12_ab', '/admin/console/events?type=user.&limit=20']) t.equal(under(ok), ok, ok);
+  for (const bad of [
+    '/admin/console/\u2713',
+    '/admin/console/\r\nSet-Cookie: x=1',
+    '/admin/console/\u0000',
+    '/admin/console/a b',
+    '/admin/consoles',
+    '/admin/clients',
+    '/admin/console/..',
+    '/admin/console\\evil.example',
+  ]) {
+    t.equal(under(bad), null, JSON.stringify(bad));
   }
 });

@@ -37,6 +37,7 @@ import { registerIdentityProviderPages } from './identity-providers.js';
 import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
 import { throttledMessage } from '../../http/pages.js';
+import { safePathUnder } from '../../http/return-path.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
 const FLASH_KEY = 'adminConsoleNotice';
@@ -62,11 +63,13 @@ interface SignInBody {
   csrf_token?: string;
 }
 
-/** Only a path inside the console may be a post-sign-in destination (no open redirect). */
+/**
+ * Only the dashboard or a page inside the console may be a post-sign-in
+ * destination, by the login pages' rule (`safePathUnder`: no open redirect,
+ * nothing a `Location` header cannot carry); anything else goes to the dashboard.
+ */
 function safeNext(next: string | undefined): string {
-  if (typeof next !== 'string') return '/admin';
-  if (next === '/admin' || (next.startsWith(`${CONSOLE}/`) && !next.includes('//') && !next.includes('\\'))) return next;
-  return '/admin';
+  return next === '/admin' ? next : (safePathUnder(next, [CONSOLE]) ?? '/admin');
 }
 
 export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = async (app, { services }) => {
