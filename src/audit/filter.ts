@@ -25,8 +25,19 @@ const TYPE = new RegExp(AUDIT_TYPE_PATTERN);
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/i;
 export const MAX_FILTER_LENGTH = 200;
 
+/** Whether the `YYYY-MM-DD` that `raw` starts with is a day of the calendar (`2026-02-30` is not). */
+function isCalendarDay(raw: string): boolean {
+  const [year, month, day] = raw.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  // An impossible month or day rolls over into the next month (or year).
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
 function time(name: string, raw: string): Date {
   if (!ISO_TIME.test(raw)) throw invalidRequest(`${name} must be an ISO 8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T08:00:00Z`);
+  // `new Date` rolls a day past the month's end over (2026-02-30 is March 2nd), silently moving the filter.
+  if (!isCalendarDay(raw)) throw invalidRequest(`${name} is not a valid date`);
   // A date alone, or a time without a zone, is UTC (Date.parse would take the latter as local time).
   const text = raw.length === 10 ? `${raw}T00:00:00Z` : /(?:Z|[+-]\d{2}:\d{2})$/i.test(raw) ? raw : `${raw}Z`;
   const at = new Date(text.replace(' ', 'T'));

@@ -329,6 +329,9 @@ t.test(`audit trail (${backendName})`, async (t) => {
     t.equal(bad.statusCode, 400);
     t.match(bad.body, /since must be an ISO 8601 date/);
     t.match(bad.body, /value="last tuesday"/, 'what was typed is kept');
+    const impossible = await browser.get('/admin/console/events?since=2026-02-30');
+    t.equal(impossible.statusCode, 400, 'a day the month does not have is refused, not rolled over');
+    t.match(impossible.body, /since is not a valid date/);
   });
 
   await t.test('the CLI: changes recorded as cli; events list', async (t) => {
@@ -367,6 +370,9 @@ t.test(`audit trail (${backendName})`, async (t) => {
     const bad = await cli(services, ['events', 'list', '--since', 'soon']);
     t.equal(bad.code, 2, 'a malformed filter is a usage error');
     t.match(bad.stderr, /since must be an ISO 8601 date/);
+    const impossible = await cli(services, ['events', 'list', '--since', '2026-02-30']);
+    t.equal(impossible.code, 2, 'so is an impossible date');
+    t.match(impossible.stderr, /since is not a valid date/);
 
     // While a server holds the embedded database, the CLI's commands run inside it (control socket): still the CLI's.
     const token = 'control-token';
@@ -578,6 +584,7 @@ t.test(`audit trail (${backendName})`, async (t) => {
 
     for (const [query, error] of [
       ['since=tomorrow', /since must be an ISO 8601/],
+      ['since=2026-02-30', /since is not a valid date/],
       ['type=User', /must match pattern/],
       ['outcome=maybe', /must be equal to one of the allowed values/],
       ['limit=0', /must be >= 1/],

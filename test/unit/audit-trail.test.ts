@@ -65,6 +65,7 @@ t.test('filters: empty is none, a trailing dot is a prefix, times are UTC unless
   t.same(parseAuditFilter({ since: '2025-01-31T08:30' }).since, new Date('2025-01-31T08:30:00Z'), 'no zone: UTC');
   t.same(parseAuditFilter({ since: '2025-01-31 08:30:15.5' }).since, new Date('2025-01-31T08:30:15.500Z'), 'a space for the T');
   t.same(parseAuditFilter({ until: '2025-01-31T08:30:00+02:00' }).until, new Date('2025-01-31T06:30:00Z'), 'a zone is honoured');
+  t.same(parseAuditFilter({ since: '2024-02-29' }).since, new Date('2024-02-29T00:00:00Z'), 'a leap day in a leap year');
   for (const [input, name] of [
     [{ type: 'User.Created' }, 'type'],
     [{ type: 'user.*' }, 'type'],
@@ -72,6 +73,10 @@ t.test('filters: empty is none, a trailing dot is a prefix, times are UTC unless
     [{ since: 'yesterday' }, 'since'],
     [{ since: '2025-13-45' }, 'since'],
     [{ until: '2025-01-31T25:00' }, 'until'],
+    [{ since: '2026-02-30' }, 'since'],
+    [{ since: '2026-02-29T08:00Z' }, 'since'],
+    [{ until: '2026-04-31' }, 'until'],
+    [{ since: '2026-00-10' }, 'since'],
     [{ actor: 'x'.repeat(201) }, 'actor'],
   ] as const) {
     let refused: unknown = null;
