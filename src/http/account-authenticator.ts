@@ -11,6 +11,10 @@
  * - `POST /account/authenticator/remove`: off again, after a current code (or
  *   a recovery code) or the password.
  *
+ * Setting up may start from the admin console's sign-in (`REQUIRE_MFA_FOR_ADMINS`):
+ * `?next=` names the console page to go back to (only that: `safeConsolePath`),
+ * carried through the form to the recovery codes' page, which links back to it.
+ *
  * Every form carries the session's CSRF token; the pages are `no-store`.
  * The service records each change in the audit trail (`second_factor.*`).
  */
@@ -21,7 +25,7 @@ import { signedInUser, type AccountServices } from './account.js';
 import { toOAuthError } from './errors.js';
 import { FORGED_FORM } from './login.js';
 import { pageErrorHandler, renderErrorPage, renderPage } from './pages.js';
-import { loginThenReturnTo } from './return-path.js';
+import { loginThenReturnTo, safeConsolePath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { readSession } from './session-cookie.js';
 
@@ -30,13 +34,26 @@ const WRONG_CODE = 'That code is not right, or it was already used. Enter the cu
 
 const codeBody = {
   type: 'object',
-  properties: { code: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 1024 }, csrf_token: { type: 'string', maxLength: 200 } },
+  properties: {
+    code: { type: 'string', maxLength: 64 },
+    password: { type: 'string', maxLength: 1024 },
+    csrf_token: { type: 'string', maxLength: 200 },
+    next: { type: 'string', maxLength: 300 },
+  },
 } as const;
 interface CodeBody {
   code?: string;
   password?: string;
   csrf_token?: string;
+  next?: string;
 }
+const setupQuery = {
+  type: 'object',
+  properties: { next: { type: 'string', maxLength: 300, description: 'The admin console page to go back to once the app is set up; other values are ignored.' } },
+} as const;
+
+/** The setup page for `next` (a console page to go back to), or the plain one. */
+const setupPath = (next: string | null) => (next ? `${SETUP}?next=${encodeURIComponent(next)}` : SETUP);
 
 const formResponses = {
   200: htmlPage('The recovery codes, or the form again with a message.'),
@@ -50,16 +67,17 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
   const toAccount = (reply: FastifyReply) => reply.header('cache-control', 'no-store').redirect('/account', 303);
   const toSignIn = (reply: FastifyReply, path: string) => reply.header('cache-control', 'no-store').redirect(loginThenReturnTo(path), 303);
 
-  async function setupPage(reply: FastifyReply, user: User, session: BrowserSession, error: string | null = null, status = 200) {
+  async function setupPage(reply: FastifyReply, user: User, session: BrowserSession, next: string | null, error: string | null = null, status = 200) {
     const enrolment = await secondFactor.beginEnrolment(user);
     // Loaded here, not at start: only enrolment draws a QR code.
     const { toDataURL } = await import('qrcode');
     const qrCode = await toDataURL(enrolment.uri, { errorCorrectionLevel: 'M', margin: 2, width: 240 });
-    return renderPage(reply, config, 'authenticator-setup', { title: 'Set up an authenticator app', csrfToken: session.csrfToken, ...enrolment, qrCode, error }, { status });
+    return renderPage(reply, config, 'authenticator-setup', { title: 'Set up an authenticator app', csrfToken: session.csrfToken, ...enrolment, qrCode, next, error }, { status });
   }
 
-  const recoveryCodesPage = (reply: FastifyReply, session: BrowserSession, codes: string[], intro: string) =>
-    renderPage(reply, config, 'recovery-codes', { title: 'Your recovery codes', csrfToken: session.csrfToken, codes, intro });
+  /** `next`: the admin console page the setup started from (a link back to it), or null. */
+  const recoveryCodesPage = (reply: FastifyReply, session: BrowserSession, codes: string[], intro: string, next: string | null = null) =>
+    renderPage(reply, config, 'recovery-codes', { title: 'Your recovery codes', csrfToken: session.csrfToken, codes, intro, next });
 
   /** A wrong code answered as the page's message; 429 with Retry-After past the limit. */
   function codeError(reply: FastifyReply, err: unknown): { message: string; status: number } {
@@ -69,14 +87,23 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
     return { message: e.description, status: 429 };
   }
 
-  app.get(
+  app.get<{ Querystring: { next?: string } }>(
     SETUP,
-    { schema: { tags: ['browser'], summary: 'Set up an authenticator app (HTML)', produces: ['text/html'], response: { 200: htmlPage('HTML page.'), 303: redirect('Signed out, or already set up.') } } },
+    {
+      schema: {
+        tags: ['browser'],
+        summary: 'Set up an authenticator app (HTML)',
+        produces: ['text/html'],
+        querystring: setupQuery,
+        response: { 200: htmlPage('HTML page.'), 303: redirect('Signed out, or already set up (to the account page, or to `next`).') },
+      },
+    },
     async (request, reply) => {
+      const next = safeConsolePath(request.query.next);
       const current = await signedInUser(services, await readSession(request, services.sessions, config));
-      if (!current) return toSignIn(reply, SETUP);
-      if (await secondFactor.isEnrolled(current.user.id)) return toAccount(reply);
-      return setupPage(reply, current.user, current.session);
+      if (!current) return toSignIn(reply, setupPath(next));
+      if (await secondFactor.isEnrolled(current.user.id)) return reply.header('cache-control', 'no-store').redirect(next ?? '/account', 303);
+      return setupPage(reply, current.user, current.session, next);
     },
   );
 
@@ -84,8 +111,9 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
     SETUP,
     { schema: { tags: ['browser'], summary: 'Confirm the authenticator app (HTML form post)', consumes: ['application/x-www-form-urlencoded'], body: codeBody, response: formResponses } },
     async (request, reply) => {
+      const next = safeConsolePath(request.body?.next);
       const current = await signedInUser(services, await readSession(request, services.sessions, config));
-      if (!current) return toSignIn(reply, SETUP);
+      if (!current) return toSignIn(reply, setupPath(next));
       const { user, session } = current;
       if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
       if (await secondFactor.isEnrolled(user.id)) return toAccount(reply);
@@ -94,10 +122,10 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
         codes = await secondFactor.confirmEnrolment(user, request.body?.code ?? '', request.ip);
       } catch (err) {
         const { message, status } = codeError(reply, err);
-        return setupPage(reply, user, session, message, status);
+        return setupPage(reply, user, session, next, message, status);
       }
-      if (!codes) return setupPage(reply, user, session, WRONG_CODE, 400);
-      return recoveryCodesPage(reply, session, codes, 'Your authenticator app is set up: from now on, signing in asks for its code after your password.');
+      if (!codes) return setupPage(reply, user, session, next, WRONG_CODE, 400);
+      return recoveryCodesPage(reply, session, codes, 'Your authenticator app is set up: from now on, signing in asks for its code after your password.', next);
     },
   );
 

@@ -18,7 +18,7 @@ const RETURN_PREFIXES = ['/account', '/device'] as const;
  * `next` if it is `prefix` itself or a page below it (`prefix/…`, `prefix?…`)
  * for one of `prefixes`, written in the plain characters above; else null.
  */
-export function safePathUnder(next: string | undefined, prefixes: readonly string[]): string | null {
+function safePathUnder(next: string | undefined, prefixes: readonly string[]): string | null {
   if (next === undefined || next.length > MAX_LENGTH || !PLAIN_PATH.test(next)) return null;
   return prefixes.some((prefix) => next === prefix || next.startsWith(`${prefix}/`) || next.startsWith(`${prefix}?`)) ? next : null;
 }
@@ -26,6 +26,15 @@ export function safePathUnder(next: string | undefined, prefixes: readonly strin
 /** `next` if it is one of the login pages' return targets (account, device flow), else null. */
 export function safeReturnPath(next: string | undefined): string | null {
   return safePathUnder(next, RETURN_PREFIXES);
+}
+
+/**
+ * `next` if it is a page of the admin console, its dashboard (`/admin`) or one
+ * under `/admin/console`, else null: where the console's sign-in goes on to,
+ * and where setting up an authenticator app for the console leads back to.
+ */
+export function safeConsolePath(next: string | undefined): string | null {
+  return next === '/admin' ? next : safePathUnder(next, ['/admin/console']);
 }
 
 /** The sign-in page that comes back to `path` afterwards. */

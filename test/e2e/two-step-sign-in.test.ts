@@ -94,6 +94,7 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     const recoveryCodes = [...done.body.matchAll(/<code class="recovery-code">([A-Z2-7-]+)<\/code>/g)].map((m) => m[1]!);
     t.equal(recoveryCodes.length, 10, 'ten recovery codes, each in an element with class recovery-code');
     t.equal(new Set(recoveryCodes).size, 10);
+    t.notMatch(done.body, /admin console/, 'not started from the console: no way back to it');
     tick();
     return { secret, recoveryCodes };
   }
@@ -458,18 +459,28 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     };
 
     const first = await consoleSignIn();
-    t.equal(first.statusCode, 303);
-    t.equal(first.headers.location, '/login?next=%2Faccount%2Fauthenticator', 'an admin without an app is sent to set one up');
+    t.equal(first.statusCode, 403, 'an admin without an app is not signed in');
+    t.match(first.body, /authenticator app, and your account has none set up yet/, 'and is told why, on the page they are looking at');
+    const enrolHref = /<a class="button" href="([^"]+)">Set up an authenticator app<\/a>/.exec(first.body)?.[1]?.replace(/&amp;/g, '&');
+    t.equal(enrolHref, '/login?next=%2Faccount%2Fauthenticator%3Fnext%3D%252Fadmin', 'with a link to set one up, coming back to the console');
     t.equal((await browser.get('/admin')).statusCode, 303, 'the console stays closed');
     t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: userBasic(admin.username, admin.password) } })).statusCode, 403, 'no Basic for admins');
 
-    const login = await browser.get(first.headers.location as string);
+    const login = await browser.get(enrolHref!);
     const signedIn = await browser.post('/login', { ...hiddenFields(login.body, '/login'), username: admin.username, password: admin.password });
-    t.equal(signedIn.headers.location, '/account/authenticator');
-    const setup = await browser.get('/account/authenticator');
+    t.equal(signedIn.headers.location, '/account/authenticator?next=%2Fadmin');
+    const setup = await browser.get(signedIn.headers.location as string);
+    t.equal(hiddenFields(setup.body, '/account/authenticator').next, '/admin', 'the way back is carried by the form');
     const secret = /<code id="totp-secret">([A-Z2-7]+)<\/code>/.exec(setup.body)![1]!;
     const codeOf = () => new TOTP({ secret: Secret.fromBase32(secret) }).generate({ timestamp: clock });
-    t.equal((await browser.post('/account/authenticator', { ...hiddenFields(setup.body, '/account/authenticator'), code: codeOf() })).statusCode, 200);
+    const enrolled = await browser.post('/account/authenticator', { ...hiddenFields(setup.body, '/account/authenticator'), code: codeOf() });
+    t.equal(enrolled.statusCode, 200);
+    t.match(enrolled.body, /<a class="button" href="\/admin">Sign in to the admin console<\/a>/, 'the recovery codes lead back to the console');
+    t.equal((await browser.get('/account/authenticator?next=%2Fadmin')).headers.location, '/admin', 'set up already: straight back to the console');
+    for (const hostile of ['https%3A%2F%2Fevil.example%2F', '%2F%2Fevil.example', '%2Faccount%2Fpassword', '%2Fadmin%2Fconsole%2F%E2%9C%93']) {
+      const res = await browser.get(`/account/authenticator?next=${hostile}`);
+      t.equal(res.headers.location, '/account', `a next that is no console page is ignored: ${hostile}`);
+    }
     tick();
 
     // The browser session was signed in with the password alone: the admin scope asks for the code first.

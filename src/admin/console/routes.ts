@@ -18,8 +18,9 @@
  *   (`/admin/console/sign-in/code`, `secondFactor.verify`); the half-signed-in
  *   state lives in the console session for five minutes. With
  *   `REQUIRE_MFA_FOR_ADMINS=true` a console session without a second factor
- *   opens nothing, and an admin without an app is sent to set one up on the
- *   account page (`/login?next=/account/authenticator`).
+ *   opens nothing, and an admin without an app is told so at sign-in, with a
+ *   link to set one up on the account page (`/login?next=/account/authenticator…`),
+ *   whose last page leads back to the console.
  * - Every form carries the session's CSRF token (synchronizer pattern) and
  *   every POST is refused without it.
  * - A client secret is shown once, in the response to the POST that created
@@ -37,7 +38,7 @@ import { registerIdentityProviderPages } from './identity-providers.js';
 import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
 import { throttledMessage } from '../../http/pages.js';
-import { safePathUnder } from '../../http/return-path.js';
+import { loginThenReturnTo, safeConsolePath } from '../../http/return-path.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
 const FLASH_KEY = 'adminConsoleNotice';
@@ -45,8 +46,15 @@ const FLASH_KEY = 'adminConsoleNotice';
 const SECOND_FACTOR_KEY = 'consoleSecondFactor';
 const SECOND_FACTOR_TTL_MS = 5 * 60_000;
 const CODE_PAGE = `${SIGN_IN}/code`;
-/** Where an admin without an authenticator app sets one up (the account pages sign in on their own). */
-const ENROL = `/login?next=${encodeURIComponent('/account/authenticator')}`;
+/**
+ * Where an admin without an authenticator app sets one up: the account page
+ * (which signs in on its own), then back to the console (`next`, checked there
+ * by `safeConsolePath`).
+ */
+const ENROL = loginThenReturnTo(`/account/authenticator?next=${encodeURIComponent('/admin')}`);
+const ENROL_FIRST =
+  'The admin console asks administrators for a code from an authenticator app, and your account has none set up yet. ' +
+  'Set one up on your account page (you sign in there with your password), then sign in here again.';
 
 const codeBody = { type: 'object', properties: { code: { type: 'string', maxLength: 64 }, next: { type: 'string', maxLength: 500 }, csrf_token: csrf } } as const;
 
@@ -65,11 +73,11 @@ interface SignInBody {
 
 /**
  * Only the dashboard or a page inside the console may be a post-sign-in
- * destination, by the login pages' rule (`safePathUnder`: no open redirect,
+ * destination, by the login pages' rule (`safeConsolePath`: no open redirect,
  * nothing a `Location` header cannot carry); anything else goes to the dashboard.
  */
 function safeNext(next: string | undefined): string {
-  return next === '/admin' ? next : (safePathUnder(next, [CONSOLE]) ?? '/admin');
+  return safeConsolePath(next) ?? '/admin';
 }
 
 export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = async (app, { services }) => {
@@ -160,8 +168,11 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
 
   // ---------------------------------------------------------------- sign-in
 
-  const signInPage = (reply: FastifyReply, status: number, data: { csrfToken: string; username?: string; next: string; error?: string | null; notice?: string | null }) =>
-    render(reply, status, 'sign-in', { title: 'Admin sign-in', username: '', error: null, notice: null, ...data });
+  const signInPage = (
+    reply: FastifyReply,
+    status: number,
+    data: { csrfToken: string; username?: string; next: string; error?: string | null; notice?: string | null; enrolHref?: string | null },
+  ) => render(reply, status, 'sign-in', { title: 'Admin sign-in', username: '', error: null, notice: null, enrolHref: null, ...data });
 
   app.get<{ Querystring: { next?: string } }>(`${SIGN_IN}`, { schema: { querystring: signInQuery } }, async (request, reply) => {
     const session = await ensureSession(request, reply, services.consoleSessions, config);
@@ -205,7 +216,8 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
       await services.consoleSessions.save(session);
       return reply.code(303).header('cache-control', 'no-store').redirect(`${CODE_PAGE}?next=${encodeURIComponent(next)}`);
     }
-    if (config.requireMfaForAdmins) return reply.code(303).header('cache-control', 'no-store').redirect(ENROL);
+    // Said here, on the page the admin is looking at: the login page they are sent to next knows nothing of the console.
+    if (config.requireMfaForAdmins) return signInPage(reply, 403, { csrfToken: session.csrfToken, username, next, error: ENROL_FIRST, enrolHref: ENROL });
     const signedIn = await services.consoleSessions.signIn(session, user.id);
     setSessionCookie(reply, services.consoleSessions, signedIn, config);
     request.log.info({ userId: user.id }, 'admin console sign-in');
