@@ -502,5 +502,18 @@ t.test(`two-step sign-in with an authenticator app (${backendName})`, async (t) 
     t.equal(done.statusCode, 303);
     t.equal(done.headers.location, '/admin');
     t.equal((await browser.get('/admin')).statusCode, 200, 'the console opens after the code');
+    tick();
+
+    // A password changed while the console's code page waits voids the wait.
+    const other = new InjectBrowser(app);
+    const page = await other.get('/admin/console/sign-in');
+    const waiting = await other.post('/admin/console/sign-in', { ...hiddenFields(page.body, '/admin/console/sign-in'), username: admin.username, password: admin.password });
+    t.match(waiting.headers.location, /^\/admin\/console\/sign-in\/code/);
+    const waitingFields = hiddenFields((await other.get(waiting.headers.location as string)).body, '/admin/console/sign-in/code');
+    clock += 1;
+    await services.users.update(admin.id, { password: 'the admin chose another one 8' });
+    const late = await other.post('/admin/console/sign-in/code', { ...waitingFields, code: codeOf() });
+    t.equal(late.headers.location, '/admin/console/sign-in', 'the old password cannot finish the sign-in: back to the password');
+    t.equal((await other.get('/admin')).statusCode, 303, 'the console stays closed');
   });
 });

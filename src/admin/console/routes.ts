@@ -212,7 +212,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
       return signInPage(reply, 403, { csrfToken: session.csrfToken, username, next, error: 'Only administrators can sign in to the admin console.' });
     }
     if (await services.secondFactor.isEnrolled(user.id)) {
-      session.data[SECOND_FACTOR_KEY] = { userId: user.id, expiresAt: services.now() + SECOND_FACTOR_TTL_MS };
+      session.data[SECOND_FACTOR_KEY] = { userId: user.id, expiresAt: services.now() + SECOND_FACTOR_TTL_MS, at: services.now() };
       await services.consoleSessions.save(session);
       return reply.code(303).header('cache-control', 'no-store').redirect(`${CODE_PAGE}?next=${encodeURIComponent(next)}`);
     }
@@ -226,9 +226,10 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
 
   /** The admin whose code this console session waits for; null when none (or the time is up). */
   async function awaitedAdmin(session: { data: Record<string, unknown> } | null) {
-    const entry = session?.data[SECOND_FACTOR_KEY] as { userId: string; expiresAt: number } | undefined;
+    const entry = session?.data[SECOND_FACTOR_KEY] as { userId: string; expiresAt: number; at?: number } | undefined;
     if (!entry || entry.expiresAt <= services.now()) return null;
-    const user = await services.users.findEnabled(entry.userId);
+    // A password change (or disable) since the password step voids the wait, as it ends signed-in sessions.
+    const user = await services.users.findSignedIn({ userId: entry.userId, signedInAt: entry.at ?? entry.expiresAt - SECOND_FACTOR_TTL_MS });
     return isAdmin(user) ? user : null;
   }
 
