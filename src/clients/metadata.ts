@@ -67,11 +67,56 @@ const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => G
 
 const BLOCKED_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:', 'about:', 'filesystem:']);
 
+/** RFC 3986 §2: every character a URI may hold, a `%` only as the start of a percent-encoded octet. */
+const URI_CHARACTERS = /^(?:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$/;
+/** RFC 3986 Appendix B: scheme, authority (after `//`, when present), path and query of a URI reference. */
+const URI_COMPONENTS = /^([^:/?#]+):(?:\/\/([^/?#]*))?([^?#]*)(?:\?([^#]*))?$/;
+/** RFC 3986 §3.3, §3.4: path and query characters (`[` and `]` belong to an IP literal host only). */
+const PATH_AND_QUERY_CHARACTERS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/;
+/** RFC 3986 §3.2.2, §3.2.3: an IP literal or a name, then an optional port. */
+const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/;
+
 /**
- * A redirect URI must be absolute and fragment-free (RFC 6749 §3.1.2); https,
- * or http on a loopback host (RFC 8252 §7.3). Public clients may also use a
- * private-use scheme in reverse-domain form (RFC 8252 §7.1, e.g.
- * `com.example.app:/callback`).
+ * Refuses a redirect URI that is not RFC 3986 syntax as written, although the
+ * WHATWG URL parser (`url`, which browsers and this server use) accepts it.
+ * That parser repairs what it gets: `https:///cb` becomes host `cb`,
+ * `https://a.example\@evil.com/cb` turns the backslash into a `/`, `%61` in
+ * a host becomes `a`, `127.1` becomes `127.0.0.1`. The redirect is sent as
+ * registered (`buildRedirect`), so the consent page (which shows the parsed
+ * host), the loopback check and the browser following the redirect could
+ * each read a different URI; only one already in plain form is registered.
+ */
+function checkUriSyntax(raw: string, url: URL): void {
+  if (!URI_CHARACTERS.test(raw)) {
+    throw invalidRedirectUri(
+      `redirect URI "${raw}" holds a character a URI may not (RFC 3986 section 2): percent-encode it in the path or query, write a host name in its ASCII (xn--) form, never a backslash`,
+    );
+  }
+  const parts = URI_COMPONENTS.exec(raw);
+  if (!parts) throw invalidRedirectUri(`redirect URI "${raw}" is not an absolute URI (RFC 3986 section 4.3)`);
+  const [, , authority, path = '', query = ''] = parts;
+  if (!PATH_AND_QUERY_CHARACTERS.test(path) || !PATH_AND_QUERY_CHARACTERS.test(query)) {
+    throw invalidRedirectUri(`redirect URI "${raw}" has "[" or "]" outside an IP literal host: percent-encode them`);
+  }
+  const web = url.protocol === 'https:' || url.protocol === 'http:';
+  if (authority === undefined) {
+    if (web) throw invalidRedirectUri(`redirect URI "${raw}" must name its host after "//": ${url.protocol}//host/path (RFC 3986 section 3.2)`);
+    return;
+  }
+  if (authority.includes('@')) throw invalidRedirectUri(`redirect URI "${raw}" must not contain credentials`);
+  const host = HOST_AND_PORT.exec(authority)?.[1];
+  if (host === undefined || (web && host === '')) throw invalidRedirectUri(`redirect URI "${raw}" must name a host: ${url.protocol}//host/path (RFC 3986 section 3.2.2)`);
+  // Case aside, the host as written must be the host the parser (and a browser) reads.
+  if (web && host.toLowerCase() !== url.hostname) {
+    throw invalidRedirectUri(`redirect URI "${raw}" writes its host in a form browsers rewrite (to "${url.hostname}"): register it with the host written as ${url.hostname}`);
+  }
+}
+
+/**
+ * A redirect URI must be absolute and fragment-free (RFC 6749 §3.1.2, RFC
+ * 3986 syntax as written: `checkUriSyntax`); https, or http on a loopback
+ * host (RFC 8252 §7.3). Public clients may also use a private-use scheme in
+ * reverse-domain form (RFC 8252 §7.1, e.g. `com.example.app:/callback`).
  */
 export function checkRedirectUri(raw: string, publicClient: boolean): void {
   if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidRedirectUri(`redirect URI must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
@@ -86,6 +131,7 @@ export function checkRedirectUri(raw: string, publicClient: boolean): void {
   }
   if (raw.includes('#')) throw invalidRedirectUri(`redirect URI "${raw}" must not contain a fragment (RFC 6749 §3.1.2)`);
   if (url.username || url.password) throw invalidRedirectUri(`redirect URI "${raw}" must not contain credentials`);
+  checkUriSyntax(raw, url);
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:') {
     if (isLoopbackHost(url.hostname)) return;

@@ -135,6 +135,26 @@ t.test(`dynamic client registration, open (${backendName})`, async (t) => {
     expectError(t, await register(app, { redirect_uris: 'https://app.example.com/cb' }), 400, 'invalid_redirect_uri', /list/);
   });
 
+  t.test('refused: redirect URIs that are not RFC 3986 syntax as written, however the URL parser would repair them', async (t) => {
+    const before = await storage.clients.count();
+    const malformed: Array<[string, RegExp]> = [
+      ['https:///cb', /must name a host/],
+      ['https://a.example\\@evil.com/cb', /character a URI may not/],
+      ['https://user@app.example.com/cb', /credentials/],
+      ['https://@app.example.com/cb', /credentials/],
+      ['https://app.example.com/c b', /whitespace/],
+      ['https://app.example.com/cb#frag', /fragment/],
+      ['https:app.example.com/cb', /must name its host/],
+      ['https://%61pp.example.com/cb', /browsers rewrite/],
+      ['http://127.1/cb', /browsers rewrite/],
+      ['https://app.example.com/caf\u00e9', /character a URI may not/],
+    ];
+    for (const [uri, why] of malformed) {
+      expectError(t, await register(app, { redirect_uris: ['https://app.example.com/ok', uri] }), 400, 'invalid_redirect_uri', why);
+    }
+    t.equal(await storage.clients.count(), before, 'none was registered');
+  });
+
   t.test('refused: password, client_credentials, implicit, the admin scope, a secret in open mode, a resource server', async (t) => {
     const base = { redirect_uris: ['https://app.example.com/cb'] };
     for (const grant of ['password', 'client_credentials', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code']) {

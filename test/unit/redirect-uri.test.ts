@@ -1,4 +1,6 @@
 import t from 'tap';
+import { checkRedirectUri } from '../../src/clients/metadata.js';
+import { ClientMetadataError } from '../../src/errors.js';
 import { buildRedirect, formActionSource, matchClientRedirectUri, matchRedirectUri } from '../../src/oauth/redirect-uri.js';
 
 const registered = ['https://app.example.com/cb', 'http://127.0.0.1:8080/callback?x=1'];
@@ -76,4 +78,43 @@ t.test('matchClientRedirectUri applies the loopback port rule to public clients 
   t.equal(matchClientRedirectUri({ redirectUris, tokenEndpointAuthMethod: 'none' }, 'http://127.0.0.1:4000/callback'), 'http://127.0.0.1:4000/callback');
   t.equal(matchClientRedirectUri({ redirectUris, tokenEndpointAuthMethod: 'client_secret_basic' }, 'http://127.0.0.1:4000/callback'), null);
   t.equal(matchClientRedirectUri({ redirectUris, tokenEndpointAuthMethod: 'client_secret_post' }, 'http://127.0.0.1/callback'), 'http://127.0.0.1/callback');
+});
+
+t.test('registration: a redirect URI is RFC 3986 syntax as written, not what the URL parser repairs it to', async (t) => {
+  for (const uri of [
+    'https://app.example.com/cb',
+    'https://APP.example.com/cb',
+    'https://app.example.com',
+    'https://app.example.com:8443/cb?x=1&next=/a:b@c',
+    'https://app.example.com/cb?',
+    'https://app.example.com/a%20b',
+    'http://127.0.0.1:8080/callback?x=1',
+    'http://[::1]:8080/cb',
+    'http://localhost/cb',
+  ]) {
+    t.doesNotThrow(() => checkRedirectUri(uri, false), uri);
+  }
+  t.doesNotThrow(() => checkRedirectUri('com.example.app:/oauth', true), 'RFC 8252 section 7.1 private-use scheme');
+  t.doesNotThrow(() => checkRedirectUri('com.example.app://cb', true), 'private-use scheme with an authority');
+  for (const [uri, why] of [
+    ['https:///cb', /must name a host/],
+    ['https://a.example\\@evil.com/cb', /character a URI may not/],
+    ['https://user@a.example/cb', /credentials/],
+    ['https://@a.example/cb', /credentials/],
+    ['https://a.example/c b', /whitespace/],
+    ['https://a.example/cb#frag', /fragment/],
+    ['https:a.example/cb', /after "\/\/"/],
+    ['https:/a.example/cb', /after "\/\/"/],
+    ['https://:443/cb', /not an absolute URI/],
+    ['https://%61.example/cb', /browsers rewrite \(to "a\.example"\)/],
+    ['http://127.1/cb', /browsers rewrite \(to "127\.0\.0\.1"\)/],
+    ['https://a.example/c%zzb', /character a URI may not/],
+    ['https://a.example/café', /character a URI may not/],
+    ['https://a.example/<cb>', /character a URI may not/],
+    ['https://a.example/cb?q=[1]', /outside an IP literal/],
+  ] as const) {
+    t.throws(() => checkRedirectUri(uri, false), ClientMetadataError, uri);
+    t.throws(() => checkRedirectUri(uri, false), { error: 'invalid_redirect_uri', message: why }, uri);
+  }
+  t.throws(() => checkRedirectUri('com.example.app://u@cb', true), { message: /credentials/ }, 'userinfo in a private-use URI too');
 });
