@@ -24,7 +24,7 @@ import type { User } from '../storage/types.js';
 import { signedInUser, type AccountServices } from './account.js';
 import { toOAuthError } from './errors.js';
 import { FORGED_FORM } from './login.js';
-import { pageErrorHandler, renderErrorPage, renderPage } from './pages.js';
+import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { loginThenReturnTo, safeConsolePath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { readSession } from './session-cookie.js';
@@ -62,7 +62,7 @@ const formResponses = {
 
 export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountServices }> = async (app, { services }) => {
   const { config, secondFactor } = services;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
 
   const toAccount = (reply: FastifyReply) => reply.header('cache-control', 'no-store').redirect('/account', 303);
   const toSignIn = (reply: FastifyReply, path: string) => reply.header('cache-control', 'no-store').redirect(loginThenReturnTo(path), 303);

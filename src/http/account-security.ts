@@ -27,7 +27,7 @@ import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-poli
 import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
 import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
 import { FORGED_FORM } from './login.js';
-import { pageErrorHandler, renderErrorPage, throttledMessage } from './pages.js';
+import { renderErrorPage, throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, readSession, setSessionCookie } from './session-cookie.js';
@@ -57,7 +57,7 @@ interface Current {
 
 export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = async (app, { services }) => {
   const { config, sessions } = services;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
 
   /** The signed-in user of a form post with the right CSRF token; otherwise the answer has been sent (null). */
   async function signedInForm(request: FastifyRequest<{ Body: { csrf_token?: string } | undefined }>, reply: FastifyReply): Promise<Current | null> {

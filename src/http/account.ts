@@ -15,7 +15,7 @@ import type { User } from '../storage/types.js';
 import { appsSection, passwordSection, sessionsSection } from './account-sections.js';
 import { passkeyScripts } from './assets.js';
 import { linkedProvidersSection, registerLinkedProviderRoutes } from './account-linked-providers.js';
-import { pageErrorHandler, renderPage } from './pages.js';
+import { renderPage, usePageErrors } from './pages.js';
 import { passkeyListView } from './passkeys.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -112,7 +112,7 @@ export async function signedInUser(
 
 export const accountRoutes: FastifyPluginAsync<{ services: AccountServices }> = async (app, { services }) => {
   const { config } = services;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
   registerLinkedProviderRoutes(app, services);
 
   app.get<{ Querystring: { notice?: string } }>(

@@ -18,7 +18,7 @@ import type { Services } from '../services.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
 import { registerSecondFactorRoutes } from './second-factor.js';
 import { EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, registerLoginRoutes, type BrowserFlowServices } from './login.js';
-import { pageErrorHandler, renderErrorPage, renderPage, sendStep } from './pages.js';
+import { renderErrorPage, renderPage, sendStep, usePageErrors } from './pages.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
 
@@ -88,7 +88,7 @@ function isLoopbackRedirect(uri: string): boolean {
 export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices & Pick<Services, 'pushedRequests'> }> = async (app, { services }) => {
   const { config, authorization: flow, pendingAuthorizations: pending } = services;
 
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
   // The pages here post HTML forms, and POST /authorize takes form-encoded
   // parameters only (OIDC Core §3.1.2.1): a JSON or text body is 415, so
   // every value the checks see is a string or a list of strings.

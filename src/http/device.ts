@@ -20,7 +20,7 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { FORGED_FORM, FORM_POST_RESPONSES } from './login.js';
-import { pageErrorHandler, renderErrorPage, renderPage, throttledMessage } from './pages.js';
+import { renderErrorPage, renderPage, throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -60,7 +60,7 @@ function signInFirst(reply: FastifyReply, typed: string | undefined): FastifyRep
 
 export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = async (app, { services }) => {
   const { config, devices } = services;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
 
   const form = (reply: FastifyReply, session: BrowserSession, user: User, view: { userCode?: string; error?: string; status?: number }) =>
     renderPage(

@@ -23,7 +23,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { DOCS_PREFIX, SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri, swaggerUiScopes } from '../clients/swagger-ui-client.js';
 import type { Config } from '../config.js';
-import { ERROR_SCHEMA, ERROR_SCHEMA_ID } from './schemas.js';
+import { ERROR_SCHEMA, jsonError } from './schemas.js';
 import { contentSecurityPolicy } from './security-headers.js';
 
 const SCOPE_WORDS: Record<string, string> = {
@@ -50,16 +50,18 @@ const TAGS = [
 
 /**
  * Fills in, for the document only (validation and serialisation keep using
- * the route's own schema), the error body for 4xx answers of a route that
- * documents none. Tags, security and the other answers are declared on each
- * route; routes outside the API (pages of the admin console, assets) declare
- * `hide`.
+ * the route's own schema), the JSON error body for the 4xx answers of a
+ * route that documents none. Always under `application/json` (never the
+ * route's `produces`): page scopes, whose errors are HTML, document theirs
+ * as such (`usePageErrors`). Tags, security and the other answers are
+ * declared on each route; routes outside the API (pages of the admin
+ * console, assets) declare `hide`.
  */
 function transform({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
   const s = { ...(schema as Record<string, unknown>) };
   const response = { ...((s.response as Record<string, unknown> | undefined) ?? {}) };
   if (!Object.keys(response).some((code) => /^4/.test(code) || code === 'default')) {
-    response['4xx'] = { description: 'Error', $ref: `${ERROR_SCHEMA_ID}#` };
+    response['4xx'] = jsonError('Error');
   }
   s.response = response;
   return { schema: s as FastifySchema, url };

@@ -6,13 +6,13 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../services.js';
-import { pageErrorHandler, renderErrorPage, renderPage } from './pages.js';
+import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
 
 export const emailVerificationRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'emailVerification'> }> = async (app, { services }) => {
   const { config, emailVerification } = services;
   if (emailVerification === null) return;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
 
   app.get<{ Querystring: { token?: string } }>(
     '/verify-email',

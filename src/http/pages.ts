@@ -3,11 +3,12 @@
  * dialect: every failure in a page route becomes the error page with the
  * right status, never a JSON body or a redirect to an unverified URI.
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { FlowStep } from '../oauth/authorization.js';
 import { formActionSource } from '../oauth/redirect-uri.js';
 import { logError, toOAuthError } from './errors.js';
+import { htmlPage } from './schemas.js';
 import { widenPagePolicy } from './security-headers.js';
 
 export interface PageOptions {
@@ -69,12 +70,31 @@ export function renderErrorPage(
 }
 
 /** Error handler of the page scopes: the error page in place of JSON. */
-export function pageErrorHandler(config: Pick<Config, 'secureCookies' | 'issuer'>) {
+function pageErrorHandler(config: Pick<Config, 'secureCookies' | 'issuer'>) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const err = toOAuthError(error);
     logError(request, err);
     return renderErrorPage(reply, config, err.status, err.description, { retryAfter: err.retryAfter });
   };
+}
+
+/** How the error page is documented: every 4xx a page route documents no more precisely. */
+const ERROR_PAGE = htmlPage('The error page (HTML), saying what went wrong.');
+
+/**
+ * Makes `app` a page scope: every error becomes the error page
+ * (`pageErrorHandler`), and every route of the scope documents it so in the
+ * OpenAPI document (a `4xx` HTML answer beside the codes the route documents
+ * itself), where the JSON error body would otherwise be filled in
+ * (`docs.ts`). Call before the scope's routes: an `onRoute` hook sees only
+ * the routes added after it.
+ */
+export function usePageErrors(app: FastifyInstance, config: Pick<Config, 'secureCookies' | 'issuer'>): void {
+  app.setErrorHandler(pageErrorHandler(config));
+  app.addHook('onRoute', (route) => {
+    if (route.schema === undefined) return;
+    route.schema = { ...route.schema, response: { '4xx': ERROR_PAGE, ...(route.schema.response as Record<string, unknown> | undefined) } };
+  });
 }
 
 /**

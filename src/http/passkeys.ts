@@ -22,7 +22,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { Passkey, User } from '../storage/types.js';
 import { MAX_PASSKEY_NAME_LENGTH } from '../users/passkeys.js';
 import { completeSignIn, EXPIRED_REQUEST, FORGED_FORM } from './login.js';
-import { pageErrorHandler, renderErrorPage } from './pages.js';
+import { renderErrorPage, usePageErrors } from './pages.js';
 import { loginThenReturnTo, safeReturnPath } from './return-path.js';
 import { errorResponses, redirect } from './schemas.js';
 import { readSession } from './session-cookie.js';
@@ -176,7 +176,7 @@ export const passkeyRoutes: FastifyPluginAsync<{ services: PasskeyRouteServices 
 
   // The form post answers like the other pages: the error page, or 303 back to the account page.
   await app.register(async (pages) => {
-    pages.setErrorHandler(pageErrorHandler(config));
+    usePageErrors(pages, config);
     pages.post<{ Params: { id: string }; Body: { csrf_token?: string } }>(
       '/account/passkeys/:id/remove',
       {

@@ -20,7 +20,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
 import type { PasswordReset } from '../users/password-reset.js';
 import { FORGED_FORM } from './login.js';
-import { pageErrorHandler, renderErrorPage, renderPage } from './pages.js';
+import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
 
@@ -33,7 +33,7 @@ export const passwordResetRoutes: FastifyPluginAsync<{ services: Pick<Services, 
   const { config, sessions } = services;
   if (services.passwordReset === null) return;
   const reset: PasswordReset = services.passwordReset;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
 
   const forgotPage = (reply: FastifyReply, session: BrowserSession, view: { email?: string; error?: string; sent?: boolean; status?: number }) =>
     renderPage(

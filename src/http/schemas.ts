@@ -45,5 +45,8 @@ export const SECURITY = {
 /** A documented HTML answer (pages render templates; nothing is serialised through this). */
 export const htmlPage = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } }) as const;
 
+/** The shared error body, documented under its media type (for answers documented with `content`). */
+export const jsonError = (description: string) => ({ description, content: { 'application/json': { schema: ERROR_REF } } }) as const;
+
 /** A documented redirect with no body. */
 export const redirect = (description: string) => ({ description, type: 'null' }) as const;

@@ -146,7 +146,7 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
 
   app.get(
     '/register',
-    { schema: { tags: ['browser'], summary: 'Self-registration form (HTML)', produces: ['text/html'], response: { 200: htmlPage('The form (403: registration is closed).') } } },
+    { schema: { tags: ['browser'], summary: 'Self-registration form (HTML)', produces: ['text/html'], response: { 200: htmlPage('The form.'), 403: htmlPage('Registration is closed (REGISTRATION=closed).') } } },
     async (request, reply) => {
       if (config.registration === 'closed') return page(reply, 403, model('', { closed: true, title: 'Registration is closed' }));
       const session = await ensureSession(request, reply, services.sessions, config);

@@ -12,7 +12,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../services.js';
 import { completeSignIn, EXPIRED_REQUEST, type BrowserFlowServices } from './login.js';
-import { pageErrorHandler, renderErrorPage } from './pages.js';
+import { renderErrorPage, usePageErrors } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { awaitSecondFactor, SECOND_FACTOR_KEY, secondFactorLocation } from './second-factor-state.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -58,7 +58,7 @@ const errorPages = {
 
 export const upstreamLoginRoutes: FastifyPluginAsync<{ services: UpstreamLoginServices }> = async (app, { services }) => {
   const { config } = services;
-  app.setErrorHandler(pageErrorHandler(config));
+  usePageErrors(app, config);
 
   app.get<{ Params: { id: string }; Querystring: { rid?: string; next?: string } }>(
     '/login/providers/:id',

@@ -18,11 +18,28 @@ const { app, services, config } = await buildTestApp(t, { env: { CORS_ORIGINS: `
 const admin = await seedUser(services, { roles: ['admin'] });
 const plain = await seedUser(services);
 
+interface Schema {
+  type?: string | string[];
+  $ref?: string;
+  required?: string[];
+}
+
+interface DocumentedResponse {
+  content?: Record<string, { schema?: Schema }>;
+}
+
 interface Operation {
   tags?: string[];
   summary?: string;
   security?: Array<Record<string, string[]>>;
-  responses?: Record<string, unknown>;
+  responses?: Record<string, DocumentedResponse>;
+  requestBody?: DocumentedResponse;
+}
+
+/** The documented answer for `status`: its own code, else its range (`4XX`), else `default` (OpenAPI 3.1 §4.8.16). */
+function documentedAnswer(op: Operation, status: number): DocumentedResponse | undefined {
+  const responses = op.responses ?? {};
+  return responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
 }
 
 t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
@@ -84,6 +101,56 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
     t.notOk(Object.keys(paths).some((p) => p.startsWith('/admin/console') || p.startsWith('/assets/') || p.startsWith('/docs')));
     t.ok(paths['/metrics']?.get?.security?.some((s) => 'adminBasic' in s));
     t.same(doc.components.schemas.OAuthError.required, ['error']);
+  });
+
+  await t.test('an HTML answer is documented as HTML (a string), a JSON one as JSON', async (t) => {
+    const paths = doc.paths as Record<string, Record<string, Operation>>;
+    for (const [path, ops] of Object.entries(paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, answer] of Object.entries(op.responses ?? {})) {
+          for (const [media, { schema }] of Object.entries(answer.content ?? {})) {
+            const name = `${method.toUpperCase()} ${path} ${status} ${media}`;
+            if (media === 'text/html') t.equal(schema?.type, 'string', `${name}: a page, not the JSON error object`);
+            if (/json/.test(media)) t.not(schema?.type, 'string', `${name}: JSON`);
+          }
+        }
+      }
+    }
+  });
+
+  await t.test('what the server answers is documented: status, media type and the body kind', async (t) => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const cases: Array<{ path: string; method?: 'GET' | 'POST'; url?: string; headers?: Record<string, string>; payload?: string; status: number }> = [
+      // Pages: their errors are the HTML error page.
+      { path: '/login', url: '/login?rid=unknown', status: 400 },
+      { path: '/consent', status: 400 },
+      { path: '/device', url: `/device?user_code=${'x'.repeat(100)}`, status: 400 },
+      { path: '/login/second-factor', url: `/login/second-factor?rid=${'x'.repeat(200)}`, status: 400 },
+      { path: '/account', url: `/account?notice=${'x'.repeat(50)}`, status: 400 },
+      { path: '/login', method: 'POST', headers: form, payload: 'username=a', status: 403 },
+      { path: '/account/passkeys/{id}/remove', method: 'POST', url: '/account/passkeys/x/remove', headers: form, payload: '', status: 403 },
+    ];
+    const ops = doc.paths as Record<string, Record<string, Operation>>;
+    for (const c of cases) {
+      const method = c.method ?? 'GET';
+      const name = `${method} ${c.path} (${c.status})`;
+      const res = await app.inject({ method, url: c.url ?? c.path, remoteAddress: `10.9.0.${cases.indexOf(c) + 1}`, ...(c.headers ? { headers: c.headers } : {}), ...(c.payload === undefined ? {} : { payload: c.payload }) });
+      t.equal(res.statusCode, c.status, `${name}: ${res.body.slice(0, 200)}`);
+      const op = ops[c.path]?.[method.toLowerCase()];
+      if (!t.ok(op, `${name}: documented`)) continue;
+      const answer = documentedAnswer(op!, res.statusCode);
+      if (!t.ok(answer, `${name}: the status is documented`)) continue;
+      const media = String(res.headers['content-type']).split(';')[0]!;
+      const schema = answer!.content?.[media]?.schema;
+      if (!t.ok(schema, `${name}: ${media} is documented (not only ${Object.keys(answer!.content ?? {}).join(', ') || 'no body'})`)) continue;
+      if (media === 'text/html') {
+        t.equal(schema!.type, 'string', `${name}: an HTML page`);
+        continue;
+      }
+      const resolved = schema!.$ref ? (doc.components.schemas[schema!.$ref.replace('#/components/schemas/', '')] as Schema) : schema!;
+      const body = res.json<Record<string, unknown>>();
+      for (const field of resolved.required ?? []) t.ok(field in body, `${name}: the body has ${field}`);
+    }
   });
 
   await t.test('Swagger UI at /docs, the old address redirects there', async (t) => {
