@@ -48,20 +48,32 @@ const TAGS = [
   { name: 'operations', description: 'Health, readiness and metrics' },
 ];
 
+/** Methods whose body Fastify reads before any route code runs, refusing one past BODY_LIMIT with 413. */
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+
+function takesBody(method: string | string[]): boolean {
+  return (Array.isArray(method) ? method : [method]).some((m) => BODY_METHODS.has(m));
+}
+
 /**
  * Fills in, for the document only (validation and serialisation keep using
  * the route's own schema), the JSON error body for the 4xx answers of a
- * route that documents none. Always under `application/json` (never the
- * route's `produces`): page scopes, whose errors are HTML, document theirs
- * as such (`usePageErrors`). Tags, security and the other answers are
- * declared on each route; routes outside the API (pages of the admin
- * console, assets) declare `hide`.
+ * route that documents none, and 413 for a route taking a body that lists
+ * its errors code by code without it: the body limit is enforced before the
+ * route runs, so no route would think to list it. Always under
+ * `application/json` (never the route's `produces`): page scopes, whose
+ * errors are HTML, document theirs as such (`usePageErrors`). Tags,
+ * security and the other answers are declared on each route; routes outside
+ * the API (pages of the admin console, assets) declare `hide`.
  */
-function transform({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
+function transform({ schema, url, route }: { schema: FastifySchema; url: string; route: { method: string | string[] } }): { schema: FastifySchema; url: string } {
   const s = { ...(schema as Record<string, unknown>) };
   const response = { ...((s.response as Record<string, unknown> | undefined) ?? {}) };
-  if (!Object.keys(response).some((code) => /^4/.test(code) || code === 'default')) {
+  const codes = Object.keys(response);
+  if (!codes.some((code) => /^4/.test(code) || code === 'default')) {
     response['4xx'] = jsonError('Error');
+  } else if (takesBody(route.method) && !codes.some((code) => /^(413|4xx|default)$/i.test(code))) {
+    response['413'] = jsonError('The body is larger than BODY_LIMIT (invalid_request).');
   }
   s.response = response;
   return { schema: s as FastifySchema, url };

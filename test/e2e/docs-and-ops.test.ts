@@ -120,6 +120,9 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
 
   await t.test('what the server answers is documented: status, media type and the body kind', async (t) => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const json = { 'content-type': 'application/json' };
+    const tooLarge = `grant_type=${'x'.repeat(config.bodyLimitBytes + 10)}`;
+    const tooLargeJson = JSON.stringify({ username: 'x'.repeat(config.bodyLimitBytes + 10) });
     const cases: Array<{ path: string; method?: 'GET' | 'POST'; url?: string; headers?: Record<string, string>; payload?: string; status: number }> = [
       // Pages: their errors are the HTML error page.
       { path: '/login', url: '/login?rid=unknown', status: 400 },
@@ -128,7 +131,13 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
       { path: '/login/second-factor', url: `/login/second-factor?rid=${'x'.repeat(200)}`, status: 400 },
       { path: '/account', url: `/account?notice=${'x'.repeat(50)}`, status: 400 },
       { path: '/login', method: 'POST', headers: form, payload: 'username=a', status: 403 },
+      { path: '/logout', method: 'POST', headers: form, payload: tooLarge, status: 413 },
       { path: '/account/passkeys/{id}/remove', method: 'POST', url: '/account/passkeys/x/remove', headers: form, payload: '', status: 403 },
+      // Every endpoint taking a body is refused past BODY_LIMIT, before its own code runs.
+      ...['/token', '/revoke', '/introspect', '/par', '/device_authorization', '/userinfo'].map((path) => ({ path, method: 'POST' as const, headers: form, payload: tooLarge, status: 413 })),
+      { path: '/oauth/register', method: 'POST', headers: json, payload: tooLargeJson, status: 413 },
+      { path: '/mcp', method: 'POST', headers: json, payload: tooLargeJson, status: 413 },
+      { path: '/register', method: 'POST', headers: json, payload: tooLargeJson, status: 413 },
     ];
     const ops = doc.paths as Record<string, Record<string, Operation>>;
     for (const c of cases) {
