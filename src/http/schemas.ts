@@ -48,5 +48,9 @@ export const htmlPage = (description: string) => ({ description, content: { 'tex
 /** The shared error body, documented under its media type (for answers documented with `content`). */
 export const jsonError = (description: string) => ({ description, content: { 'application/json': { schema: ERROR_REF } } }) as const;
 
+/** An error a JSON caller gets as the shared error body and a form post as an HTML page (`POST /register`). */
+export const jsonOrHtmlError = (description: string) =>
+  ({ description, content: { 'application/json': { schema: ERROR_REF }, 'text/html': { schema: { type: 'string' } } } }) as const;
+
 /** A documented redirect with no body. */
 export const redirect = (description: string) => ({ description, type: 'null' }) as const;

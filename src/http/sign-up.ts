@@ -2,12 +2,15 @@
  * Self-registration (SPEC `GET,POST /register`), while `REGISTRATION=open`.
  *
  * Two dialects on one URL, chosen by the request's Content-Type:
- * - JSON (`application/json`): 201 `{id, username, email}`; errors as
- *   `{error, error_description}` (400, 403 closed, 409 taken, 429).
- * - The HTML form (`application/x-www-form-urlencoded`): 201 page, or the
- *   form again with the message next to the field and what was typed kept
- *   (never the password). The form carries the browser session's CSRF token
- *   (synchronizer pattern) and a POST without the right one is refused.
+ * - The HTML form (`application/x-www-form-urlencoded`, what the form
+ *   posts): 201 page, or the form again with the message next to the field
+ *   and what was typed kept (never the password). The form carries the
+ *   browser session's CSRF token (synchronizer pattern) and a POST without
+ *   the right one is refused.
+ * - JSON for anything else: a JSON body (`application/json`) gets 201
+ *   `{id, username, email}`; errors as `{error, error_description}` (400,
+ *   403 closed, 409 taken, 413, 429), and a body of any other type (a
+ *   `fetch` of a string defaults to `text/plain`) a JSON 415, not the form.
  *   A JSON POST needs no token: browsers cannot send `application/json`
  *   cross-site without a CORS preflight, which is never granted here.
  *
@@ -22,7 +25,7 @@ import type { Services } from '../services.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
 import { USERNAME_PATTERN, type UserService } from '../users/service.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
-import { errorResponses, htmlPage } from './schemas.js';
+import { htmlPage, jsonError, jsonOrHtmlError } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
 
 interface RegisterBody {
@@ -51,6 +54,8 @@ interface FormModel {
 const bodySchema = {
   type: 'object',
   additionalProperties: false,
+  // The form always sends both (empty when left blank: checkFields explains those beside the field).
+  required: ['username', 'password'],
   properties: {
     username: { type: 'string', maxLength: 200 },
     password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
@@ -96,8 +101,9 @@ function checkFields(body: RegisterBody, users: Pick<UserService, 'checkNewPassw
   return errors;
 }
 
-function wantsJson(request: FastifyRequest): boolean {
-  return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
+/** A post of the HTML form, answered with HTML; anything else is answered with JSON. */
+function isFormPost(request: FastifyRequest): boolean {
+  return request.method === 'POST' && (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
 }
 
 export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'users' | 'sessions' | 'emailVerification'> }> = async (app, { services }) => {
@@ -129,11 +135,11 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
     return page(reply, status, model(session.csrfToken, { values: { username: body.username ?? '', email: body.email ?? '' }, errors }));
   }
 
-  // Errors of this scope (schema validation, 429, 503) in the caller's dialect.
+  // Errors of this scope (schema validation, 413, 415, 429, 503) in the caller's dialect.
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const err = toOAuthError(error);
     logError(request, err);
-    if (wantsJson(request) || request.method !== 'POST') return sendJsonError(reply, err);
+    if (!isFormPost(request)) return sendJsonError(reply, err);
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     try {
       const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as RegisterBody;
@@ -163,11 +169,19 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
         description: `JSON: {"username", "password", "email"?} → 201 {"id", "username", "email"}. Form fields: username, password, email, csrf_token. 403 when REGISTRATION=closed.`,
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         body: bodySchema,
-        response: { 201: createdSchema, ...errorResponses(400, 403, 409, 415, 429) },
+        response: {
+          201: { description: 'Created: {id, username, email} (JSON), or the page saying so (the form).', content: { 'application/json': { schema: createdSchema }, 'text/html': { schema: { type: 'string' } } } },
+          400: jsonOrHtmlError('A field is missing or refused (the form: again, the message beside the field).'),
+          403: jsonOrHtmlError('Registration is closed; or (the form) the post lacks this session\'s CSRF token.'),
+          409: jsonOrHtmlError('The username is taken.'),
+          413: jsonOrHtmlError('The body is larger than BODY_LIMIT.'),
+          415: jsonError('A body that is neither JSON nor the form (always JSON).'),
+          429: jsonOrHtmlError('Too many registrations from this address (Retry-After).'),
+        },
       },
     },
     async (request, reply) => {
-      const json = wantsJson(request);
+      const json = !isFormPost(request);
       const body = request.body ?? {};
       if (config.registration === 'closed') {
         if (json) return sendJsonError(reply, new OAuthError('forbidden', CLOSED));

@@ -137,7 +137,12 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
       ...['/token', '/revoke', '/introspect', '/par', '/device_authorization', '/userinfo'].map((path) => ({ path, method: 'POST' as const, headers: form, payload: tooLarge, status: 413 })),
       { path: '/oauth/register', method: 'POST', headers: json, payload: tooLargeJson, status: 413 },
       { path: '/mcp', method: 'POST', headers: json, payload: tooLargeJson, status: 413 },
+      // Self-registration: JSON for JSON (and anything that is not the form), the form again for the form.
       { path: '/register', method: 'POST', headers: json, payload: tooLargeJson, status: 413 },
+      { path: '/register', method: 'POST', headers: form, payload: tooLarge, status: 413 },
+      { path: '/register', method: 'POST', headers: { 'content-type': 'text/plain' }, payload: '{"username":"t","password":"long enough"}', status: 415 },
+      { path: '/register', method: 'POST', headers: json, payload: '{"username":"no-password"}', status: 400 },
+      { path: '/register', method: 'POST', headers: form, payload: 'username=a&password=b', status: 403 },
     ];
     const ops = doc.paths as Record<string, Record<string, Operation>>;
     for (const c of cases) {
@@ -159,6 +164,10 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
       const resolved = schema!.$ref ? (doc.components.schemas[schema!.$ref.replace('#/components/schemas/', '')] as Schema) : schema!;
       const body = res.json<Record<string, unknown>>();
       for (const field of resolved.required ?? []) t.ok(field in body, `${name}: the body has ${field}`);
+    }
+    const registerBody = ops['/register']!.post!.requestBody!.content!;
+    for (const media of ['application/json', 'application/x-www-form-urlencoded']) {
+      t.same(registerBody[media]!.schema!.required, ['username', 'password'], `POST /register ${media}: username and password are required`);
     }
   });
 

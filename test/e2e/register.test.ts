@@ -108,6 +108,8 @@ t.test(`self-registration (${backendName})`, async (t) => {
     }
     const text = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'text/plain' }, payload: '{"username":"t","password":"long enough"}', remoteAddress: freshIp() });
     t.equal(text.statusCode, 415);
+    t.match(text.headers['content-type'], /^application\/json/, 'a body that is not the form gets JSON, not the HTML form');
+    t.equal(text.json().error, 'invalid_request');
     t.equal(await services.users.findByUsername('extra-field'), null, 'nothing was created by refused requests');
   });
 
