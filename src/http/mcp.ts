@@ -155,7 +155,8 @@ export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' |
         summary: 'Sample MCP server (Streamable HTTP, stateless): tools whoami and write_note; an access token for the resource $ISSUER/mcp',
         description:
           'A JSON-RPC message (initialize, tools/list, tools/call, …). Needs scope api:read; the tool write_note also api:write ' +
-          '(403 insufficient_scope naming "api:read api:write" otherwise). Send Accept: application/json, text/event-stream.',
+          '(403 insufficient_scope naming "api:read api:write" otherwise). Send Accept: application/json, text/event-stream. ' +
+          'GET and DELETE /mcp (an SSE stream, ending a session) answer 405 with Allow: POST: the server is stateless.',
         body: { description: 'JSON-RPC request, notification or response (MCP 2025-11-25)' },
         response: {
           200: { description: 'The JSON-RPC response', content: { 'application/json': { schema: { type: 'object' } } } },
@@ -171,7 +172,10 @@ export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' |
   );
 
   // No stream for server-initiated messages, and no sessions to end: 405 (after authentication,
-  // so a client probing without a token still learns where to get one).
+  // so a client probing without a token still learns where to get one). Streamable HTTP defines
+  // GET (an SSE stream) and DELETE (ending a session) and lets a server answer both with 405. Not
+  // operations of the document, which lists what can succeed (Swagger UI would offer to try two
+  // calls that never can): POST /mcp's description says they answer 405.
   const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('allow', 'POST');
     return jsonRpcError(reply, 405, 'Method not allowed: this MCP server is stateless and offers no SSE stream; POST JSON-RPC messages.');

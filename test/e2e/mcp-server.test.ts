@@ -193,13 +193,15 @@ t.test(`the sample MCP server at /mcp (${backendName})`, async (t) => {
     t.notOk(stranger.headers['access-control-allow-origin']);
   });
 
-  t.test('documented under the tag mcp; GET and DELETE (405 only) are not', async (t) => {
+  t.test('documented under the tag mcp; GET and DELETE (405 only) are not operations, POST says what they answer', async (t) => {
     const doc = (await app.inject({ url: '/openapi.json' })).json();
     const post = doc.paths['/mcp']?.post;
     t.ok(post, 'POST /mcp is documented');
     t.same(post.tags, ['mcp']);
     t.ok(post.responses['200'] && post.responses['401'] && post.responses['403']);
     t.notOk(doc.paths['/mcp'].get);
+    t.notOk(doc.paths['/mcp'].delete);
+    t.match(post.description, /GET and DELETE \/mcp .* answer 405 with Allow: POST/);
     t.ok(doc.tags.some((tag: { name: string }) => tag.name === 'mcp'));
   });
 });
