@@ -549,10 +549,27 @@ export function loadConfig(env: Env = {}): Config {
 }
 
 /**
- * Name prefixes of this server's variables: an unknown variable starting with
- * one of them is most likely a misspelt setting.
+ * The first word of a setting's name with its underscore (`SESSION_` of
+ * `SESSION_TTL`, `ISSUER_` of `ISSUER`): an unknown variable that starts like
+ * a setting is most likely a misspelt one. Taken from the names `loadConfig`
+ * reads, so a new setting's prefix is known with it.
  */
-const OWN_PREFIXES = ['ACCESS_TOKEN_', 'ADMIN_', 'AUDIT_', 'CORS_', 'DATABASE_', 'FAILED_ATTEMPT', 'HEADERS_TIMEOUT', 'KEEP_ALIVE', 'MAX_FAILED', 'METRICS_', 'PG_', 'REDIS_', 'REFRESH_', 'REQUEST_TIMEOUT', 'SIGNING_KEY', 'SMTP_', 'SWAGGER_UI', 'TRUST_PROXY', 'UPSTREAM_OIDC'];
+function firstWord(name: string): string {
+  const end = name.indexOf('_');
+  return `${end === -1 ? name : name.slice(0, end)}_`;
+}
+
+/**
+ * Variables other software sets that may begin like a setting here: the X
+ * session manager's, and Kubernetes' service links for a service named like
+ * a setting's first word (`REDIS_SERVICE_HOST`, `REDIS_PORT=tcp://…`,
+ * `REDIS_PORT_6379_TCP_ADDR`). Not warned about for their prefix alone.
+ */
+function isForeign(name: string, value: string | undefined): boolean {
+  if (name === 'SESSION_MANAGER') return true;
+  if (/_SERVICE_(HOST|PORT(_\w+)?)$|_PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?$/.test(name)) return true;
+  return name.endsWith('_PORT') && /^(tcp|udp|sctp):\/\//.test(value ?? '');
+}
 
 /** Levenshtein distance, for "did you mean". */
 function distance(a: string, b: string): number {
@@ -566,12 +583,26 @@ function distance(a: string, b: string): number {
 }
 
 /**
+ * The setting an unknown `name` under `prefix` was most likely meant as: of
+ * the settings with that first word (REDIS_PASSWORD: REDIS_URL, not
+ * ADMIN_PASSWORD), the one sharing most of its words (REQUIRE_MFA:
+ * REQUIRE_MFA_FOR_ADMINS, not the nearer REQUIRE_PAR), then the nearest.
+ */
+function closestWithPrefix(name: string, prefix: string, known: ReadonlySet<string>): string {
+  const words = name.split('_');
+  const shared = (k: string) => k.split('_').filter((word) => words.includes(word)).length;
+  const ranked = [...known].filter((k) => firstWord(k) === prefix).map((k) => ({ k, shared: shared(k), away: distance(name, k) }));
+  ranked.sort((a, b) => b.shared - a.shared || a.away - b.away);
+  return ranked[0]!.k;
+}
+
+/**
  * Warnings for variables in `env` that look meant for this server but that it
- * does not read: a known prefix (`PG_POOL_SIZE`) or a near miss of a known
- * name (`REGISTRATON`), each naming the closest variable it does read. The
- * known names are the ones `loadConfig` reads, so a new variable is known as
- * soon as `loadConfig` reads it (every variable is read on every call, set or
- * not). Pure, like `loadConfig`; `main.ts` prints them at start.
+ * does not read: beginning with a known name's first word (`PG_POOL_SIZE`,
+ * `SESSION_TIMEOUT`) or a near miss of a known name (`REGISTRATON`), each
+ * naming the closest variable it does read. The known names are the ones
+ * `loadConfig` reads, so a new variable (and its first word) is known as soon
+ * as `loadConfig` reads it (every variable is read on every call, set or not). Pure, like `loadConfig`; `main.ts` prints them at start.
  */
 export function unknownVariableWarnings(env: Env): string[] {
   const known = new Set<string>();
@@ -590,13 +621,12 @@ export function unknownVariableWarnings(env: Env): string[] {
   for (const name of Object.keys(env).sort()) {
     // Only names in this server's style (upper case), never one it reads.
     if (known.has(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
-    const prefix = OWN_PREFIXES.find((p) => name.startsWith(p));
+    const prefix = isForeign(name, env[name]) ? undefined : [...known].map(firstWord).find((p) => name.startsWith(p));
     const nearest = (names: string[]) => names.map((k) => [k, distance(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
     const [closestOverall, away] = nearest([...known]) ?? ['', Infinity];
     const nearMiss = away <= (name.length >= 8 ? 2 : 1);
     if (nearMiss || prefix !== undefined) {
-      // Under a prefix, the closest setting with that prefix (REDIS_PASSWORD: REDIS_URL, not ADMIN_PASSWORD).
-      const closest = (prefix !== undefined && !nearMiss && nearest([...known].filter((k) => k.startsWith(prefix)))?.[0]) || closestOverall;
+      const closest = prefix !== undefined && !nearMiss ? closestWithPrefix(name, prefix, known) : closestOverall;
       warnings.push(`${name} is not a setting of this server and is ignored; did you mean ${closest}? (docs/operations.md lists them all)`);
     }
   }

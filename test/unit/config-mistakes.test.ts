@@ -2,6 +2,7 @@
  * The configuration mistakes of a first hour, each told plainly: an issuer
  * without its scheme, scopes separated by commas, a misspelt variable.
  */
+import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { loadConfig, unknownVariableWarnings } from '../../src/config.js';
 
@@ -54,6 +55,50 @@ t.test('unknown variables that look like settings are named, with the closest kn
     ],
   );
   t.same(unknownVariableWarnings({ DATABASE_URL: 'postgres://db/oauth', ADMIN_USERNAME: 'a', ADMIN_PASSWORD: 'b', PORT: '1' }), [], 'every setting the server reads is known');
+});
+
+t.test('a misspelt variable of any setting is named: every setting\'s first word is a prefix', async (t) => {
+  const warnings = unknownVariableWarnings({
+    PORT: '4142',
+    REQUIRE_MFA: 'true',
+    DYNAMIC_REGISTRATION_MODE: 'off',
+    SESSION_TIMEOUT: '60',
+    CLIENT_METADATA_ALLOW_PRIVATE: 'true',
+    DPOP_REQUIRED: 'true',
+    ISSUER_URL: 'https://x',
+    LOG_FORMAT: 'json',
+    CODE_LIFETIME: '60',
+    BODY_MAX: '1',
+    // Others' variables that begin like a setting: the X session manager's, Kubernetes' service links.
+    SESSION_MANAGER: 'local/vm',
+    REDIS_SERVICE_HOST: '10.0.0.7',
+    REDIS_SERVICE_PORT: '6379',
+    REDIS_PORT: 'tcp://10.0.0.7:6379',
+    REDIS_PORT_6379_TCP_ADDR: '10.0.0.7',
+    DATA_SERVICE_PORT_HTTP: '80',
+  });
+  t.same(
+    warnings.map((w) => /^(\S+) is not a setting of this server and is ignored; did you mean (\S+)\?/.exec(w)?.slice(1)),
+    [
+      ['BODY_MAX', 'BODY_LIMIT'],
+      ['CLIENT_METADATA_ALLOW_PRIVATE', 'CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS'],
+      ['CODE_LIFETIME', 'CODE_TTL'],
+      ['DPOP_REQUIRED', 'DPOP_NONCE'],
+      ['DYNAMIC_REGISTRATION_MODE', 'DYNAMIC_REGISTRATION'],
+      ['ISSUER_URL', 'ISSUER'],
+      ['LOG_FORMAT', 'LOG_LEVEL'],
+      ['REQUIRE_MFA', 'REQUIRE_MFA_FOR_ADMINS'],
+      ['SESSION_TIMEOUT', 'SESSION_TTL'],
+    ],
+  );
+  // The prefixes come from the names loadConfig reads: each documented setting's first word is one.
+  const doc = await readFile(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const settings = [...doc.matchAll(/^\| `([A-Z][A-Z0-9_]+)`/gm)].map((m) => m[1]!);
+  t.ok(settings.length > 40, 'the settings are read from the tables');
+  for (const setting of settings) {
+    const typo = `${setting.split('_')[0]}_XYZZY`;
+    t.match(unknownVariableWarnings({ [typo]: '1' }), [new RegExp(`^${typo} is not a setting`)], typo);
+  }
 });
 
 t.test('SMTP_URL and SMTP_FROM go together; the sender is one address; email verification needs them', async (t) => {
