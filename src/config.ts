@@ -300,13 +300,18 @@ function issuer(env: Env, port: number): string {
     throw new ConfigError('ISSUER', 'expected an absolute https URL (http only for localhost)');
   }
   // The issuer is compared character for character (RFC 8414 §3.3): only characters a URI may
-  // hold as they are (RFC 3986 §2), nothing a parser would percent-encode or a page would escape.
-  if (/[^A-Za-z0-9\-._~:/@!$&'()*+,;=%]/.test(raw)) {
+  // hold as they are (RFC 3986 §2: unreserved, reserved, percent-encoded), nothing a parser would
+  // percent-encode or a page would escape. The reserved ones that do not belong are named below.
+  if (/[^A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]/.test(raw)) {
     throw new ConfigError('ISSUER', 'may only hold the characters of a URI (RFC 3986 §2); percent-encode anything else');
   }
   // RFC 8414 §2: https, no query or fragment.
   if (parsed.search || parsed.hash || raw.includes('#') || raw.includes('?')) {
     throw new ConfigError('ISSUER', 'must not contain a query or fragment (RFC 8414 §2)');
+  }
+  // Brackets belong only around an IPv6 address as the host (RFC 3986 §3.2.2): http://[::1]:3000.
+  if (/[[\]]/.test(raw.replace(/^[a-z][a-z0-9+.-]*:\/\/([^/@]*@)?\[[0-9a-f:.]+\]/i, ''))) {
+    throw new ConfigError('ISSUER', 'may hold [ and ] only around an IPv6 address as its host, such as http://[::1]:3000; percent-encode them elsewhere');
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
     throw new ConfigError('ISSUER', 'must use https (plain http is allowed only for localhost/loopback)');

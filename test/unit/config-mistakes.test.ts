@@ -22,6 +22,16 @@ t.test('ISSUER holds only the characters of a URI: it is compared character for 
   t.equal(loadConfig({ ISSUER: 'https://auth.example.com/t%C3%A9nant' }).issuer, 'https://auth.example.com/t%C3%A9nant', 'percent-encoded is fine');
 });
 
+t.test('ISSUER with a query or fragment is told so; an IPv6 loopback host is an issuer', async (t) => {
+  for (const raw of ['http://localhost:4142/?x=1', 'http://localhost:4142#f', 'https://auth.example.com?', 'https://auth.example.com/#']) {
+    t.throws(() => loadConfig({ ISSUER: raw }), { name: 'ConfigError', variable: 'ISSUER', message: 'ISSUER: must not contain a query or fragment (RFC 8414 §2)' }, raw);
+  }
+  t.equal(loadConfig({ ISSUER: 'http://[::1]:4142' }).issuer, 'http://[::1]:4142', 'plain http on the IPv6 loopback, like 127.0.0.1');
+  t.equal(loadConfig({ ISSUER: 'https://[2001:db8::1]/tenant' }).issuer, 'https://[2001:db8::1]/tenant');
+  t.throws(() => loadConfig({ ISSUER: 'http://[2001:db8::1]' }), { variable: 'ISSUER', message: /must use https/ });
+  t.throws(() => loadConfig({ ISSUER: 'https://auth.example.com/a[b]' }), { variable: 'ISSUER', message: /\[ and \] only around an IPv6 address as its host/ });
+});
+
 t.test('SCOPES separated by commas is refused, with the spaced form', async (t) => {
   t.throws(() => loadConfig({ SCOPES: 'openid,profile' }), { name: 'ConfigError', variable: 'SCOPES', message: 'SCOPES: "openid,profile" contains a comma: scopes are separated by spaces, e.g. SCOPES="openid profile"' });
   t.throws(() => loadConfig({ SCOPES: 'openid, profile api:read' }), { variable: 'SCOPES', message: /e\.g\. SCOPES="openid profile api:read"/ });
