@@ -317,7 +317,10 @@ function issuer(env: Env, port: number): string {
     throw new ConfigError('ISSUER', 'must use https (plain http is allowed only for localhost/loopback)');
   }
   if (parsed.username || parsed.password) throw new ConfigError('ISSUER', 'must not contain credentials');
-  return raw.replace(/\/+$/, '');
+  // Used exactly as written (RFC 8414 §3.3 compares it character for character, and every
+  // endpoint is the issuer followed by its path): a trailing slash is refused, not dropped.
+  if (raw.endsWith('/')) throw new ConfigError('ISSUER', `must not end with a slash (it is used exactly as written, and every endpoint URL is the issuer followed by its path): use ${raw.replace(/\/+$/, '')}`);
+  return raw;
 }
 
 function scopes(env: Env): string[] {

@@ -32,6 +32,12 @@ t.test('ISSUER with a query or fragment is told so; an IPv6 loopback host is an 
   t.throws(() => loadConfig({ ISSUER: 'https://auth.example.com/a[b]' }), { variable: 'ISSUER', message: /\[ and \] only around an IPv6 address as its host/ });
 });
 
+t.test('ISSUER with a trailing slash is refused, naming the form to use: it is used exactly as written', async (t) => {
+  t.throws(() => loadConfig({ ISSUER: 'http://localhost:4142/' }), { name: 'ConfigError', variable: 'ISSUER', message: /^ISSUER: must not end with a slash .*: use http:\/\/localhost:4142$/ });
+  t.throws(() => loadConfig({ ISSUER: 'https://auth.example.com/tenant//' }), { variable: 'ISSUER', message: /use https:\/\/auth\.example\.com\/tenant$/ });
+  t.equal(loadConfig({ ISSUER: 'https://auth.example.com/tenant' }).issuer, 'https://auth.example.com/tenant');
+});
+
 t.test('SCOPES separated by commas is refused, with the spaced form', async (t) => {
   t.throws(() => loadConfig({ SCOPES: 'openid,profile' }), { name: 'ConfigError', variable: 'SCOPES', message: 'SCOPES: "openid,profile" contains a comma: scopes are separated by spaces, e.g. SCOPES="openid profile"' });
   t.throws(() => loadConfig({ SCOPES: 'openid, profile api:read' }), { variable: 'SCOPES', message: /e\.g\. SCOPES="openid profile api:read"/ });
