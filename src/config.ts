@@ -436,6 +436,9 @@ function resourceIdentifier(name: string, raw: string, context = ''): string {
   return key;
 }
 
+/** A comma ending an entry of `RESOURCES` or followed by another URL's scheme: a list separated by commas. */
+const RESOURCE_LIST_COMMA = /,$|,[a-z][a-z0-9+.-]*:\/\//i;
+
 /**
  * `RESOURCES` and the default resource. `ACCESS_TOKEN_AUDIENCE` (before
  * resource indicators, the one `aud` of every token) names the default
@@ -449,6 +452,11 @@ function resources(env: Env, iss: string): { resources: string[]; defaultResourc
   const list = raw === undefined ? [`${iss}/api`, `${iss}/mcp`] : raw.split(/\s+/);
   const keys = new Map<string, string>();
   for (const entry of list) {
+    // A comma may stand in a URL, but "…/api,https://…/mcp" (or "…/api, …") is two resources written the wrong way.
+    if (RESOURCE_LIST_COMMA.test(entry)) {
+      const spaced = raw!.split(/\s+|,(?=\s*[a-z][a-z0-9+.-]*:\/\/)/i).map((r) => r.replace(/,+$/, '')).filter(Boolean);
+      throw new ConfigError('RESOURCES', `"${entry.slice(0, 200)}" contains a comma: resources are separated by spaces, e.g. RESOURCES="${spaced.join(' ')}"`);
+    }
     const key = resourceIdentifier('RESOURCES', entry);
     const seen = keys.get(key);
     if (seen !== undefined) throw new ConfigError('RESOURCES', `"${seen}" and "${entry}" name the same resource`);

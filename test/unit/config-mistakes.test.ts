@@ -44,6 +44,15 @@ t.test('SCOPES separated by commas is refused, with the spaced form', async (t) 
   t.same(loadConfig({ SCOPES: 'openid profile' }).scopes, ['openid', 'profile']);
 });
 
+t.test('RESOURCES separated by commas is refused, with the spaced form', async (t) => {
+  const api = 'http://localhost:4142/api';
+  const mcp = 'http://localhost:4142/mcp';
+  t.throws(() => loadConfig({ RESOURCES: `${api},${mcp}` }), { name: 'ConfigError', variable: 'RESOURCES', message: `RESOURCES: "${api},${mcp}" contains a comma: resources are separated by spaces, e.g. RESOURCES="${api} ${mcp}"` });
+  t.throws(() => loadConfig({ RESOURCES: `${api}, ${mcp}` }), { variable: 'RESOURCES', message: `RESOURCES: "${api}," contains a comma: resources are separated by spaces, e.g. RESOURCES="${api} ${mcp}"` });
+  t.same(loadConfig({ RESOURCES: `${api} ${mcp}` }).resources, [api, mcp]);
+  t.same(loadConfig({ RESOURCES: 'https://api.example.com/v1,2' }).resources, ['https://api.example.com/v1,2'], 'a comma inside one URL is still a URL');
+});
+
 t.test('unknown variables that look like settings are named, with the closest known one', async (t) => {
   const warnings = unknownVariableWarnings({
     REGISTRATON: 'closed',
