@@ -130,12 +130,26 @@ export function createDenyList(deps: DenyListDeps): DenyList {
     if (wasLive && live && liveChanges === changesBefore) current = true;
   };
 
+  /**
+   * Syncs run by the poll or by the subscription's coming back: awaited when
+   * stopping, since the database is closed next, and none begun after.
+   */
+  const inFlight = new Set<Promise<void>>();
+  let stopped = false;
+  const syncInBackground = () => {
+    if (stopped) return;
+    const running: Promise<void> = sync()
+      .catch(onError)
+      .finally(() => inFlight.delete(running));
+    inFlight.add(running);
+  };
+
   const onLive = (isLive: boolean) => {
     live = isLive;
     liveChanges += 1;
     current = false;
     // Back: catch up with what was announced while the subscription was down.
-    if (isLive) sync().catch(onError);
+    if (isLive) syncInBackground();
   };
 
   const onMessage = (raw: string) => {
@@ -182,14 +196,14 @@ export function createDenyList(deps: DenyListDeps): DenyList {
     async start() {
       const unsubscribe = await kv.subscribe(REVOCATIONS_CHANNEL, onMessage, onLive);
       await sync();
-      const timer = setInterval(() => {
-        sync().catch(onError);
-      }, pollIntervalMs);
+      const timer = setInterval(syncInBackground, pollIntervalMs);
       timer.unref();
       return async () => {
+        stopped = true;
         clearInterval(timer);
         onLive(false);
         await unsubscribe();
+        await Promise.all([...inFlight]);
       };
     },
   };

@@ -101,10 +101,11 @@ t.test(`a weak ADMIN_PASSWORD is refused at start, naming the variable (${backen
   await expectRefused(t, weak.services.bootstrap(), '12345678');
 });
 
-t.test('the server does not start with a weak ADMIN_PASSWORD: exit 2, the variable and the rule on stderr', async (t) => {
+t.test('the server does not start with a weak ADMIN_PASSWORD: exit 2, the variable and the rule on stderr, nothing else', async (t) => {
   const dir = await tempDir(t, 'oauth-weak-admin-');
   await seedDataDir(dir);
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent', ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'qwertyuiop' };
+  // LOG_LEVEL=warn: a background task still running when the database closes would say so.
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'warn', ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'qwertyuiop' };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -119,6 +120,8 @@ t.test('the server does not start with a weak ADMIN_PASSWORD: exit 2, the variab
   t.ok(stderr.includes(PASSWORD_RULE), 'with the rule');
   t.notOk(stderr.includes('qwertyuiop') || stdout.includes('qwertyuiop'), 'never the password');
   t.notMatch(stdout, /listening at/, 'it never listened');
+  t.equal(stdout, '', 'no warning or error logged: the services stopped before the database closed');
+  t.equal(stderr.split('\n').filter(Boolean).length, 1, 'the configuration error alone');
 });
 
 t.test('restart on the embedded database in a DATA_DIR on disk', async (t) => {
