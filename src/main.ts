@@ -74,9 +74,14 @@ async function main(): Promise<void> {
   else if (admin?.passwordMayBeUnseen) process.stdout.write(`${unseenPasswordLines(admin.user.username)}\n`);
 
   try {
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host }).catch((err: unknown) => {
+      throw listenFailure(err, config.host, 'PORT', config.port);
+    });
     if (config.metricsPort !== undefined) {
-      const metricsServer = await startMetricsServer(services.metrics, config.metricsPort, config.host);
+      const metricsPort = config.metricsPort;
+      const metricsServer = await startMetricsServer(services.metrics, metricsPort, config.host).catch((err: unknown) => {
+        throw listenFailure(err, config.host, 'METRICS_PORT', metricsPort);
+      });
       closers.push(metricsServer.close);
     }
     if (storage.db.kind === 'pglite') {
@@ -107,6 +112,30 @@ async function main(): Promise<void> {
   }
   if (admin?.generatedPassword) lines.push('', `  The password of the admin user "${admin.user.username}" is printed above, once.`);
   process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+/**
+ * A failure to listen, told by the variable to change (`HOST`, or `PORT` /
+ * `METRICS_PORT`) with the system's reason: `getaddrinfo ENOTFOUND x` alone
+ * does not say that x came from HOST. Other errors are returned as they are.
+ */
+function listenFailure(err: unknown, host: string, portVariable: 'PORT' | 'METRICS_PORT', port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const reason = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return new Error(`HOST: "${host}" does not resolve to an address to listen on (${reason}); use an address of this machine, e.g. 127.0.0.1 or 0.0.0.0`, { cause: err });
+    case 'EADDRNOTAVAIL':
+      return new Error(`HOST: ${host} is not an address of this machine (${reason}); 0.0.0.0 listens on all of them`, { cause: err });
+    case 'EADDRINUSE':
+      return new Error(`${portVariable}: port ${port} on ${host} is in use by another process (${reason}); stop it or choose another port`, { cause: err });
+    case 'EACCES':
+      return new Error(`${portVariable}: not allowed to listen on port ${port} (${reason}); ports below 1024 need privileges: choose a higher port`, { cause: err });
+    default:
+      return err;
+  }
 }
 
 function generatedPasswordLines(username: string, password: string): string {

@@ -2,9 +2,11 @@
  * Failures at start that used to be quiet or vague: a misspelt variable is
  * named with the setting it was probably meant as; an unreachable or missing
  * PostgreSQL database is named by host, port, database and user (never the
- * password) with the driver's reason; the CLI says which data it works on.
+ * password) with the driver's reason; the CLI says which data it works on; an
+ * address or port it cannot listen on is named by its variable.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { runCli } from '../../src/admin/cli/run.js';
 import { DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
@@ -77,4 +79,29 @@ t.test('the CLI says which data it works on', async (t) => {
     t.equal(onPostgres.stderr, `(PostgreSQL at ${url.hostname}:${url.port || '5432'}, database "${url.pathname.slice(1)}"${url.username ? `, user "${url.username}"` : ''}, from DATABASE_URL)\n`);
     if (url.password) t.notOk(onPostgres.stderr.includes(url.password));
   }
+});
+
+t.test('an address or port the server cannot listen on is told by its variable', async (t) => {
+  const dir = await tempDir(t, 'oauth-listen-');
+  await seedDataDir(dir);
+  const start = (env: Record<string, string>) => startMain({ DATA_DIR: dir, ...env });
+
+  const name = await start({ HOST: 'no-such-host.invalid' });
+  t.equal(name.code, 1, name.stderr);
+  t.match(name.stderr, /^Failed to start: HOST: "no-such-host\.invalid" does not resolve to an address to listen on \(getaddrinfo \w+ no-such-host\.invalid\)/m);
+
+  const address = await start({ HOST: '192.0.2.1' }); // TEST-NET-1 (RFC 5737): no machine's own address
+  t.equal(address.code, 1, address.stderr);
+  t.match(address.stderr, /^Failed to start: HOST: 192\.0\.2\.1 is not an address of this machine \(listen EADDRNOTAVAIL.*\); 0\.0\.0\.0 listens on all of them$/m);
+
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => squatter.close(resolve)));
+  const taken = String((squatter.address() as AddressInfo).port);
+  const port = await start({ HOST: '127.0.0.1', PORT: taken });
+  t.equal(port.code, 1, port.stderr);
+  t.match(port.stderr, new RegExp(`^Failed to start: PORT: port ${taken} on 127\\.0\\.0\\.1 is in use by another process \\(listen EADDRINUSE.*\\); stop it or choose another port$`, 'm'));
+  const metrics = await start({ HOST: '127.0.0.1', METRICS_PORT: taken });
+  t.equal(metrics.code, 1, metrics.stderr);
+  t.match(metrics.stderr, new RegExp(`^Failed to start: METRICS_PORT: port ${taken} on 127\\.0\\.0\\.1 is in use`, 'm'));
 });
