@@ -565,6 +565,16 @@ export function loadConfig(env: Env = {}): Config {
 }
 
 /**
+ * Whether the issuer is left to its default, `http://localhost:$PORT`, while
+ * PORT=0 asks for any free port: it must then name the port the system picks,
+ * so `main.ts` picks one first and loads the configuration again with it
+ * (`http://localhost:0` would be advertised in metadata and tokens).
+ */
+export function issuerAwaitsPort(config: Config, env: Env): boolean {
+  return config.port === 0 && read(env, 'ISSUER') === undefined;
+}
+
+/**
  * The first word of a setting's name with its underscore (`SESSION_` of
  * `SESSION_TTL`, `ISSUER_` of `ISSUER`): an unknown variable that starts like
  * a setting is most likely a misspelt one. Taken from the names `loadConfig`

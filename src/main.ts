@@ -2,9 +2,10 @@
  * Entry point: loadConfig → storage → services → buildApp → listen; prints
  * where to go and how to log in; closes gracefully on SIGTERM/SIGINT.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
-import { ConfigError, loadConfig, unknownVariableWarnings, type Config } from './config.js';
+import { ConfigError, issuerAwaitsPort, loadConfig, unknownVariableWarnings, type Config } from './config.js';
 import { createStorage } from './storage/index.js';
 import { preparePasswordRule } from './users/password-policy.js';
 
@@ -23,6 +24,17 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const warning of unknownVariableWarnings(process.env)) process.stderr.write(`Configuration warning: ${warning}\n`);
+  // PORT=0 without ISSUER: the default issuer names the port the system picks, so it is picked
+  // now, before anything is built with the issuer, and held until the server listens on it.
+  let releasePort = async () => {};
+  if (issuerAwaitsPort(config, process.env)) {
+    const host = config.host;
+    const held = await holdFreePort(host).catch((err: unknown) => {
+      throw listenFailure(err, host, 'PORT', 0);
+    });
+    releasePort = held.release;
+    config = loadConfig({ ...process.env, PORT: String(held.port) });
+  }
 
   // ADMIN_PASSWORD is checked against the password rule before the admin is set up: its
   // dictionaries are prepared in a pause of the database's opening, not after it.
@@ -74,6 +86,7 @@ async function main(): Promise<void> {
   else if (admin?.passwordMayBeUnseen) process.stdout.write(`${unseenPasswordLines(admin.user.username)}\n`);
 
   try {
+    await releasePort();
     await app.listen({ port: config.port, host: config.host }).catch((err: unknown) => {
       throw listenFailure(err, config.host, 'PORT', config.port);
     });
@@ -112,6 +125,21 @@ async function main(): Promise<void> {
   }
   if (admin?.generatedPassword) lines.push('', `  The password of the admin user "${admin.user.username}" is printed above, once.`);
   process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+/** A free port of `host` that the system picks, listened on (so no other process takes it) until released. */
+async function holdFreePort(host: string): Promise<{ port: number; release: () => Promise<void> }> {
+  const server = createServer();
+  // Never what keeps the process alive: a start that fails exits without releasing it.
+  server.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { port: (server.address() as AddressInfo).port, release: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 /**
