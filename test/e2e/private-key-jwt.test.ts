@@ -165,38 +165,38 @@ t.test(`private_key_jwt client authentication (${backendName})`, async (t) => {
     // aud = the URL of the endpoint it is sent to; not another endpoint's.
     const atIntrospect = await postForm(a.app, '/introspect', { token: refreshed.access_token, client_assertion_type: ASSERTION_TYPE, client_assertion: await sign(es, clientId, { aud: `${ISSUER}/introspect` }) });
     t.equal(atIntrospect.statusCode, 200, atIntrospect.body);
-    refused(t, await clientCredentials(await sign(es, clientId, { aud: `${ISSUER}/introspect` })), /"aud"/, 'the introspection URL at the token endpoint');
+    refused(t, await clientCredentials(await sign(es, clientId, { aud: `${ISSUER}/introspect` })), /'aud'/, 'the introspection URL at the token endpoint');
   });
 
   t.test('refusals: each rule of RFC 7523 §3', async (t) => {
     const other = await keyPair('ES256', es.kid);
     refused(t, await clientCredentials(await sign(other, clientId)), /signature does not verify/, 'signed with another key under a registered kid');
     refused(t, await clientCredentials(await sign(await keyPair('ES256'), clientId)), /matches/, 'an unknown kid');
-    refused(t, await clientCredentials(await sign(es, clientId, { iss: 'someone-else' })), /"iss" and "sub"/, 'iss is not the client_id');
-    refused(t, await clientCredentials(await sign(es, clientId, { aud: 'https://elsewhere.example' })), /"aud"/, 'aud names another server');
-    refused(t, await clientCredentials(await sign(es, clientId, { aud: undefined })), /"aud"/, 'no aud');
-    refused(t, await clientCredentials(await sign(es, clientId, { exp: undefined })), /"exp"/, 'no exp');
+    refused(t, await clientCredentials(await sign(es, clientId, { iss: 'someone-else' })), /'iss' and 'sub'/, 'iss is not the client_id');
+    refused(t, await clientCredentials(await sign(es, clientId, { aud: 'https://elsewhere.example' })), /'aud'/, 'aud names another server');
+    refused(t, await clientCredentials(await sign(es, clientId, { aud: undefined })), /'aud'/, 'no aud');
+    refused(t, await clientCredentials(await sign(es, clientId, { exp: undefined })), /'exp'/, 'no exp');
     refused(t, await clientCredentials(await sign(es, clientId, { exp: nowSeconds() - 120, iat: nowSeconds() - 180 })), /expired/, 'expired');
     refused(t, await clientCredentials(await sign(es, clientId, { exp: nowSeconds() + 3600 })), /too far ahead/, 'exp an hour ahead');
     refused(t, await clientCredentials(await sign(es, clientId, { nbf: nowSeconds() + 600, exp: nowSeconds() + 240 })), /not valid yet/, 'nbf in the future');
-    refused(t, await clientCredentials(await sign(es, clientId, { iat: nowSeconds() + 600, exp: nowSeconds() + 240 })), /"iat"/, 'iat in the future');
-    refused(t, await clientCredentials(await sign(es, clientId, { jti: undefined })), /"jti"/, 'no jti');
+    refused(t, await clientCredentials(await sign(es, clientId, { iat: nowSeconds() + 600, exp: nowSeconds() + 240 })), /'iat'/, 'iat in the future');
+    refused(t, await clientCredentials(await sign(es, clientId, { jti: undefined })), /'jti'/, 'no jti');
     const hmac = await new SignJWT({ iss: clientId, sub: clientId, aud: ISSUER, jti: randomUUID(), exp: nowSeconds() + 60 })
       .setProtectedHeader({ alg: 'HS256', kid: es.kid })
       .sign(createHash('sha256').update('guessable').digest());
-    refused(t, await clientCredentials(hmac), /"alg" is not accepted/, 'HMAC (HS256)');
+    refused(t, await clientCredentials(hmac), /'alg' is not accepted/, 'HMAC (HS256)');
     const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const unsigned = `${b64({ alg: 'none' })}.${b64({ iss: clientId, sub: clientId, aud: ISSUER, jti: randomUUID(), exp: nowSeconds() + 60 })}.`;
-    refused(t, await clientCredentials(unsigned), /"alg" is not accepted|not a valid signed JWT/, 'alg none');
+    refused(t, await clientCredentials(unsigned), /'alg' is not accepted|not a valid signed JWT/, 'alg none');
     refused(t, await clientCredentials('not.a.jwt'), /not a JWT/, 'not a JWT');
     refused(t, await clientCredentials(await sign(es, clientId), { client_assertion_type: 'urn:example:other' }), /client_assertion_type/, 'another assertion type');
     refused(t, await clientCredentials(await sign(es, 'no-such-client')), /authentication failed/i, 'an unknown client');
 
     // A client registered for a secret cannot switch to an assertion, nor the other way round.
     const secretClient = await register(t, { token_endpoint_auth_method: 'client_secret_basic' });
-    refused(t, await clientCredentials(await sign(es, secretClient.client_id)), /registered for token_endpoint_auth_method "client_secret_basic"/, 'secret client with an assertion');
+    refused(t, await clientCredentials(await sign(es, secretClient.client_id)), /registered for token_endpoint_auth_method 'client_secret_basic'/, 'secret client with an assertion');
     const basicForSigned = await postForm(a.app, '/token', { grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from(`${clientId}:guess`).toString('base64')}`, remoteAddress: freshIp() });
-    refused(t, basicForSigned, /registered for token_endpoint_auth_method "private_key_jwt"/, 'signed client with a secret');
+    refused(t, basicForSigned, /registered for token_endpoint_auth_method 'private_key_jwt'/, 'signed client with a secret');
   });
 
   t.test('a jti is single-use across instances: of one assertion sent to both at once, exactly one passes', async (t) => {
