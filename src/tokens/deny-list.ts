@@ -24,6 +24,7 @@
  * completed.
  */
 import type { KvStore, RevocationRepo, RevokedSubject } from '../storage/types.js';
+import { backgroundRuns } from './background.js';
 
 export const REVOCATIONS_CHANNEL = 'revocations';
 
@@ -130,19 +131,9 @@ export function createDenyList(deps: DenyListDeps): DenyList {
     if (wasLive && live && liveChanges === changesBefore) current = true;
   };
 
-  /**
-   * Syncs run by the poll or by the subscription's coming back: awaited when
-   * stopping, since the database is closed next, and none begun after.
-   */
-  const inFlight = new Set<Promise<void>>();
-  let stopped = false;
-  const syncInBackground = () => {
-    if (stopped) return;
-    const running: Promise<void> = sync()
-      .catch(onError)
-      .finally(() => inFlight.delete(running));
-    inFlight.add(running);
-  };
+  /** Syncs begun by the poll or by the subscription's coming back: awaited when stopping, none begun after. */
+  const background = backgroundRuns(onError);
+  const syncInBackground = () => background.run(sync);
 
   const onLive = (isLive: boolean) => {
     live = isLive;
@@ -199,11 +190,10 @@ export function createDenyList(deps: DenyListDeps): DenyList {
       const timer = setInterval(syncInBackground, pollIntervalMs);
       timer.unref();
       return async () => {
-        stopped = true;
         clearInterval(timer);
         onLive(false);
+        await background.stop();
         await unsubscribe();
-        await Promise.all([...inFlight]);
       };
     },
   };

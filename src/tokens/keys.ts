@@ -48,6 +48,7 @@ import { infoAt, isRetiredAt, scheduleOf, signersAt, type Schedule } from './key
 import { signJwt } from './jwt.js';
 import type { JwsHeader, SigningWorker } from './signing-worker.js';
 import type { KeyManager } from './types.js';
+import { backgroundRuns } from './background.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
 
@@ -415,15 +416,14 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
     async start() {
       await ensureKeys();
       await load();
-      const unsubscribe = await kv.subscribe(KEYS_CHANNEL, () => {
-        load().catch(onError);
-      });
-      const timer = setInterval(() => {
-        load().catch(onError);
-      }, reloadIntervalMs);
+      // Reloads on a message and now and then: awaited when stopping, none begun after.
+      const background = backgroundRuns(onError);
+      const unsubscribe = await kv.subscribe(KEYS_CHANNEL, () => background.run(load));
+      const timer = setInterval(() => background.run(load), reloadIntervalMs);
       timer.unref();
       return async () => {
         clearInterval(timer);
+        await background.stop();
         await unsubscribe();
       };
     },

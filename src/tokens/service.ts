@@ -20,6 +20,7 @@ import { createRevoker } from './revoke.js';
 import { createSigningWorker, type SigningWorkerOptions } from './signing-worker.js';
 import type { TokenService } from './types.js';
 import { createVerifier } from './verify.js';
+import { backgroundRuns } from './background.js';
 
 export interface TokenServiceTimings {
   /** Periodic reload of the signing keys, ms (default 60 s). */
@@ -103,13 +104,13 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const stops: Array<() => Promise<void>> = [];
       stops.push(await keys.start());
       stops.push(await denyList.start());
-      const timer = setInterval(() => {
-        cleanup().catch(onError);
-      }, timings.cleanupMs ?? 600_000);
+      // The cleanup of expired rows: awaited when stopping, none begun after.
+      const background = backgroundRuns(onError);
+      const timer = setInterval(() => background.run(cleanup), timings.cleanupMs ?? 600_000);
       timer.unref();
       return async () => {
         clearInterval(timer);
-        await Promise.allSettled([...stops.map((stop) => stop()), signingWorker?.close()]);
+        await Promise.allSettled([background.stop(), ...stops.map((stop) => stop()), signingWorker?.close()]);
       };
     },
   };
