@@ -123,6 +123,13 @@ const introspectionResponse = {
       required: ['jkt'],
       description: 'RFC 9449 §6.2: the thumbprint of the DPoP key the access token is bound to.',
     },
+    act: {
+      type: 'object',
+      properties: { sub: { type: 'string' } },
+      required: ['sub'],
+      additionalProperties: true,
+      description: 'RFC 8693 §4.1: for a token from token exchange, the client acting for the user (sub), the earlier actors nested in act.',
+    },
   },
   required: ['active'],
 } as const;

@@ -14,7 +14,7 @@ import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
 import type { Client, RefreshTokenRepo, RevocationRepo, User, UserRepo } from '../storage/types.js';
 import { clientSubject, type DenyList } from './deny-list.js';
-import { asAccessTokenClaims, looksLikeJwt } from './jwt.js';
+import { asAccessTokenClaims, isActorClaim, looksLikeJwt } from './jwt.js';
 import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
 import type { AccessTokenClaims, IntrospectionResponse } from './types.js';
 import type { Verifier } from './verify.js';
@@ -110,6 +110,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     }
     if (claims.auth_time !== undefined) out.auth_time = claims.auth_time;
     if (claims.cnf) out.cnf = { jkt: claims.cnf.jkt };
+    // RFC 8693 §4.1, §7.2: who acts for the user, for a token from token exchange.
+    if (isActorClaim(claims.act)) out.act = claims.act;
     return out;
   }
 

@@ -202,6 +202,13 @@ export async function verifyJwt(token: string, options: VerifyOptions): Promise<
   }
 }
 
+/** RFC 8693 §4.1 `act`, as this server writes it: `sub`, and the earlier actor nested in `act`. */
+export function isActorClaim(value: unknown): value is ActorClaim {
+  if (typeof value !== 'object' || value === null) return false;
+  const { sub, act } = value as { sub?: unknown; act?: unknown };
+  return typeof sub === 'string' && (act === undefined || isActorClaim(act));
+}
+
 /** The claims every access token must carry, with their JSON types (RFC 9068 §2.2). */
 export function asAccessTokenClaims(payload: JWTPayload): AccessTokenClaims {
   for (const claim of ['sub', 'client_id', 'scope', 'jti'] as const) {

@@ -153,6 +153,8 @@ export interface IntrospectionResponse {
   roles?: string[];
   /** RFC 9449 §6.2: the key a DPoP-bound token is bound to. */
   cnf?: { jkt: string };
+  /** RFC 8693 §4.1: who acts for the user (a token from token exchange). */
+  act?: ActorClaim;
 }
 
 /**

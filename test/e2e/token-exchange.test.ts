@@ -81,6 +81,13 @@ t.test(`token exchange (${backendName})`, async (t) => {
     );
     const { payload } = await jwtVerify(second.access_token, jwks, { issuer: config.issuer, audience: MCP });
     t.match(payload, { sub: alice.id, client_id: subAgent.clientId, scope: 'api:read', act: { sub: subAgent.clientId, act: { sub: agent.clientId } } });
+    // RFC 8693 §7.2: introspection tells who acts, as the token does.
+    const introspected = await oauth.processIntrospectionResponse(
+      as,
+      { client_id: subAgent.clientId },
+      await oauth.introspectionRequest(as, { client_id: subAgent.clientId }, oauth.ClientSecretBasic(subAgent.clientSecret!), second.access_token, options),
+    );
+    t.same(introspected.act, { sub: subAgent.clientId, act: { sub: agent.clientId } });
   });
 
   t.test('a DPoP-bound subject token is exchanged only with a proof by its key, and stays bound (RFC 9449 §7)', async (t) => {

@@ -24,6 +24,7 @@
 import { ANONYMOUS_ACTOR } from '../../audit/events.js';
 import { invalidRequest, invalidScope, invalidTarget } from '../../errors.js';
 import type { ActorClaim } from '../../tokens/types.js';
+import { isActorClaim } from '../../tokens/jwt.js';
 import { constantTimeEqual } from '../../security/constant-time.js';
 import { narrowScopes, parseScopeParameter, scopesForUser } from '../scope.js';
 import type { GrantDeps, GrantHandler, GrantParameters } from './types.js';
@@ -37,12 +38,6 @@ export const tokenExchangeParameters: GrantParameters = {
   audience: 'RFC 8693: a resource of RESOURCES the new token is for (like resource; both must name the same one). Default: the subject token’s audience',
   requested_token_type: `Optional; only ${ACCESS_TOKEN_TYPE}`,
 };
-
-function isActorClaim(value: unknown): value is ActorClaim {
-  if (typeof value !== 'object' || value === null) return false;
-  const { sub, act } = value as { sub?: unknown; act?: unknown };
-  return typeof sub === 'string' && (act === undefined || isActorClaim(act));
-}
 
 /** Checks the token-type parameters (RFC 8693 §2.1): only access tokens in, only access tokens out. */
 function checkTokenTypes(params: Readonly<Record<string, string | undefined>>): string {
