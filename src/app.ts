@@ -37,6 +37,7 @@ import { pushedAuthorizationRoutes } from './http/pushed-authorization.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { unroutableHandler } from './http/unroutable.js';
 import { signUpRoutes } from './http/sign-up.js';
 import { upstreamLoginRoutes } from './http/upstream-login.js';
 import { AccessLogController } from './observability/access-log.js';
@@ -91,6 +92,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
     requestIdHeader: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: unroutableHandler(config),
   });
 
   // An answer sent before the request body was read (413 over BODY_LIMIT) must reach the

@@ -69,6 +69,16 @@ export function renderErrorPage(
   return renderPage(reply, config, 'error', { title, message }, { status });
 }
 
+/**
+ * The error page's HTML, rendered by the instance rather than a reply: for
+ * an answer Fastify gives before routing (`unroutable.ts`), whose reply has
+ * none of the decorations (no `reply.view`).
+ */
+export function errorPageHtml(server: FastifyInstance, config: Pick<Config, 'issuer'>, status: number, message: string): Promise<string> {
+  const title = TITLES[status] ?? TITLES[status >= 500 ? 500 : 400]!;
+  return server.view('error', { serviceName: new URL(config.issuer).host, title, message });
+}
+
 /** Error handler of the page scopes: the error page in place of JSON. */
 function pageErrorHandler(config: Pick<Config, 'secureCookies' | 'issuer'>) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

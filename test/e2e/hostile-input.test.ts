@@ -639,6 +639,26 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
     }
   });
 
+  t.test('URLs the router cannot match (bad percent-encoding, a 250-character parameter): our answer, headers and log, not the framework one', async (t) => {
+    const long = 'x'.repeat(250);
+    for (const [url, status, accept] of [
+      ['/admin/console/users/%zz', 400, 'text/html'],
+      ['/login%zz', 400, 'text/html'],
+      [`/login/providers/${long}`, 404, 'text/html'],
+      ['/admin/users/%zz', 400, 'application/json'],
+      [`/oauth/register/${long}`, 404, 'application/json'],
+    ] as const) {
+      const res = await app.inject({ method: 'GET', url, headers: { accept } });
+      t.equal(res.statusCode, status, url);
+      t.match(res.headers['content-type'], accept === 'text/html' ? /^text\/html/ : /^application\/json/, `${url}: a page for a browser, JSON otherwise`);
+      t.notMatch(res.body, /FST_ERR|not a valid url component|xxxxxxxxxx/, `${url}: no framework code, the path not echoed`);
+      t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: the security headers`);
+      t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/);
+      t.ok(res.headers['x-request-id'], `${url}: a request id`);
+      if (accept === 'application/json') t.match(res.json(), { error: status === 400 ? 'invalid_request' : 'not_found', error_description: String });
+    }
+  });
+
   t.test('unknown client ids, however long, are not kept in memory', async (t) => {
     // The client lookup cache once kept every id it was asked about, found or
     // not: 10,000 ids of up to a body's size each (hundreds of MB) on request.

@@ -1,0 +1,41 @@
+/**
+ * Requests the router cannot even match (Fastify's `frameworkErrors`): a
+ * path with bad percent-encoding (`/login%zz`, `FST_ERR_BAD_URL`) or a path
+ * parameter over the router's 200 characters (`FST_ERR_MAX_PARAM_LENGTH`).
+ * Fastify answers these itself with its own JSON and before any hook, so
+ * without this they would carry no security headers and no request id, go
+ * unlogged, and echo the path. Here they get what an unknown URL gets: a
+ * 404 (a parameter that long names nothing) or a 400 (a URL that is not
+ * one), as the error page for a browser and as `{error, error_description}`
+ * for everything else, with the headers every answer has.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import { errorPageHtml } from './pages.js';
+import { securityHeaders } from './security-headers.js';
+
+export function unroutableHandler(config: Pick<Config, 'secureCookies' | 'issuer'>) {
+  const headers = [...securityHeaders(config)];
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const badUrl = error.code === 'FST_ERR_BAD_URL';
+    const status = badUrl ? 400 : 404;
+    const description = badUrl ? 'The URL is not valid: its percent-encoding is malformed.' : 'No such page: a part of this URL is too long to name anything here.';
+    request.log.info({ code: error.code, status }, 'request refused before routing');
+    for (const [name, value] of headers) reply.header(name, value);
+    reply.header('x-request-id', request.id).header('cache-control', 'no-store').code(status);
+    const json = () => reply.type('application/json; charset=utf-8').send(JSON.stringify({ error: badUrl ? 'invalid_request' : 'not_found', error_description: description }));
+    // A browser navigating gets the error page; an API client, JSON. (This reply has no
+    // decorations, so no `reply.view`: the page is rendered by the instance.)
+    if (request.method !== 'GET' || !/\btext\/html\b/.test(request.headers.accept ?? '')) {
+      json();
+      return;
+    }
+    errorPageHtml(request.server, config, status, description).then(
+      (html) => reply.type('text/html; charset=utf-8').send(html),
+      (err: unknown) => {
+        request.log.error({ err }, 'the error page could not be rendered');
+        json();
+      },
+    );
+  };
+}
