@@ -111,6 +111,10 @@ export const mcpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' |
   async function handleMcpPost(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const claims = request.accessToken!;
     const message = parseJson(request.body);
+    // JSON-RPC 2.0 §6: an empty batch is one Invalid Request error (the SDK would accept it silently).
+    if (Array.isArray(message) && message.length === 0) {
+      return reply.code(400).header('cache-control', 'no-store').send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: an empty batch.' } });
+    }
     const tools = calledTools(message);
     // MCP authorization §"Scope Challenge Handling" (RFC 6750 §3.1): a tool needing more than the
     // token has is refused before it runs, 403 insufficient_scope naming every scope it needs.

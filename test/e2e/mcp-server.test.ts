@@ -157,6 +157,9 @@ t.test(`the sample MCP server at /mcp (${backendName})`, async (t) => {
     const broken = await mcp(app, readToken, '{"jsonrpc":');
     t.equal(broken.statusCode, 400);
     t.same(broken.json().error, { code: -32700, message: 'Parse error: Invalid JSON' });
+    const emptyBatch = await mcp(app, readToken, []);
+    t.equal(emptyBatch.statusCode, 400, 'an empty batch (JSON-RPC 2.0 §6)');
+    t.same(emptyBatch.json(), { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: an empty batch.' } });
     const notRpc = await mcp(app, readToken, { hello: 'world' });
     t.equal(notRpc.statusCode, 400);
     t.equal(notRpc.json().error.code, -32700);
