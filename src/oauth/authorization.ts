@@ -17,16 +17,15 @@ import type { ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Client, User } from '../storage/types.js';
-import { isAdmin } from '../users/account.js';
 import type { SecondFactorService } from '../users/second-factor.js';
 import type { UserService } from '../users/service.js';
 import type { IssuedTokens, IssueRequest } from '../tokens/types.js';
-import { amrOf, isMultiFactor, needsMultiFactor } from './acr.js';
+import { amrOf, needsMultiFactor } from './acr.js';
 import type { AuthorizationRequest, RedirectTarget } from './authorize-request.js';
 import type { CodeStore } from './codes.js';
 import { buildRedirect, matchClientRedirectUri } from './redirect-uri.js';
 import type { ResourceRegistry } from './resources.js';
-import { ADMIN_SCOPE, scopesForUser } from './scope.js';
+import { adminScopeLacksSecondFactor, scopesForUser } from './scope.js';
 
 export type FlowStep =
   /** Send the browser to the client's redirect URI, with the response or an error. */
@@ -185,7 +184,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
    * password alone).
    */
   const stepUp = async (client: Client, request: AuthorizationRequest, user: User, session: BrowserSession, pending: PendingAuthorization | null): Promise<FlowStep | null> => {
-    const adminNeedsIt = config.requireMfaForAdmins === true && request.scopes.includes(ADMIN_SCOPE) && isAdmin(user) && !isMultiFactor(session.amr);
+    const adminNeedsIt = adminScopeLacksSecondFactor(request.scopes, user, session.amr, config.requireMfaForAdmins);
     if (!adminNeedsIt && !needsMultiFactor(request.acrValues, session.amr)) return null;
     if (request.prompt.includes('none')) {
       return errorRedirect(targetOf(request), new OAuthError('interaction_required', 'A second factor is needed and prompt=none forbids asking for it.'));

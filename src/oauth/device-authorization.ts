@@ -35,8 +35,7 @@ import { invalidGrant, OAuthError } from '../errors.js';
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client, KvStore, User } from '../storage/types.js';
 import type { ResourceRegistry } from './resources.js';
-import { isMultiFactor } from './acr.js';
-import { ADMIN_SCOPE, grantScopes, parseScopeParameter, scopesForUser } from './scope.js';
+import { adminScopeLacksSecondFactor, ADMIN_SCOPE, grantScopes, parseScopeParameter, scopesForUser } from './scope.js';
 
 /** Lifetime of a device code and its user code (RFC 8628 §3.2 `expires_in`). */
 export const DEVICE_CODE_TTL_SECONDS = 600;
@@ -186,13 +185,13 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
   const parse = (raw: string | null) => (raw === null ? null : (JSON.parse(raw) as DeviceRecord));
   /**
    * What this sign-in may grant of the request: the admin scope only to an
-   * admin, and with `REQUIRE_MFA_FOR_ADMINS` only from a multi-factor
-   * sign-in, as at /authorize (the admin API's key must not come from a
-   * password alone). This page has no step-up: the scope is left out.
+   * admin, and not from a password alone when the rule of /authorize wants a
+   * second factor (`adminScopeLacksSecondFactor`): this page has no step-up,
+   * so the scope is left out.
    */
   const grantable = (scopes: readonly string[], user: User, amr: readonly string[]) => {
     const allowed = scopesForUser(scopes, user);
-    return config.requireMfaForAdmins === true && !isMultiFactor(amr) ? allowed.filter((s) => s !== ADMIN_SCOPE) : allowed;
+    return adminScopeLacksSecondFactor(allowed, user, amr, config.requireMfaForAdmins) ? allowed.filter((s) => s !== ADMIN_SCOPE) : allowed;
   };
 
   /** The pending, unexpired request of a user code, with its device code's hash; null otherwise. */

@@ -6,6 +6,7 @@ import { SCOPE_TOKEN } from '../config.js';
 import { invalidScope } from '../errors.js';
 import type { User } from '../storage/types.js';
 import { isAdmin } from '../users/account.js';
+import { isMultiFactor } from './acr.js';
 
 /**
  * The scope that opens the admin API (SPEC "Admin API"). Built in, whatever
@@ -33,6 +34,22 @@ export function registrableScopes(configured: readonly string[]): string[] {
 /** Of the granted scopes, those this user may hold: the admin scope only for an enabled admin. */
 export function scopesForUser(scopes: readonly string[], user: Pick<User, 'disabled' | 'roles'>): string[] {
   return scopes.filter((s) => s !== ADMIN_SCOPE || isAdmin(user));
+}
+
+/**
+ * With `REQUIRE_MFA_FOR_ADMINS`, whether granting `scopes` to `user`, signed
+ * in with `amr`, wants a second factor first: the admin scope for an admin
+ * signed in with a password alone (the admin API's key must not come from
+ * one). At /authorize the user is sent through the second factor; where no
+ * step-up exists (the device page) the scope is left out.
+ */
+export function adminScopeLacksSecondFactor(
+  scopes: readonly string[],
+  user: Pick<User, 'disabled' | 'roles'>,
+  amr: readonly string[] | undefined,
+  requireMfaForAdmins: boolean | undefined,
+): boolean {
+  return requireMfaForAdmins === true && scopes.includes(ADMIN_SCOPE) && isAdmin(user) && !isMultiFactor(amr);
 }
 
 /**
