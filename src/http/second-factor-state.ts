@@ -27,8 +27,12 @@ export interface HalfSignedIn {
  * upstream provider's sign-in).
  */
 export function awaitSecondFactor(session: BrowserSession, userId: string, now: number, amr: readonly string[] = ['pwd']): void {
-  const entry: HalfSignedIn = { userId, expiresAt: now + SECOND_FACTOR_TTL_MS, at: now, amr: [...amr] };
-  session.data[SECOND_FACTOR_KEY] = entry;
+  session.data[SECOND_FACTOR_KEY] = halfSignedIn(userId, now, amr);
+}
+
+/** The entry of a user who passed the first step (`amr`) at `now`, waiting for the code (also the admin console's, under its own key). */
+export function halfSignedIn(userId: string, now: number, amr: readonly string[] = ['pwd']): HalfSignedIn {
+  return { userId, expiresAt: now + SECOND_FACTOR_TTL_MS, at: now, amr: [...amr] };
 }
 
 /**

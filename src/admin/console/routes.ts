@@ -39,12 +39,12 @@ import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
 import { throttledMessage } from '../../http/pages.js';
 import { loginThenReturnTo, safeConsolePath } from '../../http/return-path.js';
+import { firstStepOf, halfSignedIn, type HalfSignedIn } from '../../http/second-factor-state.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
 const FLASH_KEY = 'adminConsoleNotice';
 /** The admin whose password was right and whose code is awaited: `{ userId, expiresAt }` (epoch ms). */
 const SECOND_FACTOR_KEY = 'consoleSecondFactor';
-const SECOND_FACTOR_TTL_MS = 5 * 60_000;
 const CODE_PAGE = `${SIGN_IN}/code`;
 /**
  * Where an admin without an authenticator app sets one up: the account page
@@ -212,7 +212,7 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
       return signInPage(reply, 403, { csrfToken: session.csrfToken, username, next, error: 'Only administrators can sign in to the admin console.' });
     }
     if (await services.secondFactor.isEnrolled(user.id)) {
-      session.data[SECOND_FACTOR_KEY] = { userId: user.id, expiresAt: services.now() + SECOND_FACTOR_TTL_MS, at: services.now() };
+      session.data[SECOND_FACTOR_KEY] = halfSignedIn(user.id, services.now());
       await services.consoleSessions.save(session);
       return reply.code(303).header('cache-control', 'no-store').redirect(`${CODE_PAGE}?next=${encodeURIComponent(next)}`);
     }
@@ -226,10 +226,10 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
 
   /** The admin whose code this console session waits for; null when none (or the time is up). */
   async function awaitedAdmin(session: { data: Record<string, unknown> } | null) {
-    const entry = session?.data[SECOND_FACTOR_KEY] as { userId: string; expiresAt: number; at?: number } | undefined;
+    const entry = session?.data[SECOND_FACTOR_KEY] as HalfSignedIn | undefined;
     if (!entry || entry.expiresAt <= services.now()) return null;
     // A password change (or disable) since the password step voids the wait, as it ends signed-in sessions.
-    const user = await services.users.findSignedIn({ userId: entry.userId, signedInAt: entry.at ?? entry.expiresAt - SECOND_FACTOR_TTL_MS });
+    const user = await services.users.findSignedIn(firstStepOf(entry));
     return isAdmin(user) ? user : null;
   }
 
