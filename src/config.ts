@@ -628,7 +628,8 @@ function closestWithPrefix(name: string, prefix: string, known: ReadonlySet<stri
  * `SESSION_TIMEOUT`) or a near miss of a known name (`REGISTRATON`), each
  * naming the closest variable it does read. The known names are the ones
  * `loadConfig` reads, so a new variable (and its first word) is known as soon
- * as `loadConfig` reads it (every variable is read on every call, set or not). Pure, like `loadConfig`; `main.ts` prints them at start.
+ * as `loadConfig` reads it (every variable is read on every call, set or
+ * not). Pure, like `loadConfig`; `main.ts` prints them at start.
  */
 export function unknownVariableWarnings(env: Env): string[] {
   const known = new Set<string>();
