@@ -16,15 +16,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Secret, TOTP } from 'otpauth';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createServices, type Services } from '../src/services.js';
 import { createStorage } from '../src/storage/index.js';
+import { launchChromium } from '../test/helpers/chromium.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const IMAGES = join(ROOT, 'docs/images');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const USER = { username: 'ada', password: 'analytical engine 1843', email: 'ada@example.com' };
 
 async function freePort(): Promise<number> {
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     await services.consents.grant(user.id, client.clientId, ['openid', 'profile', 'api:read']);
 
     await mkdir(IMAGES, { recursive: true });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     try {
       const newPage = async (userAgent?: string) => {
         const context = await browser.newContext({ viewport: { width: 900, height: 600 }, deviceScaleFactor: 1, ...(userAgent ? { userAgent } : {}) });

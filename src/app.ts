@@ -36,7 +36,7 @@ import { passkeyRoutes } from './http/passkeys.js';
 import { pushedAuthorizationRoutes } from './http/pushed-authorization.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
-import { registerSecurityHeaders } from './http/security-headers.js';
+import { registerSecurityHeaders, securityHeaders } from './http/security-headers.js';
 import { unroutableHandler } from './http/unroutable.js';
 import { signUpRoutes } from './http/sign-up.js';
 import { upstreamLoginRoutes } from './http/upstream-login.js';
@@ -68,6 +68,8 @@ function fastifyTrustProxy(trust: TrustProxy): FastifyServerOptions['trustProxy'
 }
 
 export async function buildApp(config: Config, services: Services, options: BuildOptions = {}): Promise<FastifyInstance> {
+  // Helmet's headers depend only on the configuration: computed once, for the routes and for unroutable URLs.
+  const headers = securityHeaders(config);
   const app = Fastify({
     logger: options.logger ?? defaultLogger(config),
     // Hot machine-facing routes log their two request lines at debug (http/access-log.ts).
@@ -92,7 +94,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
     requestIdHeader: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
-    frameworkErrors: unroutableHandler(config),
+    frameworkErrors: unroutableHandler(config, headers),
   });
 
   // An answer sent before the request body was read (413 over BODY_LIMIT) must reach the
@@ -113,7 +115,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   registerRequestMetrics(app, services.metrics);
 
   // Helmet's headers on every response (CSP, frame-ancestors, Referrer-Policy): see security-headers.ts.
-  await registerSecurityHeaders(app, config);
+  await registerSecurityHeaders(app, headers);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
   // Cookies are read only where a session is (`http/session-cookie.ts`), not parsed on every request.
   await app.register(cookie, { hook: false });

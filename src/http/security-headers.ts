@@ -128,9 +128,9 @@ const API_HEADERS: ReadonlySet<string> = new Set([
   'strict-transport-security',
 ]);
 
-/** Sets helmet's headers on every response (call on the root instance, before the routes). */
-export async function registerSecurityHeaders(app: FastifyInstance, config: Pick<Config, 'secureCookies'>): Promise<void> {
-  const headers = [...securityHeaders(config)];
+/** Sets `securityHeaders(config)` on every response (call on the root instance, before the routes). */
+export async function registerSecurityHeaders(app: FastifyInstance, all: ReadonlyMap<string, string>): Promise<void> {
+  const headers = [...all];
   const apiHeaders = headers.filter(([name]) => API_HEADERS.has(name));
   // On Fastify's reply, not the raw response: Node then writes all headers
   // in one go (writeHead's fast path) instead of re-validating each of

@@ -12,10 +12,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { errorPageHtml } from './pages.js';
-import { securityHeaders } from './security-headers.js';
 
-export function unroutableHandler(config: Pick<Config, 'secureCookies' | 'issuer'>) {
-  const headers = [...securityHeaders(config)];
+export function unroutableHandler(config: Pick<Config, 'issuer'>, securityHeaders: ReadonlyMap<string, string>) {
+  const headers = [...securityHeaders];
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     const badUrl = error.code === 'FST_ERR_BAD_URL';
     const status = badUrl ? 400 : 404;
