@@ -6,6 +6,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { buildServerMetadata } from '../oauth/metadata.js';
+import { wellKnownUrl } from '../oauth/resource-uri.js';
 import type { Services } from '../services.js';
 import { JWKS_MAX_AGE_SECONDS } from '../tokens/keys.js';
 
@@ -45,10 +46,17 @@ const MACHINE_PUBLIC = { cors: 'public', accessLog: 'debug', securityHeaders: 'a
 export const discoveryRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config' | 'tokens'> }> = async (app, { services }) => {
   const metadata = JSON.stringify(buildServerMetadata(services.config));
 
-  for (const [url, summary] of [
+  const documents: Array<[url: string, summary: string]> = [
     ['/.well-known/oauth-authorization-server', 'Authorization server metadata (RFC 8414)'],
     ['/.well-known/openid-configuration', 'OpenID Provider configuration (OIDC Discovery 1.0)'],
-  ] as const) {
+  ];
+  // An issuer with a path (`https://example.com/auth`): RFC 8414 §3.1 puts its metadata at
+  // `/.well-known/oauth-authorization-server/auth`, the path a proxy sends on unchanged (as for
+  // RFC 9728's documents); OIDC Discovery's `/auth/.well-known/openid-configuration` arrives
+  // with the issuer's path stripped, like every other endpoint, at the route above.
+  const insertedPath = new URL(wellKnownUrl(services.config.issuer, 'oauth-authorization-server')).pathname;
+  if (insertedPath !== documents[0]![0]) documents.push([insertedPath, 'Authorization server metadata (RFC 8414 §3.1, the issuer has a path)']);
+  for (const [url, summary] of documents) {
     app.get(url, { config: MACHINE_PUBLIC, schema: { tags: ['discovery'], summary, response: { 200: metadataSchema } } }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300').type('application/json; charset=utf-8');
       // Pre-serialised: sent as is, not through the response schema.

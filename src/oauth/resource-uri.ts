@@ -46,14 +46,20 @@ export function resourceKey(raw: string): string | null {
 }
 
 /**
- * Where the metadata of the resource `resource` (an http(s) URL) is
- * published (RFC 9728 §3.1): `/.well-known/oauth-protected-resource`
- * inserted between the host and the path, a terminating slash of the path
- * dropped, the query kept. `https://as.example/mcp` →
+ * Where a well-known document of the URL `identifier` is published, by the
+ * path-insertion rule of RFC 8414 §3.1 (an issuer's metadata) and RFC 9728
+ * §3.1 (a resource's): `/.well-known/<name>` inserted between the host and
+ * the path, a terminating slash of the path dropped, the query kept.
+ * `https://as.example/mcp` with `oauth-protected-resource` →
  * `https://as.example/.well-known/oauth-protected-resource/mcp`.
  */
-export function resourceMetadataUrl(resource: string): string {
-  const url = new URL(resource);
+export function wellKnownUrl(identifier: string, name: string): string {
+  const url = new URL(identifier);
   const path = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
-  return `${url.origin}/.well-known/oauth-protected-resource${path}${url.search}`;
+  return `${url.origin}/.well-known/${name}${path}${url.search}`;
+}
+
+/** Where the metadata of the resource `resource` (an http(s) URL) is published (RFC 9728 §3.1). */
+export function resourceMetadataUrl(resource: string): string {
+  return wellKnownUrl(resource, 'oauth-protected-resource');
 }

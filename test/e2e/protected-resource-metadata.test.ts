@@ -128,3 +128,19 @@ t.test(`a sample resource RESOURCES leaves out is not served (${backendName})`, 
   t.equal(sampleResource(services, 'api'), null);
   t.equal((await app.inject({ url: '/userinfo' })).statusCode, 401, 'UserInfo is no sample resource: always served');
 });
+
+t.test(`an issuer with a path: its metadata where RFC 8414 §3.1 puts it, and where the resources' metadata points (${backendName})`, async (t) => {
+  const issuer = 'http://localhost:3000/auth';
+  const { app } = await buildTestApp(t, { env: { ISSUER: issuer } });
+  const resourceMetadata = await app.inject({ url: '/.well-known/oauth-protected-resource/auth/api' });
+  t.equal(resourceMetadata.statusCode, 200);
+  t.same(resourceMetadata.json().authorization_servers, [issuer]);
+  // What a client does with authorization_servers (oauth4webapi's discoveryRequest, algorithm oauth2).
+  const inserted = await app.inject({ url: '/.well-known/oauth-authorization-server/auth' });
+  t.equal(inserted.statusCode, 200, 'the path-inserted URL answers');
+  t.equal(inserted.json().issuer, issuer);
+  t.equal(inserted.json().token_endpoint, `${issuer}/token`);
+  // OIDC Discovery appends to the issuer: behind the proxy that strips /auth, the plain route.
+  t.same((await app.inject({ url: '/.well-known/openid-configuration' })).json(), inserted.json(), 'the same document');
+  t.equal((await app.inject({ url: '/.well-known/oauth-authorization-server/other' })).statusCode, 404, 'no other path');
+});
