@@ -58,12 +58,14 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     // next second instead (see revokeUser in revoke.ts).
     const iat = request.user ? Math.max(seconds, denyList.earliestIat(request.user.id)) : seconds;
     const authTime = request.authTime ?? request.idToken?.authTime ?? null;
+    // At least a second: a caller's `notAfter` is the exp of a token it found active.
+    const ttlSeconds = request.notAfter === undefined ? config.accessTokenTtlSeconds : Math.max(1, Math.min(config.accessTokenTtlSeconds, request.notAfter - iat));
     const claims = accessTokenClaims(
       // A random (v4) UUID: Node hands them out from entropy drawn in batches,
       // where `randomId` draws from the CSPRNG on every token (bench/README.md,
       // "Hot-path changes").
       { client: request.client, user: request.user, scopes: request.scopes, authTime, audience: request.resource, jti: randomUUID(), dpopJkt: request.dpopJkt, act: request.act },
-      { issuer: config.issuer, iat, ttlSeconds: config.accessTokenTtlSeconds },
+      { issuer: config.issuer, iat, ttlSeconds },
     );
     let refresh: PreparedTokens['refresh'] = null;
     if (request.refreshToken) {

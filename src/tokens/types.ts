@@ -65,6 +65,12 @@ export interface IssueRequest {
   dpopJkt: string | null;
   /** RFC 8693 §4.1: who acts for the user (token exchange); goes into the access token as `act`. */
   act?: ActorClaim;
+  /**
+   * Epoch seconds the access token must not outlive (token exchange: the
+   * subject token's `exp`, so a chain of exchanges ends when the token it
+   * started from would have). Default: the full `ACCESS_TOKEN_TTL`.
+   */
+  notAfter?: number;
 }
 
 /**

@@ -198,3 +198,35 @@ t.test(`token exchange (${backendName})`, async (t) => {
     t.match(publicAgent, { error: 'invalid_client_metadata', description: /needs a confidential client/ });
   });
 });
+
+t.test(`an exchanged token never outlives its subject token, however often the agent re-exchanges (${backendName})`, async (t) => {
+  let now = Date.now();
+  const { app, services, config } = await buildTestApp(t, { now: () => now });
+  const alice = await seedUser(services, { username: 'alice' });
+  const app1 = await seedClient(services, { grant_types: ['password'], scope: 'api:read' });
+  const agent = await seedClient(services, { grant_types: [GRANT], scope: 'api:read' });
+  const post = async (who: { clientId: string; clientSecret: string | null }, form: Record<string, string>) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { authorization: `Basic ${Buffer.from(`${who.clientId}:${who.clientSecret!}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(form).toString(),
+    });
+    t.equal(response.statusCode, 200, response.body);
+    return response.json<{ access_token: string; expires_in: number }>();
+  };
+  const expOf = async (token: string) => (await services.tokens.verifyAccessToken(token, { resource: `${config.issuer}/api` })).exp;
+
+  const subject = await post(app1, { grant_type: 'password', username: 'alice', password: alice.password, scope: 'api:read' });
+  t.equal(subject.expires_in, config.accessTokenTtlSeconds);
+  const subjectExp = await expOf(subject.access_token);
+  now += 600_000;
+  let token = subject.access_token;
+  for (const step of [1, 2, 3]) {
+    const exchanged = await post(agent, { grant_type: GRANT, subject_token: token, subject_token_type: ACCESS_TOKEN });
+    t.equal(await expOf(exchanged.access_token), subjectExp, `exchange ${step}: expires with the subject token`);
+    t.ok(Math.abs(exchanged.expires_in - (config.accessTokenTtlSeconds - 600)) <= 1, `exchange ${step}: expires_in says what is left (${exchanged.expires_in} s)`);
+    token = exchanged.access_token;
+    now += 60_000;
+  }
+});

@@ -20,6 +20,9 @@
  * - `act` names the acting client; when the subject token was itself
  *   delegated, its `act` is nested inside (§4.1: the chain, most recent
  *   actor outermost). No refresh token: the agent exchanges again.
+ * - Nor does it outlive the subject token: its `exp` is at most the subject
+ *   token's, so re-exchanging its own results cannot keep a delegation
+ *   alive beyond the user's token it started from.
  */
 import { ANONYMOUS_ACTOR } from '../../audit/events.js';
 import { invalidRequest, invalidScope, invalidTarget } from '../../errors.js';
@@ -113,7 +116,7 @@ export function tokenExchangeGrant({ tokens, users, resources, audit }: Pick<Gra
     const resource = targetOf(params.resource, params.audience, claims.aud);
     const earlier = isActorClaim(claims.act) ? claims.act : undefined;
     const act: ActorClaim = earlier ? { sub: client.clientId, act: earlier } : { sub: client.clientId };
-    const issued = await tokens.issue({ client, user, scopes, resource, refreshToken: false, act, authTime: claims.auth_time ?? null, dpopJkt });
+    const issued = await tokens.issue({ client, user, scopes, resource, refreshToken: false, act, authTime: claims.auth_time ?? null, dpopJkt, notAfter: claims.exp });
     // A delegation is recorded: the client (over HTTP, no user) acting for the user.
     await audit?.record({
       type: 'token.exchanged',
