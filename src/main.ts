@@ -3,6 +3,7 @@
  * where to go and how to log in; closes gracefully on SIGTERM/SIGINT.
  */
 import { createServer, type AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, issuerAwaitsPort, loadConfig, unknownVariableWarnings, type Config } from './config.js';
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
   // password generated now is never shown again, and an admin whose password nobody may have
   // seen gets the way to set one, at every start until it signs in or gets a new one.
   if (admin?.generatedPassword) process.stdout.write(`${generatedPasswordLines(admin.user.username, admin.generatedPassword)}\n`);
-  else if (admin?.passwordMayBeUnseen) process.stdout.write(`${unseenPasswordLines(admin.user.username)}\n`);
+  else if (admin?.passwordMayBeUnseen) process.stdout.write(`${unseenPasswordLines(admin.user.username, config)}\n`);
 
   try {
     await releasePort();
@@ -175,13 +176,37 @@ function generatedPasswordLines(username: string, password: string): string {
   ].join('\n');
 }
 
+/** A value for a POSIX shell command line: as is when plain, else in single quotes. */
+function shellWord(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The storage setting the CLI needs to open this server's data, as a
+ * command-line prefix: the CLI reads the same variables, and without them
+ * it opens the embedded database in `./.data`, which may be another one.
+ * A password in `DATABASE_URL` is not printed: a placeholder stands for it.
+ */
+function cliStoragePrefix(config: Pick<Config, 'databaseUrl' | 'dataDir'>): { prefix: string; placeholder: boolean } {
+  if (config.databaseUrl !== undefined) {
+    const url = new URL(config.databaseUrl);
+    const placeholder = url.password !== '';
+    if (placeholder) url.password = 'PASSWORD';
+    return { prefix: `DATABASE_URL=${shellWord(url.href)} `, placeholder };
+  }
+  if (config.dataDir !== resolve('./.data')) return { prefix: `DATA_DIR=${shellWord(config.dataDir)} `, placeholder: false };
+  return { prefix: '', placeholder: false };
+}
+
 /** The hint for an admin whose generated password may never have been seen (users/unseen-password.ts). */
-function unseenPasswordLines(username: string): string {
+function unseenPasswordLines(username: string, config: Pick<Config, 'databaseUrl' | 'dataDir'>): string {
+  const { prefix, placeholder } = cliStoragePrefix(config);
   return [
     '',
     `  The admin user "${username}" has never signed in. Its password was generated and printed once, by the`,
     '  first start. If you do not have it, set a new one (the command asks for it, or pipe it in):',
-    `    npm run cli -- users update ${username} --password-stdin`,
+    `    ${prefix}npm run cli -- users update ${shellWord(username)} --password-stdin`,
+    ...(placeholder ? ['  (with the database password of DATABASE_URL in place of PASSWORD)'] : []),
     '',
   ].join('\n');
 }

@@ -150,9 +150,12 @@ t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})
   t.ok(adminPassword, 'after printing the generated admin password');
   const server = await startServer(t, { port, env, storesOf: failed });
   t.notMatch(server.stdout(), /with password:/, 'the next start never prints a password');
-  const hint = /The admin user "admin" has never signed in[\s\S]*?^\s+(npm run cli -- users update admin --password-stdin)$/m.exec(server.stdout());
+  const hint = /The admin user "admin" has never signed in[\s\S]*?^\s+((?:[A-Z_]+=\S+ )?)(npm run cli -- users update admin --password-stdin)$/m.exec(server.stdout());
   t.ok(hint, 'but says how to set one, since nobody may have seen it');
-  t.ok(hint && markdown.includes(hint[1]!), `${WALKTHROUGH_FILE} gives the same command`);
+  t.ok(hint && markdown.includes(hint[2]!), `${WALKTHROUGH_FILE} gives the same command`);
+  // With the storage setting of this server in front: without it the CLI would open ./.data, another database.
+  const storage = server.env.DATABASE_URL ? `DATABASE_URL=${server.env.DATABASE_URL}` : `DATA_DIR=${server.env.DATA_DIR}`;
+  t.equal(hint?.[1], `${storage} `, 'the command names the data this server uses');
 
   const localize = (text: string) => text.split(DOC_BASE).join(base).replace(/\bnpm run -s cli --/g, 'node --import tsx src/admin/cli.ts');
 
