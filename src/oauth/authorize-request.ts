@@ -141,10 +141,11 @@ const isPkceMethod = (value: string | undefined): value is (typeof PKCE_METHODS)
 /** A parameter sent more than once: a symbol, so no value a client sends can be mistaken for it. */
 const REPEATED: unique symbol = Symbol('repeated');
 
+/** A parameter's one value; RFC 6749 §3.1: one "sent without a value" is treated as omitted. */
 function single(query: AuthorizeQuery, name: string): string | undefined | typeof REPEATED {
-  const value = query[name];
-  if (Array.isArray(value)) return value.length === 1 ? (value[0] as string) : REPEATED;
-  return value as string | undefined;
+  const raw = query[name];
+  const value = Array.isArray(raw) ? (raw.length === 1 ? (raw[0] as string) : REPEATED) : (raw as string | undefined);
+  return value === '' ? undefined : value;
 }
 
 function parsePrompt(raw: string | undefined): PromptValue[] {
@@ -365,8 +366,8 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     'nonce is bounded',
     (draft) => {
       const { nonce } = draft.values;
-      if (nonce !== undefined && (nonce.length === 0 || nonce.length > MAX_NONCE_LENGTH)) {
-        throw invalidRequest(`nonce must be 1 to ${MAX_NONCE_LENGTH} characters.`);
+      if (nonce !== undefined && nonce.length > MAX_NONCE_LENGTH) {
+        throw invalidRequest(`nonce must be at most ${MAX_NONCE_LENGTH} characters.`);
       }
       draft.nonce = nonce;
     },

@@ -140,6 +140,20 @@ t.test('an omitted redirect_uri uses the only registered one, except for OpenID 
   t.same(defaults.ok && defaults.request.scopes, ['openid', 'profile', 'api:read']);
 });
 
+t.test('a parameter sent without a value is treated as omitted (RFC 6749 §3.1)', async (t) => {
+  const emptyState = await parse({ ...base, state: '' });
+  t.ok(emptyState.ok);
+  t.equal(emptyState.ok && emptyState.request.state, undefined, 'no state to echo back');
+  const refused = await expectRedirect(t, { ...base, state: '', response_type: 'id_token' }, 'unsupported_response_type');
+  if (!refused.ok) t.equal(refused.target?.state, undefined, 'nor on an error');
+  const emptyRedirect = await parse({ ...base, client_id: 'single', redirect_uri: '', scope: 'profile' });
+  t.ok(emptyRedirect.ok, 'an empty redirect_uri: the only registered one, as when omitted');
+  t.equal(emptyRedirect.ok && emptyRedirect.request.redirectUriSent, false);
+  await expectRedirect(t, { ...base, response_type: '' }, 'invalid_request', 'an empty response_type is a missing one');
+  const emptyScope = await parse({ ...base, scope: '' });
+  t.same(emptyScope.ok && emptyScope.request.scopes, ['openid', 'profile', 'api:read'], 'an empty scope: the registered defaults');
+});
+
 t.test('response_type', async (t) => {
   await expectRedirect(t, { ...base, response_type: undefined }, 'invalid_request', 'missing');
   await expectRedirect(t, { ...base, response_type: 'id_token' }, 'unsupported_response_type', 'id_token');
@@ -349,7 +363,7 @@ const failing: ReadonlyArray<readonly [check: string, change: AuthorizeQuery]> =
   ['scope is known and registered for the client', { scope: 'nonsense' }],
   ['resource names resources this server issues tokens for, one for response_type=token', { resource: 'https://unknown.example/api' }],
   ['redirect_uri is sent for an OpenID request', { redirect_uri: undefined }],
-  ['nonce is bounded', { nonce: '' }],
+  ['nonce is bounded', { nonce: 'n'.repeat(513) }], // over the 512-character bound
   ['PKCE code challenge for a code request', { code_challenge: 'short' }],
   ['prompt values are understood and consistent', { prompt: 'bogus' }],
   ['acr_values is bounded', { acr_values: 'x'.repeat(513) }], // over the 512-character bound
