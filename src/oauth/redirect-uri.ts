@@ -20,14 +20,14 @@ export interface RedirectMatchOptions {
 
 /**
  * `http://127.0.0.1…` or `http://[::1]…` (RFC 8252 §7.3; not `localhost`,
- * which §8.3 advises against) with the port taken out, as written; null for
- * any other URI. Everything but the port must still match character for
- * character.
+ * which §8.3 advises against; the scheme in any case, RFC 3986 §3.1) with
+ * the port taken out, as written; null for any other URI. Everything but the
+ * port must still match character for character.
  */
 function loopbackWithoutPort(uri: string): string | null {
-  const match = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?].*)?$/s.exec(uri);
-  if (!match || (match[2] !== undefined && Number(match[2]) > 65_535)) return null;
-  return `http://${match[1]!}${match[3] ?? ''}`;
+  const match = /^(http):\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?].*)?$/is.exec(uri);
+  if (!match || (match[3] !== undefined && Number(match[3]) > 65_535)) return null;
+  return `${match[1]!}://${match[2]!}${match[4] ?? ''}`;
 }
 
 /**

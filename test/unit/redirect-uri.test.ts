@@ -71,6 +71,9 @@ t.test('RFC 8252 §7.3: a public client loopback IP redirect URI matches with an
     t.equal(matchRedirectUri(loopback, variant, any), null, variant);
   }
   t.equal(matchRedirectUri(loopback, 'http://127.0.0.1:51234/callback'), null, 'not without the option (confidential clients)');
+  // A scheme is case-insensitive (RFC 3986 §3.1): registered as written, matched with any port as written.
+  t.equal(matchRedirectUri(['HTTP://127.0.0.1/cb'], 'HTTP://127.0.0.1:5000/cb', any), 'HTTP://127.0.0.1:5000/cb', 'an upper-case scheme, the same on both sides');
+  t.equal(matchRedirectUri(['HTTP://127.0.0.1/cb'], 'http://127.0.0.1:5000/cb', any), null, 'but still as written: no case folding between them');
 });
 
 t.test('matchClientRedirectUri applies the loopback port rule to public clients only', async (t) => {
