@@ -37,6 +37,7 @@ import { pushedAuthorizationRoutes } from './http/pushed-authorization.js';
 import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders, securityHeaders } from './http/security-headers.js';
+import { isPageNavigation, renderErrorPage } from './http/pages.js';
 import { unroutableHandler } from './http/unroutable.js';
 import { signUpRoutes } from './http/sign-up.js';
 import { upstreamLoginRoutes } from './http/upstream-login.js';
@@ -137,7 +138,10 @@ export async function buildApp(config: Config, services: Services, options: Buil
   app.addHook('onRoute', rejectNonFiniteNumbers);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).header('cache-control', 'no-store');
-    return { error: 'not_found', error_description: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };
+    const path = request.url.split('?')[0]!.slice(0, 200);
+    // A person who mistyped an address gets the error page; API clients the JSON body.
+    if (isPageNavigation(request)) return renderErrorPage(reply, config, 404, `There is no page at ${path} on this server.`);
+    return { error: 'not_found', error_description: `No route ${request.method} ${path}` };
   });
 
   await app.register(assetRoutes);

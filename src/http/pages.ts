@@ -79,6 +79,11 @@ export function errorPageHtml(server: FastifyInstance, config: Pick<Config, 'iss
   return server.view('error', { serviceName: new URL(config.issuer).host, title, message });
 }
 
+/** A browser navigating (a GET that accepts HTML), which gets an error as a page; API clients get JSON. */
+export function isPageNavigation(request: FastifyRequest): boolean {
+  return request.method === 'GET' && /\btext\/html\b/.test(request.headers.accept ?? '');
+}
+
 /** Error handler of the page scopes: the error page in place of JSON. */
 function pageErrorHandler(config: Pick<Config, 'secureCookies' | 'issuer'>) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

@@ -11,7 +11,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { errorPageHtml } from './pages.js';
+import { errorPageHtml, isPageNavigation } from './pages.js';
 
 export function unroutableHandler(config: Pick<Config, 'issuer'>, securityHeaders: ReadonlyMap<string, string>) {
   const headers = [...securityHeaders];
@@ -25,7 +25,7 @@ export function unroutableHandler(config: Pick<Config, 'issuer'>, securityHeader
     const json = () => reply.type('application/json; charset=utf-8').send(JSON.stringify({ error: badUrl ? 'invalid_request' : 'not_found', error_description: description }));
     // A browser navigating gets the error page; an API client, JSON. (This reply has no
     // decorations, so no `reply.view`: the page is rendered by the instance.)
-    if (request.method !== 'GET' || !/\btext\/html\b/.test(request.headers.accept ?? '')) {
+    if (!isPageNavigation(request)) {
       json();
       return;
     }

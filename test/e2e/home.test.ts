@@ -44,3 +44,18 @@ t.test('the favicon', async (t) => {
   t.equal(ico.headers.location, '/assets/favicon.svg');
   t.match((await app.inject({ url: '/login' })).body, /<link rel="icon" href="\/assets\/favicon\.svg"/, 'every page names it');
 });
+
+t.test('a mistyped address: the error page for a browser, JSON for an API client', async (t) => {
+  const { app } = await buildTestApp(t);
+  const browser = await app.inject({ url: '/acount?x=1', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+  t.equal(browser.statusCode, 404);
+  t.match(browser.headers['content-type'], /^text\/html/);
+  t.match(browser.body, /There is no page at \/acount on this server\./);
+  t.match(browser.headers['content-security-policy'], /frame-ancestors 'none'/, 'with the pages\' headers');
+  const hostile = await app.inject({ url: '/%3Cscript%3Ealert(1)%3C%2Fscript%3E', headers: { accept: 'text/html' } });
+  t.notMatch(hostile.body, /<script>alert/, 'the path is escaped');
+  const api = await app.inject({ url: '/acount', headers: { accept: 'application/json' } });
+  t.equal(api.statusCode, 404);
+  t.same(api.json(), { error: 'not_found', error_description: 'No route GET /acount' });
+  t.equal((await app.inject({ method: 'POST', url: '/acount', headers: { accept: 'text/html' } })).headers['content-type'], 'application/json; charset=utf-8', 'only a GET is a navigation');
+});
