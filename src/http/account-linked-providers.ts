@@ -7,8 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import type { User } from '../storage/types.js';
-import { FORGED_FORM } from './login.js';
-import { renderErrorPage } from './pages.js';
+import { forgedFormPage } from './login.js';
 import { loginThenReturnTo } from './return-path.js';
 import { redirect, htmlPage } from './schemas.js';
 import { readSession } from './session-cookie.js';
@@ -51,7 +50,7 @@ export function registerLinkedProviderRoutes(app: FastifyInstance, services: Pic
       const session = await readSession(request, services.sessions, config);
       const user = session ? await services.users.findSignedIn(session) : null;
       if (!session || !user) return reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
-      if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
       await services.linkedAccounts.unlink(user, request.body?.provider ?? '', request.body?.subject ?? '', request.ip);
       return reply.header('cache-control', 'no-store').redirect('/account', 303);
     },

@@ -26,8 +26,8 @@ import { hasPassword } from '../users/account.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
 import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
 import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
-import { FORGED_FORM } from './login.js';
-import { renderErrorPage, throttledMessage, usePageErrors } from './pages.js';
+import { forgedFormPage } from './login.js';
+import { throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, readSession, setSessionCookie } from './session-cookie.js';
@@ -63,7 +63,7 @@ export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = asy
   async function signedInForm(request: FastifyRequest<{ Body: { csrf_token?: string } | undefined }>, reply: FastifyReply): Promise<Current | null> {
     const session = await readSession(request, sessions, config);
     if (session && !sessions.verifyCsrf(session, request.body?.csrf_token)) {
-      await renderErrorPage(reply, config, 403, FORGED_FORM);
+      await forgedFormPage(reply, config);
       return null;
     }
     const current = await signedInUser(services, session);

@@ -17,7 +17,7 @@ import type { AuthorizationParameters } from '../oauth/pushed-requests.js';
 import type { Services } from '../services.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
 import { registerSecondFactorRoutes } from './second-factor.js';
-import { EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, registerLoginRoutes, type BrowserFlowServices } from './login.js';
+import { type BrowserFlowServices, EXPIRED_REQUEST, forgedFormPage, FORM_POST_RESPONSES, registerLoginRoutes } from './login.js';
 import { renderErrorPage, renderPage, sendStep, usePageErrors } from './pages.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -209,7 +209,7 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
     async (request, reply) => {
       const body = request.body ?? {};
       const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
       if (body.decision === undefined) return renderErrorPage(reply, config, 400, 'Choose Allow or Deny.');
       const found = await pending.load(body.rid, session);
       if (!found) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);

@@ -19,8 +19,8 @@ import { describeScopes } from '../oauth/scope-descriptions.js';
 import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
-import { FORGED_FORM, FORM_POST_RESPONSES } from './login.js';
-import { renderErrorPage, renderPage, throttledMessage, usePageErrors } from './pages.js';
+import { forgedFormPage, FORM_POST_RESPONSES } from './login.js';
+import { renderPage, throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -116,7 +116,7 @@ export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = as
     async (request, reply) => {
       const body = request.body ?? {};
       const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
       const user = await services.users.findSignedIn(session);
       if (!user) return signInFirst(reply, body.user_code);
       const typed = body.user_code;

@@ -9,7 +9,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Services } from '../services.js';
-import { FORGED_FORM } from './login.js';
+import { forgedFormPage } from './login.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -59,7 +59,7 @@ export const emailVerificationRoutes: FastifyPluginAsync<{ services: Pick<Servic
     },
     async (request, reply) => {
       const session = await readSession(request, sessions, config);
-      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
       const email = await emailVerification.verify(request.body?.token ?? '');
       if (email === null) return invalidLink(reply);
       return renderPage(reply, config, 'verify-email', { title: 'Email address verified', email, done: true });

@@ -15,6 +15,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../errors.js';
+import type { Config } from '../config.js';
 import type { Services } from '../services.js';
 import type { PendingAuthorization } from '../sessions/pending-authorization.js';
 import type { BrowserSession } from '../sessions/service.js';
@@ -34,6 +35,11 @@ export type BrowserFlowServices = Pick<
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
+
+/** The answer to a form post without the session's CSRF token (403): the form is to be reloaded. */
+export function forgedFormPage(reply: FastifyReply, config: Pick<Config, 'secureCookies' | 'issuer'>): Promise<FastifyReply> {
+  return renderErrorPage(reply, config, 403, FORGED_FORM, { title: 'This form has expired' });
+}
 const WRONG_CREDENTIALS = 'Incorrect username or password.';
 
 /** What a form post of the flow answers (documented; the pages render HTML or redirect). */
@@ -177,7 +183,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
     async (request, reply) => {
       const body = request.body ?? {};
       const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
 
       const pending = body.rid === undefined || body.rid === '' ? null : await store.load(body.rid, session);
       if (body.rid && !pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
@@ -230,7 +236,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
       // there is nothing to end, and the cookie is left alone: clearing it
       // would let any site sign the browser out.
       if (session) {
-        if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+        if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
         await services.sessions.destroy(session);
         clearSessionCookie(reply, services.sessions, config);
       }

@@ -39,7 +39,7 @@ export async function renderPage(
 
 const TITLES: Record<number, string> = {
   400: 'Something is wrong with this request',
-  403: 'This form has expired',
+  403: 'Not allowed',
   404: 'Not found',
   429: 'Too many attempts',
   500: 'Something went wrong',

@@ -19,7 +19,7 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
 import type { PasswordReset } from '../users/password-reset.js';
-import { FORGED_FORM } from './login.js';
+import { forgedFormPage } from './login.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -84,7 +84,7 @@ export const passwordResetRoutes: FastifyPluginAsync<{ services: Pick<Services, 
     },
     async (request, reply) => {
       const session = await readSession(request, sessions, config);
-      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
       const email = (request.body?.email ?? '').trim();
       if (email === '') return forgotPage(reply, session, { error: 'Enter the email address of your account.', status: 400 });
       try {
@@ -132,7 +132,7 @@ export const passwordResetRoutes: FastifyPluginAsync<{ services: Pick<Services, 
     },
     async (request, reply) => {
       const session = await readSession(request, sessions, config);
-      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
       const token = request.body?.token ?? '';
       const password = request.body?.password ?? '';
       const user = await reset.check(token);

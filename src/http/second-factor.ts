@@ -19,7 +19,7 @@ import type { PendingAuthorization } from '../sessions/pending-authorization.js'
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { toOAuthError } from './errors.js';
-import { completeSignIn, EXPIRED_REQUEST, FORGED_FORM, FORM_POST_RESPONSES, type BrowserFlowServices } from './login.js';
+import { type BrowserFlowServices, completeSignIn, EXPIRED_REQUEST, forgedFormPage, FORM_POST_RESPONSES } from './login.js';
 import { renderErrorPage, renderPage, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -134,7 +134,7 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
     async (request, reply) => {
       const body = request.body ?? {};
       const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return renderErrorPage(reply, config, 403, FORGED_FORM);
+      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
       const pending = await loadPending(session, body.rid);
       if (pending === 'expired') return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
       const next = safeReturnPath(body.next);

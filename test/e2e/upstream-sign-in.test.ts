@@ -279,6 +279,17 @@ t.test(`upstream OpenID Connect sign-in (${backendName})`, async (t) => {
     t.equal(wrongNonce.statusCode, 400, 'an ID token for another nonce');
     t.equal(await signedInUser(c), null);
 
+    // The provider answers with an error (the person declined there): a page that says so, titled as a refusal.
+    const d = new InjectBrowser(app);
+    const declined = new URL(await upstreamCallback(d, 'corp', 'alice-up'), ISSUER);
+    declined.searchParams.delete('code');
+    declined.searchParams.set('error', 'access_denied');
+    const declinedPage = await d.get(`${declined.pathname}${declined.search}`);
+    t.equal(declinedPage.statusCode, 403);
+    t.match(declinedPage.body, /did not sign you in \(access_denied\)/);
+    t.match(declinedPage.body, /<h1 id="page-title">Not allowed<\/h1>/, 'not "This form has expired"');
+    t.equal(await signedInUser(d), null);
+
     const reasons = await failures();
     for (const reason of ['state', 'response', 'id_token']) t.ok(reasons.includes(reason), `recorded: ${reason}`);
   });
