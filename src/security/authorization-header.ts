@@ -20,7 +20,9 @@ export interface BasicPair {
  * of UTF-8 text with a colon.
  */
 export function parseBasic(header: string): BasicPair | 'malformed' | null {
-  const match = /^Basic(?: +(\S*))? *$/i.exec(header);
+  // `\S+`, not `\S*`: with an empty token the spaces could be split between ` +` and ` *` in
+  // every way, and a long run of them before a character that fails the match took quadratic time.
+  const match = /^Basic(?: +(\S+))? *$/i.exec(header);
   if (!match) return null;
   const encoded = match[1] ?? '';
   if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) return 'malformed';
