@@ -79,7 +79,7 @@ async function main(): Promise<void> {
 
     const user = await services.users.create({ ...USER });
     const { client } = await services.clients.register({ client_name: 'Photo Gallery', redirect_uris: ['https://photos.example.com/callback'], scope: 'openid profile api:read' });
-    await services.consents.grant(user.id, client.clientId, ['openid', 'profile', 'api:read']);
+    await services.consents.grant(user.id, client.clientId, ['openid', 'profile', 'api:read'], [`${config.issuer}/api`]);
 
     await mkdir(IMAGES, { recursive: true });
     const browser = await launchChromium();

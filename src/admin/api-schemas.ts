@@ -266,6 +266,11 @@ export const consentResponse = {
     client_id: { type: 'string' },
     client_name: { type: ['string', 'null'] },
     scopes: { type: 'array', items: { type: 'string' } },
+    resources: {
+      type: ['array', 'null'],
+      items: { type: 'string' },
+      description: 'RFC 8707: the resources the consent covers; null for one remembered before resources were recorded, which covers the default resource only.',
+    },
     created_at: timestamp,
     updated_at: timestamp,
   },

@@ -68,6 +68,7 @@ export function consentToWire(consent: Consent, clientName: string | null): Reco
     client_id: consent.clientId,
     client_name: clientName,
     scopes: consent.scopes,
+    resources: consent.resources,
     created_at: consent.createdAt.toISOString(),
     updated_at: consent.updatedAt.toISOString(),
   };

@@ -81,6 +81,8 @@ export const AUDIT_DETAIL_FIELDS = {
   /** The audience of a token issued by token exchange (RFC 8693), and the earlier actors of its chain, most recent first. */
   resource: 'string',
   actors: 'strings',
+  /** The resources (RFC 8707) a consent was given for. */
+  resources: 'strings',
   /** Who registered a client: admin, dynamic (RFC 7591) or metadata_document. */
   origin: 'string',
   /** An initial access token's note from the admin, and its limits. */

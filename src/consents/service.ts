@@ -1,5 +1,6 @@
 /**
- * Remembered consent: which scopes a user has allowed a client. The consent
+ * Remembered consent: which scopes a user has allowed a client, for which
+ * resources (RFC 8707: an API, an MCP server). The consent
  * page (browser flows) reads and records it; an admin can list and revoke it.
  *
  * Revoking consent also ends what that consent produced: every refresh-token
@@ -23,8 +24,11 @@ export interface ConsentServiceDeps {
 export interface ConsentService {
   /** The remembered consent, or null. */
   find(userId: string, clientId: string): Promise<Consent | null>;
-  /** Remembers `scopes` (added to any already granted). `context`: the person deciding, and from where (audit trail). */
-  grant(userId: string, clientId: string, scopes: string[], context?: ChangeContext): Promise<Consent>;
+  /**
+   * Remembers `scopes` for tokens for `resources` (both added to any already
+   * granted). `context`: the person deciding, and from where (audit trail).
+   */
+  grant(userId: string, clientId: string, scopes: string[], resources: string[], context?: ChangeContext): Promise<Consent>;
   listForUser(userId: string): Promise<Consent[]>;
   /** Forgets the consent and revokes the tokens issued under it; 404 `not_found` when there was none. `context`: who asks (audit trail). */
   revoke(userId: string, clientId: string, context?: ChangeContext): Promise<void>;
@@ -35,9 +39,9 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
   const subject = (userId: string) => ({ type: 'user' as const, id: userId });
   return {
     find: (userId, clientId) => repo.find(userId, clientId),
-    async grant(userId, clientId, scopes, context) {
-      const consent = await repo.grant(userId, clientId, scopes);
-      await recordChange(audit, context, { type: 'consent.granted', subject: subject(userId), clientId, details: { scopes } });
+    async grant(userId, clientId, scopes, resources, context) {
+      const consent = await repo.grant(userId, clientId, scopes, resources);
+      await recordChange(audit, context, { type: 'consent.granted', subject: subject(userId), clientId, details: { scopes, resources } });
       return consent;
     },
     listForUser: (userId) => repo.listForUser(userId),

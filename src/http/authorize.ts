@@ -178,6 +178,8 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
           clientName: step.client.clientName,
           username: step.user.username,
           scopes: describeScopes(step.scopes),
+          // RFC 8707: consent is per resource (an API, an MCP server); the page names them.
+          resources: found.request.resources,
           redirectHost: hostOf(found.request.redirectUri),
           // A client no administrator registered (RFC 7591, or a metadata document) says so.
           unregistered: step.client.origin !== 'admin',

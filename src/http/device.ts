@@ -141,6 +141,7 @@ export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = as
         clientName: found.client.clientName,
         username: user.username,
         scopes: describeScopes(found.scopes),
+        resources: found.resources,
         unregistered: found.client.origin !== 'admin',
         documentHost: null,
         redirectHost: null,

@@ -113,11 +113,18 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
     return false;
   };
 
-  /** Consent is remembered per user and client (PostgreSQL); prompt=consent asks again. */
+  /**
+   * Consent is remembered per user and client (PostgreSQL), for scopes and
+   * resources: a scope or a resource (RFC 8707) not yet allowed asks again,
+   * and so does prompt=consent. A consent remembered before resources were
+   * recorded covers the default resource.
+   */
   const mustConsent = async (request: AuthorizationRequest, user: User): Promise<boolean> => {
     if (request.prompt.includes('consent')) return true;
     const remembered = await consents.find(user.id, request.clientId);
-    return !remembered || !request.scopes.every((s) => remembered.scopes.includes(s));
+    if (!remembered || !request.scopes.every((s) => remembered.scopes.includes(s))) return true;
+    const resources = remembered.resources ?? [deps.resources.audienceFor(undefined)];
+    return !request.resources.every((r) => resources.includes(r));
   };
 
   /** The client as registered now: it may have changed since the request was made. */
@@ -271,7 +278,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       if (!granted) return nothingToGrant(request);
       // Before the consent, which refers to the client's row (a metadata-document client's is made here).
       await deps.clients.recordUse(client, { actor: userActor(user), ip });
-      await consents.grant(user.id, client.clientId, granted.scopes, { actor: userActor(user), ip });
+      await consents.grant(user.id, client.clientId, granted.scopes, granted.resources, { actor: userActor(user), ip });
       return complete(client, granted, user, session);
     },
   };

@@ -114,6 +114,8 @@ export interface DeviceRequest {
   scopes: string[];
   /** Formatted (`XXXX-XXXX`). */
   userCode: string;
+  /** The resources (RFC 8707) the tokens would be for, as configured. */
+  resources: string[];
 }
 
 /** An approved request, redeemed once by the token endpoint. */
@@ -264,7 +266,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
         if (!found) return null;
         const client = await deps.clients.find(found.record.clientId);
         if (!client) return null;
-        return { client, scopes: grantable(found.record.scopes, user, amr), userCode: formatUserCode(code) };
+        return { client, scopes: grantable(found.record.scopes, user, amr), userCode: formatUserCode(code), resources: found.record.resources };
       });
     },
 
@@ -285,7 +287,7 @@ export function createDeviceFlow(deps: DeviceFlowDeps): DeviceFlow {
       if (approved) {
         // Before the consent, which refers to the client's row; remembered so it can be revoked with its tokens.
         await deps.clients.recordUse(client, context);
-        await deps.consents.grant(user.id, client.clientId, scopes, context);
+        await deps.consents.grant(user.id, client.clientId, scopes, record.resources, context);
       }
       await kv.set(deviceKey(hash), JSON.stringify(answered), ttlFor(record.expiresAt));
       await deps.audit?.record({

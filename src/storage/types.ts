@@ -98,6 +98,12 @@ export interface Consent {
   userId: string;
   clientId: string;
   scopes: string[];
+  /**
+   * The resources (RFC 8707, as `RESOURCES` spells them) the client's tokens
+   * may be for; null: remembered before resources were recorded, which
+   * covers the default resource only (migration 0016).
+   */
+  resources: string[] | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -324,8 +330,8 @@ export interface InitialAccessTokenRepo {
 
 export interface ConsentRepo {
   find(userId: string, clientId: string): Promise<Consent | null>;
-  /** Upserts: the stored scopes become the union of the old and new ones. */
-  grant(userId: string, clientId: string, scopes: string[]): Promise<Consent>;
+  /** Upserts: the stored scopes and resources become the union of the old and new ones. */
+  grant(userId: string, clientId: string, scopes: string[], resources: string[]): Promise<Consent>;
   listForUser(userId: string): Promise<Consent[]>;
   /** False when there was nothing to revoke. */
   revoke(userId: string, clientId: string): Promise<boolean>;

@@ -90,8 +90,8 @@ t.test(`the account page: password, apps, sessions (${backendName})`, async (t) 
     const browser = await signedIn(user);
     const revoked = await passwordGrant(client.clientId, client.clientSecret!, user);
     const kept = await passwordGrant(other.clientId, other.clientSecret!, user);
-    await services.consents.grant(user.id, client.clientId, ['api:read']);
-    await services.consents.grant(user.id, other.clientId, ['api:read']);
+    await services.consents.grant(user.id, client.clientId, ['api:read'], [`${services.config.issuer}/api`]);
+    await services.consents.grant(user.id, other.clientId, ['api:read'], [`${services.config.issuer}/api`]);
     const page = await accountPage(browser);
     t.match(page, 'Photo app');
     t.match(page, 'Notes app');

@@ -387,10 +387,10 @@ t.test(`admin API (${backendName})`, async (t) => {
     t.test("a user's remembered consents: list and revoke", async (t) => {
       const erin = await seedUser(services);
       const { clientId } = await seedClient(services, { client_name: 'Consented', redirect_uris: ['https://app.example.com/cb'] });
-      await services.consents.grant(erin.id, clientId, ['openid', 'api:read']);
+      await services.consents.grant(erin.id, clientId, ['openid', 'api:read'], [`${services.config.issuer}/api`]);
       const list = await call('GET', `/admin/users/${erin.id}/consents`);
       t.equal(list.statusCode, 200);
-      t.match(list.json(), { items: [{ client_id: clientId, client_name: 'Consented', scopes: ['api:read', 'openid'] }], total: 1 });
+      t.match(list.json(), { items: [{ client_id: clientId, client_name: 'Consented', scopes: ['api:read', 'openid'], resources: [`${services.config.issuer}/api`] }], total: 1 });
       t.equal((await call('DELETE', `/admin/users/${erin.id}/consents/${clientId}`)).statusCode, 204);
       t.equal(await services.consents.find(erin.id, clientId), null);
       expectError(t, await call('DELETE', `/admin/users/${erin.id}/consents/${clientId}`), 404, 'not_found');

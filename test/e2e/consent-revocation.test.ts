@@ -50,8 +50,8 @@ t.test(`revoking consent revokes the tokens issued under it (${backendName})`, a
   const rotated = (await refresh(revokedAuth, first.refresh_token)).json() as { access_token: string; refresh_token: string };
   const second = await passwordGrant(revokedAuth);
   const other = await passwordGrant(keptAuth);
-  await services.consents.grant(dora.id, revoked.clientId, ['api:read']);
-  await services.consents.grant(dora.id, kept.clientId, ['api:read']);
+  await services.consents.grant(dora.id, revoked.clientId, ['api:read'], [`${services.config.issuer}/api`]);
+  await services.consents.grant(dora.id, kept.clientId, ['api:read'], [`${services.config.issuer}/api`]);
   for (const token of [rotated.access_token, second.access_token, other.access_token]) t.equal(await hello(b.app, token), 200, 'valid before');
 
   const res = await app.inject({ method: 'DELETE', url: `/admin/users/${dora.id}/consents/${revoked.clientId}`, headers: { authorization: adminAuth } });

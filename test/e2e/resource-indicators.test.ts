@@ -185,4 +185,34 @@ t.test(`resource indicators (${backendName})`, async (t) => {
     t.equal(audOf(renewed), API, 'the aud it always had');
     t.same((await storage.refreshTokens.findByHash(hashRefreshToken(renewed.refresh_token!)))?.resources, [API], 'its successor names it');
   });
+
+  t.test('consent is remembered per resource: one not yet allowed asks again', async (t) => {
+    const photos = await seedClient(services, { redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid api:read' });
+    const own = new InjectBrowser(app);
+    const ask = (resources: string[], extra: Record<string, string> = {}) => {
+      const query = new URLSearchParams({ response_type: 'code', client_id: photos.clientId, redirect_uri: REDIRECT, scope: 'api:read', code_challenge: pkcePair().challenge, code_challenge_method: 'S256', ...extra });
+      for (const resource of resources) query.append('resource', resource);
+      return loginAndConsent(own, `/authorize?${query.toString()}`, alice);
+    };
+    t.ok((await ask([API])).sawConsent, 'the first time: asked');
+    t.notOk((await ask([API])).sawConsent, 'the same resource again: remembered');
+    t.notOk((await ask([])).sawConsent, 'none named: the default resource, the one allowed');
+    const silent = await ask([MCP], { prompt: 'none' });
+    t.equal(silent.params.get('error'), 'consent_required', 'another resource is not taken as allowed');
+    t.ok((await ask([MCP])).sawConsent, 'another resource: asked again');
+    t.notOk((await ask([API, MCP])).sawConsent, 'both are remembered now');
+    t.same((await services.consents.find(alice.id, photos.clientId))?.resources, [API, MCP]);
+    // The consent page names what the permissions are for.
+    const query = new URLSearchParams({ response_type: 'code', client_id: photos.clientId, redirect_uri: REDIRECT, scope: 'api:read', code_challenge: pkcePair().challenge, code_challenge_method: 'S256', prompt: 'consent' });
+    query.append('resource', API);
+    query.append('resource', MCP);
+    const toConsent = await own.get(`/authorize?${query.toString()}`);
+    const page = await own.get(toConsent.headers.location as string);
+    t.match(page.body, `<p class="muted" id="consent-resources">At <code>${API}</code> and <code>${MCP}</code>.</p>`);
+
+    // A consent remembered before resources were recorded covers the default resource only.
+    await storage.db.query('UPDATE consents SET resources = NULL WHERE user_id = $1 AND client_id = $2', [alice.id, photos.clientId]);
+    t.notOk((await ask([API])).sawConsent, 'the default resource: covered');
+    t.ok((await ask([MCP])).sawConsent, 'any other: asked');
+  });
 });

@@ -208,13 +208,14 @@ for (const kind of dbKinds) {
     t.test('consents: grant unions scopes, revoke, cascade', async (t) => {
       const user = (await users.create(newUser()))!;
       t.equal(await consents.find(user.id, client.clientId), null);
-      await consents.grant(user.id, client.clientId, ['openid', 'api:read']);
-      const merged = await consents.grant(user.id, client.clientId, ['api:read', 'profile']);
+      await consents.grant(user.id, client.clientId, ['openid', 'api:read'], ['https://api.example/']);
+      const merged = await consents.grant(user.id, client.clientId, ['api:read', 'profile'], ['https://mcp.example/', 'https://api.example/']);
       t.same(merged.scopes, ['api:read', 'openid', 'profile']);
+      t.same(merged.resources, ['https://api.example/', 'https://mcp.example/'], 'and resources');
       t.same((await consents.listForUser(user.id)).map((c) => c.clientId), [client.clientId]);
       t.equal(await consents.revoke(user.id, client.clientId), true);
       t.equal(await consents.revoke(user.id, client.clientId), false);
-      await consents.grant(user.id, client.clientId, ['openid']);
+      await consents.grant(user.id, client.clientId, ['openid'], []);
       await users.delete(user.id);
       t.same(await consents.listForUser(user.id), [], "deleting the user removes the user's consents");
     });

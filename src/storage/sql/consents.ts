@@ -4,14 +4,15 @@ interface ConsentRow {
   user_id: string;
   client_id: string;
   scopes: string[];
+  resources: string[] | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'user_id, client_id, scopes, created_at, updated_at';
+const COLUMNS = 'user_id, client_id, scopes, resources, created_at, updated_at';
 
 function toConsent(row: ConsentRow): Consent {
-  return { userId: row.user_id, clientId: row.client_id, scopes: row.scopes, createdAt: row.created_at, updatedAt: row.updated_at };
+  return { userId: row.user_id, clientId: row.client_id, scopes: row.scopes, resources: row.resources, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
 export function createConsentRepo(db: Db): ConsentRepo {
@@ -20,14 +21,15 @@ export function createConsentRepo(db: Db): ConsentRepo {
       const rows = await db.query<ConsentRow>(`SELECT ${COLUMNS} FROM consents WHERE user_id = $1 AND client_id = $2`, [userId, clientId]);
       return rows[0] ? toConsent(rows[0]) : null;
     },
-    async grant(userId, clientId, scopes) {
+    async grant(userId, clientId, scopes, resources) {
       const rows = await db.query<ConsentRow>(
-        `INSERT INTO consents (user_id, client_id, scopes) VALUES ($1, $2, $3)
+        `INSERT INTO consents (user_id, client_id, scopes, resources) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, client_id) DO UPDATE
            SET scopes = ARRAY(SELECT DISTINCT s FROM unnest(consents.scopes || EXCLUDED.scopes) AS s ORDER BY s),
+               resources = ARRAY(SELECT DISTINCT r FROM unnest(COALESCE(consents.resources, '{}') || EXCLUDED.resources) AS r ORDER BY r),
                updated_at = now()
          RETURNING ${COLUMNS}`,
-        [userId, clientId, [...new Set(scopes)].sort()],
+        [userId, clientId, [...new Set(scopes)].sort(), [...new Set(resources)].sort()],
       );
       return toConsent(rows[0]!);
     },
