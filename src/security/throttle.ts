@@ -114,8 +114,18 @@ export function createThrottle(kv: KvStore, config: Pick<Config, 'maxFailedAttem
       // Counted before the check, so the check-then-count race of concurrent
       // guesses is gone. Refused attempts push the count past the limit,
       // which is harmless: the window is not extended.
-      const { count, ttlSeconds } = await kv.increment(name(key), window);
-      if (count > config.maxFailedAttempts) throw tooManyRequests(Math.max(1, ttlSeconds));
+      let counted: { count: number; ttlSeconds: number };
+      try {
+        counted = await kv.increment(name(key), window);
+      } catch (err) {
+        // The store did not answer in time (a frozen Redis): it may still count
+        // this attempt when it wakes, though nothing was checked, and a client
+        // retrying its 503s would lock its user out. The give-back goes out
+        // after it on the same connection, so it is applied after it.
+        kv.decrement(name(key)).catch(() => {});
+        throw err;
+      }
+      if (counted.count > config.maxFailedAttempts) throw tooManyRequests(Math.max(1, counted.ttlSeconds));
     },
     async release(key) {
       await kv.decrement(name(key));

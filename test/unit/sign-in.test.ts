@@ -172,6 +172,35 @@ t.test('a store outage before the check is an error, not a throttled attempt', a
   t.same(attempts, [], 'nothing to report');
 });
 
+t.test('a store that times out but counts later (a frozen Redis) gets the attempt back: retried 503s lock nobody out', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  let frozen = true;
+  // The INCR reaches the store and is applied, but its answer comes too late: the caller sees a timeout.
+  const late = {
+    ...kv,
+    increment: async (key: string, ttl: number) => {
+      const counted = await kv.increment(key, ttl);
+      if (frozen) throw new Error('command timed out');
+      return counted;
+    },
+  };
+  let checks = 0;
+  const signIn = createSignIn({
+    throttle: createThrottle(late, { maxFailedAttempts: 3, failedAttemptWindowSeconds: 60 }),
+    async verifyCredentials(_username, password) {
+      checks += 1;
+      return password === 'right password' ? user() : null;
+    },
+  });
+  const at = { ip: '192.0.2.1', source: 'password_grant' } as const;
+  for (let i = 0; i < 10; i++) await t.rejects(signIn('alice', 'right password', at), /timed out/);
+  frozen = false;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(checks, 0, 'nothing was checked while frozen');
+  t.ok((await signIn('alice', 'right password', at)).ok, 'the right password still signs in');
+});
+
 t.test('a disabled account with the right password is refused as disabled', async (t) => {
   const { signIn, metrics } = setup(user({ disabled: true }));
   t.same(await signIn('alice', 'right password', { ip: '192.0.2.1', source: 'admin_api' }), { ok: false, reason: 'disabled' });
