@@ -558,6 +558,17 @@ export function loadConfig(env: Env = {}): Config {
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError('HEADERS_TIMEOUT_MS', `must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
   }
+  // Node's request timeout also runs while the server works on a request: a request waiting on
+  // a hung store must get its 503 (after these timeouts) before Node cuts its connection.
+  const storeWaitMs = Math.max(config.redisCommandTimeoutMs, config.databaseUrl === undefined ? 0 : Math.max(config.pgConnectTimeoutMs, config.pgStatementTimeoutMs + 2_000));
+  if (config.requestTimeoutMs <= storeWaitMs) {
+    const longest =
+      storeWaitMs === config.redisCommandTimeoutMs ? 'REDIS_COMMAND_TIMEOUT_MS' : storeWaitMs === config.pgConnectTimeoutMs ? 'PG_CONNECT_TIMEOUT_MS' : 'PG_STATEMENT_TIMEOUT_MS + 2000';
+    throw new ConfigError(
+      'REQUEST_TIMEOUT_MS',
+      `must be longer than the longest wait for a store that does not answer (${longest}: ${storeWaitMs} ms), or a request waiting on it is cut off without its 503`,
+    );
+  }
   if (config.refreshReuseGraceSeconds >= config.refreshTokenTtlSeconds) {
     throw new ConfigError('REFRESH_REUSE_GRACE', 'must be shorter than REFRESH_TOKEN_TTL');
   }

@@ -1,7 +1,8 @@
 /**
  * A slow or idle client cannot hold a connection forever, and cannot starve
  * others: over a real socket, with short limits (HEADERS_TIMEOUT_MS=1000,
- * REQUEST_TIMEOUT_MS=2000, KEEP_ALIVE_TIMEOUT_MS=1000, BODY_LIMIT=4096),
+ * REQUEST_TIMEOUT_MS=3000, KEEP_ALIVE_TIMEOUT_MS=1000, BODY_LIMIT=4096; the store timeouts
+ * short enough for that request timeout),
  * headers trickled byte by byte, a body trickled after complete headers, a
  * connection that sends nothing, and an idle keep-alive connection are each
  * closed by the server (408 where a request was started) within a bound;
@@ -23,7 +24,7 @@ const BODY_LIMIT = 4_096;
 /** What the server reads and discards of a refused body at most (src/app.ts). */
 const DISCARD_LIMIT = BODY_LIMIT + 1_048_576;
 const FORM = 'Content-Type: application/x-www-form-urlencoded\r\n';
-const REQUEST_TIMEOUT_MS = 2_000;
+const REQUEST_TIMEOUT_MS = 3_000;
 const KEEP_ALIVE_TIMEOUT_MS = 1_000;
 /** Node checks the deadlines once a second (see app.ts); allow that plus generous slack on a loaded machine. */
 const SLACK_MS = 1_000 + 2_500;
@@ -133,6 +134,10 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
     env: {
       HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
       REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      // A request timeout must outlast the longest wait for a store (config.ts): 500 + 2000 ms here.
+      PG_STATEMENT_TIMEOUT_MS: '500',
+      PG_CONNECT_TIMEOUT_MS: '500',
+      REDIS_COMMAND_TIMEOUT_MS: '500',
       KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
       BODY_LIMIT: String(BODY_LIMIT),
     },

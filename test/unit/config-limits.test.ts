@@ -73,6 +73,20 @@ t.test('the headers timeout never exceeds the request timeout', async (t) => {
   });
 });
 
+t.test('the request timeout outlasts the longest wait for a store, so a request on a hung store gets its 503', async (t) => {
+  const pg = { DATABASE_URL: 'postgres://db/oauth' };
+  t.equal(loadConfig({ ...pg, REQUEST_TIMEOUT_MS: '12001' }).requestTimeoutMs, 12_001, 'default statement timeout 10 s + 2 s');
+  t.throws(() => loadConfig({ ...pg, REQUEST_TIMEOUT_MS: '6000' }), {
+    name: 'ConfigError',
+    variable: 'REQUEST_TIMEOUT_MS',
+    message: /PG_STATEMENT_TIMEOUT_MS \+ 2000: 12000 ms/,
+  });
+  t.throws(() => loadConfig({ ...pg, PG_STATEMENT_TIMEOUT_MS: '60000' }), { variable: 'REQUEST_TIMEOUT_MS' }, 'a longer statement timeout needs a longer request timeout');
+  t.equal(loadConfig({ ...pg, PG_STATEMENT_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '65000' }).requestTimeoutMs, 65_000);
+  t.throws(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '4000' }), { message: /REDIS_COMMAND_TIMEOUT_MS: 5000 ms/ });
+  t.equal(loadConfig({ REQUEST_TIMEOUT_MS: '6000' }).requestTimeoutMs, 6_000, 'the embedded database has no statement timeout to wait for');
+});
+
 t.test('TRUST_PROXY: true, false, a hop count, or proxy addresses/CIDRs; anything else names the variable', async (t) => {
   t.equal(loadConfig({}).trustProxy, false, 'default: no proxy is trusted');
   t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
