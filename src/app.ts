@@ -38,7 +38,7 @@ import { resourceRoutes } from './http/resource.js';
 import { resourceMetadataRoutes } from './http/resource-metadata.js';
 import { registerSecurityHeaders, securityHeaders } from './http/security-headers.js';
 import { isPageNavigation, renderErrorPage } from './http/pages.js';
-import { unroutableHandler } from './http/unroutable.js';
+import { clientErrorHandler, unroutableHandler } from './http/unroutable.js';
 import { signUpRoutes } from './http/sign-up.js';
 import { upstreamLoginRoutes } from './http/upstream-login.js';
 import { AccessLogController } from './observability/access-log.js';
@@ -96,6 +96,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: unroutableHandler(config, headers),
+    clientErrorHandler: clientErrorHandler(headers),
   });
 
   // An answer sent before the request body was read (413 over BODY_LIMIT) must reach the

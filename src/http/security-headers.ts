@@ -128,10 +128,15 @@ const API_HEADERS: ReadonlySet<string> = new Set([
   'strict-transport-security',
 ]);
 
+/** The API subset (`API_HEADERS`) of `securityHeaders(config)`: what a JSON answer carries. */
+export function apiSecurityHeaders(all: ReadonlyMap<string, string>): Array<[string, string]> {
+  return [...all].filter(([name]) => API_HEADERS.has(name));
+}
+
 /** Sets `securityHeaders(config)` on every response (call on the root instance, before the routes). */
 export async function registerSecurityHeaders(app: FastifyInstance, all: ReadonlyMap<string, string>): Promise<void> {
   const headers = [...all];
-  const apiHeaders = headers.filter(([name]) => API_HEADERS.has(name));
+  const apiHeaders = apiSecurityHeaders(all);
   // On Fastify's reply, not the raw response: Node then writes all headers
   // in one go (writeHead's fast path) instead of re-validating each of
   // Fastify's headers through setHeader. A route's own reply.header() (a

@@ -836,6 +836,33 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
     }
   });
 
+  t.test("requests Node's HTTP parser refuses are answered in this server's dialect", async (t) => {
+    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const exchange = (bytes: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        let data = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (data += chunk));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(data));
+        socket.write(bytes, 'latin1');
+      });
+    for (const [what, bytes, status] of [
+      ['headers over 16 KiB', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: ${'h'.repeat(20_000)}\r\n\r\n`, 431],
+      ['a request line that is not HTTP', 'GET /healthz HTTP/9.9 nonsense\r\n\r\n', 400],
+    ] as const) {
+      const answer = await exchange(bytes);
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      t.match(head, new RegExp(`^HTTP/1\\.1 ${status} `), `${what}: ${status}`);
+      t.match(head, /\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
+      t.match(head, /\r\ncache-control: no-store\r\n/i);
+      t.match(head, /\r\nx-content-type-options: nosniff\r\n/i, 'with the API security headers');
+      t.match(JSON.parse(body), { error: 'invalid_request', error_description: String }, 'an RFC 6749 §5.2-shaped body');
+    }
+  });
+
   t.test('the server still serves normally afterwards', async (t) => {
     const health = await app.inject({ method: 'GET', url: '/healthz' });
     t.equal(health.statusCode, 200);

@@ -81,9 +81,9 @@ t.test('the request timeout outlasts the longest wait for a store, so a request 
     variable: 'REQUEST_TIMEOUT_MS',
     message: /PG_STATEMENT_TIMEOUT_MS \+ 2000: 12000 ms/,
   });
-  t.throws(() => loadConfig({ ...pg, PG_STATEMENT_TIMEOUT_MS: '60000' }), { variable: 'REQUEST_TIMEOUT_MS' }, 'a longer statement timeout needs a longer request timeout');
+  t.throws(() => loadConfig({ ...pg, PG_STATEMENT_TIMEOUT_MS: '60000' }), { name: 'ConfigError', variable: 'REQUEST_TIMEOUT_MS' }, 'a longer statement timeout needs a longer request timeout');
   t.equal(loadConfig({ ...pg, PG_STATEMENT_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '65000' }).requestTimeoutMs, 65_000);
-  t.throws(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '4000' }), { message: /REDIS_COMMAND_TIMEOUT_MS: 5000 ms/ });
+  t.throws(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '4000' }), { name: 'ConfigError', message: /REDIS_COMMAND_TIMEOUT_MS: 5000 ms/ });
   t.equal(loadConfig({ REQUEST_TIMEOUT_MS: '6000' }).requestTimeoutMs, 6_000, 'the embedded database has no statement timeout to wait for');
 });
 
