@@ -83,7 +83,9 @@ export async function buildApp(config: Config, services: Services, options: Buil
     // every `connectionsCheckingInterval` (30 s by default, which would let a
     // slow client overstay by up to 30 s): every second instead.
     requestTimeout: config.requestTimeoutMs,
-    connectionTimeout: config.requestTimeoutMs,
+    // The idle-socket timeout a little later than the request timeout (and its once-a-second
+    // check): a request whose body stopped coming gets its 408 instead of a silent close.
+    connectionTimeout: config.requestTimeoutMs + 1_500,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     http: { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 },
     trustProxy: fastifyTrustProxy(config.trustProxy),

@@ -159,6 +159,10 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
       REQUEST_TIMEOUT_MS + SLACK_MS,
     ),
   );
+  // Headers and part of the body, then nothing: the request timeout answers it, not the idle socket timeout.
+  const stalledBody = later(
+    holdOpen(port, trickle('POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=', ''), REQUEST_TIMEOUT_MS + SLACK_MS),
+  );
   const silent = later(holdOpen(port, () => () => {}, REQUEST_TIMEOUT_MS + SLACK_MS));
   const idle = later(holdOpen(port, trickle('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', ''), KEEP_ALIVE_TIMEOUT_MS + SLACK_MS));
   // After its 413, a client trickles the rest of the announced body (a byte every 150 ms, 10 000 bytes to go).
@@ -176,6 +180,13 @@ t.test(`slow and idle clients are cut off (${backendName})`, async (t) => {
   t.test('a body trickled after complete headers: 408 and closed after the request timeout', async (t) => {
     const outcome = await slowBody;
     t.match(outcome.received, /^HTTP\/1\.1 408 /);
+    t.comment(`closed after ${outcome.closedAfterMs} ms`);
+  });
+
+  t.test('a body that stops halfway: 408, not a silent close', async (t) => {
+    const outcome = await stalledBody;
+    t.match(outcome.received, /^HTTP\/1\.1 408 /);
+    t.match(outcome.received, /"error":"invalid_request"/, 'in this server\'s dialect');
     t.comment(`closed after ${outcome.closedAfterMs} ms`);
   });
 
