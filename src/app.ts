@@ -87,7 +87,10 @@ export async function buildApp(config: Config, services: Services, options: Buil
     // check): a request whose body stopped coming gets its 408 instead of a silent close.
     connectionTimeout: config.requestTimeoutMs + 1_500,
     keepAliveTimeout: config.keepAliveTimeoutMs,
-    http: { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 },
+    // joinDuplicateHeaders: a header sent twice arrives as both values joined ("a, b"), which the
+    // strict parsers refuse, instead of Node keeping the first of two Authorization headers and
+    // silently dropping the other.
+    http: { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000, joinDuplicateHeaders: true },
     trustProxy: fastifyTrustProxy(config.trustProxy),
     return503OnClosing: true,
     genReqId: (req) => {

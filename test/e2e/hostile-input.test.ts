@@ -861,6 +861,19 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       t.match(head, /\r\nx-content-type-options: nosniff\r\n/i, 'with the API security headers');
       t.match(JSON.parse(body), { error: 'invalid_request', error_description: String }, 'an RFC 6749 §5.2-shaped body');
     }
+
+    // Two Authorization headers are not one of them taken at random (Node keeps the first by default).
+    const good = basic(full.clientId, full.clientSecret!);
+    const form = 'grant_type=client_credentials';
+    const twiceBasic = await exchange(
+      `POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: ${good}\r\nAuthorization: Basic Ym9ndXM6Ym9ndXM=\r\nContent-Length: ${form.length}\r\n\r\n${form}`,
+    );
+    t.match(twiceBasic, /^HTTP\/1\.1 40[01] /, 'two Basic headers at /token: refused');
+    const token = (await postForm(app, '/token', { grant_type: 'client_credentials' }, { authorization: good })).json<{ access_token: string }>().access_token;
+    const twiceBearer = await exchange(`GET /api/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${token}\r\nAuthorization: Bearer x\r\n\r\n`);
+    t.match(twiceBearer, /^HTTP\/1\.1 40[01] /, 'two Bearer headers at a resource: refused');
+    const once = await exchange(`GET /api/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    t.match(once, /^HTTP\/1\.1 200 /, 'one is fine');
   });
 
   t.test('the server still serves normally afterwards', async (t) => {
