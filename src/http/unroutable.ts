@@ -11,7 +11,7 @@
  * Node's HTTP parser refuses before Fastify sees them (`clientErrorHandler`).
  */
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { errorPageHtml, isPageNavigation } from './pages.js';
 import { apiSecurityHeaders } from './security-headers.js';
@@ -61,9 +61,11 @@ export function clientErrorHandler(securityHeaders: ReadonlyMap<string, string>)
   const headerLines = apiSecurityHeaders(securityHeaders)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
-  return (error: Error & { code?: string }, socket: Duplex): void => {
+  return function (this: FastifyInstance, error: Error & { code?: string }, socket: Duplex): void {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const { status, reason, description } = clientErrorAnswer(error.code);
+    // Usually a client's or a proxy's trouble, not the server's: debug, as Fastify's own handler does at trace.
+    this.log.debug({ err: error, status }, 'client error');
     const body = JSON.stringify({ error: 'invalid_request', error_description: description });
     if (socket.writable) {
       socket.write(
