@@ -93,6 +93,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     verifyAccessToken: verifier.verifyAccessToken,
     introspect: introspector.introspect,
     activeAccessToken: introspector.activeAccessToken,
+    revocationsCurrent: () => denyList.isCurrent(),
     revoke: revoker.revoke,
     revokeIssued: revoker.revokeIssued,
     revokeUser: revoker.revokeUser,

@@ -264,6 +264,13 @@ export interface TokenService {
    */
   activeAccessToken(token: string): Promise<{ claims: AccessTokenClaims; userId: string | null } | null>;
   /**
+   * Whether this instance's copy of the revocations is current (subscribed
+   * without a break since a completed database sync, `deny-list.ts`): then
+   * introspection of an access token needs no database. False for a while
+   * after a start or a dropped subscription, until a sync completes.
+   */
+  revocationsCurrent(): boolean;
+  /**
    * RFC 7009: revokes a refresh token (its whole family and the access tokens
    * issued with it) or an access token (deny list until it expires), when
    * issued to `caller`; unknown, already revoked or other clients' tokens are
