@@ -12,6 +12,8 @@ import { basic, postForm } from '../helpers/tokens.js';
 
 t.test(`token endpoint throttling (${backendName})`, async (t) => {
   const env = { MAX_FAILED_ATTEMPTS: '3', FAILED_ATTEMPT_WINDOW: '120' };
+  /** The seconds left of the window that opened with the first failure, a moment ago (a second may have passed on a loaded machine). */
+  const windowLeft = (header: string | string[] | number | undefined) => Number(header) >= 115 && Number(header) <= 120;
   const db = await testDb(t);
   const kv = await testKv(t);
   // The slow-down is recorded, not waited out.
@@ -35,7 +37,7 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
     const locked = await attempt(a.app, 'wrong-3');
     t.equal(locked.statusCode, 429);
     t.equal(locked.json().error, 'too_many_requests');
-    t.equal(locked.headers['retry-after'], '120');
+    t.ok(windowLeft(locked.headers['retry-after']), `Retry-After is what is left of the 120 s window (${String(locked.headers['retry-after'])})`);
     t.equal(locked.headers['cache-control'], 'no-store');
 
     for (const app of [a.app, b.app]) {
@@ -84,7 +86,7 @@ t.test(`token endpoint throttling (${backendName})`, async (t) => {
     t.equal((await login(a.app, 'dave', 'wrong', '10.1.0.1')).statusCode, 400);
     const locked = await login(b.app, 'dave', dave.password, '10.1.0.1');
     t.equal(locked.statusCode, 429);
-    t.equal(locked.headers['retry-after'], '120');
+    t.ok(windowLeft(locked.headers['retry-after']), `Retry-After is what is left of the 120 s window (${String(locked.headers['retry-after'])})`);
 
     // Per username: the account is slowed down, not locked; dave from another address gets in.
     const sleptBefore = slept.length;
