@@ -486,6 +486,9 @@ function smtp(env: Env): Config['smtp'] {
   return Object.freeze({ url: smtpUrl, from });
 }
 
+/** Where the embedded database lives without `DATA_DIR`, relative to the working directory. */
+export const DEFAULT_DATA_DIR = './.data';
+
 export function loadConfig(env: Env = {}): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const iss = issuer(env, port);
@@ -506,7 +509,7 @@ export function loadConfig(env: Env = {}): Config {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisClusterNodes: clusterNodes(env),
-    dataDir: resolve(read(env, 'DATA_DIR') ?? './.data'),
+    dataDir: resolve(read(env, 'DATA_DIR') ?? DEFAULT_DATA_DIR),
     adminUsername,
     adminPassword,
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL', 900, 10, 86_400),

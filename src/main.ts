@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
-import { ConfigError, issuerAwaitsPort, loadConfig, unknownVariableWarnings, type Config } from './config.js';
+import { ConfigError, DEFAULT_DATA_DIR, issuerAwaitsPort, loadConfig, unknownVariableWarnings, type Config } from './config.js';
 import { createStorage } from './storage/index.js';
 import { preparePasswordRule } from './users/password-policy.js';
 
@@ -194,7 +194,7 @@ function cliStoragePrefix(config: Pick<Config, 'databaseUrl' | 'dataDir'>): { pr
     if (placeholder) url.password = 'PASSWORD';
     return { prefix: `DATABASE_URL=${shellWord(url.href)} `, placeholder };
   }
-  if (config.dataDir !== resolve('./.data')) return { prefix: `DATA_DIR=${shellWord(config.dataDir)} `, placeholder: false };
+  if (config.dataDir !== resolve(DEFAULT_DATA_DIR)) return { prefix: `DATA_DIR=${shellWord(config.dataDir)} `, placeholder: false };
   return { prefix: '', placeholder: false };
 }
 
