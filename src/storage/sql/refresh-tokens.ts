@@ -23,6 +23,14 @@ interface RefreshTokenRow {
 const COLUMNS =
   'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at, dpop_jkt, amr, acr';
 
+/** A token with its user's columns under a prefix, so they cannot collide with the token's (built once: introspection runs it per request). */
+const FIND_WITH_USER = `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
+         u.id AS u_id, u.username AS u_username, u.email AS u_email, u.email_verified AS u_email_verified, u.password_hash AS u_password_hash,
+         u.roles AS u_roles, u.disabled AS u_disabled, u.credentials_changed_at AS u_credentials_changed_at,
+         u.created_at AS u_created_at, u.updated_at AS u_updated_at
+  FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id
+  WHERE t.token_hash = $1`;
+
 function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
   return {
     tokenHash: row.token_hash,
@@ -61,16 +69,7 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       return rows[0] ? toRecord(rows[0]) : null;
     },
     async findByHashWithUser(tokenHash) {
-      // The user's columns under a prefix, so they cannot collide with the token's.
-      const rows = await db.query<RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null }>(
-        `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
-                u.id AS u_id, u.username AS u_username, u.email AS u_email, u.email_verified AS u_email_verified, u.password_hash AS u_password_hash,
-                u.roles AS u_roles, u.disabled AS u_disabled, u.credentials_changed_at AS u_credentials_changed_at,
-                u.created_at AS u_created_at, u.updated_at AS u_updated_at
-         FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1`,
-        [tokenHash],
-      );
+      const rows = await db.query<RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null }>(FIND_WITH_USER, [tokenHash]);
       const row = rows[0];
       if (!row) return null;
       const user =
