@@ -24,6 +24,7 @@ import { createSecretSealer } from './identity-providers/secret.js';
 import { createUpstreamSignIn, type UpstreamSignIn } from './identity-providers/sign-in.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authorization.js';
+import type { AuthorizationRequestDeps } from './oauth/authorize-request.js';
 import { createClientAssertionVerifier } from './oauth/client-assertion.js';
 import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
@@ -107,6 +108,8 @@ export interface Services {
   readonly pendingAuthorizations: PendingAuthorizationStore;
   /** The flow behind `/authorize`, `/login` and `/consent`. */
   readonly authorization: AuthorizationFlow;
+  /** What the checks of an authorization request look up (`/authorize`, and `/par` through `pushedRequests`). */
+  readonly authorizationRequests: AuthorizationRequestDeps;
   /** The device authorization grant (RFC 8628): codes, the `/device` page's lookups and decisions, polls. */
   readonly devices: DeviceFlow;
   /** `/token`, `/revoke` and `/introspect`: client authentication, then the grant or token operation. */
@@ -289,11 +292,17 @@ export function createServices(config: Config, storage: Storage, options: Servic
   const grants = createGrantHandlers({ config, now, codes, tokens, users, secondFactor, resources, devices, audit });
   const nonces = config.dpopNonce ? createDpopNonces({ kv, now }) : null;
   const dpop = { verifier: createDpopVerifier({ kv, now, nonces }), nonces };
+  const authorizationRequests: AuthorizationRequestDeps = {
+    findClient: (clientId) => clients.find(clientId),
+    knownScopes: config.scopes,
+    resources,
+    idTokenHintSubject: (token) => tokens.idTokenHintSubject(token),
+  };
   const pushedRequests = createPushedRequests({
     clientAuth,
     kv,
     now,
-    checks: { findClient: (clientId) => clients.find(clientId), knownScopes: config.scopes, resources },
+    checks: authorizationRequests,
     dpop: { verifier: dpop.verifier, endpoint: normalizeHtu(`${config.issuer}/par`)! },
   });
   const tokenEndpoints = createTokenEndpoints({
@@ -330,6 +339,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     consoleSessions,
     pendingAuthorizations,
     authorization,
+    authorizationRequests,
     devices,
     tokenEndpoints,
     pushedRequests,

@@ -40,6 +40,7 @@ const authorizeParamsSchema = {
     prompt: str('OIDC: none, login, consent or select_account'),
     max_age: str('OIDC: seconds since the last sign-in after which the user must sign in again'),
     login_hint: str('OIDC: prefills the username'),
+    id_token_hint: str('OIDC: an ID token this server issued (expired ones too) naming the user expected; another user signed in must sign in again (prompt=none: login_required)'),
     acr_values: str('OIDC: space-separated authentication context classes accepted (acr_values_supported); naming only the mfa class asks for the second factor'),
     request_uri: str('RFC 9126: the request_uri the pushed authorization request endpoint (/par) answered, with client_id; every other parameter is then ignored. Single-use, valid 60 seconds'),
   },
@@ -85,7 +86,7 @@ function isLoopbackRedirect(uri: string): boolean {
   }
 }
 
-export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices & Pick<Services, 'pushedRequests'> }> = async (app, { services }) => {
+export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices & Pick<Services, 'pushedRequests' | 'authorizationRequests'> }> = async (app, { services }) => {
   const { config, authorization: flow, pendingAuthorizations: pending } = services;
 
   usePageErrors(app, config);
@@ -105,11 +106,10 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
       request.log.debug({ error: err.error, description: err.description }, 'request_uri refused (not redirected)');
       return renderErrorPage(reply, config, 400, err.description, { title: 'This sign-in link is not valid' });
     }
-    const result = await parseAuthorizationRequest(
-      sent.params,
-      { findClient: (clientId) => services.clients.find(clientId), knownScopes: config.scopes, resources: services.resources },
-      { pushed: sent.pushed, pushRequiredByServer: config.requirePushedAuthorizationRequests },
-    );
+    const result = await parseAuthorizationRequest(sent.params, services.authorizationRequests, {
+      pushed: sent.pushed,
+      pushRequiredByServer: config.requirePushedAuthorizationRequests,
+    });
     if (!result.ok) {
       if (result.target === null) {
         request.log.debug({ error: result.error.error, description: result.error.description }, 'authorization request refused (not redirected)');

@@ -33,6 +33,7 @@ const parBody = {
     prompt: str('OIDC'),
     max_age: str('OIDC'),
     login_hint: str('OIDC'),
+    id_token_hint: str('OIDC'),
   },
 } as const;
 

@@ -103,10 +103,17 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
     return users.findSignedIn(session);
   };
 
-  /** OIDC Core §3.1.2.1: prompt=login / select_account and max_age force a fresh sign-in, once per request. */
-  const mustSignIn = (request: AuthorizationRequest, session: BrowserSession, loginDone: boolean): boolean => {
+  /**
+   * OIDC Core §3.1.2.1: prompt=login / select_account and max_age force a
+   * fresh sign-in, once per request, and so does an `id_token_hint` naming
+   * someone other than the signed-in user (or no one this server knows):
+   * the positive answer is for the hinted user, "logged in or logged in by
+   * the request"; with prompt=none that is login_required.
+   */
+  const mustSignIn = (request: AuthorizationRequest, session: BrowserSession, user: User, loginDone: boolean): boolean => {
     if (loginDone) return false;
     if (request.prompt.includes('login') || request.prompt.includes('select_account')) return true;
+    if (request.idTokenHintSubject !== undefined && request.idTokenHintSubject !== user.id) return true;
     // max_age=0 is prompt=login (the OpenID Connect working group's reading): a
     // sign-in earlier in the same second does not satisfy it.
     if (request.maxAge !== undefined) return session.authTime === null || request.maxAge === 0 || seconds() - session.authTime > request.maxAge;
@@ -218,7 +225,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
 
     async begin(client, request, session) {
       const user = await sessionUser(session);
-      const signIn = user === null || mustSignIn(request, session, false);
+      const signIn = user === null || mustSignIn(request, session, user, false);
       if (request.prompt.includes('none') && signIn) {
         // OIDC Core §3.1.2.6: no UI may be shown.
         return errorRedirect(targetOf(request), new OAuthError('login_required', 'The user is not signed in.'));
@@ -241,7 +248,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
       const { request } = pending;
       const client = await currentClient(request);
       const user = await sessionUser(session);
-      if (user === null || mustSignIn(request, session, pending.loginDone)) return { kind: 'login', pending, client };
+      if (user === null || mustSignIn(request, session, user, pending.loginDone)) return { kind: 'login', pending, client };
       const more = await stepUp(client, request, user, session, pending);
       if (more) return more;
       const granted = forUser(request, user);

@@ -17,6 +17,7 @@
  */
 import { OAuthError, UnavailableError, invalidRequest, invalidTarget, unauthorizedClient, unsupportedResponseType } from '../errors.js';
 import type { Client } from '../storage/types.js';
+import { looksLikeJwt } from '../tokens/jwt.js';
 import { PKCE_METHODS, RESPONSE_TYPES, RESPONSE_TYPE_NAMES, isResponseType, type ResponseType } from './protocol.js';
 import { isS256Challenge } from './pkce.js';
 import { matchClientRedirectUri, type ResponseMode } from './redirect-uri.js';
@@ -54,6 +55,12 @@ export interface AuthorizationRequest {
   dpopJkt?: string | undefined;
   /** OIDC Core §3.1.2.1 `acr_values`, in the order sent (`oauth/acr.ts` reads them); empty when not sent. */
   acrValues: string[];
+  /**
+   * OIDC Core §3.1.2.1 `id_token_hint`: the `sub` of the ID token sent, the
+   * user the client expects; null when the hint is not an ID token of this
+   * server (it names no one who could be signed in); undefined when not sent.
+   */
+  idTokenHintSubject?: string | null | undefined;
 }
 
 /** Where an error may be sent once client and redirect URI are known to belong together. */
@@ -76,6 +83,8 @@ export interface AuthorizationRequestDeps {
   findClient: (clientId: string) => Promise<Client | null>;
   knownScopes: readonly string[];
   resources: Pick<ResourceRegistry, 'requested'>;
+  /** `TokenService.idTokenHintSubject`: the `sub` of an ID token this server issued, or null. */
+  idTokenHintSubject: (token: string) => Promise<string | null>;
 }
 
 /**
@@ -98,6 +107,7 @@ const KNOWN = [
   'login_hint',
   'dpop_jkt',
   'acr_values',
+  'id_token_hint',
   'request',
   'request_uri',
   'registration',
@@ -213,6 +223,7 @@ interface AuthorizationDraft {
   loginHint: string | undefined;
   dpopJkt: string | undefined;
   acrValues: string[];
+  idTokenHintSubject: string | null | undefined;
 }
 
 type AuthorizationCheck = (draft: AuthorizationDraft, deps: AuthorizationRequestDeps) => void | Promise<void>;
@@ -424,6 +435,18 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     redirected,
   ],
   [
+    'id_token_hint is an ID token, and names whom',
+    async (draft, deps) => {
+      // OIDC Core §3.1.2.1: an ID token this server issued, expired or not. One that is not
+      // even a JWT is a client's mistake; one that does not verify names no user of ours
+      // (the flow then asks for a sign-in: a hint can only ever narrow who is accepted).
+      const hint = draft.values.id_token_hint;
+      if (hint !== undefined && !looksLikeJwt(hint)) throw invalidRequest('id_token_hint must be an ID token issued by this server.');
+      draft.idTokenHintSubject = hint === undefined ? undefined : await deps.idTokenHintSubject(hint);
+    },
+    redirected,
+  ],
+  [
     'login_hint is kept only when short',
     (draft) => {
       // A hint only prefills the form: an oversized one is dropped, not refused.
@@ -487,6 +510,7 @@ export async function runAuthorizationChecks(
       loginHint: draft.loginHint,
       ...(draft.dpopJkt === undefined ? {} : { dpopJkt: draft.dpopJkt }),
       acrValues: draft.acrValues,
+      ...(draft.idTokenHintSubject === undefined ? {} : { idTokenHintSubject: draft.idTokenHintSubject }),
     },
   };
 }

@@ -4,7 +4,7 @@
  * access tokens with jose, its errors translated by `err.code`.
  */
 import { createHash } from 'node:crypto';
-import { CompactSign, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import { CompactSign, compactVerify, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { invalidToken, isOAuthError, type OAuthError } from '../errors.js';
 import type { Client, User } from '../storage/types.js';
 import type { AccessTokenClaims, ActorClaim } from './types.js';
@@ -179,13 +179,7 @@ export async function verifyJwt(token: string, options: VerifyOptions): Promise<
   try {
     const { payload, protectedHeader } = await jwtVerify(
       token,
-      async (header) => {
-        if (typeof header.kid !== 'string') throw invalidToken('The access token has no key id (kid).');
-        const found = await options.resolveKey(header.kid);
-        if (!found) throw invalidToken('The access token is signed with an unknown key.');
-        if (found.alg !== header.alg) throw invalidToken('The access token algorithm does not match its key.');
-        return found.key;
-      },
+      keyOf(options),
       {
         issuer: options.issuer,
         ...(options.audience === undefined ? {} : { audience: options.audience }),
@@ -200,6 +194,48 @@ export async function verifyJwt(token: string, options: VerifyOptions): Promise<
     if (isOAuthError(err)) throw err;
     throw joseToInvalidToken(err);
   }
+}
+
+/** The key a token's header names, by `kid`, only for the algorithm that key is for (no `alg` confusion). */
+function keyOf(options: Pick<VerifyOptions, 'resolveKey'>) {
+  return async (header: JWTHeaderParameters): Promise<CryptoKey> => {
+    if (typeof header.kid !== 'string') throw invalidToken('The access token has no key id (kid).');
+    const found = await options.resolveKey(header.kid);
+    if (!found) throw invalidToken('The access token is signed with an unknown key.');
+    if (found.alg !== header.alg) throw invalidToken('The access token algorithm does not match its key.');
+    return found.key;
+  };
+}
+
+/**
+ * Verifies that a JWT was signed by this server (one of its published keys,
+ * the key's own algorithm), with this `typ` header and `iss`, but not when
+ * it expires: for a token that names someone after its lifetime, such as an
+ * `id_token_hint` (OIDC Core §3.1.2.1: an ID token "previously issued").
+ * Throws `invalid_token`.
+ */
+export async function verifyJwtSignature(
+  token: string,
+  options: Pick<VerifyOptions, 'issuer' | 'algorithms' | 'resolveKey'> & { typ: string },
+): Promise<{ payload: JWTPayload; header: JWTHeaderParameters }> {
+  if (!looksLikeJwt(token)) throw invalidToken('The token is malformed.');
+  let verified: Awaited<ReturnType<typeof compactVerify>>;
+  try {
+    verified = await compactVerify(token, keyOf(options), { algorithms: [...options.algorithms] });
+  } catch (err) {
+    if (isOAuthError(err)) throw err;
+    throw joseToInvalidToken(err);
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(new TextDecoder().decode(verified.payload));
+  } catch (err) {
+    throw invalidToken('The token is malformed.', err);
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw invalidToken('The token is malformed.');
+  if (verified.protectedHeader.typ !== options.typ) throw invalidToken(`The token is not of type ${options.typ}.`);
+  if ((payload as JWTPayload).iss !== options.issuer) throw invalidToken('The token was issued by another issuer.');
+  return { payload: payload as JWTPayload, header: verified.protectedHeader };
 }
 
 /** RFC 8693 §4.1 `act`, as this server writes it: `sub`, and the earlier actor nested in `act`. */

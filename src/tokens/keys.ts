@@ -55,6 +55,8 @@ const generateKeyPair = promisify(generateKeyPairCb);
 export const KEYS_CHANNEL = 'keys';
 /** OIDC Core §15.1: ID tokens are signed with RS256 unless the client registered otherwise. */
 export const ID_TOKEN_ALG = 'RS256';
+/** The `typ` header of ID tokens (RFC 7519 §5.1), which tells them from access tokens (`at+jwt`, RFC 9068 §2.1). */
+export const ID_TOKEN_TYP = 'JWT';
 
 /**
  * `Cache-Control: max-age` of /jwks.json (`http/discovery.ts`): how long a
@@ -250,7 +252,7 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       if (schedule.retiresAtMs !== Infinity) changes.add(schedule.retiresAtMs);
       const key = cached.sign;
       const header = { alg: record.alg, typ: 'at+jwt', kid: record.kid };
-      const idHeader = { alg: record.alg, typ: 'JWT', kid: record.kid };
+      const idHeader = { alg: record.alg, typ: ID_TOKEN_TYP, kid: record.kid };
       candidates.push({
         ...schedule,
         kid: record.kid,

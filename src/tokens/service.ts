@@ -91,6 +91,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     issue: issuer.issue,
     refresh,
     verifyAccessToken: verifier.verifyAccessToken,
+    idTokenHintSubject: verifier.idTokenHintSubject,
     introspect: introspector.introspect,
     activeAccessToken: introspector.activeAccessToken,
     revocationsCurrent: () => denyList.isCurrent(),

@@ -250,6 +250,16 @@ export interface TokenService {
    */
   verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims>;
   /**
+   * The `sub` of an ID token this server issued (signed with one of its
+   * published keys, `typ: JWT`, its `iss`), expired or not: an
+   * `id_token_hint` (OIDC Core §3.1.2.1) names the user of an earlier
+   * sign-in. Null when the token is not one (forged, another issuer's, an
+   * access token, or signed by a key no longer published). No I/O, except
+   * a reload of the keys for an unknown `kid`, which may reject when the
+   * database is down.
+   */
+  idTokenHintSubject(token: string): Promise<string | null>;
+  /**
    * RFC 7662 for an authenticated client. Access tokens: any confidential
    * client may ask (resource servers are clients); refresh tokens: only the
    * client they were issued to. Anything else is `{ active: false }`.

@@ -18,11 +18,11 @@
 import type { JWTHeaderParameters, JWTPayload } from 'jose';
 import { LruMap } from 'toad-cache';
 import type { Config } from '../config.js';
-import { OAuthError } from '../errors.js';
+import { isOAuthError, OAuthError } from '../errors.js';
 import type { ResourceRegistry } from '../oauth/resources.js';
 import type { DenyList } from './deny-list.js';
-import { asAccessTokenClaims, verifyJwt } from './jwt.js';
-import type { KeyStore } from './keys.js';
+import { asAccessTokenClaims, verifyJwt, verifyJwtSignature } from './jwt.js';
+import { ID_TOKEN_TYP, type KeyStore } from './keys.js';
 import type { AccessTokenClaims, AudienceRequirement } from './types.js';
 
 export interface VerifierDeps {
@@ -44,6 +44,8 @@ export interface Verifier {
   verify(token: string, typ: string | undefined, audience?: AudienceRequirement): Promise<{ payload: JWTPayload; header: JWTHeaderParameters }>;
   /** `TokenService.verifyAccessToken`: `verify` as an access token, then the deny list. No I/O. */
   verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims>;
+  /** `TokenService.idTokenHintSubject`. */
+  idTokenHintSubject(token: string): Promise<string | null>;
 }
 
 /** Access tokens kept verified (about 1.5 KB each with their claims). */
@@ -118,5 +120,16 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     return claims;
   }
 
-  return { verify, verifyAccessToken };
+  async function idTokenHintSubject(token: string): Promise<string | null> {
+    try {
+      const { payload } = await verifyJwtSignature(token, { issuer: config.issuer, typ: ID_TOKEN_TYP, algorithms: keys.snapshot().algorithms, resolveKey });
+      return typeof payload.sub === 'string' ? payload.sub : null;
+    } catch (err) {
+      // Not an ID token of ours (forged, another issuer's, signed by a key no longer published); a store outage still rejects.
+      if (isOAuthError(err) && err.error === 'invalid_token') return null;
+      throw err;
+    }
+  }
+
+  return { verify, verifyAccessToken, idTokenHintSubject };
 }

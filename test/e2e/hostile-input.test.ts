@@ -317,7 +317,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
       authorize: {
         methods: ['GET', 'GET', 'POST', 'HEAD'],
         path: fc.constant('/authorize'),
-        names: ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method', 'nonce', 'prompt', 'max_age', 'login_hint', 'response_mode', 'request', 'request_uri'],
+        names: ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method', 'nonce', 'prompt', 'max_age', 'login_hint', 'id_token_hint', 'response_mode', 'request', 'request_uri'],
         templates: [
           {
             method: 'GET',

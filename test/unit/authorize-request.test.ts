@@ -47,10 +47,13 @@ const clients = new Map<string, Client>([
 ]);
 const API = 'https://as.example/api';
 const MCP = 'https://as.example/mcp';
+/** An ID token of this server naming alice (the token service's verification is faked: tested in the e2e suite). */
+const ALICE_HINT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';
 const deps = {
   findClient: async (id: string) => clients.get(id) ?? null,
   knownScopes: KNOWN,
   resources: createResourceRegistry({ resources: [API, MCP], defaultResource: API }),
+  idTokenHintSubject: async (token: string) => (token === ALICE_HINT ? 'alice' : null),
 };
 
 const base = {
@@ -207,6 +210,18 @@ t.test('prompt, max_age, login_hint', async (t) => {
   await expectRedirect(t, { ...base, max_age: 'soon' }, 'invalid_request', 'non-numeric max_age');
   const zero = await parse({ ...base, max_age: '0' });
   t.equal(zero.ok && zero.request.maxAge, 0);
+});
+
+t.test('id_token_hint (OIDC Core §3.1.2.1): the subject of an ID token of ours, null for one that does not verify, refused when not a JWT', async (t) => {
+  const subjectOf = async (query: AuthorizeQuery) => {
+    const r = await parse(query);
+    return r.ok ? r.request.idTokenHintSubject : 'refused';
+  };
+  t.equal(await subjectOf(base), undefined, 'not sent');
+  t.equal(await subjectOf({ ...base, id_token_hint: ALICE_HINT }), 'alice');
+  t.equal(await subjectOf({ ...base, id_token_hint: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.Zm9yZ2Vk' }), null, 'a JWT that does not verify names no one');
+  await expectRedirect(t, { ...base, id_token_hint: 'not an ID token' }, 'invalid_request', 'not a JWT');
+  await expectRedirect(t, { ...base, id_token_hint: [ALICE_HINT, ALICE_HINT] }, 'invalid_request', 'repeated');
 });
 
 t.test('repeated parameters are refused; unknown ones ignored', async (t) => {
@@ -369,6 +384,7 @@ const failing: ReadonlyArray<readonly [check: string, change: AuthorizeQuery]> =
   ['acr_values is bounded', { acr_values: 'x'.repeat(513) }], // over the 512-character bound
   ['max_age is whole seconds', { max_age: 'soon' }],
   ['dpop_jkt is a SHA-256 JWK thumbprint', { dpop_jkt: 'short' }],
+  ['id_token_hint is an ID token, and names whom', { id_token_hint: 'not-a-jwt' }],
 ];
 /** The one check that cannot fail (an oversized hint is dropped). */
 const NEVER_FAILS = 'login_hint is kept only when short';
