@@ -18,11 +18,11 @@
 import { OAuthError, UnavailableError, invalidRequest, invalidTarget, unauthorizedClient, unsupportedResponseType } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import { looksLikeJwt } from '../tokens/jwt.js';
-import { PKCE_METHODS, RESPONSE_TYPES, RESPONSE_TYPE_NAMES, isResponseType, type ResponseType } from './protocol.js';
+import { GRANT_TYPES, PKCE_METHODS, RESPONSE_TYPES, RESPONSE_TYPE_NAMES, isResponseType, type ResponseType } from './protocol.js';
 import { isS256Challenge } from './pkce.js';
 import { matchClientRedirectUri, type ResponseMode } from './redirect-uri.js';
 import type { ResourceRegistry } from './resources.js';
-import { grantScopes, parseScopeParameter } from './scope.js';
+import { OFFLINE_ACCESS_SCOPE, grantScopes, parseScopeParameter } from './scope.js';
 
 /** OIDC Core §3.1.2.1 `prompt` values we understand. */
 export type PromptValue = 'none' | 'login' | 'consent' | 'select_account';
@@ -344,7 +344,11 @@ export const authorizationChecks: ReadonlyArray<readonly [name: string, check: A
     'scope is known and registered for the client',
     (draft, deps) => {
       // As at the token endpoint: requested ∩ registered, all registered when absent (RFC 6749 §3.3).
-      draft.scopes = grantScopes(parseScopeParameter(draft.values.scope), draft.client.scope.split(' ').filter(Boolean), deps.knownScopes);
+      // OIDC Core §11: offline_access is ignored unless the response type returns a code (the
+      // implicit grant never issues the refresh token it asks for).
+      const refreshable = GRANT_TYPES[RESPONSE_TYPES[draft.responseType].grantType].issuesRefreshTokens;
+      const registered = draft.client.scope.split(' ').filter(Boolean);
+      draft.scopes = grantScopes(parseScopeParameter(draft.values.scope), registered, deps.knownScopes, (s) => refreshable || s !== OFFLINE_ACCESS_SCOPE);
     },
     redirected,
   ],

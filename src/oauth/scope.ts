@@ -16,6 +16,12 @@ import { isMultiFactor } from './acr.js';
  */
 export const ADMIN_SCOPE = 'admin';
 
+/**
+ * OIDC Core §11: asks for a refresh token that works while the user is away;
+ * ignored where the response type brings no code (so no refresh token).
+ */
+export const OFFLINE_ACCESS_SCOPE = 'offline_access';
+
 /** Granted only when requested by name, never as part of the default. */
 const EXPLICIT_ONLY: ReadonlySet<string> = new Set([ADMIN_SCOPE]);
 
@@ -24,7 +30,7 @@ const EXPLICIT_ONLY: ReadonlySet<string> = new Set([ADMIN_SCOPE]);
  * admin scope, which speaks for an admin user): never granted to a client
  * acting on its own behalf (client credentials).
  */
-export const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', ADMIN_SCOPE]);
+export const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', OFFLINE_ACCESS_SCOPE, ADMIN_SCOPE]);
 
 /** Every scope a client may be registered for: the configured `SCOPES` and the built-in admin scope. */
 export function registrableScopes(configured: readonly string[]): string[] {

@@ -3,14 +3,15 @@
  * oauth4webapi as the relying party over `app.inject()`: an `id_token_hint`
  * names the user the client expects, so another user signed in must sign in
  * again (`prompt=none`: `login_required`), and a hint this server did not
- * issue names no one.
+ * issue names no one; `offline_access` only where a code (and so a refresh
+ * token) can come (§11).
  */
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
-import { InjectBrowser, authorizePath, loginAndConsent, pkcePair } from '../helpers/browser-flow.js';
+import { InjectBrowser, authorizePath, hiddenFields, loginAndConsent, pkcePair, responseParams } from '../helpers/browser-flow.js';
 import { injectFetch } from '../helpers/inject-fetch.js';
 
 const REDIRECT = 'http://127.0.0.1:7004/cb';
@@ -111,5 +112,26 @@ t.test(`OpenID Connect authentication requests (${backendName})`, async (t) => {
     }
     const malformed = await authenticate(browser, alice, { prompt: 'none', id_token_hint: 'not-an-id-token' });
     t.equal(malformed.error, 'invalid_request', 'not even a JWT: the client is told');
+  });
+
+  t.test('offline_access is ignored by the implicit grant, which never issues a refresh token (OIDC Core §11)', async (t) => {
+    const legacy = await seedClient(services, {
+      redirect_uris: [REDIRECT],
+      grant_types: ['implicit'],
+      token_endpoint_auth_method: 'none',
+      scope: 'openid offline_access api:read',
+    });
+    const implicitBrowser = new InjectBrowser(app);
+    const path = authorizePath({ response_type: 'token', client_id: legacy.clientId, redirect_uri: REDIRECT, scope: 'openid offline_access api:read', state: 's' });
+    const login = await implicitBrowser.get(path);
+    const signedIn = await implicitBrowser.post('/login', { ...hiddenFields((await implicitBrowser.get(login.headers.location as string)).body, '/login'), ...alice });
+    const consent = await implicitBrowser.get(signedIn.headers.location as string);
+    t.match(consent.body, /action="\/consent"/, 'the consent page');
+    t.notMatch(consent.body, /Stay connected/, 'does not offer to keep access while the user is away');
+    const result = await loginAndConsent(implicitBrowser, path, alice);
+    const params = responseParams(result.location);
+    t.equal(params.get('scope'), 'openid api:read');
+    t.equal(decodeJwt(params.get('access_token')!).scope, 'openid api:read');
+    t.equal(params.get('refresh_token'), null);
   });
 });

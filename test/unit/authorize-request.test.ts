@@ -193,6 +193,18 @@ t.test('scope: requested ∩ registered, all registered by default, invalid_scop
   await expectRedirect(t, { ...base, scope: 'a"b' }, 'invalid_scope', 'malformed scope');
 });
 
+t.test('offline_access is ignored unless the response type returns a code (OIDC Core §11)', async (t) => {
+  const offlineDeps = { ...deps, findClient: async () => client({ clientId: 'offline', scope: 'openid offline_access api:read' }) };
+  const scopesOf = async (query: AuthorizeQuery) => {
+    const r = await parseAuthorizationRequest({ ...base, client_id: 'offline', ...query }, offlineDeps);
+    return r.ok ? r.request.scopes : r.error.error;
+  };
+  t.same(await scopesOf({ scope: 'openid offline_access' }), ['openid', 'offline_access'], 'code: kept');
+  t.same(await scopesOf({ response_type: 'token', scope: 'openid offline_access' }), ['openid'], 'token: dropped');
+  t.same(await scopesOf({ response_type: 'token', scope: undefined }), ['openid', 'api:read'], 'token: not among the default scopes either');
+  t.equal(await scopesOf({ response_type: 'token', scope: 'offline_access' }), 'invalid_scope', 'token: nothing else asked, nothing left');
+});
+
 t.test('nonce: optional for response_type=token, which returns no ID token to carry it; bounded', async (t) => {
   // OIDC Core §3.2.2.1 requires it of the response types that return an ID token from here (id_token, id_token token).
   t.ok((await parse({ ...base, response_type: 'token' })).ok, 'openid without a nonce');
