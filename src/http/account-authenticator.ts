@@ -23,7 +23,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { signedInUser, type AccountServices } from './account.js';
 import { toOAuthError } from './errors.js';
-import { forgedFormPage } from './login.js';
+import { forgedFormPage } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { loginThenReturnTo, safeConsolePath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';

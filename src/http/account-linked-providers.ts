@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import type { User } from '../storage/types.js';
-import { forgedFormPage } from './login.js';
+import { forgedFormPage } from './page-form.js';
 import { loginThenReturnTo } from './return-path.js';
 import { redirect, htmlPage } from './schemas.js';
 import { readSession } from './session-cookie.js';

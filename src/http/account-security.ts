@@ -26,7 +26,7 @@ import { hasPassword } from '../users/account.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
 import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
 import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
-import { forgedFormPage } from './login.js';
+import { forgedFormPage } from './page-form.js';
 import { throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';

@@ -17,7 +17,8 @@ import type { AuthorizationParameters } from '../oauth/pushed-requests.js';
 import type { Services } from '../services.js';
 import { describeScopes } from '../oauth/scope-descriptions.js';
 import { registerSecondFactorRoutes } from './second-factor.js';
-import { type BrowserFlowServices, EXPIRED_REQUEST, forgedFormPage, FORM_POST_RESPONSES, registerLoginRoutes } from './login.js';
+import { type BrowserFlowServices, EXPIRED_REQUEST, FORM_POST_RESPONSES, registerLoginRoutes } from './login.js';
+import { checkedFormSession } from './page-form.js';
 import { renderErrorPage, renderPage, sendStep, usePageErrors } from './pages.js';
 import { htmlPage, redirect } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';
@@ -210,8 +211,8 @@ export const authorizeRoutes: FastifyPluginAsync<{ services: BrowserFlowServices
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, services.sessions, config);
+      if (!session) return reply;
       if (body.decision === undefined) return renderErrorPage(reply, config, 400, 'Choose Allow or Deny.');
       const found = await pending.load(body.rid, session);
       if (!found) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);

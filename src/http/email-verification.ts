@@ -9,7 +9,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Services } from '../services.js';
-import { forgedFormPage } from './login.js';
+import { forgedFormPage } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';

@@ -15,7 +15,6 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../errors.js';
-import type { Config } from '../config.js';
 import type { Services } from '../services.js';
 import type { PendingAuthorization } from '../sessions/pending-authorization.js';
 import type { BrowserSession } from '../sessions/service.js';
@@ -24,6 +23,7 @@ import { passkeyScripts } from './assets.js';
 import { renderErrorPage, renderPage, stepLocation, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { awaitSecondFactor, SECOND_FACTOR_KEY, secondFactorLocation } from './second-factor-state.js';
+import { checkedFormSession, refuseForgedForm } from './page-form.js';
 import { htmlPage, redirect } from './schemas.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from './session-cookie.js';
 
@@ -34,12 +34,6 @@ export type BrowserFlowServices = Pick<
 >;
 
 export const EXPIRED_REQUEST = 'This sign-in request has expired or was already answered. Return to the application and start again.';
-export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
-
-/** The answer to a form post without the session's CSRF token (403): the form is to be reloaded. */
-export function forgedFormPage(reply: FastifyReply, config: Pick<Config, 'secureCookies' | 'issuer'>): Promise<FastifyReply> {
-  return renderErrorPage(reply, config, 403, FORGED_FORM, { title: 'This form has expired' });
-}
 const WRONG_CREDENTIALS = 'Incorrect username or password.';
 
 /** What a form post of the flow answers (documented; the pages render HTML or redirect). */
@@ -182,8 +176,8 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, services.sessions, config);
+      if (!session) return reply;
 
       const pending = body.rid === undefined || body.rid === '' ? null : await store.load(body.rid, session);
       if (body.rid && !pending) return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
@@ -236,7 +230,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
       // there is nothing to end, and the cookie is left alone: clearing it
       // would let any site sign the browser out.
       if (session) {
-        if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+        if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
         await services.sessions.destroy(session);
         clearSessionCookie(reply, services.sessions, config);
       }

@@ -19,7 +19,7 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
 import type { PasswordReset } from '../users/password-reset.js';
-import { forgedFormPage } from './login.js';
+import { forgedFormPage } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
 import { ensureSession, readSession } from './session-cookie.js';

@@ -19,7 +19,8 @@ import type { PendingAuthorization } from '../sessions/pending-authorization.js'
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { toOAuthError } from './errors.js';
-import { type BrowserFlowServices, completeSignIn, EXPIRED_REQUEST, forgedFormPage, FORM_POST_RESPONSES } from './login.js';
+import { type BrowserFlowServices, completeSignIn, EXPIRED_REQUEST, FORM_POST_RESPONSES } from './login.js';
+import { forgedFormPage } from './page-form.js';
 import { renderErrorPage, renderPage, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
