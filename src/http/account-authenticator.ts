@@ -23,7 +23,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { signedInUser, type AccountServices } from './account.js';
 import { toOAuthError } from './errors.js';
-import { forgedFormPage } from './page-form.js';
+import { refuseForgedForm } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { loginThenReturnTo, safeConsolePath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -115,7 +115,7 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
       const current = await signedInUser(services, await readSession(request, services.sessions, config));
       if (!current) return toSignIn(reply, setupPath(next));
       const { user, session } = current;
-      if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       if (await secondFactor.isEnrolled(user.id)) return toAccount(reply);
       let codes: string[] | null;
       try {
@@ -136,7 +136,7 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
       const current = await signedInUser(services, await readSession(request, services.sessions, config));
       if (!current) return toSignIn(reply, '/account');
       const { user, session } = current;
-      if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       let codes: string[] | null;
       try {
         codes = await secondFactor.regenerateRecoveryCodes(user, request.body?.code ?? '', request.ip);
@@ -166,7 +166,7 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
       if (!current) return toSignIn(reply, '/account');
       const { user, session } = current;
       const body = request.body ?? {};
-      if (!services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
+      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       const code = (body.code ?? '').trim();
       const password = body.password ?? '';
       if (code === '' && password === '') return renderErrorPage(reply, config, 400, 'Enter a current code from your app, or your password. Go back and try again.');

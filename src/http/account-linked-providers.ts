@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import type { User } from '../storage/types.js';
-import { forgedFormPage } from './page-form.js';
+import { refuseForgedForm } from './page-form.js';
 import { loginThenReturnTo } from './return-path.js';
 import { redirect, htmlPage } from './schemas.js';
 import { readSession } from './session-cookie.js';
@@ -50,7 +50,7 @@ export function registerLinkedProviderRoutes(app: FastifyInstance, services: Pic
       const session = await readSession(request, services.sessions, config);
       const user = session ? await services.users.findSignedIn(session) : null;
       if (!session || !user) return reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
-      if (!services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       await services.linkedAccounts.unlink(user, request.body?.provider ?? '', request.body?.subject ?? '', request.ip);
       return reply.header('cache-control', 'no-store').redirect('/account', 303);
     },

@@ -26,7 +26,7 @@ import { hasPassword } from '../users/account.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
 import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
 import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
-import { forgedFormPage } from './page-form.js';
+import { refuseForgedForm } from './page-form.js';
 import { throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -62,10 +62,7 @@ export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = asy
   /** The signed-in user of a form post with the right CSRF token; otherwise the answer has been sent (null). */
   async function signedInForm(request: FastifyRequest<{ Body: { csrf_token?: string } | undefined }>, reply: FastifyReply): Promise<Current | null> {
     const session = await readSession(request, sessions, config);
-    if (session && !sessions.verifyCsrf(session, request.body?.csrf_token)) {
-      await forgedFormPage(reply, config);
-      return null;
-    }
+    if (session && (await refuseForgedForm(request, reply, session, sessions, config))) return null;
     const current = await signedInUser(services, session);
     if (!current) {
       await reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);

@@ -20,11 +20,11 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { FORM_POST_RESPONSES } from './login.js';
-import { forgedFormPage } from './page-form.js';
+import { checkedFormSession } from './page-form.js';
 import { renderPage, throttledMessage, usePageErrors } from './pages.js';
 import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
-import { ensureSession, readSession } from './session-cookie.js';
+import { ensureSession } from './session-cookie.js';
 
 type DeviceServices = Pick<Services, 'config' | 'sessions' | 'users' | 'devices'>;
 
@@ -116,8 +116,8 @@ export const deviceRoutes: FastifyPluginAsync<{ services: DeviceServices }> = as
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, services.sessions, config);
+      if (!session) return reply;
       const user = await services.users.findSignedIn(session);
       if (!user) return signInFirst(reply, body.user_code);
       const typed = body.user_code;

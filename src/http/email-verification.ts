@@ -9,10 +9,10 @@
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Services } from '../services.js';
-import { forgedFormPage } from './page-form.js';
+import { checkedFormSession } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
-import { ensureSession, readSession } from './session-cookie.js';
+import { ensureSession } from './session-cookie.js';
 
 const INVALID_LINK = 'This link is not valid any more: it was used already, it is older than a day, or the account has another address now.';
 
@@ -58,8 +58,8 @@ export const emailVerificationRoutes: FastifyPluginAsync<{ services: Pick<Servic
       },
     },
     async (request, reply) => {
-      const session = await readSession(request, sessions, config);
-      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, sessions, config);
+      if (!session) return reply;
       const email = await emailVerification.verify(request.body?.token ?? '');
       if (email === null) return invalidLink(reply);
       return renderPage(reply, config, 'verify-email', { title: 'Email address verified', email, done: true });

@@ -16,13 +16,13 @@ import { renderErrorPage } from './pages.js';
 import { readSession } from './session-cookie.js';
 
 type PageConfig = Pick<Config, 'secureCookies' | 'issuer'>;
-/** A route's own answer to a refused post (it sends the reply). */
-type Refusal = () => Promise<unknown>;
+/** A route's own answer to a refused post: it sends the reply (awaited, as a page or the reply itself). */
+type Refusal = () => unknown;
 
 export const FORGED_FORM = 'This form has expired or was not sent from this site. Go back, reload the page and try again.';
 
 /** The answer to a form post without the session's CSRF token (403): the form is to be reloaded. */
-export function forgedFormPage(reply: FastifyReply, config: PageConfig): Promise<FastifyReply> {
+function forgedFormPage(reply: FastifyReply, config: PageConfig): Promise<FastifyReply> {
   return renderErrorPage(reply, config, 403, FORGED_FORM, { title: 'This form has expired' });
 }
 

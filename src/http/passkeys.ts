@@ -22,7 +22,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { Passkey, User } from '../storage/types.js';
 import { MAX_PASSKEY_NAME_LENGTH } from '../users/passkeys.js';
 import { completeSignIn, EXPIRED_REQUEST } from './login.js';
-import { FORGED_FORM, forgedFormPage } from './page-form.js';
+import { checkedFormSession, FORGED_FORM } from './page-form.js';
 import { renderErrorPage, usePageErrors } from './pages.js';
 import { loginThenReturnTo, safeReturnPath } from './return-path.js';
 import { errorResponses, redirect } from './schemas.js';
@@ -192,8 +192,8 @@ export const passkeyRoutes: FastifyPluginAsync<{ services: PasskeyRouteServices 
         },
       },
       async (request, reply) => {
-        const session = await readSession(request, services.sessions, config);
-        if (!session || !services.sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+        const session = await checkedFormSession(request, reply, services.sessions, config);
+        if (!session) return reply;
         const user = await services.users.findSignedIn(session);
         if (!user) return reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
         const removed = await services.passkeys.remove(user, request.params.id, request.ip);

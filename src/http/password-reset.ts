@@ -19,10 +19,10 @@ import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
 import type { PasswordReset } from '../users/password-reset.js';
-import { forgedFormPage } from './page-form.js';
+import { checkedFormSession } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage } from './schemas.js';
-import { ensureSession, readSession } from './session-cookie.js';
+import { ensureSession } from './session-cookie.js';
 
 const INVALID_LINK = 'This link is not valid any more: it was used already, it is older than 30 minutes, or the password has changed since it was sent. Ask for a new one.';
 
@@ -83,8 +83,8 @@ export const passwordResetRoutes: FastifyPluginAsync<{ services: Pick<Services, 
       },
     },
     async (request, reply) => {
-      const session = await readSession(request, sessions, config);
-      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, sessions, config);
+      if (!session) return reply;
       const email = (request.body?.email ?? '').trim();
       if (email === '') return forgotPage(reply, session, { error: 'Enter the email address of your account.', status: 400 });
       try {
@@ -131,8 +131,8 @@ export const passwordResetRoutes: FastifyPluginAsync<{ services: Pick<Services, 
       },
     },
     async (request, reply) => {
-      const session = await readSession(request, sessions, config);
-      if (!session || !sessions.verifyCsrf(session, request.body?.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, sessions, config);
+      if (!session) return reply;
       const token = request.body?.token ?? '';
       const password = request.body?.password ?? '';
       const user = await reset.check(token);

@@ -20,7 +20,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { toOAuthError } from './errors.js';
 import { type BrowserFlowServices, completeSignIn, EXPIRED_REQUEST, FORM_POST_RESPONSES } from './login.js';
-import { forgedFormPage } from './page-form.js';
+import { checkedFormSession } from './page-form.js';
 import { renderErrorPage, renderPage, throttledMessage } from './pages.js';
 import { safeReturnPath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -134,8 +134,8 @@ export function registerSecondFactorRoutes(app: FastifyInstance, services: Brows
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const session = await readSession(request, services.sessions, config);
-      if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) return forgedFormPage(reply, config);
+      const session = await checkedFormSession(request, reply, services.sessions, config);
+      if (!session) return reply;
       const pending = await loadPending(session, body.rid);
       if (pending === 'expired') return renderErrorPage(reply, config, 400, EXPIRED_REQUEST);
       const next = safeReturnPath(body.next);

@@ -25,8 +25,9 @@ import type { Services } from '../services.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE, PasswordPolicyError } from '../users/password-policy.js';
 import { USERNAME_PATTERN, type UserService } from '../users/service.js';
 import { logError, sendJsonError, toOAuthError } from './errors.js';
+import { checkedFormSession } from './page-form.js';
 import { htmlPage, jsonError, jsonOrHtmlError } from './schemas.js';
-import { ensureSession, readSession } from './session-cookie.js';
+import { ensureSession } from './session-cookie.js';
 
 interface RegisterBody {
   username?: string;
@@ -191,11 +192,9 @@ export const signUpRoutes: FastifyPluginAsync<{ services: Pick<Services, 'config
       await services.users.countRegistrationAttempt(request.ip);
 
       if (!json) {
-        const session = await readSession(request, services.sessions, config);
-        if (!session || !services.sessions.verifyCsrf(session, body.csrf_token)) {
-          // No session (expired, cookies blocked) or a forged post: show the form again with a fresh token.
-          return formAgain(request, reply, 403, body, { form: 'This form has expired. Check your details and submit it again.' });
-        }
+        // No session (expired, cookies blocked) or a forged post: the form again with a fresh token, what was typed kept.
+        const expired = () => formAgain(request, reply, 403, body, { form: 'This form has expired. Check your details and submit it again.' });
+        if (!(await checkedFormSession(request, reply, services.sessions, config, expired))) return reply;
       }
 
       const errors = checkFields(body, services.users, emailRequired);

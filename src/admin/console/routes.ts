@@ -39,6 +39,7 @@ import { registerUserPages } from './users.js';
 import { logError, toOAuthError } from '../../http/errors.js';
 import { throttledMessage } from '../../http/pages.js';
 import { loginThenReturnTo, safeConsolePath } from '../../http/return-path.js';
+import { checkedFormSession, refuseForgedForm } from '../../http/page-form.js';
 import { firstStepOf, halfSignedIn, type HalfSignedIn } from '../../http/second-factor-state.js';
 import { clearSessionCookie, ensureSession, readSession, setSessionCookie } from '../../http/session-cookie.js';
 
@@ -146,12 +147,8 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
       return message(reply, 401, 'Signed out', 'Your admin session has ended. Sign in again.', null);
     }
     const admin = { session, user };
-    if (request.method === 'POST') {
-      const token = (request.body as { csrf_token?: unknown } | undefined)?.csrf_token;
-      if (!services.consoleSessions.verifyCsrf(session, token)) {
-        return message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Go back, reload the page and try again.', admin);
-      }
-    }
+    const expired = () => message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Go back, reload the page and try again.', admin);
+    if (request.method === 'POST' && (await refuseForgedForm(request, reply, session, services.consoleSessions, config, expired))) return reply;
     // `ADMIN_SESSION_TTL` is an idle timeout: every use pushes the end back, in the store and in
     // the cookie's Max-Age alike (written at most every tenth of the TTL: `keepAlive`).
     if (await services.consoleSessions.keepAlive(session)) setSessionCookie(reply, services.consoleSessions, session, config);
@@ -189,12 +186,12 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
     const body = request.body ?? {};
     const username = body.username ?? '';
     const next = safeNext(body.next);
-    const session = await readSession(request, services.consoleSessions, config);
-    if (!session || !services.consoleSessions.verifyCsrf(session, body.csrf_token)) {
-      // Login CSRF: a sign-in not started from this form is refused.
+    // Login CSRF: a sign-in not started from this form is refused (the form again, with a fresh session's token).
+    const session = await checkedFormSession(request, reply, services.consoleSessions, config, async () => {
       const fresh = await ensureSession(request, reply, services.consoleSessions, config);
       return signInPage(reply, 403, { csrfToken: fresh.csrfToken, username, next, error: 'This form has expired. Sign in again.' });
-    }
+    });
+    if (!session) return reply;
     if (username === '' || !body.password) {
       return signInPage(reply, 400, { csrfToken: session.csrfToken, username, next, error: 'Enter your username and password.' });
     }
@@ -246,10 +243,9 @@ export const adminConsole: FastifyPluginAsync<{ services: ConsoleServices }> = a
   app.post<{ Body: { code?: string; next?: string; csrf_token?: string } }>(CODE_PAGE, { schema: { body: codeBody } }, async (request, reply) => {
     const body = request.body ?? {};
     const next = safeNext(body.next);
-    const session = await readSession(request, services.consoleSessions, config);
-    if (!session || !services.consoleSessions.verifyCsrf(session, body.csrf_token)) {
-      return message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Sign in again.', null);
-    }
+    const expired = () => message(reply, 403, 'Form expired', 'This form is out of date or was not sent from this console. Sign in again.', null);
+    const session = await checkedFormSession(request, reply, services.consoleSessions, config, expired);
+    if (!session) return reply;
     const user = await awaitedAdmin(session);
     if (!user) return reply.code(303).header('cache-control', 'no-store').redirect(SIGN_IN);
     const page = (status: number, error: string) => codePage(reply, status, { csrfToken: session.csrfToken, next, username: user.username, error });
