@@ -6,7 +6,7 @@
 import { isLoopbackHost } from '../config.js';
 import { ADMIN_SCOPE, registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
-import type { ClientJwks } from '../storage/types.js';
+import type { Client } from '../storage/types.js';
 import { checkJwksUri, parseClientJwks } from './jwks.js';
 import {
   AUTH_METHOD_NAMES,
@@ -47,21 +47,21 @@ export interface ClientMetadataInput {
   require_pushed_authorization_requests?: boolean;
 }
 
-/** Metadata after defaults and validation. */
-export interface ClientMetadata {
-  clientName: string;
-  redirectUris: string[];
-  grantTypes: GrantType[];
-  responseTypes: ResponseType[];
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-  scope: string;
-  resourceServer: boolean;
-  /** Set (one of the two) exactly for `private_key_jwt`. */
-  jwks: ClientJwks | null;
-  jwksUri: string | null;
-  dpopBoundAccessTokens: boolean;
-  requirePushedAuthorizationRequests: boolean;
-}
+/** Metadata after defaults and validation: the registrable fields of a stored `Client`. */
+export type ClientMetadata = Pick<
+  Client,
+  | 'clientName'
+  | 'redirectUris'
+  | 'grantTypes'
+  | 'responseTypes'
+  | 'tokenEndpointAuthMethod'
+  | 'scope'
+  | 'resourceServer'
+  | 'jwks'
+  | 'jwksUri'
+  | 'dpopBoundAccessTokens'
+  | 'requirePushedAuthorizationRequests'
+>;
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
 

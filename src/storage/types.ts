@@ -232,28 +232,28 @@ export interface UserRepo {
   existsWithRole(role: Role, exceptId?: string): Promise<boolean>;
 }
 
-export interface NewClient {
-  clientId: string;
-  clientSecretHash: string | null;
-  clientName: string;
-  redirectUris: string[];
-  grantTypes: GrantType[];
-  responseTypes: ResponseType[];
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-  scope: string;
-  resourceServer: boolean;
-  /** Default null (both). */
-  jwks?: ClientJwks | null;
-  jwksUri?: string | null;
-  /** RFC 9449 §5.2; default false. */
-  dpopBoundAccessTokens?: boolean;
-  /** RFC 9126 §6; default false. */
-  requirePushedAuthorizationRequests?: boolean;
-  /** Default `admin`. */
-  origin?: ClientOrigin;
-  /** Default null. */
-  registrationAccessTokenHash?: string | null;
-}
+/**
+ * What creating a client takes: its fields but the ones the store keeps. Left out, `jwks`, `jwksUri` and
+ * `registrationAccessTokenHash` are null, the two flags false and `origin` is `admin`.
+ */
+export type NewClient = Pick<
+  Client,
+  | 'clientId'
+  | 'clientSecretHash'
+  | 'clientName'
+  | 'redirectUris'
+  | 'grantTypes'
+  | 'responseTypes'
+  | 'tokenEndpointAuthMethod'
+  | 'scope'
+  | 'resourceServer'
+> &
+  Partial<
+    Pick<
+      Client,
+      'jwks' | 'jwksUri' | 'dpopBoundAccessTokens' | 'requirePushedAuthorizationRequests' | 'origin' | 'registrationAccessTokenHash'
+    >
+  >;
 
 export type ClientPatch = Partial<Omit<NewClient, 'clientId'>>;
 
