@@ -23,7 +23,7 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { signedInUser, type AccountServices } from './account.js';
 import { toOAuthError } from './errors.js';
-import { refuseForgedForm } from './page-form.js';
+import { signedInFormPost } from './page-form.js';
 import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { loginThenReturnTo, safeConsolePath } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
@@ -112,10 +112,9 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
     { schema: { tags: ['browser'], summary: 'Confirm the authenticator app (HTML form post)', consumes: ['application/x-www-form-urlencoded'], body: codeBody, response: formResponses } },
     async (request, reply) => {
       const next = safeConsolePath(request.body?.next);
-      const current = await signedInUser(services, await readSession(request, services.sessions, config));
-      if (!current) return toSignIn(reply, setupPath(next));
+      const current = await signedInFormPost(request, reply, services, config, setupPath(next));
+      if (!current) return reply;
       const { user, session } = current;
-      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       if (await secondFactor.isEnrolled(user.id)) return toAccount(reply);
       let codes: string[] | null;
       try {
@@ -133,10 +132,9 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
     `${SETUP}/recovery-codes`,
     { schema: { tags: ['browser'], summary: 'New recovery codes (HTML form post)', consumes: ['application/x-www-form-urlencoded'], body: codeBody, response: formResponses } },
     async (request, reply) => {
-      const current = await signedInUser(services, await readSession(request, services.sessions, config));
-      if (!current) return toSignIn(reply, '/account');
+      const current = await signedInFormPost(request, reply, services, config, '/account');
+      if (!current) return reply;
       const { user, session } = current;
-      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       let codes: string[] | null;
       try {
         codes = await secondFactor.regenerateRecoveryCodes(user, request.body?.code ?? '', request.ip);
@@ -162,11 +160,10 @@ export const accountAuthenticatorRoutes: FastifyPluginAsync<{ services: AccountS
       },
     },
     async (request, reply) => {
-      const current = await signedInUser(services, await readSession(request, services.sessions, config));
-      if (!current) return toSignIn(reply, '/account');
-      const { user, session } = current;
+      const current = await signedInFormPost(request, reply, services, config, '/account');
+      if (!current) return reply;
+      const { user } = current;
       const body = request.body ?? {};
-      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
       const code = (body.code ?? '').trim();
       const password = body.password ?? '';
       if (code === '' && password === '') return renderErrorPage(reply, config, 400, 'Enter a current code from your app, or your password. Go back and try again.');

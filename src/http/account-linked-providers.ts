@@ -7,10 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import type { User } from '../storage/types.js';
-import { refuseForgedForm } from './page-form.js';
-import { loginThenReturnTo } from './return-path.js';
+import { signedInFormPost } from './page-form.js';
 import { redirect, htmlPage } from './schemas.js';
-import { readSession } from './session-cookie.js';
 
 /** An entry of `ACCOUNT_SECTIONS` (`account.ts`). */
 export const linkedProvidersSection = {
@@ -47,10 +45,9 @@ export function registerLinkedProviderRoutes(app: FastifyInstance, services: Pic
       },
     },
     async (request, reply) => {
-      const session = await readSession(request, services.sessions, config);
-      const user = session ? await services.users.findSignedIn(session) : null;
-      if (!session || !user) return reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
-      if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
+      const current = await signedInFormPost(request, reply, services, config, '/account');
+      if (!current) return reply;
+      const { user } = current;
       await services.linkedAccounts.unlink(user, request.body?.provider ?? '', request.body?.subject ?? '', request.ip);
       return reply.header('cache-control', 'no-store').redirect('/account', 303);
     },

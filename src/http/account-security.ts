@@ -25,12 +25,11 @@ import type { User } from '../storage/types.js';
 import { hasPassword } from '../users/account.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
 import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
-import { renderAccountPage, signedInUser, type AccountNotice, type AccountServices } from './account.js';
-import { refuseForgedForm } from './page-form.js';
+import { renderAccountPage, type AccountNotice, type AccountServices } from './account.js';
+import { signedInFormPost } from './page-form.js';
 import { throttledMessage, usePageErrors } from './pages.js';
-import { loginThenReturnTo } from './return-path.js';
 import { htmlPage, redirect } from './schemas.js';
-import { clearSessionCookie, readSession, setSessionCookie } from './session-cookie.js';
+import { clearSessionCookie, setSessionCookie } from './session-cookie.js';
 
 type Deps = AccountServices & Pick<Services, 'audit'>;
 
@@ -60,16 +59,7 @@ export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = asy
   usePageErrors(app, config);
 
   /** The signed-in user of a form post with the right CSRF token; otherwise the answer has been sent (null). */
-  async function signedInForm(request: FastifyRequest<{ Body: { csrf_token?: string } | undefined }>, reply: FastifyReply): Promise<Current | null> {
-    const session = await readSession(request, sessions, config);
-    if (session && (await refuseForgedForm(request, reply, session, sessions, config))) return null;
-    const current = await signedInUser(services, session);
-    if (!current) {
-      await reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
-      return null;
-    }
-    return current;
-  }
+  const signedInForm = (request: FastifyRequest, reply: FastifyReply): Promise<Current | null> => signedInFormPost(request, reply, services, config, '/account');
 
   const back = (reply: FastifyReply, notice: AccountNotice) => reply.header('cache-control', 'no-store').redirect(`/account?notice=${notice}`, 303);
   const again = (reply: FastifyReply, current: Current, errors: Record<string, string>, status = 400) => renderAccountPage(reply, services, current, { errors, status });

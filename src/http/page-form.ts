@@ -11,8 +11,11 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
+import type { Services } from '../services.js';
 import type { BrowserSession, SessionService } from '../sessions/service.js';
+import type { User } from '../storage/types.js';
 import { renderErrorPage } from './pages.js';
+import { loginThenReturnTo } from './return-path.js';
 import { readSession } from './session-cookie.js';
 
 type PageConfig = Pick<Config, 'secureCookies' | 'issuer'>;
@@ -64,4 +67,28 @@ export async function checkedFormSession(
     return null;
   }
   return (await refuseForgedForm(request, reply, session, sessions, config, refuse)) ? null : session;
+}
+
+/**
+ * The signed-in user of a form post that carries its session's CSRF token,
+ * with the session (the account page's forms). Otherwise null, and the
+ * answer has been sent: the forged-form page for a wrong or missing token;
+ * when no one is signed in (no session, or its sign-in has ended), the
+ * sign-in page, which comes back to `returnTo`.
+ */
+export async function signedInFormPost(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  services: Pick<Services, 'sessions' | 'users'>,
+  config: PageConfig,
+  returnTo: string,
+): Promise<{ user: User; session: BrowserSession } | null> {
+  const session = await readSession(request, services.sessions, config);
+  if (session && (await refuseForgedForm(request, reply, session, services.sessions, config))) return null;
+  const user = session ? await services.users.findSignedIn(session) : null;
+  if (!session || !user) {
+    await reply.header('cache-control', 'no-store').redirect(loginThenReturnTo(returnTo), 303);
+    return null;
+  }
+  return { user, session };
 }

@@ -22,9 +22,9 @@ import type { BrowserSession } from '../sessions/service.js';
 import type { Passkey, User } from '../storage/types.js';
 import { MAX_PASSKEY_NAME_LENGTH } from '../users/passkeys.js';
 import { completeSignIn, EXPIRED_REQUEST } from './login.js';
-import { checkedFormSession, FORGED_FORM } from './page-form.js';
+import { FORGED_FORM, signedInFormPost } from './page-form.js';
 import { renderErrorPage, usePageErrors } from './pages.js';
-import { loginThenReturnTo, safeReturnPath } from './return-path.js';
+import { safeReturnPath } from './return-path.js';
 import { errorResponses, redirect } from './schemas.js';
 import { readSession } from './session-cookie.js';
 
@@ -192,10 +192,9 @@ export const passkeyRoutes: FastifyPluginAsync<{ services: PasskeyRouteServices 
         },
       },
       async (request, reply) => {
-        const session = await checkedFormSession(request, reply, services.sessions, config);
-        if (!session) return reply;
-        const user = await services.users.findSignedIn(session);
-        if (!user) return reply.header('cache-control', 'no-store').redirect(loginThenReturnTo('/account'), 303);
+        const current = await signedInFormPost(request, reply, services, config, '/account');
+        if (!current) return reply;
+        const { user } = current;
         const removed = await services.passkeys.remove(user, request.params.id, request.ip);
         if (!removed) return renderErrorPage(reply, config, 404, 'You have no such passkey.');
         return reply.header('cache-control', 'no-store').redirect('/account', 303);

@@ -166,10 +166,34 @@ t.test(`the account page: password, apps, sessions (${backendName})`, async (t) 
     t.notMatch((await app.inject('/login')).body, 'Forgot your password?');
   });
 
-  t.test('signed out, a post goes to sign in and changes nothing', async (t) => {
-    const browser = new InjectBrowser(app);
-    const res = await browser.post('/account/sessions/end-others', { csrf_token: 'x' });
-    t.equal(res.statusCode, 303);
-    t.equal(res.headers.location, '/login?next=%2Faccount');
+  t.test('signed out, every account form post goes to sign in and comes back to the page it was on', async (t) => {
+    const posts: Array<[string, string]> = [
+      ['/account/password', '/account'],
+      ['/account/apps/revoke', '/account'],
+      ['/account/sessions/end', '/account'],
+      ['/account/sessions/end-others', '/account'],
+      ['/account/authenticator', '/account/authenticator'],
+      ['/account/authenticator/recovery-codes', '/account'],
+      ['/account/authenticator/remove', '/account'],
+      ['/account/linked-providers/remove', '/account'],
+      ['/account/passkeys/some-id/remove', '/account'],
+    ];
+    for (const [action, back] of posts) {
+      // Without a cookie, and with a session that never signed in (its own token sent): both are asked to sign in.
+      const anonymous = new InjectBrowser(app);
+      const withSession = new InjectBrowser(app);
+      const session = await services.sessions.create();
+      withSession.cookies.set('sid', session.id);
+      for (const [how, browser, token] of [
+        ['no session', anonymous, 'x'],
+        ['a session not signed in', withSession, session.csrfToken],
+      ] as const) {
+        const res = await browser.post(action, { csrf_token: token });
+        t.equal(res.statusCode, 303, `${action}, ${how}: redirected`);
+        t.equal(res.headers.location, `/login?next=${encodeURIComponent(back)}`, `${action}, ${how}: to sign in, then back`);
+      }
+      // The CSRF rule comes first: that session with another token gets the forged-form page.
+      t.equal((await withSession.post(action, { csrf_token: 'x' })).statusCode, 403, `${action}: a wrong token is refused first`);
+    }
   });
 });
