@@ -27,9 +27,9 @@ import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { OutboundFetch } from '../security/outbound-fetch.js';
 import { OutboundFetchError } from '../security/outbound-fetch.js';
-import type { Client, KvStore } from '../storage/types.js';
+import type { Client, ClientMetadata, KvStore } from '../storage/types.js';
 import { ADMIN_SCOPE } from '../oauth/scope.js';
-import { DYNAMIC_GRANT_TYPES, parseScope, validateDynamicClientMetadata, type ClientMetadata, type ClientMetadataInput } from './metadata.js';
+import { DYNAMIC_GRANT_TYPES, parseScope, validateDynamicClientMetadata, type ClientMetadataInput } from './metadata.js';
 
 /** Largest document accepted, bytes. */
 export const MAX_DOCUMENT_BYTES = 5_120;

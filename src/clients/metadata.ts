@@ -6,7 +6,7 @@
 import { isLoopbackHost } from '../config.js';
 import { ADMIN_SCOPE, registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
-import type { Client } from '../storage/types.js';
+import type { ClientMetadata } from '../storage/types.js';
 import { checkJwksUri, parseClientJwks } from './jwks.js';
 import {
   AUTH_METHOD_NAMES,
@@ -46,22 +46,6 @@ export interface ClientMetadataInput {
   /** RFC 9126 §6: the client's authorization requests must be pushed. Default false. */
   require_pushed_authorization_requests?: boolean;
 }
-
-/** Metadata after defaults and validation: the registrable fields of a stored `Client`. */
-export type ClientMetadata = Pick<
-  Client,
-  | 'clientName'
-  | 'redirectUris'
-  | 'grantTypes'
-  | 'responseTypes'
-  | 'tokenEndpointAuthMethod'
-  | 'scope'
-  | 'resourceServer'
-  | 'jwks'
-  | 'jwksUri'
-  | 'dpopBoundAccessTokens'
-  | 'requirePushedAuthorizationRequests'
->;
 
 const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => GRANT_TYPES[g].issuesRefreshTokens);
 

@@ -19,8 +19,8 @@ import { recordChange, type AuditEventInput, type AuditRecorder, type ChangeCont
 import type { Config } from '../config.js';
 import { conflict, notFound } from '../errors.js';
 import { isAuthMethod, TOKEN_ENDPOINT_AUTH_METHODS, usesSecret } from '../oauth/protocol.js';
-import type { Client, ClientRepo, KvStore, Page } from '../storage/types.js';
-import { validateClientMetadata, validateDynamicClientMetadata, type ClientMetadata, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
+import type { Client, ClientMetadata, ClientRepo, KvStore, Page } from '../storage/types.js';
+import { validateClientMetadata, validateDynamicClientMetadata, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
 import { isMetadataDocumentClientId } from './metadata-document.js';
 import { generateClientId, generateClientSecret, generateRegistrationAccessToken, hashClientSecret, verifyClientSecret } from './secret.js';
 

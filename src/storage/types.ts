@@ -232,14 +232,9 @@ export interface UserRepo {
   existsWithRole(role: Role, exceptId?: string): Promise<boolean>;
 }
 
-/**
- * What creating a client takes: its fields but the ones the store keeps. Left out, `jwks`, `jwksUri` and
- * `registrationAccessTokenHash` are null, the two flags false and `origin` is `admin`.
- */
-export type NewClient = Pick<
+/** A client's registration after defaults and validation (`clients/metadata.ts`): the fields RFC 7591 metadata sets. */
+export type ClientMetadata = Pick<
   Client,
-  | 'clientId'
-  | 'clientSecretHash'
   | 'clientName'
   | 'redirectUris'
   | 'grantTypes'
@@ -247,13 +242,19 @@ export type NewClient = Pick<
   | 'tokenEndpointAuthMethod'
   | 'scope'
   | 'resourceServer'
-> &
-  Partial<
-    Pick<
-      Client,
-      'jwks' | 'jwksUri' | 'dpopBoundAccessTokens' | 'requirePushedAuthorizationRequests' | 'origin' | 'registrationAccessTokenHash'
-    >
-  >;
+  | 'jwks'
+  | 'jwksUri'
+  | 'dpopBoundAccessTokens'
+  | 'requirePushedAuthorizationRequests'
+>;
+
+/** What a new client may leave out: `jwks`, `jwksUri` and `registrationAccessTokenHash` are then null, the flags false, `origin` `admin`. */
+type DefaultedOnCreate = 'jwks' | 'jwksUri' | 'dpopBoundAccessTokens' | 'requirePushedAuthorizationRequests' | 'origin' | 'registrationAccessTokenHash';
+
+/** What creating a client takes: its id, secret hash and metadata, and where it came from. */
+export type NewClient = Pick<Client, 'clientId' | 'clientSecretHash'> &
+  Omit<ClientMetadata, DefaultedOnCreate> &
+  Partial<Pick<Client, DefaultedOnCreate>>;
 
 export type ClientPatch = Partial<Omit<NewClient, 'clientId'>>;
 
