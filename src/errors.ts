@@ -124,7 +124,16 @@ export class UnavailableError extends OAuthError {
 }
 
 /** The RFC 7591 field a client-metadata error is about. */
-export type ClientMetadataField = 'client_name' | 'redirect_uris' | 'grant_types' | 'response_types' | 'token_endpoint_auth_method' | 'scope' | 'jwks' | 'jwks_uri';
+export type ClientMetadataField =
+  | 'client_name'
+  | 'redirect_uris'
+  | 'post_logout_redirect_uris'
+  | 'grant_types'
+  | 'response_types'
+  | 'token_endpoint_auth_method'
+  | 'scope'
+  | 'jwks'
+  | 'jwks_uri';
 
 /** RFC 7591 §3.2.2 errors, naming the field at fault so a form can show the message next to it. */
 export class ClientMetadataError extends OAuthError {

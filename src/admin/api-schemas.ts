@@ -63,6 +63,12 @@ const metadataProperties = {
     items: { type: 'string', minLength: 1, maxLength: MAX_REDIRECT_URI_LENGTH },
     description: 'Absolute URIs, no fragment; https, or http on localhost/loopback. Matched exactly.',
   },
+  post_logout_redirect_uris: {
+    type: 'array',
+    maxItems: MAX_REDIRECT_URIS,
+    items: { type: 'string', minLength: 1, maxLength: MAX_REDIRECT_URI_LENGTH },
+    description: 'OpenID Connect RP-Initiated Logout §3.1: where /end-session may send the browser after signing out. The rules of redirect_uris; matched exactly. Default: none.',
+  },
   grant_types: {
     type: 'array',
     maxItems: REGISTRABLE_GRANT_TYPES.length,
@@ -136,6 +142,7 @@ export const clientResponse = {
     client_id_issued_at: { type: 'integer', description: 'Epoch seconds' },
     client_name: { type: 'string' },
     redirect_uris: { type: 'array', items: { type: 'string' } },
+    post_logout_redirect_uris: { type: 'array', items: { type: 'string' } },
     grant_types: { type: 'array', items: { type: 'string' } },
     response_types: { type: 'array', items: { type: 'string' } },
     token_endpoint_auth_method: { type: 'string' },

@@ -14,6 +14,7 @@ export function clientToWire(client: Client, clientSecret: string | null = null)
     client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
     client_name: client.clientName,
     redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
     grant_types: client.grantTypes,
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,

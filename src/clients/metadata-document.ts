@@ -10,7 +10,9 @@
  * - The document's `client_id` must equal the URL exactly (draft §4.1); it
  *   must not carry a secret, and can only be a public client.
  * - `redirect_uris` bind the request like a registered client's; https or
- *   loopback only. `client_name` is shown on the consent page.
+ *   loopback only, and so are `post_logout_redirect_uris` (OpenID Connect
+ *   RP-Initiated Logout §3.1), where `/end-session` may send the browser
+ *   back. `client_name` is shown on the consent page.
  * - Fields this server does not use are ignored (a real client's document
  *   carries logo_uri, client_uri, contacts, software_id, …), and so are
  *   values it cannot grant: grant types other than `authorization_code` and
@@ -102,6 +104,9 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
     throw refused(clientId, `token_endpoint_auth_method${named} is not supported here; only public clients ("none").`);
   }
   if (!isStringArray(fields.redirect_uris) || fields.redirect_uris.length === 0) throw refused(clientId, 'redirect_uris must be a list of URIs.');
+  if (fields.post_logout_redirect_uris !== undefined && !isStringArray(fields.post_logout_redirect_uris)) {
+    throw refused(clientId, 'post_logout_redirect_uris must be a list of URIs.');
+  }
   if (fields.client_name !== undefined && typeof fields.client_name !== 'string') throw refused(clientId, 'client_name must be a string.');
   if (fields.grant_types !== undefined && !isStringArray(fields.grant_types)) throw refused(clientId, 'grant_types must be a list of strings.');
   if (fields.response_types !== undefined && !isStringArray(fields.response_types)) throw refused(clientId, 'response_types must be a list of strings.');
@@ -113,6 +118,7 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
   const scopes = fields.scope === undefined ? undefined : parseScope(fields.scope).filter((s) => knownScopes.includes(s) && s !== ADMIN_SCOPE);
   const input: ClientMetadataInput = {
     redirect_uris: fields.redirect_uris,
+    ...(fields.post_logout_redirect_uris === undefined ? {} : { post_logout_redirect_uris: fields.post_logout_redirect_uris }),
     token_endpoint_auth_method: 'none',
     ...(fields.client_name === undefined ? {} : { client_name: fields.client_name.slice(0, 200) }),
     ...(grants === undefined ? {} : { grant_types: grants }),
@@ -182,6 +188,8 @@ export function createMetadataDocumentResolver(deps: MetadataDocumentResolverDep
     clientId,
     clientSecretHash: null,
     ...metadata,
+    // A document cached by a version before post-logout redirect URIs has none.
+    postLogoutRedirectUris: (metadata as Partial<ClientMetadata>).postLogoutRedirectUris ?? [],
     resourceServer: false,
     origin: 'metadata_document',
     registrationAccessTokenHash: null,

@@ -31,6 +31,8 @@ export const MAX_REDIRECT_URI_LENGTH = 2000;
 export interface ClientMetadataInput {
   client_name?: string;
   redirect_uris?: string[];
+  /** OpenID Connect RP-Initiated Logout 1.0 §3.1; the rules of `redirect_uris`. Default: none. */
+  post_logout_redirect_uris?: string[];
   grant_types?: string[];
   response_types?: string[];
   token_endpoint_auth_method?: string;
@@ -51,6 +53,16 @@ const GRANT_TYPE_NAMES_ISSUING_REFRESH = REGISTRABLE_GRANT_TYPES.filter((g) => G
 
 const BLOCKED_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:', 'about:', 'filesystem:']);
 
+/** A list of URIs the browser is sent to, held to one rule: `redirect_uris`, or `post_logout_redirect_uris` (RP-Initiated Logout §3.1). */
+export type RedirectUriList = 'redirect_uris' | 'post_logout_redirect_uris';
+
+const URI_LABEL: Record<RedirectUriList, string> = { redirect_uris: 'redirect URI', post_logout_redirect_uris: 'post-logout redirect URI' };
+
+/** RFC 7591 §3.2.2: `invalid_redirect_uri` for `redirect_uris`; any other list's URI is `invalid_client_metadata` naming the list. */
+function invalidUri(list: RedirectUriList, description: string) {
+  return list === 'redirect_uris' ? invalidRedirectUri(description) : invalidClientMetadata(list, description);
+}
+
 /** RFC 3986 §2: every character a URI may hold, a `%` only as the start of a percent-encoded octet. */
 const URI_CHARACTERS = /^(?:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$/;
 /** RFC 3986 Appendix B: scheme, authority (after `//`, when present), path and query of a URI reference. */
@@ -70,29 +82,31 @@ const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/;
  * host), the loopback check and the browser following the redirect could
  * each read a different URI; only one already in plain form is registered.
  */
-function checkUriSyntax(raw: string, url: URL): void {
+function checkUriSyntax(raw: string, url: URL, list: RedirectUriList): void {
+  const label = URI_LABEL[list];
   if (!URI_CHARACTERS.test(raw)) {
-    throw invalidRedirectUri(
-      `redirect URI "${raw}" holds a character a URI may not (RFC 3986 section 2): percent-encode it in the path or query, write a host name in its ASCII (xn--) form, never a backslash`,
+    throw invalidUri(
+      list,
+      `${label} "${raw}" holds a character a URI may not (RFC 3986 section 2): percent-encode it in the path or query, write a host name in its ASCII (xn--) form, never a backslash`,
     );
   }
   const parts = URI_COMPONENTS.exec(raw);
-  if (!parts) throw invalidRedirectUri(`redirect URI "${raw}" is not an absolute URI (RFC 3986 section 4.3)`);
+  if (!parts) throw invalidUri(list, `${label} "${raw}" is not an absolute URI (RFC 3986 section 4.3)`);
   const [, , authority, path = '', query = ''] = parts;
   if (!PATH_AND_QUERY_CHARACTERS.test(path) || !PATH_AND_QUERY_CHARACTERS.test(query)) {
-    throw invalidRedirectUri(`redirect URI "${raw}" has "[" or "]" outside an IP literal host: percent-encode them`);
+    throw invalidUri(list, `${label} "${raw}" has "[" or "]" outside an IP literal host: percent-encode them`);
   }
   const web = url.protocol === 'https:' || url.protocol === 'http:';
   if (authority === undefined) {
-    if (web) throw invalidRedirectUri(`redirect URI "${raw}" must name its host after "//": ${url.protocol}//host/path (RFC 3986 section 3.2)`);
+    if (web) throw invalidUri(list, `${label} "${raw}" must name its host after "//": ${url.protocol}//host/path (RFC 3986 section 3.2)`);
     return;
   }
-  if (authority.includes('@')) throw invalidRedirectUri(`redirect URI "${raw}" must not contain credentials`);
+  if (authority.includes('@')) throw invalidUri(list, `${label} "${raw}" must not contain credentials`);
   const host = HOST_AND_PORT.exec(authority)?.[1];
-  if (host === undefined || (web && host === '')) throw invalidRedirectUri(`redirect URI "${raw}" must name a host: ${url.protocol}//host/path (RFC 3986 section 3.2.2)`);
+  if (host === undefined || (web && host === '')) throw invalidUri(list, `${label} "${raw}" must name a host: ${url.protocol}//host/path (RFC 3986 section 3.2.2)`);
   // Case aside, the host as written must be the host the parser (and a browser) reads.
   if (web && host.toLowerCase() !== url.hostname) {
-    throw invalidRedirectUri(`redirect URI "${raw}" writes its host in a form browsers rewrite (to "${url.hostname}"): register it with the host written as ${url.hostname}`);
+    throw invalidUri(list, `${label} "${raw}" writes its host in a form browsers rewrite (to "${url.hostname}"): register it with the host written as ${url.hostname}`);
   }
 }
 
@@ -101,31 +115,57 @@ function checkUriSyntax(raw: string, url: URL): void {
  * 3986 syntax as written: `checkUriSyntax`); https, or http on a loopback
  * host (RFC 8252 §7.3). Public clients may also use a private-use scheme in
  * reverse-domain form (RFC 8252 §7.1, e.g. `com.example.app:/callback`).
+ * A post-logout redirect URI (`list`) is held to the same rule, with errors
+ * naming its own field.
  */
-export function checkRedirectUri(raw: string, publicClient: boolean): void {
-  if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidRedirectUri(`redirect URI must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
-  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalidRedirectUri('redirect URI must not contain whitespace or control characters');
+export function checkRedirectUri(raw: string, publicClient: boolean, list: RedirectUriList = 'redirect_uris'): void {
+  const label = URI_LABEL[list];
+  if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidUri(list, `${label} must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalidUri(list, `${label} must not contain whitespace or control characters`);
   // Matching is exact (RFC 9700 §4.1.3): a "*" would be stored as a literal character and match nothing the author meant.
-  if (raw.includes('*')) throw invalidRedirectUri(`redirect URI "${raw}" contains "*": there are no wildcards; register each redirect URI exactly`);
+  if (raw.includes('*')) throw invalidUri(list, `${label} "${raw}" contains "*": there are no wildcards; register each ${label} exactly`);
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw invalidRedirectUri(`redirect URI "${raw}" is not an absolute URI`);
+    throw invalidUri(list, `${label} "${raw}" is not an absolute URI`);
   }
-  if (raw.includes('#')) throw invalidRedirectUri(`redirect URI "${raw}" must not contain a fragment (RFC 6749 §3.1.2)`);
-  if (url.username || url.password) throw invalidRedirectUri(`redirect URI "${raw}" must not contain credentials`);
-  checkUriSyntax(raw, url);
+  if (raw.includes('#')) throw invalidUri(list, `${label} "${raw}" must not contain a fragment (RFC 6749 §3.1.2)`);
+  if (url.username || url.password) throw invalidUri(list, `${label} "${raw}" must not contain credentials`);
+  checkUriSyntax(raw, url, list);
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:') {
     if (isLoopbackHost(url.hostname)) return;
-    throw invalidRedirectUri(`redirect URI "${raw}" must use https (http is allowed only for localhost and loopback addresses)`);
+    throw invalidUri(list, `${label} "${raw}" must use https (http is allowed only for localhost and loopback addresses)`);
   }
-  if (BLOCKED_SCHEMES.has(url.protocol)) throw invalidRedirectUri(`redirect URI scheme ${url.protocol} is not allowed`);
+  if (BLOCKED_SCHEMES.has(url.protocol)) throw invalidUri(list, `${label} scheme ${url.protocol} is not allowed`);
   if (publicClient && /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/.test(url.protocol)) return;
-  throw invalidRedirectUri(
-    `redirect URI "${raw}" must use https, http on localhost, or (public clients only) a reverse-domain private-use scheme such as com.example.app:`,
+  throw invalidUri(
+      list,
+    `${label} "${raw}" must use https, http on localhost, or (public clients only) a reverse-domain private-use scheme such as com.example.app:`,
   );
+}
+
+/**
+ * A list of `list`'s URIs as registered: duplicates dropped, at most
+ * `MAX_REDIRECT_URIS`, each passing `checkRedirectUri`.
+ */
+function checkedUriList(uris: readonly string[] | undefined, publicClient: boolean, list: RedirectUriList): string[] {
+  const unique = [...new Set(uris ?? [])];
+  if (unique.length > MAX_REDIRECT_URIS) throw invalidUri(list, `at most ${MAX_REDIRECT_URIS} ${URI_LABEL[list]}s`);
+  for (const uri of unique) checkRedirectUri(uri, publicClient, list);
+  return unique;
+}
+
+/**
+ * The URIs of a client no admin registered: as for a confidential client, no
+ * private-use scheme (RFC 8252 §7.1), which anyone could claim on a device.
+ */
+function checkDynamicUris(uris: readonly string[], list: RedirectUriList): void {
+  for (const uri of uris) {
+    if (!/^https?:/i.test(uri)) throw invalidUri(list, `${URI_LABEL[list]} "${uri.slice(0, 200)}" must use https, or http on a loopback address (RFC 8252 §7.3)`);
+    checkRedirectUri(uri, false, list);
+  }
 }
 
 /** The grant types a client no admin registered may have (RFC 7591 registration, metadata documents). */
@@ -153,7 +193,7 @@ export const UNNAMED_CLIENT = 'Unnamed application';
  *   default): never `password`, `client_credentials` or `implicit`;
  *   response type `code` only;
  * - redirect URIs https, or http on a loopback host (RFC 8252 §7.3, §8.3);
- *   at least one;
+ *   at least one; post-logout redirect URIs the same, none by default;
  * - never the `admin` scope; registered for every configured scope (which
  *   never includes it), whatever narrower `scope` it asks for (RFC 7591 §2
  *   lets the server register other values and say so in its answer): each
@@ -188,11 +228,9 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
 
   const redirectUris = input.redirect_uris ?? [];
   if (redirectUris.length === 0) throw invalidRedirectUri('redirect_uris is required: at least one https or loopback (http://127.0.0.1, http://[::1], http://localhost) URI');
-  // As for a confidential client: no private-use scheme (RFC 8252 §7.1), which anyone could claim on a device.
-  for (const uri of redirectUris) {
-    if (!/^https?:/i.test(uri)) throw invalidRedirectUri(`redirect URI "${uri.slice(0, 200)}" must use https, or http on a loopback address (RFC 8252 §7.3)`);
-    checkRedirectUri(uri, false);
-  }
+  checkDynamicUris(redirectUris, 'redirect_uris');
+  const postLogoutRedirectUris = input.post_logout_redirect_uris ?? [];
+  checkDynamicUris(postLogoutRedirectUris, 'post_logout_redirect_uris');
 
   const asked = parseScope(input.scope);
   if (asked.includes(ADMIN_SCOPE)) {
@@ -206,6 +244,7 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
     {
       client_name: input.client_name === undefined || input.client_name.trim() === '' ? UNNAMED_CLIENT : input.client_name,
       redirect_uris: redirectUris,
+      post_logout_redirect_uris: postLogoutRedirectUris,
       grant_types: grants,
       response_types: responses,
       token_endpoint_auth_method: method,
@@ -267,9 +306,8 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
     throw invalidClientMetadata('grant_types', `refresh_token needs a grant that issues refresh tokens (${issuers})`);
   }
 
-  const redirectUris = [...new Set(input.redirect_uris ?? [])];
-  if (redirectUris.length > MAX_REDIRECT_URIS) throw invalidRedirectUri(`at most ${MAX_REDIRECT_URIS} redirect URIs`);
-  for (const uri of redirectUris) checkRedirectUri(uri, publicClient);
+  const redirectUris = checkedUriList(input.redirect_uris, publicClient, 'redirect_uris');
+  const postLogoutRedirectUris = checkedUriList(input.post_logout_redirect_uris, publicClient, 'post_logout_redirect_uris');
   if (responses.length > 0 && redirectUris.length === 0) {
     throw invalidRedirectUri('redirect_uris is required for the authorization_code and implicit grants');
   }
@@ -294,6 +332,7 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
   return {
     clientName,
     redirectUris,
+    postLogoutRedirectUris,
     grantTypes: grants,
     responseTypes: responses,
     tokenEndpointAuthMethod: authMethod,

@@ -62,7 +62,7 @@ export function readRegistrationRequest(body: unknown): RegistrationRequest {
     }
     return value;
   };
-  const list = (name: 'redirect_uris' | 'grant_types' | 'response_types', maxItems: number, maxLength: number): string[] | undefined => {
+  const list = (name: 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'response_types', maxItems: number, maxLength: number): string[] | undefined => {
     const value = fields[name];
     if (value === undefined || value === null) return undefined;
     if (!Array.isArray(value) || value.length > maxItems || !value.every((v) => typeof v === 'string' && v.length <= maxLength)) {
@@ -76,6 +76,8 @@ export function readRegistrationRequest(body: unknown): RegistrationRequest {
   if (name !== undefined) metadata.client_name = name;
   const redirectUris = list('redirect_uris', MAX_REDIRECT_URIS, MAX_REDIRECT_URI_LENGTH);
   if (redirectUris !== undefined) metadata.redirect_uris = redirectUris;
+  const postLogoutRedirectUris = list('post_logout_redirect_uris', MAX_REDIRECT_URIS, MAX_REDIRECT_URI_LENGTH);
+  if (postLogoutRedirectUris !== undefined) metadata.post_logout_redirect_uris = postLogoutRedirectUris;
   const grants = list('grant_types', MAX_LIST, 100);
   if (grants !== undefined) metadata.grant_types = grants;
   const responses = list('response_types', MAX_LIST, 100);

@@ -121,6 +121,7 @@ function changedFields(before: Client, after: Client): string[] {
   const pairs: Array<[string, unknown, unknown]> = [
     ['client_name', before.clientName, after.clientName],
     ['redirect_uris', before.redirectUris, after.redirectUris],
+    ['post_logout_redirect_uris', before.postLogoutRedirectUris, after.postLogoutRedirectUris],
     ['grant_types', before.grantTypes, after.grantTypes],
     ['response_types', before.responseTypes, after.responseTypes],
     ['token_endpoint_auth_method', before.tokenEndpointAuthMethod, after.tokenEndpointAuthMethod],
@@ -245,6 +246,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
             {
               client_name: patch.client_name ?? current.clientName,
               redirect_uris: patch.redirect_uris ?? current.redirectUris,
+              post_logout_redirect_uris: patch.post_logout_redirect_uris ?? current.postLogoutRedirectUris,
               grant_types: patch.grant_types ?? current.grantTypes,
               // Response types follow the grant types unless the patch names them.
               response_types: patch.response_types ?? (patch.grant_types ? undefined : current.responseTypes),
@@ -293,7 +295,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       if (usedHere.size > 10_000) usedHere.clear();
       if (client.origin === 'metadata_document') {
         // The row mirrors the document; written again when the document changed or a day has passed.
-        const metadata = JSON.stringify([client.clientName, client.redirectUris, client.grantTypes, client.responseTypes, client.scope]);
+        const metadata = JSON.stringify([client.clientName, client.redirectUris, client.postLogoutRedirectUris, client.grantTypes, client.responseTypes, client.scope]);
         const seen = usedHere.get(client.clientId);
         if (seen && seen.metadata === metadata && seen.atMs > notBefore) return;
         const saved = await repo.upsertMetadataDocumentClient(
@@ -301,6 +303,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
             clientId: client.clientId,
             clientName: client.clientName,
             redirectUris: client.redirectUris,
+            postLogoutRedirectUris: client.postLogoutRedirectUris,
             grantTypes: client.grantTypes,
             responseTypes: client.responseTypes,
             tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,

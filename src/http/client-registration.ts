@@ -42,6 +42,9 @@ const metadataBody = {
     'response type code, https or loopback redirect URIs, never the admin scope.',
   properties: {
     redirect_uris: { description: 'Required, a list: https, or http on 127.0.0.1, [::1] or localhost (any port for 127.0.0.1 and [::1]).' },
+    post_logout_redirect_uris: {
+      description: 'OpenID Connect RP-Initiated Logout §3.1, a list: where /end-session may send the browser after signing out; the rules of redirect_uris. Default: none.',
+    },
     client_name: { description: 'A string, shown on the consent page with a notice that no administrator registered the client.' },
     grant_types: { description: 'A list: authorization_code and/or refresh_token. Default: both.' },
     response_types: { description: 'A list: code. Default: code.' },
@@ -68,6 +71,7 @@ const registrationResponse = {
     registration_client_uri: { type: 'string' },
     client_name: { type: 'string' },
     redirect_uris: strings,
+    post_logout_redirect_uris: strings,
     grant_types: strings,
     response_types: strings,
     token_endpoint_auth_method: { type: 'string' },
@@ -92,6 +96,7 @@ function toResponse(config: Pick<Config, 'issuer'>, client: Client, registration
     registration_client_uri: registrationClientUri(config, client.clientId),
     client_name: client.clientName,
     redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
     grant_types: client.grantTypes,
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,

@@ -70,6 +70,12 @@ export interface Client {
   clientSecretHash: string | null;
   clientName: string;
   redirectUris: string[];
+  /**
+   * OpenID Connect RP-Initiated Logout 1.0 §3.1: where the end-session
+   * endpoint may send the browser after signing out, matched exactly; empty:
+   * nowhere (the signed-out page is shown).
+   */
+  postLogoutRedirectUris: string[];
   grantTypes: GrantType[];
   responseTypes: ResponseType[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
@@ -237,6 +243,7 @@ export type ClientMetadata = Pick<
   Client,
   | 'clientName'
   | 'redirectUris'
+  | 'postLogoutRedirectUris'
   | 'grantTypes'
   | 'responseTypes'
   | 'tokenEndpointAuthMethod'
@@ -248,8 +255,18 @@ export type ClientMetadata = Pick<
   | 'requirePushedAuthorizationRequests'
 >;
 
-/** What a new client may leave out: `jwks`, `jwksUri` and `registrationAccessTokenHash` are then null, the flags false, `origin` `admin`. */
-type DefaultedOnCreate = 'jwks' | 'jwksUri' | 'dpopBoundAccessTokens' | 'requirePushedAuthorizationRequests' | 'origin' | 'registrationAccessTokenHash';
+/**
+ * What a new client may leave out: `postLogoutRedirectUris` is then empty, `jwks`, `jwksUri` and
+ * `registrationAccessTokenHash` null, the flags false, `origin` `admin`.
+ */
+type DefaultedOnCreate =
+  | 'postLogoutRedirectUris'
+  | 'jwks'
+  | 'jwksUri'
+  | 'dpopBoundAccessTokens'
+  | 'requirePushedAuthorizationRequests'
+  | 'origin'
+  | 'registrationAccessTokenHash';
 
 /** What creating a client takes: its id, secret hash and metadata, and where it came from. */
 export type NewClient = Pick<Client, 'clientId' | 'clientSecretHash'> &

@@ -175,6 +175,40 @@ t.test(`admin API (${backendName})`, async (t) => {
       const machine = await call('POST', '/admin/clients', { payload: { client_name: 'Batch', grant_types: ['client_credentials'], scope: 'api:read' } });
       t.equal(machine.statusCode, 201);
       t.same(machine.json().redirect_uris, []);
+      t.same(machine.json().post_logout_redirect_uris, [], 'no post-logout redirect URI unless registered');
+    });
+
+    t.test('post_logout_redirect_uris (RP-Initiated Logout §3.1): registered, changed and cleared; held to the rules of redirect_uris', async (t) => {
+      const res = await call('POST', '/admin/clients', {
+        payload: { client_name: 'RP', redirect_uris: ['https://rp.example.com/cb'], post_logout_redirect_uris: ['https://rp.example.com/bye', 'https://rp.example.com/bye', 'http://127.0.0.1:9000/bye'] },
+      });
+      t.equal(res.statusCode, 201, res.body);
+      t.same(res.json().post_logout_redirect_uris, ['https://rp.example.com/bye', 'http://127.0.0.1:9000/bye'], 'duplicates dropped, order kept');
+      const clientId = res.json().client_id as string;
+      t.same((await storage.clients.findById(clientId))!.postLogoutRedirectUris, ['https://rp.example.com/bye', 'http://127.0.0.1:9000/bye'], 'stored');
+      t.same((await call('GET', `/admin/clients/${clientId}`)).json().post_logout_redirect_uris, ['https://rp.example.com/bye', 'http://127.0.0.1:9000/bye']);
+      const renamed = await call('PATCH', `/admin/clients/${clientId}`, { payload: { client_name: 'RP 2' } });
+      t.same(renamed.json().post_logout_redirect_uris, ['https://rp.example.com/bye', 'http://127.0.0.1:9000/bye'], 'a patch without the field keeps it');
+      const changed = await call('PATCH', `/admin/clients/${clientId}`, { payload: { post_logout_redirect_uris: ['https://rp.example.com/logged-out?from=op'] } });
+      t.same(changed.json().post_logout_redirect_uris, ['https://rp.example.com/logged-out?from=op']);
+      const cases: Array<[string, string[], RegExp]> = [
+        ['a wildcard', ['https://*.example.com/bye'], /there are no wildcards; register each post-logout redirect URI exactly/],
+        ['a fragment', ['https://rp.example.com/bye#x'], /fragment/],
+        ['relative', ['/bye'], /absolute/],
+        ['http on a public host', ['http://rp.example.com/bye'], /https/],
+        ['javascript:', ['javascript:alert(1)'], /not allowed/],
+        ['not RFC 3986 as written', ['https://a.example\\@evil.com/bye'], /character a URI may not/],
+        ['no host', ['https:///bye'], /must name a host/],
+      ];
+      for (const [name, uris, why] of cases) {
+        const body = expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: { post_logout_redirect_uris: uris } }), 400, 'invalid_client_metadata');
+        t.match(body.error_description, why, name);
+      }
+      const tooMany = Array.from({ length: 21 }, (_, i) => `https://rp.example.com/bye/${i}`);
+      expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: { post_logout_redirect_uris: tooMany } }), 400, 'invalid_request');
+      t.same((await call('GET', `/admin/clients/${clientId}`)).json().post_logout_redirect_uris, ['https://rp.example.com/logged-out?from=op'], 'a refused patch changes nothing');
+      const cleared = await call('PATCH', `/admin/clients/${clientId}`, { payload: { post_logout_redirect_uris: [] } });
+      t.same(cleared.json().post_logout_redirect_uris, []);
     });
 
     t.test('bad metadata: 400 with the RFC 7591 error codes', async (t) => {

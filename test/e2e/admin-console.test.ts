@@ -110,6 +110,22 @@ t.test(`admin console in Chromium (${backendName})`, { skip: noChromium }, async
     t.same([...stored.grantTypes].sort(), ['authorization_code', 'client_credentials']);
   });
 
+  await t.test('edit post-logout redirect URIs: a bad one is shown next to the field; cleared by emptying it', async (t) => {
+    await page.goto(`${origin}/admin/console/clients/${clientId}`);
+    await page.fill('#post_logout_redirect_uris', 'https://billing.example/bye#fragment');
+    await page.click('button:has-text("Save changes")');
+    t.match(await page.textContent('#post_logout_redirect_uris-error'), /post-logout redirect URI .* fragment/);
+    t.same((await services.clients.get(clientId)).postLogoutRedirectUris, [], 'nothing saved');
+    await page.fill('#post_logout_redirect_uris', 'https://billing.example/bye\nhttps://billing.example/signed-out');
+    await page.click('button:has-text("Save changes")');
+    t.equal(await page.textContent('.notice'), 'Changes saved.');
+    t.same((await services.clients.get(clientId)).postLogoutRedirectUris, ['https://billing.example/bye', 'https://billing.example/signed-out']);
+    t.equal(await page.inputValue('#post_logout_redirect_uris'), 'https://billing.example/bye\nhttps://billing.example/signed-out', 'shown again');
+    await page.fill('#post_logout_redirect_uris', '');
+    await page.click('button:has-text("Save changes")');
+    t.same((await services.clients.get(clientId)).postLogoutRedirectUris, []);
+  });
+
   await t.test('layout: the card stays at the top, so the navigation never moves; client ids never wrap', async (t) => {
     const navTop = async (path: string) => {
       await page.goto(`${origin}${path}`);

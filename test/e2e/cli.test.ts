@@ -95,6 +95,19 @@ t.test(`CLI commands (${backendName})`, async (t) => {
 
     const updated = json(await cli(services, ['clients', 'update', client.client_id, '--name', 'Renamed', '--redirect-uri', 'https://new.example.com/cb', '--json']));
     t.match(updated, { client_name: 'Renamed', redirect_uris: ['https://new.example.com/cb'], scope: 'openid profile api:read' });
+    t.same(updated.post_logout_redirect_uris, [], 'none by default');
+
+    const withLogout = await cli(services, ['clients', 'update', client.client_id, '--post-logout-redirect-uri', 'https://new.example.com/bye', '--post-logout-redirect-uri', 'http://localhost:8080/bye']);
+    t.equal(withLogout.code, 0, withLogout.stderr);
+    t.match(withLogout.stdout, /post_logout_redirect_uris:\s+https:\/\/new\.example\.com\/bye http:\/\/localhost:8080\/bye/);
+    t.same((await services.clients.get(client.client_id)).postLogoutRedirectUris, ['https://new.example.com/bye', 'http://localhost:8080/bye']);
+    const badLogout = await cli(services, ['clients', 'update', client.client_id, '--post-logout-redirect-uri', 'https://*.example.com/bye']);
+    t.equal(badLogout.code, 1);
+    t.match(badLogout.stderr, /post-logout redirect URI .* contains "\*"/);
+    const both = await cli(services, ['clients', 'update', client.client_id, '--post-logout-redirect-uri', 'https://new.example.com/bye', '--no-post-logout-redirect-uris']);
+    t.equal(both.code, 2, 'a usage error');
+    const cleared = json(await cli(services, ['clients', 'update', client.client_id, '--no-post-logout-redirect-uris', '--json']));
+    t.same(cleared.post_logout_redirect_uris, []);
 
     const rotated = json<{ client_secret: string }>(await cli(services, ['clients', 'rotate-secret', client.client_id, '--json']));
     t.not(rotated.client_secret, client.client_secret);

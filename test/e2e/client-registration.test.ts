@@ -26,6 +26,7 @@ interface Registered {
   registration_client_uri: string;
   client_name: string;
   redirect_uris: string[];
+  post_logout_redirect_uris: string[];
   grant_types: string[];
   response_types: string[];
   token_endpoint_auth_method: string;
@@ -133,6 +134,33 @@ t.test(`dynamic client registration, open (${backendName})`, async (t) => {
     }
     expectError(t, await register(app, { client_name: 'No URIs' }), 400, 'invalid_redirect_uri', /redirect_uris is required/);
     expectError(t, await register(app, { redirect_uris: 'https://app.example.com/cb' }), 400, 'invalid_redirect_uri', /list/);
+  });
+
+  t.test('post_logout_redirect_uris (RP-Initiated Logout §3.1): echoed, read and replaced (RFC 7592); the rules of redirect_uris', async (t) => {
+    const reg = (await register(app, { ...MCP_CLIENT, post_logout_redirect_uris: ['https://claude.ai/signed-out', 'http://127.0.0.1:7000/bye'] })).json<Registered>();
+    t.same(reg.post_logout_redirect_uris, ['https://claude.ai/signed-out', 'http://127.0.0.1:7000/bye'], 'echoed (RFC 7591 §3.2.1)');
+    t.same((await storage.clients.findById(reg.client_id))!.postLogoutRedirectUris, reg.post_logout_redirect_uris);
+    t.same((await configuration(app, 'GET', reg.client_id, reg.registration_access_token)).json<Registered>().post_logout_redirect_uris, reg.post_logout_redirect_uris);
+    const replaced = await configuration(app, 'PUT', reg.client_id, reg.registration_access_token, { client_id: reg.client_id, redirect_uris: MCP_CLIENT.redirect_uris, post_logout_redirect_uris: ['https://claude.ai/bye'] });
+    t.same(replaced.json<Registered>().post_logout_redirect_uris, ['https://claude.ai/bye']);
+    const omitted = await configuration(app, 'PUT', reg.client_id, reg.registration_access_token, { client_id: reg.client_id, redirect_uris: MCP_CLIENT.redirect_uris });
+    t.same(omitted.json<Registered>().post_logout_redirect_uris, [], 'omitted: the default, none (RFC 7592 §2.2)');
+    t.same((await register(app, { redirect_uris: ['https://app.example.com/cb'] })).json<Registered>().post_logout_redirect_uris, [], 'none by default');
+
+    const before = await storage.clients.count();
+    for (const [uris, why] of [
+      [['http://app.example.com/bye'], /https/],
+      [['com.example.app:/bye'], /https/],
+      [['javascript:alert(1)'], /https/],
+      [['https://*.example.com/bye'], /wildcards/],
+      [['https://app.example.com/bye#x'], /fragment/],
+      [['https:///bye'], /must name a host/],
+      ['https://app.example.com/bye', /list/],
+      [Array.from({ length: 21 }, (_, i) => `https://app.example.com/${i}`), /at most 20/],
+    ] as const) {
+      expectError(t, await register(app, { redirect_uris: ['https://app.example.com/cb'], post_logout_redirect_uris: uris }), 400, 'invalid_client_metadata', why);
+    }
+    t.equal(await storage.clients.count(), before, 'none was registered');
   });
 
   t.test('refused: redirect URIs that are not RFC 3986 syntax as written, however the URL parser would repair them', async (t) => {

@@ -101,6 +101,12 @@ for (const kind of dbKinds) {
       t.equal(updated!.clientName, 'Renamed');
       t.same(updated!.redirectUris, ['https://a.example/cb', 'https://b.example/cb'], 'order kept');
       t.equal(updated!.scope, 'openid', 'fields not in the patch unchanged');
+      t.same(c.postLogoutRedirectUris, [], 'no post-logout redirect URI unless given');
+      const withLogout = await clients.update(c.clientId, { postLogoutRedirectUris: ['https://a.example/bye', 'https://b.example/bye'] });
+      t.same(withLogout!.postLogoutRedirectUris, ['https://a.example/bye', 'https://b.example/bye']);
+      t.same((await clients.findById(c.clientId))!.redirectUris, ['https://a.example/cb', 'https://b.example/cb'], 'redirect_uris untouched');
+      const created = await clients.create(newClient({ postLogoutRedirectUris: ['https://c.example/bye'] }));
+      t.same((await clients.findById(created.clientId))!.postLogoutRedirectUris, ['https://c.example/bye']);
       t.equal(await clients.update(`nope_${id()}`, { clientName: 'x' }), null);
       t.ok((await clients.list({ limit: 1000, offset: 0 })).some((x) => x.clientId === c.clientId));
       t.ok((await clients.count()) >= 2);
@@ -151,6 +157,9 @@ for (const kind of dbKinds) {
       t.equal(rows.filter((r) => r!.created).length, 1, 'one of them created it');
       const renamed = await clients.upsertMetadataDocumentClient({ ...doc, grantTypes: ['authorization_code'], responseTypes: ['code'], clientName: 'Renamed' }, new Date(at.getTime() + 1000));
       t.equal(renamed!.client.clientName, 'Renamed', 'the document changed: the row follows');
+      t.same(renamed!.client.postLogoutRedirectUris, []);
+      const withLogout = await clients.upsertMetadataDocumentClient({ ...doc, grantTypes: ['authorization_code'], responseTypes: ['code'], postLogoutRedirectUris: ['https://app.example/bye'] }, at);
+      t.same(withLogout!.client.postLogoutRedirectUris, ['https://app.example/bye'], 'and its post-logout redirect URIs');
       t.equal(renamed!.created, false);
       t.same(renamed!.client.lastUsedAt, new Date(at.getTime() + 1000));
       const admin = await clients.create(newClient());

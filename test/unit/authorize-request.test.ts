@@ -21,6 +21,7 @@ function client(overrides: Partial<Client> = {}): Client {
     clientSecretHash: 'sha256$x',
     clientName: 'Web',
     redirectUris: ['https://app.example.com/cb', 'http://127.0.0.1:8080/cb'],
+    postLogoutRedirectUris: [],
     grantTypes: ['authorization_code', 'implicit', 'refresh_token'],
     responseTypes: ['code', 'token'],
     tokenEndpointAuthMethod: 'client_secret_basic',

@@ -49,6 +49,7 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
     clientSecretHash: hashClientSecret(secret),
     clientName: 'Machine',
     redirectUris: [],
+    postLogoutRedirectUris: [],
     grantTypes: ['client_credentials'],
     responseTypes: [],
     tokenEndpointAuthMethod: 'client_secret_basic',

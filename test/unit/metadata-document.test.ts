@@ -32,6 +32,8 @@ t.test('a document: client_id equal to the URL, public only, unknown fields and 
   t.equal(defaults.clientName, 'Unnamed application');
   t.equal(defaults.scope, KNOWN.join(' '));
   t.equal(parseMetadataDocument(URL_ID, doc({ scope: 'nothing known' }), KNOWN).scope, KNOWN.join(' '), 'no known scope asked for: the default');
+  t.same(defaults.postLogoutRedirectUris, [], 'no post-logout redirect URI unless the document lists one');
+  t.same(parseMetadataDocument(URL_ID, doc({ post_logout_redirect_uris: ['https://app.example/bye'] }), KNOWN).postLogoutRedirectUris, ['https://app.example/bye']);
 
   for (const [body, why] of [
     [JSON.stringify({ client_id: `${URL_ID}x`, redirect_uris: ['https://app.example/cb'] }), /client_id is not this URL/],
@@ -45,6 +47,9 @@ t.test('a document: client_id equal to the URL, public only, unknown fields and 
     [doc({ response_types: ['token'] }), /code/],
     [doc({ grant_types: ['password'] }), /authorization_code/],
     [doc({ redirect_uris: ['http://app.example/cb'] }), /https/],
+    [doc({ post_logout_redirect_uris: 'https://app.example/bye' }), /post_logout_redirect_uris must be a list/],
+    [doc({ post_logout_redirect_uris: ['http://app.example/bye'] }), /post-logout redirect URI .* must use https/],
+    [doc({ post_logout_redirect_uris: ['https://app.example/bye#x'] }), /fragment/],
     ['[]', /JSON object/],
     ['nope', /not JSON/],
   ] as const) {

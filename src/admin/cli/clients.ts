@@ -11,6 +11,13 @@ import { UsageError, type Command, type CommandGroup, type CommandResult, type O
 const metadataOptions: Record<string, OptionSpec> = {
   name: { type: 'string', valueName: 'NAME', description: 'client_name, shown on the consent page' },
   'redirect-uri': { type: 'string', multiple: true, valueName: 'URL', description: 'A redirect URI (repeat for several; replaces the list)' },
+  'post-logout-redirect-uri': {
+    type: 'string',
+    multiple: true,
+    valueName: 'URL',
+    description: 'Where /end-session may send the browser after signing out (OpenID Connect RP-Initiated Logout; repeat for several; replaces the list)',
+  },
+  'no-post-logout-redirect-uris': { type: 'boolean', description: 'Remove every post-logout redirect URI' },
   grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${REGISTRABLE_GRANT_TYPES.join(', ')}` },
   'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: `A response type (repeat): ${RESPONSE_TYPE_NAMES.join(', ')} (default: from the grants)` },
   'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHOD_NAMES.join(', ')}` },
@@ -31,6 +38,12 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   if (name !== undefined) input.client_name = name;
   const redirectUris = listValue(args, 'redirect-uri');
   if (redirectUris !== undefined) input.redirect_uris = redirectUris;
+  const postLogoutRedirectUris = listValue(args, 'post-logout-redirect-uri');
+  if (postLogoutRedirectUris !== undefined && args.values['no-post-logout-redirect-uris'] === true) {
+    throw new UsageError('give either --post-logout-redirect-uri or --no-post-logout-redirect-uris, not both');
+  }
+  if (postLogoutRedirectUris !== undefined) input.post_logout_redirect_uris = postLogoutRedirectUris;
+  if (args.values['no-post-logout-redirect-uris'] === true) input.post_logout_redirect_uris = [];
   const grants = listValue(args, 'grant');
   if (grants !== undefined) input.grant_types = grants;
   const responseTypes = listValue(args, 'response-type');
@@ -93,6 +106,7 @@ function show(client: Client, secret: string | null = null, issuer?: string): Co
     ['client_id', client.clientId],
     ['client_name', client.clientName],
     ['redirect_uris', client.redirectUris],
+    ['post_logout_redirect_uris', client.postLogoutRedirectUris],
     ['grant_types', client.grantTypes],
     ['response_types', client.responseTypes],
     ['token_endpoint_auth_method', client.tokenEndpointAuthMethod],
@@ -120,7 +134,7 @@ const create: Command = {
   examples: [
     'clients create --name Demo --redirect-uri http://localhost:8080/cb --grant authorization_code --grant refresh_token --auth-method client_secret_basic --scope "openid profile api:read"',
     'clients create --name "Batch job" --grant client_credentials --scope api:read',
-    'clients create --name SPA --redirect-uri https://app.example.com/cb --auth-method none',
+    'clients create --name SPA --redirect-uri https://app.example.com/cb --post-logout-redirect-uri https://app.example.com/signed-out --auth-method none',
     'clients create --name "Signed job" --grant client_credentials --auth-method private_key_jwt --jwks-uri https://job.example.com/jwks.json',
     `clients create --name "TV app" --grant ${DEVICE_CODE_GRANT} --grant refresh_token --auth-method none --scope "openid api:read"`,
   ],

@@ -1,6 +1,7 @@
 /**
  * The admin console's client pages: list, register (the secret is shown
- * once, in the response to the POST that created it), edit redirect URIs,
+ * once, in the response to the POST that created it), edit redirect URIs
+ * (and post-logout redirect URIs),
  * grants, authentication and scopes, rotate the secret, delete after a
  * confirmation page.
  */
@@ -20,6 +21,7 @@ const clientBody = {
   properties: {
     client_name: { type: 'string', maxLength: 200 },
     redirect_uris: { type: 'string', maxLength: 50_000 },
+    post_logout_redirect_uris: { type: 'string', maxLength: 50_000 },
     grant_types: stringList,
     token_endpoint_auth_method: { type: 'string', maxLength: 50 },
     jwks: { type: 'string', maxLength: MAX_JWKS_BYTES * 2 },
@@ -36,6 +38,7 @@ const clientParams = { type: 'object', required: ['client_id'], properties: { cl
 interface ClientBody {
   client_name?: string;
   redirect_uris?: string;
+  post_logout_redirect_uris?: string;
   grant_types?: string[];
   token_endpoint_auth_method?: string;
   jwks?: string;
@@ -48,11 +51,12 @@ interface ClientBody {
   csrf_token?: string;
 }
 
-type ClientField = 'client_name' | 'redirect_uris' | 'grant_types' | 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri' | 'scope' | 'form';
+type ClientField = 'client_name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri' | 'scope' | 'form';
 
 interface ClientFormValues {
   client_name: string;
   redirect_uris: string;
+  post_logout_redirect_uris: string;
   grant_types: string[];
   token_endpoint_auth_method: string;
   /** private_key_jwt: the JWK Set as JSON text, or the URL (one of the two). */
@@ -67,6 +71,7 @@ function valuesOf(client: Client): ClientFormValues {
   return {
     client_name: client.clientName,
     redirect_uris: client.redirectUris.join('\n'),
+    post_logout_redirect_uris: client.postLogoutRedirectUris.join('\n'),
     grant_types: [...client.grantTypes],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     jwks: client.jwks === null ? '' : JSON.stringify(client.jwks, null, 2),
@@ -81,6 +86,7 @@ function valuesFromBody(body: ClientBody): ClientFormValues {
   return {
     client_name: body.client_name ?? '',
     redirect_uris: body.redirect_uris ?? '',
+    post_logout_redirect_uris: body.post_logout_redirect_uris ?? '',
     grant_types: body.grant_types ?? [],
     token_endpoint_auth_method: body.token_endpoint_auth_method ?? '',
     jwks: body.jwks ?? '',
@@ -143,6 +149,7 @@ function metadataOf(values: ClientFormValues): ClientMetadataInput {
   return {
     client_name: values.client_name.trim(),
     redirect_uris: splitLines(values.redirect_uris),
+    post_logout_redirect_uris: splitLines(values.post_logout_redirect_uris),
     grant_types: values.grant_types,
     token_endpoint_auth_method: values.token_endpoint_auth_method,
     scope: values.scope.join(' '),
@@ -213,7 +220,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
   app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
     clientForm(reply, 200, admin(request), {
       client: null,
-      values: { client_name: '', redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], dpop_bound_access_tokens: false, require_pushed_authorization_requests: false },
+      values: { client_name: '', redirect_uris: '', post_logout_redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], dpop_bound_access_tokens: false, require_pushed_authorization_requests: false },
     }),
   );
 

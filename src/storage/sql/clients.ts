@@ -6,6 +6,7 @@ interface ClientRow {
   client_secret_hash: string | null;
   client_name: string;
   redirect_uris: string[];
+  post_logout_redirect_uris: string[];
   grant_types: string[];
   response_types: string[];
   token_endpoint_auth_method: string;
@@ -23,8 +24,8 @@ interface ClientRow {
 }
 
 const COLUMNS =
-  'client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server, ' +
-  'jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
+  'client_id, client_secret_hash, client_name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, ' +
+  'resource_server, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -32,6 +33,7 @@ function toClient(row: ClientRow): Client {
     clientSecretHash: row.client_secret_hash,
     clientName: row.client_name,
     redirectUris: row.redirect_uris,
+    postLogoutRedirectUris: row.post_logout_redirect_uris,
     grantTypes: row.grant_types as GrantType[],
     responseTypes: row.response_types as ResponseType[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
@@ -53,6 +55,7 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   clientSecretHash: 'client_secret_hash',
   clientName: 'client_name',
   redirectUris: 'redirect_uris',
+  postLogoutRedirectUris: 'post_logout_redirect_uris',
   grantTypes: 'grant_types',
   responseTypes: 'response_types',
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
@@ -81,8 +84,9 @@ export function createClientRepo(db: Db): ClientRepo {
     async create(client: NewClient) {
       const rows = await db.query<ClientRow>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
-                              origin, registration_access_token_hash, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15) RETURNING ${COLUMNS}`,
+                              origin, registration_access_token_hash, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests,
+                              post_logout_redirect_uris)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -99,6 +103,7 @@ export function createClientRepo(db: Db): ClientRepo {
           client.jwksUri ?? null,
           client.dpopBoundAccessTokens ?? false,
           client.requirePushedAuthorizationRequests ?? false,
+          client.postLogoutRedirectUris ?? [],
         ],
       );
       return toClient(rows[0]!);
@@ -147,10 +152,11 @@ export function createClientRepo(db: Db): ClientRepo {
       // xmax is 0 on a row this statement inserted, not on one it updated.
       const rows = await db.query<ClientRow & { inserted: boolean }>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
-                              origin, last_used_at)
-         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'metadata_document', $9)
+                              origin, last_used_at, post_logout_redirect_uris)
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'metadata_document', $9, $10)
          ON CONFLICT (client_id) DO UPDATE SET
-           client_name = EXCLUDED.client_name, redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types,
+           client_name = EXCLUDED.client_name, redirect_uris = EXCLUDED.redirect_uris, post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris,
+           grant_types = EXCLUDED.grant_types,
            response_types = EXCLUDED.response_types, token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method, scope = EXCLUDED.scope,
            resource_server = EXCLUDED.resource_server, last_used_at = EXCLUDED.last_used_at, updated_at = now()
          WHERE clients.origin = 'metadata_document'
@@ -165,6 +171,7 @@ export function createClientRepo(db: Db): ClientRepo {
           client.scope,
           client.resourceServer,
           usedAt,
+          client.postLogoutRedirectUris ?? [],
         ],
       );
       return rows[0] ? { client: toClient(rows[0]), created: rows[0].inserted } : null;
