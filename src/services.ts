@@ -296,7 +296,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     findClient: (clientId) => clients.find(clientId),
     knownScopes: config.scopes,
     resources,
-    idTokenHintSubject: (token) => tokens.idTokenHintSubject(token),
+    idTokenHintSubject: async (token) => (await tokens.idTokenHint(token))?.sub ?? null,
   };
   const pushedRequests = createPushedRequests({
     clientAuth,

@@ -83,7 +83,7 @@ export interface AuthorizationRequestDeps {
   findClient: (clientId: string) => Promise<Client | null>;
   knownScopes: readonly string[];
   resources: Pick<ResourceRegistry, 'requested'>;
-  /** `TokenService.idTokenHintSubject`: the `sub` of an ID token this server issued, or null. */
+  /** The `sub` of `TokenService.idTokenHint`: whom an ID token this server issued names, or null. */
   idTokenHintSubject: (token: string) => Promise<string | null>;
 }
 
@@ -116,10 +116,11 @@ const KNOWN = [
 type KnownParameter = (typeof KNOWN)[number];
 
 const MAX_NONCE_LENGTH = 512;
-const MAX_LOGIN_HINT_LENGTH = 256;
+/** Also the bound of `/end-session`'s `logout_hint`. */
+export const MAX_LOGIN_HINT_LENGTH = 256;
 const MAX_ACR_VALUES_LENGTH = 512;
-/** Bounded so a client cannot park large values in the code store. */
-const MAX_STATE_LENGTH = 4096;
+/** Bounded so a client cannot park large values in the code store; `/end-session` holds its `state` to it too. */
+export const MAX_STATE_LENGTH = 4096;
 /** OIDC max_age is seconds; a year is plenty and keeps arithmetic exact. */
 const MAX_MAX_AGE = 31_536_000;
 

@@ -91,7 +91,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     issue: issuer.issue,
     refresh,
     verifyAccessToken: verifier.verifyAccessToken,
-    idTokenHintSubject: verifier.idTokenHintSubject,
+    idTokenHint: verifier.idTokenHint,
     introspect: introspector.introspect,
     activeAccessToken: introspector.activeAccessToken,
     revocationsCurrent: () => denyList.isCurrent(),

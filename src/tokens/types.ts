@@ -20,6 +20,14 @@ export interface TokenResponse {
   issued_token_type?: string;
 }
 
+/** What an `id_token_hint` says, once verified as an ID token of this server (`TokenService.idTokenHint`). */
+export interface IdTokenHint {
+  /** The user it was issued for. */
+  sub: string;
+  /** The clients it was issued to (`aud`; this server names one, the client that signed in). */
+  aud: string[];
+}
+
 export interface IssueRequest {
   client: Client;
   /** The resource owner; null for client_credentials (then `sub` is the client_id). */
@@ -250,15 +258,16 @@ export interface TokenService {
    */
   verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims>;
   /**
-   * The `sub` of an ID token this server issued (signed with one of its
-   * published keys, `typ: JWT`, its `iss`), expired or not: an
-   * `id_token_hint` (OIDC Core §3.1.2.1) names the user of an earlier
-   * sign-in. Null when the token is not one (forged, another issuer's, an
-   * access token, or signed by a key no longer published). No I/O, except
-   * a reload of the keys for an unknown `kid`, which may reject when the
-   * database is down.
+   * Whom and for which client an ID token this server issued (signed with
+   * one of its published keys, `typ: JWT`, its `iss`) was, expired or not:
+   * an `id_token_hint` (OIDC Core §3.1.2.1, RP-Initiated Logout §2) names
+   * the user of an earlier sign-in and the client it signed in to. Null
+   * when the token is not one (forged, another issuer's, an access token,
+   * signed by a key no longer published, or without `sub` and `aud`). No
+   * I/O, except a reload of the keys for an unknown `kid`, which may reject
+   * when the database is down.
    */
-  idTokenHintSubject(token: string): Promise<string | null>;
+  idTokenHint(token: string): Promise<IdTokenHint | null>;
   /**
    * RFC 7662 for an authenticated client. Access tokens: any confidential
    * client may ask (resource servers are clients); refresh tokens: only the

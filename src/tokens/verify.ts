@@ -23,7 +23,7 @@ import type { ResourceRegistry } from '../oauth/resources.js';
 import type { DenyList } from './deny-list.js';
 import { asAccessTokenClaims, verifyJwt, verifyJwtSignature } from './jwt.js';
 import { ID_TOKEN_TYP, type KeyStore } from './keys.js';
-import type { AccessTokenClaims, AudienceRequirement } from './types.js';
+import type { AccessTokenClaims, AudienceRequirement, IdTokenHint } from './types.js';
 
 export interface VerifierDeps {
   config: Pick<Config, 'issuer'>;
@@ -44,8 +44,8 @@ export interface Verifier {
   verify(token: string, typ: string | undefined, audience?: AudienceRequirement): Promise<{ payload: JWTPayload; header: JWTHeaderParameters }>;
   /** `TokenService.verifyAccessToken`: `verify` as an access token, then the deny list. No I/O. */
   verifyAccessToken(token: string, audience: AudienceRequirement): Promise<AccessTokenClaims>;
-  /** `TokenService.idTokenHintSubject`. */
-  idTokenHintSubject(token: string): Promise<string | null>;
+  /** `TokenService.idTokenHint`. */
+  idTokenHint(token: string): Promise<IdTokenHint | null>;
 }
 
 /** Access tokens kept verified (about 1.5 KB each with their claims). */
@@ -120,10 +120,12 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     return claims;
   }
 
-  async function idTokenHintSubject(token: string): Promise<string | null> {
+  async function idTokenHint(token: string): Promise<IdTokenHint | null> {
     try {
       const { payload } = await verifyJwtSignature(token, { issuer: config.issuer, typ: ID_TOKEN_TYP, algorithms: keys.snapshot().algorithms, resolveKey });
-      return typeof payload.sub === 'string' ? payload.sub : null;
+      // OIDC Core §2: `aud` is one string or a list of them.
+      const aud = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [];
+      return typeof payload.sub === 'string' && aud.length > 0 ? { sub: payload.sub, aud } : null;
     } catch (err) {
       // Not an ID token of ours (forged, another issuer's, signed by a key no longer published); a store outage still rejects.
       if (isOAuthError(err) && err.error === 'invalid_token') return null;
@@ -131,5 +133,5 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     }
   }
 
-  return { verify, verifyAccessToken, idTokenHintSubject };
+  return { verify, verifyAccessToken, idTokenHint };
 }
