@@ -26,10 +26,11 @@ import { hasPassword } from '../users/account.js';
 import { MAX_PASSWORD_LENGTH, PasswordPolicyError } from '../users/password-policy.js';
 import { FIRST_PASSWORD_SIGN_IN_MAX_AGE_MS } from '../users/service.js';
 import { renderAccountPage, type AccountNotice, type AccountServices } from './account.js';
+import { signOut } from './login.js';
 import { signedInFormPost } from './page-form.js';
 import { throttledMessage, usePageErrors } from './pages.js';
 import { htmlPage, redirect } from './schemas.js';
-import { clearSessionCookie, setSessionCookie } from './session-cookie.js';
+import { setSessionCookie } from './session-cookie.js';
 
 type Deps = AccountServices & Pick<Services, 'audit'>;
 
@@ -134,8 +135,7 @@ export const accountSecurityRoutes: FastifyPluginAsync<{ services: Deps }> = asy
       const handle = request.body?.session ?? '';
       if (handle === sessions.handleOf(current.session)) {
         // This browser's own session: that is signing out.
-        await sessions.destroy(current.session);
-        clearSessionCookie(reply, sessions, config);
+        await signOut({ config, sessions }, reply, current.session);
         return reply.header('cache-control', 'no-store').redirect('/login?signed_out=1', 303);
       }
       if (!(await sessions.endForUser(current.user.id, handle))) return again(reply, current, { 'sessions-title': 'That session has already ended.' });

@@ -96,6 +96,16 @@ export async function completeSignIn(
   return stepLocation(await services.authorization.proceed(pending, signedIn));
 }
 
+/**
+ * Signs the browser out: its session ends (and leaves the user's list of
+ * sessions) and its cookie is cleared. The one sign-out of the login pages'
+ * sessions: `POST /logout` and "sign out" of this session on the account page.
+ */
+export async function signOut(services: Pick<BrowserFlowServices, 'config' | 'sessions'>, reply: FastifyReply, session: BrowserSession): Promise<void> {
+  await services.sessions.destroy(session);
+  clearSessionCookie(reply, services.sessions, services.config);
+}
+
 /** The "Sign in with …" links of the login page, carrying the pending request or `next` along. */
 async function providerLinks(services: Pick<BrowserFlowServices, 'identityProviders'>, rid: string | null, next: string | null) {
   const query = rid ? `?rid=${encodeURIComponent(rid)}` : next ? `?next=${encodeURIComponent(next)}` : '';
@@ -231,8 +241,7 @@ export function registerLoginRoutes(app: FastifyInstance, services: BrowserFlowS
       // would let any site sign the browser out.
       if (session) {
         if (await refuseForgedForm(request, reply, session, services.sessions, config)) return reply;
-        await services.sessions.destroy(session);
-        clearSessionCookie(reply, services.sessions, config);
+        await signOut(services, reply, session);
       }
       return reply.header('cache-control', 'no-store').redirect('/login?signed_out=1', 303);
     },
