@@ -24,6 +24,7 @@ import { deviceRoutes } from './http/device.js';
 import { registerCors } from './http/cors.js';
 import { discoveryRoutes } from './http/discovery.js';
 import { emailVerificationRoutes } from './http/email-verification.js';
+import { endSessionRoutes } from './http/end-session.js';
 import { homeRoutes } from './http/home.js';
 import { registerDocs } from './http/docs.js';
 import { jsonErrorHandler } from './http/errors.js';
@@ -154,6 +155,7 @@ export async function buildApp(config: Config, services: Services, options: Buil
   await app.register(homeRoutes, { services });
   await app.register(healthRoutes, { services });
   await app.register(authorizeRoutes, { services });
+  await app.register(endSessionRoutes, { services });
   await app.register(deviceRoutes, { services });
   await app.register(oauthEndpoints, { services });
   await app.register(pushedAuthorizationRoutes, { services });

@@ -25,6 +25,7 @@ import { createUpstreamSignIn, type UpstreamSignIn } from './identity-providers/
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createAuthorizationFlow, type AuthorizationFlow } from './oauth/authorization.js';
 import type { AuthorizationRequestDeps } from './oauth/authorize-request.js';
+import type { EndSessionDeps } from './oauth/end-session.js';
 import { createClientAssertionVerifier } from './oauth/client-assertion.js';
 import { createClientAuthenticator } from './oauth/client-auth.js';
 import { createCodeStore } from './oauth/codes.js';
@@ -110,6 +111,8 @@ export interface Services {
   readonly authorization: AuthorizationFlow;
   /** What the checks of an authorization request look up (`/authorize`, and `/par` through `pushedRequests`). */
   readonly authorizationRequests: AuthorizationRequestDeps;
+  /** What the checks of a logout request look up (`/end-session`, OpenID Connect RP-Initiated Logout). */
+  readonly endSessionRequests: EndSessionDeps;
   /** The device authorization grant (RFC 8628): codes, the `/device` page's lookups and decisions, polls. */
   readonly devices: DeviceFlow;
   /** `/token`, `/revoke` and `/introspect`: client authentication, then the grant or token operation. */
@@ -298,6 +301,10 @@ export function createServices(config: Config, storage: Storage, options: Servic
     resources,
     idTokenHintSubject: async (token) => (await tokens.idTokenHint(token))?.sub ?? null,
   };
+  const endSessionRequests: EndSessionDeps = {
+    findClient: (clientId) => clients.find(clientId),
+    idTokenHint: (token) => tokens.idTokenHint(token),
+  };
   const pushedRequests = createPushedRequests({
     clientAuth,
     kv,
@@ -340,6 +347,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     pendingAuthorizations,
     authorization,
     authorizationRequests,
+    endSessionRequests,
     devices,
     tokenEndpoints,
     pushedRequests,

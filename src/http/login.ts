@@ -99,7 +99,8 @@ export async function completeSignIn(
 /**
  * Signs the browser out: its session ends (and leaves the user's list of
  * sessions) and its cookie is cleared. The one sign-out of the login pages'
- * sessions: `POST /logout` and "sign out" of this session on the account page.
+ * sessions: `POST /logout`, "sign out" of this session on the account page,
+ * and a confirmed `/end-session`.
  */
 export async function signOut(services: Pick<BrowserFlowServices, 'config' | 'sessions'>, reply: FastifyReply, session: BrowserSession): Promise<void> {
   await services.sessions.destroy(session);

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { DPOP_ALGORITHMS } from '../tokens/dpop.js';
 import { ID_TOKEN_ALG } from '../tokens/keys.js';
 import { ACR_VALUES_SUPPORTED } from './acr.js';
+import { END_SESSION_PATH } from './end-session.js';
 import {
   AUTH_METHOD_NAMES,
   CLIENT_ASSERTION_ALGS,
@@ -58,6 +59,8 @@ export function buildServerMetadata(
     token_endpoint: `${base}/token`,
     jwks_uri: `${base}/jwks.json`,
     userinfo_endpoint: `${base}/userinfo`,
+    // OpenID Connect RP-Initiated Logout 1.0 §2.1.
+    end_session_endpoint: `${base}${END_SESSION_PATH}`,
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
     // RFC 8628 §4.

@@ -20,6 +20,7 @@ const SAFE_QUERY_PARAMS = new Set([
   'response_mode',
   'client_id',
   'redirect_uri',
+  'post_logout_redirect_uri',
   'scope',
   'prompt',
   'max_age',

@@ -152,8 +152,11 @@ export function joseToInvalidToken(err: unknown): OAuthError {
 /** Three base64url segments: the shape of a compact JWS. */
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
+/** The longest JWT this server reads (its own are far shorter). */
+export const MAX_JWT_LENGTH = 8192;
+
 export function looksLikeJwt(token: string): boolean {
-  return token.length <= 8192 && JWS_SHAPE.test(token);
+  return token.length <= MAX_JWT_LENGTH && JWS_SHAPE.test(token);
 }
 
 export interface VerifyOptions {

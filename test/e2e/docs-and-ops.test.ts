@@ -87,7 +87,7 @@ t.test(`OpenAPI document and Swagger UI (${backendName})`, async (t) => {
       const target = ref.replace(/^#\//, '').split('/').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], doc);
       t.ok(target, `${ref} resolves`);
     }
-    const spec = ['/authorize', '/token', '/revoke', '/introspect', '/jwks.json', '/userinfo', '/login', '/logout', '/consent', '/register', '/api/hello', '/api/admin/hello', '/admin/clients', '/admin/clients/{client_id}', '/admin/clients/{client_id}/secret', '/admin/users', '/admin/users/{id}', '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/oauth-protected-resource/api', '/.well-known/oauth-protected-resource/mcp', '/healthz', '/readyz'];
+    const spec = ['/authorize', '/token', '/revoke', '/introspect', '/jwks.json', '/userinfo', '/login', '/logout', '/end-session', '/consent', '/register', '/api/hello', '/api/admin/hello', '/admin/clients', '/admin/clients/{client_id}', '/admin/clients/{client_id}/secret', '/admin/users', '/admin/users/{id}', '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/oauth-protected-resource/api', '/.well-known/oauth-protected-resource/mcp', '/healthz', '/readyz'];
     for (const path of spec) t.ok(doc.paths[path], `${path} is documented`);
   });
 

@@ -18,6 +18,7 @@ import { startTestSmtp } from '../helpers/smtp.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 
 const REDIRECT = 'http://127.0.0.1:7021/cb';
+const REDIRECT_BYE = 'http://127.0.0.1:7021/bye';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const FORGED = { status: 403, text: /This form has expired or was not sent from this site/ };
 
@@ -38,7 +39,7 @@ t.test(`every form post needs its session's CSRF token (${backendName})`, async 
     now: () => clock,
     env: { SMTP_URL: smtp.url, SMTP_FROM: 'Sign-in <auth@example.test>', REQUIRE_EMAIL_VERIFICATION: 'true' },
   });
-  const web = await seedClient(services, { client_name: 'Web app', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid api:read', token_endpoint_auth_method: 'none' });
+  const web = await seedClient(services, { client_name: 'Web app', redirect_uris: [REDIRECT], post_logout_redirect_uris: [REDIRECT_BYE], grant_types: ['authorization_code'], scope: 'openid api:read', token_endpoint_auth_method: 'none' });
   const tv = await seedClient(services, { client_name: 'TV', grant_types: [DEVICE_GRANT], scope: 'api:read', token_endpoint_auth_method: 'none' });
   const admin = await seedUser(services, { username: 'root', roles: ['admin'] });
 
@@ -92,6 +93,13 @@ t.test(`every form post needs its session's CSRF token (${backendName})`, async 
       async open() {
         const b = await signedIn((await seedUser(services)).id);
         return { ...(await formOn(b, '/account', '/logout')), state: () => whoIn(b) };
+      },
+    },
+    {
+      name: 'POST /end-session (the confirmation of an RP-initiated logout)',
+      async open() {
+        const b = await signedIn((await seedUser(services)).id);
+        return { ...(await formOn(b, `/end-session?client_id=${web.clientId}&post_logout_redirect_uri=${encodeURIComponent(REDIRECT_BYE)}&state=s`, '/end-session')), state: () => whoIn(b) };
       },
     },
     {

@@ -26,7 +26,7 @@ import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { hiddenFields, InjectBrowser } from '../helpers/browser-flow.js';
 import { heapAfterGc } from '../helpers/heap.js';
-import { basic, postForm } from '../helpers/tokens.js';
+import { basic, postForm, signWithServerKey } from '../helpers/tokens.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0a17_2026);
 /** Runs per endpoint group; modest so the file stays well under a minute. */
@@ -93,7 +93,7 @@ const LEAKS = [
 const headerSafe = (value: string) => value.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?');
 
 t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName})`, async (t) => {
-  const { app, services } = await buildTestApp(t, {
+  const { app, services, storage, config } = await buildTestApp(t, {
     env: { BODY_LIMIT: String(BODY_LIMIT), MAX_FAILED_ATTEMPTS: '1000', DYNAMIC_REGISTRATION_LIMIT: '100000' },
     // A client_id that is an https URL is a metadata document to fetch: no real DNS from the fuzzer, every name is unknown.
     serviceOptions: { outbound: { resolve: async (name) => Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })) } },
@@ -104,6 +104,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
   const alice = await seedUser(services, { username: 'fuzzalice' });
   const full = await seedClient(services, {
     redirect_uris: ['http://localhost:8080/cb'],
+    post_logout_redirect_uris: ['http://localhost:8080/bye'],
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
     scope: 'openid profile api:read api:write admin',
   });
@@ -143,6 +144,10 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
   t.equal((await browser.post('/login', { csrf_token: csrf, username: alice.username, password: alice.password })).statusCode, 303);
   const sessionCookie = browser.cookieHeader();
   const signedInCsrf = hiddenFields((await browser.get('/account')).body).csrf_token ?? csrf;
+
+  // An ID token of alice's at `full`, as the code flow would issue it: the hint of the logout requests.
+  const iat = Math.floor(Date.now() / 1000);
+  const idToken = await signWithServerKey(storage, 'RS256', { typ: 'JWT' }, { iss: config.issuer, sub: alice.id, aud: full.clientId, iat, exp: iat + 300 });
 
   /** The request generators over one set of tokens (see `mint`). */
   const generators = ({ adminToken, clientToken, refreshToken, mcpToken }: Awaited<ReturnType<typeof mint>>) => {
@@ -325,6 +330,17 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
           },
           { method: 'GET', params: { response_type: 'code', client_id: spa.clientId, scope: 'openid', nonce: 'n', code_challenge: challenge, code_challenge_method: 'S256', prompt: 'none', max_age: '0' } },
           { method: 'POST', params: { response_type: 'code', client_id: full.clientId, redirect_uri: 'http://localhost:8080/cb', code_challenge: challenge, code_challenge_method: 'S256' } },
+        ],
+      },
+      endSession: {
+        methods: ['GET', 'GET', 'POST', 'POST', 'HEAD'],
+        path: fc.constant('/end-session'),
+        names: ['id_token_hint', 'client_id', 'post_logout_redirect_uri', 'state', 'logout_hint', 'ui_locales', 'confirm', 'csrf_token'],
+        templates: [
+          { method: 'GET', params: { id_token_hint: idToken, post_logout_redirect_uri: 'http://localhost:8080/bye', state: 's' } },
+          { method: 'GET', params: { client_id: full.clientId, post_logout_redirect_uri: 'http://localhost:8080/bye', logout_hint: 'x', ui_locales: 'fr' } },
+          { method: 'POST', params: { id_token_hint: idToken, client_id: full.clientId } },
+          { method: 'POST', params: { confirm: 'yes', csrf_token: signedInCsrf, id_token_hint: idToken, post_logout_redirect_uri: 'http://localhost:8080/bye', state: 's' } },
         ],
       },
       introspectRevoke: {
@@ -679,7 +695,7 @@ t.test(`hostile input never gets a 5xx, a hang or internal detail (${backendName
     t.ok(growth < 4 * 1024 * 1024, 'less than 4 MiB (about 10 MiB when they were kept)');
   });
 
-  for (const name of ['token', 'authorize', 'introspectRevoke', 'register', 'clientRegistration', 'adminApi', 'adminConsole', 'pages', 'resources', 'mcp'] as const) {
+  for (const name of ['token', 'authorize', 'endSession', 'introspectRevoke', 'register', 'clientRegistration', 'adminApi', 'adminConsole', 'pages', 'resources', 'mcp'] as const) {
     t.test(`${name}: generated and mutated requests`, async (t) => {
       const { endpoints, request } = generators(await mint());
       const endpoint = endpoints[name]!;

@@ -73,6 +73,7 @@ export async function seedClient(
   metadata: {
     client_name?: string;
     redirect_uris?: string[];
+    post_logout_redirect_uris?: string[];
     grant_types?: string[];
     response_types?: string[];
     token_endpoint_auth_method?: string;

@@ -9,6 +9,11 @@ t.test('redactUrl keeps harmless parameters and redacts everything else', async 
   );
   t.equal(redactUrl('/cb?code=SECRET&iss=x'), '/cb?code=[redacted]&iss=[redacted]');
   t.equal(redactUrl('/userinfo?access_token=SECRET'), '/userinfo?access_token=[redacted]');
+  t.equal(
+    redactUrl('/end-session?id_token_hint=eyJ.SECRET.sig&post_logout_redirect_uri=https%3A%2F%2Fapp%2Fbye&state=xyz'),
+    '/end-session?id_token_hint=[redacted]&post_logout_redirect_uri=https%3A%2F%2Fapp%2Fbye&state=[redacted]',
+    'the ID token of a logout request is never logged',
+  );
   t.equal(redactUrl('/userinfo?acc%65ss_token=SECRET'), '/userinfo?acc%65ss_token=[redacted]', 'an escaped name is not trusted');
   t.equal(redactUrl('/x?client_id%3D=SECRET'), '/x?client_id%3D=[redacted]');
   t.equal(redactUrl('/x?password=a=b=c&page=2'), '/x?password=[redacted]&page=2');
