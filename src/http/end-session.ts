@@ -18,13 +18,14 @@
  *   carry the cookie, rather than telling a signed-in person they are out.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { isOAuthError } from '../errors.js';
 import { END_SESSION_PARAMETERS, END_SESSION_PATH, validateEndSessionRequest, type EndSessionRequest } from '../oauth/end-session.js';
 import type { Services } from '../services.js';
 import type { BrowserSession } from '../sessions/service.js';
 import type { User } from '../storage/types.js';
 import { signOut } from './login.js';
 import { checkedFormSession } from './page-form.js';
-import { renderPage, usePageErrors } from './pages.js';
+import { renderErrorPage, renderPage, usePageErrors } from './pages.js';
 import { htmlPage, redirect } from './schemas.js';
 import { readSession } from './session-cookie.js';
 
@@ -101,8 +102,20 @@ export const endSessionRoutes: FastifyPluginAsync<{ services: EndSessionServices
     );
   }
 
+  /** The request judged; null when refused, and the error page (400, never a redirect) has been sent. */
+  async function judged(reply: FastifyReply, params: unknown): Promise<EndSessionRequest | null> {
+    try {
+      return await validateEndSessionRequest(params, services.endSessionRequests);
+    } catch (err) {
+      if (!isOAuthError(err) || err.error !== 'invalid_request') throw err;
+      await renderErrorPage(reply, config, 400, err.description, { title: 'This sign-out link is not valid' });
+      return null;
+    }
+  }
+
   async function endSession(request: FastifyRequest, reply: FastifyReply, params: unknown): Promise<FastifyReply> {
-    const logout = await validateEndSessionRequest(params, services.endSessionRequests);
+    const logout = await judged(reply, params);
+    if (!logout) return reply;
     const session = await readSession(request, services.sessions, config);
     const user = session ? await services.users.findSignedIn(session) : null;
     if (session && user) return confirmPage(reply, session, user, logout);
@@ -142,7 +155,8 @@ export const endSessionRoutes: FastifyPluginAsync<{ services: EndSessionServices
       if (body.confirm === undefined) return endSession(request, reply, body);
       const session = await checkedFormSession(request, reply, services.sessions, config);
       if (!session) return reply;
-      const logout = await validateEndSessionRequest(body, services.endSessionRequests);
+      const logout = await judged(reply, body);
+      if (!logout) return reply;
       await signOut(services, reply, session);
       return finish(reply, logout);
     },

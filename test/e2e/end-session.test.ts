@@ -62,6 +62,7 @@ t.test(`RP-initiated logout (${backendName})`, async (t) => {
     t.equal(res.statusCode, 400, res.body.slice(0, 200));
     t.equal(res.headers.location, undefined, 'never a redirect');
     t.match(res.headers['content-type'], /text\/html/);
+    t.match(res.body, /This sign-out link is not valid/);
     t.match(res.body, why);
   }
   type Tap = typeof t;
