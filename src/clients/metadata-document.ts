@@ -31,7 +31,7 @@ import type { OutboundFetch } from '../security/outbound-fetch.js';
 import { OutboundFetchError } from '../security/outbound-fetch.js';
 import type { Client, ClientMetadata, KvStore } from '../storage/types.js';
 import { ADMIN_SCOPE } from '../oauth/scope.js';
-import { DYNAMIC_GRANT_TYPES, parseScope, validateDynamicClientMetadata, type ClientMetadataInput } from './metadata.js';
+import { DYNAMIC_GRANT_TYPES, parseScope, unsupportedResponseMetadata, validateDynamicClientMetadata, type ClientMetadataInput } from './metadata.js';
 
 /** Largest document accepted, bytes. */
 export const MAX_DOCUMENT_BYTES = 5_120;
@@ -111,6 +111,9 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
   if (fields.grant_types !== undefined && !isStringArray(fields.grant_types)) throw refused(clientId, 'grant_types must be a list of strings.');
   if (fields.response_types !== undefined && !isStringArray(fields.response_types)) throw refused(clientId, 'response_types must be a list of strings.');
   if (fields.scope !== undefined && typeof fields.scope !== 'string') throw refused(clientId, 'scope must be a string.');
+
+  const unsupported = unsupportedResponseMetadata(fields);
+  if (unsupported !== null) throw refused(clientId, `${unsupported}.`);
 
   const grants = fields.grant_types?.filter((g) => (DYNAMIC_GRANT_TYPES as readonly string[]).includes(g));
   if (grants !== undefined && !grants.includes('authorization_code')) throw refused(clientId, 'it does not use the authorization_code grant.');

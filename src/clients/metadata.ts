@@ -7,6 +7,7 @@ import { isLoopbackHost } from '../config.js';
 import { ADMIN_SCOPE, registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
 import type { ClientMetadata } from '../storage/types.js';
+import { ID_TOKEN_ALG } from '../tokens/keys.js';
 import { checkJwksUri, parseClientJwks } from './jwks.js';
 import {
   AUTH_METHOD_NAMES,
@@ -255,6 +256,47 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
     },
     knownScopes,
   );
+}
+
+/**
+ * OpenID Connect Dynamic Client Registration §2 metadata that changes what
+ * the client receives, and the one value of each this server can honour
+ * (null: none). A client that registers another value would only fail later,
+ * on an ID token or a userinfo answer it cannot read, so registration refuses
+ * it now; absent or null is the default. Other fields it does not use stay
+ * ignored (RFC 7591 §2).
+ */
+const OPENID_RESPONSE_METADATA: ReadonlyArray<[string, string | boolean | null]> = [
+  // OIDC Core §15.1: the default, and the only algorithm ID tokens are signed with here.
+  ['id_token_signed_response_alg', ID_TOKEN_ALG],
+  ['subject_type', 'public'],
+  ['id_token_encrypted_response_alg', null],
+  ['id_token_encrypted_response_enc', null],
+  ['userinfo_signed_response_alg', null],
+  ['userinfo_encrypted_response_alg', null],
+  ['userinfo_encrypted_response_enc', null],
+  // JARM, RFC 9101 request objects, RFC 8705 certificate-bound tokens: not offered.
+  ['authorization_signed_response_alg', null],
+  ['authorization_encrypted_response_alg', null],
+  ['authorization_encrypted_response_enc', null],
+  ['require_signed_request_object', false],
+  ['tls_client_certificate_bound_access_tokens', false],
+];
+
+/**
+ * What registration metadata (RFC 7591 request, or a client metadata
+ * document) asks that this server cannot honour, as a message naming the
+ * field; null when nothing.
+ */
+export function unsupportedResponseMetadata(fields: Record<string, unknown>): string | null {
+  for (const [name, supported] of OPENID_RESPONSE_METADATA) {
+    const value = fields[name];
+    if (value === undefined || value === null || value === supported) continue;
+    return supported === null || typeof supported === 'boolean'
+      ? `${name} is not supported by this server; leave it out`
+      : `${name} must be "${supported}" here (the only value this server supports)`;
+  }
+  return null;
 }
 
 /** Splits a space-separated scope string; duplicates removed, order kept. */

@@ -25,7 +25,14 @@ import { invalidClientMetadata, invalidRedirectUri, isOAuthError, OAuthError, to
 import { throttleKeys, type Throttle } from '../security/throttle.js';
 import type { Client } from '../storage/types.js';
 import type { InitialAccessTokenService } from './initial-access-tokens.js';
-import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS, validateDynamicClientMetadata, type ClientMetadataInput, type DynamicClientPolicy } from './metadata.js';
+import {
+  MAX_REDIRECT_URI_LENGTH,
+  MAX_REDIRECT_URIS,
+  unsupportedResponseMetadata,
+  validateDynamicClientMetadata,
+  type ClientMetadataInput,
+  type DynamicClientPolicy,
+} from './metadata.js';
 import { verifyClientSecret } from './secret.js';
 import type { ClientService, DynamicallyRegisteredClient, RegisteredClient } from './service.js';
 
@@ -92,6 +99,8 @@ export function readRegistrationRequest(body: unknown): RegistrationRequest {
     if (typeof dpopBound !== 'boolean') throw new OAuthError('invalid_client_metadata', 'dpop_bound_access_tokens must be true or false');
     metadata.dpop_bound_access_tokens = dpopBound;
   }
+  const unsupported = unsupportedResponseMetadata(fields);
+  if (unsupported !== null) throw new OAuthError('invalid_client_metadata', unsupported);
   const request: RegistrationRequest = { metadata };
   const clientId = string('client_id', 1_000);
   if (clientId !== undefined) request.clientId = clientId;

@@ -20,6 +20,7 @@ import { AUTH_METHOD_NAMES } from '../oauth/protocol.js';
 import { parseBearer } from '../security/authorization-header.js';
 import type { Services } from '../services.js';
 import type { Client } from '../storage/types.js';
+import { ID_TOKEN_ALG } from '../tokens/keys.js';
 import { logError, sendProtocolError, toOAuthError } from './errors.js';
 import { errorResponses, SECURITY } from './schemas.js';
 
@@ -53,6 +54,7 @@ const metadataBody = {
     },
     scope: { description: 'Space-separated; default: every scope the server knows. Never "admin".' },
     dpop_bound_access_tokens: { description: 'RFC 9449 §5.2: true obliges the client to send a DPoP proof with every token request. Default false.' },
+    id_token_signed_response_alg: { description: 'OpenID Connect Registration §2: RS256, the default and the only one (another value is invalid_client_metadata).' },
     client_id: { description: 'RFC 7592 update only: this client’s id.' },
     client_secret: { description: 'RFC 7592 update only, optional: the current secret.' },
   },
@@ -77,6 +79,7 @@ const registrationResponse = {
     token_endpoint_auth_method: { type: 'string' },
     scope: { type: 'string' },
     dpop_bound_access_tokens: { type: 'boolean' },
+    id_token_signed_response_alg: { type: 'string', description: 'OpenID Connect Registration §2: how its ID tokens are signed (always RS256 here).' },
   },
 } as const;
 
@@ -102,6 +105,8 @@ function toResponse(config: Pick<Config, 'issuer'>, client: Client, registration
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     scope: client.scope,
     dpop_bound_access_tokens: client.dpopBoundAccessTokens,
+    // OIDC Registration §2: provisioned by the server, the one algorithm its ID tokens are signed with.
+    id_token_signed_response_alg: ID_TOKEN_ALG,
   };
 }
 

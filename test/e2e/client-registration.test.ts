@@ -128,6 +128,26 @@ t.test(`dynamic client registration, open (${backendName})`, async (t) => {
     t.equal(body.client_name, 'Unnamed application');
   });
 
+  t.test('OpenID Connect response metadata: the values this server honours are accepted and RS256 is echoed; any other is refused, not ignored', async (t) => {
+    const base = { redirect_uris: ['https://app.example.com/cb'] };
+    const accepted = await register(app, { ...base, id_token_signed_response_alg: 'RS256', subject_type: 'public', userinfo_signed_response_alg: null, require_signed_request_object: false });
+    t.equal(accepted.statusCode, 201, accepted.body);
+    t.equal(accepted.json<Record<string, unknown>>().id_token_signed_response_alg, 'RS256', 'what its ID tokens are signed with');
+    t.equal((await register(app, base)).json<Record<string, unknown>>().id_token_signed_response_alg, 'RS256', 'also when not asked');
+    for (const [field, value] of [
+      ['id_token_signed_response_alg', 'ES256'],
+      ['id_token_signed_response_alg', 'none'],
+      ['subject_type', 'pairwise'],
+      ['id_token_encrypted_response_alg', 'RSA-OAEP'],
+      ['userinfo_signed_response_alg', 'RS256'],
+      ['authorization_signed_response_alg', 'RS256'],
+      ['require_signed_request_object', true],
+      ['tls_client_certificate_bound_access_tokens', true],
+    ] as const) {
+      expectError(t, await register(app, { ...base, [field]: value }), 400, 'invalid_client_metadata', new RegExp(field));
+    }
+  });
+
   t.test('refused: redirect URIs that are neither https nor loopback, or missing', async (t) => {
     for (const uris of [['http://app.example.com/cb'], ['http://192.168.1.5/cb'], ['com.example.app:/oauth'], ['javascript:alert(1)'], ['https://app.example.com/cb#frag'], ['/relative'], []]) {
       expectError(t, await register(app, { redirect_uris: uris }), 400, 'invalid_redirect_uri');

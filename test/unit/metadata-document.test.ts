@@ -34,6 +34,7 @@ t.test('a document: client_id equal to the URL, public only, unknown fields and 
   t.equal(parseMetadataDocument(URL_ID, doc({ scope: 'nothing known' }), KNOWN).scope, KNOWN.join(' '), 'no known scope asked for: the default');
   t.same(defaults.postLogoutRedirectUris, [], 'no post-logout redirect URI unless the document lists one');
   t.same(parseMetadataDocument(URL_ID, doc({ post_logout_redirect_uris: ['https://app.example/bye'] }), KNOWN).postLogoutRedirectUris, ['https://app.example/bye']);
+  t.ok(parseMetadataDocument(URL_ID, doc({ id_token_signed_response_alg: 'RS256', subject_type: 'public', userinfo_signed_response_alg: null }), KNOWN), 'OpenID Connect values this server honours are accepted');
 
   for (const [body, why] of [
     [JSON.stringify({ client_id: `${URL_ID}x`, redirect_uris: ['https://app.example/cb'] }), /client_id is not this URL/],
@@ -50,6 +51,8 @@ t.test('a document: client_id equal to the URL, public only, unknown fields and 
     [doc({ post_logout_redirect_uris: 'https://app.example/bye' }), /post_logout_redirect_uris must be a list/],
     [doc({ post_logout_redirect_uris: ['http://app.example/bye'] }), /post-logout redirect URI .* must use https/],
     [doc({ post_logout_redirect_uris: ['https://app.example/bye#x'] }), /fragment/],
+    [doc({ id_token_signed_response_alg: 'ES256' }), /id_token_signed_response_alg must be "RS256"/],
+    [doc({ userinfo_encrypted_response_alg: 'RSA-OAEP' }), /userinfo_encrypted_response_alg is not supported/],
     ['[]', /JSON object/],
     ['nope', /not JSON/],
   ] as const) {
