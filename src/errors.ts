@@ -128,6 +128,7 @@ export type ClientMetadataField =
   | 'client_name'
   | 'redirect_uris'
   | 'post_logout_redirect_uris'
+  | 'backchannel_logout_uri'
   | 'grant_types'
   | 'response_types'
   | 'token_endpoint_auth_method'

@@ -69,6 +69,18 @@ const metadataProperties = {
     items: { type: 'string', minLength: 1, maxLength: MAX_REDIRECT_URI_LENGTH },
     description: 'OpenID Connect RP-Initiated Logout §3.1: where /end-session may send the browser after signing out. The rules of redirect_uris; matched exactly. Default: none.',
   },
+  backchannel_logout_uri: {
+    type: ['string', 'null'],
+    minLength: 1,
+    maxLength: MAX_REDIRECT_URI_LENGTH,
+    description:
+      'OpenID Connect Back-Channel Logout §2.2: where a logout token is posted when a browser session that signed a user in to this client ends. ' +
+      'An absolute https or http URI, no fragment. Default null (none); null clears it.',
+  },
+  backchannel_logout_session_required: {
+    type: 'boolean',
+    description: 'Back-Channel Logout §2.2: the client needs the sid claim in its logout tokens (they always carry it here). Default false.',
+  },
   grant_types: {
     type: 'array',
     maxItems: REGISTRABLE_GRANT_TYPES.length,
@@ -143,6 +155,8 @@ export const clientResponse = {
     client_name: { type: 'string' },
     redirect_uris: { type: 'array', items: { type: 'string' } },
     post_logout_redirect_uris: { type: 'array', items: { type: 'string' } },
+    backchannel_logout_uri: { type: ['string', 'null'] },
+    backchannel_logout_session_required: { type: 'boolean' },
     grant_types: { type: 'array', items: { type: 'string' } },
     response_types: { type: 'array', items: { type: 'string' } },
     token_endpoint_auth_method: { type: 'string' },

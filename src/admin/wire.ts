@@ -15,6 +15,8 @@ export function clientToWire(client: Client, clientSecret: string | null = null)
     client_name: client.clientName,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
+    backchannel_logout_uri: client.backchannelLogoutUri,
+    backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
     grant_types: client.grantTypes,
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,

@@ -12,7 +12,9 @@
  * - `redirect_uris` bind the request like a registered client's; https or
  *   loopback only, and so are `post_logout_redirect_uris` (OpenID Connect
  *   RP-Initiated Logout §3.1), where `/end-session` may send the browser
- *   back. `client_name` is shown on the consent page.
+ *   back. A `backchannel_logout_uri` (Back-Channel Logout §2.2) is https
+ *   only; logout tokens are posted to it through the SSRF guard.
+ *   `client_name` is shown on the consent page.
  * - Fields this server does not use are ignored (a real client's document
  *   carries logo_uri, client_uri, contacts, software_id, …), and so are
  *   values it cannot grant: grant types other than `authorization_code` and
@@ -84,7 +86,7 @@ const isStringArray = (value: unknown): value is string[] => Array.isArray(value
  * saying what is wrong. Unknown fields are ignored; so are grant types and
  * scopes this server would not grant such a client.
  */
-export function parseMetadataDocument(clientId: string, body: string, knownScopes: readonly string[]): ClientMetadata {
+export function parseMetadataDocument(clientId: string, body: string, knownScopes: readonly string[], allowPrivateNetworks = false): ClientMetadata {
   let doc: unknown;
   try {
     doc = JSON.parse(body);
@@ -107,6 +109,12 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
   if (fields.post_logout_redirect_uris !== undefined && !isStringArray(fields.post_logout_redirect_uris)) {
     throw refused(clientId, 'post_logout_redirect_uris must be a list of URIs.');
   }
+  if (fields.backchannel_logout_uri !== undefined && fields.backchannel_logout_uri !== null && typeof fields.backchannel_logout_uri !== 'string') {
+    throw refused(clientId, 'backchannel_logout_uri must be a string.');
+  }
+  if (fields.backchannel_logout_session_required !== undefined && typeof fields.backchannel_logout_session_required !== 'boolean') {
+    throw refused(clientId, 'backchannel_logout_session_required must be true or false.');
+  }
   if (fields.client_name !== undefined && typeof fields.client_name !== 'string') throw refused(clientId, 'client_name must be a string.');
   if (fields.grant_types !== undefined && !isStringArray(fields.grant_types)) throw refused(clientId, 'grant_types must be a list of strings.');
   if (fields.response_types !== undefined && !isStringArray(fields.response_types)) throw refused(clientId, 'response_types must be a list of strings.');
@@ -122,6 +130,8 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
   const input: ClientMetadataInput = {
     redirect_uris: fields.redirect_uris,
     ...(fields.post_logout_redirect_uris === undefined ? {} : { post_logout_redirect_uris: fields.post_logout_redirect_uris }),
+    ...(typeof fields.backchannel_logout_uri === 'string' ? { backchannel_logout_uri: fields.backchannel_logout_uri } : {}),
+    ...(fields.backchannel_logout_session_required === undefined ? {} : { backchannel_logout_session_required: fields.backchannel_logout_session_required }),
     token_endpoint_auth_method: 'none',
     ...(fields.client_name === undefined ? {} : { client_name: fields.client_name.slice(0, 200) }),
     ...(grants === undefined ? {} : { grant_types: grants }),
@@ -129,7 +139,7 @@ export function parseMetadataDocument(clientId: string, body: string, knownScope
     ...(scopes === undefined || scopes.length === 0 ? {} : { scope: scopes.join(' ') }),
   };
   try {
-    return validateDynamicClientMetadata(input, knownScopes, { allowConfidential: false });
+    return validateDynamicClientMetadata(input, knownScopes, { allowConfidential: false, allowPrivateNetworks });
   } catch (err) {
     if (err instanceof OAuthError) throw refused(clientId, err.description);
     throw err;
@@ -173,7 +183,7 @@ type Cached = { metadata: ClientMetadata; fetchedAtMs: number } | { refused: str
 export interface MetadataDocumentResolverDeps {
   fetch: OutboundFetch;
   kv: KvStore;
-  config: Pick<Config, 'scopes'>;
+  config: Pick<Config, 'scopes' | 'clientMetadataAllowPrivateNetworks'>;
   now: () => number;
 }
 
@@ -193,6 +203,9 @@ export function createMetadataDocumentResolver(deps: MetadataDocumentResolverDep
     ...metadata,
     // A document cached by a version before post-logout redirect URIs has none.
     postLogoutRedirectUris: (metadata as Partial<ClientMetadata>).postLogoutRedirectUris ?? [],
+    // …and one cached before back-channel logout none.
+    backchannelLogoutUri: (metadata as Partial<ClientMetadata>).backchannelLogoutUri ?? null,
+    backchannelLogoutSessionRequired: (metadata as Partial<ClientMetadata>).backchannelLogoutSessionRequired ?? false,
     resourceServer: false,
     origin: 'metadata_document',
     registrationAccessTokenHash: null,
@@ -208,7 +221,7 @@ export function createMetadataDocumentResolver(deps: MetadataDocumentResolverDep
     try {
       const fetched = await deps.fetch(clientId, 'application/json');
       const fetchedAtMs = now();
-      cached = { metadata: parseMetadataDocument(clientId, fetched.body, config.scopes), fetchedAtMs };
+      cached = { metadata: parseMetadataDocument(clientId, fetched.body, config.scopes, config.clientMetadataAllowPrivateNetworks), fetchedAtMs };
       ttlSeconds = documentCacheSeconds(fetched.headers, fetchedAtMs);
     } catch (err) {
       if (err instanceof OutboundFetchError) cached = { refused: refused(clientId, `it could not be fetched: ${err.message}.`).description };

@@ -3,7 +3,9 @@
  * is checked by the route's JSON schema; this checks meaning, and throws
  * `invalid_redirect_uri` / `invalid_client_metadata` (RFC 7591 §3.2.2).
  */
+import { isIP } from 'node:net';
 import { isLoopbackHost } from '../config.js';
+import { nonPublicReason } from '../security/ip-address.js';
 import { ADMIN_SCOPE, registrableScopes } from '../oauth/scope.js';
 import { invalidClientMetadata, invalidRedirectUri } from '../errors.js';
 import type { ClientMetadata } from '../storage/types.js';
@@ -34,6 +36,13 @@ export interface ClientMetadataInput {
   redirect_uris?: string[];
   /** OpenID Connect RP-Initiated Logout 1.0 §3.1; the rules of `redirect_uris`. Default: none. */
   post_logout_redirect_uris?: string[];
+  /**
+   * OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are
+   * posted; null or absent: none. An admin's client: https or http; any other: https.
+   */
+  backchannel_logout_uri?: string | null;
+  /** Back-Channel Logout §2.2: the client needs `sid` in logout tokens. Default false. */
+  backchannel_logout_session_required?: boolean;
   grant_types?: string[];
   response_types?: string[];
   token_endpoint_auth_method?: string;
@@ -57,10 +66,17 @@ const BLOCKED_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', '
 /** A list of URIs the browser is sent to, held to one rule: `redirect_uris`, or `post_logout_redirect_uris` (RP-Initiated Logout §3.1). */
 export type RedirectUriList = 'redirect_uris' | 'post_logout_redirect_uris';
 
-const URI_LABEL: Record<RedirectUriList, string> = { redirect_uris: 'redirect URI', post_logout_redirect_uris: 'post-logout redirect URI' };
+/** A registered URI field: a redirect URI list, or the URI this server posts logout tokens to (Back-Channel Logout §2.2). */
+type UriField = RedirectUriList | 'backchannel_logout_uri';
 
-/** RFC 7591 §3.2.2: `invalid_redirect_uri` for `redirect_uris`; any other list's URI is `invalid_client_metadata` naming the list. */
-function invalidUri(list: RedirectUriList, description: string) {
+const URI_LABEL: Record<UriField, string> = {
+  redirect_uris: 'redirect URI',
+  post_logout_redirect_uris: 'post-logout redirect URI',
+  backchannel_logout_uri: 'back-channel logout URI',
+};
+
+/** RFC 7591 §3.2.2: `invalid_redirect_uri` for `redirect_uris`; any other field's URI is `invalid_client_metadata` naming the field. */
+function invalidUri(list: UriField, description: string) {
   return list === 'redirect_uris' ? invalidRedirectUri(description) : invalidClientMetadata(list, description);
 }
 
@@ -83,7 +99,7 @@ const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/;
  * host), the loopback check and the browser following the redirect could
  * each read a different URI; only one already in plain form is registered.
  */
-function checkUriSyntax(raw: string, url: URL, list: RedirectUriList): void {
+function checkUriSyntax(raw: string, url: URL, list: UriField): void {
   const label = URI_LABEL[list];
   if (!URI_CHARACTERS.test(raw)) {
     throw invalidUri(
@@ -112,6 +128,49 @@ function checkUriSyntax(raw: string, url: URL, list: RedirectUriList): void {
 }
 
 /**
+ * A registered URI of `field` parsed, when it is 1 to
+ * `MAX_REDIRECT_URI_LENGTH` characters, absolute, without a fragment or
+ * credentials, and RFC 3986 syntax as written (`checkUriSyntax`).
+ */
+function parseRegisteredUri(raw: string, field: UriField): URL {
+  const label = URI_LABEL[field];
+  if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidUri(field, `${label} must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalidUri(field, `${label} must not contain whitespace or control characters`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalidUri(field, `${label} "${raw}" is not an absolute URI`);
+  }
+  if (raw.includes('#')) throw invalidUri(field, `${label} "${raw}" must not contain a fragment (RFC 6749 §3.1.2)`);
+  if (url.username || url.password) throw invalidUri(field, `${label} "${raw}" must not contain credentials`);
+  checkUriSyntax(raw, url, field);
+  return url;
+}
+
+/**
+ * A back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2):
+ * absolute, no fragment, RFC 3986 syntax as written (`parseRegisteredUri`).
+ * Registered by an admin: https, or http (an internal service). Any other
+ * client (`dynamic`): https only, and not an IP literal that is not public
+ * unless `allowPrivateNetworks`; where a name points is judged when the
+ * token is posted (the SSRF guard).
+ */
+export function checkBackchannelLogoutUri(raw: string, dynamic: false | { allowPrivateNetworks: boolean }): string {
+  const label = URI_LABEL.backchannel_logout_uri;
+  const url = parseRegisteredUri(raw, 'backchannel_logout_uri');
+  if (!dynamic) {
+    if (url.protocol === 'https:' || url.protocol === 'http:') return raw;
+    throw invalidUri('backchannel_logout_uri', `${label} "${raw}" must use https or http`);
+  }
+  if (url.protocol !== 'https:') throw invalidUri('backchannel_logout_uri', `${label} "${raw}" must use https`);
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const why = isIP(host) === 0 || dynamic.allowPrivateNetworks ? null : nonPublicReason(host);
+  if (why !== null) throw invalidUri('backchannel_logout_uri', `${label} "${raw}" names an address that is not public (${why})`);
+  return raw;
+}
+
+/**
  * A redirect URI must be absolute and fragment-free (RFC 6749 §3.1.2, RFC
  * 3986 syntax as written: `checkUriSyntax`); https, or http on a loopback
  * host (RFC 8252 §7.3). Public clients may also use a private-use scheme in
@@ -121,19 +180,9 @@ function checkUriSyntax(raw: string, url: URL, list: RedirectUriList): void {
  */
 export function checkRedirectUri(raw: string, publicClient: boolean, list: RedirectUriList = 'redirect_uris'): void {
   const label = URI_LABEL[list];
-  if (raw.length === 0 || raw.length > MAX_REDIRECT_URI_LENGTH) throw invalidUri(list, `${label} must be 1 to ${MAX_REDIRECT_URI_LENGTH} characters`);
-  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalidUri(list, `${label} must not contain whitespace or control characters`);
   // Matching is exact (RFC 9700 §4.1.3): a "*" would be stored as a literal character and match nothing the author meant.
   if (raw.includes('*')) throw invalidUri(list, `${label} "${raw}" contains "*": there are no wildcards; register each ${label} exactly`);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw invalidUri(list, `${label} "${raw}" is not an absolute URI`);
-  }
-  if (raw.includes('#')) throw invalidUri(list, `${label} "${raw}" must not contain a fragment (RFC 6749 §3.1.2)`);
-  if (url.username || url.password) throw invalidUri(list, `${label} "${raw}" must not contain credentials`);
-  checkUriSyntax(raw, url, list);
+  const url = parseRegisteredUri(raw, list);
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:') {
     if (isLoopbackHost(url.hostname)) return;
@@ -180,6 +229,8 @@ export interface DynamicClientPolicy {
    * registration, never from a metadata document (no secret can be shared).
    */
   allowConfidential: boolean;
+  /** `CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS`: a back-channel logout URI may name a private address literal. Default false. */
+  allowPrivateNetworks?: boolean;
 }
 
 /** The name shown for a client that registered without one (RFC 7591 §2: `client_name` is optional). */
@@ -195,6 +246,7 @@ export const UNNAMED_CLIENT = 'Unnamed application';
  *   response type `code` only;
  * - redirect URIs https, or http on a loopback host (RFC 8252 §7.3, §8.3);
  *   at least one; post-logout redirect URIs the same, none by default;
+ *   a back-channel logout URI https only (`checkBackchannelLogoutUri`);
  * - never the `admin` scope; registered for every configured scope (which
  *   never includes it), whatever narrower `scope` it asks for (RFC 7591 §2
  *   lets the server register other values and say so in its answer): each
@@ -232,6 +284,8 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
   checkDynamicUris(redirectUris, 'redirect_uris');
   const postLogoutRedirectUris = input.post_logout_redirect_uris ?? [];
   checkDynamicUris(postLogoutRedirectUris, 'post_logout_redirect_uris');
+  const backchannelLogoutUri = input.backchannel_logout_uri ?? null;
+  if (backchannelLogoutUri !== null) checkBackchannelLogoutUri(backchannelLogoutUri, { allowPrivateNetworks: policy.allowPrivateNetworks ?? false });
 
   const asked = parseScope(input.scope);
   if (asked.includes(ADMIN_SCOPE)) {
@@ -246,6 +300,8 @@ export function validateDynamicClientMetadata(input: ClientMetadataInput, knownS
       client_name: input.client_name === undefined || input.client_name.trim() === '' ? UNNAMED_CLIENT : input.client_name,
       redirect_uris: redirectUris,
       post_logout_redirect_uris: postLogoutRedirectUris,
+      backchannel_logout_uri: backchannelLogoutUri,
+      ...(input.backchannel_logout_session_required === undefined ? {} : { backchannel_logout_session_required: input.backchannel_logout_session_required }),
       grant_types: grants,
       response_types: responses,
       token_endpoint_auth_method: method,
@@ -350,6 +406,7 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
 
   const redirectUris = checkedUriList(input.redirect_uris, publicClient, 'redirect_uris');
   const postLogoutRedirectUris = checkedUriList(input.post_logout_redirect_uris, publicClient, 'post_logout_redirect_uris');
+  const backchannelLogoutUri = input.backchannel_logout_uri == null ? null : checkBackchannelLogoutUri(input.backchannel_logout_uri, false);
   if (responses.length > 0 && redirectUris.length === 0) {
     throw invalidRedirectUri('redirect_uris is required for the authorization_code and implicit grants');
   }
@@ -375,6 +432,8 @@ export function validateClientMetadata(input: ClientMetadataInput, knownScopes: 
     clientName,
     redirectUris,
     postLogoutRedirectUris,
+    backchannelLogoutUri,
+    backchannelLogoutSessionRequired: input.backchannel_logout_session_required ?? false,
     grantTypes: grants,
     responseTypes: responses,
     tokenEndpointAuthMethod: authMethod,

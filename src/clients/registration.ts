@@ -94,6 +94,14 @@ export function readRegistrationRequest(body: unknown): RegistrationRequest {
   const scope = string('scope', MAX_SCOPE_LENGTH);
   if (scope !== undefined) metadata.scope = scope;
   // RFC 9449 §5.2: a client may oblige itself to use DPoP.
+  // OpenID Connect Back-Channel Logout 1.0 §2.2.
+  const backchannelLogoutUri = string('backchannel_logout_uri', MAX_REDIRECT_URI_LENGTH);
+  if (backchannelLogoutUri !== undefined) metadata.backchannel_logout_uri = backchannelLogoutUri;
+  const sessionRequired = fields.backchannel_logout_session_required;
+  if (sessionRequired !== undefined && sessionRequired !== null) {
+    if (typeof sessionRequired !== 'boolean') throw new OAuthError('invalid_client_metadata', 'backchannel_logout_session_required must be true or false');
+    metadata.backchannel_logout_session_required = sessionRequired;
+  }
   const dpopBound = fields.dpop_bound_access_tokens;
   if (dpopBound !== undefined && dpopBound !== null) {
     if (typeof dpopBound !== 'boolean') throw new OAuthError('invalid_client_metadata', 'dpop_bound_access_tokens must be true or false');
@@ -121,7 +129,7 @@ export interface ClientRegistrationDeps {
   initialAccessTokens: Pick<InitialAccessTokenService, 'use'>;
   /** Counts registrations per address (its limit and window are the registration ones). */
   throttle: Pick<Throttle, 'reserve'>;
-  config: Pick<Config, 'dynamicRegistration' | 'scopes'>;
+  config: Pick<Config, 'dynamicRegistration' | 'scopes' | 'clientMetadataAllowPrivateNetworks'>;
 }
 
 export interface ClientRegistration {
@@ -177,7 +185,7 @@ export function createClientRegistration(deps: ClientRegistrationDeps): ClientRe
         throw new RegistrationTokenError('An initial access token is required to register a client here (Authorization: Bearer …).', false);
       }
       const request = readRegistrationRequest(body);
-      const policy: DynamicClientPolicy = { allowConfidential: tokenRequired };
+      const policy: DynamicClientPolicy = { allowConfidential: tokenRequired, allowPrivateNetworks: config.clientMetadataAllowPrivateNetworks };
       // Refused metadata does not use up a registration the token allows: checked first.
       validateDynamicClientMetadata(request.metadata, config.scopes, policy);
       if (tokenRequired && !(await deps.initialAccessTokens.use(caller.bearer!))) {
@@ -194,7 +202,10 @@ export function createClientRegistration(deps: ClientRegistrationDeps): ClientRe
         throw new OAuthError('invalid_client_metadata', 'client_secret, when sent, must be the current one; a client cannot choose its secret (RFC 7592 §2.2).');
       }
       // A confidential client stays allowed to be one, whatever the registration mode is now.
-      const policy: DynamicClientPolicy = { allowConfidential: config.dynamicRegistration === 'token' || current.tokenEndpointAuthMethod !== 'none' };
+      const policy: DynamicClientPolicy = {
+        allowConfidential: config.dynamicRegistration === 'token' || current.tokenEndpointAuthMethod !== 'none',
+        allowPrivateNetworks: config.clientMetadataAllowPrivateNetworks,
+      };
       return clients.update(clientId, request.metadata, context(caller), policy);
     },
     async delete(clientId, caller) {

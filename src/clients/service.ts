@@ -122,6 +122,8 @@ function changedFields(before: Client, after: Client): string[] {
     ['client_name', before.clientName, after.clientName],
     ['redirect_uris', before.redirectUris, after.redirectUris],
     ['post_logout_redirect_uris', before.postLogoutRedirectUris, after.postLogoutRedirectUris],
+    ['backchannel_logout_uri', before.backchannelLogoutUri, after.backchannelLogoutUri],
+    ['backchannel_logout_session_required', before.backchannelLogoutSessionRequired, after.backchannelLogoutSessionRequired],
     ['grant_types', before.grantTypes, after.grantTypes],
     ['response_types', before.responseTypes, after.responseTypes],
     ['token_endpoint_auth_method', before.tokenEndpointAuthMethod, after.tokenEndpointAuthMethod],
@@ -247,6 +249,9 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
               client_name: patch.client_name ?? current.clientName,
               redirect_uris: patch.redirect_uris ?? current.redirectUris,
               post_logout_redirect_uris: patch.post_logout_redirect_uris ?? current.postLogoutRedirectUris,
+              // null clears it: `??` would keep the current one.
+              backchannel_logout_uri: patch.backchannel_logout_uri === undefined ? current.backchannelLogoutUri : patch.backchannel_logout_uri,
+              backchannel_logout_session_required: patch.backchannel_logout_session_required ?? current.backchannelLogoutSessionRequired,
               grant_types: patch.grant_types ?? current.grantTypes,
               // Response types follow the grant types unless the patch names them.
               response_types: patch.response_types ?? (patch.grant_types ? undefined : current.responseTypes),
@@ -295,7 +300,16 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       if (usedHere.size > 10_000) usedHere.clear();
       if (client.origin === 'metadata_document') {
         // The row mirrors the document; written again when the document changed or a day has passed.
-        const metadata = JSON.stringify([client.clientName, client.redirectUris, client.postLogoutRedirectUris, client.grantTypes, client.responseTypes, client.scope]);
+        const metadata = JSON.stringify([
+          client.clientName,
+          client.redirectUris,
+          client.postLogoutRedirectUris,
+          client.backchannelLogoutUri,
+          client.backchannelLogoutSessionRequired,
+          client.grantTypes,
+          client.responseTypes,
+          client.scope,
+        ]);
         const seen = usedHere.get(client.clientId);
         if (seen && seen.metadata === metadata && seen.atMs > notBefore) return;
         const saved = await repo.upsertMetadataDocumentClient(
@@ -304,6 +318,8 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
             clientName: client.clientName,
             redirectUris: client.redirectUris,
             postLogoutRedirectUris: client.postLogoutRedirectUris,
+            backchannelLogoutUri: client.backchannelLogoutUri,
+            backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
             grantTypes: client.grantTypes,
             responseTypes: client.responseTypes,
             tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,

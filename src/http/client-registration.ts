@@ -46,6 +46,10 @@ const metadataBody = {
     post_logout_redirect_uris: {
       description: 'OpenID Connect RP-Initiated Logout §3.1, a list: where /end-session may send the browser after signing out; the rules of redirect_uris. Default: none.',
     },
+    backchannel_logout_uri: {
+      description: 'OpenID Connect Back-Channel Logout §2.2: an https URI where a logout token is posted when a browser session that signed a user in to the client ends. Default: none.',
+    },
+    backchannel_logout_session_required: { description: 'Back-Channel Logout §2.2: true when the client needs sid in logout tokens (always sent here). Default false.' },
     client_name: { description: 'A string, shown on the consent page with a notice that no administrator registered the client.' },
     grant_types: { description: 'A list: authorization_code and/or refresh_token. Default: both.' },
     response_types: { description: 'A list: code. Default: code.' },
@@ -74,6 +78,8 @@ const registrationResponse = {
     client_name: { type: 'string' },
     redirect_uris: strings,
     post_logout_redirect_uris: strings,
+    backchannel_logout_uri: { type: ['string', 'null'] },
+    backchannel_logout_session_required: { type: 'boolean' },
     grant_types: strings,
     response_types: strings,
     token_endpoint_auth_method: { type: 'string' },
@@ -100,6 +106,8 @@ function toResponse(config: Pick<Config, 'issuer'>, client: Client, registration
     client_name: client.clientName,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
+    backchannel_logout_uri: client.backchannelLogoutUri,
+    backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
     grant_types: client.grantTypes,
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,

@@ -76,6 +76,14 @@ export interface Client {
    * nowhere (the signed-out page is shown).
    */
   postLogoutRedirectUris: string[];
+  /**
+   * OpenID Connect Back-Channel Logout 1.0 §2.2: where a logout token is
+   * posted when a browser session that signed the user in to this client
+   * ends; null: none is sent.
+   */
+  backchannelLogoutUri: string | null;
+  /** Back-Channel Logout §2.2: the client needs `sid` in its logout tokens (and ID tokens); they always carry it here. */
+  backchannelLogoutSessionRequired: boolean;
   grantTypes: GrantType[];
   responseTypes: ResponseType[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
@@ -244,6 +252,8 @@ export type ClientMetadata = Pick<
   | 'clientName'
   | 'redirectUris'
   | 'postLogoutRedirectUris'
+  | 'backchannelLogoutUri'
+  | 'backchannelLogoutSessionRequired'
   | 'grantTypes'
   | 'responseTypes'
   | 'tokenEndpointAuthMethod'
@@ -256,11 +266,13 @@ export type ClientMetadata = Pick<
 >;
 
 /**
- * What a new client may leave out: `postLogoutRedirectUris` is then empty, `jwks`, `jwksUri` and
- * `registrationAccessTokenHash` null, the flags false, `origin` `admin`.
+ * What a new client may leave out: `postLogoutRedirectUris` is then empty, `backchannelLogoutUri`, `jwks`,
+ * `jwksUri` and `registrationAccessTokenHash` null, the flags false, `origin` `admin`.
  */
 type DefaultedOnCreate =
   | 'postLogoutRedirectUris'
+  | 'backchannelLogoutUri'
+  | 'backchannelLogoutSessionRequired'
   | 'jwks'
   | 'jwksUri'
   | 'dpopBoundAccessTokens'

@@ -211,6 +211,40 @@ t.test(`admin API (${backendName})`, async (t) => {
       t.same(cleared.json().post_logout_redirect_uris, []);
     });
 
+    t.test('backchannel_logout_uri (Back-Channel Logout §2.2): none by default; https or http (an internal service), absolute, no fragment, RFC 3986 as written', async (t) => {
+      const res = await call('POST', '/admin/clients', { payload: { client_name: 'BC', redirect_uris: ['https://rp.example.com/cb'] } });
+      t.equal(res.statusCode, 201, res.body);
+      t.equal(res.json().backchannel_logout_uri, null, 'none by default');
+      t.equal(res.json().backchannel_logout_session_required, false);
+      const clientId = res.json().client_id as string;
+      const set = await call('PATCH', `/admin/clients/${clientId}`, { payload: { backchannel_logout_uri: 'http://10.0.0.7:8080/logout?x=1', backchannel_logout_session_required: true } });
+      t.equal(set.statusCode, 200, set.body);
+      t.equal(set.json().backchannel_logout_uri, 'http://10.0.0.7:8080/logout?x=1', 'an admin may register http on a private address');
+      t.equal(set.json().backchannel_logout_session_required, true);
+      const stored = (await storage.clients.findById(clientId))!;
+      t.equal(stored.backchannelLogoutUri, 'http://10.0.0.7:8080/logout?x=1');
+      t.equal(stored.backchannelLogoutSessionRequired, true);
+      const renamed = await call('PATCH', `/admin/clients/${clientId}`, { payload: { client_name: 'BC 2' } });
+      t.equal(renamed.json().backchannel_logout_uri, 'http://10.0.0.7:8080/logout?x=1', 'a patch without the field keeps it');
+      const cases: Array<[string, string, RegExp]> = [
+        ['a fragment', 'https://rp.example.com/logout#x', /fragment/],
+        ['relative', '/logout', /absolute/],
+        ['javascript:', 'javascript:alert(1)', /https or http/],
+        ['another scheme', 'ftp://rp.example.com/logout', /https or http/],
+        ['not RFC 3986 as written', 'https://a.example\\@evil.com/logout', /character a URI may not/],
+        ['no host', 'https:///logout', /must name a host/],
+        ['credentials', 'https://u:p@rp.example.com/logout', /credentials/],
+      ];
+      for (const [name, uri, why] of cases) {
+        const body = expectError(t, await call('PATCH', `/admin/clients/${clientId}`, { payload: { backchannel_logout_uri: uri } }), 400, 'invalid_client_metadata');
+        t.match(body.error_description, why, name);
+        t.match(body.error_description, /back-channel logout URI/, `${name}: the field is named`);
+      }
+      t.equal((await storage.clients.findById(clientId))!.backchannelLogoutUri, 'http://10.0.0.7:8080/logout?x=1', 'a refused patch changes nothing');
+      const cleared = await call('PATCH', `/admin/clients/${clientId}`, { payload: { backchannel_logout_uri: null } });
+      t.equal(cleared.json().backchannel_logout_uri, null, 'null clears it');
+    });
+
     t.test('bad metadata: 400 with the RFC 7591 error codes', async (t) => {
       const cases: Array<[string, Record<string, unknown>, string, RegExp?]> = [
         ['relative redirect URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri', /absolute/],

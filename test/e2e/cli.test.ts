@@ -109,6 +109,22 @@ t.test(`CLI commands (${backendName})`, async (t) => {
     const cleared = json(await cli(services, ['clients', 'update', client.client_id, '--no-post-logout-redirect-uris', '--json']));
     t.same(cleared.post_logout_redirect_uris, []);
 
+    const withBackchannel = await cli(services, ['clients', 'update', client.client_id, '--backchannel-logout-uri', 'http://billing.internal:8080/bc', '--backchannel-logout-session-required']);
+    t.equal(withBackchannel.code, 0, withBackchannel.stderr);
+    t.match(withBackchannel.stdout, /backchannel_logout_uri:\s+http:\/\/billing\.internal:8080\/bc/);
+    t.match(withBackchannel.stdout, /backchannel_logout_session_required:\s+yes/);
+    const stored = await services.clients.get(client.client_id);
+    t.equal(stored.backchannelLogoutUri, 'http://billing.internal:8080/bc', 'an admin may register http');
+    t.equal(stored.backchannelLogoutSessionRequired, true);
+    const badBackchannel = await cli(services, ['clients', 'update', client.client_id, '--backchannel-logout-uri', 'https://billing.example/bc#frag']);
+    t.equal(badBackchannel.code, 1);
+    t.match(badBackchannel.stderr, /back-channel logout URI .* fragment/);
+    const bothBackchannel = await cli(services, ['clients', 'update', client.client_id, '--backchannel-logout-uri', 'https://billing.example/bc', '--no-backchannel-logout-uri']);
+    t.equal(bothBackchannel.code, 2, 'a usage error');
+    const noBackchannel = json(await cli(services, ['clients', 'update', client.client_id, '--no-backchannel-logout-uri', '--no-backchannel-logout-session-required', '--json']));
+    t.equal(noBackchannel.backchannel_logout_uri, null);
+    t.equal(noBackchannel.backchannel_logout_session_required, false);
+
     const rotated = json<{ client_secret: string }>(await cli(services, ['clients', 'rotate-secret', client.client_id, '--json']));
     t.not(rotated.client_secret, client.client_secret);
 

@@ -27,6 +27,8 @@ interface Registered {
   client_name: string;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  backchannel_logout_uri: string | null;
+  backchannel_logout_session_required: boolean;
   grant_types: string[];
   response_types: string[];
   token_endpoint_auth_method: string;
@@ -180,6 +182,39 @@ t.test(`dynamic client registration, open (${backendName})`, async (t) => {
     ] as const) {
       expectError(t, await register(app, { redirect_uris: ['https://app.example.com/cb'], post_logout_redirect_uris: uris }), 400, 'invalid_client_metadata', why);
     }
+    t.equal(await storage.clients.count(), before, 'none was registered');
+  });
+
+  t.test('backchannel_logout_uri (Back-Channel Logout §2.2): echoed, read and replaced (RFC 7592); https only, never a private address literal', async (t) => {
+    const reg = (await register(app, { ...MCP_CLIENT, backchannel_logout_uri: 'https://rp.example.com/bc?x=1', backchannel_logout_session_required: true })).json<Registered>();
+    t.equal(reg.backchannel_logout_uri, 'https://rp.example.com/bc?x=1', 'echoed (RFC 7591 §3.2.1)');
+    t.equal(reg.backchannel_logout_session_required, true);
+    const stored = (await storage.clients.findById(reg.client_id))!;
+    t.equal(stored.backchannelLogoutUri, 'https://rp.example.com/bc?x=1');
+    t.equal(stored.backchannelLogoutSessionRequired, true);
+    const read = (await configuration(app, 'GET', reg.client_id, reg.registration_access_token)).json<Registered>();
+    t.equal(read.backchannel_logout_uri, 'https://rp.example.com/bc?x=1');
+    const omitted = await configuration(app, 'PUT', reg.client_id, reg.registration_access_token, { client_id: reg.client_id, redirect_uris: MCP_CLIENT.redirect_uris });
+    t.equal(omitted.json<Registered>().backchannel_logout_uri, null, 'omitted: the default, none (RFC 7592 §2.2)');
+    t.equal(omitted.json<Registered>().backchannel_logout_session_required, false);
+    t.equal((await register(app, { redirect_uris: ['https://app.example.com/cb'] })).json<Registered>().backchannel_logout_uri, null, 'none by default');
+
+    const before = await storage.clients.count();
+    for (const [uri, why] of [
+      ['http://rp.example.com/bc', /must use https/],
+      ['http://127.0.0.1:9000/bc', /must use https/],
+      ['https://10.1.2.3/bc', /not public/],
+      ['https://127.0.0.1:9000/bc', /not public/],
+      ['https://[::1]/bc', /not public/],
+      ['https://169.254.169.254/latest', /not public/],
+      ['https://rp.example.com/bc#x', /fragment/],
+      ['https:///bc', /must name a host/],
+      ['https://a.example\\@evil.com/bc', /character a URI may not/],
+      [['https://rp.example.com/bc'], /string/],
+    ] as const) {
+      expectError(t, await register(app, { redirect_uris: ['https://app.example.com/cb'], backchannel_logout_uri: uri }), 400, 'invalid_client_metadata', why);
+    }
+    expectError(t, await register(app, { redirect_uris: ['https://app.example.com/cb'], backchannel_logout_session_required: 'yes' }), 400, 'invalid_client_metadata', /true or false/);
     t.equal(await storage.clients.count(), before, 'none was registered');
   });
 

@@ -107,6 +107,13 @@ for (const kind of dbKinds) {
       t.same((await clients.findById(c.clientId))!.redirectUris, ['https://a.example/cb', 'https://b.example/cb'], 'redirect_uris untouched');
       const created = await clients.create(newClient({ postLogoutRedirectUris: ['https://c.example/bye'] }));
       t.same((await clients.findById(created.clientId))!.postLogoutRedirectUris, ['https://c.example/bye']);
+      t.equal(c.backchannelLogoutUri, null, 'no back-channel logout URI unless given');
+      t.equal(c.backchannelLogoutSessionRequired, false);
+      const withBackchannel = await clients.update(c.clientId, { backchannelLogoutUri: 'https://a.example/bc', backchannelLogoutSessionRequired: true });
+      t.equal(withBackchannel!.backchannelLogoutUri, 'https://a.example/bc');
+      t.equal(withBackchannel!.backchannelLogoutSessionRequired, true);
+      const createdWithBackchannel = await clients.create(newClient({ backchannelLogoutUri: 'https://d.example/bc' }));
+      t.equal((await clients.findById(createdWithBackchannel.clientId))!.backchannelLogoutUri, 'https://d.example/bc');
       t.equal(await clients.update(`nope_${id()}`, { clientName: 'x' }), null);
       t.ok((await clients.list({ limit: 1000, offset: 0 })).some((x) => x.clientId === c.clientId));
       t.ok((await clients.count()) >= 2);
@@ -160,6 +167,8 @@ for (const kind of dbKinds) {
       t.same(renamed!.client.postLogoutRedirectUris, []);
       const withLogout = await clients.upsertMetadataDocumentClient({ ...doc, grantTypes: ['authorization_code'], responseTypes: ['code'], postLogoutRedirectUris: ['https://app.example/bye'] }, at);
       t.same(withLogout!.client.postLogoutRedirectUris, ['https://app.example/bye'], 'and its post-logout redirect URIs');
+      const withBackchannel = await clients.upsertMetadataDocumentClient({ ...doc, grantTypes: ['authorization_code'], responseTypes: ['code'], backchannelLogoutUri: 'https://app.example/bc' }, at);
+      t.equal(withBackchannel!.client.backchannelLogoutUri, 'https://app.example/bc', 'and its back-channel logout URI');
       t.equal(renamed!.created, false);
       t.same(renamed!.client.lastUsedAt, new Date(at.getTime() + 1000));
       const admin = await clients.create(newClient());

@@ -22,6 +22,8 @@ function client(overrides: Partial<Client> = {}): Client {
     clientName: 'Web',
     redirectUris: ['https://app.example.com/cb', 'http://127.0.0.1:8080/cb'],
     postLogoutRedirectUris: [],
+    backchannelLogoutUri: null,
+    backchannelLogoutSessionRequired: false,
     grantTypes: ['authorization_code', 'implicit', 'refresh_token'],
     responseTypes: ['code', 'token'],
     tokenEndpointAuthMethod: 'client_secret_basic',

@@ -50,6 +50,8 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
     clientName: 'Machine',
     redirectUris: [],
     postLogoutRedirectUris: [],
+    backchannelLogoutUri: null,
+    backchannelLogoutSessionRequired: false,
     grantTypes: ['client_credentials'],
     responseTypes: [],
     tokenEndpointAuthMethod: 'client_secret_basic',

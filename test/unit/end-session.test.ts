@@ -20,6 +20,8 @@ function client(clientId: string, postLogoutRedirectUris: string[]): Client {
     clientName: clientId,
     redirectUris: ['https://app.example.com/cb'],
     postLogoutRedirectUris,
+    backchannelLogoutUri: null,
+    backchannelLogoutSessionRequired: false,
     grantTypes: ['authorization_code'],
     responseTypes: ['code'],
     tokenEndpointAuthMethod: 'none',

@@ -36,6 +36,12 @@ t.test('a document: client_id equal to the URL, public only, unknown fields and 
   t.same(parseMetadataDocument(URL_ID, doc({ post_logout_redirect_uris: ['https://app.example/bye'] }), KNOWN).postLogoutRedirectUris, ['https://app.example/bye']);
   t.ok(parseMetadataDocument(URL_ID, doc({ id_token_signed_response_alg: 'RS256', subject_type: 'public', userinfo_signed_response_alg: null }), KNOWN), 'OpenID Connect values this server honours are accepted');
 
+  t.equal(defaults.backchannelLogoutUri, null, 'no back-channel logout URI unless the document has one');
+  const bc = parseMetadataDocument(URL_ID, doc({ backchannel_logout_uri: 'https://app.example/bc', backchannel_logout_session_required: true }), KNOWN);
+  t.equal(bc.backchannelLogoutUri, 'https://app.example/bc');
+  t.equal(bc.backchannelLogoutSessionRequired, true);
+  t.equal(parseMetadataDocument(URL_ID, doc({ backchannel_logout_uri: 'https://127.0.0.1:8443/bc' }), KNOWN, true).backchannelLogoutUri, 'https://127.0.0.1:8443/bc', 'CLIENT_METADATA_ALLOW_PRIVATE_NETWORKS lifts the address rule');
+
   for (const [body, why] of [
     [JSON.stringify({ client_id: `${URL_ID}x`, redirect_uris: ['https://app.example/cb'] }), /client_id is not this URL/],
     [JSON.stringify({ redirect_uris: ['https://app.example/cb'] }), /client_id is not this URL/],
@@ -53,6 +59,10 @@ t.test('a document: client_id equal to the URL, public only, unknown fields and 
     [doc({ post_logout_redirect_uris: ['https://app.example/bye#x'] }), /fragment/],
     [doc({ id_token_signed_response_alg: 'ES256' }), /id_token_signed_response_alg must be "RS256"/],
     [doc({ userinfo_encrypted_response_alg: 'RSA-OAEP' }), /userinfo_encrypted_response_alg is not supported/],
+    [doc({ backchannel_logout_uri: ['https://app.example/bc'] }), /backchannel_logout_uri must be a string/],
+    [doc({ backchannel_logout_uri: 'http://app.example/bc' }), /back-channel logout URI .* must use https/],
+    [doc({ backchannel_logout_uri: 'https://192.168.1.1/bc' }), /not public/],
+    [doc({ backchannel_logout_session_required: 'yes' }), /true or false/],
     ['[]', /JSON object/],
     ['nope', /not JSON/],
   ] as const) {

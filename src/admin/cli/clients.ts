@@ -18,6 +18,14 @@ const metadataOptions: Record<string, OptionSpec> = {
     description: 'Where /end-session may send the browser after signing out (OpenID Connect RP-Initiated Logout; repeat for several; replaces the list)',
   },
   'no-post-logout-redirect-uris': { type: 'boolean', description: 'Remove every post-logout redirect URI' },
+  'backchannel-logout-uri': {
+    type: 'string',
+    valueName: 'URL',
+    description: 'Where a logout token is posted when a browser session that signed a user in to it ends (OpenID Connect Back-Channel Logout; https or http)',
+  },
+  'no-backchannel-logout-uri': { type: 'boolean', description: 'No back-channel logout (the default)' },
+  'backchannel-logout-session-required': { type: 'boolean', description: 'backchannel_logout_session_required: it needs sid in logout tokens (always sent here)' },
+  'no-backchannel-logout-session-required': { type: 'boolean', description: 'It does not (the default)' },
   grant: { type: 'string', multiple: true, valueName: 'GRANT', description: `A grant type (repeat): ${REGISTRABLE_GRANT_TYPES.join(', ')}` },
   'response-type': { type: 'string', multiple: true, valueName: 'TYPE', description: `A response type (repeat): ${RESPONSE_TYPE_NAMES.join(', ')} (default: from the grants)` },
   'auth-method': { type: 'string', valueName: 'METHOD', description: `token_endpoint_auth_method: ${AUTH_METHOD_NAMES.join(', ')}` },
@@ -44,6 +52,17 @@ function metadataFrom(args: ParsedArgs): ClientMetadataInput {
   }
   if (postLogoutRedirectUris !== undefined) input.post_logout_redirect_uris = postLogoutRedirectUris;
   if (args.values['no-post-logout-redirect-uris'] === true) input.post_logout_redirect_uris = [];
+  const backchannelLogoutUri = stringValue(args, 'backchannel-logout-uri');
+  if (backchannelLogoutUri !== undefined && args.values['no-backchannel-logout-uri'] === true) {
+    throw new UsageError('give either --backchannel-logout-uri or --no-backchannel-logout-uri, not both');
+  }
+  if (backchannelLogoutUri !== undefined) input.backchannel_logout_uri = backchannelLogoutUri;
+  if (args.values['no-backchannel-logout-uri'] === true) input.backchannel_logout_uri = null;
+  if (args.values['backchannel-logout-session-required'] === true && args.values['no-backchannel-logout-session-required'] === true) {
+    throw new UsageError('give either --backchannel-logout-session-required or --no-backchannel-logout-session-required, not both');
+  }
+  if (args.values['backchannel-logout-session-required'] === true) input.backchannel_logout_session_required = true;
+  if (args.values['no-backchannel-logout-session-required'] === true) input.backchannel_logout_session_required = false;
   const grants = listValue(args, 'grant');
   if (grants !== undefined) input.grant_types = grants;
   const responseTypes = listValue(args, 'response-type');
@@ -107,6 +126,8 @@ function show(client: Client, secret: string | null = null, issuer?: string): Co
     ['client_name', client.clientName],
     ['redirect_uris', client.redirectUris],
     ['post_logout_redirect_uris', client.postLogoutRedirectUris],
+    ['backchannel_logout_uri', client.backchannelLogoutUri ?? '(none)'],
+    ['backchannel_logout_session_required', client.backchannelLogoutSessionRequired ? 'yes' : 'no'],
     ['grant_types', client.grantTypes],
     ['response_types', client.responseTypes],
     ['token_endpoint_auth_method', client.tokenEndpointAuthMethod],
@@ -175,7 +196,11 @@ const update: Command = {
   summary: 'Change a client (given options only; lists replace the old lists)',
   positionals: ['CLIENT_ID'],
   options: metadataOptions,
-  examples: ['clients update CLIENT_ID --redirect-uri https://app.example.com/cb --redirect-uri http://localhost:8080/cb', 'clients update CLIENT_ID --scope "openid api:read"'],
+  examples: [
+    'clients update CLIENT_ID --redirect-uri https://app.example.com/cb --redirect-uri http://localhost:8080/cb',
+    'clients update CLIENT_ID --scope "openid api:read"',
+    'clients update CLIENT_ID --backchannel-logout-uri https://app.example.com/backchannel-logout --backchannel-logout-session-required',
+  ],
   async run(services, args) {
     const patch = metadataFrom(args);
     if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give at least one option');

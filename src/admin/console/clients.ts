@@ -1,13 +1,13 @@
 /**
  * The admin console's client pages: list, register (the secret is shown
  * once, in the response to the POST that created it), edit redirect URIs
- * (and post-logout redirect URIs),
+ * (and post-logout redirect URIs, the back-channel logout URI),
  * grants, authentication and scopes, rotate the secret, delete after a
  * confirmation page.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AUTH_METHOD_NAMES, GRANT_TYPES, isAuthMethod, isGrantType, REGISTRABLE_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, usesSecret } from '../../oauth/protocol.js';
-import type { ClientMetadataInput } from '../../clients/metadata.js';
+import { MAX_REDIRECT_URI_LENGTH, type ClientMetadataInput } from '../../clients/metadata.js';
 import { MAX_JWKS_BYTES, MAX_JWKS_URI_LENGTH } from '../../clients/jwks.js';
 import { ClientMetadataError, OAuthError } from '../../errors.js';
 import { registrableScopes } from '../../oauth/scope.js';
@@ -22,6 +22,8 @@ const clientBody = {
     client_name: { type: 'string', maxLength: 200 },
     redirect_uris: { type: 'string', maxLength: 50_000 },
     post_logout_redirect_uris: { type: 'string', maxLength: 50_000 },
+    backchannel_logout_uri: { type: 'string', maxLength: MAX_REDIRECT_URI_LENGTH + 100 },
+    backchannel_logout_session_required: { type: 'string', maxLength: 10 },
     grant_types: stringList,
     token_endpoint_auth_method: { type: 'string', maxLength: 50 },
     jwks: { type: 'string', maxLength: MAX_JWKS_BYTES * 2 },
@@ -39,6 +41,8 @@ interface ClientBody {
   client_name?: string;
   redirect_uris?: string;
   post_logout_redirect_uris?: string;
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: string;
   grant_types?: string[];
   token_endpoint_auth_method?: string;
   jwks?: string;
@@ -51,12 +55,24 @@ interface ClientBody {
   csrf_token?: string;
 }
 
-type ClientField = 'client_name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri' | 'scope' | 'form';
+type ClientField =
+  | 'client_name'
+  | 'redirect_uris'
+  | 'post_logout_redirect_uris'
+  | 'backchannel_logout_uri'
+  | 'grant_types'
+  | 'token_endpoint_auth_method'
+  | 'jwks'
+  | 'jwks_uri'
+  | 'scope'
+  | 'form';
 
 interface ClientFormValues {
   client_name: string;
   redirect_uris: string;
   post_logout_redirect_uris: string;
+  backchannel_logout_uri: string;
+  backchannel_logout_session_required: boolean;
   grant_types: string[];
   token_endpoint_auth_method: string;
   /** private_key_jwt: the JWK Set as JSON text, or the URL (one of the two). */
@@ -72,6 +88,8 @@ function valuesOf(client: Client): ClientFormValues {
     client_name: client.clientName,
     redirect_uris: client.redirectUris.join('\n'),
     post_logout_redirect_uris: client.postLogoutRedirectUris.join('\n'),
+    backchannel_logout_uri: client.backchannelLogoutUri ?? '',
+    backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
     grant_types: [...client.grantTypes],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     jwks: client.jwks === null ? '' : JSON.stringify(client.jwks, null, 2),
@@ -87,6 +105,8 @@ function valuesFromBody(body: ClientBody): ClientFormValues {
     client_name: body.client_name ?? '',
     redirect_uris: body.redirect_uris ?? '',
     post_logout_redirect_uris: body.post_logout_redirect_uris ?? '',
+    backchannel_logout_uri: body.backchannel_logout_uri ?? '',
+    backchannel_logout_session_required: body.backchannel_logout_session_required !== undefined,
     grant_types: body.grant_types ?? [],
     token_endpoint_auth_method: body.token_endpoint_auth_method ?? '',
     jwks: body.jwks ?? '',
@@ -150,6 +170,8 @@ function metadataOf(values: ClientFormValues): ClientMetadataInput {
     client_name: values.client_name.trim(),
     redirect_uris: splitLines(values.redirect_uris),
     post_logout_redirect_uris: splitLines(values.post_logout_redirect_uris),
+    backchannel_logout_uri: values.backchannel_logout_uri.trim() === '' ? null : values.backchannel_logout_uri.trim(),
+    backchannel_logout_session_required: values.backchannel_logout_session_required,
     grant_types: values.grant_types,
     token_endpoint_auth_method: values.token_endpoint_auth_method,
     scope: values.scope.join(' '),
@@ -220,7 +242,7 @@ export function registerClientPages(app: FastifyInstance, ctx: ConsoleContext): 
   app.get(`${CONSOLE}/clients/new`, guarded, async (request, reply) =>
     clientForm(reply, 200, admin(request), {
       client: null,
-      values: { client_name: '', redirect_uris: '', post_logout_redirect_uris: '', grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], dpop_bound_access_tokens: false, require_pushed_authorization_requests: false },
+      values: { client_name: '', redirect_uris: '', post_logout_redirect_uris: '', backchannel_logout_uri: '', backchannel_logout_session_required: false, grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', jwks: '', jwks_uri: '', scope: [...config.scopes], dpop_bound_access_tokens: false, require_pushed_authorization_requests: false },
     }),
   );
 

@@ -7,6 +7,8 @@ interface ClientRow {
   client_name: string;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  backchannel_logout_uri: string | null;
+  backchannel_logout_session_required: boolean;
   grant_types: string[];
   response_types: string[];
   token_endpoint_auth_method: string;
@@ -25,7 +27,8 @@ interface ClientRow {
 
 const COLUMNS =
   'client_id, client_secret_hash, client_name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, ' +
-  'resource_server, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests, origin, registration_access_token_hash, last_used_at, created_at, updated_at';
+  'resource_server, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests, origin, registration_access_token_hash, last_used_at, created_at, updated_at, ' +
+  'backchannel_logout_uri, backchannel_logout_session_required';
 
 function toClient(row: ClientRow): Client {
   return {
@@ -34,6 +37,8 @@ function toClient(row: ClientRow): Client {
     clientName: row.client_name,
     redirectUris: row.redirect_uris,
     postLogoutRedirectUris: row.post_logout_redirect_uris,
+    backchannelLogoutUri: row.backchannel_logout_uri,
+    backchannelLogoutSessionRequired: row.backchannel_logout_session_required,
     grantTypes: row.grant_types as GrantType[],
     responseTypes: row.response_types as ResponseType[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
@@ -56,6 +61,8 @@ const PATCH_COLUMNS: Record<keyof ClientPatch, string> = {
   clientName: 'client_name',
   redirectUris: 'redirect_uris',
   postLogoutRedirectUris: 'post_logout_redirect_uris',
+  backchannelLogoutUri: 'backchannel_logout_uri',
+  backchannelLogoutSessionRequired: 'backchannel_logout_session_required',
   grantTypes: 'grant_types',
   responseTypes: 'response_types',
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
@@ -85,8 +92,8 @@ export function createClientRepo(db: Db): ClientRepo {
       const rows = await db.query<ClientRow>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
                               origin, registration_access_token_hash, jwks, jwks_uri, dpop_bound_access_tokens, require_pushed_authorization_requests,
-                              post_logout_redirect_uris)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16) RETURNING ${COLUMNS}`,
+                              post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18) RETURNING ${COLUMNS}`,
         [
           client.clientId,
           client.clientSecretHash,
@@ -104,6 +111,8 @@ export function createClientRepo(db: Db): ClientRepo {
           client.dpopBoundAccessTokens ?? false,
           client.requirePushedAuthorizationRequests ?? false,
           client.postLogoutRedirectUris ?? [],
+          client.backchannelLogoutUri ?? null,
+          client.backchannelLogoutSessionRequired ?? false,
         ],
       );
       return toClient(rows[0]!);
@@ -152,10 +161,11 @@ export function createClientRepo(db: Db): ClientRepo {
       // xmax is 0 on a row this statement inserted, not on one it updated.
       const rows = await db.query<ClientRow & { inserted: boolean }>(
         `INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, resource_server,
-                              origin, last_used_at, post_logout_redirect_uris)
-         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'metadata_document', $9, $10)
+                              origin, last_used_at, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required)
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'metadata_document', $9, $10, $11, $12)
          ON CONFLICT (client_id) DO UPDATE SET
            client_name = EXCLUDED.client_name, redirect_uris = EXCLUDED.redirect_uris, post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris,
+           backchannel_logout_uri = EXCLUDED.backchannel_logout_uri, backchannel_logout_session_required = EXCLUDED.backchannel_logout_session_required,
            grant_types = EXCLUDED.grant_types,
            response_types = EXCLUDED.response_types, token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method, scope = EXCLUDED.scope,
            resource_server = EXCLUDED.resource_server, last_used_at = EXCLUDED.last_used_at, updated_at = now()
@@ -172,6 +182,8 @@ export function createClientRepo(db: Db): ClientRepo {
           client.resourceServer,
           usedAt,
           client.postLogoutRedirectUris ?? [],
+          client.backchannelLogoutUri ?? null,
+          client.backchannelLogoutSessionRequired ?? false,
         ],
       );
       return rows[0] ? { client: toClient(rows[0]), created: rows[0].inserted } : null;
