@@ -20,12 +20,16 @@
  * - `allowPrivateNetworks` lifts the address rule only (development and
  *   tests); everything else holds.
  *
+ * The same rules hold for the one other kind of request, a POST of a small
+ * form (`createOutboundPost`: back-channel logout tokens), which accepts any
+ * 2xx answer.
+ *
  * Node's own `https` and `dns`; TLS is verified against the system's trust
  * store (plus `NODE_EXTRA_CA_CERTS`), or the given extra CAs.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { request } from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { nonPublicReason } from './ip-address.js';
@@ -59,6 +63,11 @@ export interface OutboundFetchOptions {
   /** Name resolution (default `dns.lookup`, all addresses); tests inject one. */
   resolve?: ResolveHost;
   userAgent?: string;
+  /**
+   * Also plain http (an administrator's own service: `createOutboundPost`
+   * for back-channel logout of admin-registered clients). Default false.
+   */
+  allowHttp?: boolean;
 }
 
 export interface FetchedDocument {
@@ -84,7 +93,19 @@ function checkAddresses(hostname: string, addresses: readonly LookupAddress[]): 
   }
 }
 
-export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetch {
+/** What one exchange sends, and which answers it accepts. */
+interface Exchange {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+  /** Whether a status (other than a redirect, always refused) is an answer; others are refused as `status`. */
+  accepts(status: number): boolean;
+  /** Says which statuses are accepted, for the refusal. */
+  expected: string;
+}
+
+/** The exchange behind `createOutboundFetch` and `createOutboundPost`: every rule above, one request. */
+function createExchanger(options: OutboundFetchOptions): (raw: string, exchange: Exchange) => Promise<FetchedDocument & { status: number }> {
   const resolveHost = options.resolve ?? defaultResolve;
   const ca = options.extraCaCerts && options.extraCaCerts.length > 0 ? [...rootCertificates, ...options.extraCaCerts] : undefined;
   const guarded = !options.allowPrivateNetworks;
@@ -116,8 +137,8 @@ export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetc
     );
   };
 
-  return (raw, accept) =>
-    new Promise<FetchedDocument>((resolve, reject) => {
+  return (raw, exchange) =>
+    new Promise((resolve, reject) => {
       let url: URL;
       try {
         url = new URL(raw);
@@ -125,7 +146,8 @@ export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetc
         reject(new OutboundFetchError('url', 'not an absolute URL'));
         return;
       }
-      if (url.protocol !== 'https:') return reject(new OutboundFetchError('url', 'only https URLs are fetched'));
+      const http = url.protocol === 'http:' && options.allowHttp === true;
+      if (url.protocol !== 'https:' && !http) return reject(new OutboundFetchError('url', 'only https URLs are fetched'));
       if (url.username || url.password) return reject(new OutboundFetchError('url', 'the URL must not contain credentials'));
       const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
       // An IP literal is connected to without a lookup: judged here.
@@ -135,7 +157,7 @@ export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetc
       }
 
       let settled = false;
-      const finish = (err: OutboundFetchError | null, value?: FetchedDocument) => {
+      const finish = (err: OutboundFetchError | null, value?: FetchedDocument & { status: number }) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -146,12 +168,18 @@ export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetc
       };
       const timer = setTimeout(() => finish(new OutboundFetchError('timeout', `no complete answer within ${options.timeoutMs} ms`)), options.timeoutMs);
 
-      const req = request(url, {
-        method: 'GET',
+      const body = exchange.body === undefined ? undefined : Buffer.from(exchange.body, 'utf8');
+      const req = (http ? httpRequest : request)(url, {
+        method: exchange.method,
         agent: false,
         lookup,
-        ...(ca ? { ca } : {}),
-        headers: { accept, 'accept-encoding': 'identity', 'user-agent': options.userAgent ?? 'oauth-server' },
+        ...(ca && !http ? { ca } : {}),
+        headers: {
+          ...exchange.headers,
+          'accept-encoding': 'identity',
+          'user-agent': options.userAgent ?? 'oauth-server',
+          ...(body === undefined ? {} : { 'content-length': String(body.length) }),
+        },
       });
       req.on('socket', (socket: Socket) => {
         socket.once('connect', () => {
@@ -167,7 +195,7 @@ export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetc
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 300 && status < 400) return finish(new OutboundFetchError('redirect', `answered ${status}: redirects are not followed`));
-        if (status !== 200) return finish(new OutboundFetchError('status', `answered ${status}, not 200`));
+        if (!exchange.accepts(status)) return finish(new OutboundFetchError('status', `answered ${status}, not ${exchange.expected}`));
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > options.maxBytes) {
           return finish(new OutboundFetchError('too_large', `the document is larger than ${options.maxBytes} bytes`));
@@ -179,9 +207,39 @@ export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetc
           if (size > options.maxBytes) finish(new OutboundFetchError('too_large', `the document is larger than ${options.maxBytes} bytes`));
           else chunks.push(chunk);
         });
-        res.on('end', () => finish(null, { headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => finish(null, { status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', (err) => finish(new OutboundFetchError('network', 'the answer was cut off', { cause: err })));
       });
-      req.end();
+      req.end(body);
     });
+}
+
+export function createOutboundFetch(options: OutboundFetchOptions): OutboundFetch {
+  const exchange = createExchanger(options);
+  return async (raw, accept) => {
+    const { headers, body } = await exchange(raw, { method: 'GET', headers: { accept }, accepts: (status) => status === 200, expected: '200' });
+    return { headers, body };
+  };
+}
+
+/**
+ * POSTs a small `application/x-www-form-urlencoded` body to `url` under the
+ * same rules (address, no redirects, time and size of the answer); resolves
+ * with the status of a 2xx answer, whose body is read (within `maxBytes`)
+ * and dropped. Rejects with `OutboundFetchError`.
+ */
+export type OutboundPost = (url: string, form: URLSearchParams) => Promise<{ status: number }>;
+
+export function createOutboundPost(options: OutboundFetchOptions): OutboundPost {
+  const exchange = createExchanger(options);
+  return async (raw, form) => {
+    const { status } = await exchange(raw, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: '*/*' },
+      body: form.toString(),
+      accepts: (code) => code >= 200 && code < 300,
+      expected: '2xx',
+    });
+    return { status };
+  };
 }

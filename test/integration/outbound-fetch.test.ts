@@ -5,8 +5,10 @@
  * without hanging: the slow answer within a short timeout setting.
  */
 import type { LookupAddress } from 'node:dns';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { createOutboundFetch, OutboundFetchError, type OutboundFetchOptions } from '../../src/security/outbound-fetch.js';
+import { createOutboundFetch, createOutboundPost, OutboundFetchError, type OutboundFetchOptions } from '../../src/security/outbound-fetch.js';
 import { json, makeTestCertificates, startHttpsServer } from '../helpers/tls.js';
 
 const certs = await makeTestCertificates(t, ['metadata.test', 'rebind.test']);
@@ -148,4 +150,51 @@ t.test('DNS rebinding: the name is resolved once, where the socket connects, so 
   t.not(outcome, 'fetched');
   t.equal(calls, 1, 'one resolution, the one connected to');
   t.equal(server.hits('/doc.json'), hits, 'the loopback server was never reached');
+});
+
+t.test('a POST of a form (logout tokens): the body arrives, any 2xx is an answer, under the same address, redirect and https rules', async (t) => {
+  const received: Array<{ method: string; type: string | undefined; body: string }> = [];
+  const record = (status: number, headers: Record<string, string> = {}) => (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', type: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(status, headers).end();
+    });
+  };
+  server.on('/bc', record(200));
+  server.on('/bc-204', record(204));
+  server.on('/bc-moved', record(307, { location: `${server.origin('metadata.test')}/bc` }));
+  server.on('/bc-400', record(400));
+  const postOpen = createOutboundPost({ ...base, allowPrivateNetworks: true });
+  const postGuarded = createOutboundPost(base);
+  const form = new URLSearchParams({ logout_token: 'a.b.c' });
+
+  t.same(await postOpen(`${server.origin('metadata.test')}/bc`, form), { status: 200 });
+  t.same(received, [{ method: 'POST', type: 'application/x-www-form-urlencoded', body: 'logout_token=a.b.c' }]);
+  t.same(await postOpen(`${server.origin('metadata.test')}/bc-204`, form), { status: 204 });
+  received.splice(0);
+  await refusal(t, postOpen(`${server.origin('metadata.test')}/bc-moved`, form), 'redirect');
+  t.equal(received.length, 1, 'the redirect was not followed');
+  await refusal(t, postOpen(`${server.origin('metadata.test')}/bc-400`, form), 'status', /answered 400, not 2xx/);
+  received.splice(0);
+  await refusal(t, postGuarded(`${server.origin('metadata.test')}/bc`, form), 'address', /not a public address/);
+  await refusal(t, postGuarded(`https://10.0.0.1:${server.port}/bc`, form), 'address');
+  await refusal(t, postOpen(`http://127.0.0.1:${server.port}/bc`, form), 'url', /only https/);
+  t.equal(received.length, 0, 'nothing sent where the rules refuse');
+});
+
+t.test('allowHttp: plain http too (an administrator\'s own service), nothing else changes', async (t) => {
+  const plain = createServer((req, res) => {
+    if (req.url === '/moved') res.writeHead(302, { location: '/bc' }).end();
+    else res.writeHead(200).end();
+  });
+  await new Promise<void>((done) => plain.listen(0, '127.0.0.1', done));
+  t.teardown(() => new Promise<void>((done) => plain.close(() => done())));
+  const port = (plain.address() as AddressInfo).port;
+  const post = createOutboundPost({ ...base, allowPrivateNetworks: true, allowHttp: true });
+  const form = new URLSearchParams({ logout_token: 'x' });
+  t.same(await post(`http://127.0.0.1:${port}/bc`, form), { status: 200 });
+  await refusal(t, post(`http://127.0.0.1:${port}/moved`, form), 'redirect');
+  await refusal(t, createOutboundPost({ ...base, allowHttp: true })(`http://127.0.0.1:${port}/bc`, form), 'address', /not a public address/);
 });
