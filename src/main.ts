@@ -5,6 +5,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { BackchannelLogoutOutcome } from './oauth/backchannel-logout.js';
 import { SWAGGER_UI_CLIENT_ID, swaggerUiRedirectUri } from './clients/swagger-ui-client.js';
 import { ConfigError, DEFAULT_DATA_DIR, issuerAwaitsPort, loadConfig, unknownVariableWarnings, type Config } from './config.js';
 import { createStorage } from './storage/index.js';
@@ -54,10 +55,21 @@ async function main(): Promise<void> {
   let logBackground = (_err: unknown) => {};
   // An audit event that could not be written is lost (the request went on): say so loudly.
   let logAudit = (_err: unknown, _what: string) => {};
-  const services = createServices(config, storage, { onBackgroundError: (err) => logBackground(err), onAuditError: (err, what) => logAudit(err, what) });
+  // Each logout token's fate (never the token).
+  let logBackchannel = (_outcome: BackchannelLogoutOutcome) => {};
+  const services = createServices(config, storage, {
+    onBackgroundError: (err) => logBackground(err),
+    onAuditError: (err, what) => logAudit(err, what),
+    onBackchannelLogout: (outcome) => logBackchannel(outcome),
+  });
   const app = await buildApp(config, services);
   logBackground = (err) => app.log.warn({ err }, 'background task failed; it will retry');
   logAudit = (err, what) => app.log.error({ err }, `${what} failed`);
+  logBackchannel = ({ clientId, uri, ok, attempts, status, reason }) => {
+    const fields = { client_id: clientId, uri, attempts, ...(status === undefined ? {} : { status }) };
+    if (ok) app.log.info(fields, 'back-channel logout: logout token delivered');
+    else app.log.warn({ ...fields, reason }, 'back-channel logout: logout token not delivered');
+  };
   const closers: Array<() => Promise<void>> = [];
   // From here on a signal closes everything that is open, even mid-start.
   handleSignals(app, closers);

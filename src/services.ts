@@ -34,7 +34,14 @@ import { createGrantHandlers } from './oauth/grants/index.js';
 import { createPushedRequests, type PushedRequests } from './oauth/pushed-requests.js';
 import { createResourceRegistry, type ResourceRegistry } from './oauth/resources.js';
 import { createTokenEndpoints, type TokenEndpoints } from './oauth/token-endpoint.js';
-import { createOutboundFetch, type ResolveHost } from './security/outbound-fetch.js';
+import { createOutboundFetch, createOutboundPost, type ResolveHost } from './security/outbound-fetch.js';
+import {
+  BACKCHANNEL_LOGOUT_MAX_ANSWER_BYTES,
+  BACKCHANNEL_LOGOUT_TIMEOUT_MS,
+  createBackchannelLogout,
+  type BackchannelLogout,
+  type BackchannelLogoutOutcome,
+} from './oauth/backchannel-logout.js';
 import { createThrottle } from './security/throttle.js';
 import { createPendingAuthorizationStore, type PendingAuthorizationStore } from './sessions/pending-authorization.js';
 import { createSessionService, type SessionService } from './sessions/service.js';
@@ -105,6 +112,8 @@ export interface Services {
   readonly sessions: SessionService;
   /** The admin console's own sessions: a sign-in to an app never opens the console. */
   readonly consoleSessions: SessionService;
+  /** Logout tokens to the clients of a browser session that ended (OpenID Connect Back-Channel Logout). */
+  readonly backchannelLogout: BackchannelLogout;
   /** Authorization requests waiting for sign-in and consent. */
   readonly pendingAuthorizations: PendingAuthorizationStore;
   /** The flow behind `/authorize`, `/login` and `/consent`. */
@@ -166,7 +175,11 @@ export interface ServiceOptions {
   auditPruneIntervalMs?: number;
   /** How often idle dynamic and metadata-document clients are looked for, ms (default hourly). */
   idleClientIntervalMs?: number;
-  /** Fetching client metadata documents and clients' jwks_uri: extra trusted CA certificates (PEM) and name resolution (tests). */
+  /** Each logout token's outcome (back-channel logout); ignored by default. */
+  onBackchannelLogout?: (outcome: BackchannelLogoutOutcome) => void;
+  /** The wait before a logout token's one retry, ms (default 1 s). */
+  backchannelLogoutRetryDelayMs?: number;
+  /** Fetching client metadata documents and clients' jwks_uri, posting logout tokens: extra trusted CA certificates (PEM) and name resolution (tests). */
   outbound?: { extraCaCerts?: readonly string[]; resolve?: ResolveHost };
 }
 
@@ -232,6 +245,26 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
   });
   metrics.observeSigning(() => tokens.signingWorker());
+  // Back-channel logout: an admin's client may be any service of theirs (http, any address); any other's is held to the SSRF guard.
+  const backchannelPost = (trusted: boolean) =>
+    createOutboundPost({
+      allowPrivateNetworks: trusted || config.clientMetadataAllowPrivateNetworks,
+      allowHttp: trusted,
+      timeoutMs: BACKCHANNEL_LOGOUT_TIMEOUT_MS,
+      maxBytes: BACKCHANNEL_LOGOUT_MAX_ANSWER_BYTES,
+      userAgent: `oauth-server (back-channel logout; ${config.issuer})`,
+      ...(options.outbound?.extraCaCerts ? { extraCaCerts: options.outbound.extraCaCerts } : {}),
+      ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}),
+    });
+  const backchannelLogout = createBackchannelLogout({
+    clients,
+    tokens,
+    postTrusted: backchannelPost(true),
+    postGuarded: backchannelPost(false),
+    audit,
+    ...(options.onBackchannelLogout ? { report: options.onBackchannelLogout } : {}),
+    ...(options.backchannelLogoutRetryDelayMs === undefined ? {} : { retryDelayMs: options.backchannelLogoutRetryDelayMs }),
+  });
   // A password change, disabling or deleting a user ends every token they hold.
   const users = createUserService({
     repo: storage.users,
@@ -261,7 +294,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
     ...(options.sleep ? { sleep: options.sleep } : {}),
   });
   const consents = createConsentService({ repo: storage.consents, tokens, audit });
-  const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now });
+  // A browser session that ends tells the clients it signed its user in to.
+  const sessions = createSessionService({ kv, ttlSeconds: config.sessionTtlSeconds, now, onEnd: (ended) => backchannelLogout.sessionEnded(ended) });
   const consoleSessions = createSessionService({ kv, kind: 'console', ttlSeconds: config.adminSessionTtlSeconds, now });
   // A mail the SMTP server refuses is reported (and not retried: the person can ask again).
   const onMailError = (err: unknown) => options.onBackgroundError?.(new Error('sending a mail failed (not retried)', { cause: err }));
@@ -344,6 +378,7 @@ export function createServices(config: Config, storage: Storage, options: Servic
     emailVerification,
     sessions,
     consoleSessions,
+    backchannelLogout,
     pendingAuthorizations,
     authorization,
     authorizationRequests,
@@ -394,6 +429,8 @@ export function createServices(config: Config, storage: Storage, options: Servic
     async close() {
       if (closed) return;
       closed = true;
+      // Logout tokens still on their way get their few seconds (each POST has its own timeout).
+      await backchannelLogout.idle();
       await Promise.allSettled(stops.map((stop) => stop()));
       // Events still being written (sign-ins are recorded in the background) go in before the database closes.
       await audit.flush();

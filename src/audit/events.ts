@@ -31,6 +31,7 @@ export const AUDIT_EVENT_TYPES = [
   'user.updated',
   'user.password_changed',
   'user.sessions_ended',
+  'backchannel_logout.sent',
   'user.disabled',
   'user.enabled',
   'user.deleted',
@@ -62,7 +63,10 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 export const AUDIT_DETAIL_FIELDS = {
   /** Where a sign-in was attempted: login_form, admin_console, admin_api, password_grant, passkey, upstream (an identity provider's, `provider`). */
   source: 'string',
-  /** Why a sign-in failed (invalid_credentials, disabled), why a client was deleted (idle), why sessions ended (signed_out_elsewhere, password_changed, password_reset). */
+  /**
+   * Why a sign-in failed (invalid_credentials, disabled), why a client was deleted (idle), why sessions ended
+   * (signed_out_elsewhere, password_changed, password_reset), why a logout token was not delivered.
+   */
   reason: 'string',
   /** How long the slow-down delayed the check. */
   slowed_ms: 'integer',

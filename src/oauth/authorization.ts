@@ -44,7 +44,7 @@ export interface AuthorizationFlowDeps {
   clients: Pick<ClientService, 'find' | 'recordUse'>;
   codes: Pick<CodeStore, 'issue'>;
   pending: PendingAuthorizationStore;
-  sessions: Pick<SessionService, 'save'>;
+  sessions: Pick<SessionService, 'save' | 'sidOf' | 'rememberClient'>;
   /** The token service (implicit grant). */
   tokens: { issue(request: IssueRequest): Promise<IssuedTokens> };
   /** The audience of the implicit grant's token. */
@@ -147,6 +147,8 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
     // Authorized: a use of the client (a metadata-document client gets the row its code and tokens refer to).
     await deps.clients.recordUse(client, { actor: userActor(user) });
     const base = { state: request.state, iss: config.issuer };
+    // Back-Channel Logout §2.3: the session remembers the clients it signed its user in to.
+    await sessions.rememberClient(session, client.clientId);
     if (request.responseType === 'code') {
       const code = await codes.issue({
         clientId: client.clientId,
@@ -160,6 +162,7 @@ export function createAuthorizationFlow(deps: AuthorizationFlowDeps): Authorizat
         authTime: session.authTime,
         ...(request.dpopJkt === undefined ? {} : { dpopJkt: request.dpopJkt }),
         amr: amrOf(session.amr),
+        sid: sessions.sidOf(session),
       });
       return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, ...base }, request.responseMode) };
     }

@@ -43,6 +43,8 @@ export interface CodeGrant {
   dpopJkt?: string | undefined;
   /** How the user signed in (RFC 8176 `amr`); absent on codes issued before it was recorded. */
   amr?: string[];
+  /** The browser session's OIDC `sid` (`SessionService.sidOf`), for the ID token; absent on codes issued before it was recorded. */
+  sid?: string;
 }
 
 /** What a redeemed code issued, so a replay can revoke it. */

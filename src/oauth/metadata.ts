@@ -61,6 +61,9 @@ export function buildServerMetadata(
     userinfo_endpoint: `${base}/userinfo`,
     // OpenID Connect RP-Initiated Logout 1.0 §2.1.
     end_session_endpoint: `${base}${END_SESSION_PATH}`,
+    // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens are posted, and carry sid (as ID tokens of a browser session do).
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
     // RFC 8628 §4.

@@ -12,6 +12,13 @@
  * the account page can show them and end one or all of them on every
  * instance. A field whose session is gone (expired, signed out) is dropped
  * when the list is read.
+ *
+ * A signed-in session also has a `sid` (OpenID Connect Back-Channel Logout
+ * §2.4, Front-Channel Logout §3): random, kept across the id changes of
+ * the same user's later sign-ins in the browser, never derived from the
+ * cookie; and the clients it signed the user in to (`rememberClient`), so
+ * that when it ends (`onEnd`: sign-out, ended from the account page) each
+ * can be told (`oauth/backchannel-logout.ts`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../security/constant-time.js';
@@ -46,8 +53,25 @@ export interface BrowserSession {
    * `renewedAt + ttlSeconds` (`keepAlive`). Absent on sessions stored before the field existed.
    */
   renewedAt?: number;
+  /**
+   * The session's id for relying parties (OIDC `sid`): random, set at the
+   * first sign-in of a user in this browser session and kept while the same
+   * user signs in again. Absent before sign-in and on sessions stored before
+   * the field existed (`sidOf` derives one).
+   */
+  sid?: string;
+  /** Ids of the clients this session signed the user in to (a code or token was issued through it), oldest first; at most `MAX_REMEMBERED_CLIENTS`. */
+  clients?: string[];
   /** Free-form per-session data for the flows (e.g. pending authorization ids). */
   data: Record<string, unknown>;
+}
+
+/** A signed-in session that has just ended, for whoever must be told (back-channel logout). */
+export interface EndedSession {
+  userId: string;
+  sid: string;
+  /** The clients it signed the user in to. */
+  clientIds: readonly string[];
 }
 
 /** Where a session was opened from, as far as it is cheap to tell. */
@@ -114,6 +138,10 @@ export interface SessionService {
   touch(session: BrowserSession, device: SessionDevice): Promise<void>;
   /** Constant-time check of a submitted CSRF token against the session's. */
   verifyCsrf(session: BrowserSession, submitted: unknown): boolean;
+  /** The session's OIDC `sid` (see `BrowserSession.sid`). */
+  sidOf(session: BrowserSession): string;
+  /** Notes that the session signed its user in to `clientId` (saved when new). */
+  rememberClient(session: BrowserSession, clientId: string): Promise<void>;
 }
 
 type Stored = Omit<BrowserSession, 'id'>;
@@ -135,6 +163,9 @@ const RENEW_AFTER_SHARE = 0.1;
 const MAX_USER_AGENT = 300;
 const HANDLE = /^[\w-]{43}$/;
 
+/** The most clients a session remembers; past it the one signed in to longest ago is forgotten. */
+export const MAX_REMEMBERED_CLIENTS = 50;
+
 const cleanDevice = (device: SessionDevice): SessionDevice => ({ ip: device.ip.slice(0, 64), userAgent: device.userAgent.slice(0, MAX_USER_AGENT) });
 
 export interface SessionServiceDeps {
@@ -144,6 +175,12 @@ export interface SessionServiceDeps {
   /** Lifetime of a signed-in session, seconds. */
   ttlSeconds: number;
   now?: () => number;
+  /**
+   * Told of each signed-in session that ends (`destroy`, `endForUser`,
+   * `endAllForUser`), after it ended; not of one replaced at sign-in. Must
+   * not throw; nothing waits on what it starts.
+   */
+  onEnd?: (ended: EndedSession) => void;
 }
 
 export function createSessionService(deps: SessionServiceDeps): SessionService {
@@ -155,6 +192,15 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   const userIndex = (userId: string) => `${prefix}user:${userId}`;
   const now = deps.now ?? Date.now;
   const seconds = () => Math.floor(now() / 1000);
+  /**
+   * The sid of a session stored before `sid` existed: derived from its handle
+   * with a prefix of its own (a one-way function of a hash: no way back to the cookie).
+   */
+  const sidFromHandle = (handle: string) => createHash('sha256').update(`oidc-sid:${handle}`).digest('base64url');
+  const sidOf = (session: Pick<BrowserSession, 'sid' | 'id'>) => session.sid ?? sidFromHandle(handleOf(session));
+  const ended = (userId: string | null, stored: Pick<BrowserSession, 'sid' | 'clients'>, handle: string) => {
+    if (userId !== null) deps.onEnd?.({ userId, sid: stored.sid ?? sidFromHandle(handle), clientIds: [...(stored.clients ?? [])] });
+  };
 
   const write = async (session: BrowserSession) => {
     session.renewedAt = seconds();
@@ -172,9 +218,10 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     return stored?.userId === userId ? stored : null;
   };
 
-  const endByHandle = async (userId: string, handle: string) => {
+  const endByHandle = async (userId: string, handle: string, stored: Stored) => {
     await kv.delete(`${prefix}${handle}`);
     await kv.mapDelete(userIndex(userId), handle);
+    ended(userId, stored, handle);
   };
 
   return {
@@ -204,13 +251,26 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       await kv.delete(key(session.id));
       if (session.userId !== null) await kv.mapDelete(userIndex(session.userId), handleOf(session));
       const at = now();
-      const next: BrowserSession = { ...session, id: newId(), userId, authTime: Math.floor(at / 1000), signedInAt: at, amr: [...amr], csrfToken: newId() };
+      // The same user signing in again (step-up, re-authentication) goes on with the same sid and clients.
+      const same = session.userId === userId;
+      const next: BrowserSession = {
+        ...session,
+        id: newId(),
+        userId,
+        authTime: Math.floor(at / 1000),
+        signedInAt: at,
+        amr: [...amr],
+        csrfToken: newId(),
+        sid: same ? sidOf(session) : newId(),
+        clients: same ? [...(session.clients ?? [])] : [],
+      };
       await write(next);
       return next;
     },
     async destroy(session) {
       await kv.delete(key(session.id));
       if (session.userId !== null) await kv.mapDelete(userIndex(session.userId), handleOf(session));
+      ended(session.userId, session, handleOf(session));
     },
     handleOf,
     async listForUser(userId) {
@@ -225,19 +285,20 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       return list.sort((a, b) => (a.signedInAt ?? 0) - (b.signedInAt ?? 0));
     },
     async endForUser(userId, handle) {
-      if (!HANDLE.test(handle) || !(await loadByHandle(userId, handle))) return false;
-      await endByHandle(userId, handle);
+      const stored = HANDLE.test(handle) ? await loadByHandle(userId, handle) : null;
+      if (!stored) return false;
+      await endByHandle(userId, handle, stored);
       return true;
     },
     async endAllForUser(userId, keep) {
       const handles = Object.keys(await kv.mapEntries(userIndex(userId))).filter((h) => h !== keep && HANDLE.test(h));
       const ended = await Promise.all(
         handles.map(async (handle) => {
-          const mine = (await loadByHandle(userId, handle)) !== null;
+          const stored = await loadByHandle(userId, handle);
           // Only the user's own sessions: a handle reused by someone else's session is never ended here.
-          if (mine) await kv.delete(`${prefix}${handle}`);
-          await kv.mapDelete(userIndex(userId), handle);
-          return mine;
+          if (stored) await endByHandle(userId, handle, stored);
+          else await kv.mapDelete(userIndex(userId), handle);
+          return stored !== null;
         }),
       );
       return ended.filter(Boolean).length;
@@ -259,6 +320,13 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     },
     verifyCsrf(session, submitted) {
       return constantTimeEqual(submitted, session.csrfToken);
+    },
+    sidOf,
+    async rememberClient(session, clientId) {
+      const clients = session.clients ?? [];
+      if (clients.includes(clientId)) return;
+      session.clients = [...clients, clientId].slice(-MAX_REMEMBERED_CLIENTS);
+      await write(session);
     },
   };
 }

@@ -142,6 +142,8 @@ export interface RefreshTokenRecord {
   /** OIDC Core §12.2: the `amr` and `acr` of the grant's authentication, repeated by a refreshed ID token; null: none recorded. */
   amr: string[] | null;
   acr: string | null;
+  /** The browser session of the grant's sign-in (OIDC `sid`), repeated by a refreshed ID token; null: none. */
+  sid: string | null;
 }
 
 export interface SigningKeyRecord {
@@ -425,6 +427,8 @@ export interface NewRefreshToken {
   /** OIDC Core §12.2: how the user authenticated for the grant (kept by every successor); null or absent: not recorded. */
   amr?: readonly string[] | null;
   acr?: string | null;
+  /** The browser session of the grant's sign-in (kept by every successor); null or absent: none. */
+  sid?: string | null;
 }
 
 export interface RefreshTokenRepo {

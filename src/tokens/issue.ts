@@ -86,6 +86,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
           // OIDC Core §12.2: and how the user authenticated, for the ID tokens of later refreshes.
           amr: request.amr ?? request.idToken?.amr ?? null,
           acr: request.acr ?? request.idToken?.acr ?? null,
+          sid: request.sid ?? request.idToken?.sid ?? null,
           accessTokenJti: claims.jti,
           accessTokenExpiresAt: new Date(claims.exp * 1000),
           expiresAt: new Date(now() + config.refreshTokenTtlSeconds * 1000),
@@ -122,6 +123,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
           authTime: claims.auth_time ?? prepared.idToken.authTime,
           amr: prepared.idToken.amr,
           acr: prepared.idToken.acr,
+          sid: prepared.idToken.sid,
         },
         { issuer: config.issuer, iat: claims.iat, ttlSeconds: config.accessTokenTtlSeconds },
       );

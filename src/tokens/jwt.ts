@@ -79,6 +79,8 @@ export interface IdTokenClaims extends JWTPayload {
   nonce?: string;
   acr?: string;
   amr?: string[];
+  /** The browser session (Back-Channel Logout §2.4, Front-Channel Logout §3): opaque, not the cookie. */
+  sid?: string;
   at_hash: string;
 }
 
@@ -92,6 +94,7 @@ export function idTokenClaims(
     authTime: number | null;
     amr?: readonly string[] | undefined;
     acr?: string | undefined;
+    sid?: string | undefined;
   },
   ctx: ClaimContext,
 ): IdTokenClaims {
@@ -111,7 +114,41 @@ export function idTokenClaims(
   // OIDC Core §2: the authentication context class achieved and the methods used.
   if (input.acr !== undefined) claims.acr = input.acr;
   if (input.amr !== undefined && input.amr.length > 0) claims.amr = [...input.amr];
+  if (input.sid !== undefined) claims.sid = input.sid;
   return claims;
+}
+
+/** The event of a logout token (Back-Channel Logout §2.4). */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+export interface LogoutTokenClaims extends JWTPayload {
+  iss: string;
+  aud: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  sub: string;
+  sid: string;
+  events: { [BACKCHANNEL_LOGOUT_EVENT]: Record<string, never> };
+}
+
+/**
+ * OpenID Connect Back-Channel Logout 1.0 §2.4: the claims of a logout token
+ * telling `clientId` that the session `sid` of user `sub` ended. Always
+ * `sub` and `sid`; never a `nonce` (§2.4: it would let the token pass for an
+ * ID token); `exp` `ctx.ttlSeconds` after `iat`.
+ */
+export function logoutTokenClaims(input: { clientId: string; sub: string; sid: string; jti: string }, ctx: ClaimContext): LogoutTokenClaims {
+  return {
+    iss: ctx.issuer,
+    aud: input.clientId,
+    iat: ctx.iat,
+    exp: ctx.iat + ctx.ttlSeconds,
+    jti: input.jti,
+    sub: input.sub,
+    sid: input.sid,
+    events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+  };
 }
 
 /**

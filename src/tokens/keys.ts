@@ -57,6 +57,8 @@ export const KEYS_CHANNEL = 'keys';
 export const ID_TOKEN_ALG = 'RS256';
 /** The `typ` header of ID tokens (RFC 7519 §5.1), which tells them from access tokens (`at+jwt`, RFC 9068 §2.1). */
 export const ID_TOKEN_TYP = 'JWT';
+/** The `typ` header of logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4), signed like ID tokens. */
+export const LOGOUT_TOKEN_TYP = 'logout+jwt';
 
 /**
  * `Cache-Control: max-age` of /jwks.json (`http/discovery.ts`): how long a
@@ -78,10 +80,11 @@ export interface SigningKey {
   header: JwsHeader;
   idHeader: JwsHeader;
   /**
-   * Signs an access token (`header`) or an ID token (`idHeader`): in the
-   * signing worker when one runs, else with jose on this thread.
+   * Signs an access token (`header`), an ID token (`idHeader`) or a logout
+   * token (`typ: logout+jwt`): in the signing worker when one runs, else
+   * with jose on this thread.
    */
-  sign(payload: object, use: 'access' | 'id'): Promise<string>;
+  sign(payload: object, use: 'access' | 'id' | 'logout'): Promise<string>;
 }
 
 export interface KeySnapshot {
@@ -253,15 +256,15 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
       const key = cached.sign;
       const header = { alg: record.alg, typ: 'at+jwt', kid: record.kid };
       const idHeader = { alg: record.alg, typ: ID_TOKEN_TYP, kid: record.kid };
+      const logoutHeader = { alg: record.alg, typ: LOGOUT_TOKEN_TYP, kid: record.kid };
+      const headerFor = (use: 'access' | 'id' | 'logout') => (use === 'id' ? idHeader : use === 'logout' ? logoutHeader : header);
       candidates.push({
         ...schedule,
         kid: record.kid,
         key,
         header,
         idHeader,
-        sign: signingWorker
-          ? (payload, use) => signingWorker.sign(payload, use === 'id' ? idHeader : header, key)
-          : (payload, use) => signJwt(payload, key, use === 'id' ? idHeader : header),
+        sign: signingWorker ? (payload, use) => signingWorker.sign(payload, headerFor(use), key) : (payload, use) => signJwt(payload, key, headerFor(use)),
       });
     }
     const kids = new Set(records.map((r) => r.kid));

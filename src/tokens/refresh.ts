@@ -134,9 +134,10 @@ export function createRefresher(deps: RefresherDeps): (request: RefreshRequest) 
         // Kept by the successor even when this refresh asks for no ID token: a later one may.
         amr: record.amr,
         acr: record.acr,
+        sid: record.sid,
         dpopJkt,
         // OIDC Core §12.2: a refresh may return a new ID token (no nonce), about the same authentication as the first.
-        ...(scopes.includes('openid') ? { idToken: { authTime, amr: record.amr ?? undefined, acr: record.acr ?? undefined } } : {}),
+        ...(scopes.includes('openid') ? { idToken: { authTime, amr: record.amr ?? undefined, acr: record.acr ?? undefined, sid: record.sid ?? undefined } } : {}),
       },
       record.scope,
     );

@@ -14,13 +14,18 @@ import type { Storage } from '../storage/types.js';
 import { createDenyList } from './deny-list.js';
 import { createIntrospector } from './introspect.js';
 import { createIssuer } from './issue.js';
-import { createKeyStore } from './keys.js';
+import { logoutTokenClaims } from './jwt.js';
+import { createKeyStore, ID_TOKEN_ALG } from './keys.js';
+import { randomId } from './refresh-tokens.js';
 import { createRefresher } from './refresh.js';
 import { createRevoker } from './revoke.js';
 import { createSigningWorker, type SigningWorkerOptions } from './signing-worker.js';
 import type { TokenService } from './types.js';
 import { createVerifier } from './verify.js';
 import { backgroundRuns } from './background.js';
+
+/** How long a logout token is valid (Back-Channel Logout §2.4 asks for a short time): two minutes. */
+export const LOGOUT_TOKEN_TTL_SECONDS = 120;
 
 export interface TokenServiceTimings {
   /** Periodic reload of the signing keys, ms (default 60 s). */
@@ -92,6 +97,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     refresh,
     verifyAccessToken: verifier.verifyAccessToken,
     idTokenHint: verifier.idTokenHint,
+    async signLogoutToken(input) {
+      const claims = logoutTokenClaims({ ...input, jti: randomId() }, { issuer: config.issuer, iat: Math.floor(now() / 1000), ttlSeconds: LOGOUT_TOKEN_TTL_SECONDS });
+      return keys.snapshot().signing.get(ID_TOKEN_ALG)!.sign(claims, 'logout');
+    },
     introspect: introspector.introspect,
     activeAccessToken: introspector.activeAccessToken,
     revocationsCurrent: () => denyList.isCurrent(),

@@ -53,6 +53,8 @@ export interface IssueRequest {
     /** OIDC Core §2: how the user signed in (RFC 8176 values) and the class achieved; left out when unknown. */
     amr?: readonly string[] | undefined;
     acr?: string | undefined;
+    /** The browser session the user signed in with (OIDC `sid`, Back-Channel Logout §2.4); left out when none. */
+    sid?: string | undefined;
   };
   /** Epoch seconds of the user's authentication, kept with the refresh token. */
   authTime?: number | null;
@@ -63,6 +65,8 @@ export interface IssueRequest {
    */
   amr?: readonly string[] | null;
   acr?: string | null;
+  /** The browser session of the grant (OIDC `sid`), kept with the refresh token likewise. Default: `idToken`'s. */
+  sid?: string | null;
   /**
    * The thumbprint of the DPoP key the token request proved (RFC 9449):
    * the access token is bound to it (`cnf.jkt`, `token_type: DPoP`), and a
@@ -268,6 +272,13 @@ export interface TokenService {
    * when the database is down.
    */
   idTokenHint(token: string): Promise<IdTokenHint | null>;
+  /**
+   * A logout token (OpenID Connect Back-Channel Logout 1.0 §2.4) telling
+   * `clientId` that the browser session `sid` of user `sub` ended: signed
+   * like ID tokens (same key and algorithm), `typ: logout+jwt`, valid for
+   * `LOGOUT_TOKEN_TTL_SECONDS`, a fresh `jti`.
+   */
+  signLogoutToken(input: { clientId: string; sub: string; sid: string }): Promise<string>;
   /**
    * RFC 7662 for an authenticated client. Access tokens: any confidential
    * client may ask (resource servers are clients); refresh tokens: only the

@@ -126,6 +126,28 @@ t.test(`admin console in Chromium (${backendName})`, { skip: noChromium }, async
     t.same((await services.clients.get(clientId)).postLogoutRedirectUris, []);
   });
 
+  await t.test('edit the back-channel logout URI: a bad one is shown next to the field; cleared by emptying it', async (t) => {
+    await page.goto(`${origin}/admin/console/clients/${clientId}`);
+    await page.fill('#backchannel_logout_uri', 'https://billing.example/bc#fragment');
+    await page.click('button:has-text("Save changes")');
+    t.match(await page.textContent('#backchannel_logout_uri-error'), /back-channel logout URI .* fragment/);
+    t.equal((await services.clients.get(clientId)).backchannelLogoutUri, null, 'nothing saved');
+    await page.fill('#backchannel_logout_uri', 'http://billing.internal:8080/bc');
+    await page.check('input[name="backchannel_logout_session_required"]');
+    await page.click('button:has-text("Save changes")');
+    t.equal(await page.textContent('.notice'), 'Changes saved.');
+    const saved = await services.clients.get(clientId);
+    t.equal(saved.backchannelLogoutUri, 'http://billing.internal:8080/bc');
+    t.equal(saved.backchannelLogoutSessionRequired, true);
+    t.equal(await page.inputValue('#backchannel_logout_uri'), 'http://billing.internal:8080/bc', 'shown again');
+    await page.fill('#backchannel_logout_uri', '');
+    await page.uncheck('input[name="backchannel_logout_session_required"]');
+    await page.click('button:has-text("Save changes")');
+    const cleared = await services.clients.get(clientId);
+    t.equal(cleared.backchannelLogoutUri, null);
+    t.equal(cleared.backchannelLogoutSessionRequired, false);
+  });
+
   await t.test('layout: the card stays at the top, so the navigation never moves; client ids never wrap', async (t) => {
     const navTop = async (path: string) => {
       await page.goto(`${origin}${path}`);

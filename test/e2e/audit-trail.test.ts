@@ -7,6 +7,8 @@
  * list`; no secret in any stored event; a failing insert that does not fail
  * the request; pruning on an injected clock.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Secret, TOTP } from 'otpauth';
 import t, { type Test } from 'tap';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
@@ -625,6 +627,37 @@ t.test(`audit trail (${backendName})`, async (t) => {
       { type: 'device_authorization.denied', actor, subject: { type: 'user', id: dana.id }, client_id: tv, ip: '198.51.100.12', details: { scopes: ['api:read'] } },
     ]);
     t.equal(recorded.length, 2);
+  });
+
+  await t.test('a logout token that could not be delivered (back-channel logout): the system, the user, the client, why', async (t) => {
+    // A port nothing listens on: bound, then closed.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const created = await api('POST', '/admin/clients', {
+      client_name: 'Audit RP',
+      redirect_uris: ['http://127.0.0.1:7033/cb'],
+      token_endpoint_auth_method: 'none',
+      scope: 'openid',
+      backchannel_logout_uri: `http://127.0.0.1:${port}/bc`,
+    });
+    const rp = created.json<{ client_id: string }>().client_id;
+    const fay = await seedUser(services, { username: 'fay', password: 'fay passphrase is long' });
+    secrets.add(fay.password);
+    const browser = new InjectBrowser(app, '198.51.100.13');
+    const pkce = pkcePair();
+    await loginAndConsent(
+      browser,
+      authorizePath({ response_type: 'code', client_id: rp, redirect_uri: 'http://127.0.0.1:7033/cb', scope: 'openid', state: 's', code_challenge: pkce.challenge, code_challenge_method: 'S256' }),
+      fay,
+    );
+    const account = await browser.get('/account');
+    t.equal((await browser.post('/logout', { csrf_token: hiddenFields(account.body, '/logout').csrf_token! })).statusCode, 303);
+    await services.backchannelLogout.idle();
+    await services.audit.flush();
+    const recorded = (await events({ type: 'backchannel_logout.sent' })).items;
+    t.match(recorded, [{ outcome: 'failure', actor: { type: 'system' }, subject: { type: 'user', id: fay.id }, client_id: rp, details: { reason: /ECONNREFUSED/ } }]);
   });
 
   await t.test('every kind of event was recorded, and no secret is in any of them', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createMemoryKv } from '../../src/storage/kv/memory.js';
-import { ANONYMOUS_SESSION_TTL_SECONDS, createSessionService } from '../../src/sessions/service.js';
+import { ANONYMOUS_SESSION_TTL_SECONDS, createSessionService, MAX_REMEMBERED_CLIENTS, type EndedSession } from '../../src/sessions/service.js';
 
 t.test('anonymous sessions expire early; signed-in sessions last SESSION_TTL', async (t) => {
   let nowMs = Date.UTC(2026, 0, 1);
@@ -56,4 +56,69 @@ t.test('keepAlive: sliding expiry, written at most every tenth of the TTL', asyn
   t.ok(await sessions.load(session.id), 'alive 599 s after the last use, 659 s after sign-in');
   nowMs += 1_000;
   t.equal(await sessions.load(session.id), null, 'gone a full TTL after the last write');
+});
+
+t.test('sid: random, not the cookie or its hash; kept while the same user signs in again, new for another user', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  const sessions = createSessionService({ kv, ttlSeconds: 600 });
+  const first = await sessions.signIn(await sessions.create(), 'user-1');
+  const sid = sessions.sidOf(first);
+  t.match(sid, /^[\w-]{43}$/);
+  t.not(sid, first.id);
+  t.not(sid, sessions.handleOf(first));
+  t.equal(sessions.sidOf((await sessions.load(first.id))!), sid, 'stored with the session');
+  await sessions.rememberClient(first, 'web');
+  const again = await sessions.signIn(first, 'user-1', ['pwd', 'otp']);
+  t.not(again.id, first.id, 'a new id');
+  t.equal(sessions.sidOf(again), sid, 'the same sid (a step-up or re-authentication)');
+  t.same(again.clients, ['web'], 'and the same clients');
+  const someoneElse = await sessions.signIn(again, 'user-2');
+  t.not(sessions.sidOf(someoneElse), sid, 'another user: another session');
+  t.same(someoneElse.clients, []);
+  t.not(sessions.sidOf(await sessions.signIn(await sessions.create(), 'user-1')), sid, 'another browser: another sid');
+  // A session stored before sid existed: derived from its handle, stable, still not the cookie.
+  const legacy = { ...first, sid: undefined };
+  t.equal(sessions.sidOf(legacy), sessions.sidOf({ ...legacy }));
+  t.not(sessions.sidOf(legacy), sessions.handleOf(legacy));
+});
+
+t.test('remembered clients: each once, at most MAX_REMEMBERED_CLIENTS (the oldest forgotten), stored', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  const sessions = createSessionService({ kv, ttlSeconds: 600 });
+  const session = await sessions.signIn(await sessions.create(), 'user-1');
+  await sessions.rememberClient(session, 'a');
+  await sessions.rememberClient(session, 'a');
+  t.same((await sessions.load(session.id))!.clients, ['a']);
+  for (let i = 0; i < MAX_REMEMBERED_CLIENTS + 5; i++) await sessions.rememberClient(session, `c${i}`);
+  const stored = (await sessions.load(session.id))!.clients!;
+  t.equal(stored.length, MAX_REMEMBERED_CLIENTS);
+  t.equal(stored[0], 'c5');
+  t.equal(stored.at(-1), `c${MAX_REMEMBERED_CLIENTS + 4}`);
+});
+
+t.test('onEnd: told of each signed-in session that ends (destroy, endForUser, endAllForUser), never of an anonymous or replaced one', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  const ended: EndedSession[] = [];
+  const sessions = createSessionService({ kv, ttlSeconds: 600, onEnd: (e) => ended.push(e) });
+  await sessions.destroy(await sessions.create());
+  const a = await sessions.signIn(await sessions.create(), 'user-1');
+  t.same(ended, [], 'nothing for an anonymous session or a sign-in');
+  await sessions.rememberClient(a, 'web');
+  await sessions.destroy(a);
+  t.same(ended, [{ userId: 'user-1', sid: sessions.sidOf(a), clientIds: ['web'] }]);
+  ended.splice(0);
+  const b = await sessions.signIn(await sessions.create(), 'user-1');
+  const c = await sessions.signIn(await sessions.create(), 'user-1');
+  const d = await sessions.signIn(await sessions.create(), 'user-1');
+  await sessions.rememberClient(b, 'mail');
+  t.notOk(await sessions.endForUser('user-2', sessions.handleOf(b)), 'not that user\'s');
+  t.same(ended, []);
+  t.ok(await sessions.endForUser('user-1', sessions.handleOf(b)));
+  t.same(ended, [{ userId: 'user-1', sid: sessions.sidOf(b), clientIds: ['mail'] }]);
+  ended.splice(0);
+  t.equal(await sessions.endAllForUser('user-1', sessions.handleOf(d)), 1);
+  t.same(ended, [{ userId: 'user-1', sid: sessions.sidOf(c), clientIds: [] }]);
 });

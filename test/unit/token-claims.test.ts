@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Client, User } from '../../src/storage/types.js';
-import { accessTokenClaims, atHash, idTokenClaims, joseToInvalidToken } from '../../src/tokens/jwt.js';
+import { accessTokenClaims, atHash, BACKCHANNEL_LOGOUT_EVENT, idTokenClaims, joseToInvalidToken, logoutTokenClaims } from '../../src/tokens/jwt.js';
 import { generateRefreshToken, hashRefreshToken, isRefreshTokenShape, openSuccessor, sealSuccessor } from '../../src/tokens/refresh-tokens.js';
 
 const client = { clientId: 'client-1', scope: 'openid api:read' } as Client;
@@ -48,6 +48,27 @@ t.test('ID token claims (OIDC Core §2, §3.1.3.6)', async (t) => {
   const bare = idTokenClaims({ client, user, accessToken: 'x', authTime: null }, ctx);
   t.notOk('nonce' in bare);
   t.notOk('auth_time' in bare);
+});
+
+t.test('logout token claims (Back-Channel Logout §2.4): iss, aud, iat, exp, jti, sub, sid, the event; never a nonce', async (t) => {
+  const claims = logoutTokenClaims({ clientId: 'client-1', sub: 'user-1', sid: 'sid-1', jti: 'j9' }, { ...ctx, ttlSeconds: 120 });
+  t.same(claims, {
+    iss: 'https://as.example',
+    aud: 'client-1',
+    iat: 1_700_000_000,
+    exp: 1_700_000_120,
+    jti: 'j9',
+    sub: 'user-1',
+    sid: 'sid-1',
+    events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+  });
+  t.equal(BACKCHANNEL_LOGOUT_EVENT, 'http://schemas.openid.net/event/backchannel-logout');
+  t.notOk('nonce' in claims);
+});
+
+t.test('ID token sid: carried when given, absent otherwise', async (t) => {
+  t.equal(idTokenClaims({ client, user, accessToken: 'at', authTime: null, sid: 's1' }, ctx).sid, 's1');
+  t.notOk('sid' in idTokenClaims({ client, user, accessToken: 'at', authTime: null }, ctx));
 });
 
 t.test('jose errors become invalid_token by code', async (t) => {

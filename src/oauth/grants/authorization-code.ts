@@ -82,7 +82,7 @@ export function authorizationCodeGrant({ codes, tokens, users, resources }: Pick
       // A refresh token only for clients registered for the refresh_token grant.
       refreshToken: client.grantTypes.includes('refresh_token'),
       // OIDC Core §2: amr and acr of the sign-in the code came from (none recorded: a code from before, no claim).
-      idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime, amr: grant.amr, acr: grant.amr ? acrOf(grant.amr) : undefined } : undefined,
+      idToken: openid ? { nonce: grant.nonce, authTime: grant.authTime, amr: grant.amr, acr: grant.amr ? acrOf(grant.amr) : undefined, sid: grant.sid } : undefined,
       authTime: grant.authTime,
       dpopJkt,
     });

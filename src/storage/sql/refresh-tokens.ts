@@ -18,10 +18,11 @@ interface RefreshTokenRow {
   dpop_jkt: string | null;
   amr: string[] | null;
   acr: string | null;
+  sid: string | null;
 }
 
 const COLUMNS =
-  'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at, dpop_jkt, amr, acr';
+  'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at, dpop_jkt, amr, acr, sid';
 
 /** A token with its user's columns under a prefix, so they cannot collide with the token's (built once: introspection runs it per request). */
 const FIND_WITH_USER = `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
@@ -49,6 +50,7 @@ function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
     dpopJkt: row.dpop_jkt,
     amr: row.amr,
     acr: row.acr,
+    sid: row.sid,
   };
 }
 
@@ -59,9 +61,9 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
   return {
     async insert(t: NewRefreshToken, tx: Executor = db) {
       await tx.query(
-        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt, amr, acr)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null, t.amr ?? null, t.acr ?? null],
+        `INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt, amr, acr, sid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+        [t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null, t.amr ?? null, t.acr ?? null, t.sid ?? null],
       );
     },
     async findByHash(tokenHash, tx: Executor = db) {
@@ -101,10 +103,27 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
            WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
            RETURNING 1
          )
-         INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt, amr, acr)
-         SELECT $3, $4, $5, $6, $7, $8::text[], $9::timestamptz, $10, $11::timestamptz, $12::timestamptz, $13::text, $14::text[], $15::text FROM used
+         INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, expires_at, dpop_jkt, amr, acr, sid)
+         SELECT $3, $4, $5, $6, $7, $8::text[], $9::timestamptz, $10, $11::timestamptz, $12::timestamptz, $13::text, $14::text[], $15::text, $16::text FROM used
          RETURNING 1`,
-        [tokenHash, now, t.tokenHash, t.familyId, t.clientId, t.userId, t.scope, t.resources, t.authTime, t.accessTokenJti, t.accessTokenExpiresAt, t.expiresAt, t.dpopJkt ?? null, t.amr ?? null, t.acr ?? null],
+        [
+          tokenHash,
+          now,
+          t.tokenHash,
+          t.familyId,
+          t.clientId,
+          t.userId,
+          t.scope,
+          t.resources,
+          t.authTime,
+          t.accessTokenJti,
+          t.accessTokenExpiresAt,
+          t.expiresAt,
+          t.dpopJkt ?? null,
+          t.amr ?? null,
+          t.acr ?? null,
+          t.sid ?? null,
+        ],
       );
       return rows.length === 1;
     },
