@@ -274,7 +274,13 @@ export function createServices(config: Config, storage: Storage, options: Servic
     metrics,
     now,
     ...(options.sleep ? { sleep: options.sleep } : {}),
-    onCredentialsChanged: (userId) => tokens.revokeUser(userId),
+    // A new password, the account disabled or deleted, an admin's reset: what the user holds ends, and the
+    // browser sessions (already refused by `findSignedIn`) are ended too, so the clients they signed in to are
+    // told. That last step only tells: a TTL-store outage must not fail a change that has taken effect.
+    onCredentialsChanged: async (userId) => {
+      await tokens.revokeUser(userId);
+      await sessions.endAllForUser(userId).catch(() => 0);
+    },
     audit,
     // Every password check of the server, wherever it was made (not awaited: the sign-in must not wait for it).
     onSignInAttempt: (attempt) => void audit.record(signInEvent(attempt)),

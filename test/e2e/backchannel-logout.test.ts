@@ -227,6 +227,26 @@ t.test(`back-channel logout (${backendName})`, async (t) => {
     outcomes.splice(0);
   });
 
+  t.test('an admin disabling or deleting the user, or setting a new password, ends the browser sessions and tells their clients', async (t) => {
+    for (const change of ['disable', 'password', 'delete'] as const) {
+      const carol = await seedUser(services);
+      const b = browser();
+      const { claims } = await signIn(b, web, carol);
+      if (change === 'disable') await services.users.update(carol.id, { disabled: true });
+      if (change === 'password') await services.users.update(carol.id, { password: 'a brand new passphrase 42' });
+      if (change === 'delete') await services.users.delete(carol.id);
+      await services.backchannelLogout.idle();
+      const got = receiver.at('/bc/web');
+      t.equal(got.length, 1, `${change}: one logout token`);
+      const payload = await verifyLogoutToken(t, got[0]!.form.get('logout_token')!, web.clientId);
+      t.equal(payload.sid, claims.sid, `${change}: for the session it signed in through`);
+      t.equal(payload.sub, carol.id);
+      t.same(await services.sessions.listForUser(carol.id), [], `${change}: no session of the user is left`);
+      receiver.clear();
+    }
+    outcomes.splice(0);
+  });
+
   t.test('a receiver that is down or slow does not hold up or break the sign-out', async (t) => {
     const down = await seedClient(services, { client_name: 'Down', redirect_uris: [REDIRECT], scope: 'openid' });
     await services.clients.update(down.clientId, { backchannel_logout_uri: `http://127.0.0.1:${await closedPort()}/bc` });
