@@ -22,6 +22,7 @@ import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { startCodeFlow } from '../helpers/oauth-client.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const STEP_TIMEOUT_MS = 10_000;
@@ -87,24 +88,8 @@ t.test(
     }
 
     /** What the client application does to start: PKCE, state, nonce, the URL. */
-    async function startAuthorization(extra: Record<string, string> = {}) {
-      const verifier = oauth.generateRandomCodeVerifier();
-      const state = oauth.generateRandomState();
-      const nonce = oauth.generateRandomNonce();
-      const url = new URL(as.authorization_endpoint!);
-      url.search = new URLSearchParams({
-        response_type: 'code',
-        client_id: web.clientId,
-        redirect_uri: REDIRECT,
-        scope: 'openid profile api:read',
-        state,
-        nonce,
-        code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-        ...extra,
-      }).toString();
-      return { url: url.toString(), verifier, state, nonce };
-    }
+    const startAuthorization = (extra: Record<string, string> = {}) =>
+      startCodeFlow(as, { client_id: web.clientId, redirect_uri: REDIRECT, scope: 'openid profile api:read', ...extra });
 
     /** The client's callback handling: validate (state, iss) and redeem the code. */
     async function finish(page: Page, flow: { verifier: string; state: string; nonce: string }) {

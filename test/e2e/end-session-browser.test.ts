@@ -18,6 +18,7 @@ import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { startCodeFlow } from '../helpers/oauth-client.js';
 import { freePort } from '../helpers/server-process.js';
 
 const STEP_TIMEOUT_MS = 10_000;
@@ -69,24 +70,8 @@ t.test(`RP-initiated logout in headless Chromium (${backendName})`, { skip: noCh
   });
 
   /** What the client application does to start: PKCE, state, nonce, the URL. */
-  async function startAuthorization(extra: Record<string, string> = {}) {
-    const verifier = oauth.generateRandomCodeVerifier();
-    const state = oauth.generateRandomState();
-    const nonce = oauth.generateRandomNonce();
-    const url = new URL(as.authorization_endpoint!);
-    url.search = new URLSearchParams({
-      response_type: 'code',
-      client_id: web.clientId,
-      redirect_uri: REDIRECT,
-      scope: 'openid profile',
-      state,
-      nonce,
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      ...extra,
-    }).toString();
-    return { url: url.toString(), verifier, state, nonce };
-  }
+  const startAuthorization = (extra: Record<string, string> = {}) =>
+    startCodeFlow(as, { client_id: web.clientId, redirect_uri: REDIRECT, scope: 'openid profile', ...extra });
   const atClient = (prefix: string) => page.waitForURL((url) => url.toString().startsWith(prefix));
 
   await t.test('sign in, log out from the client with confirmation, land back with state; prompt=none is then login_required', async (t) => {

@@ -22,6 +22,7 @@ import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { startCodeFlow } from '../helpers/oauth-client.js';
 
 const STEP_TIMEOUT_MS = 10_000;
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -103,21 +104,8 @@ t.test(
     });
 
     await t.test('"Sign in with a passkey" (no username) through an authorization code flow to the client', async (t) => {
-      const verifier = oauth.generateRandomCodeVerifier();
-      const state = oauth.generateRandomState();
-      const nonce = oauth.generateRandomNonce();
-      const url = new URL(as.authorization_endpoint!);
-      url.search = new URLSearchParams({
-        response_type: 'code',
-        client_id: web.clientId,
-        redirect_uri: REDIRECT,
-        scope: 'openid profile',
-        state,
-        nonce,
-        code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-      }).toString();
-      await page.goto(url.toString());
+      const { url, verifier, state, nonce } = await startCodeFlow(as, { client_id: web.clientId, redirect_uri: REDIRECT, scope: 'openid profile' });
+      await page.goto(url);
       await page.getByRole('heading', { name: 'Sign in' }).waitFor();
       t.equal(await page.getByLabel('Username').inputValue(), '', 'no username typed');
       await page.screenshot({ path: `${ARTIFACTS}login-passkey.png`, fullPage: true });

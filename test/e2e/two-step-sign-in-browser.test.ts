@@ -18,6 +18,7 @@ import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
 import { freePort } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { startCodeFlow } from '../helpers/oauth-client.js';
 
 const STEP_TIMEOUT_MS = 10_000;
 const noChromium = chromiumSkip(t);
@@ -80,21 +81,8 @@ t.test(
     await page.waitForURL(/\/login\?signed_out=1$/);
     clock += 30_000;
 
-    const verifier = oauth.generateRandomCodeVerifier();
-    const state = oauth.generateRandomState();
-    const nonce = oauth.generateRandomNonce();
-    const url = new URL(as.authorization_endpoint!);
-    url.search = new URLSearchParams({
-      response_type: 'code',
-      client_id: web.clientId,
-      redirect_uri: REDIRECT,
-      scope: 'openid api:read',
-      state,
-      nonce,
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    }).toString();
-    await page.goto(url.toString());
+    const { url, verifier, state, nonce } = await startCodeFlow(as, { client_id: web.clientId, redirect_uri: REDIRECT, scope: 'openid api:read' });
+    await page.goto(url);
     await signIn();
     await page.waitForURL(/\/login\/second-factor\?rid=/);
     await page.getByLabel('Code').fill(codeNow());

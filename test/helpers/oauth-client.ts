@@ -26,3 +26,32 @@ export async function listenForClient(app: FastifyInstance, issuer: string): Pro
   const as = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { ...options, algorithm: 'oauth2' }));
   return { as, options, baseUrl };
 }
+
+/** A code flow as a client application starts it: PKCE (S256), `state` and `nonce`, and the authorization URL. */
+export interface StartedCodeFlow {
+  url: string;
+  verifier: string;
+  state: string;
+  nonce: string;
+}
+
+/**
+ * Starts an authorization code flow at `as` for `params` (`client_id`,
+ * `redirect_uri`, `scope`, and any other parameter), with new PKCE, state
+ * and nonce values.
+ */
+export async function startCodeFlow(as: oauth.AuthorizationServer, params: Record<string, string>): Promise<StartedCodeFlow> {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const nonce = oauth.generateRandomNonce();
+  const url = new URL(as.authorization_endpoint!);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    state,
+    nonce,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...params,
+  }).toString();
+  return { url: url.toString(), verifier, state, nonce };
+}
