@@ -11,36 +11,19 @@ import { s256Challenge } from '../../src/oauth/pkce.js';
 import { RESPONSE_TYPES, RESPONSE_TYPE_NAMES } from '../../src/oauth/protocol.js';
 import { createResourceRegistry } from '../../src/oauth/resources.js';
 import type { Client } from '../../src/storage/types.js';
+import { testClient } from '../helpers/client.js';
 
 const KNOWN = ['openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write'];
 const CHALLENGE = s256Challenge('v'.repeat(43));
 
-function client(overrides: Partial<Client> = {}): Client {
-  return {
-    clientId: 'web',
-    clientSecretHash: 'sha256$x',
-    clientName: 'Web',
+const client = (overrides: Partial<Client> = {}): Client =>
+  testClient({
     redirectUris: ['https://app.example.com/cb', 'http://127.0.0.1:8080/cb'],
-    postLogoutRedirectUris: [],
-    backchannelLogoutUri: null,
-    backchannelLogoutSessionRequired: false,
     grantTypes: ['authorization_code', 'implicit', 'refresh_token'],
     responseTypes: ['code', 'token'],
-    tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'openid profile api:read',
-    resourceServer: false,
-    jwks: null,
-    jwksUri: null,
-    dpopBoundAccessTokens: false,
-    requirePushedAuthorizationRequests: false,
-    origin: 'admin',
-    registrationAccessTokenHash: null,
-    lastUsedAt: null,
-    createdAt: new Date(),
-    updatedAt: new Date(),
     ...overrides,
-  };
-}
+  });
 
 const clients = new Map<string, Client>([
   ['web', client()],

@@ -4,7 +4,7 @@ import { OAuthError } from '../../src/errors.js';
 import { createClientAuthenticator, extractClientCredentials, parseClientBasic } from '../../src/oauth/client-auth.js';
 import { createThrottle } from '../../src/security/throttle.js';
 import { createMemoryKv } from '../../src/storage/kv/memory.js';
-import type { Client } from '../../src/storage/types.js';
+import { testClient } from '../helpers/client.js';
 import { errorCode } from '../helpers/errors.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -44,29 +44,16 @@ t.test('a burst of bad client secrets is counted before the next check: at most 
   const kv = createMemoryKv();
   t.teardown(() => kv.close());
   const secret = generateClientSecret();
-  const client: Client = {
+  const client = testClient({
     clientId: 'machine',
     clientSecretHash: hashClientSecret(secret),
     clientName: 'Machine',
     redirectUris: [],
-    postLogoutRedirectUris: [],
-    backchannelLogoutUri: null,
-    backchannelLogoutSessionRequired: false,
     grantTypes: ['client_credentials'],
     responseTypes: [],
-    tokenEndpointAuthMethod: 'client_secret_basic',
     scope: 'api:read',
-    resourceServer: false,
-    jwks: null,
-    jwksUri: null,
-    dpopBoundAccessTokens: false,
-    requirePushedAuthorizationRequests: false,
-    origin: 'admin',
-    registrationAccessTokenHash: null,
-    lastUsedAt: null,
-    createdAt: new Date(),
-    updatedAt: new Date(),
-  };
+  });
+
   let checked = 0;
   const auth = createClientAuthenticator({
     // Cached lookups still resolve asynchronously, so concurrent requests interleave here.

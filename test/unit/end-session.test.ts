@@ -4,6 +4,7 @@ import { OAuthError, UnavailableError } from '../../src/errors.js';
 import { validateEndSessionRequest, type EndSessionDeps } from '../../src/oauth/end-session.js';
 import type { Client } from '../../src/storage/types.js';
 import type { IdTokenHint } from '../../src/tokens/types.js';
+import { testClient } from '../helpers/client.js';
 
 const BYE = 'https://app.example.com/bye';
 const BYE_WITH_QUERY = 'https://app.example.com/bye?from=op';
@@ -13,31 +14,8 @@ const ALICE_AT_BOTH = 'eyJhbGciOiJSUzI1NiJ9.Ym90aA.c2ln';
 const ALICE_AT_GONE = 'eyJhbGciOiJSUzI1NiJ9.Z29uZQ.c2ln';
 const FORGED = 'eyJhbGciOiJSUzI1NiJ9.Zm9yZ2Vk.c2ln';
 
-function client(clientId: string, postLogoutRedirectUris: string[]): Client {
-  return {
-    clientId,
-    clientSecretHash: null,
-    clientName: clientId,
-    redirectUris: ['https://app.example.com/cb'],
-    postLogoutRedirectUris,
-    backchannelLogoutUri: null,
-    backchannelLogoutSessionRequired: false,
-    grantTypes: ['authorization_code'],
-    responseTypes: ['code'],
-    tokenEndpointAuthMethod: 'none',
-    scope: 'openid',
-    resourceServer: false,
-    jwks: null,
-    jwksUri: null,
-    dpopBoundAccessTokens: false,
-    requirePushedAuthorizationRequests: false,
-    origin: 'admin',
-    registrationAccessTokenHash: null,
-    lastUsedAt: null,
-    createdAt: new Date(0),
-    updatedAt: new Date(0),
-  };
-}
+const client = (clientId: string, postLogoutRedirectUris: string[]): Client =>
+  testClient({ clientId, clientSecretHash: null, clientName: clientId, postLogoutRedirectUris, tokenEndpointAuthMethod: 'none' });
 
 const CLIENTS = new Map([
   ['web', client('web', [BYE, BYE_WITH_QUERY, 'http://127.0.0.1:8080/bye'])],
