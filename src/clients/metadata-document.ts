@@ -50,7 +50,12 @@ export const DOCUMENT_CACHE = {
   refusalSeconds: 30,
 } as const;
 
-const KEY_PREFIX = 'client-metadata:';
+/**
+ * Where validated documents are cached, with the version of their shape
+ * (`ClientMetadata`): raise it when a field is added, so no instance reads
+ * an entry cached without it (older entries expire on their own).
+ */
+const KEY_PREFIX = 'client-metadata:v2:';
 
 /** Whether a `client_id` is a metadata document's URL (then it is never looked up in the database). */
 export function isMetadataDocumentClientId(clientId: string): boolean {
@@ -201,11 +206,6 @@ export function createMetadataDocumentResolver(deps: MetadataDocumentResolverDep
     clientId,
     clientSecretHash: null,
     ...metadata,
-    // A document cached by a version before post-logout redirect URIs has none.
-    postLogoutRedirectUris: (metadata as Partial<ClientMetadata>).postLogoutRedirectUris ?? [],
-    // …and one cached before back-channel logout none.
-    backchannelLogoutUri: (metadata as Partial<ClientMetadata>).backchannelLogoutUri ?? null,
-    backchannelLogoutSessionRequired: (metadata as Partial<ClientMetadata>).backchannelLogoutSessionRequired ?? false,
     resourceServer: false,
     origin: 'metadata_document',
     registrationAccessTokenHash: null,
