@@ -70,7 +70,7 @@ export interface BackchannelLogout {
 /** Whether a failure may pass on its own, so one more try is worth it. */
 function mayPass(err: unknown): boolean {
   if (!(err instanceof OutboundFetchError)) return false;
-  if (err.reason === 'status') return /answered 5\d\d/.test(err.message);
+  if (err.reason === 'status') return err.status !== undefined && err.status >= 500;
   return err.reason === 'network' || err.reason === 'timeout';
 }
 
@@ -90,7 +90,7 @@ export function createBackchannelLogout(deps: BackchannelLogoutDeps): Backchanne
           await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
           continue;
         }
-        const status = err instanceof OutboundFetchError && err.reason === 'status' ? Number(/answered (\d+)/.exec(err.message)?.[1]) : undefined;
+        const status = err instanceof OutboundFetchError ? err.status : undefined;
         return { ok: false, attempts: attempt, ...(status === undefined ? {} : { status }), reason: err instanceof Error ? err.message : 'the request failed' };
       }
     }

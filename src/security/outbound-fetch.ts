@@ -41,11 +41,15 @@ export class OutboundFetchError extends Error {
   constructor(
     readonly reason: OutboundFetchRefusal,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; status?: number },
   ) {
     super(message, options);
     this.name = 'OutboundFetchError';
+    if (options?.status !== undefined) this.status = options.status;
   }
+
+  /** The status of the answer, for `redirect` and `status`. */
+  readonly status?: number;
 }
 
 /** Name resolution: every address of `hostname`. */
@@ -194,8 +198,8 @@ function createExchanger(options: OutboundFetchOptions): (raw: string, exchange:
       });
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
-        if (status >= 300 && status < 400) return finish(new OutboundFetchError('redirect', `answered ${status}: redirects are not followed`));
-        if (!exchange.accepts(status)) return finish(new OutboundFetchError('status', `answered ${status}, not ${exchange.expected}`));
+        if (status >= 300 && status < 400) return finish(new OutboundFetchError('redirect', `answered ${status}: redirects are not followed`, { status }));
+        if (!exchange.accepts(status)) return finish(new OutboundFetchError('status', `answered ${status}, not ${exchange.expected}`, { status }));
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > options.maxBytes) {
           return finish(new OutboundFetchError('too_large', `the document is larger than ${options.maxBytes} bytes`));
