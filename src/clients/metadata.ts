@@ -191,7 +191,7 @@ export function checkRedirectUri(raw: string, publicClient: boolean, list: Redir
   if (BLOCKED_SCHEMES.has(url.protocol)) throw invalidUri(list, `${label} scheme ${url.protocol} is not allowed`);
   if (publicClient && /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/.test(url.protocol)) return;
   throw invalidUri(
-      list,
+    list,
     `${label} "${raw}" must use https, http on localhost, or (public clients only) a reverse-domain private-use scheme such as com.example.app:`,
   );
 }
