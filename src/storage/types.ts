@@ -455,6 +455,13 @@ export interface RefreshTokenRepo {
    * transaction's extra round trips. Same result.
    */
   revokeFamilyAndAccessTokens(familyId: string, now: Date): Promise<Array<{ jti: string; expiresAt: Date }>>;
+  /**
+   * The same for the families of refresh tokens presented for revocation
+   * (RFC 7009), many at once: each token's family is revoked if the token
+   * was issued to the client that presents it; unknown tokens and other
+   * clients' tokens are left alone. One statement.
+   */
+  revokePresented(presented: ReadonlyArray<{ tokenHash: string; clientId: string }>, now: Date): Promise<Array<{ jti: string; expiresAt: Date }>>;
   /** Revokes all of a user's (optionally one client's) families; same result as `revokeFamily`. */
   revokeForUser(userId: string, clientId: string | null, now: Date, tx?: Executor): Promise<Array<{ jti: string; expiresAt: Date }>>;
   /** The newest token of a family (the one a grace-window replay hands back). */

@@ -15,6 +15,7 @@ import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { Client, Db, RefreshTokenRepo, RevocationRepo, RevokedSubject } from '../storage/types.js';
 import { clientSubject, type DenyList, type RevokedJtiEntry } from './deny-list.js';
+import { groupCommit } from './group-commit.js';
 import { asAccessTokenClaims, looksLikeJwt } from './jwt.js';
 import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
 import type { AccessTokenClaims, IssuedGrant } from './types.js';
@@ -25,7 +26,7 @@ const SKEW_SECONDS = 60;
 
 export interface RevokerDeps {
   db: Pick<Db, 'transaction'>;
-  refreshTokens: Pick<RefreshTokenRepo, 'findByHash' | 'revokeFamily' | 'revokeFamilyAndAccessTokens' | 'revokeForUser'>;
+  refreshTokens: Pick<RefreshTokenRepo, 'revokeFamily' | 'revokeFamilyAndAccessTokens' | 'revokePresented' | 'revokeForUser'>;
   revocations: Pick<RevocationRepo, 'revoke' | 'revokeSubject'>;
   denyList: Pick<DenyList, 'announce'>;
   verifier: Pick<Verifier, 'verify'>;
@@ -130,15 +131,29 @@ export function createRevoker(deps: RevokerDeps): Revoker {
 
   const revokeFamily = (familyId: string) => revokeGrants({ families: { familyId } });
 
+  /**
+   * RFC 7009 requests, written in groups: concurrent revocations share one
+   * statement and one announcement (`group-commit.ts`). An access token
+   * alone is deny-listed until it expires; a refresh token revokes its family
+   * with the access tokens issued with it.
+   */
+  const revokeAccessToken = groupCommit<RevokedJtiEntry>(async (entries) => {
+    const unique = [...new Map(entries.map((e) => [e.jti, e])).values()];
+    await revocations.revoke(unique);
+    await denyList.announce(unique);
+  });
+  const revokePresentedRefreshToken = groupCommit<{ tokenHash: string; clientId: string }>(async (presented) => {
+    await denyList.announce(await refreshTokens.revokePresented(presented, new Date(now())));
+  });
+
   async function revoke(token: string, _hint: string | undefined, caller: Client): Promise<void> {
     // Refresh tokens (43 base64url characters) and JWTs (dotted) cannot be
     // mistaken for each other, so the shape decides and the hint (RFC 7009
     // §2.1: only an optimisation) is not needed.
     if (isRefreshTokenShape(token)) {
-      const record = await refreshTokens.findByHash(hashRefreshToken(token));
       // §2.1: revoking a refresh token revokes the grant: its family and the
       // access tokens issued with it. Other clients' tokens are left alone.
-      if (record && record.clientId === caller.clientId) await revokeFamily(record.familyId);
+      await revokePresentedRefreshToken({ tokenHash: hashRefreshToken(token), clientId: caller.clientId });
       return;
     }
     if (!looksLikeJwt(token)) return;
@@ -159,8 +174,7 @@ export function createRevoker(deps: RevokerDeps): Revoker {
       return;
     }
     if (claims.client_id !== caller.clientId) return;
-    // An access token alone: deny-listed until it expires.
-    await revokeGrants({ accessTokens: [{ jti: claims.jti, expiresAt: new Date(claims.exp * 1000) }] });
+    await revokeAccessToken({ jti: claims.jti, expiresAt: new Date(claims.exp * 1000) });
   }
 
   return {

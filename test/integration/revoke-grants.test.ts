@@ -10,8 +10,9 @@ import { createClientRepo } from '../../src/storage/sql/clients.js';
 import { createRefreshTokenRepo } from '../../src/storage/sql/refresh-tokens.js';
 import { createRevocationRepo } from '../../src/storage/sql/revocations.js';
 import { createUserRepo } from '../../src/storage/sql/users.js';
-import type { NewRefreshToken, RevocationRepo, RevokedSubject } from '../../src/storage/types.js';
+import type { Client, NewRefreshToken, RevocationRepo, RevokedSubject } from '../../src/storage/types.js';
 import type { RevokedJtiEntry } from '../../src/tokens/deny-list.js';
+import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
 import { createRevoker } from '../../src/tokens/revoke.js';
 import { dbKinds, testDb } from '../helpers/backend.js';
 
@@ -74,9 +75,9 @@ for (const kind of dbKinds) {
         })
       ).clientId;
     /** A stored refresh token (its own family unless given) with the access token issued beside it. */
-    const grant = async (userId: string, clientId: string, familyId = `fam_${id()}`): Promise<NewRefreshToken & { accessTokenJti: string }> => {
+    const grant = async (userId: string, clientId: string, familyId = `fam_${id()}`, tokenHash = `hash_${id()}`): Promise<NewRefreshToken & { accessTokenJti: string }> => {
       const row = {
-        tokenHash: `hash_${id()}`,
+        tokenHash,
         familyId,
         clientId,
         userId,
@@ -172,6 +173,26 @@ for (const kind of dbKinds) {
       await revoker.revokeIssued({});
       t.equal(announced.length, count, 'nothing issued, nothing to do');
       t.equal(count, before + 2);
+    });
+
+    t.test('refresh tokens presented at once (RFC 7009): written together, only the caller\'s own, each committed before announced', async (t) => {
+      const [jo, appA, appB] = [await user(), await client(), await client()];
+      /** A grant whose refresh token has a real token's shape, so `revoke` can be given its text. */
+      const presentable = async (clientId: string) => {
+        const token = randomBytes(32).toString('base64url');
+        return { token, row: await grant(jo, clientId, undefined, hashRefreshToken(token)) };
+      };
+      const mine = [await presentable(appA), await presentable(appA), await presentable(appA), await presentable(appA)];
+      const theirs = await presentable(appB);
+      const before = announced.length;
+      const caller = { clientId: appA } as Client;
+      await Promise.all([...mine, theirs].map(({ token }) => revoker.revoke(token, 'refresh_token', caller)));
+      for (const { row } of mine) t.same(await isRevoked(row), { family: true, accessToken: true }, 'the family of each token of the caller');
+      t.same(await isRevoked(theirs.row), { family: false, accessToken: false }, "another client's token is left alone");
+      const batches = announced.slice(before);
+      t.ok(batches.length < mine.length + 1, `fewer writes than requests (${batches.length})`);
+      t.ok(batches.every((b) => b.committed), 'each announced after its commit');
+      t.same(batches.flatMap((b) => b.jtis).sort(), mine.map(({ row }) => row.accessTokenJti).sort(), 'their access tokens announced, each once');
     });
   });
 }

@@ -360,6 +360,30 @@ for (const kind of dbKinds) {
       t.notOk(await revocations.isRevoked(rows[1]!.accessTokenJti!), 'an expired one is not');
       t.same(await refreshTokens.revokeFamilyAndAccessTokens(together, new Date()), [], 'revoking again changes nothing');
 
+      // Presented tokens, many at once (RFC 7009 requests written together):
+      // each revokes its family only at its own client.
+      const otherClient = await clients.create(newClient());
+      const [famA, famB, famC] = [`fam_${id()}`, `fam_${id()}`, `fam_${id()}`];
+      const [a1, a2, b1, c1] = [token(famA), token(famA), token(famB), token(famC)];
+      for (const row of [a1, a2, b1, c1]) await refreshTokens.insert(row);
+      const presented = await refreshTokens.revokePresented(
+        [
+          { tokenHash: a2.tokenHash, clientId: client.clientId },
+          { tokenHash: a1.tokenHash, clientId: client.clientId },
+          { tokenHash: b1.tokenHash, clientId: client.clientId },
+          { tokenHash: c1.tokenHash, clientId: otherClient.clientId },
+          { tokenHash: `hash_${id()}`, clientId: client.clientId },
+        ],
+        new Date(),
+      );
+      t.same(new Set(presented.map((j) => j.jti)), new Set([a1.accessTokenJti, a2.accessTokenJti, b1.accessTokenJti]), 'the families of the tokens presented by their own client');
+      for (const row of [a1, a2, b1]) t.ok((await refreshTokens.findByHash(row.tokenHash))!.revokedAt, 'revoked');
+      t.ok(await revocations.isRevoked(b1.accessTokenJti!), 'with their access tokens deny-listed');
+      t.equal((await refreshTokens.findByHash(c1.tokenHash))!.revokedAt, null, "another client's token is left alone");
+      t.notOk(await revocations.isRevoked(c1.accessTokenJti!));
+      t.same(await refreshTokens.revokePresented([{ tokenHash: a1.tokenHash, clientId: client.clientId }], new Date()), [], 'revoking again changes nothing');
+      t.same(await refreshTokens.revokePresented([], new Date()), [], 'nothing presented');
+
       const user = (await users.create(newUser()))!;
       const mine = token(`fam_${id()}`, { userId: user.id });
       await refreshTokens.insert(mine);

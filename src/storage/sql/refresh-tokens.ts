@@ -55,6 +55,31 @@ function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
 }
 
 type JtiRow = { access_token_jti: string; access_token_expires_at: Date };
+
+/**
+ * One statement that revokes every family `families` (a query of family ids;
+ * `$2` is the time) selects and deny-lists the access tokens recorded on
+ * them that have not expired, returning those: atomic without a
+ * transaction's BEGIN and COMMIT round trips.
+ */
+const revokeFamiliesAndAccessTokens = (families: string) => `WITH revoked AS (
+   UPDATE refresh_tokens SET revoked_at = $2
+   WHERE family_id IN (${families}) AND revoked_at IS NULL
+   RETURNING access_token_jti, access_token_expires_at
+ ), live AS (
+   SELECT access_token_jti, access_token_expires_at FROM revoked
+   WHERE access_token_jti IS NOT NULL AND access_token_expires_at > $2
+ ), denied AS (
+   INSERT INTO revoked_access_tokens (jti, expires_at)
+   SELECT access_token_jti, access_token_expires_at FROM live
+   ON CONFLICT (jti) DO NOTHING
+ )
+ SELECT access_token_jti, access_token_expires_at FROM live`;
+const REVOKE_FAMILY = revokeFamiliesAndAccessTokens('SELECT $1::text');
+// A token counts only at the client it was issued to (RFC 7009 §2.1).
+const REVOKE_PRESENTED = revokeFamiliesAndAccessTokens(`SELECT r.family_id FROM refresh_tokens r
+   JOIN unnest($1::text[], $3::text[]) AS p (token_hash, client_id)
+     ON r.token_hash = p.token_hash AND r.client_id = p.client_id`);
 const toJtis = (rows: JtiRow[]) => rows.map((r) => ({ jti: r.access_token_jti, expiresAt: r.access_token_expires_at }));
 
 export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
@@ -137,22 +162,11 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       return toJtis(rows.filter((r) => r.access_token_jti !== null && r.access_token_expires_at !== null && r.access_token_expires_at > now));
     },
     async revokeFamilyAndAccessTokens(familyId, now) {
-      const rows = await db.query<JtiRow>(
-        `WITH revoked AS (
-           UPDATE refresh_tokens SET revoked_at = $2
-           WHERE family_id = $1 AND revoked_at IS NULL
-           RETURNING access_token_jti, access_token_expires_at
-         ), live AS (
-           SELECT access_token_jti, access_token_expires_at FROM revoked
-           WHERE access_token_jti IS NOT NULL AND access_token_expires_at > $2
-         ), denied AS (
-           INSERT INTO revoked_access_tokens (jti, expires_at)
-           SELECT access_token_jti, access_token_expires_at FROM live
-           ON CONFLICT (jti) DO NOTHING
-         )
-         SELECT access_token_jti, access_token_expires_at FROM live`,
-        [familyId, now],
-      );
+      return toJtis(await db.query<JtiRow>(REVOKE_FAMILY, [familyId, now]));
+    },
+    async revokePresented(presented, now) {
+      if (presented.length === 0) return [];
+      const rows = await db.query<JtiRow>(REVOKE_PRESENTED, [presented.map((p) => p.tokenHash), now, presented.map((p) => p.clientId)]);
       return toJtis(rows);
     },
     async revokeForUser(userId, clientId, now, tx: Executor = db) {
