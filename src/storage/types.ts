@@ -642,8 +642,11 @@ export interface KvStore {
    * A small map under one key (a Redis hash): sets `field` to `value` and
    * makes the whole map live at least `ttlSeconds` from now (its expiry is
    * extended, never shortened). One key per call, so it runs on a cluster.
+   * Resolves with the number of fields the map has then.
    */
-  mapSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void>;
+  mapSet(key: string, field: string, value: string, ttlSeconds: number): Promise<number>;
+  /** Makes `key` (a value or a map), if it exists, live at least `ttlSeconds` from now (never shortened). */
+  extend(key: string, ttlSeconds: number): Promise<void>;
   /** Every field of the map (empty when absent or expired). */
   mapEntries(key: string): Promise<Record<string, string>>;
   /** Removes one field (the map goes when its last field does). */

@@ -141,10 +141,10 @@ for (const backend of backends) {
 
     t.test('a map: set, list, delete a field; its expiry is extended, never shortened', async (t) => {
       t.same(await kv.mapEntries('map'), {}, 'absent: empty');
-      await kv.mapSet('map', 'a', '1', 30);
-      await kv.mapSet('map', 'b', '2', 10);
+      t.equal(await kv.mapSet('map', 'a', '1', 30), 1, 'each set tells how many fields the map has');
+      t.equal(await kv.mapSet('map', 'b', '2', 10), 2);
       t.same(await kv.mapEntries('map'), { a: '1', b: '2' });
-      await kv.mapSet('map', 'a', 'one', 30);
+      t.equal(await kv.mapSet('map', 'a', 'one', 30), 2);
       t.same(await kv.mapEntries('map'), { a: 'one', b: '2' }, 'a field is overwritten');
       await Promise.all(Array.from({ length: 20 }, (_, i) => kv.mapSet('map', `f${i}`, String(i), 30)));
       t.equal(Object.keys(await kv.mapEntries('map')).length, 22, 'concurrent sets are not lost');
@@ -164,6 +164,31 @@ for (const backend of backends) {
       await kv.mapSet('deleted', 'x', 'y', 30);
       await kv.delete('deleted');
       t.same(await kv.mapEntries('deleted'), {}, 'delete removes a map too');
+    });
+
+    t.test('extend: a map or a value lives longer, never shorter; a missing key stays missing', async (t) => {
+      // Redis counts in real seconds: one second, then outlived below.
+      const first = clock ? 10 : 1;
+      await kv.mapSet('extended-map', 'a', '1', first);
+      await kv.set('extended-value', 'v', first);
+      await kv.extend('extended-map', 30);
+      await kv.extend('extended-value', 30);
+      await kv.extend('extended-value', 5);
+      await kv.extend('never-set', 30);
+      t.equal(await kv.get('never-set'), null);
+      t.same(await kv.mapEntries('never-set'), {});
+      if (clock) {
+        clock.advance(29_999);
+        t.same(await kv.mapEntries('extended-map'), { a: '1' }, 'the map outlived its first ttl');
+        t.equal(await kv.get('extended-value'), 'v', 'so did the value, and the shorter extension did not shorten it');
+        clock.advance(1);
+        t.same(await kv.mapEntries('extended-map'), {}, 'gone at the new expiry');
+        t.equal(await kv.get('extended-value'), null);
+      } else {
+        await sleep(1_200);
+        t.same(await kv.mapEntries('extended-map'), { a: '1' }, 'the map outlived its first ttl');
+        t.equal(await kv.get('extended-value'), 'v', 'so did the value');
+      }
     });
 
     t.test('publish reaches subscribers; unsubscribe stops it', async (t) => {

@@ -106,10 +106,15 @@ export function createMemoryKv(options: MemoryKvOptions = {}): KvStore {
       const entry = liveMap(key);
       if (!entry) {
         maps.set(key, { fields: new Map([[field, value]]), expiresAtMs });
-        return;
+        return 1;
       }
       entry.fields.set(field, value);
       entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
+      return entry.fields.size;
+    },
+    async extend(key, ttlSeconds) {
+      const expiresAtMs = now() + ttlSeconds * 1000;
+      for (const entry of [live(key), liveMap(key)]) if (entry) entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
     },
     async mapEntries(key) {
       return Object.fromEntries(liveMap(key)?.fields ?? []);

@@ -44,6 +44,12 @@ const MAP_SET_SCRIPT = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local ttl = redis.call('TTL', KEYS[1])
 if ttl < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return redis.call('HLEN', KEYS[1])`;
+
+/** TTL of a missing key is -2 (nothing to extend); of a key without expiry -1 (none of ours). */
+const EXTEND_SCRIPT = `
+local ttl = redis.call('TTL', KEYS[1])
+if ttl >= 0 and ttl < tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return 1`;
 
 type Client = Redis | Cluster;
@@ -122,6 +128,8 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
   const decr = (client as unknown as { kvDecrement(key: string): Promise<number> }).kvDecrement.bind(client);
   client.defineCommand('kvMapSet', { numberOfKeys: 1, lua: MAP_SET_SCRIPT });
   const mapSet = (client as unknown as { kvMapSet(key: string, field: string, value: string, ttl: number): Promise<number> }).kvMapSet.bind(client);
+  client.defineCommand('kvExtend', { numberOfKeys: 1, lua: EXTEND_SCRIPT });
+  const extend = (client as unknown as { kvExtend(key: string, ttl: number): Promise<number> }).kvExtend.bind(client);
 
   // Start without waiting forever: if Redis is down at start, the server still
   // starts, answers 503 where Redis is needed and recovers when it comes up.
@@ -183,8 +191,9 @@ export async function createRedisKv(options: RedisKvOptions): Promise<KvStore> {
     async decrement(key) {
       return Number(await wrap(decr(p + key)));
     },
-    async mapSet(key, field, value, ttlSeconds) {
-      await wrap(mapSet(p + key, field, value, ttlSeconds));
+    mapSet: (key, field, value, ttlSeconds) => wrap(mapSet(p + key, field, value, ttlSeconds)),
+    async extend(key, ttlSeconds) {
+      await wrap(extend(p + key, ttlSeconds));
     },
     mapEntries: (key) => wrap(client.hgetall(p + key)),
     async mapDelete(key, field) {
