@@ -18,7 +18,11 @@
  * the same user's later sign-ins in the browser, never derived from the
  * cookie; and the clients it signed the user in to (`rememberClient`), so
  * that when it ends (`onEnd`: sign-out, ended from the account page) each
- * can be told (`oauth/backchannel-logout.ts`).
+ * can be told (`oauth/backchannel-logout.ts`). Those are a map of their own
+ * (`<prefix>clients:<sid>`: one field per client, set in one atomic
+ * command), not part of the session's stored value, which each write
+ * replaces whole: two authorizations at once in one browser, or a page
+ * saving the session meanwhile, would otherwise keep only one of them.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../security/constant-time.js';
@@ -60,7 +64,10 @@ export interface BrowserSession {
    * the field existed (`sidOf` derives one).
    */
   sid?: string;
-  /** Ids of the clients this session signed the user in to (a code or token was issued through it), oldest first; at most `MAX_REMEMBERED_CLIENTS`. */
+  /**
+   * Clients remembered in the session's value by earlier releases; read when
+   * it ends, never written (`rememberClient` keeps them in a map of their own).
+   */
   clients?: string[];
   /** Free-form per-session data for the flows (e.g. pending authorization ids). */
   data: Record<string, unknown>;
@@ -140,8 +147,10 @@ export interface SessionService {
   verifyCsrf(session: BrowserSession, submitted: unknown): boolean;
   /** The session's OIDC `sid` (see `BrowserSession.sid`). */
   sidOf(session: BrowserSession): string;
-  /** Notes that the session signed its user in to `clientId` (saved when new). */
+  /** Notes that the session signed its user in to `clientId` (atomically: concurrent calls and writes lose none). */
   rememberClient(session: BrowserSession, clientId: string): Promise<void>;
+  /** The clients the session signed its user in to, least recently first; at most `MAX_REMEMBERED_CLIENTS`. */
+  rememberedClients(session: Pick<BrowserSession, 'id' | 'sid' | 'clients'>): Promise<string[]>;
 }
 
 type Stored = Omit<BrowserSession, 'id'>;
@@ -163,7 +172,7 @@ const RENEW_AFTER_SHARE = 0.1;
 const MAX_USER_AGENT = 300;
 const HANDLE = /^[\w-]{43}$/;
 
-/** The most clients a session remembers; past it the one signed in to longest ago is forgotten. */
+/** The most clients a session remembers; past it the one signed in to least recently is forgotten. */
 export const MAX_REMEMBERED_CLIENTS = 50;
 
 const cleanDevice = (device: SessionDevice): SessionDevice => ({ ip: device.ip.slice(0, 64), userAgent: device.userAgent.slice(0, MAX_USER_AGENT) });
@@ -198,8 +207,23 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
    */
   const sidFromHandle = (handle: string) => createHash('sha256').update(`oidc-sid:${handle}`).digest('base64url');
   const sidOf = (session: Pick<BrowserSession, 'sid' | 'id'>) => session.sid ?? sidFromHandle(handleOf(session));
-  const ended = (userId: string | null, stored: Pick<BrowserSession, 'sid' | 'clients'>, handle: string) => {
-    if (userId !== null) deps.onEnd?.({ userId, sid: stored.sid ?? sidFromHandle(handle), clientIds: [...(stored.clients ?? [])] });
+  /** The map of the clients a session (by its sid) signed its user in to: field client id, value epoch ms of the last time. */
+  const clientsKey = (sid: string) => `${prefix}clients:${sid}`;
+
+  /** Clients in the map, least recently first, then those an earlier release kept in the value. */
+  const remembered = async (sid: string, legacy: readonly string[] | undefined) => {
+    const entries = Object.entries(await kv.mapEntries(clientsKey(sid))).sort(([, a], [, b]) => Number(a) - Number(b));
+    const ids = entries.map(([clientId]) => clientId);
+    return [...(legacy ?? []).filter((clientId) => !ids.includes(clientId)), ...ids];
+  };
+
+  /** A signed-in session has ended: its remembered clients are read and forgotten, and `onEnd` told. */
+  const ended = async (userId: string | null, stored: Pick<BrowserSession, 'sid' | 'clients'>, handle: string) => {
+    if (userId === null) return;
+    const sid = stored.sid ?? sidFromHandle(handle);
+    const clientIds = await remembered(sid, stored.clients);
+    await kv.delete(clientsKey(sid));
+    deps.onEnd?.({ userId, sid, clientIds });
   };
 
   const write = async (session: BrowserSession) => {
@@ -207,8 +231,8 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     const { id, ...stored } = session;
     const ttl = stored.userId === null ? Math.min(ANONYMOUS_SESSION_TTL_SECONDS, ttlSeconds) : ttlSeconds;
     await kv.set(key(id), JSON.stringify(stored), ttl);
-    // The index lives as long as the longest-lived of its sessions.
-    if (stored.userId !== null) await kv.mapSet(userIndex(stored.userId), handleOf(session), '1', ttl);
+    // The index lives as long as the longest-lived of its sessions, the remembered clients as long as theirs.
+    if (stored.userId !== null) await Promise.all([kv.mapSet(userIndex(stored.userId), handleOf(session), '1', ttl), kv.extend(clientsKey(sidOf(session)), ttl)]);
   };
 
   /** The stored session a handle names, if it is still one of the user's. */
@@ -221,7 +245,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   const endByHandle = async (userId: string, handle: string, stored: Stored) => {
     await kv.delete(`${prefix}${handle}`);
     await kv.mapDelete(userIndex(userId), handle);
-    ended(userId, stored, handle);
+    await ended(userId, stored, handle);
   };
 
   return {
@@ -249,10 +273,13 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     save: write,
     async signIn(session, userId, amr = ['pwd']) {
       await kv.delete(key(session.id));
-      if (session.userId !== null) await kv.mapDelete(userIndex(session.userId), handleOf(session));
-      const at = now();
       // The same user signing in again (step-up, re-authentication) goes on with the same sid and clients.
       const same = session.userId === userId;
+      if (session.userId !== null) {
+        await kv.mapDelete(userIndex(session.userId), handleOf(session));
+        if (!same) await kv.delete(clientsKey(sidOf(session)));
+      }
+      const at = now();
       const next: BrowserSession = {
         ...session,
         id: newId(),
@@ -270,7 +297,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     async destroy(session) {
       await kv.delete(key(session.id));
       if (session.userId !== null) await kv.mapDelete(userIndex(session.userId), handleOf(session));
-      ended(session.userId, session, handleOf(session));
+      await ended(session.userId, session, handleOf(session));
     },
     handleOf,
     async listForUser(userId) {
@@ -323,10 +350,12 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     },
     sidOf,
     async rememberClient(session, clientId) {
-      const clients = session.clients ?? [];
-      if (clients.includes(clientId)) return;
-      session.clients = [...clients, clientId].slice(-MAX_REMEMBERED_CLIENTS);
-      await write(session);
+      const sid = sidOf(session);
+      const count = await kv.mapSet(clientsKey(sid), clientId, String(now()), ttlSeconds);
+      if (count <= MAX_REMEMBERED_CLIENTS) return;
+      const clients = await remembered(sid, undefined);
+      await Promise.all(clients.slice(0, clients.length - MAX_REMEMBERED_CLIENTS).map((forgotten) => kv.mapDelete(clientsKey(sid), forgotten)));
     },
+    rememberedClients: (session) => remembered(sidOf(session), session.clients),
   };
 }

@@ -72,10 +72,10 @@ t.test('sid: random, not the cookie or its hash; kept while the same user signs 
   const again = await sessions.signIn(first, 'user-1', ['pwd', 'otp']);
   t.not(again.id, first.id, 'a new id');
   t.equal(sessions.sidOf(again), sid, 'the same sid (a step-up or re-authentication)');
-  t.same(again.clients, ['web'], 'and the same clients');
+  t.same(await sessions.rememberedClients(again), ['web'], 'and the same clients');
   const someoneElse = await sessions.signIn(again, 'user-2');
   t.not(sessions.sidOf(someoneElse), sid, 'another user: another session');
-  t.same(someoneElse.clients, []);
+  t.same(await sessions.rememberedClients(someoneElse), []);
   t.not(sessions.sidOf(await sessions.signIn(await sessions.create(), 'user-1')), sid, 'another browser: another sid');
   // A session stored before sid existed: derived from its handle, stable, still not the cookie.
   const legacy = { ...first, sid: undefined };
@@ -83,19 +83,51 @@ t.test('sid: random, not the cookie or its hash; kept while the same user signs 
   t.not(sessions.sidOf(legacy), sessions.handleOf(legacy));
 });
 
-t.test('remembered clients: each once, at most MAX_REMEMBERED_CLIENTS (the oldest forgotten), stored', async (t) => {
+t.test('remembered clients: each once, at most MAX_REMEMBERED_CLIENTS (the least recent forgotten), stored', async (t) => {
+  const kv = createMemoryKv();
+  t.teardown(() => kv.close());
+  let nowMs = Date.now();
+  const sessions = createSessionService({ kv, ttlSeconds: 600, now: () => (nowMs += 1) });
+  const session = await sessions.signIn(await sessions.create(), 'user-1');
+  await sessions.rememberClient(session, 'a');
+  await sessions.rememberClient(session, 'a');
+  t.same(await sessions.rememberedClients((await sessions.load(session.id))!), ['a']);
+  for (let i = 0; i < MAX_REMEMBERED_CLIENTS + 5; i++) await sessions.rememberClient(session, `c${i}`);
+  await sessions.rememberClient(session, 'c6');
+  const stored = await sessions.rememberedClients((await sessions.load(session.id))!);
+  t.equal(stored.length, MAX_REMEMBERED_CLIENTS);
+  t.equal(stored[0], 'c5', "'a' and c0-c4 forgotten");
+  t.equal(stored.at(-1), 'c6', 'signing in to a client again makes it the most recent');
+});
+
+t.test('remembered clients: none lost to concurrent authorizations or to a save of an older copy of the session', async (t) => {
   const kv = createMemoryKv();
   t.teardown(() => kv.close());
   const sessions = createSessionService({ kv, ttlSeconds: 600 });
   const session = await sessions.signIn(await sessions.create(), 'user-1');
-  await sessions.rememberClient(session, 'a');
-  await sessions.rememberClient(session, 'a');
-  t.same((await sessions.load(session.id))!.clients, ['a']);
-  for (let i = 0; i < MAX_REMEMBERED_CLIENTS + 5; i++) await sessions.rememberClient(session, `c${i}`);
-  const stored = (await sessions.load(session.id))!.clients!;
-  t.equal(stored.length, MAX_REMEMBERED_CLIENTS);
-  t.equal(stored[0], 'c5');
-  t.equal(stored.at(-1), `c${MAX_REMEMBERED_CLIENTS + 4}`);
+  // Two requests of one browser, each with the session as it loaded it.
+  const [one, two, three] = [(await sessions.load(session.id))!, (await sessions.load(session.id))!, (await sessions.load(session.id))!];
+  await Promise.all([sessions.rememberClient(one, 'mail'), sessions.rememberClient(two, 'calendar')]);
+  three.data.page = 'account';
+  await sessions.save(three);
+  t.same((await sessions.rememberedClients((await sessions.load(session.id))!)).sort(), ['calendar', 'mail']);
+});
+
+t.test('remembered clients live as long as their session; a legacy list in the value still counts', async (t) => {
+  let nowMs = Date.now();
+  const kv = createMemoryKv({ now: () => nowMs });
+  t.teardown(() => kv.close());
+  const sessions = createSessionService({ kv, ttlSeconds: 600, now: () => nowMs });
+  const session = await sessions.signIn(await sessions.create(), 'user-1');
+  await sessions.rememberClient(session, 'web');
+  // Kept alive past the lifetime it had when the client was remembered.
+  for (let i = 0; i < 4; i++) {
+    nowMs += 300_000;
+    t.ok(await sessions.keepAlive((await sessions.load(session.id))!));
+  }
+  t.same(await sessions.rememberedClients((await sessions.load(session.id))!), ['web'], 'still remembered 20 minutes on');
+  const legacy = { ...session, clients: ['old', 'web'] };
+  t.same(await sessions.rememberedClients(legacy), ['old', 'web']);
 });
 
 t.test('onEnd: told of each signed-in session that ends (destroy, endForUser, endAllForUser), never of an anonymous or replaced one', async (t) => {
