@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { Client, Db, RefreshTokenRepo, RevocationRepo, RevokedSubject } from '../storage/types.js';
 import { clientSubject, type DenyList, type RevokedJtiEntry } from './deny-list.js';
-import { groupCommit } from './group-commit.js';
+import { grouped } from './grouped.js';
 import { asAccessTokenClaims, looksLikeJwt } from './jwt.js';
 import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
 import type { AccessTokenClaims, IssuedGrant } from './types.js';
@@ -133,16 +133,16 @@ export function createRevoker(deps: RevokerDeps): Revoker {
 
   /**
    * RFC 7009 requests, written in groups: concurrent revocations share one
-   * statement and one announcement (`group-commit.ts`). An access token
+   * statement and one announcement (`grouped.ts`: group commit). An access token
    * alone is deny-listed until it expires; a refresh token revokes its family
    * with the access tokens issued with it.
    */
-  const revokeAccessToken = groupCommit<RevokedJtiEntry>(async (entries) => {
+  const revokeAccessToken = grouped<RevokedJtiEntry>(async (entries) => {
     const unique = [...new Map(entries.map((e) => [e.jti, e])).values()];
     await revocations.revoke(unique);
     await denyList.announce(unique);
   });
-  const revokePresentedRefreshToken = groupCommit<{ tokenHash: string; clientId: string }>(async (presented) => {
+  const revokePresentedRefreshToken = grouped<{ tokenHash: string; clientId: string }>(async (presented) => {
     await denyList.announce(await refreshTokens.revokePresented(presented, new Date(now())));
   });
 
