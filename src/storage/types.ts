@@ -436,6 +436,8 @@ export interface RefreshTokenRepo {
   findByHash(tokenHash: string, tx?: Executor): Promise<RefreshTokenRecord | null>;
   /** `findByHash` and the token's user in one query (a refresh needs both): `user` is null when it no longer exists. */
   findByHashWithUser(tokenHash: string): Promise<{ record: RefreshTokenRecord; user: User | null } | null>;
+  /** The same for many tokens in one query, by token hash; unknown hashes are absent. */
+  findManyByHashWithUser(tokenHashes: readonly string[]): Promise<Map<string, { record: RefreshTokenRecord; user: User | null }>>;
   /**
    * Marks the token used, if it is unused, unrevoked and unexpired at `now`,
    * and inserts `successor`, as one atomic statement: the successor exists if

@@ -8,12 +8,14 @@
  * holds every revocation committed anywhere): no I/O, as at the resource
  * routes. While it is not (the TTL store's subscription dropped), by the
  * database: one query for the token's jti and its subject's and client's
- * cut-offs, and the user's row. A refresh token is one query, with its user.
+ * cut-offs, and the user's row. A refresh token is one query, with its user,
+ * shared with the other refresh tokens asked about at the same moment.
  */
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
-import type { Client, RefreshTokenRepo, RevocationRepo, User, UserRepo } from '../storage/types.js';
+import type { Client, RefreshTokenRecord, RefreshTokenRepo, RevocationRepo, User, UserRepo } from '../storage/types.js';
 import { clientSubject, type DenyList } from './deny-list.js';
+import { grouped } from './grouped.js';
 import { asAccessTokenClaims, isActorClaim, looksLikeJwt } from './jwt.js';
 import { hashRefreshToken, isRefreshTokenShape } from './refresh-tokens.js';
 import type { AccessTokenClaims, IntrospectionResponse } from './types.js';
@@ -25,7 +27,7 @@ export interface IntrospectorDeps {
   verifier: Pick<Verifier, 'verify'>;
   denyList: Pick<DenyList, 'isDenied' | 'isCurrent'>;
   revocations: Pick<RevocationRepo, 'standing'>;
-  refreshTokens: Pick<RefreshTokenRepo, 'findByHashWithUser'>;
+  refreshTokens: Pick<RefreshTokenRepo, 'findManyByHashWithUser'>;
   users: Pick<UserRepo, 'findById'>;
 }
 
@@ -115,8 +117,18 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     return out;
   }
 
+  /**
+   * Refresh tokens looked up in groups (`grouped.ts`): concurrent requests
+   * share one query, each read begun after its request arrived, so a
+   * rotation or revocation committed anywhere before it counts.
+   */
+  const findRefreshToken = grouped<string, { record: RefreshTokenRecord; user: User | null } | null>(async (hashes) => {
+    const found = await refreshTokens.findManyByHashWithUser(hashes);
+    return hashes.map((hash) => found.get(hash) ?? null);
+  });
+
   async function introspectRefreshToken(token: string, caller: Client): Promise<IntrospectionResponse | null> {
-    const found = await refreshTokens.findByHashWithUser(hashRefreshToken(token));
+    const found = await findRefreshToken(hashRefreshToken(token));
     if (!found) return null;
     const { record } = found;
     // Only the client it belongs to learns anything about a refresh token.

@@ -58,6 +58,22 @@ t.test(`refresh rotation, reuse detection and races (${backendName})`, async (t)
     t.equal((await refresh(a.app, unrelated.refresh_token)).statusCode, 200);
   });
 
+  t.test('refresh tokens introspected at once (one query for all): each answered for itself', async (t) => {
+    const [live, other] = [await passwordGrant(), await passwordGrant()];
+    const rotated = (await refresh(b.app, other.refresh_token)).json() as { refresh_token: string };
+    const unknown = 'A'.repeat(43);
+    const asked = [live.refresh_token, other.refresh_token, unknown, rotated.refresh_token, live.refresh_token];
+    const answers = await Promise.all(asked.map(introspect));
+    t.same(
+      answers.map((a: { active: boolean; token_type?: string }) => a.active),
+      [true, false, false, true, true],
+      'live, used (rotated on the other instance), unknown, its successor, live again',
+    );
+    t.same(answers[0], answers[4], 'the same token, the same answer');
+    t.same(answers[3], await introspect(rotated.refresh_token), 'as one asked alone');
+    t.equal(answers[0].token_type, 'refresh_token');
+  });
+
   const race = async (t: Test, apps: Array<typeof a.app>, n: number) => {
     const start = await passwordGrant();
     const results = await Promise.all(Array.from({ length: n }, (_, i) => refresh(apps[i % apps.length]!, start.refresh_token)));

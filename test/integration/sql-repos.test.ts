@@ -259,6 +259,15 @@ for (const kind of dbKinds) {
       t.same(found?.record, await refreshTokens.findByHash(rt.tokenHash), 'the same record findByHash reads');
       t.same(found?.user, await users.findById(owner.id), 'the owner, every column mapped');
       t.equal(await refreshTokens.findByHashWithUser(`hash_${id()}`), null, 'unknown hash');
+
+      const other = token(`fam_${id()}`);
+      await refreshTokens.insert(other);
+      const unknown = `hash_${id()}`;
+      const many = await refreshTokens.findManyByHashWithUser([rt.tokenHash, unknown, other.tokenHash]);
+      t.same([...many.keys()].sort(), [rt.tokenHash, other.tokenHash].sort(), 'many at once: the known ones, by hash');
+      t.same(many.get(rt.tokenHash), found, 'each as findByHashWithUser reads it');
+      t.same(many.get(other.tokenHash), await refreshTokens.findByHashWithUser(other.tokenHash));
+      t.same(await refreshTokens.findManyByHashWithUser([]), new Map(), 'none asked');
     });
 
     t.test('refresh tokens: the resources of the grant are kept through insert and rotation', async (t) => {

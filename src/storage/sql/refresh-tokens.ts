@@ -1,4 +1,4 @@
-import type { Db, Executor, NewRefreshToken, RefreshTokenRecord, RefreshTokenRepo } from '../types.js';
+import type { Db, Executor, NewRefreshToken, RefreshTokenRecord, RefreshTokenRepo, User } from '../types.js';
 import { toUser, type UserRow } from './users.js';
 
 interface RefreshTokenRow {
@@ -24,13 +24,36 @@ interface RefreshTokenRow {
 const COLUMNS =
   'token_hash, family_id, client_id, user_id, scope, resources, auth_time, access_token_jti, access_token_expires_at, created_at, expires_at, used_at, revoked_at, dpop_jkt, amr, acr, sid';
 
-/** A token with its user's columns under a prefix, so they cannot collide with the token's (built once: introspection runs it per request). */
-const FIND_WITH_USER = `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
+/** Tokens with their users' columns under a prefix, so they cannot collide with the token's (built once: introspection runs it per request). */
+const WITH_USER = `SELECT ${COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')},
          u.id AS u_id, u.username AS u_username, u.email AS u_email, u.email_verified AS u_email_verified, u.password_hash AS u_password_hash,
          u.roles AS u_roles, u.disabled AS u_disabled, u.credentials_changed_at AS u_credentials_changed_at,
          u.created_at AS u_created_at, u.updated_at AS u_updated_at
-  FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id
-  WHERE t.token_hash = $1`;
+  FROM refresh_tokens t LEFT JOIN users u ON u.id = t.user_id`;
+const FIND_WITH_USER = `${WITH_USER} WHERE t.token_hash = $1`;
+const FIND_MANY_WITH_USER = `${WITH_USER} WHERE t.token_hash = ANY($1::text[])`;
+
+type RowWithUser = RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null };
+
+/** A token and its user (null when the user no longer exists). */
+function withUser(row: RowWithUser): { record: RefreshTokenRecord; user: User | null } {
+  const user =
+    row.u_id === null
+      ? null
+      : toUser({
+          id: row.u_id,
+          username: row.u_username!,
+          email: row.u_email,
+          email_verified: row.u_email_verified!,
+          password_hash: row.u_password_hash!,
+          roles: row.u_roles!,
+          disabled: row.u_disabled!,
+          credentials_changed_at: row.u_credentials_changed_at,
+          created_at: row.u_created_at!,
+          updated_at: row.u_updated_at!,
+        });
+  return { record: toRecord(row), user };
+}
 
 function toRecord(row: RefreshTokenRow): RefreshTokenRecord {
   return {
@@ -96,25 +119,13 @@ export function createRefreshTokenRepo(db: Db): RefreshTokenRepo {
       return rows[0] ? toRecord(rows[0]) : null;
     },
     async findByHashWithUser(tokenHash) {
-      const rows = await db.query<RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null }>(FIND_WITH_USER, [tokenHash]);
-      const row = rows[0];
-      if (!row) return null;
-      const user =
-        row.u_id === null
-          ? null
-          : toUser({
-              id: row.u_id,
-              username: row.u_username!,
-              email: row.u_email,
-              email_verified: row.u_email_verified!,
-              password_hash: row.u_password_hash!,
-              roles: row.u_roles!,
-              disabled: row.u_disabled!,
-              credentials_changed_at: row.u_credentials_changed_at,
-              created_at: row.u_created_at!,
-              updated_at: row.u_updated_at!,
-            });
-      return { record: toRecord(row), user };
+      const rows = await db.query<RowWithUser>(FIND_WITH_USER, [tokenHash]);
+      return rows[0] ? withUser(rows[0]) : null;
+    },
+    async findManyByHashWithUser(tokenHashes) {
+      if (tokenHashes.length === 0) return new Map();
+      const rows = await db.query<RowWithUser>(FIND_MANY_WITH_USER, [tokenHashes]);
+      return new Map(rows.map((row) => [row.token_hash, withUser(row)]));
     },
     async rotate(tokenHash, now, t) {
       // One statement instead of BEGIN, UPDATE, INSERT, COMMIT: a refresh
