@@ -431,13 +431,19 @@ export interface NewRefreshToken {
   sid?: string | null;
 }
 
+/** A refresh token and its user (null when the user no longer exists). */
+export interface RefreshTokenWithUser {
+  record: RefreshTokenRecord;
+  user: User | null;
+}
+
 export interface RefreshTokenRepo {
   insert(token: NewRefreshToken, tx?: Executor): Promise<void>;
   findByHash(tokenHash: string, tx?: Executor): Promise<RefreshTokenRecord | null>;
   /** `findByHash` and the token's user in one query (a refresh needs both): `user` is null when it no longer exists. */
-  findByHashWithUser(tokenHash: string): Promise<{ record: RefreshTokenRecord; user: User | null } | null>;
+  findByHashWithUser(tokenHash: string): Promise<RefreshTokenWithUser | null>;
   /** The same for many tokens in one query, by token hash; unknown hashes are absent. */
-  findManyByHashWithUser(tokenHashes: readonly string[]): Promise<Map<string, { record: RefreshTokenRecord; user: User | null }>>;
+  findManyByHashWithUser(tokenHashes: readonly string[]): Promise<Map<string, RefreshTokenWithUser>>;
   /**
    * Marks the token used, if it is unused, unrevoked and unexpired at `now`,
    * and inserts `successor`, as one atomic statement: the successor exists if

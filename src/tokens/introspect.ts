@@ -13,7 +13,7 @@
  */
 import { isEnabled } from '../users/account.js';
 import type { Config } from '../config.js';
-import type { Client, RefreshTokenRecord, RefreshTokenRepo, RevocationRepo, User, UserRepo } from '../storage/types.js';
+import type { Client, RefreshTokenRepo, RefreshTokenWithUser, RevocationRepo, User, UserRepo } from '../storage/types.js';
 import { clientSubject, type DenyList } from './deny-list.js';
 import { grouped } from './grouped.js';
 import { asAccessTokenClaims, isActorClaim, looksLikeJwt } from './jwt.js';
@@ -122,7 +122,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
    * share one query, each read begun after its request arrived, so a
    * rotation or revocation committed anywhere before it counts.
    */
-  const findRefreshToken = grouped<string, { record: RefreshTokenRecord; user: User | null } | null>(async (hashes) => {
+  const findRefreshToken = grouped<string, RefreshTokenWithUser | null>(async (hashes) => {
     const found = await refreshTokens.findManyByHashWithUser(hashes);
     return hashes.map((hash) => found.get(hash) ?? null);
   });

@@ -1,4 +1,4 @@
-import type { Db, Executor, NewRefreshToken, RefreshTokenRecord, RefreshTokenRepo, User } from '../types.js';
+import type { Db, Executor, NewRefreshToken, RefreshTokenRecord, RefreshTokenRepo, RefreshTokenWithUser } from '../types.js';
 import { toUser, type UserRow } from './users.js';
 
 interface RefreshTokenRow {
@@ -35,8 +35,7 @@ const FIND_MANY_WITH_USER = `${WITH_USER} WHERE t.token_hash = ANY($1::text[])`;
 
 type RowWithUser = RefreshTokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null };
 
-/** A token and its user (null when the user no longer exists). */
-function withUser(row: RowWithUser): { record: RefreshTokenRecord; user: User | null } {
+function withUser(row: RowWithUser): RefreshTokenWithUser {
   const user =
     row.u_id === null
       ? null
