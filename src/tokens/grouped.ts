@@ -31,18 +31,12 @@ interface Waiting<T, R> {
  * resolves with `undefined`).
  */
 export function grouped<T, R = void>(run: (items: T[]) => Promise<readonly R[] | void>, { maxInFlight = 2, maxBatch = 500 }: GroupedOptions = {}): (item: T) => Promise<R> {
-  let waiting: Array<Waiting<T, R>> = [];
+  const waiting: Array<Waiting<T, R>> = [];
   let inFlight = 0;
 
   const next = () => {
     if (inFlight >= maxInFlight || waiting.length === 0) return;
-    let batch: Array<Waiting<T, R>>;
-    if (waiting.length <= maxBatch) {
-      batch = waiting;
-      waiting = [];
-    } else {
-      batch = waiting.splice(0, maxBatch);
-    }
+    const batch = waiting.splice(0, maxBatch);
     inFlight += 1;
     const items = batch.map((w) => w.item);
     // Begun now; a run that throws instead of rejecting fails its batch the same way.
