@@ -43,6 +43,17 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
+ * A new PGlite (in memory, or in `dataDir`), compiled and started as the server compiles and
+ * starts it (storage/db.ts): with its smaller shared_buffers a PGlite opens in about half the
+ * CPU time it takes with PGlite's default 128MB.
+ */
+async function newPglite(dataDir?: string, loadDataDir?: Blob) {
+  useBaselineWasmCompiler();
+  const { PGlite } = await import('@electric-sql/pglite');
+  return PGlite.create(dataDir, { ...(loadDataDir ? { loadDataDir } : {}), startParams: pgliteStartParams(PGlite.defaultStartParams) });
+}
+
+/**
  * A dump of a fresh PGlite database, migrated (default; built once per
  * migration set) or empty, cached in the temp dir.
  */
@@ -57,8 +68,7 @@ export async function pgliteTemplate(migrated = true): Promise<Blob> {
   const dir = join(tmpdir(), 'oauth-server-tests');
   const file = join(dir, `pglite-${key}.tar`);
   if (!(await exists(file))) {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const instance = await PGlite.create({ startParams: pgliteStartParams(PGlite.defaultStartParams) });
+    const instance = await newPglite();
     if (migrated) await migrate(pgliteDb(instance), migrations);
     const dump = await instance.dumpDataDir('none');
     await instance.close();
@@ -77,8 +87,7 @@ export async function pgliteTemplate(migrated = true): Promise<Blob> {
  */
 export async function seedDataDir(dataDir: string): Promise<void> {
   await mkdir(dataDir, { recursive: true });
-  const { PGlite } = await import('@electric-sql/pglite');
-  const instance = await PGlite.create(dataDir, { loadDataDir: await pgliteTemplate(), startParams: pgliteStartParams(PGlite.defaultStartParams) });
+  const instance = await newPglite(dataDir, await pgliteTemplate());
   await instance.close();
 }
 
@@ -119,12 +128,7 @@ export async function openTestDb(options: TestDbOptions = {}): Promise<DbWithScr
       url: url.toString(),
     });
   }
-  // Compiled and started as the server compiles and starts it (storage/db.ts): with its smaller
-  // shared_buffers, a PGlite opens in about half the CPU time of PGlite's default 128MB.
-  useBaselineWasmCompiler();
-  const { PGlite } = await import('@electric-sql/pglite');
-  const instance = await PGlite.create({ loadDataDir: await pgliteTemplate(migrated), startParams: pgliteStartParams(PGlite.defaultStartParams) });
-  return pgliteDb(instance);
+  return pgliteDb(await newPglite(undefined, await pgliteTemplate(migrated)));
 }
 
 /** A TTL store of its own: a fresh key prefix on the real Redis, or a new in-process map. */
