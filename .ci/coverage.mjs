@@ -8,7 +8,7 @@
 // Each DIR is one run's raw coverage. --keep first copies the last run's
 // (.tap/coverage, emptied by tap at the start of every run) to
 // coverage/raw/services when DATABASE_URL is set, else coverage/raw/embedded
-// (the two passes of .ci/run), and reports that; `npm test` does this after
+// (.ci/run records it in its PostgreSQL pass only), and reports that; `npm test` does this after
 // every run. Without DIRs: every run kept under coverage/raw/, each on a line
 // of its own and then merged (or .tap/coverage when none is kept). A
 // directory written through NODE_V8_COVERAGE has the same shape and works too.
