@@ -61,12 +61,15 @@ async function newPglite(dataDir?: string, loadDataDir?: Blob) {
  * was more than half of opening a test database.
  */
 class DumpBlob extends Blob {
-  constructor(private readonly bytes: ArrayBuffer) {
+  readonly #dump: ArrayBuffer;
+
+  constructor(dump: ArrayBuffer) {
     super([]);
+    this.#dump = dump;
   }
 
   override arrayBuffer(): Promise<ArrayBuffer> {
-    return Promise.resolve(this.bytes);
+    return Promise.resolve(this.#dump);
   }
 }
 
