@@ -19,7 +19,7 @@ import { pgliteDb, pgliteStartParams, useBaselineWasmCompiler, type DbWithScript
 import { pgDb } from '../../src/storage/postgres.js';
 import { createMemoryKv } from '../../src/storage/kv/memory.js';
 import { createRedisKv } from '../../src/storage/kv/redis.js';
-import { migrate, readMigrations, type Migration } from '../../src/storage/migrate.js';
+import { migrate, readMigrations } from '../../src/storage/migrate.js';
 import type { KvStore } from '../../src/storage/types.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL || undefined;
@@ -56,9 +56,10 @@ async function newPglite(dataDir?: string, loadDataDir?: Blob) {
 
 /**
  * A dump that PGlite reads as one ArrayBuffer (it only calls `arrayBuffer()` and copies every
- * file out of the result). A plain Blob of the same 41 MB costs 0.6 s CPU per load on this
- * machine: it copies its source when built and reads itself back in chunks on each call, which
- * was more than half of opening a test database.
+ * file out of the result; `size` and `stream()` of this Blob are those of an empty one). A
+ * plain Blob of the same 41 MB costs 0.6 s CPU per load on this machine: it copies its source
+ * when built and reads itself back in chunks on each call, which was more than half of opening
+ * a test database.
  */
 class DumpBlob extends Blob {
   readonly #dump: ArrayBuffer;
@@ -73,13 +74,24 @@ class DumpBlob extends Blob {
   }
 }
 
-const templates = new Map<string, Promise<Blob>>();
+/** Per process, migrated (true) or empty (false): read once, migration files included. */
+const templates = new Map<boolean, Promise<Blob>>();
 
 /**
  * A dump of a fresh PGlite database, migrated (default; built once per
  * migration set) or empty, cached in the temp dir and, once read, in this process.
  */
-export async function pgliteTemplate(migrated = true): Promise<Blob> {
+export function pgliteTemplate(migrated = true): Promise<Blob> {
+  let template = templates.get(migrated);
+  if (!template) {
+    template = readTemplate(migrated);
+    templates.set(migrated, template);
+    template.catch(() => templates.delete(migrated));
+  }
+  return template;
+}
+
+async function readTemplate(migrated: boolean): Promise<Blob> {
   const migrations = migrated ? await readMigrations() : [];
   const key = migrated
     ? createHash('sha256')
@@ -87,16 +99,6 @@ export async function pgliteTemplate(migrated = true): Promise<Blob> {
         .digest('hex')
         .slice(0, 16)
     : 'empty';
-  let template = templates.get(key);
-  if (!template) {
-    template = readTemplate(key, migrations, migrated);
-    templates.set(key, template);
-    template.catch(() => templates.delete(key));
-  }
-  return template;
-}
-
-async function readTemplate(key: string, migrations: Migration[], migrated: boolean): Promise<Blob> {
   const dir = join(tmpdir(), 'oauth-server-tests');
   const file = join(dir, `pglite-${key}.tar`);
   if (!(await exists(file))) {
