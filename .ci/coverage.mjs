@@ -23,7 +23,9 @@
 // form is mapped back through its own source map first, and the results are
 // merged per line of TypeScript. (The test processes run under tsx too now,
 // `node-arg` in package.json, but a run with tap's default loader still
-// comes out right.)
+// comes out right.) The spawned servers and CLIs run dist/ when it is up to
+// date (test/helpers/entry-point.ts): tsc's dist/x.js counts for the src/x.ts
+// its source map names.
 //
 // What counts:
 // - lines: every line of src/ that compiles to JavaScript (not comments,
@@ -48,6 +50,7 @@ import v8ToIstanbul from 'v8-to-istanbul';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SRC = join(ROOT, 'src') + sep;
+const DIST = join(ROOT, 'dist') + sep;
 
 // ---------------------------------------------------------------- source files
 
@@ -237,13 +240,18 @@ async function loadDir(dir, counted) {
     const maps = raw['source-map-cache'] ?? {};
     for (const script of raw.result) {
       if (!script.url?.startsWith('file://')) continue;
-      const path = fileURLToPath(script.url.replace(/[?#].*$/, ''));
+      const compiled = fileURLToPath(script.url.replace(/[?#].*$/, ''));
+      let sourceMap = maps[script.url];
+      // dist/x.js (tsc's, run by spawned servers and CLIs): its source map names src/x.ts (Node
+      // hands it over with the name already resolved to a file: URL).
+      const fromDist = compiled.startsWith(DIST) && sourceMap?.data?.sources?.[0]?.startsWith('file://');
+      const path = fromDist ? fileURLToPath(sourceMap.data.sources[0]) : compiled;
       if (!counted.has(path)) continue;
-      const sourceMap = maps[script.url];
       if (!sourceMap?.data?.mappings || !sourceMap.lineLengths) {
         console.warn(`coverage: no source map for ${relative(ROOT, path)} in ${name}; left out`);
         continue;
       }
+      if (fromDist) sourceMap = { ...sourceMap, data: { ...sourceMap.data, sourceRoot: '', sources: [path] } };
       // Same URL and same source map: the same compiled code, safe to merge as V8 data.
       const key = createHash('sha1').update(script.url).update(sourceMap.data.mappings).update(String(sourceMap.lineLengths)).digest('hex');
       let group = groups.get(key);

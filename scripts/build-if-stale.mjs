@@ -4,6 +4,9 @@
 //
 //   node scripts/build-if-stale.mjs           build when stale (npm start, npm run cli)
 //   node scripts/build-if-stale.mjs --force   always build (npm run build)
+//   node scripts/build-if-stale.mjs --check   only tell: exit 0 when dist/ is up to date, else
+//                                             print why not and exit 1 (the tests' choice between
+//                                             dist/ and src/ under tsx, test/helpers/entry-point.ts)
 //
 // Out of date: dist/.built-at (touched after every successful build) is
 // missing, or older than a file or folder under src/ (a folder's time
@@ -27,6 +30,7 @@ const STAMP = join(DIST, '.built-at');
 const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json'];
 
 const force = process.argv.includes('--force');
+const checkOnly = process.argv.includes('--check');
 const say = (text) => process.stderr.write(`${text}\n`);
 
 /** The newest modification time (ms) of `dir`, and of every file and folder below it. */
@@ -92,6 +96,11 @@ function ensurePgliteTemplate() {
 }
 
 if (!existsSync(SRC)) process.exit(0);
+if (checkOnly) {
+  const why = stale();
+  if (why !== null) say(why);
+  process.exit(why === null ? 0 : 1);
+}
 const reason = force ? 'npm run build' : stale();
 if (reason === null) {
   ensurePgliteTemplate();

@@ -4,7 +4,8 @@
  * once, not again until a source changes or a file is added; without
  * TypeScript (an install without devDependencies) an existing dist/ runs as
  * it is and a missing one is an error that says what to do; without src/
- * (an image that ships dist/ alone) there is nothing to do.
+ * (an image that ships dist/ alone) there is nothing to do. `--check` (the
+ * tests' choice of dist/ or tsx) only tells.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -49,13 +50,17 @@ async function sourcesSavedSince(dir: string): Promise<void> {
 
 t.test('builds once, then only when src/ changes', async (t) => {
   const dir = await project(t, true);
+  t.same(run(dir, '--check'), { code: 1, stdout: '', stderr: 'dist/ has not been built yet\n' }, '--check only tells');
+  t.notOk(existsSync(join(dir, 'dist')), 'and builds nothing');
   const first = run(dir);
   t.equal(first.code, 0, first.stderr);
   t.match(first.stderr, /^Building dist\/ with tsc \(dist\/ has not been built yet\)/);
   t.ok(existsSync(join(dir, 'dist/main.js')), 'dist/ built');
   t.same(run(dir), { code: 0, stdout: '', stderr: '' }, 'a restart builds nothing');
+  t.same(run(dir, '--check'), { code: 0, stdout: '', stderr: '' }, '--check: up to date');
 
   await sourcesSavedSince(dir);
+  t.same(run(dir, '--check'), { code: 1, stdout: '', stderr: 'src/ changed since the last build\n' }, '--check: stale');
   t.match(run(dir).stderr, /\(src\/ changed since the last build\)/, 'an edited source is built');
   t.same(run(dir), { code: 0, stdout: '', stderr: '' });
 

@@ -23,6 +23,7 @@ import { createKeyProtector } from '../../src/tokens/key-encryption.js';
 import { buildTestApp, checkPassword, enrolSecondFactor, seedUser } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { entryPoint } from '../helpers/entry-point.js';
 import { basic, postForm, userBasic } from '../helpers/tokens.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,10 +42,10 @@ async function cli(services: Services, argv: string[], stdin = ''): Promise<Run>
   return { code, stdout, stderr };
 }
 
-/** Runs the real entry point (`src/admin/cli.ts` through tsx) as a child process. */
+/** Runs the real entry point (`npm run cli`'s `dist/admin/cli.js`, or `src/admin/cli.ts` under tsx) as a child process. */
 function spawnCli(argv: string[], env: Record<string, string>, stdin = ''): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...argv], {
+    const child = spawn(process.execPath, [...entryPoint('admin/cli'), ...argv], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
     });
@@ -401,7 +402,7 @@ t.test('the real entry point', async (t) => {
     const dir = await tempDir(t, 'oauth-cli-');
     await seedDataDir(dir);
     const env = { DATA_DIR: dir, PORT: '0', ADMIN_USERNAME: 'main-admin', ADMIN_PASSWORD: 'harbour lights at dusk' };
-    const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const server = spawn(process.execPath, entryPoint('main'), {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

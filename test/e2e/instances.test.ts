@@ -32,6 +32,7 @@ import t from 'tap';
 import { hashRefreshToken } from '../../src/tokens/refresh-tokens.js';
 import { deleteRedisPrefix, openTestDb } from '../helpers/backend.js';
 import { hiddenFields, pkcePair, responseParams } from '../helpers/browser-flow.js';
+import { entryPoint } from '../helpers/entry-point.js';
 import { ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { basic } from '../helpers/tokens.js';
 import { nginxAvailability, postgresAvailability, redisAvailability, startThrowawayNginx, startThrowawayPostgres, startThrowawayRedis } from '../helpers/throwaway.js';
@@ -185,7 +186,7 @@ async function authorizeAcross(browser: CookieJarBrowser, servers: Target[], pat
 /** Runs the real CLI entry point (`src/admin/cli.ts`) with `env`. */
 function runCli(argv: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...argv], {
+    const child = spawn(process.execPath, [...entryPoint('admin/cli'), ...argv], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,8 +28,8 @@
  * - Links written `<http://localhost:3000/…>` in the prose must answer 200.
  *
  * Substitutions: `http://localhost:3000` becomes the test server's own
- * address (a free port), and `npm run -s cli --` becomes
- * `node --import tsx src/admin/cli.ts` (the same code, without `tsc` first).
+ * address (a free port), and `npm run -s cli --` becomes `node dist/admin/cli.js` (what it
+ * runs; `node --import tsx src/admin/cli.ts` when dist/ is out of date).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -38,6 +38,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { backendName } from '../helpers/backend.js';
+import { entryPoint } from '../helpers/entry-point.js';
 import { freePort, ROOT, spawnServer, startServer } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
@@ -157,7 +158,7 @@ t.test(`the walkthrough in ${WALKTHROUGH_FILE} works as written (${backendName})
   const storage = server.env.DATABASE_URL ? `DATABASE_URL=${server.env.DATABASE_URL}` : `DATA_DIR=${server.env.DATA_DIR}`;
   t.equal(hint?.[1], `${storage} `, 'the command names the data this server uses');
 
-  const localize = (text: string) => text.split(DOC_BASE).join(base).replace(/\bnpm run -s cli --/g, 'node --import tsx src/admin/cli.ts');
+  const localize = (text: string) => text.split(DOC_BASE).join(base).replace(/\bnpm run -s cli --/g, ['node', ...entryPoint('admin/cli')].join(' '));
 
   // The user the walkthrough registers signs in at the browser step.
   const registered = /"username"\s*:\s*"([^"]+)"\s*,\s*"password"\s*:\s*"([^"]+)"/.exec(steps.filter((s) => s.kind === 'run').map((s) => s.code).join('\n'));

@@ -16,6 +16,7 @@ import { hashPassword } from '../../src/users/password.js';
 import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helpers/backend.js';
+import { entryPoint } from '../helpers/entry-point.js';
 import { ROOT } from '../helpers/server-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { userBasic } from '../helpers/tokens.js';
@@ -106,7 +107,7 @@ t.test('the server does not start with a weak ADMIN_PASSWORD: exit 2, the variab
   await seedDataDir(dir);
   // LOG_LEVEL=warn: a background task still running when the database closes would say so.
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'warn', ADMIN_USERNAME: 'boot-admin', ADMIN_PASSWORD: 'qwertyuiop' };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, entryPoint('main'), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -10,6 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { runCli } from '../../src/admin/cli/run.js';
 import { DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
+import { entryPoint } from '../helpers/entry-point.js';
 import { freePort, ROOT } from '../helpers/server-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -21,7 +22,7 @@ interface Run {
 
 /** `npm start` without the build: src/main.ts until it exits. */
 async function startMain(env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, entryPoint('main'), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

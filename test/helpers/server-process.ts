@@ -1,6 +1,6 @@
 /**
- * The real server as a child process (`node --import tsx src/main.ts`, the
- * same code `npm start` runs after `tsc`), on a free port, with its own
+ * The real server as a child process (what `npm start` runs: `node dist/main.js`,
+ * or src/main.ts under tsx when dist/ is out of date), on a free port, with its own
  * embedded database in a temp DATA_DIR, or, when `DATABASE_URL` is set, its
  * own empty PostgreSQL database (and the test Redis when `REDIS_URL` is).
  * Stopped and cleaned up in `t.teardown`, even when the test fails.
@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { entryPoint } from './entry-point.js';
 import { deleteRedisPrefix, openTestDb, REDIS_URL, uniqueName } from './backend.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -100,7 +101,7 @@ async function newStores(t: Tap, env: Record<string, string>): Promise<void> {
 }
 
 function spawnMain(t: Tap, env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, entryPoint('main'), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
