@@ -22,8 +22,8 @@ import { createSecretSealer } from '../../src/identity-providers/secret.js';
 import { createKeyProtector } from '../../src/tokens/key-encryption.js';
 import { buildTestApp, checkPassword, enrolSecondFactor, seedUser } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { entryPoint } from '../helpers/entry-point.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { basic, postForm, userBasic } from '../helpers/tokens.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
