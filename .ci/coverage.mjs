@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Coverage of all of src/, from the raw V8 coverage that tap keeps in
-// .tap/coverage: one JSON file per process, the test files and also the
-// servers and CLIs they spawn (tap's hook rides along in NODE_OPTIONS).
+// .tap/coverage: one JSON file per process tap's hook ran in, the test files
+// (a child process gets the hook only through NODE_OPTIONS, which the helpers
+// that start servers and CLIs leave out, so those record none).
 //
 //   node .ci/coverage.mjs [--keep] [--reporter text,html,lcov,json-summary,...] [--report-dir DIR] [DIR ...]
 //
@@ -23,8 +24,8 @@
 // form is mapped back through its own source map first, and the results are
 // merged per line of TypeScript. (The test processes run under tsx too now,
 // `node-arg` in package.json, but a run with tap's default loader still
-// comes out right.) The spawned servers and CLIs run dist/ when it is up to
-// date (test/helpers/entry-point.ts): tsc's dist/x.js counts for the src/x.ts
+// comes out right.) A process that ran tsc's dist/x.js (a server or CLI
+// started with the hook, test/helpers/entry-point.ts) counts for the src/x.ts
 // its source map names.
 //
 // What counts:
@@ -241,9 +242,8 @@ async function loadDir(dir, counted) {
     for (const script of raw.result) {
       if (!script.url?.startsWith('file://')) continue;
       const compiled = fileURLToPath(script.url.replace(/[?#].*$/, ''));
-      let sourceMap = maps[script.url];
-      // dist/x.js (tsc's, run by spawned servers and CLIs): its source map names src/x.ts (Node
-      // hands it over with the name already resolved to a file: URL).
+      const sourceMap = maps[script.url];
+      // dist/x.js (tsc's): its source map names src/x.ts, as a file: URL once Node resolved it.
       const fromDist = compiled.startsWith(DIST) && sourceMap?.data?.sources?.[0]?.startsWith('file://');
       const path = fromDist ? fileURLToPath(sourceMap.data.sources[0]) : compiled;
       if (!counted.has(path)) continue;
@@ -251,7 +251,6 @@ async function loadDir(dir, counted) {
         console.warn(`coverage: no source map for ${relative(ROOT, path)} in ${name}; left out`);
         continue;
       }
-      if (fromDist) sourceMap = { ...sourceMap, data: { ...sourceMap.data, sourceRoot: '', sources: [path] } };
       // Same URL and same source map: the same compiled code, safe to merge as V8 data.
       const key = createHash('sha1').update(script.url).update(sourceMap.data.mappings).update(String(sourceMap.lineLengths)).digest('hex');
       let group = groups.get(key);

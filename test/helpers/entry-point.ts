@@ -6,8 +6,9 @@
  * costs each process about a second of CPU (a CLI call: 2.5 s instead of
  * 1.4 s), and the suite starts about a hundred of them per pass.
  *
- * Coverage is the same either way: `.ci/coverage.mjs` maps `dist/` back to
- * `src/` through tsc's source maps.
+ * These children record no coverage either way (they are started without
+ * tap's NODE_OPTIONS); one that did would count for `src/` through tsc's
+ * source maps (`.ci/coverage.mjs`).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
