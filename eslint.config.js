@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/**', 'dist-*/**', 'coverage/**', '.tap/**', 'node_modules/**', 'bench/results/**', 'test/artifacts/**'],
+    ignores: ['dist/**', '.build/**', 'dist-*/**', 'coverage/**', '.tap/**', 'node_modules/**', 'bench/results/**', 'test/artifacts/**'],
   },
   {
     files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],

@@ -22,11 +22,12 @@
 // map is used for both: a file last seen in a server came out as a single
 // line. It also leaves out every file no process loaded. Here each compiled
 // form is mapped back through its own source map first, and the results are
-// merged per line of TypeScript. (The test processes run under tsx too now,
-// `node-arg` in package.json, but a run with tap's default loader still
-// comes out right.) A process that ran tsc's dist/x.js (a server or CLI
-// started with the hook, test/helpers/entry-point.ts) counts for the src/x.ts
-// its source map names.
+// merged per line of TypeScript. `npm test`'s test processes run tsc's
+// dist/x.js (the transpiled tests in .build/test/ import it through the link
+// .build/src, scripts/build-tests.mjs): each counts for the src/x.ts its
+// source map names. A test file run on its own as TypeScript loads src/x.ts
+// under tsx (test/helpers/tsx-for-ts.mjs), and a run with tap's default
+// loader (ts-node) comes out right too.
 //
 // What counts:
 // - lines: every line of src/ that compiles to JavaScript (not comments,

@@ -14,17 +14,18 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
+import { ROOT } from '../helpers/root.js';
 import { freePort } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 import { startCodeFlow } from '../helpers/oauth-client.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const ARTIFACTS = join(ROOT, 'test/artifacts/');
 const STEP_TIMEOUT_MS = 10_000;
 
 async function listen(server: Server): Promise<number> {

@@ -12,7 +12,7 @@ import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { ROOT } from '../helpers/server-process.js';
+import { ROOT } from '../helpers/root.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const TSCONFIG = {

@@ -8,7 +8,6 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 import t from 'tap';
 import { handleControlRequest, startControlServer } from '../../src/admin/control.js';
@@ -23,10 +22,9 @@ import { createKeyProtector } from '../../src/tokens/key-encryption.js';
 import { buildTestApp, checkPassword, enrolSecondFactor, seedUser } from '../helpers/app.js';
 import { backendName, DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
 import { entryPoint } from '../helpers/entry-point.js';
+import { ROOT } from '../helpers/root.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { basic, postForm, userBasic } from '../helpers/tokens.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Run {
   code: number;

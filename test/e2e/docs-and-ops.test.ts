@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import { startMetricsServer } from '../../src/observability/metrics-http.js';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
-import { ROOT } from '../helpers/server-process.js';
+import { ROOT } from '../helpers/root.js';
 import { userBasic } from '../helpers/tokens.js';
 
 const SPA = 'https://spa.example';

@@ -23,7 +23,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
-import { freePort, ROOT } from '../helpers/server-process.js';
+import { ROOT } from '../helpers/root.js';
+import { freePort } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
 /** The suite's command line entry: its package's `bin`. */

@@ -15,17 +15,18 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import t from 'tap';
 import { buildTestApp, seedClient, seedUser } from '../helpers/app.js';
 import { backendName } from '../helpers/backend.js';
+import { ROOT } from '../helpers/root.js';
 import { freePort } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 import { startCodeFlow } from '../helpers/oauth-client.js';
 
 const STEP_TIMEOUT_MS = 10_000;
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const ARTIFACTS = join(ROOT, 'test/artifacts/');
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -39,7 +39,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { backendName } from '../helpers/backend.js';
 import { entryPoint } from '../helpers/entry-point.js';
-import { freePort, ROOT, spawnServer, startServer } from '../helpers/server-process.js';
+import { ROOT } from '../helpers/root.js';
+import { freePort, spawnServer, startServer } from '../helpers/server-process.js';
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
 /** The Markdown file whose walkthrough is run; becomes 'README.md' once the walkthrough moves there. */

@@ -17,7 +17,7 @@ import { PASSWORD_RULE } from '../../src/users/password-policy.js';
 import { buildTestApp, checkPassword } from '../helpers/app.js';
 import { backendName, dbKinds, openTestDb, seedDataDir, testKv } from '../helpers/backend.js';
 import { entryPoint } from '../helpers/entry-point.js';
-import { ROOT } from '../helpers/server-process.js';
+import { ROOT } from '../helpers/root.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { userBasic } from '../helpers/tokens.js';
 

@@ -11,7 +11,8 @@ import t from 'tap';
 import { runCli } from '../../src/admin/cli/run.js';
 import { DATABASE_URL, openTestDb, seedDataDir } from '../helpers/backend.js';
 import { entryPoint } from '../helpers/entry-point.js';
-import { freePort, ROOT } from '../helpers/server-process.js';
+import { ROOT } from '../helpers/root.js';
+import { freePort } from '../helpers/server-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 interface Run {

@@ -11,9 +11,7 @@
  * source maps (`.ci/coverage.mjs`).
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { ROOT } from './root.js';
 
 let distIsFresh: boolean | undefined;
 

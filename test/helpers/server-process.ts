@@ -10,11 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { entryPoint } from './entry-point.js';
+import { ROOT } from './root.js';
 import { deleteRedisPrefix, openTestDb, REDIS_URL, uniqueName } from './backend.js';
-
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A TCP port free right now on 127.0.0.1 (for a server whose ISSUER must name its port up front). */
 export async function freePort(): Promise<number> {

@@ -3,8 +3,10 @@
  * without its scheme, scopes separated by commas, a misspelt variable.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig, unknownVariableWarnings } from '../../src/config.js';
+import { ROOT } from '../helpers/root.js';
 
 t.test('ISSUER without a scheme is told the scheme is missing, not "must use https"', async (t) => {
   for (const raw of ['localhost:3456', 'auth.example.com', 'auth.example.com/oauth', '//auth.example.com']) {
@@ -117,7 +119,7 @@ t.test('a misspelt variable of any setting is named: every setting\'s first word
     ],
   );
   // The prefixes come from the names loadConfig reads: each documented setting's first word is one.
-  const doc = await readFile(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const doc = await readFile(join(ROOT, 'docs/operations.md'), 'utf8');
   const settings = [...doc.matchAll(/^\| `([A-Z][A-Z0-9_]+)`/gm)].map((m) => m[1]!);
   t.ok(settings.length > 40, 'the settings are read from the tables');
   for (const setting of settings) {
